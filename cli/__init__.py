@@ -1,0 +1,1 @@
+"""The `llara` command line (installed as llara.cli)."""

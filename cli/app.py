@@ -1,0 +1,31 @@
+"""The `llara` command: Typer app wiring; errors become one clear line and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from llara.errors import LlaraError
+
+from . import data_cmd, demo_cmd, rec_cmd
+from .common import console
+
+app = typer.Typer(help="LLaRA: LLM-based sequential recommendation.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.add_typer(data_cmd.app, name="data")
+app.add_typer(rec_cmd.app, name="rec")
+app.command("demo")(demo_cmd.demo)
+
+
+def main() -> None:
+    # Click's standalone mode handles usage errors itself; our own errors pass through to here.
+    try:
+        app()
+    except LlaraError as err:
+        console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Helpers shared by the CLI commands: config assembly and result tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+from rich.console import Console
+from rich.table import Table
+
+from llara.config_io import apply_overrides, load_yaml
+
+T = TypeVar("T")
+console = Console()
+PAPER_HR1 = {"gru4rec": 0.3750, "caser": 0.3861, "sasrec": 0.3444}
+"""Published HitRatio@1 on MovieLens-100K (LLaRA paper, Table 2)."""
+
+
+def build_config(cls: type[T], config_file: Path | None, overrides: list[str] | None) -> T:
+    config = load_yaml(cls, config_file) if config_file else cls()
+    return apply_overrides(config, overrides or [])
+
+
+def metrics_table(title: str, rows: dict[str, dict[str, float]], paper: dict[str, float]) -> Table:
+    table = Table(title=title)
+    columns = ["ValidRatio", "HitRatio@1", "HitRatio@3", "HitRatio@5", "NDCG@5"]
+    table.add_column("model")
+    for column in columns:
+        table.add_column(column, justify="right")
+    table.add_column("paper HR@1", justify="right")
+    for name, metrics in rows.items():
+        table.add_row(name, *(f"{metrics[c]:.4f}" for c in columns),
+                      f"{paper[name]:.4f}" if name in paper else "-")
+    return table

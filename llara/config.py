@@ -1,0 +1,123 @@
+"""Typed configuration, one dataclass per concern. YAML files and CLI overrides map onto these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llara.errors import ConfigError
+
+SOURCE_FORMATS = ("auto", "movielens-100k", "movielens-1m", "recbole")
+RECOMMENDERS = ("sasrec", "gru4rec", "caser")
+
+
+def _require(condition: bool, option: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"invalid '{option}': {message}")
+
+
+@dataclass
+class DataConfig:
+    """How raw interaction logs become the paper's sample tables and candidate lists."""
+
+    max_history: int = 10
+    """Items kept before each target; shorter histories are padded with the padding id."""
+    min_history: int = 1
+    """Training samples need at least this many history items (the LLM stage later uses 3)."""
+    split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    """User-level train/validation/test shares; each split user lands in exactly one."""
+    split_seed: int = 0
+    """Seed for the user-level split."""
+    num_candidates: int = 20
+    """Candidates per sample: the true next item plus num_candidates - 1 sampled negatives."""
+    candidate_seed: int = 0
+    """Seed from which evaluation candidates are derived per sample (same lists every run)."""
+
+    def __post_init__(self) -> None:
+        _require(self.max_history >= 1, "data.max_history", "must be at least 1")
+        _require(1 <= self.min_history <= self.max_history, "data.min_history",
+                 f"must be between 1 and max_history={self.max_history}")
+        _require(len(self.split_ratios) == 3, "data.split_ratios", "needs three shares")
+        _require(all(r >= 0 for r in self.split_ratios) and self.split_ratios[0] > 0,
+                 "data.split_ratios", "shares must be >= 0 with a positive training share")
+        _require(abs(sum(self.split_ratios) - 1.0) < 1e-6, "data.split_ratios",
+                 f"shares must sum to 1, got {sum(self.split_ratios):g}")
+        _require(self.num_candidates >= 2, "data.num_candidates", "must be at least 2")
+        self.split_ratios = tuple(float(r) for r in self.split_ratios)
+
+
+@dataclass
+class RecommenderConfig:
+    """Architecture of the ID-based sequential recommender that supplies item embeddings."""
+
+    model: str = "sasrec"
+    """One of sasrec, gru4rec, caser."""
+    embedding_dim: int = 64
+    """Item-embedding width; LLaRA's projector reads vectors of this size."""
+    num_layers: int = 2
+    """Transformer blocks (SASRec) or GRU layers (GRU4Rec)."""
+    num_heads: int = 1
+    """Attention heads per SASRec block."""
+    dropout: float = 0.2
+    """Dropout on embeddings and hidden layers."""
+    caser_horizontal_filters: int = 16
+    """Caser: filters per horizontal kernel height (heights 1..max_history)."""
+    caser_vertical_filters: int = 4
+    """Caser: vertical convolution filters."""
+
+    def __post_init__(self) -> None:
+        _require(self.model in RECOMMENDERS, "model.model",
+                 f"'{self.model}' is not one of {', '.join(RECOMMENDERS)}")
+        _require(self.embedding_dim >= 1, "model.embedding_dim", "must be positive")
+        _require(self.num_layers >= 1, "model.num_layers", "must be at least 1")
+        _require(self.num_heads >= 1 and self.embedding_dim % self.num_heads == 0,
+                 "model.num_heads", f"must divide embedding_dim={self.embedding_dim}")
+        _require(0.0 <= self.dropout < 1.0, "model.dropout", "must be in [0, 1)")
+        _require(self.caser_horizontal_filters >= 1, "model.caser_horizontal_filters",
+                 "must be positive")
+        _require(self.caser_vertical_filters >= 1, "model.caser_vertical_filters",
+                 "must be positive")
+
+
+@dataclass
+class RecTrainConfig:
+    """Optimisation and early stopping for the recommender."""
+
+    epochs: int = 60
+    """Upper bound on passes over the training table."""
+    batch_size: int = 256
+    """Samples per optimiser step."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    weight_decay: float = 0.0
+    """Decoupled weight decay (AdamW)."""
+    patience: int = 10
+    """Stop after this many epochs without a better validation HitRatio@1."""
+    seed: int = 0
+    """Seeds model initialisation, shuffling and dropout."""
+    device: str = "auto"
+    """cpu, cuda, cuda:N, or auto (cuda when available)."""
+    eval_batch_size: int = 1024
+    """Samples per evaluation batch."""
+
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, "train.epochs", "must be at least 1")
+        _require(self.batch_size >= 1, "train.batch_size", "must be at least 1")
+        _require(self.lr > 0, "train.lr", "must be positive")
+        _require(self.weight_decay >= 0, "train.weight_decay", "must be >= 0")
+        _require(self.patience >= 1, "train.patience", "must be at least 1")
+        _require(self.eval_batch_size >= 1, "train.eval_batch_size", "must be at least 1")
+        _require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+                 "train.device", f"'{self.device}' is not cpu, cuda, cuda:N or auto")
+
+
+@dataclass
+class RecRunConfig:
+    """Everything `llara rec train` needs; the YAML file mirrors these two sections.
+
+    The sample and candidate protocol is not here: it belongs to the prepared dataset.
+    """
+
+    model: RecommenderConfig = field(default_factory=RecommenderConfig)
+    """Recommender architecture."""
+    train: RecTrainConfig = field(default_factory=RecTrainConfig)
+    """Optimisation."""

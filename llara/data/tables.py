@@ -1,0 +1,155 @@
+"""The canonical Parquet tables: items and samples. Readers validate what they load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from llara.atomic import atomic_file
+from llara.errors import DataError
+
+ITEM_COLUMNS = ("item_id", "raw_id", "title", "extra")
+SAMPLE_COLUMNS = ("sample_id", "user", "history", "len_history", "next", "history_ratings",
+                  "next_rating")
+
+
+@dataclass
+class Samples:
+    """One row per (history -> next item) sample; histories are right-padded with padding_id,
+    oldest item first, as in the paper's released tables."""
+
+    sample_id: np.ndarray  # (N,) int64
+    user: list[str | None]  # (N,) raw user id, None when a reference row matched no user
+    history: np.ndarray  # (N, L) int64
+    len_history: np.ndarray  # (N,) int64
+    next: np.ndarray  # (N,) int64
+    history_ratings: np.ndarray  # (N, L) float32, 0 on padding, NaN when the log has no ratings
+    next_rating: np.ndarray  # (N,) float32
+
+    def __len__(self) -> int:
+        return len(self.sample_id)
+
+    def select(self, index: np.ndarray) -> "Samples":
+        return Samples(self.sample_id[index], [self.user[i] for i in index], self.history[index],
+                       self.len_history[index], self.next[index], self.history_ratings[index],
+                       self.next_rating[index])
+
+    @staticmethod
+    def concat(parts: list["Samples"], max_history: int) -> "Samples":
+        if not parts:
+            return Samples(np.zeros(0, np.int64), [], np.zeros((0, max_history), np.int64),
+                           np.zeros(0, np.int64), np.zeros(0, np.int64),
+                           np.zeros((0, max_history), np.float32), np.zeros(0, np.float32))
+        return Samples(
+            np.concatenate([p.sample_id for p in parts]), [u for p in parts for u in p.user],
+            np.concatenate([p.history for p in parts]),
+            np.concatenate([p.len_history for p in parts]),
+            np.concatenate([p.next for p in parts]),
+            np.concatenate([p.history_ratings for p in parts]),
+            np.concatenate([p.next_rating for p in parts]))
+
+
+def write_samples(path: Path, samples: Samples) -> None:
+    width = samples.history.shape[1]
+    table = pa.table({
+        "sample_id": pa.array(samples.sample_id, pa.int64()),
+        "user": pa.array(samples.user, pa.string()),
+        "history": pa.FixedSizeListArray.from_arrays(
+            pa.array(samples.history.reshape(-1), pa.int32()), width),
+        "len_history": pa.array(samples.len_history, pa.int32()),
+        "next": pa.array(samples.next, pa.int32()),
+        "history_ratings": pa.FixedSizeListArray.from_arrays(
+            pa.array(samples.history_ratings.reshape(-1), pa.float32()), width),
+        "next_rating": pa.array(samples.next_rating, pa.float32()),
+    })
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def _read_parquet(path: Path, required: tuple[str, ...]) -> pa.Table:
+    if not path.is_file():
+        raise DataError(path, "file not found", expected="a table written by `llara data prepare`")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise DataError(path, f"not a readable Parquet file ({err})") from None
+    missing = [c for c in required if c not in table.column_names]
+    if missing:
+        raise DataError(path, f"missing column '{missing[0]}'", column=missing[0],
+                        expected=f"columns {', '.join(required)}")
+    if table.num_rows == 0:
+        raise DataError(path, "table is empty", expected="at least one row")
+    return table
+
+
+def _matrix(column: pa.ChunkedArray, path: Path, name: str, dtype) -> np.ndarray:
+    array = column.combine_chunks()
+    if not pa.types.is_fixed_size_list(array.type):
+        raise DataError(path, f"type {array.type}", column=name, expected="a fixed-size list")
+    return array.flatten().to_numpy(zero_copy_only=False).astype(dtype).reshape(
+        len(array), array.type.list_size)
+
+
+def read_samples(path: str | Path, num_items: int, min_history: int = 1) -> Samples:
+    """Load a sample table and check every id against the catalogue size."""
+    path = Path(path)
+    table = _read_parquet(path, SAMPLE_COLUMNS)
+    samples = Samples(
+        table["sample_id"].to_numpy().astype(np.int64), table["user"].to_pylist(),
+        _matrix(table["history"], path, "history", np.int64),
+        table["len_history"].to_numpy().astype(np.int64),
+        table["next"].to_numpy().astype(np.int64),
+        _matrix(table["history_ratings"], path, "history_ratings", np.float32),
+        table["next_rating"].to_numpy(zero_copy_only=False).astype(np.float32))
+    validate_samples(samples, num_items, min_history, path)
+    return samples
+
+
+def validate_samples(samples: Samples, num_items: int, min_history: int, path: Path | str) -> None:
+    """Ids in [0, num_items) with padding_id == num_items after len_history; clear row numbers."""
+    width = samples.history.shape[1]
+    bad = np.flatnonzero((samples.next < 0) | (samples.next >= num_items))
+    if bad.size:
+        raise DataError(path, f"unknown item id {samples.next[bad[0]]}", line=int(bad[0]) + 1,
+                        column="next", expected=f"an item id in [0, {num_items})")
+    bad = np.flatnonzero((samples.len_history < min_history) | (samples.len_history > width))
+    if bad.size:
+        raise DataError(path, f"history of {samples.len_history[bad[0]]} item(s) is shorter "
+                        "than the minimum" if samples.len_history[bad[0]] < min_history
+                        else "history longer than the table width", line=int(bad[0]) + 1,
+                        column="len_history", expected=f"between {min_history} and {width}")
+    real = np.arange(width)[None, :] < samples.len_history[:, None]  # (N, L)
+    ok = np.where(real, (samples.history >= 0) & (samples.history < num_items),
+                  samples.history == num_items)
+    bad_rows = np.flatnonzero(~ok.all(axis=1))
+    if bad_rows.size:
+        row = int(bad_rows[0])
+        raise DataError(path, f"history {samples.history[row].tolist()} has an unknown item id "
+                        "or misplaced padding", line=row + 1, column="history",
+                        expected=f"{samples.len_history[row]} ids in [0, {num_items}) then "
+                        f"padding id {num_items}")
+
+
+def write_items(path: Path, raw_ids: list[str], titles: list[str], extras: list[str]) -> None:
+    table = pa.table({
+        "item_id": pa.array(np.arange(len(raw_ids)), pa.int32()),
+        "raw_id": pa.array(raw_ids, pa.string()),
+        "title": pa.array(titles, pa.string()),
+        "extra": pa.array(extras, pa.string()),
+    })
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_items(path: str | Path) -> pa.Table:
+    path = Path(path)
+    table = _read_parquet(path, ITEM_COLUMNS)
+    ids = table["item_id"].to_numpy()
+    if not np.array_equal(ids, np.arange(len(ids))):
+        raise DataError(path, "item ids are not 0..N-1 in order", column="item_id",
+                        expected="contiguous ids starting at 0")
+    return table

