@@ -69,14 +69,15 @@ def _number(value: str, path: Path, lineno: int, column: str) -> float:
     return number
 
 
-def _check_items_known(data: RawDataset, path: Path, lines: list[int]) -> None:
+def _check_items_known(data: RawDataset, path: Path, lines: list[int],
+                       column: str = "item") -> None:
     known = set(data.item_ids)
     if len(known) != len(data.item_ids):
         raise DataError(path, "the item file lists an item id twice", expected="unique item ids")
     for position, item in enumerate(data.items):
         if item not in known:
             raise DataError(path, f"unknown item id {item!r}", line=lines[position],
-                            column="item", expected="an id listed in the item file")
+                            column=column, expected="an id listed in the item file")
 
 
 def _read_log(path: Path, sep: str, encoding: str, skip_header: bool,
@@ -95,36 +96,44 @@ def _read_log(path: Path, sep: str, encoding: str, skip_header: bool,
     return lines
 
 
-def read_movielens_100k(directory: Path) -> RawDataset:
-    """`u.data` (user, item, rating, timestamp; tabs) and `u.item` (pipe-separated, latin-1)."""
-    data = RawDataset([], [], [], [], [], [], [], "movielens-100k")
-    item_path = directory / "u.item"
-    for lineno, fields in _rows(item_path, "|", 3, encoding="latin-1"):
+MOVIELENS_LOG_COLUMNS = {"user": 0, "item": 1, "rating": 2, "timestamp": 3}
+
+
+def _ml100k_extra(fields: list[str]) -> str:
+    flags = fields[5:5 + len(ML100K_GENRES)]
+    genres = [g for g, f in zip(ML100K_GENRES, flags) if f.strip() == "1"]
+    return "; ".join(p for p in (fields[2].strip(), ", ".join(genres)) if p)
+
+
+def _ml1m_extra(fields: list[str]) -> str:
+    return fields[2].replace("|", ", ").strip() if len(fields) > 2 else ""
+
+
+def _read_movielens(directory: Path, source: str, item_file: str, item_sep: str, log_file: str,
+                    log_sep: str, log_encoding: str,
+                    extra: Callable[[list[str]], str]) -> RawDataset:
+    data = RawDataset([], [], [], [], [], [], [], source)
+    for _, fields in _rows(directory / item_file, item_sep, 2, encoding="latin-1"):
         data.item_ids.append(fields[0].strip())
         data.titles.append(normalise_title(fields[1]))
-        flags = fields[5:5 + len(ML100K_GENRES)]
-        genres = [g for g, f in zip(ML100K_GENRES, flags) if f.strip() == "1"]
-        data.extras.append("; ".join(p for p in (fields[2].strip(), ", ".join(genres)) if p))
-    log_path = directory / "u.data"
-    lines = _read_log(log_path, "\t", "utf-8", False,
-                      {"user": 0, "item": 1, "rating": 2, "timestamp": 3}, data)
+        data.extras.append(extra(fields))
+    log_path = directory / log_file
+    lines = _read_log(log_path, log_sep, log_encoding, False,
+                      MOVIELENS_LOG_COLUMNS, data)
     _check_items_known(data, log_path, lines)
     return data
+
+
+def read_movielens_100k(directory: Path) -> RawDataset:
+    """`u.data` (user, item, rating, timestamp; tabs) and `u.item` (pipe-separated, latin-1)."""
+    return _read_movielens(directory, "movielens-100k", "u.item", "|", "u.data", "\t",
+                           "utf-8", _ml100k_extra)
 
 
 def read_movielens_1m(directory: Path) -> RawDataset:
     """`ratings.dat` (user::movie::rating::timestamp) and `movies.dat` (id::title::genres)."""
-    data = RawDataset([], [], [], [], [], [], [], "movielens-1m")
-    item_path = directory / "movies.dat"
-    for lineno, fields in _rows(item_path, "::", 2, encoding="latin-1"):
-        data.item_ids.append(fields[0].strip())
-        data.titles.append(normalise_title(fields[1]))
-        data.extras.append(fields[2].replace("|", ", ").strip() if len(fields) > 2 else "")
-    log_path = directory / "ratings.dat"
-    lines = _read_log(log_path, "::", "latin-1", False,
-                      {"user": 0, "item": 1, "rating": 2, "timestamp": 3}, data)
-    _check_items_known(data, log_path, lines)
-    return data
+    return _read_movielens(directory, "movielens-1m", "movies.dat", "::", "ratings.dat",
+                           "::", "latin-1", _ml1m_extra)
 
 
 def _atomic_header(path: Path) -> dict[str, int]:
@@ -173,7 +182,7 @@ def read_recbole(directory: Path) -> RawDataset:
                       {"user": inter_cols["user_id"], "item": inter_cols["item_id"],
                        "rating": inter_cols.get("rating"), "timestamp": inter_cols["timestamp"]},
                       data)
-    _check_items_known(data, inter_path, lines)
+    _check_items_known(data, inter_path, lines, column="item_id")
     return data
 
 

@@ -17,7 +17,7 @@ from tests.conftest import synthetic_log, write_ml100k
 def sequential_task(tmp_path_factory):
     """Next item = previous + 1 (mod 40) with 10% noise: learnable only from the sequence."""
     root = tmp_path_factory.mktemp("task")
-    raw = write_ml100k(root / "raw", synthetic_log(num_users=300, length=12), 40)
+    raw = write_ml100k(root / "raw", synthetic_log(num_users=150, length=12), 40)
     prepare_dataset(raw, root / "data", DataConfig())
     return PreparedDataset.open(root / "data")
 
@@ -25,7 +25,7 @@ def sequential_task(tmp_path_factory):
 @pytest.mark.parametrize("name", ["sasrec", "gru4rec", "caser"])
 def test_short_training_lifts_hit_ratio_far_above_chance(sequential_task, tmp_path, name):
     run = RecRunConfig(model=RecommenderConfig(model=name, embedding_dim=32),
-                       train=RecTrainConfig(epochs=8, batch_size=64, lr=5e-3, patience=8))
+                       train=RecTrainConfig(epochs=6, batch_size=64, lr=5e-3, patience=6))
     result = train_recommender(sequential_task, run, tmp_path / "ck", progress=False,
                                log=lambda *_: None)
     test = sequential_task.samples("test")
@@ -41,7 +41,7 @@ def test_short_training_lifts_hit_ratio_far_above_chance(sequential_task, tmp_pa
 
 def test_training_is_reproducible_with_a_seed(sequential_task, tmp_path):
     run = RecRunConfig(model=RecommenderConfig(embedding_dim=16),
-                       train=RecTrainConfig(epochs=2, batch_size=128, seed=5))
+                       train=RecTrainConfig(epochs=1, batch_size=128, seed=5))
     for name in ("a", "b"):
         train_recommender(sequential_task, run, tmp_path / name, progress=False,
                           log=lambda *_: None)
