@@ -50,47 +50,54 @@ def _training_samples(logs, users, config: DataConfig, padding_id: int) -> Sampl
     return Samples.concat([p for p in parts if len(p)], config.max_history)
 
 
+def _reference_tables(reference_dir: str | Path, config: DataConfig, num_items: int,
+                      logs: list, allow_pickle: bool) -> tuple[dict[str, Samples], MatchReport]:
+    """The released rows, as they are, with the user each one was traced to."""
+    tables = {}
+    for split, (path, rows) in load_reference_split(reference_dir, config.max_history,
+                                                    allow_pickle).items():
+        tables[split] = rows_to_samples(rows, 0)
+        validate_samples(tables[split], num_items, config.min_history, path)
+    joined = Samples.concat(list(tables.values()), config.max_history)
+    match = match_reference_users(joined, logs)
+    offset = 0
+    for samples in tables.values():
+        samples.user = joined.user[offset:offset + len(samples)]
+        offset += len(samples)
+    return tables, match
+
+
+def _split_shares(config: DataConfig, reference_splits: set[str]) -> tuple[float, ...]:
+    """Shares for our own split; splits the reference provides take no users from it."""
+    train, val, test = config.split_ratios
+    if "val" in reference_splits:
+        val = 0.0
+    if "test" in reference_splits:
+        test = 0.0
+    total = train + val + test
+    return (train / total, val / total, test / total)
+
+
 def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataConfig,
                     source_format: str = "auto", reference_dir: str | Path | None = None,
                     allow_pickle: bool = False) -> PrepareReport:
     raw = read_raw(raw_dir, source_format)
     num_items = padding_id = len(raw.item_ids)
     logs = build_user_logs(raw)
-    users = [log.user for log in logs]
-    eligible = np.array([len(log.items) > config.min_history for log in logs])
     tables: dict[str, Samples] = {}
     match: MatchReport | None = None
     if reference_dir is not None:
-        reference = load_reference_split(reference_dir, config.max_history, allow_pickle)
-        parts = []
-        for split, (path, rows) in reference.items():
-            samples = rows_to_samples(rows, 0)
-            validate_samples(samples, num_items, config.min_history, path)
-            tables[split] = samples
-            parts.append(samples)
-        joined = Samples.concat(parts, config.max_history)
-        match = match_reference_users(joined, logs)
-        offset = 0
-        for split in reference:  # the matched users, written back onto each split's rows
-            tables[split].user = joined.user[offset:offset + len(tables[split])]
-            offset += len(tables[split])
+        tables, match = _reference_tables(reference_dir, config, num_items, logs, allow_pickle)
         excluded = set(match.excluded_users)
-        keep = np.array([u not in excluded for u in users])
-        users = [u for u, k in zip(users, keep) if k]
-        logs = [log for log, k in zip(logs, keep) if k]
-        eligible = eligible[keep]
-        train_share, _, test_share = config.split_ratios
-        shares = (1.0, 0.0, 0.0) if "test" in tables else (
-            train_share / (train_share + test_share), 0.0, test_share / (train_share + test_share))
-        assigned = split_users(users, eligible, shares, config.split_seed)
-        if "test" not in tables:
-            tables["test"] = _evaluation_samples(logs, assigned["test"], config, padding_id)
-        test_source = "reference" if "test" in reference else "own split of the other users"
-    else:
-        assigned = split_users(users, eligible, config.split_ratios, config.split_seed)
-        for split in ("val", "test"):
+        logs = [log for log in logs if log.user not in excluded]
+    eligible = np.array([len(log.items) > config.min_history for log in logs])
+    assigned = split_users([log.user for log in logs], eligible,
+                           _split_shares(config, set(tables)), config.split_seed)
+    test_source = "reference" if "test" in tables else (
+        "own split" if match is None else "own split of the other users")
+    for split in ("val", "test"):
+        if split not in tables:
             tables[split] = _evaluation_samples(logs, assigned[split], config, padding_id)
-        test_source = "own split"
     tables["train"] = _training_samples(logs, assigned["train"], config, padding_id)
     if len(tables["train"]) == 0:
         raise DataError(raw_dir, "no training samples", expected="users with more than "
