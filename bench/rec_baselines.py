@@ -51,7 +51,8 @@ def main() -> None:
     report = prepare_dataset(raw, work / "data", DataConfig(), reference_dir=args.reference_split)
     ref = report.reference
     console.print(f"reference rows {ref.rows}: {ref.unambiguous} matched unambiguously; "
-                  f"val = paper's rows, test = {report.test_source} ({report.samples['test']} users)")
+                  f"val = paper's rows, test = {report.test_source} "
+                  f"({report.samples['test']} users)")
     data = PreparedDataset.open(work / "data")
     splits = {s: data.samples(s) for s in ("val", "test")}
     candidates = {s: sample_candidates(v, data.num_items, 20, data.config.candidate_seed)

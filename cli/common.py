@@ -23,10 +23,11 @@ def build_config(cls: type[T], config_file: Path | None, overrides: list[str] | 
 
 def metrics_table(title: str, rows: dict[str, dict[str, float]], paper: dict[str, float]) -> Table:
     table = Table(title=title)
-    columns = ["ValidRatio", "HitRatio@1", "HitRatio@3", "HitRatio@5", "NDCG@5"]
+    columns = {"ValidRatio": "Valid", "HitRatio@1": "HR@1", "HitRatio@3": "HR@3",
+               "HitRatio@5": "HR@5", "NDCG@5": "NDCG@5"}
     table.add_column("model")
-    for column in columns:
-        table.add_column(column, justify="right")
+    for header in columns.values():
+        table.add_column(header, justify="right")
     table.add_column("paper HR@1", justify="right")
     for name, metrics in rows.items():
         table.add_row(name, *(f"{metrics[c]:.4f}" for c in columns),

@@ -51,8 +51,9 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
             format: str = typer.Option("auto", help=f"Raw format: {', '.join(SOURCE_FORMATS)}."),
             reference_split: Optional[Path] = typer.Option(
                 None, help="Folder with the paper's val.jsonl [and test.jsonl]; kept as is."),
-            allow_pickle: bool = typer.Option(False, help="Allow reading Val_data.df/Test_data.df"
-                                              " pickles (pickle executes code: trusted files only)."),
+            allow_pickle: bool = typer.Option(
+                False, help="Allow reading Val_data.df/Test_data.df pickles (pickle executes "
+                "code: trusted files only)."),
             config: Optional[Path] = typer.Option(None, help="YAML file with DataConfig options."),
             set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. "
                                                      "--set split_seed=3."),

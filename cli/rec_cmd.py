@@ -24,8 +24,10 @@ app = typer.Typer(help="Train and evaluate SASRec, GRU4Rec and Caser.", no_args_
 @app.command()
 def train(data: Path = typer.Option(..., help="Folder written by `llara data prepare`."),
           model: Optional[str] = typer.Option(None, help=f"One of {', '.join(RECOMMENDERS)}."),
-          out: Optional[Path] = typer.Option(None, help="Checkpoint folder (default: runs/rec/<model>)."),
-          config: Optional[Path] = typer.Option(None, help="YAML with `model:` and `train:` sections."),
+          out: Optional[Path] = typer.Option(None, help="Checkpoint folder "
+                                             "(default: runs/rec/<model>)."),
+          config: Optional[Path] = typer.Option(None, help="YAML with `model:` and `train:` "
+                                                "sections."),
           set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. "
                                                    "--set train.lr=0.002 --set model.dropout=0.1."),
           epochs: Optional[int] = typer.Option(None, help="Shortcut for --set train.epochs=N."),

@@ -1,4 +1,4 @@
-"""Ranking metrics in the 20-candidate protocol, published convention: invalid answers are misses."""
+"""Ranking metrics in the 20-candidate protocol; as published, invalid answers are misses."""
 
 from __future__ import annotations
 

@@ -156,7 +156,8 @@ def _single(directory: Path, suffix: str) -> Path:
 
 
 def read_recbole(directory: Path) -> RawDataset:
-    """RecBole atomic files: one `*.inter` (user_id, item_id, timestamp[, rating]) and one `*.item`."""
+    """RecBole atomic files: one `*.inter` (user_id, item_id, timestamp[, rating]) and one
+    `*.item` (item_id and a title column)."""
     inter_path, item_path = _single(directory, ".inter"), _single(directory, ".item")
     data = RawDataset([], [], [], [], [], [], [], "recbole")
     item_cols = _atomic_header(item_path)

@@ -53,7 +53,8 @@ class SASRec(nn.Module):
     def encode(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         steps = history.shape[1]
         x = self.items.embedding(history) * math.sqrt(self.items.embedding.embedding_dim)
-        x = self.dropout(x + self.positions(torch.arange(steps, device=history.device)))  # (B, L, D)
+        positions = self.positions(torch.arange(steps, device=history.device))  # (L, D)
+        x = self.dropout(x + positions)  # (B, L, D)
         # With right padding a causal mask alone keeps real positions from seeing padding.
         causal = nn.Transformer.generate_square_subsequent_mask(steps, device=history.device)
         return self.norm(_last(self.blocks(x, mask=causal, is_causal=True), lengths))

@@ -86,15 +86,15 @@ def train_recommender(dataset: PreparedDataset, run: RecRunConfig, output_dir: s
         record = {"epoch": epoch, "train_loss": total_loss / len(train),
                   **{f"val_{k}": v for k, v in metrics.items()}}
         records.append(record)
-        bar.set_postfix(loss=f"{record['train_loss']:.3f}",
-                        hr1=f"{metrics['HitRatio@1']:.3f}", best=f"{max(best_hr, 0):.3f}")
         if metrics["HitRatio@1"] > best_hr:
             best_hr, best_epoch, best_metrics, stale = metrics["HitRatio@1"], epoch, metrics, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
-            if stale >= run.train.patience:
-                break
+        bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_hr1=f"{metrics['HitRatio@1']:.3f}",
+                        best=f"{best_hr:.3f}@{best_epoch}")
+        if stale >= run.train.patience:
+            break
     bar.close()
     model.load_state_dict(best_state)
     output_dir = Path(output_dir)

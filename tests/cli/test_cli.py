@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llara.cli.app import app
-from tests.conftest import synthetic_log, write_recbole
+from tests.conftest import SHARED_REF, synthetic_log, write_recbole
 
 runner = CliRunner()
 
@@ -32,7 +32,7 @@ def test_prepare_train_evaluate_through_the_runner(raw, tmp_path):
     out = _ok(["rec", "train", "--data", tmp_path / "data", "--model", "gru4rec", "--out",
                tmp_path / "ck", "--epochs", "2", "--set", "model.embedding_dim=16",
                "--no-progress"])
-    assert "HitRatio@1" in out and "0.3750" in out  # the paper's GRU4Rec figure beside ours
+    assert "HR@1" in out and "0.3750" in out  # the paper's GRU4Rec figure beside ours
     config = json.loads((tmp_path / "ck" / "config.json").read_text())
     assert config["model"]["embedding_dim"] == 16 and config["epochs_run"] == 2
     out = _ok(["rec", "evaluate", "--checkpoint", tmp_path / "ck", "--split", "val",
@@ -93,3 +93,10 @@ def test_fetch_movielens_from_the_registry(tmp_path):
     assert "raw files in" in out
     assert (folder / "ml-100k.inter").stat().st_size > 1_000_000
     assert json.loads((folder / "SOURCE.json").read_text())["origin"] == "pypi:recbole==1.2.1"
+
+
+def test_prepare_with_the_paper_reference_split(movielens_raw, tmp_path):
+    out = _ok(["data", "prepare", movielens_raw, "--out", tmp_path / "ml",
+               "--reference-split", SHARED_REF / "movielens"])
+    assert "reference rows: 94; matched unambiguously 94" in " ".join(out.split())
+    assert "test: own split of the other users" in out

@@ -1,9 +1,7 @@
 """The paper's released validation rows stay exactly as they are; their users never train."""
 
 import json
-import math
 
-import numpy as np
 import pytest
 
 from llara.config import DataConfig
@@ -41,7 +39,10 @@ def test_every_reference_row_is_kept_exactly(movielens_prepared):
 def test_no_training_sample_repeats_a_reference_row(movielens_prepared):
     report, data = movielens_prepared
     val, train, test = data.samples("val"), data.samples("train"), data.samples("test")
-    key = lambda s, r: (tuple(s.history[r, :s.len_history[r]].tolist()), int(s.next[r]))
+
+    def key(s, r):
+        return tuple(s.history[r, :s.len_history[r]].tolist()), int(s.next[r])
+
     reference_keys = {key(val, r) for r in range(len(val))}
     assert not reference_keys & {key(train, r) for r in range(len(train))}
     excluded = set(report.reference.excluded_users)
