@@ -47,7 +47,7 @@ def tiny_tokenizer(extra_text: list[str] = ()):
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<eos>"], show_progress=False,
+    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=["<eos>"], show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     backend.train_from_iterator(corpus, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>")
@@ -61,7 +61,10 @@ def tiny_llm(vocab_size: int, hidden_size: int = 32, layers: int = 2, heads: int
     config = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden_size,
                          intermediate_size=2 * hidden_size, num_hidden_layers=layers,
                          num_attention_heads=heads, num_key_value_heads=heads,
-                         max_position_embeddings=context, tie_word_embeddings=True)
+                         max_position_embeddings=context, tie_word_embeddings=True,
+                         # Larger than Llama's 0.02: LoRA cannot touch the tied embeddings,
+                         # and at 0.02 a 32-wide model's logits are too flat to learn from.
+                         initializer_range=0.3)
     return LlamaForCausalLM(config)
 
 
