@@ -150,6 +150,12 @@ class FinetuneConfig:
 
     llm: str = "smollm2-135m"
     """A packaged model name, a Hugging Face folder or hub id, a .gguf file, or `tiny`."""
+    data_dir: str = "data/movielens-100k"
+    """Prepared dataset (`llara data prepare`)."""
+    rec_checkpoint: str = "runs/rec/sasrec"
+    """Recommender checkpoint whose item embeddings feed the projector (`llara rec train`)."""
+    output_dir: str = "runs/llara"
+    """Where checkpoints and the metrics log go."""
     prompt: PromptConfig = field(default_factory=PromptConfig)
     """Prompt rendering."""
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)

@@ -44,6 +44,7 @@ def tiny_tokenizer(extra_text: list[str] = ()):
     from transformers import PreTrainedTokenizerFast
 
     corpus = [t for templates in TEMPLATES.values() for t in templates] + list(extra_text)
+    # BPE training is deterministic for a given corpus, so a reload rebuilds the same vocabulary.
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
@@ -55,7 +56,7 @@ def tiny_tokenizer(extra_text: list[str] = ()):
 
 def tiny_llm(vocab_size: int, hidden_size: int = 32, layers: int = 2, heads: int = 4,
              context: int = 1024):
-    """A Llama-shaped model with random weights: real code paths, seconds on a CPU."""
+    """A Llama-shaped model with fixed random weights: real code paths, seconds on a CPU."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden_size,
@@ -65,7 +66,9 @@ def tiny_llm(vocab_size: int, hidden_size: int = 32, layers: int = 2, heads: int
                          # Larger than Llama's 0.02: LoRA cannot touch the tied embeddings,
                          # and at 0.02 a 32-wide model's logits are too flat to learn from.
                          initializer_range=0.3)
-    return LlamaForCausalLM(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # fixed weights, so a checkpoint trained on `tiny` reloads exactly
+        return LlamaForCausalLM(config)
 
 
 def add_llara_tokens(model, tokenizer) -> None:

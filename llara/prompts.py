@@ -14,7 +14,8 @@ from pathlib import Path
 
 from llara.errors import ConfigError, DataError
 
-PLACEHOLDER, HISTORY_SLOT, CANDIDATE_SLOT, ITEM_SLOT = "[PH]", "[HistoryEmb]", "[CansEmb]", "[ItemEmb]"
+PLACEHOLDER, HISTORY_SLOT = "[PH]", "[HistoryEmb]"
+CANDIDATE_SLOT, ITEM_SLOT = "[CansEmb]", "[ItemEmb]"
 SPECIAL_TOKENS = (PLACEHOLDER, HISTORY_SLOT, CANDIDATE_SLOT, ITEM_SLOT)
 HISTORY_FIELD, CANDIDATE_FIELD = "[HistoryHere]", "[CansHere]"
 

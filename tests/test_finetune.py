@@ -22,7 +22,7 @@ CLASSES, PER_CLASS = 6, 3
 ANSWERS = ["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot"]
 # History items all read "Thing": only their embeddings say which class a user's history is.
 TITLES = ["Thing"] * (CLASSES * PER_CLASS) + ANSWERS
-DATA = DataConfig(num_candidates=6)
+DATA = DataConfig(num_candidates=10)
 
 
 def samples(repeats: int, first_id: int, seed: int) -> Samples:
@@ -46,7 +46,7 @@ def item_table() -> torch.Tensor:
                       torch.randn(CLASSES, 8, generator=g)])
 
 
-def run(schedule: str, tmp_path, epochs=6):
+def run(schedule: str, tmp_path, epochs=8):
     torch.manual_seed(0)
     llm, tokenizer = load_llm("tiny", extra_text=TITLES)
     table = item_table()
