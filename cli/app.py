@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
 from llara.errors import LlaraError
 
-from . import data_cmd, demo_cmd, rec_cmd
+from . import data_cmd, demo_cmd, llara_cmd, models_cmd, rec_cmd
 from .common import console
+
+# peft asks transformers a deprecated question on every model build; users cannot act on it.
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 app = typer.Typer(help="LLaRA: LLM-based sequential recommendation.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(rec_cmd.app, name="rec")
+app.add_typer(models_cmd.app, name="models")
+app.command("train")(llara_cmd.train)
+app.command("evaluate")(llara_cmd.evaluate)
+app.command("recommend")(llara_cmd.recommend)
 app.command("demo")(demo_cmd.demo)
 
 

@@ -1,0 +1,110 @@
+"""`llara train|evaluate|recommend`: the LLaRA model itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import typer
+from rich.table import Table
+
+from llara.atomic import atomic_file
+from llara.errors import ConfigError
+from llara.finetune_config import FinetuneConfig
+from llara.runner import evaluate_trained, load_trained, recommend as rank_for, resolve_items
+from llara.runner import train_local
+
+from .common import build_config, console
+
+
+def train(config: Optional[Path] = typer.Option(None, help="YAML mirroring FinetuneConfig."),
+          set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. "
+                                                   "--set train.lr=0.0008."),
+          local: bool = typer.Option(False, "--local", help="One process, no Ray."),
+          data: Optional[Path] = typer.Option(None, help="Prepared dataset folder."),
+          rec_checkpoint: Optional[Path] = typer.Option(None, help="Recommender checkpoint."),
+          llm: Optional[str] = typer.Option(None, help="smollm2-135m, a HF folder or id, a "
+                                            ".gguf file, or tiny."),
+          out: Optional[Path] = typer.Option(None, help="Output folder."),
+          schedule: Optional[str] = typer.Option(None, help="Curriculum schedule."),
+          budget: Optional[int] = typer.Option(None, help="Training samples per epoch."),
+          cache_dir: Optional[Path] = typer.Option(None, help="Model/data cache directory."),
+          progress: bool = typer.Option(True, help="Show progress bars.")) -> None:
+    """Fine-tune LLaRA: LoRA + projector with the text-to-hybrid curriculum."""
+    overrides = list(set_ or [])
+    for key, value in (("data_dir", data), ("rec_checkpoint", rec_checkpoint), ("llm", llm),
+                       ("output_dir", out), ("curriculum.schedule", schedule),
+                       ("train.max_train_samples", budget)):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    run = build_config(FinetuneConfig, config, overrides)
+    if not local:
+        raise ConfigError("distributed training (Ray Train) is not available yet; "
+                          "run with --local for single-process training")
+    result = train_local(run, cache_dir, progress, log=console.print)
+    console.print(f"best epoch {result.best_epoch}: val HitRatio@1 "
+                  f"{result.val_metrics['HitRatio@1']:.4f}; {result.steps} steps "
+                  f"({result.hybrid_steps} hybrid), {result.seconds:.0f}s -> "
+                  f"{result.checkpoint_dir}")
+
+
+def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara train`."),
+             split: str = typer.Option("test", help="val or test."),
+             mode: str = typer.Option("both", help="score (candidate likelihood), generate "
+                                      "(the paper's protocol) or both."),
+             max_samples: Optional[int] = typer.Option(None, min=1, help="Evaluate a prefix."),
+             predictions: Optional[Path] = typer.Option(None, help="Per-sample Parquet."),
+             json_out: Optional[Path] = typer.Option(None, "--json", help="Metrics as JSON."),
+             device: str = typer.Option("auto", help="cpu, cuda or auto."),
+             cache_dir: Optional[Path] = typer.Option(None, help="Model cache directory."),
+             progress: bool = typer.Option(True, help="Show progress bars.")) -> None:
+    """ValidRatio and HitRatio@1 by generation; HitRatio@1/3/5 and NDCG@5 by scoring."""
+    trained = load_trained(checkpoint, device, cache_dir, log=console.print)
+    result = evaluate_trained(trained, split, mode, max_samples, progress)
+    table = Table(title=f"LLaRA on {split} ({len(result['samples'])} samples)")
+    for column in ("protocol", "Valid", "HR@1", "HR@3", "HR@5", "NDCG@5"):
+        table.add_column(column, justify="right")
+    metrics = {k: result[k] for k in ("generate", "score") if k in result}
+    for name, values in metrics.items():
+        table.add_row(name, *(f"{values[k]:.4f}" if k in values else "-" for k in
+                              ("ValidRatio", "HitRatio@1", "HitRatio@3", "HitRatio@5", "NDCG@5")))
+    console.print(table)
+    if json_out:
+        with atomic_file(json_out) as tmp:
+            tmp.write_text(json.dumps({"split": split, **metrics}, indent=2))
+    if predictions:
+        samples, candidates = result["samples"], result["candidates"]
+        columns = {"sample_id": pa.array(samples.sample_id), "next": pa.array(samples.next),
+                   "candidates": pa.array(candidates.tolist())}
+        if "ranking" in result:
+            columns["scores"] = pa.array(result["ranking"].scores.tolist())
+            columns["rank"] = pa.array(result["ranking"].ranks)
+        if "answers" in result:
+            columns["answer"] = pa.array(result["answers"])
+        with atomic_file(predictions) as tmp:
+            pq.write_table(pa.table(columns), tmp)
+        console.print(f"predictions -> {predictions}")
+
+
+def recommend(checkpoint: Path = typer.Option(..., help="Folder written by `llara train`."),
+              history: str = typer.Option(..., help="Titles or item ids, oldest first, "
+                                          "separated by commas."),
+              candidates: Optional[str] = typer.Option(None, help="Titles or ids to rank "
+                                                       "(default: sampled outside the history)."),
+              seed: int = typer.Option(0, help="Seed for sampled candidates."),
+              device: str = typer.Option("auto", help="cpu, cuda or auto."),
+              cache_dir: Optional[Path] = typer.Option(None, help="Model cache directory.")
+              ) -> None:
+    """Rank candidates for a history and print them with their log-likelihood scores."""
+    trained = load_trained(checkpoint, device, cache_dir, log=console.print)
+    items = resolve_items(history, trained.titles)
+    chosen = resolve_items(candidates, trained.titles) if candidates else None
+    table = Table(title="history: " + ", ".join(trained.titles[i] for i in items))
+    for column in ("rank", "item", "title", "score"):
+        table.add_column(column)
+    for rank, (item, score) in enumerate(rank_for(trained, items, chosen, seed), start=1):
+        table.add_row(str(rank), str(item), trained.titles[item], f"{score:.3f}")
+    console.print(table)

