@@ -92,6 +92,8 @@ def main() -> None:
                       "gen": metrics["generate"]["HitRatio@1"],
                       "score": metrics["score"]["HitRatio@1"],
                       "seconds": time.perf_counter() - t0}
+        console.print(f"{name}: evaluation took {metrics['seconds']['score']:.0f}s by scoring, "
+                      f"{metrics['seconds']['generate']:.0f}s by generation")
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     table = Table(title=f"MovieLens-100K {args.split} ({len(split)} rows), {args.llm}, budget "
                   f"{args.budget or 'all'} x {args.epochs} epoch(s), {device}, "

@@ -72,6 +72,7 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
         table.add_row(name, *(f"{values[k]:.4f}" if k in values else "-" for k in
                               ("ValidRatio", "HitRatio@1", "HitRatio@3", "HitRatio@5", "NDCG@5")))
     console.print(table)
+    console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items()))
     if json_out:
         with atomic_file(json_out) as tmp:
             tmp.write_text(json.dumps({"split": split, **metrics}, indent=2))

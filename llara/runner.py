@@ -5,6 +5,7 @@ call these; none of them re-implements a step."""
 from __future__ import annotations
 
 import difflib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,15 +100,19 @@ def evaluate_trained(trained: TrainedModel, split: str = "test", mode: str = "sc
     data = trained.dataset.config
     candidates = sample_candidates(samples, trained.dataset.num_items, data.num_candidates,
                                    data.candidate_seed)
-    result: dict = {"samples": samples, "candidates": candidates}
+    result: dict = {"samples": samples, "candidates": candidates, "seconds": {}}
     if mode in ("score", "both"):
+        started = time.perf_counter()
         ranking = score_candidates(trained.model, trained.builder, samples, candidates,
                                    trained.template, progress)
+        result["seconds"]["score"] = time.perf_counter() - started
         result["score"] = scoring_metrics(ranking)
         result["ranking"] = ranking
     if mode in ("generate", "both"):
+        started = time.perf_counter()
         answers = generate_answers(trained.model, trained.builder, samples, candidates,
                                    trained.template, progress=progress)
+        result["seconds"]["generate"] = time.perf_counter() - started
         result["generate"] = generation_metrics(answers, samples, candidates, trained.titles)
         result["answers"] = answers
     return result
