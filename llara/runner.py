@@ -36,6 +36,13 @@ def resolve_llm(source: str, cache_dir: str | Path | None = None, log=print) -> 
     return source
 
 
+def base_dtype(precision: str, device: str) -> torch.dtype | None:
+    """bf16 base weights on GPUs that support it (LoRA adapters stay fp32 under peft)."""
+    if precision == "fp32" or not device.startswith("cuda"):
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+
+
 def _item_table(config: FinetuneConfig, dataset: PreparedDataset) -> torch.Tensor:
     table = load_item_embeddings(config.rec_checkpoint)  # (N, E)
     if table.shape[0] != dataset.num_items:
@@ -50,7 +57,8 @@ def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     dataset = PreparedDataset.open(config.data_dir)
     titles = dataset.titles()
     table = _item_table(config, dataset)
-    llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log), extra_text=titles)
+    llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log),
+                              base_dtype(config.train.precision, device), extra_text=titles)
     model = build_llara(config, llm, tokenizer, table).to(device)
     return finetune(model, titles, dataset.samples("train"), dataset.samples("val"),
                     dataset.config, dataset.num_items, config, config.output_dir, device,
@@ -82,7 +90,8 @@ def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
     device = resolve_device(device)
     dataset = PreparedDataset.open(config.data_dir)
     titles = dataset.titles()
-    llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log), extra_text=titles)
+    llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log),
+                              base_dtype(config.train.precision, device), extra_text=titles)
     model, config, info = load_llara(checkpoint, llm, tokenizer, _item_table(config, dataset))
     model.to(device)
     template = templates_for(config.prompt.domain, config.prompt.template_file)[0]
