@@ -21,6 +21,11 @@ def build_config(cls: type[T], config_file: Path | None, overrides: list[str] | 
     return apply_overrides(config, overrides or [])
 
 
+def with_shortcuts(overrides: list[str] | None, shortcuts: dict[str, object]) -> list[str]:
+    """CLI shortcut flags (--epochs 3) become dotted overrides (train.epochs=3), applied last."""
+    return list(overrides or []) + [f"{k}={v}" for k, v in shortcuts.items() if v is not None]
+
+
 def metrics_table(title: str, rows: dict[str, dict[str, float]], paper: dict[str, float]) -> Table:
     table = Table(title=title)
     columns = {"ValidRatio": "Valid", "HitRatio@1": "HR@1", "HitRatio@3": "HR@3",

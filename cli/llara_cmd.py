@@ -17,7 +17,7 @@ from llara.finetune_config import FinetuneConfig
 from llara.runner import evaluate_trained, load_trained, recommend as rank_for, resolve_items
 from llara.runner import train_local
 
-from .common import build_config, console
+from .common import build_config, console, with_shortcuts
 
 
 def train(config: Optional[Path] = typer.Option(None, help="YAML mirroring FinetuneConfig."),
@@ -34,13 +34,9 @@ def train(config: Optional[Path] = typer.Option(None, help="YAML mirroring Finet
           cache_dir: Optional[Path] = typer.Option(None, help="Model/data cache directory."),
           progress: bool = typer.Option(True, help="Show progress bars.")) -> None:
     """Fine-tune LLaRA: LoRA + projector with the text-to-hybrid curriculum."""
-    overrides = list(set_ or [])
-    for key, value in (("data_dir", data), ("rec_checkpoint", rec_checkpoint), ("llm", llm),
-                       ("output_dir", out), ("curriculum.schedule", schedule),
-                       ("train.max_train_samples", budget)):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    run = build_config(FinetuneConfig, config, overrides)
+    run = build_config(FinetuneConfig, config, with_shortcuts(set_, {
+        "data_dir": data, "rec_checkpoint": rec_checkpoint, "llm": llm, "output_dir": out,
+        "curriculum.schedule": schedule, "train.max_train_samples": budget}))
     if not local:
         raise ConfigError("distributed training (Ray Train) is not available yet; "
                           "run with --local for single-process training")

@@ -16,7 +16,7 @@ from llara.recsys.checkpoint import load_checkpoint
 from llara.recsys.evaluate import evaluate_ranking, rank_candidates, write_predictions
 from llara.recsys.train import resolve_device, train_recommender
 
-from .common import PAPER_HR1, build_config, console, metrics_table
+from .common import PAPER_HR1, build_config, console, metrics_table, with_shortcuts
 
 app = typer.Typer(help="Train and evaluate SASRec, GRU4Rec and Caser.", no_args_is_help=True)
 
@@ -35,12 +35,8 @@ def train(data: Path = typer.Option(..., help="Folder written by `llara data pre
           device: Optional[str] = typer.Option(None, help="cpu, cuda or auto."),
           progress: bool = typer.Option(True, help="Show a progress bar.")) -> None:
     """Train a recommender with early stopping on validation HitRatio@1."""
-    overrides = list(set_ or [])
-    for key, value in (("model.model", model), ("train.epochs", epochs), ("train.seed", seed),
-                       ("train.device", device)):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    run = build_config(RecRunConfig, config, overrides)
+    run = build_config(RecRunConfig, config, with_shortcuts(set_, {
+        "model.model": model, "train.epochs": epochs, "train.seed": seed, "train.device": device}))
     dataset = PreparedDataset.open(data)
     result = train_recommender(dataset, run, out or Path("runs/rec") / run.model.model,
                                progress=progress, log=console.print)

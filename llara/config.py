@@ -10,7 +10,8 @@ SOURCE_FORMATS = ("auto", "movielens-100k", "movielens-1m", "recbole")
 RECOMMENDERS = ("sasrec", "gru4rec", "caser")
 
 
-def _require(condition: bool, option: str, message: str) -> None:
+def require(condition: bool, option: str, message: str) -> None:
+    """Raise a ConfigError that names the offending option."""
     if not condition:
         raise ConfigError(f"invalid '{option}': {message}")
 
@@ -33,15 +34,15 @@ class DataConfig:
     """Seed from which evaluation candidates are derived per sample (same lists every run)."""
 
     def __post_init__(self) -> None:
-        _require(self.max_history >= 1, "data.max_history", "must be at least 1")
-        _require(1 <= self.min_history <= self.max_history, "data.min_history",
+        require(self.max_history >= 1, "data.max_history", "must be at least 1")
+        require(1 <= self.min_history <= self.max_history, "data.min_history",
                  f"must be between 1 and max_history={self.max_history}")
-        _require(len(self.split_ratios) == 3, "data.split_ratios", "needs three shares")
-        _require(all(r >= 0 for r in self.split_ratios) and self.split_ratios[0] > 0,
+        require(len(self.split_ratios) == 3, "data.split_ratios", "needs three shares")
+        require(all(r >= 0 for r in self.split_ratios) and self.split_ratios[0] > 0,
                  "data.split_ratios", "shares must be >= 0 with a positive training share")
-        _require(abs(sum(self.split_ratios) - 1.0) < 1e-6, "data.split_ratios",
+        require(abs(sum(self.split_ratios) - 1.0) < 1e-6, "data.split_ratios",
                  f"shares must sum to 1, got {sum(self.split_ratios):g}")
-        _require(self.num_candidates >= 2, "data.num_candidates", "must be at least 2")
+        require(self.num_candidates >= 2, "data.num_candidates", "must be at least 2")
         self.split_ratios = tuple(float(r) for r in self.split_ratios)
 
 
@@ -65,16 +66,16 @@ class RecommenderConfig:
     """Caser: vertical convolution filters."""
 
     def __post_init__(self) -> None:
-        _require(self.model in RECOMMENDERS, "model.model",
+        require(self.model in RECOMMENDERS, "model.model",
                  f"'{self.model}' is not one of {', '.join(RECOMMENDERS)}")
-        _require(self.embedding_dim >= 1, "model.embedding_dim", "must be positive")
-        _require(self.num_layers >= 1, "model.num_layers", "must be at least 1")
-        _require(self.num_heads >= 1 and self.embedding_dim % self.num_heads == 0,
+        require(self.embedding_dim >= 1, "model.embedding_dim", "must be positive")
+        require(self.num_layers >= 1, "model.num_layers", "must be at least 1")
+        require(self.num_heads >= 1 and self.embedding_dim % self.num_heads == 0,
                  "model.num_heads", f"must divide embedding_dim={self.embedding_dim}")
-        _require(0.0 <= self.dropout < 1.0, "model.dropout", "must be in [0, 1)")
-        _require(self.caser_horizontal_filters >= 1, "model.caser_horizontal_filters",
+        require(0.0 <= self.dropout < 1.0, "model.dropout", "must be in [0, 1)")
+        require(self.caser_horizontal_filters >= 1, "model.caser_horizontal_filters",
                  "must be positive")
-        _require(self.caser_vertical_filters >= 1, "model.caser_vertical_filters",
+        require(self.caser_vertical_filters >= 1, "model.caser_vertical_filters",
                  "must be positive")
 
 
@@ -100,13 +101,13 @@ class RecTrainConfig:
     """Samples per evaluation batch."""
 
     def __post_init__(self) -> None:
-        _require(self.epochs >= 1, "train.epochs", "must be at least 1")
-        _require(self.batch_size >= 1, "train.batch_size", "must be at least 1")
-        _require(self.lr > 0, "train.lr", "must be positive")
-        _require(self.weight_decay >= 0, "train.weight_decay", "must be >= 0")
-        _require(self.patience >= 1, "train.patience", "must be at least 1")
-        _require(self.eval_batch_size >= 1, "train.eval_batch_size", "must be at least 1")
-        _require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+        require(self.epochs >= 1, "train.epochs", "must be at least 1")
+        require(self.batch_size >= 1, "train.batch_size", "must be at least 1")
+        require(self.lr > 0, "train.lr", "must be positive")
+        require(self.weight_decay >= 0, "train.weight_decay", "must be >= 0")
+        require(self.patience >= 1, "train.patience", "must be at least 1")
+        require(self.eval_batch_size >= 1, "train.eval_batch_size", "must be at least 1")
+        require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                  "train.device", f"'{self.device}' is not cpu, cuda, cuda:N or auto")
 
 

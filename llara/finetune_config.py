@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from llara.errors import ConfigError
+from llara.config import require
 
 PROJECTOR_KINDS = ("mlp", "linear", "deep_mlp")
 SCHEDULES = ("linear", "direct", "two_stage", "step", "cosine", "text_only")
-
-
-def _require(condition: bool, option: str, message: str) -> None:
-    if not condition:
-        raise ConfigError(f"invalid '{option}': {message}")
 
 
 @dataclass
@@ -29,8 +24,8 @@ class PromptConfig:
     """Longest prompt + answer in tokens; longer is an error, never a silent cut."""
 
     def __post_init__(self) -> None:
-        _require(self.min_history >= 1, "prompt.min_history", "must be at least 1")
-        _require(self.max_length >= 16, "prompt.max_length", "must be at least 16")
+        require(self.min_history >= 1, "prompt.min_history", "must be at least 1")
+        require(self.max_length >= 16, "prompt.max_length", "must be at least 16")
 
 
 @dataclass
@@ -47,12 +42,12 @@ class ProjectorConfig:
     """deep_mlp: dropout between layers."""
 
     def __post_init__(self) -> None:
-        _require(self.kind in PROJECTOR_KINDS, "projector.kind",
+        require(self.kind in PROJECTOR_KINDS, "projector.kind",
                  f"'{self.kind}' is not one of {', '.join(PROJECTOR_KINDS)}")
-        _require(self.hidden_size is None or self.hidden_size >= 1, "projector.hidden_size",
+        require(self.hidden_size is None or self.hidden_size >= 1, "projector.hidden_size",
                  "must be positive")
-        _require(self.depth >= 2, "projector.depth", "must be at least 2")
-        _require(0.0 <= self.dropout < 1.0, "projector.dropout", "must be in [0, 1)")
+        require(self.depth >= 2, "projector.depth", "must be at least 2")
+        require(0.0 <= self.dropout < 1.0, "projector.dropout", "must be in [0, 1)")
 
 
 @dataclass
@@ -70,10 +65,10 @@ class LoRAConfig:
     """Module names that get adapters."""
 
     def __post_init__(self) -> None:
-        _require(self.r >= 1, "lora.r", "must be at least 1")
-        _require(self.alpha >= 1, "lora.alpha", "must be at least 1")
-        _require(0.0 <= self.dropout < 1.0, "lora.dropout", "must be in [0, 1)")
-        _require(len(self.target_modules) > 0, "lora.target_modules", "must name a module")
+        require(self.r >= 1, "lora.r", "must be at least 1")
+        require(self.alpha >= 1, "lora.alpha", "must be at least 1")
+        require(0.0 <= self.dropout < 1.0, "lora.dropout", "must be in [0, 1)")
+        require(len(self.target_modules) > 0, "lora.target_modules", "must name a module")
         self.target_modules = tuple(self.target_modules)
 
 
@@ -92,10 +87,10 @@ class CurriculumConfig:
     """Seeds the per-step draw, so every worker makes the same choice at a global step."""
 
     def __post_init__(self) -> None:
-        _require(self.schedule in SCHEDULES, "curriculum.schedule",
+        require(self.schedule in SCHEDULES, "curriculum.schedule",
                  f"'{self.schedule}' is not one of {', '.join(SCHEDULES)}")
-        _require(0.0 <= self.boundary <= 1.0, "curriculum.boundary", "must be in [0, 1]")
-        _require(self.steps >= 2, "curriculum.steps", "must be at least 2")
+        require(0.0 <= self.boundary <= 1.0, "curriculum.boundary", "must be in [0, 1]")
+        require(self.steps >= 2, "curriculum.steps", "must be at least 2")
 
 
 @dataclass
@@ -128,19 +123,19 @@ class FinetuneTrainConfig:
     """Seeds sampling, template choice, dropout and initialisation."""
 
     def __post_init__(self) -> None:
-        _require(self.epochs >= 1, "train.epochs", "must be at least 1")
-        _require(self.micro_batch_size >= 1, "train.micro_batch_size", "must be at least 1")
-        _require(self.batch_size >= self.micro_batch_size and
+        require(self.epochs >= 1, "train.epochs", "must be at least 1")
+        require(self.micro_batch_size >= 1, "train.micro_batch_size", "must be at least 1")
+        require(self.batch_size >= self.micro_batch_size and
                  self.batch_size % self.micro_batch_size == 0, "train.batch_size",
                  f"must be a multiple of micro_batch_size={self.micro_batch_size}")
-        _require(self.lr > 0 and 0 <= self.min_lr <= self.lr, "train.lr",
+        require(self.lr > 0 and 0 <= self.min_lr <= self.lr, "train.lr",
                  "must be positive and at least train.min_lr")
-        _require(0.0 <= self.warmup_ratio < 1.0, "train.warmup_ratio", "must be in [0, 1)")
-        _require(self.max_train_samples is None or self.max_train_samples >= 1,
+        require(0.0 <= self.warmup_ratio < 1.0, "train.warmup_ratio", "must be in [0, 1)")
+        require(self.max_train_samples is None or self.max_train_samples >= 1,
                  "train.max_train_samples", "must be positive or null")
-        _require(self.max_eval_samples is None or self.max_eval_samples >= 1,
+        require(self.max_eval_samples is None or self.max_eval_samples >= 1,
                  "train.max_eval_samples", "must be positive or null")
-        _require(self.precision in ("auto", "bf16", "fp32"), "train.precision",
+        require(self.precision in ("auto", "bf16", "fp32"), "train.precision",
                  f"'{self.precision}' is not auto, bf16 or fp32")
 
 
