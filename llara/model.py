@@ -104,7 +104,10 @@ class LLaRA(nn.Module):
 
     def save(self, directory: str | Path, config: FinetuneConfig, info: dict) -> None:
         with atomic_directory(directory) as tmp:
-            self.llm.save_pretrained(tmp / "adapter", safe_serialization=True)
+            # The resized embedding rows are rebuilt deterministically on load (add_llara_tokens),
+            # so the adapter need not carry a copy of the whole embedding matrix.
+            self.llm.save_pretrained(tmp / "adapter", safe_serialization=True,
+                                     save_embedding_layers=False)
             save_file({k: v.detach().cpu().contiguous()
                        for k, v in self.projector.state_dict().items()},
                       str(tmp / "projector.safetensors"))
