@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--cache-dir", type=Path, default=None)
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=130)
     started = time.perf_counter()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="llara-quality-"))
     raw = fetch_dataset("movielens-100k", args.cache_dir, log=console.print)

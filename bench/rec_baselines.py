@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    console = Console()
+    console = Console(width=130)
     started = time.perf_counter()
     raw = fetch_dataset("movielens-100k", args.cache_dir, log=console.print)
     work = Path(tempfile.mkdtemp(prefix="llara-bench-"))
