@@ -5,6 +5,7 @@ call these; none of them re-implements a step."""
 from __future__ import annotations
 
 import difflib
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from llara.config_io import from_dict
 from llara.data.candidates import sample_candidates
 from llara.data.fetch import default_cache_dir
 from llara.data.prepare import PreparedDataset
@@ -78,14 +80,10 @@ class TrainedModel:
 
 def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
                  log=print) -> TrainedModel:
-    import json
-
     checkpoint = Path(checkpoint)
     run_file = checkpoint / "run.json"
     if not run_file.is_file():
         raise DataError(checkpoint, "no run.json", expected="a checkpoint from `llara train`")
-    from llara.config_io import from_dict
-
     config = from_dict(FinetuneConfig, json.loads(run_file.read_text())["config"])
     device = resolve_device(device)
     dataset = PreparedDataset.open(config.data_dir)
@@ -166,6 +164,7 @@ def recommend(trained: TrainedModel, history: list[int], candidates: list[int] |
         candidates = rng.choice(pool, size=min(n, len(pool)), replace=False).tolist()
     padded = np.full((1, width), trained.dataset.num_items)
     padded[0, :len(history)] = history
+    # There is no true next item here; the first candidate stands in (its rank is unused).
     sample = Samples(np.zeros(1, np.int64), [None], padded, np.array([len(history)]),
                      np.array([candidates[0]]), np.zeros((1, width), np.float32),
                      np.zeros(1, np.float32))
