@@ -52,14 +52,18 @@ def score_candidates(model: LLaRA, builder: PromptBuilder, samples: Samples,
     tokenizer = builder.tokenizer
     decoder, head = model.llm.get_decoder(), model.llm.get_output_embeddings()
     all_scores = np.zeros(candidates.shape, np.float32)
+    answer_tokens: dict[int, list[int]] = {}  # item -> tokens of " <title>\n", made once
     for row in tqdm(range(len(samples)), desc="scoring", disable=not progress, leave=False):
         (prompt,) = builder.build(samples, candidates, [row], template, True, False)
         batch = collate_prompts([prompt], tokenizer.pad_token_id)
         embeds = model.embed(batch.input_ids.to(device), batch.slot_items.to(device), True)
         prefix = decoder(inputs_embeds=embeds, use_cache=True)
         length = embeds.shape[1]
-        titles = [" " + builder.titles[i] + ANSWER_END for i in candidates[row].tolist()]
-        encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in titles]
+        for item in candidates[row].tolist():
+            if item not in answer_tokens:
+                answer_tokens[item] = tokenizer(" " + builder.titles[item] + ANSWER_END,
+                                                add_special_tokens=False)["input_ids"]
+        encoded = [answer_tokens[item] for item in candidates[row].tolist()]
         width = max(len(e) for e in encoded)
         ids = torch.full((len(encoded), width), tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(encoded), width), dtype=torch.bool)
