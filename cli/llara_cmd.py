@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -11,7 +10,7 @@ import pyarrow.parquet as pq
 import typer
 from rich.table import Table
 
-from llara.atomic import atomic_file
+from llara.atomic import atomic_file, write_json
 from llara.errors import ConfigError
 from llara.finetune_config import FinetuneConfig
 from llara.runner import evaluate_trained, load_trained, recommend as rank_for, resolve_items
@@ -70,8 +69,7 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
     console.print(table)
     console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items()))
     if json_out:
-        with atomic_file(json_out) as tmp:
-            tmp.write_text(json.dumps({"split": split, **metrics}, indent=2))
+        write_json(json_out, {"split": split, **metrics})
     if predictions:
         samples, candidates = result["samples"], result["candidates"]
         columns = {"sample_id": pa.array(samples.sample_id), "next": pa.array(samples.next),

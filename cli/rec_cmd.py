@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from llara.atomic import write_json
 from llara.config import RECOMMENDERS, RecRunConfig
 from llara.data.candidates import sample_candidates
 from llara.data.prepare import PreparedDataset
@@ -77,4 +77,4 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
         write_predictions(predictions, samples, candidates, ranking)
         console.print(f"predictions -> {predictions}")
     if json_out:
-        json_out.write_text(json.dumps({"model": name, "split": split, **metrics}, indent=2))
+        write_json(json_out, {"model": name, "split": split, **metrics})
