@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from llara.data.tables import Samples
 from llara.metrics import ranking_metrics
-from llara.model import LLaRA, collate_prompts
+from llara.model import LLaRA, PromptBatch, collate_prompts
 from llara.prompting import PromptBuilder
 from llara.prompts import ANSWER_END
 
@@ -43,47 +43,72 @@ class LLMRanking:
     ranks: np.ndarray  # (N,) 0-based rank of the true item
 
 
+def left_aligned(batch: PromptBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move each right-padded row's padding to the left, so every prompt ends at column -1."""
+    width = batch.input_ids.shape[1]
+    shift = width - batch.attention_mask.sum(1)  # (B,)
+    index = (torch.arange(width)[None, :] - shift[:, None]) % width  # (B, T)
+    return batch.input_ids.gather(1, index), batch.attention_mask.gather(1, index)
+
+
+def _answer_batch(encoded: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(e) for e in encoded)
+    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.bool)
+    for i, tokens in enumerate(encoded):
+        ids[i, :len(tokens)] = torch.tensor(tokens)
+        mask[i, :len(tokens)] = True
+    return ids, mask
+
+
 @torch.no_grad()
 def score_candidates(model: LLaRA, builder: PromptBuilder, samples: Samples,
-                     candidates: np.ndarray, template: str, progress: bool = False
-                     ) -> LLMRanking:
+                     candidates: np.ndarray, template: str, progress: bool = False,
+                     batch_size: int = 8) -> LLMRanking:
+    """Sum of answer-token log-probabilities of each candidate title after the prompt.
+
+    Each batch of prompts runs once; its key/value cache is repeated for the C candidates of
+    every prompt, so only the short title continuations are computed C times.
+    """
     model.eval()
     device = model.item_embeddings.device
     tokenizer = builder.tokenizer
     decoder, head = model.llm.get_decoder(), model.llm.get_output_embeddings()
+    cache_arg = _cache_argument(decoder)
+    count = candidates.shape[1]
     all_scores = np.zeros(candidates.shape, np.float32)
     answer_tokens: dict[int, list[int]] = {}  # item -> tokens of " <title>\n", made once
-    for row in tqdm(range(len(samples)), desc="scoring", disable=not progress, leave=False):
-        (prompt,) = builder.build(samples, candidates, [row], template, True, False)
-        batch = collate_prompts([prompt], tokenizer.pad_token_id)
-        embeds = model.embed(batch.input_ids.to(device), batch.slot_items.to(device), True)
-        prefix = decoder(inputs_embeds=embeds, use_cache=True)
-        length = embeds.shape[1]
-        for item in candidates[row].tolist():
+    for start in tqdm(range(0, len(samples), batch_size), desc="scoring", disable=not progress,
+                      leave=False):
+        rows = list(range(start, min(start + batch_size, len(samples))))
+        batch = collate_prompts(builder.build(samples, candidates, rows, template, True, False),
+                                tokenizer.pad_token_id)
+        ids, attention = (t.to(device) for t in left_aligned(batch))  # (B, P)
+        embeds = model.embed(ids, batch.slot_items.to(device), True)
+        positions = (attention.cumsum(1) - 1).clamp(min=0)
+        prefix = decoder(inputs_embeds=embeds, attention_mask=attention, position_ids=positions,
+                         use_cache=True)
+        items = candidates[rows].reshape(-1).tolist()  # (B*C,) row-major
+        for item in items:
             if item not in answer_tokens:
                 answer_tokens[item] = tokenizer(" " + builder.titles[item] + ANSWER_END,
                                                 add_special_tokens=False)["input_ids"]
-        encoded = [answer_tokens[item] for item in candidates[row].tolist()]
-        width = max(len(e) for e in encoded)
-        ids = torch.full((len(encoded), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(encoded), width), dtype=torch.bool)
-        for i, e in enumerate(encoded):
-            ids[i, :len(e)] = torch.tensor(e)
-            mask[i, :len(e)] = True
-        ids, mask = ids.to(device), mask.to(device)
-        cache_arg = _cache_argument(decoder)
+        answer, mask = (t.to(device) for t in _answer_batch([answer_tokens[i] for i in items],
+                                                               tokenizer.pad_token_id))
         cache = getattr(prefix, cache_arg)
-        cache.batch_repeat_interleave(len(encoded))  # one prompt pass serves every candidate
-        attention = torch.cat([torch.ones((len(encoded), length), dtype=torch.long,
-                                          device=device), mask.long()], dim=1)
-        positions = length + torch.arange(width, device=device).expand(len(encoded), -1)
-        hidden = decoder(input_ids=ids, attention_mask=attention, position_ids=positions,
-                         use_cache=True, **{cache_arg: cache}).last_hidden_state  # (C, W, H)
-        last = prefix.last_hidden_state[:, -1:].expand(len(encoded), 1, -1)  # (C, 1, H)
-        states = torch.cat([last, hidden[:, :-1]], dim=1)  # state t predicts token t
-        logprobs = torch.log_softmax(head(states).float(), dim=-1)  # (C, W, V)
-        token_lp = logprobs.gather(2, ids.unsqueeze(-1)).squeeze(-1)  # (C, W)
-        all_scores[row] = (token_lp * mask).sum(dim=1).cpu().numpy()
+        cache.batch_repeat_interleave(count)  # (B*C) rows share each prompt's keys/values
+        full_mask = torch.cat([attention.repeat_interleave(count, 0), mask.long()], dim=1)
+        lengths = attention.sum(1).repeat_interleave(count)[:, None]  # (B*C, 1)
+        answer_positions = lengths + torch.arange(answer.shape[1], device=device)[None, :]
+        hidden = decoder(input_ids=answer, attention_mask=full_mask,
+                         position_ids=answer_positions, use_cache=True,
+                         **{cache_arg: cache}).last_hidden_state  # (B*C, W, H)
+        last = prefix.last_hidden_state[:, -1:].repeat_interleave(count, 0)  # (B*C, 1, H)
+        states = torch.cat([last, hidden[:, :-1]], dim=1)  # state t predicts answer token t
+        logits = head(states).float()  # (B*C, W, V)
+        token_lp = logits.gather(2, answer.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
+        scores = (token_lp * mask).sum(dim=1).view(len(rows), count)  # (B, C)
+        all_scores[rows] = scores.cpu().numpy()
     order = np.argsort(-all_scores, axis=1, kind="stable")
     truth = np.argmax(candidates == samples.next[:, None], axis=1)
     ranks = np.argmax(order == truth[:, None], axis=1)
@@ -105,13 +130,8 @@ def generate_answers(model: LLaRA, builder: PromptBuilder, samples: Samples,
                       disable=not progress, leave=False):
         rows = list(range(start, min(start + batch_size, len(samples))))
         prompts = builder.build(samples, candidates, rows, template, True, False)
-        width = max(len(p.input_ids) for p in prompts)
         batch = collate_prompts(prompts, tokenizer.pad_token_id)
-        # Left-pad for generation: shift each right-padded row to the end.
-        shift = width - batch.attention_mask.sum(1)
-        index = (torch.arange(width)[None, :] - shift[:, None]) % width
-        input_ids = batch.input_ids.gather(1, index).to(device)
-        attention = batch.attention_mask.gather(1, index).to(device)
+        input_ids, attention = (t.to(device) for t in left_aligned(batch))  # generation appends
         embeds = model.embed(input_ids, batch.slot_items.to(device), True)
         output = model.llm.generate(inputs_embeds=embeds, attention_mask=attention,
                                     max_new_tokens=max_new_tokens, do_sample=False,

@@ -45,9 +45,13 @@ def setup():
 
 def test_shared_prefix_scores_equal_full_forward_passes(setup):
     model, builder, samples, candidates = setup
-    ranking = score_candidates(model, builder, samples, candidates, TEMPLATE)
-    (prompt,) = builder.build(samples, candidates, [0], TEMPLATE, True, False)
-    for k, item in enumerate(candidates[0]):
+    # One batch of prompts of different lengths (left-padded inside), and one prompt a batch.
+    ranking = score_candidates(model, builder, samples, candidates, TEMPLATE, batch_size=3)
+    single = score_candidates(model, builder, samples, candidates, TEMPLATE, batch_size=1)
+    assert np.allclose(ranking.scores, single.scores, atol=1e-4)
+    for row, k in ((0, 0), (0, 1), (0, 2), (1, 1), (2, 2)):
+        item = candidates[row, k]
+        (prompt,) = builder.build(samples, candidates, [row], TEMPLATE, True, False)
         answer = model.tokenizer(" " + TITLES[item] + "\n", add_special_tokens=False)["input_ids"]
         full = TokenizedPrompt(prompt.input_ids + answer,
                                [False] * len(prompt.input_ids) + [True] * len(answer),
@@ -58,7 +62,7 @@ def test_shared_prefix_scores_equal_full_forward_passes(setup):
             logprobs = torch.log_softmax(model.llm.get_output_embeddings()(hidden), -1)
         targets = batch.input_ids[0, 1:]
         expected = logprobs[torch.arange(len(targets)), targets][batch.label_mask[0, 1:]].sum()
-        assert ranking.scores[0, k] == pytest.approx(float(expected), abs=1e-4)
+        assert ranking.scores[row, k] == pytest.approx(float(expected), abs=1e-4)
     order = np.argsort(-ranking.scores, axis=1, kind="stable")
     truth = np.argmax(candidates == samples.next[:, None], axis=1)
     assert np.array_equal(order[np.arange(3), ranking.ranks], truth)
