@@ -64,14 +64,17 @@ def _answer_batch(encoded: list[list[int]], pad_id: int) -> tuple[torch.Tensor, 
 @torch.no_grad()
 def score_candidates(model: LLaRA, builder: PromptBuilder, samples: Samples,
                      candidates: np.ndarray, template: str, progress: bool = False,
-                     batch_size: int = 8) -> LLMRanking:
+                     batch_size: int | None = None) -> LLMRanking:
     """Sum of answer-token log-probabilities of each candidate title after the prompt.
 
     Each batch of prompts runs once; its key/value cache is repeated for the C candidates of
-    every prompt, so only the short title continuations are computed C times.
+    every prompt, so only the short title continuations are computed C times. Default batch:
+    8 prompts on a GPU; 1 on a CPU, where copying the repeated cache costs more than it saves
+    (measured with SmolLM2-135M on 2 cores: 94 samples in 87 s one at a time, 130 s by 8).
     """
     model.eval()
     device = model.item_embeddings.device
+    batch_size = batch_size or (8 if device.type == "cuda" else 1)
     tokenizer = builder.tokenizer
     decoder, head = model.llm.get_decoder(), model.llm.get_output_embeddings()
     cache_arg = _cache_argument(decoder)
