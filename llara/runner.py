@@ -53,14 +53,20 @@ def _item_table(config: FinetuneConfig, dataset: PreparedDataset) -> torch.Tenso
     return table
 
 
-def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
-                log=print) -> FinetuneResult:
-    device = resolve_device(config.train.device)
+def _run_inputs(config: FinetuneConfig, device: str, cache_dir, log):
+    """The dataset, its titles, the LLM with LLaRA's tokens, and the frozen item table."""
     dataset = PreparedDataset.open(config.data_dir)
     titles = dataset.titles()
     table = _item_table(config, dataset)
     llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log),
                               base_dtype(config.train.precision, device), extra_text=titles)
+    return dataset, titles, llm, tokenizer, table
+
+
+def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
+                log=print) -> FinetuneResult:
+    device = resolve_device(config.train.device)
+    dataset, titles, llm, tokenizer, table = _run_inputs(config, device, cache_dir, log)
     model = build_llara(config, llm, tokenizer, table).to(device)
     return finetune(model, titles, dataset.samples("train"), dataset.samples("val"),
                     dataset.config, dataset.num_items, config, config.output_dir, device,
@@ -86,11 +92,8 @@ def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
         raise DataError(checkpoint, "no run.json", expected="a checkpoint from `llara train`")
     config = from_dict(FinetuneConfig, json.loads(run_file.read_text())["config"])
     device = resolve_device(device)
-    dataset = PreparedDataset.open(config.data_dir)
-    titles = dataset.titles()
-    llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log),
-                              base_dtype(config.train.precision, device), extra_text=titles)
-    model, config, info = load_llara(checkpoint, llm, tokenizer, _item_table(config, dataset))
+    dataset, titles, llm, tokenizer, table = _run_inputs(config, device, cache_dir, log)
+    model, config, info = load_llara(checkpoint, llm, tokenizer, table)
     model.to(device)
     template = templates_for(config.prompt.domain, config.prompt.template_file)[0]
     return TrainedModel(model, config, dataset, titles,

