@@ -4,7 +4,6 @@ accumulation, warm-up then cosine learning rate, bf16 where supported, validatio
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import random
@@ -25,9 +24,10 @@ from llara.data.tables import Samples
 from llara.errors import DataError
 from llara.evaluation import score_candidates, scoring_metrics
 from llara.finetune_config import FinetuneConfig, FinetuneTrainConfig
-from llara.model import LLaRA, collate_prompts
+from llara.model import LLaRA, collate_prompts, compile_decoder_layers
 from llara.prompting import PromptBuilder
 from llara.prompts import pick_template, templates_for
+from llara.step import TorchBackend, autocast_for, train_step
 
 
 @dataclass
@@ -48,14 +48,6 @@ def learning_rate_factor(step: int, total: int, config: FinetuneTrainConfig) -> 
     progress = (step - warmup) / max(1, total - warmup)
     floor = config.min_lr / config.lr
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def autocast_for(precision: str, device: str):
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.startswith("cuda") and
-                                       torch.cuda.is_bf16_supported())
-    if not use_bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
 
 
 def eligible(samples: Samples, min_history: int) -> Samples:
@@ -86,6 +78,9 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
                                   weight_decay=opts.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: learning_rate_factor(s, total, opts))
+    backend = TorchBackend(model.trainable_parameters(), optimizer, scheduler)
+    if opts.compile:
+        compile_decoder_layers(model)
     shuffle = np.random.default_rng(opts.seed)
     records, best = [], {"HitRatio@1": -1.0}
     best_epoch, step, hybrid_steps = 0, 0, 0
@@ -100,27 +95,18 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
             rows = order[start:start + opts.batch_size]
             hybrid = use_hybrid(config.curriculum, step, total)
             template = pick_template(templates, rng)
-            total_loss = 0.0
-            for micro in range(0, len(rows), opts.micro_batch_size):
-                chunk = rows[micro:micro + opts.micro_batch_size]
-                batch = collate_prompts(builder.build(subset, candidates, chunk, template, hybrid,
-                                                      True), model.tokenizer.pad_token_id)
-                batch = type(batch)(*(t.to(device) for t in vars(batch).values()))
-                with autocast_for(opts.precision, device):
-                    loss = model.loss(batch, hybrid) * (len(chunk) / len(rows))
-                loss.backward()
-                total_loss += loss.item()
-            torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            records.append({"step": step, "epoch": epoch, "loss": total_loss,
-                            "lr": scheduler.get_last_lr()[0], "hybrid": hybrid,
+            micro = [collate_prompts(builder.build(subset, candidates,
+                                                   rows[m:m + opts.micro_batch_size], template,
+                                                   hybrid, True), model.tokenizer.pad_token_id)
+                     for m in range(0, len(rows), opts.micro_batch_size)]
+            loss, lr = train_step(model, micro, hybrid, backend, opts.precision, device)
+            records.append({"step": step, "epoch": epoch, "loss": loss, "lr": lr,
+                            "hybrid": hybrid,
                             "p_hybrid": hybrid_probability(config.curriculum, step, total)})
             hybrid_steps += hybrid
             step += 1
             bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{total_loss:.3f}", hybrid=hybrid)
+            bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", hybrid=hybrid)
         with autocast_for(opts.precision, device):
             ranking = score_candidates(model, builder, val, val_candidates, templates[0])
         metrics = scoring_metrics(ranking)

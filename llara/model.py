@@ -86,10 +86,14 @@ class LLaRA(nn.Module):
 
     def hidden_states(self, batch: PromptBatch, hybrid: bool) -> torch.Tensor:
         embeds = self.embed(batch.input_ids, batch.slot_items, hybrid)
-        positions = (batch.attention_mask.long().cumsum(1) - 1).clamp(min=0)  # (B, T)
-        out = self.llm.get_decoder()(inputs_embeds=embeds, attention_mask=batch.attention_mask,
-                                     position_ids=positions, use_cache=False)
+        # Rows are right-padded, so causal attention alone keeps every real token from seeing
+        # padding and positions are 0..n-1: no mask is exact, and lets SDPA use flash kernels.
+        out = self.llm.get_decoder()(inputs_embeds=embeds, use_cache=False)
         return out.last_hidden_state  # (B, T, H)
+
+    def forward(self, batch: PromptBatch, hybrid: bool) -> torch.Tensor:
+        """The training loss (engines such as DeepSpeed call modules, not methods)."""
+        return self.loss(batch, hybrid)
 
     def loss(self, batch: PromptBatch, hybrid: bool) -> torch.Tensor:
         """Cross-entropy on answer tokens; logits are computed only there (~12 of ~360)."""
@@ -113,6 +117,12 @@ class LLaRA(nn.Module):
                       str(tmp / "projector.safetensors"))
             (tmp / "run.json").write_text(json.dumps(
                 {"format": CHECKPOINT_FORMAT, "config": to_dict(config), **info}, indent=2))
+
+
+def compile_decoder_layers(model: LLaRA) -> None:
+    """torch.compile each decoder layer in place; the layers share one compiled graph."""
+    for layer in model.llm.get_decoder().layers:
+        layer.compile()
 
 
 def build_llara(config: FinetuneConfig, llm: nn.Module, tokenizer,

@@ -49,6 +49,19 @@ def test_injection_matches_a_reference_loop_and_touches_nothing_else():
     assert torch.equal(model.embed(batch.input_ids, batch.slot_items, hybrid=False), plain)
 
 
+def test_right_padded_rows_need_no_attention_mask():
+    model, _ = make_model()
+    model.eval()
+    batch = make_batch(model)
+    assert not batch.attention_mask.all()  # the second row is padded
+    embeds = model.embed(batch.input_ids, batch.slot_items, hybrid=True)
+    positions = (batch.attention_mask.cumsum(1) - 1).clamp(min=0)
+    masked = model.llm.get_decoder()(inputs_embeds=embeds, attention_mask=batch.attention_mask,
+                                     position_ids=positions).last_hidden_state
+    real = batch.attention_mask.bool()
+    assert torch.allclose(model.hidden_states(batch, hybrid=True)[real], masked[real], atol=1e-5)
+
+
 @pytest.mark.parametrize("hybrid", [True, False])
 def test_a_step_changes_only_lora_and_projector(hybrid):
     model, table = make_model()
