@@ -3,6 +3,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
+# DeepSpeed ships as a source archive whose build imports torch: build it against the torch
+# installed above, not a CUDA torch that build isolation would fetch.
+DEEPSPEED ?= deepspeed==0.19.8
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -12,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet setuptools wheel
+	$(BIN)/python -m pip install --quiet --no-build-isolation "$(DEEPSPEED)"
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

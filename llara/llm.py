@@ -69,12 +69,17 @@ def tiny_llm(vocab_size: int, hidden_size: int = 32, layers: int = 2, heads: int
         return LlamaForCausalLM(config)
 
 
-def add_llara_tokens(model, tokenizer) -> None:
-    """Add [PH]/[HistoryEmb]/[CansEmb]/[ItemEmb], resize embeddings, and make sure padding works."""
+def add_llara_special_tokens(tokenizer) -> None:
+    """[PH]/[HistoryEmb]/[CansEmb]/[ItemEmb] and a padding token; deterministic ids."""
     tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # generation appends on the right
+
+
+def add_llara_tokens(model, tokenizer) -> None:
+    """Add LLaRA's tokens, resize embeddings, and make sure padding works."""
+    add_llara_special_tokens(tokenizer)
     old = model.get_input_embeddings().num_embeddings
     if old < len(tokenizer):
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
@@ -85,26 +90,43 @@ def add_llara_tokens(model, tokenizer) -> None:
     model.config.pad_token_id = tokenizer.pad_token_id
 
 
-def load_llm(source: str, dtype: torch.dtype | None = None, extra_text: list[str] = ()):
-    """(model, tokenizer) from `tiny`, a .gguf file, a local folder, or a hub id."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(source: str, extra_text: list[str] = ()):
+    """The tokenizer `load_llm` would return, without loading any weights (shard building)."""
+    from transformers import AutoTokenizer
 
     try:
         if source == TINY:
             tokenizer = tiny_tokenizer(extra_text)
-            model = tiny_llm(len(tokenizer) + len(SPECIAL_TOKENS))
         elif source.endswith(".gguf"):
             path = Path(source)
             if not path.is_file():
                 raise ModelLoadError(f"GGUF file {path} not found")
-            kwargs = {"gguf_file": path.name, "local_files_only": True}
-            tokenizer = AutoTokenizer.from_pretrained(path.parent, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(path.parent, **kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name,
+                                                      local_files_only=True)
         else:
-            local = Path(source).is_dir()
-            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
-            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local,
-                                                         dtype=dtype or "auto")
+            tokenizer = AutoTokenizer.from_pretrained(source,
+                                                      local_files_only=Path(source).is_dir())
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"cannot load the LLM's tokenizer from '{source}': {err}") from None
+    add_llara_special_tokens(tokenizer)
+    return tokenizer
+
+
+def load_llm(source: str, dtype: torch.dtype | None = None, extra_text: list[str] = ()):
+    """(model, tokenizer) from `tiny`, a .gguf file, a local folder, or a hub id."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(source, extra_text)
+    try:
+        if source == TINY:
+            model = tiny_llm(len(tokenizer))
+        elif source.endswith(".gguf"):
+            path = Path(source)
+            model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
+                                                         local_files_only=True)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(
+                source, local_files_only=Path(source).is_dir(), dtype=dtype or "auto")
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"cannot load the LLM from '{source}': {err}") from None
     if dtype is not None:

@@ -13,6 +13,7 @@ from llara.atomic import atomic_file
 from llara.errors import DataError
 
 ITEM_COLUMNS = ("item_id", "raw_id", "title", "extra")
+SAMPLE_ROW_GROUP = 8192
 SAMPLE_COLUMNS = ("sample_id", "user", "history", "len_history", "next", "history_ratings",
                   "next_rating")
 
@@ -67,7 +68,8 @@ def write_samples(path: Path, samples: Samples) -> None:
         "next_rating": pa.array(samples.next_rating, pa.float32()),
     })
     with atomic_file(path) as tmp:
-        pq.write_table(table, tmp)
+        # Row groups let readers (Ray Data) split one file across parallel tasks.
+        pq.write_table(table, tmp, row_group_size=SAMPLE_ROW_GROUP)
 
 
 def _read_parquet(path: Path, required: tuple[str, ...]) -> pa.Table:
@@ -97,7 +99,12 @@ def _matrix(column: pa.ChunkedArray, path: Path, name: str, dtype) -> np.ndarray
 def read_samples(path: str | Path, num_items: int, min_history: int = 1) -> Samples:
     """Load a sample table and check every id against the catalogue size."""
     path = Path(path)
-    table = _read_parquet(path, SAMPLE_COLUMNS)
+    return samples_from_table(_read_parquet(path, SAMPLE_COLUMNS), num_items, min_history, path)
+
+
+def samples_from_table(table: pa.Table, num_items: int, min_history: int = 1,
+                       path: Path | str = "samples") -> Samples:
+    """A sample table (a whole file or a streamed batch of one), validated."""
     samples = Samples(
         table["sample_id"].to_numpy().astype(np.int64), table["user"].to_pylist(),
         _matrix(table["history"], path, "history", np.int64),

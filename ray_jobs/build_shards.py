@@ -1,0 +1,77 @@
+"""Ray Data job: prepared sample tables -> tokenised hybrid + text-only prompt shards.
+
+Streaming: Parquet blocks flow through a pool of tokenising actors (one tokenizer each) and the
+driver writes each `rows_per_shard` batch as it arrives, in input order, so memory stays bounded
+by the pipeline's in-flight blocks whatever the catalogue size.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import ray
+from tqdm.auto import tqdm
+
+from llara.atomic import atomic_directory
+from llara.data.prepare import PreparedDataset
+from llara.finetune_config import FinetuneConfig
+from llara.llm import load_tokenizer
+from llara.runner import resolve_llm
+from llara.shards import SHARD_FORMAT, ShardManifest, ShardSpec, ShardTokenizer, write_shard
+
+
+def shard_spec(config: FinetuneConfig, dataset: PreparedDataset, llm: str, split: str) -> ShardSpec:
+    return ShardSpec(llm=llm, data_dir=str(dataset.directory), split=split,
+                     num_items=dataset.num_items, num_candidates=dataset.config.num_candidates,
+                     candidate_seed=dataset.config.candidate_seed, domain=config.prompt.domain,
+                     template_file=config.prompt.template_file,
+                     max_length=config.prompt.max_length,
+                     min_history=config.prompt.min_history, seed=config.shards.seed)
+
+
+def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
+                 log=print) -> Path:
+    """Write `config.shard_dir()` (replaced atomically) and return it."""
+    dataset = PreparedDataset.open(config.data_dir)
+    llm = resolve_llm(config.llm, cache_dir, log)
+    vocab = len(load_tokenizer(llm, extra_text=dataset.titles()))  # fail here, not in actors
+    rows = config.shards.rows_per_shard
+    cpus = float(ray.available_resources().get("CPU", 1))
+    actors = config.shards.concurrency or max(1, int(cpus))
+    # Readers need CPU too: actors that took every CPU would starve them and hang the stream.
+    actor_cpus = min(1.0, max(0.05, (cpus - 0.5) / actors))
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # shard i always holds the same samples
+    splits: dict[str, dict] = {}
+    started = time.perf_counter()
+    out = Path(config.shard_dir())
+    with atomic_directory(out) as tmp:
+        for split in config.shards.splits:
+            source = dataset.directory / f"{split}.parquet"
+            meta = pq.ParquetFile(source).metadata
+            total = meta.num_rows
+            stream = ray.data.read_parquet(str(source), num_cpus=0.5,
+                                           override_num_blocks=meta.num_row_groups).map_batches(
+                ShardTokenizer, fn_constructor_args=(asdict(shard_spec(config, dataset, llm,
+                                                                       split)),),
+                batch_size=min(rows, 1024), batch_format="pyarrow", concurrency=actors,
+                num_cpus=actor_cpus)
+            files, written = [], 0
+            with tqdm(total=total, desc=f"shards {split}", unit="sample",
+                      disable=not progress) as bar:
+                for batch in stream.iter_batches(batch_size=rows, batch_format="pyarrow"):
+                    name = f"{split}-{len(files):05d}.parquet"
+                    write_shard(batch, tmp / name)
+                    files.append(name)
+                    written += batch.num_rows
+                    bar.update(min(batch.num_rows, total - bar.n))
+                bar.update(total - bar.n)  # training shards drop short histories
+            splits[split] = {"rows": written, "files": files}
+            log(f"{split}: {written} prompts in {len(files)} shard(s)")
+        ShardManifest(SHARD_FORMAT, config.llm, vocab, str(dataset.directory),
+                      config.shards.seed, splits).write(tmp)
+    log(f"shards -> {out} ({time.perf_counter() - started:.1f}s)")
+    return out
