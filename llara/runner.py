@@ -53,7 +53,7 @@ def _item_table(config: FinetuneConfig, dataset: PreparedDataset) -> torch.Tenso
     return table
 
 
-def _run_inputs(config: FinetuneConfig, device: str, cache_dir, log):
+def run_inputs(config: FinetuneConfig, device: str, cache_dir, log):
     """The dataset, its titles, the LLM with LLaRA's tokens, and the frozen item table."""
     dataset = PreparedDataset.open(config.data_dir)
     titles = dataset.titles()
@@ -66,7 +66,7 @@ def _run_inputs(config: FinetuneConfig, device: str, cache_dir, log):
 def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                 log=print) -> FinetuneResult:
     device = resolve_device(config.train.device)
-    dataset, titles, llm, tokenizer, table = _run_inputs(config, device, cache_dir, log)
+    dataset, titles, llm, tokenizer, table = run_inputs(config, device, cache_dir, log)
     model = build_llara(config, llm, tokenizer, table).to(device)
     return finetune(model, titles, dataset.samples("train"), dataset.samples("val"),
                     dataset.config, dataset.num_items, config, config.output_dir, device,
@@ -92,7 +92,7 @@ def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
         raise DataError(checkpoint, "no run.json", expected="a checkpoint from `llara train`")
     config = from_dict(FinetuneConfig, json.loads(run_file.read_text())["config"])
     device = resolve_device(device)
-    dataset, titles, llm, tokenizer, table = _run_inputs(config, device, cache_dir, log)
+    dataset, titles, llm, tokenizer, table = run_inputs(config, device, cache_dir, log)
     model, config, info = load_llara(checkpoint, llm, tokenizer, table)
     model.to(device)
     template = templates_for(config.prompt.domain, config.prompt.template_file)[0]

@@ -1,0 +1,241 @@
+"""Ray Train job: LLaRA curriculum fine-tuning with DeepSpeed on N workers (CPU or GPU).
+
+Workers stream their split of the training shards, pick hybrid or text-only prompts by the
+global step (the same draw on every worker), take the library's step through a DeepSpeed
+engine, and report checkpoints (adapter, projector, optimizer and scheduler state, position in
+the epoch) so a restarted worker group continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import ray
+import ray.train
+import torch
+from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchConfig, TorchTrainer
+
+from llara.config_io import from_dict, to_dict
+from llara.curriculum import hybrid_probability, use_hybrid
+from llara.data.candidates import sample_candidates
+from llara.distributed import (TrainState, deepspeed_config, load_state_tree, load_trainable,
+                               save_state_tree, save_trainable, step_plan)
+from llara.evaluation import score_candidates, scoring_metrics
+from llara.finetune import learning_rate_factor
+from llara.finetune_config import FinetuneConfig
+from llara.model import build_llara, collate_prompts, compile_decoder_layers
+from llara.prompting import PromptBuilder
+from llara.prompts import templates_for
+from llara.runner import run_inputs
+from llara.shards import ShardManifest, prompts_from_rows
+from llara.step import DeepSpeedBackend, autocast_for, train_step
+
+
+@dataclass
+class DistributedResult:
+    checkpoint_dir: Path
+    metrics: dict
+    storage: str
+
+
+def _gathered(engine, stage: int):
+    import contextlib
+
+    import deepspeed
+
+    if stage < 3:
+        return contextlib.nullcontext()
+    return deepspeed.zero.GatheredParameters(list(engine.module.parameters()), modifier_rank=None)
+
+
+class MetricsSink:
+    """Rank 0's JSON-lines log and TensorBoard events, next to the checkpoints."""
+
+    def __init__(self, output_dir: Path, resume_step: int):
+        from torch.utils.tensorboard import SummaryWriter
+
+        output_dir.mkdir(parents=True, exist_ok=True)
+        self.path = output_dir / "metrics.jsonl"
+        kept = []
+        if self.path.is_file():  # a restart rewinds the log to its checkpoint
+            kept = [line for line in self.path.read_text().splitlines()
+                    if json.loads(line).get("step", 0) <= resume_step]
+        self.path.write_text("".join(line + "\n" for line in kept))
+        self.writer = SummaryWriter(str(output_dir / "tensorboard"), purge_step=resume_step)
+
+    def write(self, record: dict) -> None:
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        for key, value in record.items():
+            if key not in ("step", "epoch") and isinstance(value, (int, float)):
+                self.writer.add_scalar(key, float(value), record["step"])
+        self.writer.flush()
+
+
+def train_loop(loop_config: dict) -> None:
+    import deepspeed
+
+    config = from_dict(FinetuneConfig, loop_config["config"])
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    device = str(ray.train.torch.get_device()) if config.distributed.use_gpu else "cpu"
+    torch.manual_seed(config.train.seed)
+    dataset, titles, llm, tokenizer, table = run_inputs(config, device, loop_config["cache_dir"],
+                                                        log=lambda *_: None)
+    model = build_llara(config, llm, tokenizer, table).to(device)
+    state, restored = TrainState(), None
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as directory:
+            directory = Path(directory)
+            state = TrainState.load(directory)
+            state.restarts += 1
+            load_trainable(model, directory / "trainable.safetensors")
+            restored = [load_state_tree(directory / f"optimizer-rank{r}") for r in range(world)]
+            scheduler_state = json.loads((directory / "scheduler.json").read_text())
+    plan = step_plan(config, loop_config["train_rows"], world)
+    bf16 = device.startswith("cuda") and config.train.precision != "fp32" and \
+        torch.cuda.is_bf16_supported()
+    ds_config = deepspeed_config(config, world, bf16)
+    params = model.trainable_parameters()
+    optimizer = torch.optim.AdamW(params, lr=config.train.lr,
+                                  weight_decay=config.train.weight_decay,
+                                  fused=device.startswith("cuda"))
+    schedule = lambda opt: torch.optim.lr_scheduler.LambdaLR(  # noqa: E731
+        opt, lambda s: learning_rate_factor(s, plan.total_steps, config.train))
+    engine, _, _, scheduler = deepspeed.initialize(
+        model=model, optimizer=optimizer, model_parameters=params, lr_scheduler=schedule,
+        config=ds_config, dist_init_required=False)
+    if restored is not None:
+        engine.optimizer.load_state_dict(restored, load_optimizer_states=True,
+                                         load_from_fp32_weights=True)
+        scheduler.load_state_dict(scheduler_state)
+        engine.global_steps = state.step
+    if config.train.compile:
+        compile_decoder_layers(model)
+    backend = DeepSpeedBackend(engine)
+    stage = ds_config["zero_optimization"]["stage"]
+    sink = MetricsSink(Path(config.output_dir), state.step) if rank == 0 else None
+    shard = ray.train.get_dataset_shard("train")
+    val = dataset.samples("val")
+    val = val.select(np.arange(min(len(val), config.train.max_eval_samples or len(val))))
+    val_candidates = sample_candidates(val, dataset.num_items, dataset.config.num_candidates,
+                                       dataset.config.candidate_seed)
+    builder = PromptBuilder(tokenizer, titles, config.prompt.max_length)
+    template = templates_for(config.prompt.domain, config.prompt.template_file)[0]
+    pad = tokenizer.pad_token_id
+
+    def report(metrics: dict) -> None:
+        with tempfile.TemporaryDirectory() as tmp, _gathered(engine, stage):
+            tmp = Path(tmp)
+            save_state_tree(engine.optimizer.state_dict(), tmp / f"optimizer-rank{rank}")
+            if rank == 0:
+                save_trainable(model, tmp / "trainable.safetensors")
+                (tmp / "scheduler.json").write_text(json.dumps(scheduler.state_dict()))
+                state.save(tmp)
+                model.save(tmp / "model", config, {"step": state.step, "epoch": state.epoch,
+                                                   "data": to_dict(dataset.config),
+                                                   "num_items": dataset.num_items})
+            ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
+
+    for epoch in range(state.epoch, config.train.epochs):
+        engine.train()
+        batches = shard.iter_batches(
+            batch_size=plan.per_worker_batch, batch_format="pyarrow", drop_last=True,
+            local_shuffle_buffer_size=4 * plan.per_worker_batch,
+            local_shuffle_seed=config.train.seed + epoch)
+        for position, rows in enumerate(batches):
+            if position >= plan.steps_per_epoch:
+                break
+            if position < state.position:  # taken before the restart
+                continue
+            started = time.perf_counter()
+            hybrid = use_hybrid(config.curriculum, state.step, plan.total_steps)
+            prompts = prompts_from_rows(rows, hybrid)
+            micro = [collate_prompts(prompts[m:m + config.train.micro_batch_size], pad)
+                     for m in range(0, len(prompts), config.train.micro_batch_size)]
+            loss, lr = train_step(engine, micro, hybrid, backend, config.train.precision, device)
+            state.step, state.position = state.step + 1, position + 1
+            state.hybrid_steps += hybrid
+            record = {"step": state.step, "epoch": epoch, "loss": loss, "lr": lr,
+                      "hybrid": int(hybrid), "samples_per_s": config.train.batch_size /
+                      (time.perf_counter() - started),
+                      "p_hybrid": hybrid_probability(config.curriculum, state.step - 1,
+                                                     plan.total_steps)}
+            if sink:
+                sink.write(record)
+            if state.step % config.distributed.checkpoint_every == 0 and \
+                    state.position < plan.steps_per_epoch:
+                report(record)
+        engine.eval()
+        with torch.no_grad(), autocast_for(config.train.precision, device), \
+                _gathered(engine, stage):
+            ranking = score_candidates(model, builder, val, val_candidates, template)
+        metrics = {f"val_{k}": v for k, v in scoring_metrics(ranking).items()}
+        state.epoch, state.position = epoch + 1, 0
+        if rank == 0:
+            sink.write({"step": state.step, "epoch": epoch, **metrics})
+            if metrics["val_HitRatio@1"] > state.best_hr1:
+                state.best_hr1 = metrics["val_HitRatio@1"]
+                with _gathered(engine, stage):
+                    model.save(Path(config.output_dir) / "best", config, {
+                        "epoch": epoch, "step": state.step,
+                        "val_metrics": scoring_metrics(ranking),
+                        "data": to_dict(dataset.config), "num_items": dataset.num_items})
+        report({"step": state.step, "epoch": epoch, "hybrid_steps": state.hybrid_steps,
+                "restarts": state.restarts, **metrics})
+
+
+def shard_manifest(config: FinetuneConfig, cache_dir, progress: bool, log) -> ShardManifest:
+    """The run's shards, built first when missing or made for another LLM."""
+    from llara.jobs.build_shards import build_shards
+
+    directory = Path(config.shard_dir())
+    if (directory / "manifest.json").is_file():
+        manifest = ShardManifest.read(directory)
+        if manifest.llm == config.llm and "train" in manifest.splits and \
+                manifest.seed == config.shards.seed:
+            return manifest
+        log(f"shards in {directory} were built for another LLM or seed: rebuilding")
+    build_shards(config, cache_dir, progress, log)
+    return ShardManifest.read(directory)
+
+
+def run_training(config: FinetuneConfig, cache_dir=None, progress: bool = True,
+                 log=print) -> DistributedResult:
+    """Build shards if needed, then fit; a rerun with the same output_dir resumes."""
+    manifest = shard_manifest(config, cache_dir, progress, log)
+    files = manifest.files(Path(config.shard_dir()), "train")
+    rows = manifest.splits["train"]["rows"]
+    dist = config.distributed
+    step_plan(config, rows, dist.num_workers)  # fail on the driver, before workers start
+    output = Path(config.output_dir).resolve()
+    storage = dist.storage_path or str(output / "ray")
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config={"config": to_dict(config), "train_rows": rows,
+                           "cache_dir": None if cache_dir is None else str(cache_dir)},
+        torch_config=TorchConfig(backend="nccl" if dist.use_gpu else "gloo"),
+        scaling_config=ScalingConfig(num_workers=dist.num_workers, use_gpu=dist.use_gpu,
+                                     resources_per_worker={"CPU": dist.cpus_per_worker}),
+        run_config=RunConfig(name="llara-" + output.name, storage_path=storage,
+                             failure_config=FailureConfig(max_failures=dist.max_failures),
+                             checkpoint_config=CheckpointConfig(num_to_keep=dist.num_to_keep)),
+        datasets={"train": ray.data.read_parquet(files)})
+    result = trainer.fit()
+    if result.error:
+        raise result.error
+    final = output / "final"
+    with result.checkpoint.as_directory() as directory:
+        from shutil import copytree, rmtree
+
+        rmtree(final, ignore_errors=True)
+        copytree(Path(directory) / "model", final)
+    log(f"final checkpoint -> {final}; best epoch -> {output / 'best'}")
+    return DistributedResult(final, dict(result.metrics), storage)
