@@ -9,7 +9,7 @@ import typer
 
 from llara.errors import LlaraError
 
-from . import data_cmd, demo_cmd, llara_cmd, models_cmd, rec_cmd
+from . import data_cmd, demo_cmd, llara_cmd, models_cmd, rec_cmd, train_cmd
 from .common import console
 
 # peft asks transformers a deprecated question on every model build; users cannot act on it.
@@ -20,7 +20,8 @@ app = typer.Typer(help="LLaRA: LLM-based sequential recommendation.", no_args_is
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(rec_cmd.app, name="rec")
 app.add_typer(models_cmd.app, name="models")
-app.command("train")(llara_cmd.train)
+app.command("train")(train_cmd.train)
+data_cmd.app.command("shards")(train_cmd.shards)
 app.command("evaluate")(llara_cmd.evaluate)
 app.command("recommend")(llara_cmd.recommend)
 app.command("demo")(demo_cmd.demo)

@@ -1,4 +1,4 @@
-"""`llara train|evaluate|recommend`: the LLaRA model itself."""
+"""`llara evaluate|recommend`: using a trained LLaRA checkpoint."""
 
 from __future__ import annotations
 
@@ -11,39 +11,9 @@ import typer
 from rich.table import Table
 
 from llara.atomic import atomic_file, write_json
-from llara.errors import ConfigError
-from llara.finetune_config import FinetuneConfig
 from llara.runner import evaluate_trained, load_trained, recommend as rank_for, resolve_items
-from llara.runner import train_local
 
-from .common import build_config, console, with_shortcuts
-
-
-def train(config: Optional[Path] = typer.Option(None, help="YAML mirroring FinetuneConfig."),
-          set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. "
-                                                   "--set train.lr=0.0008."),
-          local: bool = typer.Option(False, "--local", help="One process, no Ray."),
-          data: Optional[Path] = typer.Option(None, help="Prepared dataset folder."),
-          rec_checkpoint: Optional[Path] = typer.Option(None, help="Recommender checkpoint."),
-          llm: Optional[str] = typer.Option(None, help="smollm2-135m, a HF folder or id, a "
-                                            ".gguf file, or tiny."),
-          out: Optional[Path] = typer.Option(None, help="Output folder."),
-          schedule: Optional[str] = typer.Option(None, help="Curriculum schedule."),
-          budget: Optional[int] = typer.Option(None, help="Training samples per epoch."),
-          cache_dir: Optional[Path] = typer.Option(None, help="Model/data cache directory."),
-          progress: bool = typer.Option(True, help="Show progress bars.")) -> None:
-    """Fine-tune LLaRA: LoRA + projector with the text-to-hybrid curriculum."""
-    run = build_config(FinetuneConfig, config, with_shortcuts(set_, {
-        "data_dir": data, "rec_checkpoint": rec_checkpoint, "llm": llm, "output_dir": out,
-        "curriculum.schedule": schedule, "train.max_train_samples": budget}))
-    if not local:
-        raise ConfigError("distributed training (Ray Train) is not available yet; "
-                          "run with --local for single-process training")
-    result = train_local(run, cache_dir, progress, log=console.print)
-    console.print(f"best epoch {result.best_epoch}: val HitRatio@1 "
-                  f"{result.val_metrics['HitRatio@1']:.4f}; {result.steps} steps "
-                  f"({result.hybrid_steps} hybrid), {result.seconds:.0f}s -> "
-                  f"{result.checkpoint_dir}")
+from .common import console
 
 
 def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara train`."),

@@ -194,7 +194,7 @@ def train_loop(loop_config: dict) -> None:
 
 def shard_manifest(config: FinetuneConfig, cache_dir, progress: bool, log) -> ShardManifest:
     """The run's shards, built first when missing or made for another LLM."""
-    from llara.jobs.build_shards import build_shards
+    from .build_shards import build_shards
 
     directory = Path(config.shard_dir())
     if (directory / "manifest.json").is_file():

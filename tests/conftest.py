@@ -1,4 +1,5 @@
-"""Shared fixtures: seeded randomness and writers for each raw format."""
+"""Shared fixtures: seeded randomness, writers for each raw format, and a toy platform run
+(prepared data, a SASRec checkpoint, a FinetuneConfig on the tiny LLM)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from llara.config import DataConfig, RecRunConfig, RecTrainConfig
+from llara.data.prepare import PreparedDataset, prepare_dataset
+from llara.finetune_config import (DistributedConfig, FinetuneConfig, FinetuneTrainConfig,
+                                   PromptConfig, ShardConfig)
+from llara.recsys.train import train_recommender
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REF = REPO.parent / "shared" / "data" / "llara_ref"
@@ -78,3 +85,27 @@ def movielens_raw(tmp_path_factory) -> Path:
 
     cache = os.environ.get("LLARA_CACHE_DIR") or REPO / ".pytest_cache" / "llara-data"
     return fetch_dataset("movielens-100k", cache_dir=cache, source="auto", log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def toy_inputs(tmp_path_factory) -> tuple[Path, Path]:
+    """(prepared dataset dir, SASRec checkpoint dir) on a 40-item synthetic log."""
+    root = tmp_path_factory.mktemp("toy")
+    raw = write_ml100k(root / "raw", synthetic_log(num_users=60), 40)
+    prepare_dataset(raw, root / "data", DataConfig(num_candidates=10))
+    train_recommender(PreparedDataset.open(root / "data"),
+                      RecRunConfig(train=RecTrainConfig(epochs=1, batch_size=64, device="cpu")),
+                      root / "sasrec", progress=False, log=lambda *_: None)
+    return root / "data", root / "sasrec"
+
+
+def toy_config(inputs, output: Path, **train) -> FinetuneConfig:
+    data, rec = inputs
+    options = dict(epochs=1, batch_size=8, micro_batch_size=4, lr=1e-3,
+                   max_eval_samples=8, device="cpu")
+    options.update(train)
+    return FinetuneConfig(
+        llm="tiny", data_dir=str(data), rec_checkpoint=str(rec), output_dir=str(output),
+        prompt=PromptConfig(min_history=2), train=FinetuneTrainConfig(**options),
+        shards=ShardConfig(rows_per_shard=64, concurrency=1),
+        distributed=DistributedConfig(num_workers=1, checkpoint_every=2))

@@ -64,10 +64,28 @@ def test_recommend_prints_ranked_candidates(trained):
     assert len(ranked) == 3
 
 
-def test_unknown_history_title_and_missing_local_flag(trained):
+def test_unknown_history_title_is_a_clear_error(trained):
     done = _llara("recommend", "--checkpoint", trained / "run" / "best", "--history",
                   "A Gme 3")
     assert done.returncode == 2 and "unknown item 'A Gme 3'" in done.stdout + done.stderr
     assert "did you mean" in done.stdout + done.stderr
-    done = _llara("train", "--config", trained / "run.yaml")
-    assert done.returncode == 2 and "--local" in done.stdout + done.stderr
+
+
+def test_train_errors_are_one_clear_line(trained, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cluster_name: x\nprovider: [unclosed\n")
+    done = _llara("train", "--config", trained / "run.yaml", "--cluster", bad)
+    assert done.returncode == 2 and "not valid YAML" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    bad.write_text("cluster_name: x\nprovider: {type: local, head_ip: 127.0.0.1}\n"
+                   "bogus_key: 1\n")
+    done = _llara("train", "--config", trained / "run.yaml", "--cluster", bad)
+    assert done.returncode == 2 and "Ray's cluster schema" in done.stdout
+    bad.write_text("cluster_name: x\nprovider: {type: local, head_ip: 127.0.0.1}\n"
+                   "head_start_ray_commands: ['ray start --head --dashboard-port=9']\n")
+    done = _llara("train", "--config", trained / "run.yaml", "--cluster", bad)
+    assert done.returncode == 2 and "cannot reach the Ray head at http://127.0.0.1:9" \
+        in done.stdout
+    done = _llara("train", "--config", trained / "run.yaml", "--gpus", "--num-cpus", "1")
+    assert done.returncode == 2 and "has 0 GPU(s)" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr

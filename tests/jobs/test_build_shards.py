@@ -10,7 +10,7 @@ from llara.prompting import PromptBuilder
 from llara.prompts import templates_for
 from llara.shards import SHARD_SCHEMA, ShardManifest, prompts_from_rows, template_choice
 from llara.jobs.build_shards import build_shards
-from tests.jobs.conftest import toy_config
+from tests.conftest import toy_config
 
 
 def test_shards_hold_both_prompt_variants_of_every_sample(ray_local, toy_inputs, tmp_path):

@@ -13,7 +13,7 @@ from llara.jobs.train import run_training
 from llara.runner import load_trained
 from llara.shards import ShardManifest, prompts_from_rows
 from llara.model import collate_prompts
-from tests.jobs.conftest import toy_config
+from tests.conftest import toy_config
 
 
 def quiet(*_):

@@ -1,0 +1,95 @@
+"""`llara train` (local Ray, a cluster, or one process) and `llara data shards`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from llara.finetune_config import FinetuneConfig
+
+from .common import build_config, console, with_shortcuts
+
+CONFIG_HELP = "YAML mirroring FinetuneConfig (llm, data_dir, prompt, lora, train, ...)."
+SET_HELP = "Dotted override, repeatable, e.g. --set train.lr=0.0008."
+
+
+def run_config(config: Optional[Path], set_: Optional[list[str]], **shortcuts) -> FinetuneConfig:
+    return build_config(FinetuneConfig, config, with_shortcuts(set_, shortcuts))
+
+
+def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
+          set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+          cluster: Optional[Path] = typer.Option(None, help="Ray cluster-launcher YAML: submit "
+                                                 "as a Ray Job to that cluster's head."),
+          address: Optional[str] = typer.Option(None, help="Dashboard URL of the head "
+                                                "(overrides the one in --cluster)."),
+          local: bool = typer.Option(False, "--local", help="One process, no Ray, no DeepSpeed."),
+          workers: Optional[int] = typer.Option(None, min=1, help="Ray Train workers."),
+          gpus: Optional[bool] = typer.Option(None, "--gpus/--no-gpus", help="One GPU per worker."),
+          num_cpus: Optional[int] = typer.Option(None, min=1, help="CPUs of the local Ray."),
+          follow: bool = typer.Option(True, help="Stream the cluster job's logs until it ends."),
+          requirements: bool = typer.Option(True, help="Install this package's requirements "
+                                            "in the job's runtime_env (off when the cluster "
+                                            "image has them)."),
+          data: Optional[Path] = typer.Option(None, help="Prepared dataset folder."),
+          rec_checkpoint: Optional[Path] = typer.Option(None, help="Recommender checkpoint."),
+          llm: Optional[str] = typer.Option(None, help="smollm2-135m, a HF folder or id, a "
+                                            ".gguf file, or tiny."),
+          out: Optional[Path] = typer.Option(None, help="Output folder."),
+          schedule: Optional[str] = typer.Option(None, help="Curriculum schedule."),
+          budget: Optional[int] = typer.Option(None, help="Training samples per epoch."),
+          cache_dir: Optional[Path] = typer.Option(None, help="Model/data cache directory."),
+          progress: bool = typer.Option(True, help="Show progress bars.")) -> None:
+    """Fine-tune LLaRA (LoRA + projector, text-to-hybrid curriculum) with Ray Train + DeepSpeed."""
+    run = run_config(config, set_, data_dir=data, rec_checkpoint=rec_checkpoint, llm=llm,
+                     output_dir=out, **{"curriculum.schedule": schedule,
+                                        "train.max_train_samples": budget,
+                                        "distributed.num_workers": workers,
+                                        "distributed.use_gpu": gpus})
+    if local:
+        from llara.runner import train_local
+
+        result = train_local(run, cache_dir, progress, log=console.print)
+        console.print(f"best epoch {result.best_epoch}: val HitRatio@1 "
+                      f"{result.val_metrics['HitRatio@1']:.4f}; {result.steps} steps "
+                      f"({result.hybrid_steps} hybrid), {result.seconds:.0f}s -> "
+                      f"{result.checkpoint_dir}")
+        return
+    if cluster is not None:
+        from llara.jobs.submit import read_cluster, submit_training
+
+        job_id, status = submit_training(run, read_cluster(cluster), address, requirements,
+                                         follow, log=console.print)
+        console.print(f"job {job_id}: {status}")
+        return
+    from llara.jobs.session import connect, require_gpus
+    from llara.jobs.train import run_training
+
+    connect(num_cpus, log=console.print)
+    require_gpus(run.distributed.num_workers, run.distributed.use_gpu)
+    result = run_training(run, cache_dir, progress, log=console.print)
+    metrics = result.metrics
+    console.print(f"{metrics['step']} steps ({metrics.get('hybrid_steps', 0)} hybrid), val "
+                  f"HitRatio@1 {metrics.get('val_HitRatio@1', float('nan')):.4f} -> "
+                  f"{result.checkpoint_dir}; Ray results in {result.storage}")
+
+
+def shards(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
+           set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+           data: Optional[Path] = typer.Option(None, help="Prepared dataset folder."),
+           llm: Optional[str] = typer.Option(None, help="The LLM whose tokenizer is used."),
+           out: Optional[Path] = typer.Option(None, help="Shard folder (shards.dir)."),
+           rows_per_shard: Optional[int] = typer.Option(None, min=1, help="Samples per file."),
+           num_cpus: Optional[int] = typer.Option(None, min=1, help="CPUs of the local Ray."),
+           cache_dir: Optional[Path] = typer.Option(None, help="Model cache directory."),
+           progress: bool = typer.Option(True, help="Show progress bars.")) -> None:
+    """Tokenise hybrid and text-only prompts into Parquet shards with Ray Data."""
+    run = run_config(config, set_, data_dir=data, llm=llm,
+                     **{"shards.dir": out, "shards.rows_per_shard": rows_per_shard})
+    from llara.jobs.build_shards import build_shards
+    from llara.jobs.session import connect
+
+    connect(num_cpus, log=console.print)
+    build_shards(run, cache_dir, progress, log=console.print)
