@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
 from rich.table import Table
 
 from llara.atomic import atomic_file, write_json
+from llara.batch_inference import predictions_table
 from llara.runner import evaluate_trained, load_trained, recommend as rank_for, resolve_items
 
 from .common import console
@@ -23,35 +23,51 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
              max_samples: Optional[int] = typer.Option(None, min=1, help="Evaluate a prefix."),
              predictions: Optional[Path] = typer.Option(None, help="Per-sample Parquet."),
              json_out: Optional[Path] = typer.Option(None, "--json", help="Metrics as JSON."),
-             device: str = typer.Option("auto", help="cpu, cuda or auto."),
+             local: bool = typer.Option(False, "--local", help="One process, no Ray."),
+             actors: int = typer.Option(1, min=1, help="Ray Data actors (one model each)."),
+             gpus: bool = typer.Option(False, "--gpus/--no-gpus", help="One GPU per actor."),
+             batch_size: int = typer.Option(16, min=1, help="Samples per actor call."),
+             num_cpus: Optional[int] = typer.Option(None, min=1, help="CPUs of the local Ray."),
+             device: str = typer.Option("auto", help="--local only: cpu, cuda or auto."),
              cache_dir: Optional[Path] = typer.Option(None, help="Model cache directory."),
              progress: bool = typer.Option(True, help="Show progress bars.")) -> None:
-    """ValidRatio and HitRatio@1 by generation; HitRatio@1/3/5 and NDCG@5 by scoring."""
-    trained = load_trained(checkpoint, device, cache_dir, log=console.print)
-    result = evaluate_trained(trained, split, mode, max_samples, progress)
-    table = Table(title=f"LLaRA on {split} ({len(result['samples'])} samples)")
-    for column in ("protocol", "Valid", "HR@1", "HR@3", "HR@5", "NDCG@5"):
-        table.add_column(column, justify="right")
-    metrics = {k: result[k] for k in ("generate", "score") if k in result}
-    for name, values in metrics.items():
-        table.add_row(name, *(f"{values[k]:.4f}" if k in values else "-" for k in
-                              ("ValidRatio", "HitRatio@1", "HitRatio@3", "HitRatio@5", "NDCG@5")))
-    console.print(table)
-    console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items()))
+    """ValidRatio and HitRatio@1 by generation; HitRatio@1/3/5 and NDCG@5 by scoring.
+
+    Runs as Ray Data batch inference (the model loaded once per actor) unless --local."""
+    if local:
+        trained = load_trained(checkpoint, device, cache_dir, log=console.print)
+        result = evaluate_trained(trained, split, mode, max_samples, progress)
+        table = predictions_table(result, trained.titles)
+        metrics = {k: result[k] for k in ("generate", "score") if k in result}
+        seconds = ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items())
+    else:
+        from llara.jobs.evaluate import evaluate_distributed
+        from llara.jobs.session import connect, require_gpus
+
+        connect(num_cpus, log=console.print)
+        require_gpus(actors, gpus)
+        metrics, table, elapsed = evaluate_distributed(checkpoint, split, mode, max_samples,
+                                                       actors, gpus, batch_size, cache_dir,
+                                                       progress)
+        seconds = f"{elapsed:.1f} with {actors} actor(s)"
+    console.print(metrics_view(f"LLaRA on {split} ({table.num_rows} samples)", metrics))
+    console.print(f"seconds: {seconds}")
     if json_out:
         write_json(json_out, {"split": split, **metrics})
     if predictions:
-        samples, candidates = result["samples"], result["candidates"]
-        columns = {"sample_id": pa.array(samples.sample_id), "next": pa.array(samples.next),
-                   "candidates": pa.array(candidates.tolist())}
-        if "ranking" in result:
-            columns["scores"] = pa.array(result["ranking"].scores.tolist())
-            columns["rank"] = pa.array(result["ranking"].ranks)
-        if "answers" in result:
-            columns["answer"] = pa.array(result["answers"])
         with atomic_file(predictions) as tmp:
-            pq.write_table(pa.table(columns), tmp)
+            pq.write_table(table, tmp)
         console.print(f"predictions -> {predictions}")
+
+
+def metrics_view(title: str, metrics: dict[str, dict[str, float]]) -> Table:
+    table = Table(title=title)
+    for column in ("protocol", "Valid", "HR@1", "HR@3", "HR@5", "NDCG@5"):
+        table.add_column(column, justify="right")
+    for name, values in metrics.items():
+        table.add_row(name, *(f"{values[k]:.4f}" if k in values else "-" for k in
+                              ("ValidRatio", "HitRatio@1", "HitRatio@3", "HitRatio@5", "NDCG@5")))
+    return table
 
 
 def recommend(checkpoint: Path = typer.Option(..., help="Folder written by `llara train`."),

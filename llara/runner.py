@@ -31,6 +31,9 @@ from llara.recsys.checkpoint import load_item_embeddings
 from llara.recsys.train import resolve_device
 
 
+EVALUATION_MODES = ("score", "generate", "both")
+
+
 def resolve_llm(source: str, cache_dir: str | Path | None = None, log=print) -> str:
     """Packaged names (smollm2-135m) become their converted folder in the cache."""
     if source in PACKAGED_MODELS:
@@ -103,10 +106,15 @@ def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
 def evaluate_trained(trained: TrainedModel, split: str = "test", mode: str = "score",
                      max_samples: int | None = None, progress: bool = True) -> dict:
     """Metrics (and per-sample outputs) on the dataset's deterministic candidate lists."""
-    if mode not in ("score", "generate", "both"):
-        raise ConfigError(f"invalid '--mode': '{mode}' is not score, generate or both")
     samples = trained.dataset.samples(split)
     samples = samples.select(np.arange(min(len(samples), max_samples or len(samples))))
+    return evaluate_samples(trained, samples, mode, progress)
+
+
+def evaluate_samples(trained: TrainedModel, samples: Samples, mode: str = "score",
+                     progress: bool = True) -> dict:
+    if mode not in EVALUATION_MODES:
+        raise ConfigError(f"invalid '--mode': '{mode}' is not score, generate or both")
     data = trained.dataset.config
     candidates = sample_candidates(samples, trained.dataset.num_items, data.num_candidates,
                                    data.candidate_seed)

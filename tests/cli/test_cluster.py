@@ -52,7 +52,10 @@ def head(tmp_path):
                 process.send_signal(signal.SIGTERM)
             except psutil.NoSuchProcess:
                 pass
-        psutil.wait_procs(victims, timeout=20)
+        _, alive = psutil.wait_procs(victims, timeout=10)
+        for process in alive:  # the GCS server can outlive SIGTERM
+            process.kill()
+        psutil.wait_procs(alive, timeout=10)
 
 
 def test_submitted_job_trains_on_the_cluster(head, toy_inputs, tmp_path):

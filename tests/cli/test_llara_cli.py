@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -46,15 +47,31 @@ def test_train_writes_adapter_projector_and_log(trained):
     assert sum("val_HitRatio@1" in line for line in lines) == 2
 
 
-def test_evaluate_both_protocols(trained):
-    out = _ok(["evaluate", "--checkpoint", trained / "run" / "best", "--split", "test",
-               "--max-samples", "3", "--predictions", trained / "p.parquet", "--json",
+def test_evaluate_both_protocols_in_process_and_as_ray_batch_inference(trained):
+    out = _ok(["evaluate", "--local", "--checkpoint", trained / "run" / "best", "--split",
+               "test", "--max-samples", "5", "--predictions", trained / "p.parquet", "--json",
                trained / "m.json", "--no-progress"])
     assert "generate" in out and "score" in out
     metrics = json.loads((trained / "m.json").read_text())
     assert metrics["score"]["ValidRatio"] == 1.0 and "HitRatio@1" in metrics["generate"]
-    table = pq.read_table(trained / "p.parquet")
-    assert table.num_rows == 3 and {"scores", "rank", "answer"} <= set(table.column_names)
+    local = pq.read_table(trained / "p.parquet")
+    assert local.num_rows == 5
+    assert {"scores", "rank", "answer", "valid", "hit"} <= set(local.column_names)
+
+    done = _llara("evaluate", "--checkpoint", trained / "run" / "best", "--split", "test",
+                  "--max-samples", "5", "--batch-size", "2", "--num-cpus", "2",
+                  "--predictions", trained / "ray.parquet", "--json", trained / "ray.json",
+                  "--no-progress")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    ray_table = pq.read_table(trained / "ray.parquet")
+    assert ray_table["sample_id"].to_pylist() == local["sample_id"].to_pylist()
+    assert ray_table["rank"].to_pylist() == local["rank"].to_pylist()
+    assert ray_table["answer"].to_pylist() == local["answer"].to_pylist()
+    assert np.allclose(np.array(ray_table["scores"].to_pylist()),
+                       np.array(local["scores"].to_pylist()), atol=1e-4)
+    from_ray = json.loads((trained / "ray.json").read_text())
+    for protocol in ("score", "generate"):
+        assert from_ray[protocol] == pytest.approx(metrics[protocol])
 
 
 def test_recommend_prints_ranked_candidates(trained):

@@ -1,0 +1,61 @@
+"""Ray Data job: evaluation of a checkpoint as batch inference over a split's samples."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import ray
+from tqdm.auto import tqdm
+
+from llara.batch_inference import CheckpointEvaluator, metrics_from_predictions
+from llara.config_io import from_dict
+from llara.data.prepare import PreparedDataset
+from llara.errors import DataError
+from llara.finetune_config import FinetuneConfig
+from llara.runner import EVALUATION_MODES
+from llara.errors import ConfigError
+
+
+def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str = "score",
+                         max_samples: int | None = None, actors: int = 1, use_gpu: bool = False,
+                         batch_size: int = 16, cache_dir=None, progress: bool = True
+                         ) -> tuple[dict, pa.Table, float]:
+    """(metrics, per-sample predictions in sample order, seconds)."""
+    if mode not in EVALUATION_MODES:
+        raise ConfigError(f"invalid '--mode': '{mode}' is not score, generate or both")
+    run_file = Path(checkpoint) / "run.json"
+    if not run_file.is_file():
+        raise DataError(checkpoint, "no run.json", expected="a checkpoint from `llara train`")
+    config = from_dict(FinetuneConfig, json.loads(run_file.read_text())["config"])
+    dataset = PreparedDataset.open(config.data_dir)
+    dataset.samples(split)  # validates the split and its file before any actor starts
+    source = dataset.directory / f"{split}.parquet"
+    total = pq.ParquetFile(source).metadata.num_rows
+    total = min(total, max_samples or total)
+    started = time.perf_counter()
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    stream = ray.data.read_parquet(str(source), num_cpus=0.5)
+    if max_samples:
+        stream = stream.limit(max_samples)
+    cpus = float(ray.available_resources().get("CPU", 1))
+    stream = stream.map_batches(
+        CheckpointEvaluator,
+        fn_constructor_args=(str(Path(checkpoint).resolve()), mode,
+                             "cuda" if use_gpu else "cpu",
+                             None if cache_dir is None else str(cache_dir)),
+        batch_size=batch_size, batch_format="pyarrow", concurrency=actors,
+        num_gpus=1 if use_gpu else 0,
+        num_cpus=min(1.0, max(0.05, (cpus - 0.5) / actors)))
+    parts = []
+    with tqdm(total=total, desc=f"evaluating {split}", unit="sample",
+              disable=not progress) as bar:
+        for batch in stream.iter_batches(batch_size=None, batch_format="pyarrow"):
+            parts.append(batch)
+            bar.update(batch.num_rows)
+    predictions = pa.concat_tables(parts)
+    return metrics_from_predictions(predictions), predictions, time.perf_counter() - started
