@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import warnings
 
 import typer
 
@@ -12,8 +11,6 @@ from llara.errors import LlaraError
 from . import data_cmd, demo_cmd, llara_cmd, models_cmd, rec_cmd, train_cmd
 from .common import console
 
-# peft asks transformers a deprecated question on every model build; users cannot act on it.
-warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 app = typer.Typer(help="LLaRA: LLM-based sequential recommendation.", no_args_is_help=True,
                   pretty_exceptions_enable=False)

@@ -51,9 +51,13 @@ class CheckpointEvaluator:
     """Loads the trained model once; each call evaluates one batch of sample rows."""
 
     def __init__(self, checkpoint: str, mode: str, device: str = "auto",
-                 cache_dir: str | None = None):
+                 cache_dir: str | None = None, threads: int | None = None):
+        import torch
+
         from llara.runner import load_trained
 
+        if threads:
+            torch.set_num_threads(threads)  # Ray allots one thread per reserved CPU
         self.mode = mode
         self.trained = load_trained(checkpoint, device, cache_dir, log=lambda *_: None)
 

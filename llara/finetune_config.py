@@ -156,9 +156,12 @@ class ShardConfig:
     """Seeds the template picked for each sample (a pure function of seed and sample id)."""
     concurrency: int | None = None
     """Tokenising actors; default: one per CPU Ray offers."""
+    limit: int | None = None
+    """Shard only the first N samples of each split (quick runs); None for all."""
 
     def __post_init__(self) -> None:
         require(self.rows_per_shard >= 1, "shards.rows_per_shard", "must be at least 1")
+        require(self.limit is None or self.limit >= 1, "shards.limit", "must be positive or null")
         self.splits = tuple(self.splits)
         bad = [s for s in self.splits if s not in ("train", "val", "test")]
         require(not bad and self.splits, "shards.splits",

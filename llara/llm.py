@@ -4,6 +4,7 @@ random-weight model built from a config (tests). LLaRA's special tokens are alwa
 from __future__ import annotations
 
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,10 @@ from llara.atomic import atomic_directory
 from llara.errors import LlaraError
 from llara.prompts import SPECIAL_TOKENS, TEMPLATES
 from llara.wheels import download_wheel
+
+# peft asks transformers a deprecated question on every model build; users cannot act on it,
+# and Ray actors would print it once per process.
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 class ModelLoadError(LlaraError):

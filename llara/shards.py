@@ -130,6 +130,7 @@ class ShardManifest:
     data_dir: str
     seed: int
     splits: dict  # split -> {"rows": int, "files": [names]}
+    limit: int | None = None
 
     def files(self, directory: Path, split: str) -> list[str]:
         if split not in self.splits:

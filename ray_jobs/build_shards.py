@@ -22,6 +22,8 @@ from llara.llm import load_tokenizer
 from llara.runner import resolve_llm
 from llara.shards import SHARD_FORMAT, ShardManifest, ShardSpec, ShardTokenizer, write_shard
 
+from .session import actor_cpus
+
 
 def shard_spec(config: FinetuneConfig, dataset: PreparedDataset, llm: str, split: str) -> ShardSpec:
     return ShardSpec(llm=llm, data_dir=str(dataset.directory), split=split,
@@ -39,10 +41,8 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     llm = resolve_llm(config.llm, cache_dir, log)
     vocab = len(load_tokenizer(llm, extra_text=dataset.titles()))  # fail here, not in actors
     rows = config.shards.rows_per_shard
-    cpus = float(ray.available_resources().get("CPU", 1))
-    actors = config.shards.concurrency or max(1, int(cpus))
-    # Readers need CPU too: actors that took every CPU would starve them and hang the stream.
-    actor_cpus = min(1.0, max(0.05, (cpus - 0.5) / actors))
+    actors = config.shards.concurrency or \
+        max(1, int(ray.available_resources().get("CPU", 1)))
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # shard i always holds the same samples
     splits: dict[str, dict] = {}
@@ -52,13 +52,16 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
         for split in config.shards.splits:
             source = dataset.directory / f"{split}.parquet"
             meta = pq.ParquetFile(source).metadata
-            total = meta.num_rows
+            total = min(meta.num_rows, config.shards.limit or meta.num_rows)
             stream = ray.data.read_parquet(str(source), num_cpus=0.5,
-                                           override_num_blocks=meta.num_row_groups).map_batches(
+                                           override_num_blocks=meta.num_row_groups)
+            if config.shards.limit:
+                stream = stream.limit(config.shards.limit)
+            stream = stream.map_batches(
                 ShardTokenizer, fn_constructor_args=(asdict(shard_spec(config, dataset, llm,
                                                                        split)),),
                 batch_size=min(rows, 1024), batch_format="pyarrow", concurrency=actors,
-                num_cpus=actor_cpus)
+                num_cpus=actor_cpus(actors))
             files, written = [], 0
             with tqdm(total=total, desc=f"shards {split}", unit="sample",
                       disable=not progress) as bar:
@@ -72,6 +75,6 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
             splits[split] = {"rows": written, "files": files}
             log(f"{split}: {written} prompts in {len(files)} shard(s)")
         ShardManifest(SHARD_FORMAT, config.llm, vocab, str(dataset.directory),
-                      config.shards.seed, splits).write(tmp)
+                      config.shards.seed, splits, config.shards.limit).write(tmp)
     log(f"shards -> {out} ({time.perf_counter() - started:.1f}s)")
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -14,10 +15,11 @@ from tqdm.auto import tqdm
 from llara.batch_inference import CheckpointEvaluator, metrics_from_predictions
 from llara.config_io import from_dict
 from llara.data.prepare import PreparedDataset
-from llara.errors import DataError
+from llara.errors import ConfigError, DataError
 from llara.finetune_config import FinetuneConfig
 from llara.runner import EVALUATION_MODES
-from llara.errors import ConfigError
+
+from .session import actor_cpus
 
 
 def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str = "score",
@@ -42,15 +44,15 @@ def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str 
     stream = ray.data.read_parquet(str(source), num_cpus=0.5)
     if max_samples:
         stream = stream.limit(max_samples)
-    cpus = float(ray.available_resources().get("CPU", 1))
     stream = stream.map_batches(
         CheckpointEvaluator,
         fn_constructor_args=(str(Path(checkpoint).resolve()), mode,
                              "cuda" if use_gpu else "cpu",
-                             None if cache_dir is None else str(cache_dir)),
+                             None if cache_dir is None else str(cache_dir),
+                             None if use_gpu else max(1, (os.cpu_count() or 1) // actors)),
         batch_size=batch_size, batch_format="pyarrow", concurrency=actors,
         num_gpus=1 if use_gpu else 0,
-        num_cpus=min(1.0, max(0.05, (cpus - 0.5) / actors)))
+        num_cpus=actor_cpus(actors))
     parts = []
     with tqdm(total=total, desc=f"evaluating {split}", unit="sample",
               disable=not progress) as bar:

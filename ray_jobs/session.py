@@ -33,3 +33,10 @@ def require_gpus(workers: int, use_gpu: bool) -> None:
         raise ConfigError(f"invalid 'distributed.use_gpu': {workers} GPU worker(s) requested "
                           f"but this Ray cluster has {have} GPU(s); set "
                           "distributed.use_gpu=false or add GPU nodes")
+
+
+def actor_cpus(actors: int) -> float:
+    """CPUs per Ray Data actor that leave one whole CPU free: the pipeline's file listing and
+    reading tasks need it, and actors holding every CPU would hang the stream."""
+    cpus = float(ray.available_resources().get("CPU", 1))
+    return min(1.0, max(0.05, (cpus - 1.0) / actors))

@@ -9,6 +9,7 @@ the epoch) so a restarted worker group continues where it stopped.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -85,6 +86,10 @@ def train_loop(loop_config: dict) -> None:
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     device = str(ray.train.torch.get_device()) if config.distributed.use_gpu else "cpu"
+    if device == "cpu":
+        # Ray pins CPU workers to one thread per reserved CPU; the node's cores are shared by
+        # its workers instead, which is what a CPU-only run needs to be usable.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // context.get_local_world_size()))
     torch.manual_seed(config.train.seed)
     dataset, titles, llm, tokenizer, table = run_inputs(config, device, loop_config["cache_dir"],
                                                         log=lambda *_: None)
@@ -200,9 +205,9 @@ def shard_manifest(config: FinetuneConfig, cache_dir, progress: bool, log) -> Sh
     if (directory / "manifest.json").is_file():
         manifest = ShardManifest.read(directory)
         if manifest.llm == config.llm and "train" in manifest.splits and \
-                manifest.seed == config.shards.seed:
+                (manifest.seed, manifest.limit) == (config.shards.seed, config.shards.limit):
             return manifest
-        log(f"shards in {directory} were built for another LLM or seed: rebuilding")
+        log(f"shards in {directory} were built for another LLM, seed or limit: rebuilding")
     build_shards(config, cache_dir, progress, log)
     return ShardManifest.read(directory)
 
@@ -227,7 +232,7 @@ def run_training(config: FinetuneConfig, cache_dir=None, progress: bool = True,
         run_config=RunConfig(name="llara-" + output.name, storage_path=storage,
                              failure_config=FailureConfig(max_failures=dist.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=dist.num_to_keep)),
-        datasets={"train": ray.data.read_parquet(files)})
+        datasets={"train": ray.data.read_parquet(files, num_cpus=0.25)})
     result = trainer.fit()
     if result.error:
         raise result.error
