@@ -104,8 +104,9 @@ class ShardTokenizer:
 
 
 def write_shard(table: pa.Table, path: Path) -> None:
-    """Fixed writer options, so equal tables give equal bytes."""
-    pq.write_table(table.cast(SHARD_SCHEMA), path, compression="zstd", compression_level=3,
+    """Fixed writer options and one chunk per column, so equal tables give equal bytes
+    however the rows arrived (Ray batches are stitched from several blocks)."""
+    pq.write_table(table.cast(SHARD_SCHEMA).combine_chunks(), path, compression="zstd", compression_level=3,
                    write_statistics=False, store_schema=True)
 
 

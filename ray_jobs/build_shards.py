@@ -45,6 +45,9 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
         max(1, int(ray.available_resources().get("CPU", 1)))
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # shard i always holds the same samples
+    # Small read blocks: one sample file would otherwise arrive as one block and feed a single
+    # tokenising actor; ~4 MB keeps every actor busy while memory stays bounded.
+    context.target_max_block_size = 4 * 2**20
     splits: dict[str, dict] = {}
     started = time.perf_counter()
     out = Path(config.shard_dir())

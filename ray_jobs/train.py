@@ -184,11 +184,14 @@ def train_loop(loop_config: dict) -> None:
             ranking = score_candidates(model, builder, val, val_candidates, template)
         metrics = {f"val_{k}": v for k, v in scoring_metrics(ranking).items()}
         state.epoch, state.position = epoch + 1, 0
-        if rank == 0:
+        if sink:
             sink.write({"step": state.step, "epoch": epoch, **metrics})
-            if metrics["val_HitRatio@1"] > state.best_hr1:
-                state.best_hr1 = metrics["val_HitRatio@1"]
-                with _gathered(engine, stage):
+        # Every rank scored the same rows with the same weights, so all take this branch
+        # together, as gathering ZeRO-3 partitions requires.
+        if metrics["val_HitRatio@1"] > state.best_hr1:
+            state.best_hr1 = metrics["val_HitRatio@1"]
+            with _gathered(engine, stage):
+                if rank == 0:
                     model.save(Path(config.output_dir) / "best", config, {
                         "epoch": epoch, "step": state.step,
                         "val_metrics": scoring_metrics(ranking),

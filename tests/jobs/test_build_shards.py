@@ -61,3 +61,18 @@ def test_rebuilding_with_the_same_seed_is_byte_identical(ray_local, toy_inputs, 
     third = build_shards(config, progress=False, log=lambda *_: None)
     assert (first / "train-00000.parquet").read_bytes() != \
         (third / "train-00000.parquet").read_bytes()
+
+
+def test_shard_bytes_do_not_depend_on_how_rows_were_chunked(ray_local, toy_inputs, tmp_path):
+    import pyarrow as pa
+
+    from llara.shards import write_shard
+
+    directory = build_shards(toy_config(toy_inputs, tmp_path / "run"), progress=False,
+                             log=lambda *_: None)
+    table = pq.read_table(directory / "train-00000.parquet")
+    stitched = pa.concat_tables([table.slice(0, 10), table.slice(10, 30), table.slice(40)])
+    assert stitched.column(0).num_chunks == 3
+    write_shard(stitched, tmp_path / "stitched.parquet")
+    assert (tmp_path / "stitched.parquet").read_bytes() == \
+        (directory / "train-00000.parquet").read_bytes()
