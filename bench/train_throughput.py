@@ -29,7 +29,7 @@ from torch import nn
 
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
-from llara.evaluation import generate_answers, score_candidates
+from llara.evaluation import generate_answers, left_aligned, score_candidates
 from llara.step import autocast_for
 from llara.finetune_config import FinetuneConfig, LoRAConfig
 from llara.llm import add_llara_tokens, tiny_tokenizer
@@ -216,8 +216,19 @@ def evaluate(model, builder, titles, rng, args) -> dict:
         seconds = time.perf_counter() - start
     out["generation_samples_s"] = args.eval_samples / seconds
     out["generation_s_per_batch8"] = seconds / (args.eval_samples / 8)
-    out["generated_tokens_mean"] = statistics.mean(
-        len(builder.tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers)
+    out["answers"] = len(answers)
+    # Random weights emit ids the small tokenizer cannot decode, so count new tokens on ids.
+    batch = collate_prompts(builder.build(test, candidates, range(8), template, True, False),
+                            builder.tokenizer.pad_token_id)
+    ids, attention = (t.to(args.device) for t in left_aligned(batch))
+    with torch.no_grad(), autocast_for("auto", args.device):
+        embeds = model.embed(ids, batch.slot_items.to(args.device), True)
+        newline = builder.tokenizer("\n", add_special_tokens=False)["input_ids"][-1:]
+        new = model.llm.generate(inputs_embeds=embeds, attention_mask=attention,
+                                 max_new_tokens=64, do_sample=False,
+                                 eos_token_id=[builder.tokenizer.eos_token_id] + newline,
+                                 pad_token_id=builder.tokenizer.pad_token_id)
+    out["new_tokens_first_batch"] = int(new.shape[1])
     return out
 
 
