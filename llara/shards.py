@@ -106,8 +106,8 @@ class ShardTokenizer:
 def write_shard(table: pa.Table, path: Path) -> None:
     """Fixed writer options and one chunk per column, so equal tables give equal bytes
     however the rows arrived (Ray batches are stitched from several blocks)."""
-    pq.write_table(table.cast(SHARD_SCHEMA).combine_chunks(), path, compression="zstd", compression_level=3,
-                   write_statistics=False, store_schema=True)
+    pq.write_table(table.cast(SHARD_SCHEMA).combine_chunks(), path, compression="zstd",
+                   compression_level=3, write_statistics=False, store_schema=True)
 
 
 def prompts_from_rows(rows: pa.Table, hybrid: bool) -> list[TokenizedPrompt]:
