@@ -18,8 +18,8 @@ from llara.finetune_config import FinetuneConfig
 PACKAGED_DEEPSPEED = Path(__file__).parent / "deepspeed_configs"
 
 
-def deepspeed_config(config: FinetuneConfig, world_size: int, bf16: bool) -> dict:
-    """The chosen JSON with every "auto" filled from the training config."""
+def deepspeed_config(config: FinetuneConfig, plan: StepPlan, bf16: bool) -> dict:
+    """The chosen JSON with every "auto" filled from the training config and its step plan."""
     name = config.distributed.deepspeed
     path = PACKAGED_DEEPSPEED / f"{name}.json"
     if not path.is_file():
@@ -32,11 +32,9 @@ def deepspeed_config(config: FinetuneConfig, world_size: int, bf16: bool) -> dic
         ds = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise DataError(path, f"not JSON ({err})", expected="a DeepSpeed config") from None
-    opts = config.train
-    per_worker = opts.batch_size // world_size
-    fill = {"train_batch_size": opts.batch_size,
-            "train_micro_batch_size_per_gpu": opts.micro_batch_size,
-            "gradient_accumulation_steps": per_worker // opts.micro_batch_size}
+    fill = {"train_batch_size": config.train.batch_size,
+            "train_micro_batch_size_per_gpu": config.train.micro_batch_size,
+            "gradient_accumulation_steps": plan.micro_per_step}
     for key, value in fill.items():
         if ds.get(key, "auto") == "auto":
             ds[key] = value

@@ -170,9 +170,6 @@ class ShardConfig:
                  "must be positive or null")
 
 
-ZERO_STAGES = (0, 1, 2, 3)
-
-
 @dataclass
 class DistributedConfig:
     """Ray Train workers and the DeepSpeed engine they run."""

@@ -87,13 +87,18 @@ class TrainedModel:
     info: dict
 
 
+def read_run_config(checkpoint: str | Path) -> FinetuneConfig:
+    """The configuration a checkpoint was trained with (its run.json)."""
+    run_file = Path(checkpoint) / "run.json"
+    if not run_file.is_file():
+        raise DataError(checkpoint, "no run.json", expected="a checkpoint from `llara train`")
+    return from_dict(FinetuneConfig, json.loads(run_file.read_text())["config"])
+
+
 def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
                  log=print) -> TrainedModel:
     checkpoint = Path(checkpoint)
-    run_file = checkpoint / "run.json"
-    if not run_file.is_file():
-        raise DataError(checkpoint, "no run.json", expected="a checkpoint from `llara train`")
-    config = from_dict(FinetuneConfig, json.loads(run_file.read_text())["config"])
+    config = read_run_config(checkpoint)
     device = resolve_device(device)
     dataset, titles, llm, tokenizer, table = run_inputs(config, device, cache_dir, log)
     model, config, info = load_llara(checkpoint, llm, tokenizer, table)
@@ -111,10 +116,14 @@ def evaluate_trained(trained: TrainedModel, split: str = "test", mode: str = "sc
     return evaluate_samples(trained, samples, mode, progress)
 
 
-def evaluate_samples(trained: TrainedModel, samples: Samples, mode: str = "score",
-                     progress: bool = True) -> dict:
+def check_mode(mode: str) -> None:
     if mode not in EVALUATION_MODES:
         raise ConfigError(f"invalid '--mode': '{mode}' is not score, generate or both")
+
+
+def evaluate_samples(trained: TrainedModel, samples: Samples, mode: str = "score",
+                     progress: bool = True) -> dict:
+    check_mode(mode)
     data = trained.dataset.config
     candidates = sample_candidates(samples, trained.dataset.num_items, data.num_candidates,
                                    data.candidate_seed)

@@ -74,12 +74,13 @@ def train_step(model: LLaRA, micro_batches: list[PromptBatch], hybrid: bool,
                backend: StepBackend, precision: str, device: str) -> tuple[float, float]:
     """One optimiser step over equal-weighted micro-batches; returns (mean loss, lr)."""
     total = sum(len(b.input_ids) for b in micro_batches)
-    loss_sum = 0.0
+    loss_sum = torch.zeros((), device=device)  # summed on the device: one host sync per step
     for batch in micro_batches:
         batch = type(batch)(*(t.to(device, non_blocking=True) for t in vars(batch).values()))
         with autocast_for(precision, device):
             loss = model(batch, hybrid)
         weight = len(batch.input_ids) / total
         backend.backward(loss, weight)
-        loss_sum += float(loss.detach()) * weight
-    return loss_sum, backend.step()
+        loss_sum += loss.detach().float() * weight
+    lr = backend.step()
+    return float(loss_sum), lr

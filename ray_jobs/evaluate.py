@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -13,11 +12,8 @@ import ray
 from tqdm.auto import tqdm
 
 from llara.batch_inference import CheckpointEvaluator, metrics_from_predictions
-from llara.config_io import from_dict
 from llara.data.prepare import PreparedDataset
-from llara.errors import ConfigError, DataError
-from llara.finetune_config import FinetuneConfig
-from llara.runner import EVALUATION_MODES
+from llara.runner import check_mode, read_run_config
 
 from .session import actor_cpus
 
@@ -27,12 +23,8 @@ def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str 
                          batch_size: int = 16, cache_dir=None, progress: bool = True
                          ) -> tuple[dict, pa.Table, float]:
     """(metrics, per-sample predictions in sample order, seconds)."""
-    if mode not in EVALUATION_MODES:
-        raise ConfigError(f"invalid '--mode': '{mode}' is not score, generate or both")
-    run_file = Path(checkpoint) / "run.json"
-    if not run_file.is_file():
-        raise DataError(checkpoint, "no run.json", expected="a checkpoint from `llara train`")
-    config = from_dict(FinetuneConfig, json.loads(run_file.read_text())["config"])
+    check_mode(mode)
+    config = read_run_config(checkpoint)
     dataset = PreparedDataset.open(config.data_dir)
     dataset.samples(split)  # validates the split and its file before any actor starts
     source = dataset.directory / f"{split}.parquet"

@@ -107,7 +107,7 @@ def train_loop(loop_config: dict) -> None:
     plan = step_plan(config, loop_config["train_rows"], world)
     bf16 = device.startswith("cuda") and config.train.precision != "fp32" and \
         torch.cuda.is_bf16_supported()
-    ds_config = deepspeed_config(config, world, bf16)
+    ds_config = deepspeed_config(config, plan, bf16)
     params = model.trainable_parameters()
     optimizer = torch.optim.AdamW(params, lr=config.train.lr,
                                   weight_decay=config.train.weight_decay,
@@ -182,7 +182,8 @@ def train_loop(loop_config: dict) -> None:
         with torch.no_grad(), autocast_for(config.train.precision, device), \
                 _gathered(engine, stage):
             ranking = score_candidates(model, builder, val, val_candidates, template)
-        metrics = {f"val_{k}": v for k, v in scoring_metrics(ranking).items()}
+        val_metrics = scoring_metrics(ranking)
+        metrics = {f"val_{k}": v for k, v in val_metrics.items()}
         state.epoch, state.position = epoch + 1, 0
         if sink:
             sink.write({"step": state.step, "epoch": epoch, **metrics})
@@ -194,7 +195,7 @@ def train_loop(loop_config: dict) -> None:
                 if rank == 0:
                     model.save(Path(config.output_dir) / "best", config, {
                         "epoch": epoch, "step": state.step,
-                        "val_metrics": scoring_metrics(ranking),
+                        "val_metrics": val_metrics,
                         "data": to_dict(dataset.config), "num_items": dataset.num_items})
         report({"step": state.step, "epoch": epoch, "hybrid_steps": state.hybrid_steps,
                 "restarts": state.restarts, **metrics})

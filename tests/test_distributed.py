@@ -39,7 +39,8 @@ def engine_for(model, config):
     engine, _, _, scheduler = deepspeed.initialize(
         model=model, optimizer=optimizer, model_parameters=params,
         lr_scheduler=lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda s: 1.0 / (1 + s)),
-        config=deepspeed_config(config, 1, bf16=False), dist_init_required=False)
+        config=deepspeed_config(config, step_plan(config, 8, 1), bf16=False),
+        dist_init_required=False)
     return engine, scheduler
 
 
@@ -78,11 +79,11 @@ def test_plan_and_config_errors_name_the_option():
     config = FinetuneConfig(train=FinetuneTrainConfig(batch_size=8, micro_batch_size=4))
     plan = step_plan(config, train_rows=100, world_size=2)
     assert (plan.per_worker_batch, plan.micro_per_step, plan.steps_per_epoch) == (4, 1, 12)
-    assert deepspeed_config(config, 2, bf16=False)["gradient_accumulation_steps"] == 1
+    assert deepspeed_config(config, plan, bf16=False)["gradient_accumulation_steps"] == 1
     with pytest.raises(ConfigError, match="train.batch_size.*multiple"):
         step_plan(config, 100, world_size=3)
     with pytest.raises(ConfigError, match="train.batch_size.*exceeds"):
         step_plan(config, 7, world_size=1)
     config.distributed.deepspeed = "zero9"
     with pytest.raises(ConfigError, match="distributed.deepspeed.*zero2"):
-        deepspeed_config(config, 1, bf16=False)
+        deepspeed_config(config, plan, bf16=False)
