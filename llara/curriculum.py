@@ -44,7 +44,12 @@ def hybrid_probability(config: CurriculumConfig, step: int, total_steps: int) ->
     """P(hybrid) at 0-based `step` of `total_steps`; text first, hybrid last (the paper)."""
     if total_steps <= 0 or not 0 <= step < total_steps:
         raise ValueError(f"step {step} outside 0..{total_steps - 1}")
-    return SCHEDULE_FUNCTIONS[config.schedule](config, step / total_steps)
+    progress = step / total_steps
+    if progress < config.warmup:
+        return 0.0
+    # The schedule starts over after the warm-up, so every schedule keeps its own shape.
+    return SCHEDULE_FUNCTIONS[config.schedule](config, (progress - config.warmup) /
+                                               (1.0 - config.warmup))
 
 
 def use_hybrid(config: CurriculumConfig, step: int, total_steps: int) -> bool:

@@ -79,8 +79,12 @@ class CurriculumConfig:
     schedule: str = "linear"
     """linear (hybrid with probability t/T, the paper), direct, two_stage, step, cosine,
     text_only."""
+    warmup: float = 0.0
+    """Share of the first steps kept on text-only prompts before the schedule starts; the
+    schedule then runs over the remaining steps (0: the paper)."""
     boundary: float = 0.4
-    """two_stage: share of steps on text-only prompts (the paper: 2 of 5 epochs)."""
+    """two_stage: share of (post-warm-up) steps on text-only prompts (the paper: 2 of 5
+    epochs)."""
     steps: int = 4
     """step: number of equal plateaus the probability climbs through."""
     seed: int = 0
@@ -89,6 +93,7 @@ class CurriculumConfig:
     def __post_init__(self) -> None:
         require(self.schedule in SCHEDULES, "curriculum.schedule",
                  f"'{self.schedule}' is not one of {', '.join(SCHEDULES)}")
+        require(0.0 <= self.warmup < 1.0, "curriculum.warmup", "must be in [0, 1)")
         require(0.0 <= self.boundary <= 1.0, "curriculum.boundary", "must be in [0, 1]")
         require(self.steps >= 2, "curriculum.steps", "must be at least 2")
 

@@ -12,9 +12,10 @@ def probabilities(schedule, **kw):
     return [hybrid_probability(config, t, T) for t in range(T)]
 
 
+@pytest.mark.parametrize("warmup", [0.0, 0.3])
 @pytest.mark.parametrize("schedule", SCHEDULES)
-def test_every_schedule_is_monotone_and_bounded(schedule):
-    p = probabilities(schedule)
+def test_every_schedule_is_monotone_and_bounded(schedule, warmup):
+    p = probabilities(schedule, warmup=warmup)
     assert all(0.0 <= x <= 1.0 for x in p)
     assert all(a <= b for a, b in zip(p, p[1:]))
 
@@ -27,6 +28,15 @@ def test_schedule_shapes():
     assert sorted(set(probabilities("step", steps=4))) == [0.0, 1 / 3, 2 / 3, 1.0]
     cosine = probabilities("cosine")
     assert cosine[0] == 0.0 and cosine[50] == pytest.approx(0.5)
+
+
+def test_warmup_keeps_text_prompts_then_runs_the_schedule_over_the_rest():
+    p = probabilities("linear", warmup=0.2)
+    assert set(p[:20]) == {0.0} and p[20] == 0.0 and p[60] == pytest.approx(0.5)
+    two = probabilities("two_stage", warmup=0.2, boundary=0.5)
+    assert two[59] == 0.0 and two[61] == 1.0
+    with pytest.raises(ConfigError, match="curriculum.warmup"):
+        CurriculumConfig(warmup=1.0)
 
 
 def test_draws_follow_the_probability_and_repeat_per_step():
