@@ -216,28 +216,28 @@ def shard_manifest(config: FinetuneConfig, cache_dir, progress: bool, log) -> Sh
     return ShardManifest.read(directory)
 
 
-def run_training(config: FinetuneConfig, cache_dir=None, progress: bool = True,
-                 log=print) -> DistributedResult:
-    """Build shards if needed, then fit; a rerun with the same output_dir resumes."""
-    manifest = shard_manifest(config, cache_dir, progress, log)
+def distributed_trainer(config: FinetuneConfig, manifest: ShardManifest, cache_dir, name: str,
+                        storage: str, callbacks: list = ()) -> TorchTrainer:
+    """A Ray Train run of `config` over the manifest's training shards."""
     files = manifest.files(Path(config.shard_dir()), "train")
     rows = manifest.splits["train"]["rows"]
     dist = config.distributed
     step_plan(config, rows, dist.num_workers)  # fail on the driver, before workers start
-    output = Path(config.output_dir).resolve()
-    storage = dist.storage_path or str(output / "ray")
-    trainer = TorchTrainer(
+    return TorchTrainer(
         train_loop,
         train_loop_config={"config": to_dict(config), "train_rows": rows,
                            "cache_dir": None if cache_dir is None else str(cache_dir)},
         torch_config=TorchConfig(backend="nccl" if dist.use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=dist.num_workers, use_gpu=dist.use_gpu,
                                      resources_per_worker={"CPU": dist.cpus_per_worker}),
-        run_config=RunConfig(name="llara-" + output.name, storage_path=storage,
+        run_config=RunConfig(name=name, storage_path=storage, callbacks=list(callbacks),
                              failure_config=FailureConfig(max_failures=dist.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=dist.num_to_keep)),
         datasets={"train": ray.data.read_parquet(files, num_cpus=0.25)})
-    result = trainer.fit()
+
+
+def keep_final(result, output: Path) -> Path:
+    """Copy the last checkpoint's model out of Ray's storage to `<output>/final`."""
     if result.error:
         raise result.error
     final = output / "final"
@@ -246,5 +246,17 @@ def run_training(config: FinetuneConfig, cache_dir=None, progress: bool = True,
 
         rmtree(final, ignore_errors=True)
         copytree(Path(directory) / "model", final)
+    return final
+
+
+def run_training(config: FinetuneConfig, cache_dir=None, progress: bool = True,
+                 log=print) -> DistributedResult:
+    """Build shards if needed, then fit; a rerun with the same output_dir resumes."""
+    manifest = shard_manifest(config, cache_dir, progress, log)
+    output = Path(config.output_dir).resolve()
+    storage = config.distributed.storage_path or str(output / "ray")
+    trainer = distributed_trainer(config, manifest, cache_dir, "llara-" + output.name, storage)
+    result = trainer.fit()
+    final = keep_final(result, output)
     log(f"final checkpoint -> {final}; best epoch -> {output / 'best'}")
     return DistributedResult(final, dict(result.metrics), storage)

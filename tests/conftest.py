@@ -99,6 +99,31 @@ def toy_inputs(tmp_path_factory) -> tuple[Path, Path]:
     return root / "data", root / "sasrec"
 
 
+def favourite_log(num_users: int = 200, num_items: int = 40, length: int = 6,
+                  seed: int = 0) -> list[tuple[int, int, int, int]]:
+    """Every user ends on item 1 after random others: a trained LLaRA ranks it first within
+    an epoch, an untrained one almost never (a case for telling good trials from bad)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user in range(1, num_users + 1):
+        items = [int(i) for i in rng.choice(np.arange(2, num_items + 1), length - 1,
+                                            replace=False)] + [1]
+        rows += [(user, item, 3, 1_000_000 + 100 * step) for step, item in enumerate(items)]
+    return rows
+
+
+@pytest.fixture(scope="session")
+def favourite_inputs(tmp_path_factory) -> tuple[Path, Path]:
+    """(prepared dataset dir, SASRec checkpoint dir) on `favourite_log`."""
+    root = tmp_path_factory.mktemp("favourite")
+    raw = write_ml100k(root / "raw", favourite_log(), 40)
+    prepare_dataset(raw, root / "data", DataConfig(num_candidates=10))
+    train_recommender(PreparedDataset.open(root / "data"),
+                      RecRunConfig(train=RecTrainConfig(epochs=1, batch_size=64, device="cpu")),
+                      root / "sasrec", progress=False, log=lambda *_: None)
+    return root / "data", root / "sasrec"
+
+
 def toy_config(inputs, output: Path, **train) -> FinetuneConfig:
     data, rec = inputs
     options = dict(epochs=1, batch_size=8, micro_batch_size=4, lr=1e-3,
