@@ -201,20 +201,26 @@ def collect_results(spec: TuneSpec, out: Path, interrupted: bool) -> SearchOutco
     return SearchOutcome(records, table, best, best_yaml, files, interrupted)
 
 
-def require_state_api() -> None:
-    """A trial that ASHA or the time budget stops is killed mid-run; Ray Train frees its
-    workers' placement group only after seeing, through the State API (served by the
-    dashboard), that the run's controller is gone. Without it the CPUs leak and the search
-    hangs, so say so up front."""
-    from ray.util.state import list_nodes
-    from ray.util.state.exception import RayStateApiException
+def _state_api_probe() -> str | None:
+    from ray.util.state import get_actor
 
     try:
-        list_nodes(limit=1, timeout=10)
-    except (RayStateApiException, ConnectionError) as err:
-        raise ConfigError("llara tune needs the Ray dashboard (its State API frees the "
-                          "resources of stopped trials); start Ray with the dashboard "
-                          f"(`ray start --head --include-dashboard=true`): {err}") from None
+        get_actor("ffffffffffffffffffffffff01000000", timeout=10)  # no such actor: None
+        return None
+    except Exception as err:  # the State API's errors vary by cause
+        return f"{type(err).__name__}: {err}"
+
+
+def require_state_api() -> None:
+    """A trial that ASHA or the time budget stops is killed mid-run; Ray Train frees its
+    workers' placement group only after its cleaner actor sees, through the State API (served
+    by the dashboard), that the run's controller is gone. Without it the CPUs leak and the
+    search hangs, so check from inside the cluster, as that cleaner would, before starting."""
+    problem = ray.get(ray.remote(num_cpus=0)(_state_api_probe).remote())
+    if problem:
+        raise ConfigError("llara tune needs the Ray State API inside the cluster (it frees the "
+                          "resources of stopped trials): start Ray with its dashboard and run "
+                          f"one Ray instance per machine ({problem.splitlines()[0][:200]})")
 
 
 def run_search(spec: TuneSpec, resume: bool = False, cache_dir=None, progress: bool = True,

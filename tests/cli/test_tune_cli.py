@@ -40,12 +40,14 @@ def test_invalid_spaces_fail_before_any_trial(toy_inputs, tmp_path, space, messa
     assert not (tmp_path / "search").exists()  # nothing started, nothing written
 
 
-def llara_process(*args) -> subprocess.Popen:
+def llara_process(ray_address: str, *args) -> subprocess.Popen:
+    """`llara` joining the test's Ray (as on a cluster, where RAY_ADDRESS is set): one Ray
+    instance per machine, which Ray Train's clean-up of stopped trials relies on."""
     exe = Path(sys.executable).with_name("llara")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "llara.cli.app"]
     return subprocess.Popen(command + [str(a) for a in args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "COLUMNS": "200"})
+                            env={**os.environ, "COLUMNS": "200", "RAY_ADDRESS": ray_address})
 
 
 def ledger(search: Path) -> list[dict]:
@@ -55,13 +57,15 @@ def ledger(search: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
-def test_an_interrupted_search_resumes_without_rerunning_finished_trials(favourite_inputs,
+def test_an_interrupted_search_resumes_without_rerunning_finished_trials(ray_local,
+                                                                          favourite_inputs,
                                                                           tmp_path):
+    address = ray_local.get_runtime_context().gcs_address
     config = search_file(favourite_inputs, tmp_path,
                          {"train.lr": {"loguniform": [5.0e-3, 2.0e-2]}, "lora.r": [4, 8]},
                          num_samples=4, max_concurrent=1, scheduler="fifo", searcher="optuna")
     search = tmp_path / "search"
-    first = llara_process("tune", "--config", config, "--num-cpus", "2", "--no-progress")
+    first = llara_process(address, "tune", "--config", config, "--no-progress")
     deadline = time.monotonic() + 400
     while time.monotonic() < deadline and first.poll() is None and \
             sum(e["event"] == "complete" for e in ledger(search)) < 2:
@@ -74,8 +78,7 @@ def test_an_interrupted_search_resumes_without_rerunning_finished_trials(favouri
     assert len(done_before) >= 2
     resumed_at = time.time()
 
-    second = llara_process("tune", "--config", config, "--resume", "--num-cpus", "2",
-                           "--no-progress")
+    second = llara_process(address, "tune", "--config", config, "--resume", "--no-progress")
     output = second.communicate(timeout=600)[0]
     assert second.returncode == 0, output
     events = ledger(search)
