@@ -8,7 +8,7 @@ import typer
 
 from llara.errors import LlaraError
 
-from . import data_cmd, demo_cmd, llara_cmd, models_cmd, rec_cmd, train_cmd, tune_cmd
+from . import data_cmd, demo_cmd, llara_cmd, models_cmd, rec_cmd, serve_cmd, train_cmd, tune_cmd
 from .common import console
 
 
@@ -19,6 +19,7 @@ app.add_typer(rec_cmd.app, name="rec")
 app.add_typer(models_cmd.app, name="models")
 app.command("train")(train_cmd.train)
 app.command("tune")(tune_cmd.tune)
+app.command("serve")(serve_cmd.serve)
 data_cmd.app.command("shards")(train_cmd.shards)
 app.command("evaluate")(llara_cmd.evaluate)
 app.command("recommend")(llara_cmd.recommend)

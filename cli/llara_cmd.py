@@ -11,6 +11,7 @@ from rich.table import Table
 
 from llara.atomic import atomic_file, write_json
 from llara.batch_inference import predictions_table
+from llara.errors import ConfigError
 from llara.runner import evaluate_trained, load_trained, recommend as rank_for, resolve_items
 
 from .common import console
@@ -70,22 +71,38 @@ def metrics_view(title: str, metrics: dict[str, dict[str, float]]) -> Table:
     return table
 
 
-def recommend(checkpoint: Path = typer.Option(..., help="Folder written by `llara train`."),
+def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder written by `llara "
+                                                        "train` (ranks in this process)."),
+              url: Optional[str] = typer.Option(None, help="A running `llara serve`, e.g. "
+                                                "http://127.0.0.1:8000 (instead of "
+                                                "--checkpoint)."),
               history: str = typer.Option(..., help="Titles or item ids, oldest first, "
                                           "separated by commas."),
               candidates: Optional[str] = typer.Option(None, help="Titles or ids to rank "
                                                        "(default: sampled outside the history)."),
-              seed: int = typer.Option(0, help="Seed for sampled candidates."),
+              pin: Optional[str] = typer.Option(None, help="--url: items that must be among "
+                                                "the sampled candidates."),
+              k: Optional[int] = typer.Option(None, min=1, help="--url: items to return."),
+              mode: str = typer.Option("score", help="--url: score or generate."),
+              seed: Optional[int] = typer.Option(None, help="Seed for sampled candidates."),
               device: str = typer.Option("auto", help="cpu, cuda or auto."),
               cache_dir: Optional[Path] = typer.Option(None, help="Model cache directory.")
               ) -> None:
     """Rank candidates for a history and print them with their log-likelihood scores."""
+    if (url is None) == (checkpoint is None):
+        raise ConfigError("give either --checkpoint (rank here) or --url (ask a running "
+                          "`llara serve`)")
+    if url is not None:
+        from .serve_cmd import recommend_remote
+
+        recommend_remote(url, history, candidates, pin, k, mode, seed)
+        return
     trained = load_trained(checkpoint, device, cache_dir, log=console.print)
     items = resolve_items(history, trained.titles)
     chosen = resolve_items(candidates, trained.titles) if candidates else None
     table = Table(title="history: " + ", ".join(trained.titles[i] for i in items))
     for column in ("rank", "item", "title", "score"):
         table.add_column(column)
-    for rank, (item, score) in enumerate(rank_for(trained, items, chosen, seed), start=1):
+    for rank, (item, score) in enumerate(rank_for(trained, items, chosen, seed or 0), start=1):
         table.add_row(str(rank), str(item), trained.titles[item], f"{score:.3f}")
     console.print(table)

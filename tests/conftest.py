@@ -124,6 +124,17 @@ def favourite_inputs(tmp_path_factory) -> tuple[Path, Path]:
     return root / "data", root / "sasrec"
 
 
+@pytest.fixture(scope="session")
+def served_checkpoint(favourite_inputs, tmp_path_factory) -> Path:
+    """A tiny LLaRA trained for one epoch on `favourite_log`: it ranks item 0 first."""
+    from llara.runner import train_local
+
+    out = tmp_path_factory.mktemp("served")
+    config = toy_config(favourite_inputs, out, epochs=1, lr=1e-2, min_lr=1e-8,
+                        max_train_samples=64, max_eval_samples=8)
+    return train_local(config, progress=False, log=lambda *_: None).checkpoint_dir
+
+
 def toy_config(inputs, output: Path, **train) -> FinetuneConfig:
     data, rec = inputs
     options = dict(epochs=1, batch_size=8, micro_batch_size=4, lr=1e-3,

@@ -1,0 +1,109 @@
+"""`llara serve`: the recommendation service on Ray Serve; `llara recommend --url` calls it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from llara.errors import LlaraError
+from llara.serving import ServingConfig
+
+from .common import build_config, console, with_shortcuts
+
+
+def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written by `llara "
+                                                    "train` (final/ or best/)."),
+          host: Optional[str] = typer.Option(None, help="Bind address (default 127.0.0.1)."),
+          port: Optional[int] = typer.Option(None, help="HTTP port (default 8000)."),
+          replicas: Optional[int] = typer.Option(None, min=1, help="Replicas (fixed)."),
+          gpus: Optional[float] = typer.Option(None, min=0, help="GPUs per replica."),
+          cpus: Optional[float] = typer.Option(None, help="CPUs per replica."),
+          max_batch_size: Optional[int] = typer.Option(None, min=1, help="Requests per "
+                                                       "forward pass (1: no batching)."),
+          batch_wait_ms: Optional[float] = typer.Option(None, min=0, help="Wait for a batch "
+                                                        "to fill, in ms."),
+          autoscale: Optional[bool] = typer.Option(None, "--autoscale/--no-autoscale",
+                                                   help="Scale replicas with the load."),
+          min_replicas: Optional[int] = typer.Option(None, min=1, help="Autoscaling floor."),
+          max_replicas: Optional[int] = typer.Option(None, min=1, help="Autoscaling ceiling."),
+          config: Optional[Path] = typer.Option(None, help="YAML mirroring ServingConfig."),
+          set_: Optional[list[str]] = typer.Option(None, "--set", help="Dotted override, "
+                                                   "e.g. --set max_candidates=50."),
+          num_cpus: Optional[int] = typer.Option(None, min=1, help="CPUs of the local Ray."),
+          ) -> None:
+    """Serve a checkpoint over HTTP (POST /v1/recommend, GET /v1/items/{id}, /healthz, /docs)
+    until Ctrl+C."""
+    settings = build_config(ServingConfig, config, with_shortcuts(set_, {
+        "checkpoint": checkpoint, "host": host, "port": port, "replicas": replicas,
+        "gpus_per_replica": gpus, "cpus_per_replica": cpus, "max_batch_size": max_batch_size,
+        "batch_wait_ms": batch_wait_ms, "autoscale": autoscale, "min_replicas": min_replicas,
+        "max_replicas": max_replicas}))
+    from llara.jobs.session import connect
+    from llara.serve.run import start, stop
+    from llara.serving import check_checkpoint
+
+    check_checkpoint(settings.checkpoint)  # before Ray starts: missing or damaged files
+    connect(num_cpus, log=console.print)
+    stopped = threading.Event()  # Ctrl+C, also while replicas are still loading
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    start(settings, log=console.print, cancelled=stopped.is_set)
+    console.print("Ctrl+C stops the service")
+    stopped.wait()
+    console.print("stopping")
+    stop()
+
+
+def _items(text: Optional[str]) -> Optional[list]:
+    """'Heat, 17, Toy Story (1995)' -> ['Heat', 17, 'Toy Story (1995)']; ids stay numbers.
+    A title containing ', ' must be given as JSON instead: '["Matrix, The (1999)"]'."""
+    if text is None:
+        return None
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise LlaraError(f"not a JSON list: {err}") from None
+    return [int(p) if p.strip().isdigit() else p.strip() for p in text.split(",") if p.strip()]
+
+
+def call_service(url: str, body: dict, timeout: float = 60.0) -> dict:
+    request = urllib.request.Request(url.rstrip("/") + "/v1/recommend",
+                                     data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        try:
+            detail = json.loads(err.read()).get("detail", err.reason)
+        except (json.JSONDecodeError, AttributeError):
+            detail = err.reason
+        raise LlaraError(f"the service refused the request ({err.code}): {detail}") from None
+    except urllib.error.URLError as err:
+        raise LlaraError(f"cannot reach the service at {url}: {err.reason}") from None
+
+
+def recommend_remote(url: str, history: str, candidates: Optional[str], pin: Optional[str],
+                     k: Optional[int], mode: str, seed: Optional[int]) -> None:
+    body = {"history": _items(history), "candidates": _items(candidates), "pin": _items(pin),
+            "k": k, "mode": mode, "seed": seed}
+    reply = call_service(url, {key: value for key, value in body.items() if value is not None})
+    table = Table(title=f"{reply['mode']} by {reply['model_version']}")
+    for column in ("rank", "item", "title", "score"):
+        table.add_column(column)
+    for rank, item in enumerate(reply["items"], start=1):
+        score = "-" if item["score"] is None else f"{item['score']:.3f}"
+        table.add_row(str(rank), str(item["id"]), item["title"], score)
+    console.print(table)
+    if reply.get("answer") is not None:
+        console.print(f"answer: {reply['answer']!r}")

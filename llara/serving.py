@@ -1,0 +1,276 @@
+"""Serving a trained checkpoint: settings, request checks, batched ranking (no web or Ray here).
+
+The web layer (serve/) turns JSON into `Recommender.parse` calls, so every bad input becomes a
+RequestError naming the field before any model work, and only valid queries reach a batch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from llara.config import require
+from llara.data.tables import Samples
+from llara.errors import DataError, LlaraError
+from llara.evaluation import generate_answers, parse_answer, score_candidates
+
+MODES = ("score", "generate")
+
+
+class RequestError(LlaraError):
+    """A request the service refuses (HTTP 4xx); `field` names the offending part."""
+
+    def __init__(self, field: str, message: str, status: int = 422):
+        super().__init__(f"{field}: {message}")
+        self.field, self.status = field, status
+
+
+@dataclass
+class ServingConfig:
+    """`llara serve`: where it listens, how replicas scale, how requests are batched."""
+
+    checkpoint: str = "runs/llara/best"
+    """Folder written by `llara train` (final/ or best/)."""
+    host: str = "127.0.0.1"
+    """Address the HTTP proxy binds; loopback unless told otherwise."""
+    port: int = 8000
+    """HTTP port."""
+    replicas: int = 1
+    """Fixed replica count (autoscaling off)."""
+    gpus_per_replica: float = 0.0
+    """GPUs per replica (0: CPU)."""
+    cpus_per_replica: float = 1.0
+    """CPUs reserved per replica."""
+    max_batch_size: int = 16
+    """Requests a replica scores in one forward pass (dynamic batching); 1 turns it off."""
+    batch_wait_ms: float = 5.0
+    """How long a replica waits for a batch to fill before scoring what it has."""
+    num_candidates: int = 20
+    """Candidates when the caller gives none: its pinned items plus sampled ones."""
+    max_candidates: int = 100
+    """Longest caller-given candidate list."""
+    max_history: int = 200
+    """Longest accepted history (the model reads its most recent items)."""
+    max_new_tokens: int = 64
+    """generate mode: longest answer."""
+    autoscale: bool = False
+    """Let Serve add and remove replicas between min_replicas and max_replicas."""
+    min_replicas: int = 1
+    """Autoscaling floor."""
+    max_replicas: int = 4
+    """Autoscaling ceiling."""
+    target_ongoing_requests: float = 8.0
+    """Autoscaling: requests in flight per replica that Serve aims for."""
+    device: str = "auto"
+    """cpu, cuda or auto (cuda when the replica has a GPU)."""
+
+    def __post_init__(self) -> None:
+        require(1 <= self.port <= 65535, "serve.port", f"{self.port} is not a TCP port")
+        require(self.replicas >= 1, "serve.replicas", "must be at least 1")
+        require(self.gpus_per_replica >= 0, "serve.gpus_per_replica", "must be >= 0")
+        require(self.cpus_per_replica > 0, "serve.cpus_per_replica", "must be positive")
+        require(self.max_batch_size >= 1, "serve.max_batch_size", "must be at least 1")
+        require(self.batch_wait_ms >= 0, "serve.batch_wait_ms", "must be >= 0")
+        require(2 <= self.num_candidates <= self.max_candidates, "serve.num_candidates",
+                f"must be between 2 and max_candidates={self.max_candidates}")
+        require(self.max_history >= 1, "serve.max_history", "must be at least 1")
+        require(self.max_new_tokens >= 1, "serve.max_new_tokens", "must be at least 1")
+        require(1 <= self.min_replicas <= self.max_replicas, "serve.min_replicas",
+                f"must be between 1 and max_replicas={self.max_replicas}")
+        require(self.target_ongoing_requests > 0, "serve.target_ongoing_requests",
+                "must be positive")
+
+
+def check_checkpoint(directory: str | Path) -> dict:
+    """Fail before any replica starts when the checkpoint is missing or damaged."""
+    from safetensors import safe_open
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(directory, "no such checkpoint folder",
+                        expected="a folder written by `llara train` (final/ or best/)")
+    try:
+        run = json.loads((directory / "run.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise DataError(directory / "run.json", f"unreadable ({err})",
+                        expected="the checkpoint's run.json") from None
+    for name in ("adapter/adapter_model.safetensors", "projector.safetensors"):
+        try:
+            with safe_open(str(directory / name), "pt") as handle:
+                handle.keys()
+        except Exception as err:  # missing, truncated or not safetensors at all
+            raise DataError(directory / name, f"cannot be read ({err})",
+                            expected="safetensors weights written by `llara train`") from None
+    config = run.get("config", {})
+    for key in ("data_dir", "rec_checkpoint"):
+        if not Path(config.get(key, "")).exists():
+            raise DataError(directory / "run.json", f"its {key} {config.get(key)!r} is missing",
+                            expected="the dataset and recommender the model was trained with")
+    return run
+
+
+def checkpoint_version(directory: str | Path) -> str:
+    """`<folder>@<hash of the trained weights>`: changes whenever the weights do."""
+    digest = hashlib.sha256()
+    for name in ("adapter/adapter_model.safetensors", "projector.safetensors"):
+        digest.update((Path(directory) / name).read_bytes())
+    return f"{Path(directory).resolve().name}@{digest.hexdigest()[:12]}"
+
+
+@dataclass
+class Query:
+    """One checked request: item ids, the candidates to rank, how many to return."""
+
+    history: list[int]
+    candidates: list[int]
+    k: int
+    mode: str
+
+
+class Recommender:
+    """A loaded checkpoint plus the request rules of a ServingConfig."""
+
+    def __init__(self, trained, config: ServingConfig, version: str):
+        self.trained, self.config, self.version = trained, config, version
+        self.titles: list[str] = trained.titles
+        self.num_items = trained.dataset.num_items
+        self._by_title = {}
+        for item, title in enumerate(self.titles):
+            self._by_title.setdefault(title.strip().lower(), item)
+
+    @classmethod
+    def load(cls, config: ServingConfig, log=print) -> "Recommender":
+        from llara.runner import load_trained
+
+        check_checkpoint(config.checkpoint)
+        trained = load_trained(config.checkpoint, config.device, log=log)
+        return cls(trained, config, checkpoint_version(config.checkpoint))
+
+    def item_title(self, item: int) -> str:
+        if not 0 <= item < self.num_items:
+            raise RequestError("item_id", f"unknown item {item}; ids run from 0 to "
+                               f"{self.num_items - 1}", status=404)
+        return self.titles[item]
+
+    def resolve(self, value: int | str, field: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise RequestError(field, f"{value!r} is neither an item id nor a title")
+        if isinstance(value, int):
+            if not 0 <= value < self.num_items:
+                raise RequestError(field, f"unknown item id {value}; ids run from 0 to "
+                                   f"{self.num_items - 1}")
+            return value
+        item = self._by_title.get(value.strip().lower())
+        if item is None:
+            close = difflib.get_close_matches(value, self.titles, n=3)
+            raise RequestError(field, f"unknown item title {value!r}" +
+                               (f"; did you mean {close}?" if close else ""))
+        return item
+
+    def _items(self, values: list, field: str) -> list[int]:
+        return [self.resolve(v, f"{field}[{i}]") for i, v in enumerate(values)]
+
+    def parse(self, history: list, candidates: list | None = None, pin: list | None = None,
+              k: int | None = None, mode: str = "score", seed: int | None = None) -> Query:
+        """Check one request and settle its candidate list (sampled ones are seeded by the
+        history unless `seed` is given, so the same request gets the same answer)."""
+        cfg = self.config
+        if mode not in MODES:
+            raise RequestError("mode", f"{mode!r} is not one of {', '.join(MODES)}")
+        if not history:
+            raise RequestError("history", "is empty; give at least one item id or title")
+        if len(history) > cfg.max_history:
+            raise RequestError("history", f"has {len(history)} items; at most "
+                               f"{cfg.max_history} are accepted")
+        items = self._items(history, "history")
+        if candidates is not None and pin:
+            raise RequestError("pin", "give either candidates (the full list) or pin "
+                               "(items added to sampled ones), not both")
+        if candidates is not None:
+            if not 2 <= len(candidates) <= cfg.max_candidates:
+                raise RequestError("candidates", f"has {len(candidates)} items; give 2 to "
+                                   f"{cfg.max_candidates}")
+            chosen = self._items(candidates, "candidates")
+        else:
+            chosen = self._items(pin or [], "pin")
+            if len(chosen) > cfg.num_candidates:
+                raise RequestError("pin", f"has {len(chosen)} items; at most "
+                                   f"{cfg.num_candidates} can be pinned")
+        if len(set(chosen)) != len(chosen):
+            field = "candidates" if candidates is not None else "pin"
+            repeated = sorted({i for i in chosen if chosen.count(i) > 1})
+            raise RequestError(field, f"lists item(s) {repeated} more than once")
+        if candidates is None:
+            chosen = chosen + self._sample(items, chosen, seed)
+        if k is None:
+            k = len(chosen)
+        if not 1 <= k <= len(chosen):
+            raise RequestError("k", f"{k} is outside 1..{len(chosen)} (the number of "
+                               "candidates)")
+        return Query(items, chosen, k, mode)
+
+    def _sample(self, history: list[int], pinned: list[int], seed: int | None) -> list[int]:
+        if seed is None:
+            seed = zlib.crc32(np.asarray(history, np.int64).tobytes())
+        pool = np.setdiff1d(np.arange(self.num_items), np.array(history + pinned, np.int64))
+        want = min(self.config.num_candidates - len(pinned), len(pool))
+        rng = np.random.default_rng(seed)
+        return [int(i) for i in rng.choice(pool, size=want, replace=False)]
+
+    def _samples(self, queries: list[Query]) -> Samples:
+        width = self.trained.dataset.config.max_history
+        history = np.full((len(queries), width), self.num_items)  # padding id
+        lengths = np.zeros(len(queries), np.int64)
+        for row, query in enumerate(queries):
+            recent = query.history[-width:]
+            history[row, :len(recent)] = recent
+            lengths[row] = len(recent)
+        # No true next item at serving time; the first candidate stands in (rank unused).
+        return Samples(np.arange(len(queries)), [None] * len(queries), history, lengths,
+                       np.array([q.candidates[0] for q in queries]),
+                       np.zeros((len(queries), width), np.float32),
+                       np.zeros(len(queries), np.float32))
+
+    def rank(self, queries: list[Query]) -> list[list[tuple[int, float]]]:
+        """Score mode for a batch: queries with as many candidates share one forward pass."""
+        results: list[list[tuple[int, float]] | None] = [None] * len(queries)
+        by_width: dict[int, list[int]] = {}
+        for index, query in enumerate(queries):
+            by_width.setdefault(len(query.candidates), []).append(index)
+        for indices in by_width.values():
+            group = [queries[i] for i in indices]
+            candidates = np.array([q.candidates for q in group])  # (B, C)
+            ranking = score_candidates(self.trained.model, self.trained.builder,
+                                       self._samples(group), candidates, self.trained.template,
+                                       batch_size=len(group))
+            for row, index in enumerate(indices):
+                scores = ranking.scores[row]
+                order = np.argsort(-scores, kind="stable")[:group[row].k]
+                results[index] = [(int(candidates[row, i]), float(scores[i])) for i in order]
+        return results
+
+    def generate(self, queries: list[Query]) -> list[tuple[str, int | None]]:
+        """Generate mode for a batch: the answer text and the candidate it names, if any."""
+        results: list[tuple[str, int | None] | None] = [None] * len(queries)
+        by_width: dict[int, list[int]] = {}
+        for index, query in enumerate(queries):
+            by_width.setdefault(len(query.candidates), []).append(index)
+        for indices in by_width.values():
+            group = [queries[i] for i in indices]
+            candidates = np.array([q.candidates for q in group])
+            answers = generate_answers(self.trained.model, self.trained.builder,
+                                       self._samples(group), candidates, self.trained.template,
+                                       batch_size=len(group),
+                                       max_new_tokens=self.config.max_new_tokens)
+            for row, index in enumerate(indices):
+                names = [self.titles[i] for i in candidates[row]]
+                picked = parse_answer(answers[row], names)
+                results[index] = (answers[row].strip(),
+                                  None if picked is None else int(candidates[row, picked]))
+        return results

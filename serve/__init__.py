@@ -1,0 +1,1 @@
+"""Ray Serve entry point: the recommendation service (`llara serve`)."""

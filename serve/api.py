@@ -1,0 +1,68 @@
+"""The HTTP contract of the recommendation service: request and response bodies (OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ItemRef = Union[int, str]
+
+
+class RecommendRequest(BaseModel):
+    """A user's history and what to rank for them."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"history": [49, "Star Wars (1977)", 180], "k": 5, "mode": "score"}]})
+
+    history: list[ItemRef] = Field(
+        ..., description="Items the user interacted with, oldest first: item ids or exact "
+        "titles (case-insensitive). The model reads the most recent ones.")
+    candidates: Optional[list[ItemRef]] = Field(
+        None, description="The items to rank (2 to the service's max_candidates, no "
+        "repeats). Default: `pin` plus items sampled outside the history.")
+    pin: Optional[list[ItemRef]] = Field(
+        None, description="Items that must be among the default candidates.")
+    k: Optional[int] = Field(None, ge=1, description="How many ranked items to return "
+                             "(default: all candidates).")
+    mode: Literal["score", "generate"] = Field(
+        "score", description="score: rank every candidate by the likelihood of its title "
+        "(fast); generate: the paper's protocol, the model writes the title it picks.")
+    seed: Optional[int] = Field(None, ge=0, le=2**32 - 1, description="Seeds the sampled "
+                                "candidates (default: derived from the history).")
+
+
+class RankedItem(BaseModel):
+    id: int
+    title: str
+    score: Optional[float] = Field(None, description="Sum of the title's token "
+                                   "log-probabilities (score mode); null in generate mode.")
+
+
+class RecommendResponse(BaseModel):
+    items: list[RankedItem] = Field(..., description="Best first. generate mode: the "
+                                    "candidate the answer names (empty if it names none).")
+    candidates: list[int] = Field(..., description="The candidate ids that were ranked.")
+    mode: Literal["score", "generate"]
+    answer: Optional[str] = Field(None, description="generate mode: the model's text.")
+    model_version: str = Field(..., description="Checkpoint folder and weight hash.")
+
+
+class Item(BaseModel):
+    id: int
+    title: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    model_version: str
+    items: int
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    field: Optional[str] = None
+
+
+ERRORS = {404: {"model": ErrorBody, "description": "No such item."},
+          422: {"model": ErrorBody, "description": "The request names what is wrong."}}
