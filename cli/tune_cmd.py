@@ -15,8 +15,9 @@ from llara.tune_config import TuneSpec, load_spec
 from .common import console, with_shortcuts
 
 SPEC_HELP = ("Search file: `run` (a run YAML path or inline options), `space` (options to "
-             "search: {choice|grid: [...]}, {uniform|loguniform|int: [low, high]}) and "
-             "`search` settings. Without it: the default space over a default run.")
+             "search as choice, grid, uniform, loguniform or int ranges) and `search` "
+             "settings; see examples/tune.yaml. Without it: the default space over a default "
+             "run.")
 SET_HELP = ("Dotted override, repeatable: search.* keys set the search, the others the run "
             "every trial starts from, e.g. --set train.epochs=3 --set search.seed=1.")
 

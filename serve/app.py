@@ -105,8 +105,8 @@ class LlaraDeployment:
                 "replica": serve.get_replica_context().replica_id.unique_id}
 
 
-def application(config: ServingConfig):
-    """The bound Serve application for `config`: replicas, resources, autoscaling."""
+def deployment_options(config: ServingConfig) -> dict:
+    """Replicas, resources and autoscaling for `config`, as Serve's deployment options."""
     options = {"ray_actor_options": {"num_cpus": config.cpus_per_replica,
                                      "num_gpus": config.gpus_per_replica},
                # Enough requests in flight per replica to fill a batch, with one queued behind.
@@ -117,4 +117,9 @@ def application(config: ServingConfig):
             "target_ongoing_requests": config.target_ongoing_requests}
     else:
         options["num_replicas"] = config.replicas
-    return LlaraDeployment.options(**options).bind(to_dict(config))
+    return options
+
+
+def application(config: ServingConfig):
+    """The bound Serve application for `config`."""
+    return LlaraDeployment.options(**deployment_options(config)).bind(to_dict(config))

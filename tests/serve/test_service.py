@@ -15,6 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
+from llara.serve.app import LlaraDeployment, deployment_options
 from llara.serve.run import start, stop
 from llara.serving import ServingConfig
 from tests.cli.test_cli import _llara
@@ -144,6 +145,20 @@ def test_recommend_cli_calls_the_service(service):
     assert "The Movie" in done.stdout and service.config.checkpoint.split("/")[-1] in done.stdout
     done = _llara("recommend", "--url", service.url, "--history", "Movei 8")
     assert done.returncode == 2 and "unknown item title 'Movei 8'" in done.stdout
+
+
+def test_deployment_options_follow_the_settings():
+    fixed = deployment_options(ServingConfig(replicas=3, gpus_per_replica=1, cpus_per_replica=2,
+                                             max_batch_size=32))
+    assert fixed["num_replicas"] == 3 and "autoscaling_config" not in fixed
+    assert fixed["ray_actor_options"] == {"num_cpus": 2, "num_gpus": 1}
+    assert fixed["max_ongoing_requests"] == 64  # room for a full batch and one queued
+    scaled = deployment_options(ServingConfig(autoscale=True, min_replicas=2, max_replicas=6,
+                                              target_ongoing_requests=4))
+    assert "num_replicas" not in scaled
+    assert scaled["autoscaling_config"] == {"min_replicas": 2, "max_replicas": 6,
+                                            "target_ongoing_requests": 4}
+    LlaraDeployment.options(**scaled)  # Serve accepts them
 
 
 def test_a_killed_replica_is_replaced_while_requests_are_answered(service):
