@@ -83,17 +83,22 @@ def to_dict(config: Any) -> dict[str, Any]:
     return {k: plain(v) for k, v in dataclasses.asdict(config).items()}
 
 
-def load_yaml(cls: type[T], path: str | Path) -> T:
+def read_mapping(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """A YAML file whose top level is a mapping, with clear errors when it is not."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+        raise ConfigError(f"{what} file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of options at the top level")
-    return from_dict(cls, data)
+    return data
+
+
+def load_yaml(cls: type[T], path: str | Path) -> T:
+    return from_dict(cls, read_mapping(path))
 
 
 def apply_overrides(config: T, overrides: list[str]) -> T:

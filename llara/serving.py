@@ -237,13 +237,18 @@ class Recommender:
                        np.zeros((len(queries), width), np.float32),
                        np.zeros(len(queries), np.float32))
 
-    def rank(self, queries: list[Query]) -> list[list[tuple[int, float]]]:
-        """Score mode for a batch: queries with as many candidates share one forward pass."""
-        results: list[list[tuple[int, float]] | None] = [None] * len(queries)
-        by_width: dict[int, list[int]] = {}
+    @staticmethod
+    def _same_width(queries: list[Query]) -> list[list[int]]:
+        """Indices of queries with as many candidates: each group shares one forward pass."""
+        groups: dict[int, list[int]] = {}
         for index, query in enumerate(queries):
-            by_width.setdefault(len(query.candidates), []).append(index)
-        for indices in by_width.values():
+            groups.setdefault(len(query.candidates), []).append(index)
+        return list(groups.values())
+
+    def rank(self, queries: list[Query]) -> list[list[tuple[int, float]]]:
+        """Score mode for a batch of queries."""
+        results: list[list[tuple[int, float]] | None] = [None] * len(queries)
+        for indices in self._same_width(queries):
             group = [queries[i] for i in indices]
             candidates = np.array([q.candidates for q in group])  # (B, C)
             ranking = score_candidates(self.trained.model, self.trained.builder,
@@ -258,10 +263,7 @@ class Recommender:
     def generate(self, queries: list[Query]) -> list[tuple[str, int | None]]:
         """Generate mode for a batch: the answer text and the candidate it names, if any."""
         results: list[tuple[str, int | None] | None] = [None] * len(queries)
-        by_width: dict[int, list[int]] = {}
-        for index, query in enumerate(queries):
-            by_width.setdefault(len(query.candidates), []).append(index)
-        for indices in by_width.values():
+        for indices in self._same_width(queries):
             group = [queries[i] for i in indices]
             candidates = np.array([q.candidates for q in group])
             answers = generate_answers(self.trained.model, self.trained.builder,

@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from llara.config import require
-from llara.config_io import apply_overrides, from_dict, load_yaml, to_dict
+from llara.config_io import apply_overrides, from_dict, load_yaml, read_mapping, to_dict
 from llara.errors import ConfigError
 from llara.finetune_config import FinetuneConfig
 
@@ -251,14 +249,7 @@ def load_spec(path: str | Path | None, run_overrides: list[str] = (),
     if path is None:
         return build_spec({}, Path("."), run_overrides, search_overrides)
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"search file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected sections run, space and search")
+    data = read_mapping(path, "search")
     return build_spec(data, path.parent, run_overrides, search_overrides)
 
 

@@ -28,8 +28,8 @@ from llara.finetune_config import FinetuneConfig
 from llara.shards import ShardManifest
 from llara.tune_config import (METRICS, SCHEDULERS, SEARCHERS, Parameter, SearchSettings,
                                TuneSpec, absolute_paths, build_spec, trial_config)
-from llara.tune_results import (TrialLedger, TrialRecord, ranked, results_table, write_best,
-                                write_results)
+from llara.tune_results import (TrialLedger, TrialRecord, ranked, results_table,
+                                trial_records, write_best, write_results)
 
 from .train import distributed_trainer, keep_final, shard_manifest
 
@@ -190,8 +190,6 @@ def planned_trials(spec: TuneSpec) -> int:
 
 def collect_results(spec: TuneSpec, out: Path, interrupted: bool) -> SearchOutcome:
     """Rank the ledger's trials; write the CSV/Parquet table and the best run's YAML."""
-    from llara.tune_results import trial_records
-
     records = trial_records(TrialLedger(out / "trials.jsonl").events(), spec.search.metric,
                             spec.run.train.epochs)
     table = results_table(records, spec.search.metric, [p.key for p in spec.space])
