@@ -94,8 +94,9 @@ def run_trial(params: dict, run: dict, search_dir: str, cache_dir: str | None) -
                           str(Path(search_dir) / "trials" / trial_id))
     manifest = ShardManifest.read(config.shard_dir())
     # A resumed trial reuses its run name, so Ray Train continues from its last checkpoint.
-    trainer = distributed_trainer(config, manifest, cache_dir, f"train-{trial_id}",
-                                  str(Path(search_dir) / "ray"), [EpochReports()])
+    storage = config.distributed.storage_path or str(Path(search_dir) / "ray")
+    trainer = distributed_trainer(config, manifest, cache_dir, f"train-{trial_id}", storage,
+                                  [EpochReports()])
     keep_final(trainer.fit(), Path(config.output_dir))
 
 
