@@ -92,6 +92,9 @@ def tune(config: Optional[Path] = typer.Option(None, help=SPEC_HELP),
             spec.search.output_dir = str(out)
     else:
         spec = _spec(config, list(set_ or []), search_shortcuts, run_shortcuts)
+    for key in ("data_dir", "rec_checkpoint"):  # before Ray starts
+        if not Path(getattr(spec.run, key)).exists():
+            raise ConfigError(f"invalid 'run.{key}': {getattr(spec.run, key)} does not exist")
     from llara.jobs.session import connect, require_gpus
     from llara.jobs.tune import run_search
 

@@ -90,3 +90,13 @@ def test_an_interrupted_search_resumes_without_rerunning_finished_trials(ray_loc
     statuses = csv.read_csv(search / "trials.csv").column("status").to_pylist()
     assert statuses == ["finished"] * 4
     assert "best: trial" in output and (search / "best.yaml").is_file()
+
+
+def test_a_missing_dataset_fails_before_ray_starts(tmp_path):
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump({"run": {"data_dir": str(tmp_path / "nowhere")},
+                                    "space": {"lora.r": [4, 8]},
+                                    "search": {"output_dir": str(tmp_path / "search")}}))
+    done = _llara("tune", "--config", path)
+    assert done.returncode == 2 and "run.data_dir" in done.stdout, done.stdout
+    assert "Ray dashboard" not in done.stdout and not (tmp_path / "search").exists()
