@@ -182,12 +182,9 @@ def recommend(trained: TrainedModel, history: list[int], candidates: list[int] |
         rng = np.random.default_rng(seed)
         pool = np.setdiff1d(np.arange(trained.dataset.num_items), history)
         candidates = rng.choice(pool, size=min(n, len(pool)), replace=False).tolist()
-    padded = np.full((1, width), trained.dataset.num_items)
-    padded[0, :len(history)] = history
     # There is no true next item here; the first candidate stands in (its rank is unused).
-    sample = Samples(np.zeros(1, np.int64), [None], padded, np.array([len(history)]),
-                     np.array([candidates[0]]), np.zeros((1, width), np.float32),
-                     np.zeros(1, np.float32))
+    sample = Samples.from_histories([history], [candidates[0]], width,
+                                    trained.dataset.num_items)
     ranking = score_candidates(trained.model, trained.builder, sample, np.array([candidates]),
                                trained.template)
     order = np.argsort(-ranking.scores[0], kind="stable")

@@ -224,18 +224,10 @@ class Recommender:
         return [int(i) for i in rng.choice(pool, size=want, replace=False)]
 
     def _samples(self, queries: list[Query]) -> Samples:
-        width = self.trained.dataset.config.max_history
-        history = np.full((len(queries), width), self.num_items)  # padding id
-        lengths = np.zeros(len(queries), np.int64)
-        for row, query in enumerate(queries):
-            recent = query.history[-width:]
-            history[row, :len(recent)] = recent
-            lengths[row] = len(recent)
         # No true next item at serving time; the first candidate stands in (rank unused).
-        return Samples(np.arange(len(queries)), [None] * len(queries), history, lengths,
-                       np.array([q.candidates[0] for q in queries]),
-                       np.zeros((len(queries), width), np.float32),
-                       np.zeros(len(queries), np.float32))
+        return Samples.from_histories([q.history for q in queries],
+                                      [q.candidates[0] for q in queries],
+                                      self.trained.dataset.config.max_history, self.num_items)
 
     @staticmethod
     def _same_width(queries: list[Query]) -> list[list[int]]:

@@ -58,11 +58,6 @@ class LlaraDeployment:
             batched.set_max_batch_size(self.config.max_batch_size)
             batched.set_batch_wait_timeout_s(wait)
 
-    def check_health(self) -> None:
-        """Serve marks the replica unhealthy (and replaces it) if this raises."""
-        if self.recommender.trained.model is None:
-            raise RuntimeError("model not loaded")
-
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005)
     async def _score_batch(self, queries):
         # The forward pass runs in a thread so the replica keeps accepting requests meanwhile.

@@ -40,6 +40,22 @@ class Samples:
                        self.next_rating[index])
 
     @staticmethod
+    def from_histories(histories: list[list[int]], next_items: list[int], width: int,
+                       padding_id: int) -> "Samples":
+        """Rows built from item-id histories (the most recent `width` items of each), as at
+        recommendation time, when `next_items` only stand in for the unknown answer."""
+        n = len(histories)
+        history = np.full((n, width), padding_id, dtype=np.int64)
+        lengths = np.zeros(n, np.int64)
+        for row, items in enumerate(histories):
+            recent = list(items)[-width:]
+            history[row, :len(recent)] = recent
+            lengths[row] = len(recent)
+        return Samples(np.arange(n, dtype=np.int64), [None] * n, history, lengths,
+                       np.asarray(next_items, np.int64), np.zeros((n, width), np.float32),
+                       np.zeros(n, np.float32))
+
+    @staticmethod
     def concat(parts: list["Samples"], max_history: int) -> "Samples":
         if not parts:
             return Samples(np.zeros(0, np.int64), [], np.zeros((0, max_history), np.int64),
