@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from llara.errors import LlaraError
+from llara.errors import error_line, find_llara_error
 
 from . import data_cmd, demo_cmd, llara_cmd, models_cmd, rec_cmd, serve_cmd, train_cmd, tune_cmd
 from .common import console
@@ -27,11 +27,16 @@ app.command("demo")(demo_cmd.demo)
 
 
 def main() -> None:
-    # Click's standalone mode handles usage errors itself; our own errors pass through to here.
+    # Click's standalone mode handles usage errors itself; our own errors pass through to here,
+    # also when a Ray worker, trial, actor or replica raised them and Ray wrapped them.
     try:
         app()
-    except LlaraError as err:
-        console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+    except Exception as err:  # noqa: BLE001 - anything else is re-raised with its traceback
+        found = find_llara_error(err)
+        if found is None:
+            raise
+        console.print(f"[red]error:[/red] {error_line(found, remote=found is not err)}",
+                      highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -70,6 +70,15 @@ def tune(config: Optional[Path] = typer.Option(None, help=SPEC_HELP),
          epochs: Optional[int] = typer.Option(None, min=1, help="Epochs per trial (ASHA's "
                                               "longest run)."),
          num_cpus: Optional[int] = typer.Option(None, min=1, help="CPUs of the local Ray."),
+         cluster: Optional[Path] = typer.Option(None, help="Ray cluster-launcher YAML: submit "
+                                                "the search as a Ray Job to that cluster's "
+                                                "head."),
+         address: Optional[str] = typer.Option(None, help="Dashboard URL of the head "
+                                               "(overrides the one in --cluster)."),
+         follow: bool = typer.Option(True, help="Stream the cluster job's logs until it ends."),
+         requirements: bool = typer.Option(True, help="Install this package's requirements "
+                                           "in the job's runtime_env (off when the cluster "
+                                           "image has them)."),
          cache_dir: Optional[Path] = typer.Option(None, help="Model/data cache directory."),
          progress: bool = typer.Option(True, help="Show Tune's progress.")) -> None:
     """Search projector, curriculum, LoRA and learning-rate settings: every trial is a Ray
@@ -92,6 +101,13 @@ def tune(config: Optional[Path] = typer.Option(None, help=SPEC_HELP),
             spec.search.output_dir = str(out)
     else:
         spec = _spec(config, list(set_ or []), search_shortcuts, run_shortcuts)
+    if cluster is not None:
+        from llara.jobs.submit import read_cluster, submit_search
+
+        job_id, status = submit_search(spec, resume, read_cluster(cluster), address,
+                                       requirements, follow, log=console.print)
+        console.print(f"job {job_id}: {status}")
+        return
     for key in ("data_dir", "rec_checkpoint"):  # before Ray starts
         if not Path(getattr(spec.run, key)).exists():
             raise ConfigError(f"invalid 'run.{key}': {getattr(spec.run, key)} does not exist")

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from llara.data.tables import samples_from_table
+from llara.errors import LlaraError
 from llara.evaluation import parse_answer
 from llara.metrics import ranking_metrics
 
@@ -51,19 +52,33 @@ class CheckpointEvaluator:
     """Loads the trained model once; each call evaluates one batch of sample rows."""
 
     def __init__(self, checkpoint: str, mode: str, device: str = "auto",
-                 cache_dir: str | None = None, threads: int | None = None):
+                 cache_dir: str | None = None, threads: int | None = None,
+                 run_config: dict | None = None):
         import torch
 
+        from llara.config_io import from_dict
+        from llara.finetune_config import FinetuneConfig
         from llara.runner import load_trained
 
         if threads:
             torch.set_num_threads(threads)  # Ray allots one thread per reserved CPU
         self.mode = mode
-        self.trained = load_trained(checkpoint, device, cache_dir, log=lambda *_: None)
+        # The driver's reading of run.json: an actor's own working directory is not the user's.
+        config = None if run_config is None else from_dict(FinetuneConfig, run_config)
+        self.trained, self.error = None, None
+        try:
+            self.trained = load_trained(checkpoint, device, cache_dir, log=lambda *_: None,
+                                        config=config)
+        except LlaraError as err:
+            # Raised from the first batch instead: an actor that dies while starting makes Ray
+            # print its traceback on the user's terminal, and retry it, before the error shows.
+            self.error = err
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         from llara.runner import evaluate_samples
 
+        if self.error is not None:
+            raise self.error
         samples = samples_from_table(batch, self.trained.dataset.num_items)
         result = evaluate_samples(self.trained, samples, self.mode, progress=False)
         return predictions_table(result, self.trained.titles)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llara.config import require
+from llara.paths import PATH, PATH_OR_NAME
 
 PROJECTOR_KINDS = ("mlp", "linear", "deep_mlp")
 SCHEDULES = ("linear", "direct", "two_stage", "step", "cosine", "text_only")
@@ -16,7 +17,7 @@ class PromptConfig:
 
     domain: str = "movies"
     """Built-in template set: movies, games or music."""
-    template_file: str | None = None
+    template_file: str | None = field(default=None, metadata=PATH)
     """Optional JSON list / text file of templates replacing the built-in ones."""
     min_history: int = 3
     """Samples with fewer history items are dropped for LLM training (the paper's rule)."""
@@ -151,7 +152,7 @@ class FinetuneTrainConfig:
 class ShardConfig:
     """Tokenised prompt shards built by Ray Data before distributed training."""
 
-    dir: str | None = None
+    dir: str | None = field(default=None, metadata=PATH)
     """Shard folder; default `<output_dir>/shards`."""
     rows_per_shard: int = 4096
     """Samples per Parquet shard file (each holds the hybrid and the text-only prompt)."""
@@ -185,7 +186,7 @@ class DistributedConfig:
     """Give every worker a GPU (bf16 DeepSpeed); False trains on CPUs (gloo)."""
     cpus_per_worker: int = 1
     """CPUs reserved per worker."""
-    deepspeed: str = "zero2"
+    deepspeed: str = field(default="zero2", metadata=PATH_OR_NAME)
     """DeepSpeed config: a packaged name (zero2, zero3, zero2_offload) or a JSON file path;
     batch sizes, precision and clipping are filled in from this config."""
     max_failures: int = 2
@@ -194,7 +195,7 @@ class DistributedConfig:
     """Optimiser steps between checkpoints (one is always written at the end of an epoch)."""
     num_to_keep: int = 2
     """Checkpoints kept by Ray Train."""
-    storage_path: str | None = None
+    storage_path: str | None = field(default=None, metadata=PATH)
     """Ray Train storage (shared by all nodes: NFS or s3://); default `<output_dir>/ray`."""
 
     def __post_init__(self) -> None:
@@ -210,13 +211,13 @@ class DistributedConfig:
 class FinetuneConfig:
     """Everything the LLM stage needs; YAML sections mirror these fields."""
 
-    llm: str = "smollm2-135m"
+    llm: str = field(default="smollm2-135m", metadata=PATH_OR_NAME)
     """A packaged model name, a Hugging Face folder or hub id, a .gguf file, or `tiny`."""
-    data_dir: str = "data/movielens-100k"
+    data_dir: str = field(default="data/movielens-100k", metadata=PATH)
     """Prepared dataset (`llara data prepare`)."""
-    rec_checkpoint: str = "runs/rec/sasrec"
+    rec_checkpoint: str = field(default="runs/rec/sasrec", metadata=PATH)
     """Recommender checkpoint whose item embeddings feed the projector (`llara rec train`)."""
-    output_dir: str = "runs/llara"
+    output_dir: str = field(default="runs/llara", metadata=PATH)
     """Where checkpoints and the metrics log go."""
     prompt: PromptConfig = field(default_factory=PromptConfig)
     """Prompt rendering."""

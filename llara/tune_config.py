@@ -16,6 +16,7 @@ from llara.config import require
 from llara.config_io import apply_overrides, from_dict, load_yaml, read_mapping, to_dict
 from llara.errors import ConfigError
 from llara.finetune_config import FinetuneConfig
+from llara.paths import PATH
 
 DISTRIBUTIONS = ("choice", "grid", "uniform", "loguniform", "int")
 SEARCHERS = ("optuna", "random")
@@ -72,7 +73,7 @@ class SearchSettings:
     """Stop the whole search after this many seconds (running trials are stopped)."""
     seed: int = 0
     """Seeds the searcher's proposals."""
-    output_dir: str = "runs/tune"
+    output_dir: str = field(default="runs/tune", metadata=PATH)
     """Trials, the results table, the best configuration and Ray's experiment state."""
 
     def __post_init__(self) -> None:
@@ -265,23 +266,3 @@ def trial_config(run: FinetuneConfig, params: dict[str, Any], output_dir: str) -
     config.output_dir = output_dir
     return config
 
-
-def absolute_paths(run: FinetuneConfig) -> FinetuneConfig:
-    """Trials run in Ray's own working directories: local paths become absolute first."""
-    def resolved(value: str | None) -> str | None:
-        if value is None or "://" in value or Path(value).is_absolute():
-            return value
-        # A relative name that is not a file here (a hub id, a packaged name) stays as it is.
-        return str(Path(value).resolve()) if Path(value).exists() or value == run.output_dir \
-            or value == run.shards.dir else value
-
-    config = dataclasses.replace(run)
-    config.data_dir, config.rec_checkpoint = resolved(run.data_dir), resolved(run.rec_checkpoint)
-    config.llm, config.output_dir = resolved(run.llm), resolved(run.output_dir)
-    config.prompt = dataclasses.replace(run.prompt,
-                                        template_file=resolved(run.prompt.template_file))
-    config.shards = dataclasses.replace(run.shards, dir=resolved(run.shards.dir))
-    config.distributed = dataclasses.replace(
-        run.distributed, storage_path=resolved(run.distributed.storage_path),
-        deepspeed=resolved(run.distributed.deepspeed))
-    return config

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from itertools import accumulate
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -19,6 +20,7 @@ from llara.atomic import atomic_directory
 from llara.data.prepare import PreparedDataset
 from llara.finetune_config import FinetuneConfig
 from llara.llm import load_tokenizer
+from llara.paths import absolute_path, absolute_paths
 from llara.runner import resolve_llm
 from llara.shards import SHARD_FORMAT, ShardManifest, ShardSpec, ShardTokenizer, write_shard
 
@@ -34,9 +36,16 @@ def shard_spec(config: FinetuneConfig, dataset: PreparedDataset, llm: str, split
                      min_history=config.prompt.min_history, seed=config.shards.seed)
 
 
+def blocks_to_read(meta, rows: int) -> int:
+    """Row groups (one read block each) holding the first `rows` rows."""
+    sizes = accumulate(meta.row_group(i).num_rows for i in range(meta.num_row_groups))
+    return next((i + 1 for i, seen in enumerate(sizes) if seen >= rows), meta.num_row_groups)
+
+
 def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                  log=print) -> Path:
     """Write `config.shard_dir()` (replaced atomically) and return it."""
+    config, cache_dir = absolute_paths(config), absolute_path(cache_dir)
     dataset = PreparedDataset.open(config.data_dir)
     llm = resolve_llm(config.llm, cache_dir, log)
     vocab = len(load_tokenizer(llm, extra_text=dataset.titles()))  # fail here, not in actors
@@ -60,11 +69,13 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                                            override_num_blocks=meta.num_row_groups)
             if config.shards.limit:
                 stream = stream.limit(config.shards.limit)
+            # No more actors than blocks to read: an idle actor only earns a warning.
+            pool = max(1, min(actors, blocks_to_read(meta, total)))
             stream = stream.map_batches(
                 ShardTokenizer, fn_constructor_args=(asdict(shard_spec(config, dataset, llm,
                                                                        split)),),
-                batch_size=min(rows, 1024), batch_format="pyarrow", concurrency=actors,
-                num_cpus=actor_cpus(actors))
+                batch_size=min(rows, 1024), batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=actor_cpus(pool))
             files, written = [], 0
             with tqdm(total=total, desc=f"shards {split}", unit="sample",
                       disable=not progress) as bar:

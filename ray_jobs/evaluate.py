@@ -12,7 +12,9 @@ import ray
 from tqdm.auto import tqdm
 
 from llara.batch_inference import CheckpointEvaluator, metrics_from_predictions
+from llara.config_io import to_dict
 from llara.data.prepare import PreparedDataset
+from llara.paths import absolute_path
 from llara.runner import check_mode, read_run_config
 
 from .session import actor_cpus
@@ -24,6 +26,7 @@ def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str 
                          ) -> tuple[dict, pa.Table, float]:
     """(metrics, per-sample predictions in sample order, seconds)."""
     check_mode(mode)
+    checkpoint, cache_dir = absolute_path(Path(checkpoint)), absolute_path(cache_dir)
     config = read_run_config(checkpoint)
     dataset = PreparedDataset.open(config.data_dir)
     dataset.samples(split)  # validates the split and its file before any actor starts
@@ -38,11 +41,12 @@ def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str 
         stream = stream.limit(max_samples)
     stream = stream.map_batches(
         CheckpointEvaluator,
-        fn_constructor_args=(str(Path(checkpoint).resolve()), mode,
-                             "cuda" if use_gpu else "cpu",
+        fn_constructor_args=(str(checkpoint), mode, "cuda" if use_gpu else "cpu",
                              None if cache_dir is None else str(cache_dir),
-                             None if use_gpu else max(1, (os.cpu_count() or 1) // actors)),
-        batch_size=batch_size, batch_format="pyarrow", concurrency=actors,
+                             None if use_gpu else max(1, (os.cpu_count() or 1) // actors),
+                             to_dict(config)),
+        batch_size=batch_size, batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=actors),
         num_gpus=1 if use_gpu else 0,
         num_cpus=actor_cpus(actors))
     parts = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import ray
@@ -10,18 +11,39 @@ import ray
 def connect(num_cpus: int | None = None, log=print) -> str | None:
     """Join the surrounding cluster (inside a Ray Job RAY_ADDRESS is set), else start a local
     Ray bound to 127.0.0.1 with its dashboard; returns the dashboard URL when there is one."""
+    url = None
     if not ray.is_initialized():
+        # Workers' own output stays in Ray's log folder (printed below) and the dashboard;
+        # errors reach the driver as exceptions and progress through our own bars.
         if os.environ.get("RAY_ADDRESS"):
-            context = ray.init(configure_logging=False)
+            context = ray.init(configure_logging=False, log_to_driver=False)
         else:
             context = ray.init(num_cpus=num_cpus, include_dashboard=True,
                                dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1",
-                               configure_logging=False)
-        url = context.dashboard_url
+                               configure_logging=False, log_to_driver=False)
+        url = f"http://{context.dashboard_url}" if context.dashboard_url else None
         if url:
-            log(f"Ray dashboard: http://{url}")
-        return f"http://{url}" if url else None
-    return None
+            log(f"Ray dashboard: {url}")
+        session = context.address_info.get("session_dir")
+        if session:
+            log(f"Ray logs: {session}/logs (Ray Data: {session}/logs/ray-data)")
+    quiet_ray_data()
+    return url
+
+
+def quiet_ray_data() -> None:
+    """Our own progress bars and one-line messages on the terminal; Ray Data's periodic
+    progress blocks and execution notes go to its log file (and the dashboard) only. Errors
+    raised in our Ray Data actors reach the driver as themselves, not as Ray's wrapper."""
+    import ray.data
+    from ray.data._internal.logging import SessionFileHandler  # Ray Data's own log file
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.raise_original_map_exception = True
+    for handler in logging.getLogger("ray.data").handlers:
+        if not isinstance(handler, SessionFileHandler):
+            handler.setLevel(logging.CRITICAL + 1)
 
 
 def require_gpus(workers: int, use_gpu: bool) -> None:

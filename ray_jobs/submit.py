@@ -16,10 +16,13 @@ import yaml
 from llara.config_io import to_dict
 from llara.errors import ConfigError, DataError, LlaraError
 from llara.finetune_config import FinetuneConfig
+from llara.paths import absolute_paths
+from llara.tune_config import TuneSpec
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DASHBOARD_PORT = 8265
-PATH_FIELDS = ("data_dir", "rec_checkpoint", "output_dir")
+JOB_ENV = "LLARA_JOB_JSON"
+"""The job's verb and configuration, as JSON, in the job's environment (see job_main)."""
 
 
 class ClusterError(LlaraError):
@@ -130,17 +133,6 @@ def requirements() -> list[str]:
     return list(project["dependencies"])
 
 
-def portable_config(config: FinetuneConfig) -> dict:
-    """Local relative paths that exist become absolute (the job runs in another directory);
-    others are left for the cluster to resolve on its shared storage."""
-    data = to_dict(config)
-    for key in PATH_FIELDS:
-        value = data[key]
-        if value and "://" not in value and (Path(value).exists() or key == "output_dir"):
-            data[key] = str(Path(value).resolve())
-    return data
-
-
 def _submit(client, url: str, attempts: int = 30, **job) -> str:
     """A head that has just started answers "no available agent" for a few seconds."""
     for attempt in range(attempts):
@@ -154,18 +146,51 @@ def _submit(client, url: str, attempts: int = 30, **job) -> str:
     raise AssertionError("unreachable")
 
 
-def submit_training(config: FinetuneConfig, cluster: ClusterInfo, address: str | None = None,
-                    with_requirements: bool = True, follow: bool = True, timeout_s: float = 0,
-                    log=print) -> tuple[str, str]:
-    """Submit; with `follow`, stream the logs until the job ends. Returns (job id, status)."""
-    from ray.job_submission import JobStatus, JobSubmissionClient
-
-    dist = config.distributed
+def _check_gpus(run: FinetuneConfig, cluster: ClusterInfo) -> None:
+    dist = run.distributed
     if dist.use_gpu and cluster.max_gpus is not None and cluster.max_gpus < dist.num_workers:
         raise ConfigError(f"invalid 'distributed.num_workers': {dist.num_workers} GPU "
                           f"workers, but cluster '{cluster.name}' has at most "
                           f"{cluster.max_gpus} GPU(s)")
+
+
+def submit_training(config: FinetuneConfig, cluster: ClusterInfo, address: str | None = None,
+                    with_requirements: bool = True, follow: bool = True, timeout_s: float = 0,
+                    log=print) -> tuple[str, str]:
+    """`llara train` as a Ray Job on the cluster. Returns (job id, status)."""
+    _check_gpus(config, cluster)
+    config = absolute_paths(config)
+    return submit_job({"verb": "train", "config": to_dict(config)}, cluster, address,
+                      with_requirements, follow, timeout_s, log, config.output_dir)
+
+
+def submit_search(spec: TuneSpec, resume: bool, cluster: ClusterInfo, address: str | None = None,
+                  with_requirements: bool = True, follow: bool = True, timeout_s: float = 0,
+                  log=print) -> tuple[str, str]:
+    """`llara tune` as a Ray Job on the cluster (the search's driver runs there)."""
+    _check_gpus(spec.run, cluster)
+    spec = TuneSpec(absolute_paths(spec.run), spec.space, absolute_paths(spec.search))
+    return submit_job({"verb": "tune", "spec": spec.to_dict(), "resume": resume}, cluster,
+                      address, with_requirements, follow, timeout_s, log,
+                      spec.search.output_dir)
+
+
+def _job_error(client, job_id: str) -> str:
+    """The job's own one-line error (job_main prints `error: ...`), else Ray's message."""
+    try:
+        lines = client.get_job_logs(job_id).splitlines()
+    except Exception:  # noqa: BLE001 - the logs are a nicety; Ray's message still says why
+        lines = []
+    ours = [line[len("error: "):] for line in lines if line.startswith("error: ")]
+    return ours[-1] if ours else client.get_job_info(job_id).message
+
+
+def submit_job(job: dict, cluster: ClusterInfo, address: str | None, with_requirements: bool,
+               follow: bool, timeout_s: float, log, output_dir: str) -> tuple[str, str]:
+    """Submit `job` (what job_main runs; its local paths already absolute); with `follow`,
+    stream the logs until the job ends. Returns (job id, status)."""
     from ray.exceptions import AuthenticationError
+    from ray.job_submission import JobStatus, JobSubmissionClient
 
     url = address or cluster.dashboard_url
     try:
@@ -176,13 +201,12 @@ def submit_training(config: FinetuneConfig, cluster: ClusterInfo, address: str |
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise ClusterError(f"cannot reach the Ray head at {url} ({str(err).splitlines()[0]}); "
                            "is the cluster up and its dashboard port open?") from None
-    runtime_env = {"working_dir": str(REPO),
-                   "env_vars": {"LLARA_CONFIG_JSON": json.dumps(portable_config(config))}}
+    runtime_env = {"working_dir": str(REPO), "env_vars": {JOB_ENV: json.dumps(job)}}
     if with_requirements:
         runtime_env["pip"] = requirements()
     job_id = _submit(client, url, entrypoint="python -m ray_jobs.job_main",
                      runtime_env=runtime_env,
-                     metadata={"llara": "train", "output_dir": config.output_dir})
+                     metadata={"llara": job["verb"], "output_dir": output_dir})
     log(f"submitted job {job_id} to {cluster.name}; dashboard: {url}")
     log(f"  logs: ray job logs --address {shlex.quote(url)} --follow {job_id}")
     if not follow:
@@ -203,6 +227,5 @@ def submit_training(config: FinetuneConfig, cluster: ClusterInfo, address: str |
         time.sleep(0.5)
         status = client.get_job_status(job_id)
     if status == JobStatus.FAILED:
-        info = client.get_job_info(job_id)
-        raise ClusterError(f"job {job_id} failed: {info.message}")
+        raise ClusterError(f"job {job_id} failed: {_job_error(client, job_id)}")
     return job_id, str(status.value)

@@ -31,9 +31,11 @@ from llara.evaluation import score_candidates, scoring_metrics
 from llara.finetune import learning_rate_factor
 from llara.finetune_config import FinetuneConfig
 from llara.model import build_llara, collate_prompts, compile_decoder_layers
+from llara.paths import absolute_path, absolute_paths
+from llara.progress import training_progress
 from llara.prompting import PromptBuilder
 from llara.prompts import templates_for
-from llara.runner import run_inputs
+from llara.runner import check_inputs, run_inputs
 from llara.shards import ShardManifest, prompts_from_rows
 from llara.step import DeepSpeedBackend, autocast_for, train_step
 
@@ -252,11 +254,15 @@ def keep_final(result, output: Path) -> Path:
 def run_training(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                  log=print) -> DistributedResult:
     """Build shards if needed, then fit; a rerun with the same output_dir resumes."""
+    config, cache_dir = absolute_paths(config), absolute_path(cache_dir)
+    check_inputs(config)  # here, not in workers that Ray Train would restart in vain
     manifest = shard_manifest(config, cache_dir, progress, log)
-    output = Path(config.output_dir).resolve()
+    output = Path(config.output_dir)
     storage = config.distributed.storage_path or str(output / "ray")
     trainer = distributed_trainer(config, manifest, cache_dir, "llara-" + output.name, storage)
-    result = trainer.fit()
+    plan = step_plan(config, manifest.splits["train"]["rows"], config.distributed.num_workers)
+    with training_progress(output / "metrics.jsonl", plan.total_steps, progress):
+        result = trainer.fit()
     final = keep_final(result, output)
     log(f"final checkpoint -> {final}; best epoch -> {output / 'best'}")
     return DistributedResult(final, dict(result.metrics), storage)

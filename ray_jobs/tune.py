@@ -23,11 +23,13 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import BasicVariantGenerator
 
 from llara.config_io import from_dict, to_dict
-from llara.errors import ConfigError
+from llara.errors import ConfigError, find_llara_error
 from llara.finetune_config import FinetuneConfig
 from llara.shards import ShardManifest
+from llara.paths import absolute_path, absolute_paths
+from llara.runner import check_inputs
 from llara.tune_config import (METRICS, SCHEDULERS, SEARCHERS, Parameter, SearchSettings,
-                               TuneSpec, absolute_paths, build_spec, trial_config)
+                               TuneSpec, build_spec, trial_config)
 from llara.tune_results import (TrialLedger, TrialRecord, ranked, results_table,
                                 trial_records, write_best, write_results)
 
@@ -226,14 +228,17 @@ def run_search(spec: TuneSpec, resume: bool = False, cache_dir=None, progress: b
                log=print) -> SearchOutcome:
     """Start (or resume) the search; returns the ranked trials."""
     require_state_api()
-    out = Path(spec.search.output_dir).resolve()
+    # Trials run in Ray's own working directories; search.json and best.yaml record these.
+    spec = TuneSpec(absolute_paths(spec.run), spec.space, absolute_paths(spec.search))
+    cache_dir = absolute_path(cache_dir)
+    out = Path(spec.search.output_dir)
+    check_inputs(spec.run)
     _prepare_directory(spec, out, resume)
-    run = absolute_paths(spec.run)
+    run = spec.run
     shard_manifest(run, cache_dir, progress, log)  # built once, before any trial
     trainable = ray.tune.with_resources(
         ray.tune.with_parameters(run_trial, run=to_dict(run), search_dir=str(out),
-                                 cache_dir=None if cache_dir is None else
-                                 str(Path(cache_dir).resolve())),
+                                 cache_dir=None if cache_dir is None else str(cache_dir)),
         # The trial only drives its Ray Train workers, which hold the CPUs and GPUs; Tune needs
         # a non-empty request, and any share of a CPU would starve Ray Data's file listing,
         # which takes a whole one.
@@ -265,4 +270,10 @@ def run_search(spec: TuneSpec, resume: bool = False, cache_dir=None, progress: b
     # budget running out is a normal end instead).
     unfinished = grid.num_terminated + grid.num_errors < len(grid)
     unproposed = spec.search.time_budget_s is None and len(grid) < planned_trials(spec)
-    return collect_results(spec, out, unfinished or unproposed)
+    outcome = collect_results(spec, out, unfinished or unproposed)
+    if len(grid) and grid.num_errors == len(grid):
+        # Every trial failed: when one of our own errors says why, that is the answer.
+        found = next(filter(None, map(find_llara_error, grid.errors)), None)
+        if found is not None:
+            raise found
+    return outcome

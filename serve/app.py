@@ -14,6 +14,9 @@ from fastapi.responses import JSONResponse
 from ray import serve
 
 from llara.config_io import from_dict, to_dict
+from llara.finetune_config import FinetuneConfig
+from llara.paths import absolute_paths
+from llara.runner import read_run_config
 from llara.serving import Recommender, RequestError, ServingConfig
 
 from .api import ERRORS, Health, Item, RankedItem, RecommendRequest, RecommendResponse
@@ -45,14 +48,17 @@ async def _invalid_body(request: Request, err: RequestValidationError) -> JSONRe
 class LlaraDeployment:
     """One replica: the model, projector, adapter and item table, loaded once."""
 
-    def __init__(self, config: dict):
+    def __init__(self, config: dict, run: dict):
         import torch
 
         self.config = from_dict(ServingConfig, config)
         if self.config.gpus_per_replica == 0:
             # Ray pins a replica to one thread per reserved CPU, rounded down (0 for a share).
             torch.set_num_threads(max(1, int(self.config.cpus_per_replica)))
-        self.recommender = Recommender.load(self.config, log=lambda *_: None)
+        # The checkpoint's run config as the driver read it: the replica's working directory
+        # is not the user's.
+        self.recommender = Recommender.load(self.config, log=lambda *_: None,
+                                            run=from_dict(FinetuneConfig, run))
         wait = self.config.batch_wait_ms / 1000
         for batched in (self._score_batch, self._generate_batch):
             batched.set_max_batch_size(self.config.max_batch_size)
@@ -116,5 +122,8 @@ def deployment_options(config: ServingConfig) -> dict:
 
 
 def application(config: ServingConfig):
-    """The bound Serve application for `config`."""
-    return LlaraDeployment.options(**deployment_options(config)).bind(to_dict(config))
+    """The bound Serve application for `config`, its paths made absolute here."""
+    config = absolute_paths(config)
+    run = read_run_config(config.checkpoint)
+    return LlaraDeployment.options(**deployment_options(config)).bind(to_dict(config),
+                                                                       to_dict(run))

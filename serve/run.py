@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from llara.errors import LlaraError
+from llara.errors import LlaraError, llara_error_in_text
+from llara.paths import absolute_paths
 from llara.serving import ServingConfig, check_checkpoint
 
 APP_NAME = "llara"
@@ -17,10 +18,14 @@ def start(config: ServingConfig, log=print, cancelled=lambda: False) -> str:
 
     from .app import application
 
+    config = absolute_paths(config)  # replicas run in their own working directories
     check_checkpoint(config.checkpoint)  # a clear error now, not a replica crash loop later
     started = time.perf_counter()
     serve.start(http_options={"host": config.host, "port": config.port})
-    serve.run(application(config), name=APP_NAME, route_prefix="/", blocking=False)
+    try:
+        serve.run(application(config), name=APP_NAME, route_prefix="/", blocking=False)
+    except RuntimeError as err:  # Serve's own wait saw the replicas fail to start
+        raise _start_failure(str(err)) from None
     _wait_running(cancelled)
     url = f"http://{config.host}:{config.port}"
     log(f"serving {config.checkpoint} at {url} (OpenAPI: {url}/docs) after "
@@ -38,11 +43,23 @@ def _wait_running(cancelled, timeout_s: float = 900) -> None:
         if status is not None and status.status == ApplicationStatus.RUNNING:
             return
         if status is not None and status.status == ApplicationStatus.DEPLOY_FAILED:
-            raise LlaraError(f"the service failed to start: {status.message}")
+            raise _start_failure(status.message)
         time.sleep(0.5)
     if cancelled():
         return
     raise LlaraError(f"the service did not become ready within {timeout_s:.0f}s")
+
+
+def _start_failure(fallback: str) -> LlaraError:
+    """Serve reports a replica's failure only as text (the application's and deployments'
+    status messages, with the replica's traceback): our own error's line is what counts."""
+    from ray import serve
+
+    status = serve.status().applications.get(APP_NAME)
+    texts = [] if status is None else \
+        [status.message] + [d.message for d in status.deployments.values()]
+    reason = next(filter(None, map(llara_error_in_text, texts)), None)
+    return LlaraError(f"the service failed to start: {reason or fallback}")
 
 
 def stop() -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from llara.atomic import atomic_directory
 from llara.errors import LlaraError
+from llara.paths import absolute_path
 from llara.wheels import WheelDownloadError, download_wheel
 
 CACHE_ENV = "LLARA_CACHE_DIR"
@@ -62,7 +63,7 @@ class FetchError(LlaraError):
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "llara")
+    return Path(absolute_path(os.environ.get(CACHE_ENV)) or Path.home() / ".cache" / "llara")
 
 
 def dataset_dir(name: str, cache_dir: str | Path | None = None) -> Path:

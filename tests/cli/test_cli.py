@@ -1,6 +1,7 @@
 """The CLI through Typer's test runner and as a real subprocess."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,11 +52,13 @@ def test_yaml_config_file(raw, tmp_path):
     assert json.loads((tmp_path / "ck" / "config.json").read_text())["model"]["model"] == "caser"
 
 
-def _llara(*args, cwd=None):
+def _llara(*args, cwd=None, timeout=300, env=None):
+    """`llara` as a user types it; a wide terminal, so that no message wraps mid-path."""
     exe = Path(sys.executable).with_name("llara")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "llara.cli.app"]
     return subprocess.run(command + [str(a) for a in args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+                          cwd=cwd, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "400", **(env or {})})
 
 
 def test_real_subprocess_end_to_end(raw, tmp_path):

@@ -2,6 +2,7 @@
 head command, a Ray Job submitted through the Jobs SDK, and the checkpoint it writes."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import yaml
 
 from tests.cli.test_cli import _llara
 from tests.conftest import toy_config
-from llara.config_io import dump_yaml
+from llara.config_io import dump_yaml, to_dict
 
 BIN = Path(sys.executable).parent
 
@@ -31,8 +32,13 @@ def head(tmp_path):
     """Cluster YAML whose head_start_ray_commands start a 2-CPU head on loopback."""
     gcs, dashboard = free_port(), free_port()
     temp = Path(f"/tmp/llara-ray-{gcs}")
+    # Every port of its own: a Ray that another test just stopped may still hold the default
+    # agent ports, and a head whose agent cannot bind accepts no job.
     command = (f"{BIN / 'ray'} start --head --port={gcs} --node-ip-address=127.0.0.1 "
                f"--dashboard-host=127.0.0.1 --dashboard-port={dashboard} --num-cpus=2 "
+               f"--dashboard-agent-listen-port={free_port()} "
+               f"--dashboard-agent-grpc-port={free_port()} "
+               f"--runtime-env-agent-port={free_port()} --metrics-export-port={free_port()} "
                f"--include-dashboard=true --disable-usage-stats --temp-dir={temp}")
     cluster = {"cluster_name": "loopback",
                "provider": {"type": "local", "head_ip": "127.0.0.1", "worker_ips": []},
@@ -45,8 +51,15 @@ def head(tmp_path):
     try:
         yield path
     finally:  # stop this head only (`ray stop` would stop every Ray on the machine)
-        victims = [p for p in psutil.process_iter(["cmdline"])
-                   if any(str(temp) in part for part in p.info["cmdline"] or [])]
+        roots = [p for p in psutil.process_iter(["cmdline"])
+                 if any(str(temp) in part for part in p.info["cmdline"] or [])]
+        victims = {p.pid: p for p in roots}
+        for root in roots:  # its workers and agents, whose titles name no folder
+            try:
+                victims.update({c.pid: c for c in root.children(recursive=True)})
+            except psutil.NoSuchProcess:
+                pass
+        victims = list(victims.values())
         for process in victims:
             try:
                 process.send_signal(signal.SIGTERM)
@@ -71,3 +84,34 @@ def test_submitted_job_trains_on_the_cluster(head, toy_inputs, tmp_path):
     assert (final / "adapter" / "adapter_model.safetensors").is_file()
     assert (final / "run.json").is_file()
     assert time.monotonic() - started < 280
+
+
+def test_submitted_search_runs_on_the_cluster_from_relative_paths(head, toy_inputs, tmp_path):
+    """`llara tune --cluster`: the search's driver runs as a Ray Job; the search file and its
+    paths are relative to the user's folder, which is not the job's working directory."""
+    project = tmp_path / "project"
+    shutil.copytree(toy_inputs[0], project / "data")
+    shutil.copytree(toy_inputs[1], project / "rec")
+    run = to_dict(toy_config(("data", "rec"), Path("unused"), max_train_samples=16))
+    run.pop("output_dir")
+    run["distributed"]["checkpoint_every"] = 100
+    (project / "search.yaml").write_text(yaml.safe_dump({
+        "run": run, "space": {"train.lr": {"choice": [1e-2, 1e-3]}},
+        "search": {"num_samples": 1, "searcher": "random", "scheduler": "fifo",
+                   "max_concurrent": 1, "output_dir": "search"}}))
+    done = _llara("tune", "--cluster", head, "--config", "search.yaml", "--no-requirements",
+                  cwd=project, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "submitted job" in done.stdout and "SUCCEEDED" in done.stdout
+    search = project / "search"
+    assert (search / "trials.csv").is_file() and (search / "search.json").is_file()
+    best = yaml.safe_load((search / "best.yaml").read_text())
+    assert best["data_dir"] == str(project / "data")
+    assert best["rec_checkpoint"] == str(project / "rec")
+
+    # A failure inside the job comes back as the job's own one-line error.
+    done = _llara("tune", "--cluster", head, "--config", "search.yaml", "--no-requirements",
+                  "--set", "data_dir=nowhere", "--out", "search-2", cwd=project, timeout=600)
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"failed: {project / 'nowhere'}: no dataset.json here" in done.stdout, \
+        done.stdout[-3000:]

@@ -1,6 +1,7 @@
 """`llara train --local`, `llara evaluate` and `llara recommend` on a tiny model."""
 
 import json
+import shutil
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -58,11 +59,21 @@ def test_evaluate_both_protocols_in_process_and_as_ray_batch_inference(trained):
     assert local.num_rows == 5
     assert {"scores", "rank", "answer", "valid", "hit"} <= set(local.column_names)
 
-    done = _llara("evaluate", "--checkpoint", trained / "run" / "best", "--split", "test",
+    # From the run's folder with relative paths, on a copy whose run.json names its dataset
+    # and recommender relative to that folder (as runs before absolute paths wrote them): the
+    # Ray Data actors work in directories of their own and must still find every file.
+    old = trained / "old-style"
+    shutil.copytree(trained / "run" / "best", old, dirs_exist_ok=True)
+    run = json.loads((old / "run.json").read_text())
+    run["config"].update(data_dir="data", rec_checkpoint="rec")
+    (old / "run.json").write_text(json.dumps(run))
+    done = _llara("evaluate", "--checkpoint", "old-style", "--split", "test",
                   "--max-samples", "5", "--batch-size", "2", "--num-cpus", "2",
-                  "--predictions", trained / "ray.parquet", "--json", trained / "ray.json",
-                  "--no-progress")
+                  "--predictions", "ray.parquet", "--json", "ray.json", "--no-progress",
+                  cwd=trained)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "logging_progress" not in done.stdout + done.stderr  # Ray Data's blocks: log only
+    assert "deprecated" not in done.stdout + done.stderr
     ray_table = pq.read_table(trained / "ray.parquet")
     assert ray_table["sample_id"].to_pylist() == local["sample_id"].to_pylist()
     assert ray_table["rank"].to_pylist() == local["rank"].to_pylist()
@@ -72,6 +83,23 @@ def test_evaluate_both_protocols_in_process_and_as_ray_batch_inference(trained):
     from_ray = json.loads((trained / "ray.json").read_text())
     for protocol in ("score", "generate"):
         assert from_ray[protocol] == pytest.approx(metrics[protocol])
+
+
+def test_an_error_inside_a_ray_actor_prints_its_own_message(trained, tmp_path):
+    """The checkpoint names an LLM file that is gone: only the Ray Data actors load the LLM,
+    so the error is raised there, pickled by Ray, and must reach the user as our one line."""
+    broken = tmp_path / "broken"
+    shutil.copytree(trained / "run" / "best", broken)
+    run = json.loads((broken / "run.json").read_text())
+    run["config"]["llm"] = str(tmp_path / "gone" / "model.gguf")
+    (broken / "run.json").write_text(json.dumps(run))
+    done = _llara("evaluate", "--checkpoint", broken, "--max-samples", "2", "--num-cpus", "2",
+                  "--mode", "score", "--no-progress")
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-3000:]
+    assert f"error: GGUF file {tmp_path / 'gone' / 'model.gguf'} not found" in \
+        " ".join(done.stdout.split()), output[-3000:]
+    assert "Traceback" not in output and "TypeError" not in output
 
 
 def test_recommend_prints_ranked_candidates(trained):

@@ -1,6 +1,8 @@
 """`llara serve` as a user runs it: a damaged checkpoint stops it before anything starts;
 a good one serves on 127.0.0.1 until Ctrl+C."""
 
+import json
+import os
 import shutil
 import signal
 import subprocess
@@ -26,28 +28,58 @@ def test_a_missing_or_corrupt_checkpoint_fails_at_start(served_checkpoint, tmp_p
     assert "Ray dashboard" not in done.stdout  # refused before Ray started
 
 
+def wait_healthy(url: str, process: subprocess.Popen, deadline_s: float = 600):
+    """Poll until the service answers: a busy 2-core machine may take minutes to load the
+    replicas, and a single request may time out meanwhile."""
+    deadline, reply = time.monotonic() + deadline_s, None
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            reply = requests.get(f"{url}/healthz", timeout=30)
+            if reply.status_code == 200:  # Serve's proxy answers 404 until the app is up
+                return reply
+        except requests.RequestException:  # refused while starting, or a slow answer
+            pass
+        time.sleep(1)
+    return reply
+
+
 def test_serve_answers_on_loopback_until_ctrl_c(served_checkpoint):
+    """Run from the checkpoint's parent folder with a relative --checkpoint, as a user would:
+    the replicas, which run in Ray's own working directories, still find every file."""
     port = free_port()
     exe = Path(sys.executable).with_name("llara")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "llara.cli.app"]
-    process = subprocess.Popen(command + ["serve", "--checkpoint", str(served_checkpoint),
+    process = subprocess.Popen(command + ["serve", "--checkpoint", served_checkpoint.name,
                                           "--port", str(port), "--num-cpus", "2",
                                           "--max-batch-size", "4"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               cwd=served_checkpoint.parent, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "COLUMNS": "400"})
     try:
-        deadline, health = time.monotonic() + 240, None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
-                break
-            except requests.ConnectionError:
-                time.sleep(1)
+        health = wait_healthy(f"http://127.0.0.1:{port}", process)
         assert health is not None and health.status_code == 200, process.poll()
         reply = requests.post(f"http://127.0.0.1:{port}/v1/recommend",
-                              json={"history": [3, 4], "k": 2}, timeout=60)
+                              json={"history": [3, 4], "k": 2}, timeout=120)
         assert reply.status_code == 200 and len(reply.json()["items"]) == 2
     finally:
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=120)[0]
     assert process.returncode == 0, output
-    assert f"at http://127.0.0.1:{port}" in output and "stopping" in output
+    assert f"serving {served_checkpoint} at http://127.0.0.1:{port}" in output
+    assert "stopping" in output
+
+
+def test_a_replica_that_cannot_load_prints_its_own_error(served_checkpoint, tmp_path):
+    """The checkpoint passes the checks made before Ray starts, but names an LLM file that is
+    gone: only the replicas load the LLM, and Serve reports their failure as text."""
+    broken = tmp_path / "broken"
+    shutil.copytree(served_checkpoint, broken)
+    run = json.loads((broken / "run.json").read_text())
+    run["config"]["llm"] = str(tmp_path / "gone.gguf")
+    (broken / "run.json").write_text(json.dumps(run))
+    done = _llara("serve", "--checkpoint", broken, "--port", str(free_port()),
+                  "--num-cpus", "2", timeout=600)
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (f"error: the service failed to start: GGUF file {tmp_path / 'gone.gguf'} not "
+            "found") in done.stdout, done.stdout[-3000:]
+    assert "Traceback" not in done.stdout + done.stderr

@@ -1,0 +1,37 @@
+"""`llara demo` end to end as a newcomer runs it: from a fresh folder, with a relative
+--workdir (MovieLens-100K from the registry, SASRec, Ray Data shards, Ray Train + DeepSpeed,
+Ray Data evaluation, report), on the tiny LLM so that it takes minutes."""
+
+import json
+import os
+
+import pytest
+
+from tests.cli.test_cli import _llara
+from tests.conftest import REPO
+
+
+@pytest.mark.network
+def test_demo_from_a_relative_workdir(tmp_path):
+    cache = os.environ.get("LLARA_CACHE_DIR") or REPO / ".pytest_cache" / "llara-data"
+    done = _llara("demo", "--workdir", "runs/demo", "--llm", "tiny", "--budget", "16",
+                  "--rec-epochs", "2", "--eval-samples", "24",
+                  "--cache-dir", os.path.relpath(cache, tmp_path), "--no-progress",
+                  cwd=tmp_path, timeout=1200)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    workdir = tmp_path / "runs" / "demo"
+    assert "MovieLens-100K test (24 users," in done.stdout
+    table = [line for line in done.stdout.splitlines() if "SASRec" in line]
+    assert any("0.3444" in line for line in table)  # the paper's figure beside ours
+    assert any("LLaRA (SASRec)" in line and "0.4421" in line for line in table)
+    report = workdir / "report"
+    for name in ("README.md", "loss.png", "hybrid.png", "hit_ratio.png"):
+        assert (report / name).is_file(), name
+    assert "LLaRA (SASRec)" in (report / "README.md").read_text()
+    run = json.loads((workdir / "llara" / "final" / "run.json").read_text())["config"]
+    assert run["data_dir"] == str(workdir / "data")
+    assert run["rec_checkpoint"] == str(workdir / "rec" / "sasrec")
+    assert "logging_progress" not in output and "deprecated" not in output
+    assert "warnings.warn" not in output
+    assert "Traceback" not in output
