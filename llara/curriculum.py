@@ -52,6 +52,13 @@ def hybrid_probability(config: CurriculumConfig, step: int, total_steps: int) ->
                                                (1.0 - config.warmup))
 
 
+def evaluates_hybrid(config: CurriculumConfig) -> bool:
+    """Evaluation uses the hybrid prompt (the paper), except for a text-only run: its projector
+    never trained, so injecting it would measure random vectors, not the run (the text-only
+    ablation is evaluated as TALLRec is, on text prompts)."""
+    return config.schedule != "text_only"
+
+
 def use_hybrid(config: CurriculumConfig, step: int, total_steps: int) -> bool:
     """The draw for one global step: a function of (seed, step), identical on every worker."""
     draw = random.Random(config.seed * 1_000_003 + step).random()

@@ -64,7 +64,7 @@ def _answer_batch(encoded: list[list[int]], pad_id: int) -> tuple[torch.Tensor, 
 @torch.no_grad()
 def score_candidates(model: LLaRA, builder: PromptBuilder, samples: Samples,
                      candidates: np.ndarray, template: str, progress: bool = False,
-                     batch_size: int | None = None) -> LLMRanking:
+                     batch_size: int | None = None, hybrid: bool = True) -> LLMRanking:
     """Sum of answer-token log-probabilities of each candidate title after the prompt.
 
     Each batch of prompts runs once; its key/value cache is repeated for the C candidates of
@@ -84,10 +84,10 @@ def score_candidates(model: LLaRA, builder: PromptBuilder, samples: Samples,
     for start in tqdm(range(0, len(samples), batch_size), desc="scoring", disable=not progress,
                       leave=False):
         rows = list(range(start, min(start + batch_size, len(samples))))
-        batch = collate_prompts(builder.build(samples, candidates, rows, template, True, False),
-                                tokenizer.pad_token_id)
+        batch = collate_prompts(builder.build(samples, candidates, rows, template, hybrid,
+                                              False), tokenizer.pad_token_id)
         ids, attention = (t.to(device) for t in left_aligned(batch))  # (B, P)
-        embeds = model.embed(ids, batch.slot_items.to(device), True)
+        embeds = model.embed(ids, batch.slot_items.to(device), hybrid)
         positions = (attention.cumsum(1) - 1).clamp(min=0)
         prefix = decoder(inputs_embeds=embeds, attention_mask=attention, position_ids=positions,
                          use_cache=True)
@@ -121,8 +121,10 @@ def score_candidates(model: LLaRA, builder: PromptBuilder, samples: Samples,
 @torch.no_grad()
 def generate_answers(model: LLaRA, builder: PromptBuilder, samples: Samples,
                      candidates: np.ndarray, template: str, batch_size: int = 8,
-                     max_new_tokens: int = 64, progress: bool = False) -> list[str]:
-    """Greedy decoding from the hybrid prompt, as the paper evaluates."""
+                     max_new_tokens: int = 64, progress: bool = False,
+                     hybrid: bool = True) -> list[str]:
+    """Greedy decoding from the hybrid prompt (text-only with `hybrid=False`), as the paper
+    evaluates."""
     model.eval()
     device = model.item_embeddings.device
     tokenizer = builder.tokenizer
@@ -132,10 +134,10 @@ def generate_answers(model: LLaRA, builder: PromptBuilder, samples: Samples,
     for start in tqdm(range(0, len(samples), batch_size), desc="generating",
                       disable=not progress, leave=False):
         rows = list(range(start, min(start + batch_size, len(samples))))
-        prompts = builder.build(samples, candidates, rows, template, True, False)
+        prompts = builder.build(samples, candidates, rows, template, hybrid, False)
         batch = collate_prompts(prompts, tokenizer.pad_token_id)
         input_ids, attention = (t.to(device) for t in left_aligned(batch))  # generation appends
-        embeds = model.embed(input_ids, batch.slot_items.to(device), True)
+        embeds = model.embed(input_ids, batch.slot_items.to(device), hybrid)
         output = model.llm.generate(inputs_embeds=embeds, attention_mask=attention,
                                     max_new_tokens=max_new_tokens, do_sample=False,
                                     eos_token_id=stop, pad_token_id=tokenizer.pad_token_id)

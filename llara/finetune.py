@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from llara.atomic import atomic_file
 from llara.config import DataConfig
 from llara.config_io import to_dict
-from llara.curriculum import hybrid_probability, use_hybrid
+from llara.curriculum import evaluates_hybrid, hybrid_probability, use_hybrid
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
 from llara.errors import DataError
@@ -108,7 +108,8 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", hybrid=hybrid)
         with autocast_for(opts.precision, device):
-            ranking = score_candidates(model, builder, val, val_candidates, templates[0])
+            ranking = score_candidates(model, builder, val, val_candidates, templates[0],
+                                       hybrid=evaluates_hybrid(config.curriculum))
         metrics = scoring_metrics(ranking)
         records.append({"epoch": epoch, "step": step,
                         **{f"val_{k}": v for k, v in metrics.items()}})

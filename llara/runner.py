@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from llara.config_io import from_dict
+from llara.curriculum import evaluates_hybrid
 from llara.data.candidates import sample_candidates
 from llara.data.fetch import default_cache_dir
 from llara.data.prepare import PreparedDataset
@@ -93,6 +94,11 @@ class TrainedModel:
     template: str
     info: dict
 
+    @property
+    def hybrid(self) -> bool:
+        """Whether its prompts carry item embeddings (all but text-only runs)."""
+        return evaluates_hybrid(self.config.curriculum)
+
 
 def read_run_config(checkpoint: str | Path) -> FinetuneConfig:
     """The configuration a checkpoint was trained with (its run.json), with its paths absolute:
@@ -142,14 +148,14 @@ def evaluate_samples(trained: TrainedModel, samples: Samples, mode: str = "score
     if mode in ("score", "both"):
         started = time.perf_counter()
         ranking = score_candidates(trained.model, trained.builder, samples, candidates,
-                                   trained.template, progress)
+                                   trained.template, progress, hybrid=trained.hybrid)
         result["seconds"]["score"] = time.perf_counter() - started
         result["score"] = scoring_metrics(ranking)
         result["ranking"] = ranking
     if mode in ("generate", "both"):
         started = time.perf_counter()
         answers = generate_answers(trained.model, trained.builder, samples, candidates,
-                                   trained.template, progress=progress)
+                                   trained.template, progress=progress, hybrid=trained.hybrid)
         result["seconds"]["generate"] = time.perf_counter() - started
         result["generate"] = generation_metrics(answers, samples, candidates, trained.titles)
         result["answers"] = answers
@@ -197,6 +203,6 @@ def recommend(trained: TrainedModel, history: list[int], candidates: list[int] |
     sample = Samples.from_histories([history], [candidates[0]], width,
                                     trained.dataset.num_items)
     ranking = score_candidates(trained.model, trained.builder, sample, np.array([candidates]),
-                               trained.template)
+                               trained.template, hybrid=trained.hybrid)
     order = np.argsort(-ranking.scores[0], kind="stable")
     return [(int(candidates[i]), float(ranking.scores[0, i])) for i in order]

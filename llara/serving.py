@@ -250,7 +250,7 @@ class Recommender:
             candidates = np.array([q.candidates for q in group])  # (B, C)
             ranking = score_candidates(self.trained.model, self.trained.builder,
                                        self._samples(group), candidates, self.trained.template,
-                                       batch_size=len(group))
+                                       batch_size=len(group), hybrid=self.trained.hybrid)
             for row, index in enumerate(indices):
                 scores = ranking.scores[row]
                 order = np.argsort(-scores, kind="stable")[:group[row].k]
@@ -266,7 +266,8 @@ class Recommender:
             answers = generate_answers(self.trained.model, self.trained.builder,
                                        self._samples(group), candidates, self.trained.template,
                                        batch_size=len(group),
-                                       max_new_tokens=self.config.max_new_tokens)
+                                       max_new_tokens=self.config.max_new_tokens,
+                                       hybrid=self.trained.hybrid)
             for row, index in enumerate(indices):
                 names = [self.titles[i] for i in candidates[row]]
                 picked = parse_answer(answers[row], names)

@@ -23,7 +23,7 @@ from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, Sc
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from llara.config_io import from_dict, to_dict
-from llara.curriculum import hybrid_probability, use_hybrid
+from llara.curriculum import evaluates_hybrid, hybrid_probability, use_hybrid
 from llara.data.candidates import sample_candidates
 from llara.distributed import (TrainState, deepspeed_config, load_state_tree, load_trainable,
                                save_state_tree, save_trainable, step_plan)
@@ -183,7 +183,8 @@ def train_loop(loop_config: dict) -> None:
         engine.eval()
         with torch.no_grad(), autocast_for(config.train.precision, device), \
                 _gathered(engine, stage):
-            ranking = score_candidates(model, builder, val, val_candidates, template)
+            ranking = score_candidates(model, builder, val, val_candidates, template,
+                                       hybrid=evaluates_hybrid(config.curriculum))
         val_metrics = scoring_metrics(ranking)
         metrics = {f"val_{k}": v for k, v in val_metrics.items()}
         state.epoch, state.position = epoch + 1, 0

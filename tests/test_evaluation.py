@@ -73,3 +73,24 @@ def test_generation_returns_one_answer_per_sample(setup):
     answers = generate_answers(model, builder, samples, candidates, TEMPLATE, batch_size=2,
                                max_new_tokens=5)
     assert len(answers) == 3 and all(isinstance(a, str) for a in answers)
+
+
+def test_text_only_runs_are_scored_on_text_prompts_without_the_projector(setup):
+    from llara.curriculum import evaluates_hybrid
+    from llara.finetune_config import CurriculumConfig
+
+    model, builder, samples, candidates = setup
+    text = score_candidates(model, builder, samples, candidates, TEMPLATE, hybrid=False)
+    hybrid = score_candidates(model, builder, samples, candidates, TEMPLATE, hybrid=True)
+    with torch.no_grad():
+        for parameter in model.projector.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    assert np.array_equal(text.scores, score_candidates(model, builder, samples, candidates,
+                                                        TEMPLATE, hybrid=False).scores)
+    assert not np.allclose(hybrid.scores, score_candidates(model, builder, samples, candidates,
+                                                           TEMPLATE, hybrid=True).scores)
+    answers = generate_answers(model, builder, samples, candidates, TEMPLATE, batch_size=2,
+                               max_new_tokens=3, hybrid=False)
+    assert len(answers) == 3
+    assert not evaluates_hybrid(CurriculumConfig("text_only"))
+    assert all(evaluates_hybrid(CurriculumConfig(s)) for s in ("linear", "direct", "two_stage"))
