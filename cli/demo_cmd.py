@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.table import Table
 
 from llara.config import DataConfig, RecommenderConfig, RecRunConfig, RecTrainConfig
 from llara.data.candidates import sample_candidates
@@ -20,7 +21,7 @@ from llara.finetune_config import (CurriculumConfig, DistributedConfig, Finetune
 from llara.recsys.checkpoint import load_checkpoint
 from llara.recsys.evaluate import evaluate_ranking, rank_candidates
 from llara.recsys.train import train_recommender
-from llara.report import read_metrics_log, write_report
+from llara.report import read_metrics_log, reference_results, write_report
 from llara.runner import resolve_llm
 
 from .common import console
@@ -28,6 +29,19 @@ from .data_cmd import print_prepare_report
 
 PAPER = {"SASRec": 0.3444, "LLaRA (SASRec)": 0.4421}
 """LLaRA paper, Table 2, MovieLens HitRatio@1."""
+RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
+"""Benchmark results committed with the repository (learning curve, GPU quality runs)."""
+
+
+def reference_table(references: list[dict]) -> Table:
+    table = Table(title="Reference results from bench/results: other runs with more training "
+                  "than this slice (HitRatio@1, 20 candidates)")
+    for column in ("model", "HR@1", "where", "training budget", "file"):
+        table.add_column(column, justify="left" if column != "HR@1" else "right")
+    for row in references:
+        table.add_row(row["model"], f"{row['hr1']:.4f}", row["where"], row["budget"],
+                      row["source"])
+    return table
 
 
 def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and checkpoints go."),
@@ -83,14 +97,17 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     metrics, _, seconds = evaluate_distributed(result.checkpoint_dir, "test", "score", limit,
                                                cache_dir=cache_dir, progress=progress)
     results = {"SASRec": sasrec, "LLaRA (SASRec)": metrics["score"]["HitRatio@1"]}
-    from rich.table import Table
-
     table = Table(title=f"MovieLens-100K test ({limit} users, 20 candidates), HitRatio@1")
     for column in ("model", "this run", "paper"):
         table.add_column(column, justify="right")
     for name, value in results.items():
         table.add_row(name, f"{value:.4f}", f"{PAPER[name]:.4f}")
     console.print(table)
+    references = reference_results(RESULTS)
+    if references:
+        console.print(reference_table(references))
+    else:
+        console.print(f"no benchmark results in {RESULTS} to compare with")
     minutes = (time.perf_counter() - started) / 60
     notes = [f"LLaRA trained on a slice of {budget} samples (1 epoch, batch 16) of "
              f"{llm} on the CPU: the paper trains 5 epochs on all ~75k samples on GPUs, so "
@@ -99,5 +116,6 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
              f"{minutes:.1f} min.", f"Ray dashboard during the run: {dashboard}",
              f"Checkpoint: {result.checkpoint_dir}; Ray results: {result.storage}"]
     report = write_report(workdir / "report", "LLaRA demo: MovieLens-100K", results, PAPER,
-                          read_metrics_log(Path(config.output_dir) / "metrics.jsonl"), notes)
+                          read_metrics_log(Path(config.output_dir) / "metrics.jsonl"), notes,
+                          references)
     console.print(f"report -> {report / 'README.md'} ({minutes:.1f} min)")

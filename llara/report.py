@@ -62,8 +62,46 @@ def _plots(directory: Path, steps: list[dict], results: dict[str, float],
     return names + ["hit_ratio.png"]
 
 
+def reference_results(directory: str | Path) -> list[dict]:
+    """HitRatio@1 of the benchmark runs committed under bench/results, one row per run and
+    model, labelled with where it ran and its training budget: what a slice run cannot show.
+    Reads the CPU learning curve (bench/llara_quality.py --curve: its largest budget per arm)
+    and GPU quality runs (bench/device/quality_run.py: the paper's validation rows)."""
+    rows = []
+    for path in sorted(Path(directory).glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        if "points" in data:  # a learning curve
+            for model in dict.fromkeys(p["model"] for p in data["points"]):
+                last = max((p for p in data["points"] if p["model"] == model),
+                           key=lambda p: p["budget"])
+                rows.append({"model": model, "hr1": last["HitRatio@1"], "source": path.name,
+                             "where": f"{data.get('machine', 'CPU')}, {data.get('llm', '?')}",
+                             "budget": f"{last['budget']} samples", "rows": data.get("split")})
+            if "sasrec" in data:
+                rows.append({"model": "SASRec", "hr1": data["sasrec"]["HitRatio@1"],
+                             "source": path.name, "where": "same rows", "budget": "-",
+                             "rows": data.get("split")})
+        elif "metrics" in data and "budget" in data:  # a GPU quality run
+            for model, splits in data["metrics"].items():
+                val = splits.get("val", {})
+                for protocol in ("generate", "score"):
+                    if protocol in val:
+                        rows.append({"model": f"{model} ({protocol})",
+                                     "hr1": val[protocol]["HitRatio@1"], "source": path.name,
+                                     "where": f"{data.get('card', 'GPU')}, {data.get('llm')}",
+                                     "budget": f"{data['budget'].get('samples')} samples",
+                                     "rows": "the paper's validation rows"})
+    return rows
+
+
 def write_report(directory: str | Path, title: str, results: dict[str, float],
-                 paper: dict[str, float], metrics_log: list[dict], notes: list[str]) -> Path:
+                 paper: dict[str, float], metrics_log: list[dict], notes: list[str],
+                 references: list[dict] = ()) -> Path:
     """README.md + PNGs in `directory` (replaced atomically)."""
     directory = Path(directory)
     steps = [r for r in metrics_log if "loss" in r]
@@ -77,6 +115,12 @@ def write_report(directory: str | Path, title: str, results: dict[str, float],
             lines += ["", f"{len(steps)} optimiser steps, {sum(r['hybrid'] for r in steps)} on "
                       f"hybrid prompts; final loss {steps[-1]['loss']:.4f}."]
         lines += [""] + [f"- {note}" for note in notes] + [""]
+        if references:
+            lines += ["## Reference results (other runs, from bench/results)", "",
+                      "| model | HitRatio@1 | where | training budget | rows | file |",
+                      "|---|---|---|---|---|---|"]
+            lines += [f"| {r['model']} | {r['hr1']:.4f} | {r['where']} | {r['budget']} | "
+                      f"{r['rows']} | {r['source']} |" for r in references] + [""]
         lines += [f"![{name}]({name})" for name in images] + [""]
         (tmp / "README.md").write_text("\n".join(lines))
     return directory

@@ -25,6 +25,9 @@ def test_demo_from_a_relative_workdir(tmp_path):
     table = [line for line in done.stdout.splitlines() if "SASRec" in line]
     assert any("0.3444" in line for line in table)  # the paper's figure beside ours
     assert any("LLaRA (SASRec)" in line and "0.4421" in line for line in table)
+    # Beside the slice: the committed benchmark results, labelled as other runs.
+    assert ("Reference results from bench/results" in done.stdout) == \
+        any((REPO / "bench" / "results").glob("*.json"))
     report = workdir / "report"
     for name in ("README.md", "loss.png", "hybrid.png", "hit_ratio.png"):
         assert (report / name).is_file(), name
