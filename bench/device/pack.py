@@ -19,7 +19,6 @@ redistributed.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
@@ -38,7 +37,7 @@ from llara.data.fetch import fetch_dataset  # noqa: E402
 from llara.data.prepare import PreparedDataset, prepare_dataset  # noqa: E402
 from llara.llm import PACKAGED_MODELS  # noqa: E402
 from llara.recsys.train import train_recommender  # noqa: E402
-from llara.wheels import download_wheel  # noqa: E402
+from llara.wheels import download_wheel, sha256_file as sha256  # noqa: E402
 
 KIT = REPO / ".device-kit"
 REFERENCE = REPO.parent / "shared" / "data" / "llara_ref" / "movielens"
@@ -48,14 +47,6 @@ SASREC = RecRunConfig(model=RecommenderConfig(model="sasrec"),
                       train=RecTrainConfig(epochs=30, batch_size=1024, lr=3e-3, patience=5,
                                            device="cpu"))
 """The demo's SASRec settings: early stopping on validation HitRatio@1."""
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(2**22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def split_file(source: Path, targets: list[Path], first: int | None = None) -> list[dict]:

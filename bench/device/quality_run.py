@@ -16,7 +16,6 @@ short still returns what it measured.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -46,18 +45,11 @@ from llara.recsys.evaluate import evaluate_ranking, rank_candidates  # noqa: E40
 from llara.recsys.train import resolve_device  # noqa: E402
 from llara.runner import TrainedModel, evaluate_samples, run_inputs  # noqa: E402
 from llara.step import TorchBackend, train_step  # noqa: E402
+from llara.wheels import sha256_file as sha256  # noqa: E402
 
 PAPER = {"SASRec": {"ValidRatio": 1.0, "HitRatio@1": 0.3444},
          "LLaRA (curriculum)": {"ValidRatio": 0.9684, "HitRatio@1": 0.4421}}
 """LLaRA paper, Table 2, MovieLens (its test split)."""
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(2**22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_kit(kit: Path) -> dict:
