@@ -1,0 +1,114 @@
+"""Retrieve, then rerank: the frozen recommender's top-N over the whole catalogue.
+
+The recommender scores every item once per history; items already in the history are never
+retrieved. The full-catalogue protocol never inserts the true item: a true item that retrieval
+misses is a miss for the reranker too, and below the top-N the recommender's order stands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from llara.data.tables import Samples
+from llara.errors import ConfigError, DataError
+from llara.metrics import ranking_metrics
+
+CANDIDATE_SOURCES = ("random", "recommender")
+"""random: num_candidates - 1 uniform negatives plus the true item (the paper's protocol);
+recommender: the frozen recommender's top-N over the catalogue, the history excluded."""
+FULL_KS = (1, 5, 10)
+FULL_NDCG_KS = (5, 10)
+
+
+@dataclass
+class Retrieval:
+    items: np.ndarray  # (N, n) item ids, the recommender's best first
+    scores: np.ndarray  # (N, n) the recommender's scores of those items
+    target_ranks: np.ndarray  # (N,) 0-based rank of the true item in the full ranking
+
+
+def check_source(source: str, option: str = "candidates.source") -> None:
+    if source not in CANDIDATE_SOURCES:
+        raise ConfigError(option, f"'{source}' is not one of {', '.join(CANDIDATE_SOURCES)}")
+
+
+@torch.no_grad()
+def retrieve(model: torch.nn.Module, samples: Samples, n: int, batch_size: int = 512,
+             device: str = "cpu") -> Retrieval:
+    """Top-n items per history over the whole catalogue, history excluded, best first.
+
+    A true item that is also in the history can never be retrieved: its rank is the catalogue
+    size (a miss at every cut-off)."""
+    was_training = model.training
+    model.eval()
+    items, scores, ranks = [], [], []
+    for start in range(0, len(samples), batch_size):
+        stop = start + batch_size
+        history = torch.as_tensor(samples.history[start:stop], device=device)  # (B, L)
+        lengths = torch.as_tensor(samples.len_history[start:stop], device=device)  # (B,)
+        logits = model(history, lengths).float()  # (B, I)
+        num_items = logits.shape[1]
+        if n > num_items:
+            raise ConfigError("num_candidates", f"{n} exceeds the catalogue of {num_items}")
+        # Padding (id num_items) lands in one spare column, dropped after.
+        seen = torch.zeros(logits.shape[0], num_items + 1, dtype=torch.bool, device=device)
+        seen.scatter_(1, history, True)
+        seen = seen[:, :num_items]  # (B, I)
+        logits = logits.masked_fill(seen, float("-inf"))
+        top = torch.topk(logits, n, dim=1, sorted=True)
+        short = torch.isinf(top.values[:, -1]).nonzero()
+        if len(short):
+            row = start + int(short[0, 0])
+            raise DataError("candidates", f"sample {samples.sample_id[row]} leaves only "
+                            f"{num_items - int(samples.len_history[row])} items outside its "
+                            f"history", expected=f"at least {n} to retrieve")
+        items.append(top.indices.cpu().numpy())
+        scores.append(top.values.cpu().numpy())
+        target = torch.as_tensor(samples.next[start:stop], device=device)
+        target_score = logits.gather(1, target[:, None])  # (B, 1)
+        above = (logits > target_score).sum(1)
+        ranks.append(torch.where(torch.isinf(target_score[:, 0]),
+                                 torch.full_like(above, num_items), above).cpu().numpy())
+    model.train(was_training)
+    return Retrieval(np.concatenate(items), np.concatenate(scores), np.concatenate(ranks))
+
+
+def full_metrics(ranks: np.ndarray) -> dict[str, float]:
+    """HitRatio@1/5/10 and NDCG@5/10 of 0-based ranks in the whole catalogue."""
+    metrics = ranking_metrics(ranks, ks=FULL_KS, ndcg_ks=FULL_NDCG_KS)
+    metrics.pop("ValidRatio")  # every full ranking is an answer
+    return metrics
+
+
+def recall(retrieval: Retrieval) -> float:
+    """Share of true items inside the retrieved top-n: the ceiling of any reranker's HR@n."""
+    return float(np.mean(retrieval.target_ranks < retrieval.items.shape[1]))
+
+
+def reranked_ranks(retrieval: Retrieval, rerank_scores: np.ndarray,
+                   targets: np.ndarray) -> np.ndarray:
+    """0-based full-catalogue rank of each true item once the top-n is reordered by
+    `rerank_scores` (N, n; higher first, ties in retrieval order). Below n the recommender's
+    order stands, so a true item that retrieval missed keeps its own rank."""
+    order = np.argsort(-rerank_scores, axis=1, kind="stable")  # (N, n)
+    reordered = np.take_along_axis(retrieval.items, order, axis=1)
+    found = reordered == targets[:, None]  # (N, n)
+    return np.where(found.any(1), found.argmax(1), retrieval.target_ranks)
+
+
+def with_true_item(retrieval: Retrieval, samples: Samples, seed: int,
+                   epoch: int | None = None) -> np.ndarray:
+    """Training lists from retrieval (hard negatives): the top-n as retrieved, and where the
+    true item is missing it replaces the last retrieved item at a random position."""
+    lists = retrieval.items.copy()  # (N, n)
+    n = lists.shape[1]
+    for row in np.nonzero(retrieval.target_ranks >= n)[0]:
+        key = [seed, int(samples.sample_id[row])] if epoch is None else \
+            [seed, epoch, int(samples.sample_id[row])]
+        position = int(np.random.default_rng(key).integers(n))
+        kept = np.delete(lists[row], n - 1)
+        lists[row] = np.insert(kept, position, samples.next[row])
+    return lists
