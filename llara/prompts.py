@@ -18,34 +18,36 @@ PLACEHOLDER, HISTORY_SLOT = "[PH]", "[HistoryEmb]"
 CANDIDATE_SLOT, ITEM_SLOT = "[CansEmb]", "[ItemEmb]"
 SPECIAL_TOKENS = (PLACEHOLDER, HISTORY_SLOT, CANDIDATE_SLOT, ITEM_SLOT)
 HISTORY_FIELD, CANDIDATE_FIELD = "[HistoryHere]", "[CansHere]"
+COUNT_FIELD = "[CountHere]"
+"""Optional in a template: replaced by the number of candidates in that prompt."""
 
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "movies": (
         "This user has watched [HistoryHere] in the previous. Please predict the next movie "
-        "this user will watch. Choose the answer from the following 20 movie titles: "
-        "[CansHere]. Answer:",
-        "A viewer's recent films, oldest first: [HistoryHere]. Which one of these 20 movies "
-        "will they watch next? [CansHere]. Answer:",
-        "Watch history: [HistoryHere]. From the 20 candidate movies [CansHere], pick the one "
-        "this user is most likely to watch next. Answer:",
+        "this user will watch. Choose the answer from the following [CountHere] movie "
+        "titles: [CansHere]. Answer:",
+        "A viewer's recent films, oldest first: [HistoryHere]. Which one of these "
+        "[CountHere] movies will they watch next? [CansHere]. Answer:",
+        "Watch history: [HistoryHere]. From the [CountHere] candidate movies [CansHere], "
+        "pick the one this user is most likely to watch next. Answer:",
     ),
     "games": (
         "This user has played [HistoryHere] in the previous. Please predict the next game "
-        "this user will play. Choose the answer from the following 20 game titles: "
+        "this user will play. Choose the answer from the following [CountHere] game titles: "
         "[CansHere]. Answer:",
-        "A player's recent games, oldest first: [HistoryHere]. Which one of these 20 games "
-        "will they play next? [CansHere]. Answer:",
-        "Play history: [HistoryHere]. From the 20 candidate games [CansHere], pick the one "
-        "this user is most likely to play next. Answer:",
+        "A player's recent games, oldest first: [HistoryHere]. Which one of these "
+        "[CountHere] games will they play next? [CansHere]. Answer:",
+        "Play history: [HistoryHere]. From the [CountHere] candidate games [CansHere], pick "
+        "the one this user is most likely to play next. Answer:",
     ),
     "music": (
         "This user has listened to [HistoryHere] in the previous. Please predict the next "
-        "artist this user will listen to. Choose the answer from the following 20 artists: "
-        "[CansHere]. Answer:",
-        "A listener's recent artists, oldest first: [HistoryHere]. Which one of these 20 "
-        "artists will they play next? [CansHere]. Answer:",
-        "Listening history: [HistoryHere]. From the 20 candidate artists [CansHere], pick the "
-        "one this user is most likely to listen to next. Answer:",
+        "artist this user will listen to. Choose the answer from the following [CountHere] "
+        "artists: [CansHere]. Answer:",
+        "A listener's recent artists, oldest first: [HistoryHere]. Which one of these "
+        "[CountHere] artists will they play next? [CansHere]. Answer:",
+        "Listening history: [HistoryHere]. From the [CountHere] candidate artists "
+        "[CansHere], pick the one this user is most likely to listen to next. Answer:",
     ),
 }
 ANSWER_END = "\n"
@@ -89,7 +91,8 @@ def render_prompt(template: str, history_titles: list[str], candidate_titles: li
         (PLACEHOLDER, PLACEHOLDER)
     history = ", ".join(f"{t} {history_slot}" for t in history_titles)
     candidates = ", ".join(f"{t} {candidate_slot}" for t in candidate_titles)
-    return template.replace(HISTORY_FIELD, history).replace(CANDIDATE_FIELD, candidates)
+    return template.replace(HISTORY_FIELD, history).replace(CANDIDATE_FIELD, candidates) \
+        .replace(COUNT_FIELD, str(len(candidate_titles)))
 
 
 @dataclass

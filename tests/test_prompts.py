@@ -13,7 +13,7 @@ def test_hybrid_and_text_rendering_golden():
     assert hybrid == (
         "This user has watched Heat [HistoryEmb], Toy Story [HistoryEmb] in the previous. "
         "Please predict the next movie this user will watch. Choose the answer from the "
-        "following 20 movie titles: Fargo [CansEmb], Heat 2 [CansEmb]. Answer:")
+        "following 2 movie titles: Fargo [CansEmb], Heat 2 [CansEmb]. Answer:")
     text = render_prompt(TEMPLATE, ["Heat"], ["Fargo", "Heat 2"], hybrid=False)
     assert "Heat [PH] in the previous" in text and "Fargo [PH], Heat 2 [PH]. Answer:" in text
 
@@ -50,3 +50,25 @@ def test_template_file_needs_both_fields(tmp_path):
         load_templates(path)
     path.write_text("H [HistoryHere] C [CansHere]\nX [HistoryHere] Y [CansHere]\n")
     assert len(load_templates(path)) == 2
+
+
+@pytest.mark.parametrize("domain", sorted(TEMPLATES))
+def test_every_built_in_template_states_the_actual_candidate_count(domain):
+    for template in TEMPLATES[domain]:
+        for count in (20, 5):
+            text = render_prompt(template, ["Heat"], [f"Film {i}" for i in range(count)], True)
+            assert f" {count} " in text and "[CountHere]" not in text
+            assert " 20 " not in text or count == 20
+
+
+def test_paper_wording_with_twenty_candidates():
+    text = render_prompt(TEMPLATE, ["Heat"], ["Fargo"] * 20, hybrid=False)
+    assert "Choose the answer from the following 20 movie titles: Fargo [PH]," in text
+
+
+def test_custom_templates_may_state_the_count(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_text('["Seen [HistoryHere]. Pick one of [CountHere]: [CansHere]. Answer:"]')
+    (template,) = load_templates(path)
+    text = render_prompt(template, ["Heat"], ["Fargo", "Up", "Ran"], hybrid=False)
+    assert text == "Seen Heat [PH]. Pick one of 3: Fargo [PH], Up [PH], Ran [PH]. Answer:"
