@@ -18,7 +18,8 @@ class PromptConfig:
     domain: str = "movies"
     """Built-in template set: movies, games or music."""
     template_file: str | None = field(default=None, metadata=PATH)
-    """Optional JSON list / text file of templates replacing the built-in ones."""
+    """Optional JSON list / text file of templates replacing the built-in ones; each holds
+    [HistoryHere] and [CansHere] once and may hold [CountHere] (the candidate count)."""
     min_history: int = 3
     """Samples with fewer history items are dropped for LLM training (the paper's rule)."""
     max_length: int = 1024
@@ -122,7 +123,8 @@ class FinetuneTrainConfig:
     max_eval_samples: int | None = None
     """Validation samples scored each epoch, None for all."""
     precision: str = "auto"
-    """bf16, fp32, or auto (bf16 where the GPU supports it, else fp32)."""
+    """bf16, fp32, or auto: bf16 on GPUs that support it and on CPUs with native bf16
+    (AVX512-BF16, AMX), else fp32. Evaluation and serving follow the run's setting."""
     device: str = "auto"
     """cpu, cuda, cuda:N or auto."""
     seed: int = 0

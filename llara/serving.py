@@ -248,9 +248,11 @@ class Recommender:
         for indices in self._same_width(queries):
             group = [queries[i] for i in indices]
             candidates = np.array([q.candidates for q in group])  # (B, C)
-            ranking = score_candidates(self.trained.model, self.trained.builder,
-                                       self._samples(group), candidates, self.trained.template,
-                                       batch_size=len(group), hybrid=self.trained.hybrid)
+            with self.trained.autocast():
+                ranking = score_candidates(self.trained.model, self.trained.builder,
+                                           self._samples(group), candidates,
+                                           self.trained.template, batch_size=len(group),
+                                           hybrid=self.trained.hybrid)
             for row, index in enumerate(indices):
                 scores = ranking.scores[row]
                 order = np.argsort(-scores, kind="stable")[:group[row].k]
@@ -263,11 +265,12 @@ class Recommender:
         for indices in self._same_width(queries):
             group = [queries[i] for i in indices]
             candidates = np.array([q.candidates for q in group])
-            answers = generate_answers(self.trained.model, self.trained.builder,
-                                       self._samples(group), candidates, self.trained.template,
-                                       batch_size=len(group),
-                                       max_new_tokens=self.config.max_new_tokens,
-                                       hybrid=self.trained.hybrid)
+            with self.trained.autocast():
+                answers = generate_answers(self.trained.model, self.trained.builder,
+                                           self._samples(group), candidates,
+                                           self.trained.template, batch_size=len(group),
+                                           max_new_tokens=self.config.max_new_tokens,
+                                           hybrid=self.trained.hybrid)
             for row, index in enumerate(indices):
                 names = [self.titles[i] for i in candidates[row]]
                 picked = parse_answer(answers[row], names)

@@ -7,6 +7,9 @@ plain torch (AdamW + scheduler + clipping) or a DeepSpeed engine (ZeRO, bf16, of
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -14,10 +17,28 @@ import torch
 from llara.model import LLaRA, PromptBatch
 
 
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """Native bf16 matrix instructions (AVX512-BF16 or AMX-BF16): there bf16 matrix products
+    run about twice as fast as fp32 (576x1536: 174 vs 80 GFLOP/s on an AMD EPYC here)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no cheap way to know, so stay exact
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+
+
+def uses_bf16(precision: str, device: str) -> bool:
+    """`auto` is bf16 on GPUs that support it and on CPUs with native bf16, else fp32."""
+    if precision != "auto":
+        return precision == "bf16"
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    return device == "cpu" and cpu_has_bf16()
+
+
 def autocast_for(precision: str, device: str):
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.startswith("cuda") and
-                                       torch.cuda.is_bf16_supported())
-    if not use_bf16:
+    if not uses_bf16(precision, device):
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
 
