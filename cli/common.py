@@ -38,3 +38,18 @@ def metrics_table(title: str, rows: dict[str, dict[str, float]], paper: dict[str
         table.add_row(name, *(f"{metrics[c]:.4f}" for c in columns),
                       f"{paper[name]:.4f}" if name in paper else "-")
     return table
+
+
+def metrics_view(title: str, metrics: dict[str, dict[str, float]]) -> Table:
+    """One row per group (score, generate; recommender, reranked, retrieval), one column per
+    figure any group has, in the order they first appear."""
+    table = Table(title=title)
+    names = list(dict.fromkeys(k for values in metrics.values() for k in values))
+    table.add_column("protocol" if "score" in metrics or "generate" in metrics else "ranking",
+                     justify="right")
+    for name in names:
+        table.add_column(name.replace("HitRatio", "HR").replace("ValidRatio", "Valid"),
+                         justify="right")
+    for group, values in metrics.items():
+        table.add_row(group, *(f"{values[k]:.4f}" if k in values else "-" for k in names))
+    return table

@@ -7,20 +7,29 @@ from typing import Optional
 
 import pyarrow.parquet as pq
 import typer
-from rich.table import Table
 
 from llara.atomic import atomic_file, write_json
 from llara.batch_inference import predictions_table
 from llara.errors import ConfigError
-from llara.runner import evaluate_trained, load_trained, recommend as rank_for, resolve_items
+from llara.runner import (check_mode, evaluate_trained, load_trained, recommend as rank_for,
+                          resolve_items)
 
-from .common import console
+from .common import console, metrics_view
+
+METRIC_GROUPS = ("generate", "score", "recommender", "reranked", "retrieval")
 
 
 def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara train`."),
              split: str = typer.Option("test", help="val or test."),
-             mode: str = typer.Option("both", help="score (candidate likelihood), generate "
-                                      "(the paper's protocol) or both."),
+             mode: Optional[str] = typer.Option(None, help="score (candidate likelihood), "
+                                                "generate (the paper's protocol) or both; "
+                                                "default both, score with --protocol full."),
+             protocol: str = typer.Option("paper", help="paper (20 random candidates, the "
+                                          "true item among them) or full (the recommender's "
+                                          "top-N over the whole catalogue, reranked)."),
+             retrieve_n: Optional[int] = typer.Option(None, "--retrieve", help="--protocol "
+                                                      "full: items retrieved (default: the "
+                                                      "dataset's num_candidates)."),
              max_samples: Optional[int] = typer.Option(None, min=1, help="Evaluate a prefix."),
              predictions: Optional[Path] = typer.Option(None, help="Per-sample Parquet."),
              json_out: Optional[Path] = typer.Option(None, "--json", help="Metrics as JSON."),
@@ -32,14 +41,19 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
              device: str = typer.Option("auto", help="--local only: cpu, cuda or auto."),
              cache_dir: Optional[Path] = typer.Option(None, help="Model cache directory."),
              progress: bool = typer.Option(True, help="Show progress bars.")) -> None:
-    """ValidRatio and HitRatio@1 by generation; HitRatio@1/3/5 and NDCG@5 by scoring.
+    """ValidRatio and HitRatio@1 by generation; HitRatio@1/3/5 and NDCG@5 by scoring. With
+    --protocol full: HitRatio@1/5/10 and NDCG@5/10 over the whole catalogue for the
+    recommender alone and for its top-N reranked by LLaRA, and the retrieval's recall@N.
 
     Runs as Ray Data batch inference (the model loaded once per actor) unless --local."""
+    mode = mode or ("score" if protocol == "full" else "both")
+    check_mode(mode, protocol, retrieve_n)
     if local:
         trained = load_trained(checkpoint, device, cache_dir, log=console.print)
-        result = evaluate_trained(trained, split, mode, max_samples, progress)
+        result = evaluate_trained(trained, split, mode, max_samples, progress, protocol,
+                                  retrieve_n)
         table = predictions_table(result, trained.titles)
-        metrics = {k: result[k] for k in ("generate", "score") if k in result}
+        metrics = {k: result[k] for k in METRIC_GROUPS if k in result}
         seconds = ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items())
     else:
         from llara.jobs.evaluate import evaluate_distributed
@@ -49,26 +63,16 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
         require_gpus(actors, gpus)
         metrics, table, elapsed = evaluate_distributed(checkpoint, split, mode, max_samples,
                                                        actors, gpus, batch_size, cache_dir,
-                                                       progress)
+                                                       progress, protocol, retrieve_n)
         seconds = f"{elapsed:.1f} with {actors} actor(s)"
     console.print(metrics_view(f"LLaRA on {split} ({table.num_rows} samples)", metrics))
     console.print(f"seconds: {seconds}")
     if json_out:
-        write_json(json_out, {"split": split, **metrics})
+        write_json(json_out, {"split": split, "protocol": protocol, **metrics})
     if predictions:
         with atomic_file(predictions) as tmp:
             pq.write_table(table, tmp)
         console.print(f"predictions -> {predictions}")
-
-
-def metrics_view(title: str, metrics: dict[str, dict[str, float]]) -> Table:
-    table = Table(title=title)
-    for column in ("protocol", "Valid", "HR@1", "HR@3", "HR@5", "NDCG@5"):
-        table.add_column(column, justify="right")
-    for name, values in metrics.items():
-        table.add_row(name, *(f"{values[k]:.4f}" if k in values else "-" for k in
-                              ("ValidRatio", "HitRatio@1", "HitRatio@3", "HitRatio@5", "NDCG@5")))
-    return table
 
 
 def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder written by `llara "

@@ -13,10 +13,13 @@ from llara.data.candidates import sample_candidates
 from llara.data.prepare import PreparedDataset
 from llara.errors import ConfigError, DataError
 from llara.recsys.checkpoint import load_checkpoint
-from llara.recsys.evaluate import evaluate_ranking, rank_candidates, write_predictions
+from llara.recsys.evaluate import (evaluate_ranking, rank_candidates, write_full_predictions,
+                                   write_predictions)
 from llara.recsys.train import resolve_device, train_recommender
+from llara.retrieval import FULL_KS, full_metrics, retrieve
 
-from .common import PAPER_HR1, build_config, console, metrics_table, with_shortcuts
+from .common import (PAPER_HR1, build_config, console, metrics_table, metrics_view,
+                     with_shortcuts)
 
 app = typer.Typer(help="Train and evaluate SASRec, GRU4Rec and Caser.", no_args_is_help=True)
 
@@ -53,10 +56,16 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
                                                         "here (Parquet)."),
              json_out: Optional[Path] = typer.Option(None, "--json", help="Write metrics as JSON."),
              device: str = typer.Option("auto", help="cpu, cuda or auto."),
-             batch_size: int = typer.Option(1024, min=1, help="Samples per batch.")) -> None:
-    """HitRatio@1/3/5, NDCG@5 and ValidRatio in the 20-candidate protocol."""
+             batch_size: int = typer.Option(1024, min=1, help="Samples per batch."),
+             protocol: str = typer.Option("paper", help="paper (20 random candidates) or full "
+                                          "(a ranking of the whole catalogue).")) -> None:
+    """HitRatio@1/3/5, NDCG@5 and ValidRatio in the 20-candidate protocol; with --protocol
+    full, HitRatio@1/5/10 and NDCG@5/10 of the ranking over the whole catalogue (the history
+    excluded, the true item never inserted)."""
     if split not in ("val", "test"):
         raise ConfigError(f"invalid '--split': '{split}' is not val or test")
+    if protocol not in ("paper", "full"):
+        raise ConfigError(f"invalid '--protocol': '{protocol}' is not paper or full")
     device = resolve_device(device)
     loaded = load_checkpoint(checkpoint, device)
     data = data or Path(loaded.info.get("dataset_dir", ""))
@@ -65,11 +74,23 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
         raise DataError(data, f"catalogue has {dataset.num_items} items but the checkpoint "
                         f"was trained on {loaded.num_items}", expected="the checkpoint's dataset")
     samples = dataset.samples(split)
+    name = loaded.config.model
+    if protocol == "full":
+        retrieval = retrieve(loaded.model, samples, FULL_KS[-1], batch_size, device)
+        metrics = full_metrics(retrieval.target_ranks)
+        console.print(metrics_view(f"{split} ({len(samples)} samples, whole catalogue of "
+                                   f"{dataset.num_items})", {name: metrics}))
+        if predictions:
+            write_full_predictions(predictions, samples, retrieval)
+            console.print(f"predictions -> {predictions}")
+        if json_out:
+            write_json(json_out, {"model": name, "split": split, "protocol": protocol,
+                                  **metrics})
+        return
     candidates = sample_candidates(samples, dataset.num_items, dataset.config.num_candidates,
                                    dataset.config.candidate_seed)
     ranking = rank_candidates(loaded.model, samples, candidates, batch_size, device)
     metrics = evaluate_ranking(ranking)
-    name = loaded.config.model
     console.print(metrics_table(f"{split} ({len(samples)} samples, "
                                 f"{dataset.config.num_candidates} candidates)",
                                 {name: metrics}, PAPER_HR1))

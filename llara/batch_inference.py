@@ -11,6 +11,7 @@ from llara.data.tables import samples_from_table
 from llara.errors import LlaraError
 from llara.evaluation import parse_answer
 from llara.metrics import ranking_metrics
+from llara.retrieval import full_protocol_metrics
 
 _ids = pa.list_(pa.int64())
 
@@ -24,6 +25,10 @@ def predictions_table(result: dict, titles: list[str]) -> pa.Table:
     if "ranking" in result:
         columns["scores"] = pa.array(result["ranking"].scores.tolist(), pa.list_(pa.float32()))
         columns["rank"] = pa.array(result["ranking"].ranks, pa.int64())
+    if "retrieved" in result:  # the full protocol: ranks over the whole catalogue
+        columns["recommender_rank"] = pa.array(result["retrieved"].target_ranks, pa.int64())
+        if "full_ranks" in result:
+            columns["rank"] = pa.array(result["full_ranks"], pa.int64())
     if "answers" in result:
         picked = [parse_answer(a, [titles[i] for i in row])
                   for a, row in zip(result["answers"], candidates.tolist())]
@@ -38,6 +43,10 @@ def predictions_table(result: dict, titles: list[str]) -> pa.Table:
 def metrics_from_predictions(table: pa.Table) -> dict[str, dict[str, float]]:
     """The same figures `evaluate_trained` reports, from the per-sample table."""
     metrics = {}
+    if "recommender_rank" in table.column_names:
+        retrieved = len(table["candidates"][0]) if table.num_rows else 0
+        return full_protocol_metrics(table["recommender_rank"].to_numpy(),
+                                     table["rank"].to_numpy(), retrieved)
     if "rank" in table.column_names:
         metrics["score"] = ranking_metrics(table["rank"].to_numpy())
     if "hit" in table.column_names:
@@ -53,7 +62,8 @@ class CheckpointEvaluator:
 
     def __init__(self, checkpoint: str, mode: str, device: str = "auto",
                  cache_dir: str | None = None, threads: int | None = None,
-                 run_config: dict | None = None):
+                 run_config: dict | None = None, protocol: str = "paper",
+                 retrieve_n: int | None = None):
         import torch
 
         from llara.config_io import from_dict
@@ -62,7 +72,7 @@ class CheckpointEvaluator:
 
         if threads:
             torch.set_num_threads(threads)  # Ray allots one thread per reserved CPU
-        self.mode = mode
+        self.mode, self.protocol, self.retrieve_n = mode, protocol, retrieve_n
         # The driver's reading of run.json: an actor's own working directory is not the user's.
         config = None if run_config is None else from_dict(FinetuneConfig, run_config)
         self.trained, self.error = None, None
@@ -80,5 +90,6 @@ class CheckpointEvaluator:
         if self.error is not None:
             raise self.error
         samples = samples_from_table(batch, self.trained.dataset.num_items)
-        result = evaluate_samples(self.trained, samples, self.mode, progress=False)
+        result = evaluate_samples(self.trained, samples, self.mode, False, self.protocol,
+                                  self.retrieve_n)
         return predictions_table(result, self.trained.titles)

@@ -34,7 +34,7 @@ def parse_answer(answer: str, candidate_titles: list[str]) -> int | None:
 @dataclass
 class LLMRanking:
     scores: np.ndarray  # (N, C) answer log-likelihood per candidate, candidate order
-    ranks: np.ndarray  # (N,) 0-based rank of the true item
+    ranks: np.ndarray  # (N,) 0-based rank of the true item; C when it is absent
 
 
 def left_aligned(batch: PromptBatch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,9 +92,10 @@ def score_candidates(model: LLaRA, builder: PromptBuilder, samples: Samples,
             0, packed.owners.to(device), token_lp)
         all_scores[rows] = scores.view(len(rows), count).cpu().numpy()
     order = np.argsort(-all_scores, axis=1, kind="stable")
-    truth = np.argmax(candidates == samples.next[:, None], axis=1)
-    ranks = np.argmax(order == truth[:, None], axis=1)
-    return LLMRanking(all_scores, ranks)
+    is_true = candidates == samples.next[:, None]  # (N, C)
+    ranks = np.argmax(order == is_true.argmax(1)[:, None], axis=1)
+    # A list without the true item (retrieved candidates) ranks it past the end: a miss.
+    return LLMRanking(all_scores, np.where(is_true.any(1), ranks, count))
 
 
 @torch.no_grad()

@@ -49,7 +49,9 @@ def retrieve(model: torch.nn.Module, samples: Samples, n: int, batch_size: int =
         stop = start + batch_size
         history = torch.as_tensor(samples.history[start:stop], device=device)  # (B, L)
         lengths = torch.as_tensor(samples.len_history[start:stop], device=device)  # (B,)
-        logits = model(history, lengths).float()  # (B, I)
+        # The recommender's own fp32 ranking, whatever autocast the caller runs the LLM in.
+        with torch.autocast(torch.device(device).type, enabled=False):
+            logits = model(history, lengths).float()  # (B, I)
         num_items = logits.shape[1]
         if n > num_items:
             raise ConfigError("num_candidates", f"{n} exceeds the catalogue of {num_items}")
@@ -83,9 +85,16 @@ def full_metrics(ranks: np.ndarray) -> dict[str, float]:
     return metrics
 
 
-def recall(retrieval: Retrieval) -> float:
+def recall_at(target_ranks: np.ndarray, n: int) -> float:
     """Share of true items inside the retrieved top-n: the ceiling of any reranker's HR@n."""
-    return float(np.mean(retrieval.target_ranks < retrieval.items.shape[1]))
+    return float(np.mean(np.asarray(target_ranks) < n))
+
+
+def full_protocol_metrics(recommender_ranks: np.ndarray, reranked: np.ndarray,
+                          retrieved: int) -> dict[str, dict[str, float]]:
+    """The recommender alone and its top-n reranked, both over the whole catalogue."""
+    return {"recommender": full_metrics(recommender_ranks), "reranked": full_metrics(reranked),
+            "retrieval": {f"Recall@{retrieved}": recall_at(recommender_ranks, retrieved)}}
 
 
 def reranked_ranks(retrieval: Retrieval, rerank_scores: np.ndarray,

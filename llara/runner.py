@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +29,16 @@ from llara.model import LLaRA, build_llara, load_llara
 from llara.paths import absolute_paths
 from llara.prompting import PromptBuilder
 from llara.prompts import templates_for
-from llara.recsys.checkpoint import load_item_embeddings
+from llara.recsys.checkpoint import load_checkpoint, load_item_embeddings
 from llara.recsys.train import resolve_device
+from llara.retrieval import full_protocol_metrics, reranked_ranks, retrieve
+from llara.step import autocast_for
 
 
 EVALUATION_MODES = ("score", "generate", "both")
+PROTOCOLS = ("paper", "full")
+"""paper: num_candidates random items with the true one inserted; full: the recommender's
+top-N over the whole catalogue reranked, the true item never inserted."""
 
 
 def resolve_llm(source: str, cache_dir: str | Path | None = None, log=print) -> str:
@@ -93,11 +98,24 @@ class TrainedModel:
     builder: PromptBuilder
     template: str
     info: dict
+    retriever: torch.nn.Module | None = field(default=None, repr=False)
+    """The frozen recommender itself, loaded on first use by `recommender()`."""
 
     @property
     def hybrid(self) -> bool:
         """Whether its prompts carry item embeddings (all but text-only runs)."""
         return evaluates_hybrid(self.config.curriculum)
+
+    def recommender(self) -> torch.nn.Module:
+        """The frozen recommender this run builds on: the retriever of the full protocol."""
+        if self.retriever is None:
+            device = str(self.model.item_embeddings.device)
+            self.retriever = load_checkpoint(self.config.rec_checkpoint, device).model
+        return self.retriever
+
+    def autocast(self):
+        """The run's precision where the model is (bf16 where the hardware has it)."""
+        return autocast_for(self.config.train.precision, str(self.model.item_embeddings.device))
 
 
 def read_run_config(checkpoint: str | Path) -> FinetuneConfig:
@@ -126,32 +144,62 @@ def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
 
 
 def evaluate_trained(trained: TrainedModel, split: str = "test", mode: str = "score",
-                     max_samples: int | None = None, progress: bool = True) -> dict:
-    """Metrics (and per-sample outputs) on the dataset's deterministic candidate lists."""
+                     max_samples: int | None = None, progress: bool = True,
+                     protocol: str = "paper", retrieve_n: int | None = None) -> dict:
+    """Metrics (and per-sample outputs) on the dataset's deterministic candidate lists
+    (`paper`) or on the recommender's top-N over the whole catalogue (`full`)."""
     samples = trained.dataset.samples(split)
     samples = samples.select(np.arange(min(len(samples), max_samples or len(samples))))
-    return evaluate_samples(trained, samples, mode, progress)
+    return evaluate_samples(trained, samples, mode, progress, protocol, retrieve_n)
 
 
-def check_mode(mode: str) -> None:
+def check_mode(mode: str, protocol: str = "paper", retrieve_n: int | None = None) -> None:
     if mode not in EVALUATION_MODES:
         raise ConfigError(f"invalid '--mode': '{mode}' is not score, generate or both")
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"invalid '--protocol': '{protocol}' is not paper or full")
+    if protocol == "full" and mode != "score":
+        raise ConfigError(f"invalid '--mode': '{mode}' with --protocol full, which ranks the "
+                          "retrieved items by candidate scoring (--mode score)")
+    if retrieve_n is not None and (protocol != "full" or retrieve_n < 2):
+        raise ConfigError("invalid '--retrieve': " + (
+            "only the full protocol retrieves" if protocol != "full" else "must be at least 2"))
 
 
 def evaluate_samples(trained: TrainedModel, samples: Samples, mode: str = "score",
-                     progress: bool = True) -> dict:
-    check_mode(mode)
+                     progress: bool = True, protocol: str = "paper",
+                     retrieve_n: int | None = None) -> dict:
+    check_mode(mode, protocol, retrieve_n)
+    with trained.autocast():
+        return _evaluate_samples(trained, samples, mode, progress, protocol, retrieve_n)
+
+
+def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progress: bool,
+                      protocol: str, retrieve_n: int | None) -> dict:
     data = trained.dataset.config
-    candidates = sample_candidates(samples, trained.dataset.num_items, data.num_candidates,
-                                   data.candidate_seed)
-    result: dict = {"samples": samples, "candidates": candidates, "seconds": {}}
+    result: dict = {"samples": samples, "seconds": {}}
+    if protocol == "full":
+        started = time.perf_counter()
+        retrieval = retrieve(trained.recommender(), samples, retrieve_n or data.num_candidates,
+                             device=str(trained.model.item_embeddings.device))
+        result["seconds"]["retrieve"] = time.perf_counter() - started
+        result["retrieved"], candidates = retrieval, retrieval.items
+    else:
+        candidates = sample_candidates(samples, trained.dataset.num_items, data.num_candidates,
+                                       data.candidate_seed)
+    result["candidates"] = candidates
     if mode in ("score", "both"):
         started = time.perf_counter()
         ranking = score_candidates(trained.model, trained.builder, samples, candidates,
                                    trained.template, progress, hybrid=trained.hybrid)
         result["seconds"]["score"] = time.perf_counter() - started
-        result["score"] = scoring_metrics(ranking)
         result["ranking"] = ranking
+        if protocol == "full":
+            result["full_ranks"] = reranked_ranks(retrieval, ranking.scores, samples.next)
+            result.update(full_protocol_metrics(retrieval.target_ranks, result["full_ranks"],
+                                                candidates.shape[1]))
+        else:
+            result["score"] = scoring_metrics(ranking)
     if mode in ("generate", "both"):
         started = time.perf_counter()
         answers = generate_answers(trained.model, trained.builder, samples, candidates,
@@ -202,7 +250,9 @@ def recommend(trained: TrainedModel, history: list[int], candidates: list[int] |
     # There is no true next item here; the first candidate stands in (its rank is unused).
     sample = Samples.from_histories([history], [candidates[0]], width,
                                     trained.dataset.num_items)
-    ranking = score_candidates(trained.model, trained.builder, sample, np.array([candidates]),
-                               trained.template, hybrid=trained.hybrid)
+    with trained.autocast():
+        ranking = score_candidates(trained.model, trained.builder, sample,
+                                   np.array([candidates]), trained.template,
+                                   hybrid=trained.hybrid)
     order = np.argsort(-ranking.scores[0], kind="stable")
     return [(int(candidates[i]), float(ranking.scores[0, i])) for i in order]

@@ -22,10 +22,11 @@ from .session import actor_cpus
 
 def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str = "score",
                          max_samples: int | None = None, actors: int = 1, use_gpu: bool = False,
-                         batch_size: int = 16, cache_dir=None, progress: bool = True
+                         batch_size: int = 16, cache_dir=None, progress: bool = True,
+                         protocol: str = "paper", retrieve_n: int | None = None
                          ) -> tuple[dict, pa.Table, float]:
     """(metrics, per-sample predictions in sample order, seconds)."""
-    check_mode(mode)
+    check_mode(mode, protocol, retrieve_n)
     checkpoint, cache_dir = absolute_path(Path(checkpoint)), absolute_path(cache_dir)
     config = read_run_config(checkpoint)
     dataset = PreparedDataset.open(config.data_dir)
@@ -44,7 +45,7 @@ def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str 
         fn_constructor_args=(str(checkpoint), mode, "cuda" if use_gpu else "cpu",
                              None if cache_dir is None else str(cache_dir),
                              None if use_gpu else max(1, (os.cpu_count() or 1) // actors),
-                             to_dict(config)),
+                             to_dict(config), protocol, retrieve_n),
         batch_size=batch_size, batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_gpus=1 if use_gpu else 0,

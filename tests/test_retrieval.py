@@ -6,8 +6,8 @@ from llara.config import RecommenderConfig
 from llara.data.tables import Samples
 from llara.errors import ConfigError, DataError
 from llara.recsys.models import build_recommender
-from llara.retrieval import (Retrieval, check_source, full_metrics, recall, reranked_ranks,
-                             retrieve, with_true_item)
+from llara.retrieval import (Retrieval, check_source, full_metrics, full_protocol_metrics,
+                             recall_at, reranked_ranks, retrieve, with_true_item)
 
 NUM_ITEMS, WIDTH = 30, 5
 
@@ -72,11 +72,14 @@ def hand_retrieval() -> tuple[Retrieval, np.ndarray]:
 def test_a_rerank_that_puts_the_true_item_first_lifts_hr1_exactly():
     retrieval, targets = hand_retrieval()
     assert full_metrics(retrieval.target_ranks)["HitRatio@1"] == pytest.approx(1 / 3)
-    assert recall(retrieval) == pytest.approx(2 / 3)
+    assert recall_at(retrieval.target_ranks, 4) == pytest.approx(2 / 3)
     oracle = (retrieval.items == targets[:, None]).astype(float)  # 1 on the true item
     ranks = reranked_ranks(retrieval, oracle, targets)
     assert ranks.tolist() == [0, 0, 13]  # the miss stays a miss, at the recommender's rank
-    assert full_metrics(ranks)["HitRatio@1"] == pytest.approx(recall(retrieval))
+    metrics = full_protocol_metrics(retrieval.target_ranks, ranks, 4)
+    assert metrics["reranked"]["HitRatio@1"] == pytest.approx(2 / 3)  # = recall, its ceiling
+    assert metrics["recommender"]["HitRatio@1"] == pytest.approx(1 / 3)
+    assert metrics["retrieval"] == {"Recall@4": pytest.approx(2 / 3)}
 
 
 def test_a_rerank_with_equal_scores_keeps_the_retrieval_order():

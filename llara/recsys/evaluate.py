@@ -13,6 +13,7 @@ import torch
 from llara.atomic import atomic_file
 from llara.data.tables import Samples
 from llara.metrics import ranking_metrics
+from llara.retrieval import Retrieval
 
 
 @dataclass
@@ -63,6 +64,23 @@ def write_predictions(path: str | Path, samples: Samples, candidates: np.ndarray
         "ranked_scores": pa.FixedSizeListArray.from_arrays(
             pa.array(ranking.ranked_scores.reshape(-1), pa.float32()), width),
         "rank": pa.array(ranking.ranks, pa.int32()),
+    })
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def write_full_predictions(path: str | Path, samples: Samples, retrieval: Retrieval) -> None:
+    """Per sample: the true item's rank in the whole catalogue and the top items, best first."""
+    width = retrieval.items.shape[1]
+    table = pa.table({
+        "sample_id": pa.array(samples.sample_id, pa.int64()),
+        "user": pa.array(samples.user, pa.string()),
+        "next": pa.array(samples.next, pa.int32()),
+        "rank": pa.array(retrieval.target_ranks, pa.int64()),
+        "top_items": pa.FixedSizeListArray.from_arrays(
+            pa.array(retrieval.items.reshape(-1), pa.int32()), width),
+        "top_scores": pa.FixedSizeListArray.from_arrays(
+            pa.array(retrieval.scores.reshape(-1), pa.float32()), width),
     })
     with atomic_file(path) as tmp:
         pq.write_table(table, tmp)

@@ -42,6 +42,20 @@ def test_prepare_train_evaluate_through_the_runner(raw, tmp_path):
     assert pq.read_table(tmp_path / "pred.parquet").num_rows == 10
     assert set(json.loads((tmp_path / "m.json").read_text())) >= {"HitRatio@1", "NDCG@5"}
 
+    out = _ok(["rec", "evaluate", "--checkpoint", tmp_path / "ck", "--split", "val",
+               "--protocol", "full", "--predictions", tmp_path / "full.parquet", "--json",
+               tmp_path / "full.json"])
+    assert "whole catalogue of 40" in out and "HR@10" in out and "NDCG@10" in out
+    full = json.loads((tmp_path / "full.json").read_text())
+    assert full["protocol"] == "full"
+    assert full["HitRatio@1"] <= full["HitRatio@5"] <= full["HitRatio@10"]
+    table = pq.read_table(tmp_path / "full.parquet").to_pylist()
+    for row in table:  # the rank agrees with the top list it came from
+        assert (row["rank"] < 10) == (row["next"] in row["top_items"])
+        if row["rank"] < 10:
+            assert row["top_items"][row["rank"]] == row["next"]
+    assert full["HitRatio@10"] == pytest.approx(sum(r["rank"] < 10 for r in table) / 10)
+
 
 def test_yaml_config_file(raw, tmp_path):
     _ok(["data", "prepare", raw, "--out", tmp_path / "data"])

@@ -85,6 +85,34 @@ def test_evaluate_both_protocols_in_process_and_as_ray_batch_inference(trained):
         assert from_ray[protocol] == pytest.approx(metrics[protocol])
 
 
+def test_full_catalogue_protocol_in_process_and_as_ray_batch_inference(trained):
+    args = ["--checkpoint", "run/best", "--split", "test", "--max-samples", "6",
+            "--protocol", "full", "--retrieve", "8", "--no-progress"]
+    local = _llara("evaluate", "--local", *args, "--json", "full-local.json", cwd=trained)
+    assert local.returncode == 0, local.stdout[-2000:] + local.stderr[-2000:]
+    for row in ("recommender", "reranked", "retrieval"):
+        assert row in local.stdout
+    assert "HR@10" in local.stdout and "NDCG@10" in local.stdout and "Recall@8" in local.stdout
+    done = _llara("evaluate", *args, "--batch-size", "4", "--num-cpus", "2",
+                  "--predictions", "full.parquet", "--json", "full-ray.json", cwd=trained)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    in_process = json.loads((trained / "full-local.json").read_text())
+    from_ray = json.loads((trained / "full-ray.json").read_text())
+    assert in_process["protocol"] == from_ray["protocol"] == "full"
+    for group in ("recommender", "reranked", "retrieval"):
+        assert from_ray[group] == pytest.approx(in_process[group])
+    table = pq.read_table(trained / "full.parquet")
+    assert all(len(c) == 8 for c in table["candidates"].to_pylist())
+    assert {"recommender_rank", "rank", "scores"} <= set(table.column_names)
+
+
+def test_full_protocol_with_generation_is_a_clear_error(trained):
+    done = _llara("evaluate", "--local", "--checkpoint", trained / "run" / "best",
+                  "--protocol", "full", "--mode", "generate")
+    assert done.returncode == 2
+    assert "--mode" in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
 def test_an_error_inside_a_ray_actor_prints_its_own_message(trained, tmp_path):
     """The checkpoint names an LLM file that is gone: only the Ray Data actors load the LLM,
     so the error is raised there, pickled by Ray, and must reach the user as our one line."""
