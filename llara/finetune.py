@@ -19,15 +19,15 @@ from llara.atomic import atomic_file
 from llara.config import DataConfig
 from llara.config_io import to_dict
 from llara.curriculum import evaluates_hybrid, hybrid_probability, use_hybrid
-from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
 from llara.errors import DataError
-from llara.evaluation import score_candidates, scoring_metrics
 from llara.finetune_config import FinetuneConfig, FinetuneTrainConfig
 from llara.model import LLaRA, collate_prompts, compile_decoder_layers
 from llara.prompting import PromptBuilder
 from llara.prompts import pick_template, templates_for
+from llara.retrieval import training_lists
 from llara.step import TorchBackend, autocast_for, train_step
+from llara.validation import load_retriever, validation_metrics, validation_set
 
 
 @dataclass
@@ -69,8 +69,8 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
     templates = templates_for(config.prompt.domain, config.prompt.template_file)
     builder = PromptBuilder(model.tokenizer, titles, config.prompt.max_length)
     train = eligible(train, config.prompt.min_history)
-    val = val.select(np.arange(min(len(val), opts.max_eval_samples or len(val))))
-    val_candidates = sample_candidates(val, num_items, data.num_candidates, data.candidate_seed)
+    retriever = load_retriever(config, device)
+    validation = validation_set(val, config, data, num_items, retriever, device)
     per_epoch = min(len(train), opts.max_train_samples or len(train))
     steps_per_epoch = math.ceil(per_epoch / opts.batch_size)
     total = steps_per_epoch * opts.epochs
@@ -89,8 +89,9 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
         model.train()
         subset = train.select(np.sort(shuffle.permutation(len(train))[:per_epoch]))
         order = shuffle.permutation(len(subset))
-        candidates = sample_candidates(subset, num_items, data.num_candidates,
-                                       data.candidate_seed, epoch=epoch)
+        candidates = training_lists(subset, config.candidates.source, num_items,
+                                    config.candidates.retrieve or data.num_candidates,
+                                    data.candidate_seed, epoch, retriever, device)
         for start in range(0, len(order), opts.batch_size):
             rows = order[start:start + opts.batch_size]
             hybrid = use_hybrid(config.curriculum, step, total)
@@ -108,11 +109,10 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", hybrid=hybrid)
         with autocast_for(opts.precision, device):
-            ranking = score_candidates(model, builder, val, val_candidates, templates[0],
-                                       hybrid=evaluates_hybrid(config.curriculum))
-        metrics = scoring_metrics(ranking)
-        records.append({"epoch": epoch, "step": step,
-                        **{f"val_{k}": v for k, v in metrics.items()}})
+            reported = validation_metrics(model, builder, validation, templates[0],
+                                          evaluates_hybrid(config.curriculum))
+        metrics = {k.removeprefix("val_"): v for k, v in reported.items()}
+        records.append({"epoch": epoch, "step": step, **reported})
         log(f"epoch {epoch}: val HitRatio@1 {metrics['HitRatio@1']:.4f} (candidate scoring)")
         if metrics["HitRatio@1"] > best["HitRatio@1"]:
             best, best_epoch = metrics, epoch

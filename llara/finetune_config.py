@@ -8,6 +8,7 @@ from llara.config import require
 from llara.paths import PATH, PATH_OR_NAME
 
 PROJECTOR_KINDS = ("mlp", "linear", "deep_mlp")
+CANDIDATE_SOURCES = ("random", "recommender")
 SCHEDULES = ("linear", "direct", "two_stage", "step", "cosine", "text_only")
 
 
@@ -98,6 +99,32 @@ class CurriculumConfig:
         require(0.0 <= self.warmup < 1.0, "curriculum.warmup", "must be in [0, 1)")
         require(0.0 <= self.boundary <= 1.0, "curriculum.boundary", "must be in [0, 1]")
         require(self.steps >= 2, "curriculum.steps", "must be at least 2")
+
+
+@dataclass
+class CandidateConfig:
+    """Where training prompts' candidate lists come from, and how validation ranks."""
+
+    source: str = "random"
+    """Training lists: random (num_candidates - 1 uniform negatives and the true item: the
+    paper) or recommender (the frozen recommender's top-N over the catalogue, the history
+    excluded: hard negatives; where retrieval missed the true item it replaces the last one,
+    at a random position)."""
+    validation: str = "paper"
+    """Each epoch's validation: paper (the dataset's random lists) or full (the recommender's
+    top-N reranked over the whole catalogue, reported as val_full_* beside the paper figures;
+    `llara tune` can maximise those)."""
+    retrieve: int | None = None
+    """Items retrieved for source=recommender and full validation; default: the dataset's
+    num_candidates."""
+
+    def __post_init__(self) -> None:
+        require(self.source in CANDIDATE_SOURCES, "candidates.source",
+                 f"'{self.source}' is not one of {', '.join(CANDIDATE_SOURCES)}")
+        require(self.validation in ("paper", "full"), "candidates.validation",
+                 f"'{self.validation}' is not paper or full")
+        require(self.retrieve is None or self.retrieve >= 2, "candidates.retrieve",
+                 "must be at least 2 or null")
 
 
 @dataclass
@@ -229,6 +256,8 @@ class FinetuneConfig:
     """Adapters."""
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     """Text-to-hybrid schedule."""
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
+    """Candidate lists of training prompts and of validation."""
     train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
     """Optimisation."""
     shards: ShardConfig = field(default_factory=ShardConfig)

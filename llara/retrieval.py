@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
 from llara.errors import ConfigError, DataError
+from llara.config import require
+from llara.finetune_config import CANDIDATE_SOURCES
 from llara.metrics import ranking_metrics
 
-CANDIDATE_SOURCES = ("random", "recommender")
-"""random: num_candidates - 1 uniform negatives plus the true item (the paper's protocol);
-recommender: the frozen recommender's top-N over the catalogue, the history excluded."""
 FULL_KS = (1, 5, 10)
 FULL_NDCG_KS = (5, 10)
 
@@ -31,8 +31,8 @@ class Retrieval:
 
 
 def check_source(source: str, option: str = "candidates.source") -> None:
-    if source not in CANDIDATE_SOURCES:
-        raise ConfigError(option, f"'{source}' is not one of {', '.join(CANDIDATE_SOURCES)}")
+    require(source in CANDIDATE_SOURCES, option,
+            f"'{source}' is not one of {', '.join(CANDIDATE_SOURCES)}")
 
 
 @torch.no_grad()
@@ -121,3 +121,17 @@ def with_true_item(retrieval: Retrieval, samples: Samples, seed: int,
         kept = np.delete(lists[row], n - 1)
         lists[row] = np.insert(kept, position, samples.next[row])
     return lists
+
+
+def training_lists(samples: Samples, source: str, num_items: int, num_candidates: int,
+                   seed: int, epoch: int | None, retriever: torch.nn.Module | None = None,
+                   device: str = "cpu") -> np.ndarray:
+    """(N, num_candidates) lists to train on, each holding its true item once: random
+    negatives (the paper), or the retriever's top-num_candidates as hard negatives."""
+    check_source(source)
+    if source == "random":
+        return sample_candidates(samples, num_items, num_candidates, seed, epoch)
+    if retriever is None:
+        raise ValueError("candidates.source=recommender needs the recommender")
+    return with_true_item(retrieve(retriever, samples, num_candidates, device=device), samples,
+                          seed, epoch)

@@ -1,7 +1,8 @@
 """Tokenised prompt shards: every sample's hybrid and text-only prompt, ready for training.
 
-A shard row is a pure function of (sample, seeds, tokenizer): candidates come from
-`sample_candidates` (keyed by sample id), the template from (shards.seed, sample id). So shard
+A shard row is a pure function of (sample, seeds, tokenizer, recommender): candidates come
+from `sample_candidates` (keyed by sample id) or, with candidates.source=recommender, from the
+frozen recommender's top-N, the template from (shards.seed, sample id). So shard
 files are byte-identical across rebuilds whatever the parallelism, and workers only collate.
 """
 
@@ -14,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples, samples_from_table
 from llara.errors import DataError
 from llara.prompting import PromptBuilder
 from llara.prompts import TokenizedPrompt, templates_for
+from llara.retrieval import training_lists
 
 SHARD_FORMAT = "llara-shards/1"
 _ids = pa.list_(pa.int32())
@@ -47,6 +50,10 @@ class ShardSpec:
     max_length: int
     min_history: int
     seed: int
+    candidate_source: str = "random"
+    """Training lists: random or recommender (the retriever's top-N as hard negatives)."""
+    rec_checkpoint: str | None = None
+    retrieve: int | None = None
 
 
 def template_choice(seed: int, sample_ids: np.ndarray, count: int) -> np.ndarray:
@@ -55,15 +62,18 @@ def template_choice(seed: int, sample_ids: np.ndarray, count: int) -> np.ndarray
                     np.int16)
 
 
-def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder) -> pa.Table:
+def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
+                retriever: torch.nn.Module | None = None) -> pa.Table:
     """(N sample rows) -> (N shard rows); training drops histories under min_history."""
     train = spec.split == "train"
     if train:
         samples = samples.select(np.flatnonzero(samples.len_history >= spec.min_history))
     templates = templates_for(spec.domain, spec.template_file)
     # Training shards fix epoch 0's negatives; evaluation uses the same lists as `evaluate`.
-    candidates = sample_candidates(samples, spec.num_items, spec.num_candidates,
-                                   spec.candidate_seed, epoch=0 if train else None)
+    candidates = training_lists(samples, spec.candidate_source, spec.num_items,
+                                spec.retrieve or spec.num_candidates, spec.candidate_seed, 0,
+                                retriever) if train else \
+        sample_candidates(samples, spec.num_items, spec.num_candidates, spec.candidate_seed)
     choice = template_choice(spec.seed, samples.sample_id, len(templates)) if train else \
         np.zeros(len(samples), np.int16)
     rows = range(len(samples))
@@ -96,11 +106,16 @@ class ShardTokenizer:
         titles = PreparedDataset.open(self.spec.data_dir).titles()
         tokenizer = load_tokenizer(self.spec.llm, extra_text=titles)
         self.builder = PromptBuilder(tokenizer, titles, self.spec.max_length)
+        self.retriever = None
+        if self.spec.split == "train" and self.spec.candidate_source == "recommender":
+            from llara.recsys.checkpoint import load_checkpoint
+
+            self.retriever = load_checkpoint(self.spec.rec_checkpoint).model
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         samples = samples_from_table(batch, self.spec.num_items, 1,
                                      f"{self.spec.data_dir}/{self.spec.split}.parquet")
-        return shard_table(samples, self.spec, self.builder)
+        return shard_table(samples, self.spec, self.builder, self.retriever)
 
 
 def write_shard(table: pa.Table, path: Path) -> None:
@@ -132,6 +147,8 @@ class ShardManifest:
     seed: int
     splits: dict  # split -> {"rows": int, "files": [names]}
     limit: int | None = None
+    candidate_source: str = "random"
+    retrieve: int | None = None
 
     def files(self, directory: Path, split: str) -> list[str]:
         if split not in self.splits:

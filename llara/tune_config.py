@@ -21,11 +21,16 @@ from llara.paths import PATH
 DISTRIBUTIONS = ("choice", "grid", "uniform", "loguniform", "int")
 SEARCHERS = ("optuna", "random")
 SCHEDULERS = ("asha", "fifo")
-METRICS = ("val_HitRatio@1", "val_HitRatio@3", "val_HitRatio@5", "val_NDCG@5")
-SEARCHABLE_SECTIONS = ("projector", "lora", "curriculum", "train")
-FIXED_PER_SEARCH = ("train.epochs", "train.device", "train.max_eval_samples")
+METRICS = ("val_HitRatio@1", "val_HitRatio@3", "val_HitRatio@5", "val_NDCG@5",
+           "val_full_HitRatio@1", "val_full_HitRatio@5", "val_full_HitRatio@10",
+           "val_full_NDCG@5", "val_full_NDCG@10")
+"""val_full_*: the recommender's top-N reranked over the whole catalogue (the search then sets
+candidates.validation=full for every trial)."""
+SEARCHABLE_SECTIONS = ("projector", "lora", "curriculum", "train", "candidates")
+FIXED_PER_SEARCH = ("train.epochs", "train.device", "train.max_eval_samples",
+                    "candidates.validation", "candidates.retrieve")
 """Options every trial must share: the scheduler's time axis, where trials run, and the
-validation rows the trials are compared on."""
+validation rows and lists the trials are compared on."""
 
 DEFAULT_SPACE: dict[str, dict[str, list]] = {
     "projector.kind": {"choice": ["mlp", "linear", "deep_mlp"]},
@@ -238,6 +243,8 @@ def build_spec(data: dict, base_dir: Path = Path("."), run_overrides: list[str] 
     run = apply_overrides(_read_run(data.get("run"), base_dir), list(run_overrides))
     if run.shards.dir is None:  # every trial reads the same shards
         run = apply_overrides(run, [f"shards.dir={search.output_dir}/shards"])
+    if search.metric.startswith("val_full_"):
+        run = apply_overrides(run, ["candidates.validation=full"])
     run, params = parse_space(run, data.get("space"), search.searcher)
     require(search.grace_period <= run.train.epochs, "search.grace_period",
             f"{search.grace_period} epochs exceeds train.epochs={run.train.epochs}")
@@ -260,9 +267,24 @@ def plain(value: Any) -> Any:
         else value
 
 
+def shard_runs(spec: TuneSpec) -> list[FinetuneConfig]:
+    """The run once per set of shards the trials read: one per searched candidate source
+    (their training lists differ), each in a folder of its own; otherwise the run itself."""
+    sources = next((p.values for p in spec.space if p.key == "candidates.source"), None)
+    if sources is None:
+        return [spec.run]
+    return [_source_shards(spec.run, with_values(spec.run, {"candidates.source": source}))
+            for source in sources]
+
+
 def trial_config(run: FinetuneConfig, params: dict[str, Any], output_dir: str) -> FinetuneConfig:
-    """The run one trial trains: the searched values applied, its own output folder."""
+    """The run one trial trains: the searched values applied, its own output folder, and the
+    shards of its candidate source when the search varies it."""
     config = with_values(run, params)
     config.output_dir = output_dir
-    return config
+    return _source_shards(run, config) if "candidates.source" in params else config
 
+
+def _source_shards(run: FinetuneConfig, config: FinetuneConfig) -> FinetuneConfig:
+    config.shards.dir = f"{run.shard_dir()}/{config.candidates.source}"
+    return config

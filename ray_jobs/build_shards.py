@@ -33,7 +33,9 @@ def shard_spec(config: FinetuneConfig, dataset: PreparedDataset, llm: str, split
                      candidate_seed=dataset.config.candidate_seed, domain=config.prompt.domain,
                      template_file=config.prompt.template_file,
                      max_length=config.prompt.max_length,
-                     min_history=config.prompt.min_history, seed=config.shards.seed)
+                     min_history=config.prompt.min_history, seed=config.shards.seed,
+                     candidate_source=config.candidates.source,
+                     rec_checkpoint=config.rec_checkpoint, retrieve=config.candidates.retrieve)
 
 
 def blocks_to_read(meta, rows: int) -> int:
@@ -89,6 +91,7 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
             splits[split] = {"rows": written, "files": files}
             log(f"{split}: {written} prompts in {len(files)} shard(s)")
         ShardManifest(SHARD_FORMAT, config.llm, vocab, str(dataset.directory),
-                      config.shards.seed, splits, config.shards.limit).write(tmp)
+                      config.shards.seed, splits, config.shards.limit,
+                      config.candidates.source, config.candidates.retrieve).write(tmp)
     log(f"shards -> {out} ({time.perf_counter() - started:.1f}s)")
     return out

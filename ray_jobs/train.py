@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import ray
 import ray.train
 import torch
@@ -24,10 +23,8 @@ from ray.train.torch import TorchConfig, TorchTrainer
 
 from llara.config_io import from_dict, to_dict
 from llara.curriculum import evaluates_hybrid, hybrid_probability, use_hybrid
-from llara.data.candidates import sample_candidates
 from llara.distributed import (TrainState, deepspeed_config, load_state_tree, load_trainable,
                                save_state_tree, save_trainable, step_plan)
-from llara.evaluation import score_candidates, scoring_metrics
 from llara.finetune import learning_rate_factor
 from llara.finetune_config import FinetuneConfig
 from llara.model import build_llara, collate_prompts, compile_decoder_layers
@@ -38,6 +35,7 @@ from llara.prompts import templates_for
 from llara.runner import check_inputs, run_inputs
 from llara.shards import ShardManifest, prompts_from_rows
 from llara.step import DeepSpeedBackend, autocast_for, train_step
+from llara.validation import load_retriever, validation_metrics, validation_set
 
 
 @dataclass
@@ -130,10 +128,8 @@ def train_loop(loop_config: dict) -> None:
     stage = ds_config["zero_optimization"]["stage"]
     sink = MetricsSink(Path(config.output_dir), state.step) if rank == 0 else None
     shard = ray.train.get_dataset_shard("train")
-    val = dataset.samples("val")
-    val = val.select(np.arange(min(len(val), config.train.max_eval_samples or len(val))))
-    val_candidates = sample_candidates(val, dataset.num_items, dataset.config.num_candidates,
-                                       dataset.config.candidate_seed)
+    validation = validation_set(dataset.samples("val"), config, dataset.config,
+                                dataset.num_items, load_retriever(config, device), device)
     builder = PromptBuilder(tokenizer, titles, config.prompt.max_length)
     template = templates_for(config.prompt.domain, config.prompt.template_file)[0]
     pad = tokenizer.pad_token_id
@@ -183,10 +179,9 @@ def train_loop(loop_config: dict) -> None:
         engine.eval()
         with torch.no_grad(), autocast_for(config.train.precision, device), \
                 _gathered(engine, stage):
-            ranking = score_candidates(model, builder, val, val_candidates, template,
-                                       hybrid=evaluates_hybrid(config.curriculum))
-        val_metrics = scoring_metrics(ranking)
-        metrics = {f"val_{k}": v for k, v in val_metrics.items()}
+            metrics = validation_metrics(model, builder, validation, template,
+                                         evaluates_hybrid(config.curriculum))
+        val_metrics = {k.removeprefix("val_"): v for k, v in metrics.items()}
         state.epoch, state.position = epoch + 1, 0
         if sink:
             sink.write({"step": state.step, "epoch": epoch, **metrics})
@@ -211,10 +206,13 @@ def shard_manifest(config: FinetuneConfig, cache_dir, progress: bool, log) -> Sh
     directory = Path(config.shard_dir())
     if (directory / "manifest.json").is_file():
         manifest = ShardManifest.read(directory)
-        if manifest.llm == config.llm and "train" in manifest.splits and \
-                (manifest.seed, manifest.limit) == (config.shards.seed, config.shards.limit):
+        built = (manifest.seed, manifest.limit, manifest.candidate_source, manifest.retrieve)
+        wanted = (config.shards.seed, config.shards.limit, config.candidates.source,
+                  config.candidates.retrieve)
+        if manifest.llm == config.llm and "train" in manifest.splits and built == wanted:
             return manifest
-        log(f"shards in {directory} were built for another LLM, seed or limit: rebuilding")
+        log(f"shards in {directory} were built for another LLM, seed, limit or candidate "
+            "source: rebuilding")
     build_shards(config, cache_dir, progress, log)
     return ShardManifest.read(directory)
 

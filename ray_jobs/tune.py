@@ -29,7 +29,7 @@ from llara.shards import ShardManifest
 from llara.paths import absolute_path, absolute_paths
 from llara.runner import check_inputs
 from llara.tune_config import (METRICS, SCHEDULERS, SEARCHERS, Parameter, SearchSettings,
-                               TuneSpec, build_spec, trial_config)
+                               TuneSpec, build_spec, shard_runs, trial_config)
 from llara.tune_results import (TrialLedger, TrialRecord, ranked, results_table,
                                 trial_records, write_best, write_results)
 
@@ -235,7 +235,8 @@ def run_search(spec: TuneSpec, resume: bool = False, cache_dir=None, progress: b
     check_inputs(spec.run)
     _prepare_directory(spec, out, resume)
     run = spec.run
-    shard_manifest(run, cache_dir, progress, log)  # built once, before any trial
+    for shard_run in shard_runs(spec):  # built once, before any trial
+        shard_manifest(shard_run, cache_dir, progress, log)
     trainable = ray.tune.with_resources(
         ray.tune.with_parameters(run_trial, run=to_dict(run), search_dir=str(out),
                                  cache_dir=None if cache_dir is None else str(cache_dir)),

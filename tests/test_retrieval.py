@@ -7,7 +7,8 @@ from llara.data.tables import Samples
 from llara.errors import ConfigError, DataError
 from llara.recsys.models import build_recommender
 from llara.retrieval import (Retrieval, check_source, full_metrics, full_protocol_metrics,
-                             recall_at, reranked_ranks, retrieve, with_true_item)
+                             recall_at, reranked_ranks, retrieve, training_lists,
+                             with_true_item)
 
 NUM_ITEMS, WIDTH = 30, 5
 
@@ -104,3 +105,19 @@ def test_unknown_candidate_source_names_the_option():
     check_source("recommender")
     with pytest.raises(ConfigError, match="candidates.source.*'top' is not one of random"):
         check_source("top")
+
+
+def test_recommender_training_lists_are_hard_negatives_with_the_true_item_once():
+    rec = tiny_recommender()
+    histories = [[3, 7, 1], [0, 29, 5, 6, 2], [11], [4, 9]]
+    rows = samples(histories, [4, 8, 12, 20])
+    top = retrieve(rec, rows, 6)
+    lists = training_lists(rows, "recommender", NUM_ITEMS, 6, seed=0, epoch=2, retriever=rec)
+    for row, history in enumerate(histories):
+        items = lists[row].tolist()
+        assert items.count(int(rows.next[row])) == 1
+        assert not set(history) & set(items)
+        negatives = set(items) - {int(rows.next[row])}
+        assert negatives <= set(top.items[row].tolist())  # every negative is a hard one
+    random_lists = training_lists(rows, "random", NUM_ITEMS, 6, seed=0, epoch=2)
+    assert random_lists.shape == lists.shape and not np.array_equal(random_lists, lists)

@@ -10,7 +10,7 @@ import pytest
 from llara.config_io import load_yaml, to_dict
 from llara.errors import ConfigError
 from llara.finetune_config import FinetuneConfig
-from llara.tune_config import (DEFAULT_SPACE, build_spec, load_spec, trial_config)
+from llara.tune_config import (DEFAULT_SPACE, build_spec, load_spec, shard_runs, trial_config)
 from llara.tune_results import (TrialLedger, best_run, ranked, results_table, trial_records,
                                 write_best, write_results)
 
@@ -129,3 +129,25 @@ def test_results_files_and_the_best_yaml(tmp_path):
     reloaded = load_yaml(FinetuneConfig, path)  # what `llara train --config` does
     assert reloaded.lora.r == 16 and reloaded.output_dir == str(tmp_path / "search" / "best-run")
     assert to_dict(reloaded) == to_dict(best_run(parsed, best))
+
+
+def test_a_full_catalogue_metric_turns_on_full_validation_for_every_trial():
+    parsed = spec({"lora.r": [4, 8]}, metric="val_full_HitRatio@10")
+    assert parsed.run.candidates.validation == "full"
+    assert spec({"lora.r": [4, 8]}).run.candidates.validation == "paper"
+    with pytest.raises(ConfigError, match="candidates.validation.*cannot be searched"):
+        spec({"candidates.validation": ["paper", "full"]})
+
+
+def test_a_searched_candidate_source_gives_each_source_its_own_shards(tmp_path):
+    parsed = spec({"candidates.source": ["random", "recommender"], "lora.r": [4, 8]})
+    runs = shard_runs(parsed)
+    base = parsed.run.shard_dir()
+    assert [(r.candidates.source, r.shards.dir) for r in runs] == [
+        ("random", f"{base}/random"), ("recommender", f"{base}/recommender")]
+    trial = trial_config(parsed.run, {"candidates.source": "recommender", "lora.r": 4},
+                         str(tmp_path / "t"))
+    assert trial.shards.dir == f"{base}/recommender"
+    assert shard_runs(spec({"lora.r": [4, 8]}))[0].shards.dir == base  # one set, as before
+    with pytest.raises(ConfigError, match="candidates.source.*'top' is not one of"):
+        spec({"candidates.source": ["random", "top"]})

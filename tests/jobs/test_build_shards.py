@@ -76,3 +76,27 @@ def test_shard_bytes_do_not_depend_on_how_rows_were_chunked(ray_local, toy_input
     write_shard(stitched, tmp_path / "stitched.parquet")
     assert (tmp_path / "stitched.parquet").read_bytes() == \
         (directory / "train-00000.parquet").read_bytes()
+
+
+def test_recommender_source_shards_train_on_retrieved_lists(ray_local, toy_inputs, tmp_path):
+    from llara.finetune_config import CandidateConfig
+    from llara.recsys.checkpoint import load_checkpoint
+    from llara.retrieval import training_lists
+
+    config = toy_config(toy_inputs, tmp_path / "run")
+    config.candidates = CandidateConfig(source="recommender", retrieve=8)
+    config.shards.splits = ("train", "test")
+    directory = build_shards(config, progress=False, log=lambda *_: None)
+    manifest = ShardManifest.read(directory)
+    assert (manifest.candidate_source, manifest.retrieve) == ("recommender", 8)
+    dataset = PreparedDataset.open(toy_inputs[0])
+    train = dataset.samples("train")
+    kept = train.select(np.flatnonzero(train.len_history >= config.prompt.min_history))
+    expected = training_lists(kept, "recommender", dataset.num_items, 8, 0, 0,
+                              load_checkpoint(toy_inputs[1]).model)
+    table = pq.read_table(manifest.files(directory, "train"))
+    assert table["candidates"].to_pylist() == expected.tolist()
+    # Evaluation shards keep the paper's lists whatever the training source.
+    test = pq.read_table(manifest.files(directory, "test"))
+    assert test["candidates"].to_pylist() == sample_candidates(
+        dataset.samples("test"), dataset.num_items, 10, 0).tolist()
