@@ -53,3 +53,19 @@ def metrics_view(title: str, metrics: dict[str, dict[str, float]]) -> Table:
     for group, values in metrics.items():
         table.add_row(group, *(f"{values[k]:.4f}" if k in values else "-" for k in names))
     return table
+
+
+def print_ranking(title: str, items: list[dict], answer: str | None) -> None:
+    """`llara recommend`'s answer, the same for --checkpoint and --url: items as the service
+    returns them (id, title, score, source, recommender_rank)."""
+    table = Table(title=title)
+    for column in ("rank", "item", "title", "score", "source", "recommender rank"):
+        table.add_column(column)
+    for rank, item in enumerate(items, start=1):
+        score = "-" if item["score"] is None else f"{item['score']:.3f}"
+        where = item.get("recommender_rank")
+        table.add_row(str(rank), str(item["id"]), item["title"], score, item["source"],
+                      "-" if where is None else str(where + 1))
+    console.print(table)
+    if answer is not None:
+        console.print(f"answer: {answer!r}")

@@ -11,10 +11,10 @@ import typer
 from llara.atomic import atomic_file, write_json
 from llara.batch_inference import predictions_table
 from llara.errors import ConfigError
-from llara.runner import (check_mode, evaluate_trained, load_trained, recommend as rank_for,
-                          resolve_items)
+from llara.runner import check_mode, evaluate_trained, load_trained, resolve_items
+from llara.serving import Recommender, ServingConfig, checkpoint_version
 
-from .common import console, metrics_view
+from .common import console, metrics_view, print_ranking
 
 METRIC_GROUPS = ("generate", "score", "recommender", "reranked", "retrieval")
 
@@ -83,16 +83,21 @@ def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder writt
               history: str = typer.Option(..., help="Titles or item ids, oldest first, "
                                           "separated by commas."),
               candidates: Optional[str] = typer.Option(None, help="Titles or ids to rank "
-                                                       "(default: sampled outside the history)."),
-              pin: Optional[str] = typer.Option(None, help="--url: items that must be among "
-                                                "the sampled candidates."),
-              k: Optional[int] = typer.Option(None, min=1, help="--url: items to return."),
-              mode: str = typer.Option("score", help="--url: score or generate."),
-              seed: Optional[int] = typer.Option(None, help="Seed for sampled candidates."),
-              device: str = typer.Option("auto", help="cpu, cuda or auto."),
-              cache_dir: Optional[Path] = typer.Option(None, help="Model cache directory.")
+                                                       "(default: the recommender's top "
+                                                       "items outside the history)."),
+              pin: Optional[str] = typer.Option(None, help="Items that must be among the "
+                                                "default candidates."),
+              k: Optional[int] = typer.Option(None, min=1, help="Items to return (default: "
+                                              "all candidates)."),
+              mode: str = typer.Option("score", help="score or generate."),
+              seed: Optional[int] = typer.Option(None, help="Seed for sampled candidates "
+                                                 "(a service with candidate_source random)."),
+              device: str = typer.Option("auto", help="--checkpoint: cpu, cuda or auto."),
+              cache_dir: Optional[Path] = typer.Option(None, help="--checkpoint: model cache "
+                                                       "directory.")
               ) -> None:
-    """Rank candidates for a history and print them with their log-likelihood scores."""
+    """Rank candidates for a history and print them with their scores and where each came
+    from; --checkpoint and --url take the same request and answer alike."""
     if (url is None) == (checkpoint is None):
         raise ConfigError("give either --checkpoint (rank here) or --url (ask a running "
                           "`llara serve`)")
@@ -103,10 +108,19 @@ def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder writt
         return
     trained = load_trained(checkpoint, device, cache_dir, log=console.print)
     items = resolve_items(history, trained.titles)
-    chosen = resolve_items(candidates, trained.titles) if candidates else None
-    table = Table(title="history: " + ", ".join(trained.titles[i] for i in items))
-    for column in ("rank", "item", "title", "score"):
-        table.add_column(column)
-    for rank, (item, score) in enumerate(rank_for(trained, items, chosen, seed or 0), start=1):
-        table.add_row(str(rank), str(item), trained.titles[item], f"{score:.3f}")
-    console.print(table)
+    config = ServingConfig(checkpoint=str(checkpoint), device=device,
+                           max_history=max(len(items), 1))
+    recommender = Recommender(trained, config, checkpoint_version(checkpoint))
+    query = recommender.parse(items, resolve_items(candidates, trained.titles)
+                              if candidates else None,
+                              resolve_items(pin, trained.titles) if pin else None, k, mode, seed)
+    answer = None
+    if mode == "score":
+        ranked = recommender.rank([query])[0]
+    else:
+        answer, picked = recommender.generate([query])[0]
+        ranked = [] if picked is None else [(picked, None)]
+    print_ranking(f"{mode} by {recommender.version}", [
+        {"id": item, "title": trained.titles[item], "score": score,
+         "source": query.origin(item)[0], "recommender_rank": query.origin(item)[1]}
+        for item, score in ranked], answer)

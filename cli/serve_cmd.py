@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from llara.errors import LlaraError
 from llara.serving import ServingConfig
 
-from .common import build_config, console, with_shortcuts
+from .common import build_config, console, print_ranking, with_shortcuts
 
 
 def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written by `llara "
@@ -98,12 +97,5 @@ def recommend_remote(url: str, history: str, candidates: Optional[str], pin: Opt
     body = {"history": _items(history), "candidates": _items(candidates), "pin": _items(pin),
             "k": k, "mode": mode, "seed": seed}
     reply = call_service(url, {key: value for key, value in body.items() if value is not None})
-    table = Table(title=f"{reply['mode']} by {reply['model_version']}")
-    for column in ("rank", "item", "title", "score"):
-        table.add_column(column)
-    for rank, item in enumerate(reply["items"], start=1):
-        score = "-" if item["score"] is None else f"{item['score']:.3f}"
-        table.add_row(str(rank), str(item["id"]), item["title"], score)
-    console.print(table)
-    if reply.get("answer") is not None:
-        console.print(f"answer: {reply['answer']!r}")
+    print_ranking(f"{reply['mode']} by {reply['model_version']}", reply["items"],
+                  reply.get("answer"))

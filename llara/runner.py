@@ -233,26 +233,3 @@ def resolve_items(text: str, titles: list[str]) -> list[int]:
                             expected="a title or item id" + (f"; did you mean {close}?"
                                                               if close else ""))
     return items
-
-
-def recommend(trained: TrainedModel, history: list[int], candidates: list[int] | None = None,
-              seed: int = 0) -> list[tuple[int, float]]:
-    """Rank candidates (default: num_candidates items sampled outside the history)."""
-    width = trained.dataset.config.max_history
-    if not history:
-        raise DataError("--history", "empty", expected="at least one item")
-    history = history[-width:]
-    n = trained.dataset.config.num_candidates
-    if candidates is None:
-        rng = np.random.default_rng(seed)
-        pool = np.setdiff1d(np.arange(trained.dataset.num_items), history)
-        candidates = rng.choice(pool, size=min(n, len(pool)), replace=False).tolist()
-    # There is no true next item here; the first candidate stands in (its rank is unused).
-    sample = Samples.from_histories([history], [candidates[0]], width,
-                                    trained.dataset.num_items)
-    with trained.autocast():
-        ranking = score_candidates(trained.model, trained.builder, sample,
-                                   np.array([candidates]), trained.template,
-                                   hybrid=trained.hybrid)
-    order = np.argsort(-ranking.scores[0], kind="stable")
-    return [(int(candidates[i]), float(ranking.scores[0, i])) for i in order]

@@ -19,7 +19,9 @@ from llara.config import require
 from llara.data.tables import Samples
 from llara.errors import DataError, LlaraError
 from llara.evaluation import generate_answers, parse_answer, score_candidates
+from llara.finetune_config import CANDIDATE_SOURCES
 from llara.config_io import to_dict
+from llara.retrieval import retrieve
 from llara.paths import PATH, absolute_path
 
 MODES = ("score", "generate")
@@ -54,7 +56,12 @@ class ServingConfig:
     batch_wait_ms: float = 5.0
     """How long a replica waits for a batch to fill before scoring what it has."""
     num_candidates: int = 20
-    """Candidates when the caller gives none: its pinned items plus sampled ones."""
+    """Candidates when the caller gives none: its pinned items plus retrieved (or sampled)
+    ones, this many in all."""
+    candidate_source: str = "recommender"
+    """Where default candidates come from: recommender (the checkpoint's recommender's top
+    items over the whole catalogue, the history excluded: retrieve, then rerank) or random
+    (uniform samples outside the history, seeded by it: the paper's protocol)."""
     max_candidates: int = 100
     """Longest caller-given candidate list."""
     max_history: int = 200
@@ -81,6 +88,8 @@ class ServingConfig:
         require(self.batch_wait_ms >= 0, "serve.batch_wait_ms", "must be >= 0")
         require(2 <= self.num_candidates <= self.max_candidates, "serve.num_candidates",
                 f"must be between 2 and max_candidates={self.max_candidates}")
+        require(self.candidate_source in CANDIDATE_SOURCES, "serve.candidate_source",
+                f"'{self.candidate_source}' is not one of {', '.join(CANDIDATE_SOURCES)}")
         require(self.max_history >= 1, "serve.max_history", "must be at least 1")
         require(self.max_new_tokens >= 1, "serve.max_new_tokens", "must be at least 1")
         require(1 <= self.min_replicas <= self.max_replicas, "serve.min_replicas",
@@ -127,6 +136,9 @@ def checkpoint_version(directory: str | Path) -> str:
     return f"{Path(directory).resolve().name}@{digest.hexdigest()[:12]}"
 
 
+ORIGINS = ("given", "pinned", "retrieved", "sampled")
+
+
 @dataclass
 class Query:
     """One checked request: item ids, the candidates to rank, how many to return."""
@@ -135,6 +147,14 @@ class Query:
     candidates: list[int]
     k: int
     mode: str
+    origins: list[str] = field(default_factory=list)
+    """Per candidate: given (the caller's list), pinned, retrieved or sampled."""
+    recommender_ranks: list[int | None] = field(default_factory=list)
+    """Per candidate: its 0-based rank in the recommender's ranking (retrieved ones only)."""
+
+    def origin(self, item: int) -> tuple[str, int | None]:
+        index = self.candidates.index(item)
+        return self.origins[index], self.recommender_ranks[index]
 
 
 class Recommender:
@@ -155,6 +175,8 @@ class Recommender:
 
         check_checkpoint(config.checkpoint, run)
         trained = load_trained(config.checkpoint, config.device, log=log, config=run)
+        if config.candidate_source == "recommender":
+            trained.recommender()  # load the retriever now: a broken one fails the start
         return cls(trained, config, checkpoint_version(config.checkpoint))
 
     def item_title(self, item: int) -> str:
@@ -211,22 +233,52 @@ class Recommender:
             field = "candidates" if candidates is not None else "pin"
             repeated = sorted({i for i in chosen if chosen.count(i) > 1})
             raise RequestError(field, f"lists item(s) {repeated} more than once")
-        if candidates is None:
-            chosen = chosen + self._sample(items, chosen, seed)
+        if candidates is not None:
+            origins, ranks = ["given"] * len(chosen), [None] * len(chosen)
+        else:
+            origins, ranks = ["pinned"] * len(chosen), [None] * len(chosen)
+            added, added_ranks = (self._retrieve(items, chosen) if cfg.candidate_source ==
+                                  "recommender" else self._sample(items, chosen, seed))
+            chosen = chosen + added
+            origins += ["retrieved" if cfg.candidate_source == "recommender" else "sampled"] * \
+                len(added)
+            ranks += added_ranks
+        if len(chosen) < 2:
+            raise RequestError("history", "leaves fewer than 2 items to rank; give candidates")
         if k is None:
             k = len(chosen)
         if not 1 <= k <= len(chosen):
             raise RequestError("k", f"{k} is outside 1..{len(chosen)} (the number of "
                                "candidates)")
-        return Query(items, chosen, k, mode)
+        return Query(items, chosen, k, mode, origins, ranks)
 
-    def _sample(self, history: list[int], pinned: list[int], seed: int | None) -> list[int]:
+    def _sample(self, history: list[int], pinned: list[int], seed: int | None
+                ) -> tuple[list[int], list[None]]:
         if seed is None:
             seed = zlib.crc32(np.asarray(history, np.int64).tobytes())
         pool = np.setdiff1d(np.arange(self.num_items), np.array(history + pinned, np.int64))
         want = min(self.config.num_candidates - len(pinned), len(pool))
         rng = np.random.default_rng(seed)
-        return [int(i) for i in rng.choice(pool, size=want, replace=False)]
+        return [int(i) for i in rng.choice(pool, size=want, replace=False)], [None] * want
+
+    def _retrieve(self, history: list[int], pinned: list[int]
+                  ) -> tuple[list[int], list[int]]:
+        """The recommender's best items outside the history (pinned ones skipped, so the
+        list still holds num_candidates), with their ranks in its ranking."""
+        width = self.trained.dataset.config.max_history
+        recent = history[-width:]
+        # The models read only the recent items; older ones are still never recommended, so
+        # fetch enough to drop them (and the pinned ones) and keep num_candidates.
+        older = len(set(history) - set(recent))
+        want = min(self.config.num_candidates + len(pinned) + older,
+                   self.num_items - len(set(recent)))
+        sample = Samples.from_histories([recent], [0], width, self.num_items)
+        top = retrieve(self.trained.recommender(), sample, want,
+                       device=str(self.trained.model.item_embeddings.device))
+        excluded = set(pinned) | set(history)
+        kept = [(int(i), rank) for rank, i in enumerate(top.items[0].tolist())
+                if i not in excluded][:self.config.num_candidates - len(pinned)]
+        return [i for i, _ in kept], [r for _, r in kept]
 
     def _samples(self, queries: list[Query]) -> Samples:
         # No true next item at serving time; the first candidate stands in (rank unused).

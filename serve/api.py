@@ -20,7 +20,9 @@ class RecommendRequest(BaseModel):
         "titles (case-insensitive). The model reads the most recent ones.")
     candidates: Optional[list[ItemRef]] = Field(
         None, description="The items to rank (2 to the service's max_candidates, no "
-        "repeats). Default: `pin` plus items sampled outside the history.")
+        "repeats). Default: `pin` plus the recommender's top items outside the history "
+        "(num_candidates in all; uniform samples when the service's candidate_source is "
+        "random).")
     pin: Optional[list[ItemRef]] = Field(
         None, description="Items that must be among the default candidates.")
     k: Optional[int] = Field(None, ge=1, description="How many ranked items to return "
@@ -28,8 +30,9 @@ class RecommendRequest(BaseModel):
     mode: Literal["score", "generate"] = Field(
         "score", description="score: rank every candidate by the likelihood of its title "
         "(fast); generate: the paper's protocol, the model writes the title it picks.")
-    seed: Optional[int] = Field(None, ge=0, le=2**32 - 1, description="Seeds the sampled "
-                                "candidates (default: derived from the history).")
+    seed: Optional[int] = Field(None, ge=0, le=2**32 - 1, description="Seeds sampled "
+                                "candidates (candidate_source random; default: derived from "
+                                "the history).")
 
 
 class RankedItem(BaseModel):
@@ -37,6 +40,12 @@ class RankedItem(BaseModel):
     title: str
     score: Optional[float] = Field(None, description="Sum of the title's token "
                                    "log-probabilities (score mode); null in generate mode.")
+    source: Literal["given", "pinned", "retrieved", "sampled"] = Field(
+        ..., description="Where this candidate came from: the request's candidates, its pin, "
+        "the recommender's retrieval, or uniform sampling.")
+    recommender_rank: Optional[int] = Field(
+        None, description="Retrieved items: 0-based rank in the recommender's own ranking "
+        "of the catalogue (the history excluded).")
 
 
 class RecommendResponse(BaseModel):

@@ -77,14 +77,22 @@ class LlaraDeployment:
     async def recommend(self, body: RecommendRequest) -> RecommendResponse:
         """Rank candidates for a user's history (score) or let the model name one (generate)."""
         rec = self.recommender
-        query = rec.parse(body.history, body.candidates, body.pin, body.k, body.mode, body.seed)
+        # Parsing may retrieve (a recommender forward pass): off the event loop too.
+        query = await asyncio.to_thread(rec.parse, body.history, body.candidates, body.pin,
+                                        body.k, body.mode, body.seed)
+
+        def ranked_item(item: int, score: float | None = None) -> RankedItem:
+            source, rank = query.origin(item)
+            return RankedItem(id=item, title=rec.titles[item], score=score, source=source,
+                              recommender_rank=rank)
+
         if query.mode == "score":
             ranked = await self._score_batch(query)
-            items = [RankedItem(id=i, title=rec.titles[i], score=s) for i, s in ranked]
+            items = [ranked_item(i, s) for i, s in ranked]
             answer = None
         else:
             answer, picked = await self._generate_batch(query)
-            items = [] if picked is None else [RankedItem(id=picked, title=rec.titles[picked])]
+            items = [] if picked is None else [ranked_item(picked)]
         return RecommendResponse(items=items, candidates=query.candidates, mode=query.mode,
                                  answer=answer, model_version=rec.version)
 

@@ -1,11 +1,15 @@
 """The service's library side: request checks that name the field, batched ranking equal to
 one-by-one ranking, and checkpoint checks before start."""
 
+import dataclasses
 import shutil
 
 import pytest
 
+from llara.data.tables import Samples
 from llara.errors import DataError
+from llara.recsys.checkpoint import load_checkpoint
+from llara.retrieval import retrieve
 from llara.serving import (Recommender, RequestError, ServingConfig, check_checkpoint,
                            checkpoint_version)
 
@@ -53,8 +57,45 @@ def test_unknown_item_lookup_is_a_404(recommender):
     assert caught.value.status == 404
 
 
+def sampling(recommender) -> Recommender:
+    """The same loaded model with the paper's random default candidates."""
+    config = dataclasses.replace(recommender.config, candidate_source="random")
+    return Recommender(recommender.trained, config, recommender.version)
+
+
+def test_default_candidates_are_the_recommenders_top_n_for_that_history(recommender):
+    history = [5, 6, 7]
+    query = recommender.parse(history, k=3)
+    sample = Samples.from_histories([history], [0], recommender.trained.dataset.config.max_history,
+                                    recommender.num_items)
+    top = retrieve(load_checkpoint(recommender.trained.config.rec_checkpoint).model, sample, 20)
+    assert query.candidates == top.items[0].tolist()
+    assert query.origins == ["retrieved"] * 20 and query.recommender_ranks == list(range(20))
+    assert query.origin(query.candidates[4]) == ("retrieved", 4)
+    # Pins come first; a pinned item the recommender would have retrieved is not repeated and
+    # the list still holds num_candidates; the ranks stay the recommender's own.
+    pinned = recommender.parse(history, pin=[int(top.items[0][2]), 39])
+    assert pinned.candidates[:2] == [top.items[0][2], 39] and len(pinned.candidates) == 20
+    assert pinned.origins[:2] == ["pinned", "pinned"] and pinned.recommender_ranks[:2] == [None] * 2
+    assert pinned.recommender_ranks[2:] == [r for r in range(21) if r != 2][:18]
+    # Given candidates are ranked as given, whatever the source.
+    given = recommender.parse(history, candidates=[0, 3])
+    assert given.candidates == [0, 3] and given.origins == ["given", "given"]
+
+
+def test_items_older_than_the_models_window_are_still_never_recommended(recommender):
+    width = recommender.trained.dataset.config.max_history
+    history = list(range(1, width + 3))  # the oldest two fall out of the model's window
+    long_history = Recommender(recommender.trained, dataclasses.replace(
+        recommender.config, max_history=len(history)), recommender.version)
+    candidates = long_history.parse(history).candidates
+    assert len(candidates) == 20 and not set(candidates) & set(history)
+
+
 def test_candidates_are_pinned_plus_sampled_and_repeatable(recommender):
+    recommender = sampling(recommender)
     query = recommender.parse([5, 6, "the movie 8"], pin=[1, 2], k=3)
+    assert query.origins == ["pinned"] * 2 + ["sampled"] * 18
     assert query.history == [5, 6, 7]
     assert query.candidates[:2] == [1, 2] and len(query.candidates) == 20
     assert len(set(query.candidates)) == 20 and not set(query.candidates[2:]) & {5, 6, 7}

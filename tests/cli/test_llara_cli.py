@@ -137,6 +137,19 @@ def test_recommend_prints_ranked_candidates(trained):
     assert len(ranked) == 3
 
 
+def test_recommend_k_and_pin_mean_the_same_as_for_the_service(trained):
+    out = _ok(["recommend", "--checkpoint", trained / "run" / "best", "--history",
+               "A Game 3, A Game 4, 7", "--k", "5", "--pin", "A Game 20"])
+    rows = [line for line in out.splitlines() if "│" in line and "A Game" in line]
+    assert len(rows) == 5  # --k applies here too, not only with --url
+    assert all(("retrieved" in r) != ("pinned" in r) for r in rows)
+    everything = _ok(["recommend", "--checkpoint", trained / "run" / "best", "--history",
+                      "A Game 3, A Game 4, 7", "--pin", "A Game 20"])
+    rows = [line for line in everything.splitlines() if "│" in line and "A Game" in line]
+    assert len(rows) == 20 and sum("pinned" in r for r in rows) == 1
+    assert not any("A Game 3 " in r or "A Game 4 " in r for r in rows)  # never the history
+
+
 def test_unknown_history_title_is_a_clear_error(trained):
     done = _llara("recommend", "--checkpoint", trained / "run" / "best", "--history",
                   "A Gme 3")

@@ -43,6 +43,14 @@ def wait_healthy(url: str, process: subprocess.Popen, deadline_s: float = 600):
     return reply
 
 
+def ranking_rows(done) -> list[tuple[str, str, str]]:
+    """(item, source, recommender rank) of each row `llara recommend` printed."""
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in done.stdout.splitlines()
+             if line.count("│") == 7]
+    return [(c[1], c[4], c[5]) for c in cells if c[0].isdigit()]
+
+
 def test_serve_answers_on_loopback_until_ctrl_c(served_checkpoint):
     """Run from the checkpoint's parent folder with a relative --checkpoint, as a user would:
     the replicas, which run in Ray's own working directories, still find every file."""
@@ -61,6 +69,13 @@ def test_serve_answers_on_loopback_until_ctrl_c(served_checkpoint):
         reply = requests.post(f"http://127.0.0.1:{port}/v1/recommend",
                               json={"history": [3, 4], "k": 2}, timeout=120)
         assert reply.status_code == 200 and len(reply.json()["items"]) == 2
+        # `llara recommend` answers alike from the service and from the checkpoint itself.
+        request = ["--history", "3, 4", "--pin", "0"]
+        remote = _llara("recommend", "--url", f"http://127.0.0.1:{port}", *request)
+        local = _llara("recommend", "--checkpoint", served_checkpoint, *request)
+        rows = [ranking_rows(done) for done in (remote, local)]
+        assert len(rows[0]) == 20 and rows[0][0] == ("0", "pinned", "-")
+        assert sorted(rows[0]) == sorted(rows[1]) and rows[1][0] == rows[0][0]
     finally:
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=120)[0]

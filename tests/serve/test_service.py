@@ -70,9 +70,17 @@ def test_happy_path(service):
     assert len(body["items"]) == 5 and len(body["candidates"]) == 20
     scores = [item["score"] for item in body["items"]]
     assert scores == sorted(scores, reverse=True)
-    assert 0 in body["candidates"]  # pinned
+    assert body["candidates"][0] == 0  # pinned, then the recommender's retrieved items
+    sources = {item["id"]: (item["source"], item["recommender_rank"]) for item in body["items"]}
+    assert sources.get(0, ("pinned", None)) == ("pinned", None)
+    assert {s for s, _ in sources.values()} <= {"pinned", "retrieved"}
+    assert all(isinstance(r, int) for s, r in sources.values() if s == "retrieved")
+    unpinned = recommend(service, {"history": [5, 6, 7]}).json()
+    ranks = {i["id"]: i["recommender_rank"] for i in unpinned["items"]}
+    assert [ranks[i] for i in unpinned["candidates"]] == list(range(20))  # its own top 20
     given = recommend(service, {"history": [12, 13, 14], "candidates": [1, 0, 15]}).json()
     assert given["candidates"] == [1, 0, 15]
+    assert {i["source"] for i in given["items"]} == {"given"}
     assert given["items"][0]["id"] == 0  # the tiny model learned that histories end on item 0
     generated = recommend(service, {"history": [5, 6, 7], "mode": "generate"}).json()
     assert generated["mode"] == "generate" and isinstance(generated["answer"], str)
