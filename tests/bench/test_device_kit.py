@@ -58,15 +58,22 @@ def test_the_run_script_passes_on_the_cpu_with_the_tiny_llm(toy_inputs, tmp_path
     assert results["budget"]["samples"] == 16 and results["training"]["steps"] == 2
     assert results["rate"]["samples_per_s"] > 0
     for split in ("val", "test"):
-        assert set(results["metrics"]["SASRec"][split]) == {"score"}
+        assert set(results["metrics"]["SASRec"][split]) == {"score", "full"}
         llara = results["metrics"]["LLaRA (curriculum)"][split]
-        assert set(llara) == {"score", "generate"}
+        assert set(llara) == {"score", "generate", "full: SASRec top-20 reranked"}
         assert 0.0 <= llara["generate"]["HitRatio@1"] <= llara["generate"]["ValidRatio"] <= 1
+        reranked = llara["full: SASRec top-20 reranked"]
+        # Reranking stays inside the retrieved 20: no hit where retrieval missed.
+        assert reranked["HitRatio@10"] <= reranked["Recall@20"] + 1e-9
+        assert results["metrics"]["SASRec"][split]["full"]["HitRatio@10"] <= \
+            reranked["Recall@20"] + 1e-9
     assert list(results["stages"]) == ["start", "sasrec", "model", "rate", "train",
-                                       "evaluate val", "evaluate test"]
+                                       "evaluate val", "evaluate test", "full-catalogue val",
+                                       "full-catalogue test"]
     table = (out / "results.md").read_text()
     assert "| LLaRA (curriculum) | test | generate |" in table and "| SASRec | val | score |" \
         in table
+    assert "| SASRec | test | full |" in table and "(Recall@20)" in table
     steps = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in steps if "loss" in r] == [0, 1]
 
