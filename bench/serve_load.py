@@ -6,7 +6,8 @@ concurrency 1, 8 and 32, with dynamic batching on and off, measured in the same 
 
 Without --checkpoint it builds one (ML-100K prepared, SASRec for one epoch, LLaRA with fresh
 LoRA and projector): serving cost does not depend on how well the weights were trained.
-Requests use real test-user histories, 20 sampled candidates, k=20, score mode.
+Requests use real test-user histories and the service's default 20 candidates (retrieved by
+the recommender), k=20, score mode.
 """
 
 from __future__ import annotations
