@@ -92,13 +92,15 @@ def main() -> None:
     config = run_config(args, work)
     finished = Path(config.output_dir) / "best"
     t0 = time.perf_counter()
-    if not (args.resume and (finished / "run.json").exists()):
+    resumed = args.resume and (finished / "run.json").exists()
+    if not resumed:
         finished = train_local(config, args.cache_dir, log=console.print).checkpoint_dir
+    training_s = None if resumed else round(time.perf_counter() - t0, 1)
     trained = load_trained(finished, args.device, args.cache_dir, log=console.print)
-    training_s = time.perf_counter() - t0
     rows = {}
     for split, label in (("val", "paper's validation rows"), ("test", "our test users")):
-        result = evaluate_trained(trained, split, "score", True, "full", args.retrieve)
+        result = evaluate_trained(trained, split, "score", progress=True, protocol="full",
+                                  retrieve_n=args.retrieve)
         recall = result["retrieval"][f"Recall@{args.retrieve}"]
         rows[f"{split}: SASRec full ranking"] = {**result["recommender"], "recall": recall}
         rows[f"{split}: SASRec top-{args.retrieve} reranked by LLaRA"] = {
@@ -127,7 +129,7 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         report = {"date": time.strftime("%Y-%m-%d"), "device": device, "llm": args.llm,
                   "budget": args.budget, "epochs": args.epochs, "source": args.source,
-                  "retrieve": args.retrieve, "training_seconds": round(training_s, 1),
+                  "retrieve": args.retrieve, "training_seconds": training_s, "resumed_training": resumed,
                   "rows": rows, "config": to_dict(config),
                   "seconds": round(time.perf_counter() - started)}
         args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
