@@ -90,8 +90,8 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
         subset = train.select(np.sort(shuffle.permutation(len(train))[:per_epoch]))
         order = shuffle.permutation(len(subset))
         candidates = training_lists(subset, config.candidates.source, num_items,
-                                    config.candidates.retrieve or data.num_candidates,
-                                    data.candidate_seed, epoch, retriever, device)
+                                    data.num_candidates, data.candidate_seed, epoch, retriever,
+                                    device, config.candidates.retrieve)
         for start in range(0, len(order), opts.batch_size):
             rows = order[start:start + opts.batch_size]
             hybrid = use_hybrid(config.curriculum, step, total)

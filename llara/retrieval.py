@@ -125,13 +125,13 @@ def with_true_item(retrieval: Retrieval, samples: Samples, seed: int,
 
 def training_lists(samples: Samples, source: str, num_items: int, num_candidates: int,
                    seed: int, epoch: int | None, retriever: torch.nn.Module | None = None,
-                   device: str = "cpu") -> np.ndarray:
-    """(N, num_candidates) lists to train on, each holding its true item once: random
-    negatives (the paper), or the retriever's top-num_candidates as hard negatives."""
+                   device: str = "cpu", retrieve_n: int | None = None) -> np.ndarray:
+    """Lists to train on, each holding its true item once: num_candidates random items (the
+    paper), or the retriever's top-retrieve_n (default num_candidates) as hard negatives."""
     check_source(source)
     if source == "random":
         return sample_candidates(samples, num_items, num_candidates, seed, epoch)
     if retriever is None:
         raise ValueError("candidates.source=recommender needs the recommender")
-    return with_true_item(retrieve(retriever, samples, num_candidates, device=device), samples,
-                          seed, epoch)
+    top = retrieve(retriever, samples, retrieve_n or num_candidates, device=device)
+    return with_true_item(top, samples, seed, epoch)

@@ -136,9 +136,6 @@ def checkpoint_version(directory: str | Path) -> str:
     return f"{Path(directory).resolve().name}@{digest.hexdigest()[:12]}"
 
 
-ORIGINS = ("given", "pinned", "retrieved", "sampled")
-
-
 @dataclass
 class Query:
     """One checked request: item ids, the candidates to rank, how many to return."""

@@ -71,8 +71,8 @@ def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
     templates = templates_for(spec.domain, spec.template_file)
     # Training shards fix epoch 0's negatives; evaluation uses the same lists as `evaluate`.
     candidates = training_lists(samples, spec.candidate_source, spec.num_items,
-                                spec.retrieve or spec.num_candidates, spec.candidate_seed, 0,
-                                retriever) if train else \
+                                spec.num_candidates, spec.candidate_seed, 0, retriever,
+                                retrieve_n=spec.retrieve) if train else \
         sample_candidates(samples, spec.num_items, spec.num_candidates, spec.candidate_seed)
     choice = template_choice(spec.seed, samples.sample_id, len(templates)) if train else \
         np.zeros(len(samples), np.int16)

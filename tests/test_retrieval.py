@@ -121,3 +121,11 @@ def test_recommender_training_lists_are_hard_negatives_with_the_true_item_once()
         assert negatives <= set(top.items[row].tolist())  # every negative is a hard one
     random_lists = training_lists(rows, "random", NUM_ITEMS, 6, seed=0, epoch=2)
     assert random_lists.shape == lists.shape and not np.array_equal(random_lists, lists)
+
+
+def test_retrieve_n_sizes_recommender_lists_only():
+    rec = tiny_recommender()
+    rows = samples([[3, 7, 1], [11]], [4, 12])
+    assert training_lists(rows, "recommender", NUM_ITEMS, 6, 0, 0, rec, retrieve_n=4).shape \
+        == (2, 4)
+    assert training_lists(rows, "random", NUM_ITEMS, 6, 0, 0, retrieve_n=4).shape == (2, 6)

@@ -295,12 +295,13 @@ def main() -> None:
         llara[split] = {"score": found["score"], "generate": found["generate"]}
         metrics["LLaRA (curriculum)"] = llara
         report.stage(f"evaluate {split}", metrics=metrics)
-    for split in ("val", "test"):  # the whole catalogue: SASRec's top 20, reranked by LLaRA
+    for split in ("val", "test"):  # the whole catalogue: SASRec's top N, reranked by LLaRA
         full = evaluate_samples(trained, first_rows(dataset, split, args.eval_rows), "score",
                                 progress=False, protocol="full")
         metrics["SASRec"][split]["full"] = full["recommender"]
-        llara[split]["full: SASRec top-20 reranked"] = {**full["reranked"],
-                                                       **full["retrieval"]}
+        retrieved = dataset.config.num_candidates
+        llara[split][f"full: SASRec top-{retrieved} reranked"] = {**full["reranked"],
+                                                                 **full["retrieval"]}
         report.stage(f"full-catalogue {split}", metrics=metrics)
     print((args.out / "results.md").read_text())
 
