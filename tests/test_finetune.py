@@ -52,8 +52,9 @@ def run(schedule: str, tmp_path, epochs=8):
     table = item_table()
     config = FinetuneConfig(
         llm="tiny", prompt=PromptConfig(min_history=1), curriculum=CurriculumConfig(schedule),
+        # fp32: the same run on CPUs with and without native bf16 (auto picks bf16 there).
         train=FinetuneTrainConfig(epochs=epochs, batch_size=16, micro_batch_size=8, lr=1e-2,
-                                  min_lr=3e-4))
+                                  min_lr=3e-4, precision="fp32"))
     model = build_llara(config, llm, tokenizer, table)
     result = finetune(model, TITLES, samples(32, 100, seed=0), samples(4, 0, seed=1), DATA,
                       len(TITLES), config, tmp_path / schedule, progress=False,
