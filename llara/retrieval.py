@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from llara.data.candidates import sample_candidates
+from llara.data.candidates import sample_candidates, sample_rng
 from llara.data.tables import Samples
 from llara.errors import ConfigError, DataError
 from llara.config import require
@@ -115,9 +115,7 @@ def with_true_item(retrieval: Retrieval, samples: Samples, seed: int,
     lists = retrieval.items.copy()  # (N, n)
     n = lists.shape[1]
     for row in np.nonzero(retrieval.target_ranks >= n)[0]:
-        key = [seed, int(samples.sample_id[row])] if epoch is None else \
-            [seed, epoch, int(samples.sample_id[row])]
-        position = int(np.random.default_rng(key).integers(n))
+        position = int(sample_rng(seed, int(samples.sample_id[row]), epoch).integers(n))
         kept = np.delete(lists[row], n - 1)
         lists[row] = np.insert(kept, position, samples.next[row])
     return lists

@@ -31,6 +31,13 @@ def _negatives(rng: np.random.Generator, excluded: set[int], num_items: int,
     return chosen
 
 
+def sample_rng(seed: int, sample_id: int, epoch: int | None = None) -> np.random.Generator:
+    """The random stream of one sample: keyed by (seed, sample id), and by the epoch in
+    training, so it never depends on batching or on which other samples are drawn."""
+    key = [seed, sample_id] if epoch is None else [seed, epoch, sample_id]
+    return np.random.default_rng(key)
+
+
 def sample_candidates(samples: Samples, num_items: int, num_candidates: int, seed: int,
                       epoch: int | None = None) -> np.ndarray:
     """(N, num_candidates) item ids; each row holds its true next item exactly once."""
@@ -43,9 +50,7 @@ def sample_candidates(samples: Samples, num_items: int, num_candidates: int, see
             raise DataError("candidates", f"sample {samples.sample_id[row]} leaves only "
                             f"{num_items - len(excluded)} items outside its history",
                             expected=f"at least {num_candidates - 1} (data.num_candidates - 1)")
-        key = [seed, int(samples.sample_id[row])] if epoch is None else \
-            [seed, epoch, int(samples.sample_id[row])]
-        rng = np.random.default_rng(key)
+        rng = sample_rng(seed, int(samples.sample_id[row]), epoch)
         row_items = _negatives(rng, excluded, num_items, num_candidates - 1) + [target]
         out[row] = np.asarray(row_items)[rng.permutation(num_candidates)]
     return out
