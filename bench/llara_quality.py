@@ -31,24 +31,28 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from llara.config import DataConfig, RecommenderConfig, RecRunConfig, RecTrainConfig
-from llara.config_io import to_dict
+from llara.common.device import autocast_for, resolve_device
+from llara.config.curriculum import CurriculumConfig
+from llara.config.data import DataConfig
+from llara.config.io import to_dict
+from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
+from llara.config.run import FinetuneConfig
+from llara.config.training import FinetuneTrainConfig
 from llara.data.candidates import sample_candidates
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset
 from llara.data.tables import Samples
-from llara.evaluation import score_candidates, scoring_metrics
-from llara.finetune import eligible
-from llara.finetune_config import CurriculumConfig, FinetuneConfig, FinetuneTrainConfig
-from llara.model import build_llara, collate_prompts
-from llara.prompting import PromptBuilder
-from llara.prompts import templates_for
+from llara.inference.evaluate import evaluate_samples, evaluate_trained
+from llara.inference.trained import TrainedModel, load_trained
+from llara.model.llara import build_llara, collate_prompts
+from llara.model.llm import resolve_llm
+from llara.prompts.builder import PromptBuilder
+from llara.prompts.templates import templates_for
 from llara.recsys.checkpoint import load_checkpoint
-from llara.recsys.evaluate import evaluate_ranking, rank_candidates
-from llara.recsys.train import resolve_device, train_recommender
-from llara.runner import (TrainedModel, evaluate_samples, evaluate_trained, load_trained,
-                          resolve_llm, run_inputs, train_local)
-from llara.step import autocast_for
+from llara.recsys.ranking import evaluate_ranking, rank_candidates
+from llara.recsys.train import train_recommender
+from llara.training.inputs import eligible, run_inputs
+from llara.training.loop import train_local
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = {"SASRec alone": 0.3444, "LLaRA text-only": 0.3895, "LLaRA direct": 0.4211,

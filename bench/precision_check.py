@@ -25,13 +25,18 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from llara.config import DataConfig, RecRunConfig, RecTrainConfig
+from llara.config.data import DataConfig
+from llara.config.recommender import RecRunConfig, RecTrainConfig
+from llara.config.run import FinetuneConfig
+from llara.config.training import FinetuneTrainConfig
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset
-from llara.finetune_config import FinetuneConfig, FinetuneTrainConfig
+from llara.inference.evaluate import evaluate_trained
+from llara.inference.trained import load_trained
+from llara.model.checkpoint import read_run_config
+from llara.model.llm import resolve_llm
 from llara.recsys.train import train_recommender
-from llara.runner import (evaluate_trained, load_trained, read_run_config, resolve_llm,
-                          train_local)
+from llara.training.loop import train_local
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -25,17 +25,17 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from llara.config import DataConfig
+from llara.config.data import DataConfig
+from llara.config.run import FinetuneConfig
 from llara.data.candidates import sample_candidates
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset
-from llara.evaluation import LLMRanking, left_aligned, score_candidates
-from llara.finetune_config import FinetuneConfig
-from llara.llm import load_llm
-from llara.model import build_llara, collate_prompts
-from llara.prompting import PromptBuilder
-from llara.prompts import ANSWER_END, TEMPLATES
-from llara.runner import resolve_llm
+from llara.evaluation.generation import left_aligned
+from llara.evaluation.scoring import LLMRanking, score_candidates
+from llara.model.llara import build_llara, collate_prompts
+from llara.model.llm import load_llm, resolve_llm
+from llara.prompts.builder import PromptBuilder
+from llara.prompts.templates import ANSWER_END, TEMPLATES
 
 REPO = Path(__file__).resolve().parents[1]
 

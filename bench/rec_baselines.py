@@ -19,12 +19,13 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from llara.config import DataConfig, RecommenderConfig, RecRunConfig, RecTrainConfig
+from llara.config.data import DataConfig
+from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
 from llara.data.candidates import sample_candidates
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset
-from llara.recsys.evaluate import evaluate_ranking, rank_candidates
 from llara.recsys.checkpoint import load_checkpoint
+from llara.recsys.ranking import evaluate_ranking, rank_candidates
 from llara.recsys.train import train_recommender
 
 PAPER = {"sasrec": 0.3444, "gru4rec": 0.3750, "caser": 0.3861}

@@ -23,14 +23,20 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from llara.config import DataConfig, RecommenderConfig, RecRunConfig, RecTrainConfig
-from llara.config_io import to_dict
+from llara.config.candidates import CandidateConfig
+from llara.config.curriculum import CurriculumConfig
+from llara.config.data import DataConfig
+from llara.config.io import to_dict
+from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
+from llara.config.run import FinetuneConfig
+from llara.config.training import FinetuneTrainConfig
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset
-from llara.finetune_config import (CandidateConfig, CurriculumConfig, FinetuneConfig,
-                                   FinetuneTrainConfig)
+from llara.inference.evaluate import evaluate_trained
+from llara.inference.trained import load_trained
+from llara.model.llm import resolve_llm
 from llara.recsys.train import train_recommender
-from llara.runner import evaluate_trained, load_trained, resolve_llm, train_local
+from llara.training.loop import train_local
 
 REPO = Path(__file__).resolve().parents[1]
 COLUMNS = {"HitRatio@1": "HR@1", "HitRatio@5": "HR@5", "HitRatio@10": "HR@10",

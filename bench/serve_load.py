@@ -25,14 +25,15 @@ import requests
 
 
 def build_checkpoint(workdir: Path, llm: str) -> Path:
-    from llara.config import DataConfig, RecRunConfig, RecTrainConfig
-    from llara.config_io import to_dict
+    from llara.config.data import DataConfig
+    from llara.config.io import to_dict
+    from llara.config.recommender import RecRunConfig, RecTrainConfig
+    from llara.config.run import FinetuneConfig
     from llara.data.fetch import fetch_dataset
     from llara.data.prepare import PreparedDataset, prepare_dataset
-    from llara.finetune_config import FinetuneConfig
-    from llara.model import build_llara
+    from llara.model.llara import build_llara
     from llara.recsys.train import train_recommender
-    from llara.runner import run_inputs
+    from llara.training.inputs import run_inputs
 
     target = workdir / f"untrained-{llm}"
     if (target / "run.json").is_file():
@@ -53,7 +54,7 @@ def build_checkpoint(workdir: Path, llm: str) -> Path:
 
 def histories(checkpoint: Path, count: int) -> list[list[int]]:
     from llara.data.prepare import PreparedDataset
-    from llara.runner import read_run_config
+    from llara.model.checkpoint import read_run_config
 
     samples = PreparedDataset.open(read_run_config(checkpoint).data_dir).samples("test")
     rows = np.random.default_rng(0).choice(len(samples), size=min(count, len(samples)),
@@ -112,8 +113,8 @@ def main() -> None:
 
     import ray
 
+    from llara.config.serving import ServingConfig
     from llara.serve.run import start, stop
-    from llara.serving import ServingConfig
 
     checkpoint = args.checkpoint or build_checkpoint(args.workdir, args.llm)
     ray.init(num_cpus=max(1, int(args.cpus)) + 1, num_gpus=int(np.ceil(args.gpus)),

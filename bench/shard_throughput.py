@@ -26,14 +26,14 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_throughput import catalogue  # noqa: E402
 
-from llara.config import DataConfig  # noqa: E402
-from llara.config_io import to_dict  # noqa: E402
+from llara.config.data import DataConfig
+from llara.config.distributed import ShardConfig
+from llara.config.io import to_dict
+from llara.config.run import FinetuneConfig
 from llara.data.tables import Samples, samples_from_table, write_items, write_samples  # noqa: E402
-from llara.finetune_config import FinetuneConfig, ShardConfig  # noqa: E402
-from llara.llm import load_tokenizer  # noqa: E402
-from llara.prompting import PromptBuilder  # noqa: E402
-from llara.runner import resolve_llm  # noqa: E402
-from llara.shards import ShardSpec, shard_table, write_shard  # noqa: E402
+from llara.model.llm import load_tokenizer, resolve_llm
+from llara.prompts.builder import PromptBuilder
+from llara.training.shards import ShardSpec, shard_table, write_shard
 
 NUM_ITEMS, HISTORY = 1682, 10
 
@@ -108,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     import ray
 
-    from llara.jobs.build_shards import build_shards
+    from llara.ray_jobs.build_shards import build_shards
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="llara-shards-"))
     titles = catalogue(NUM_ITEMS, np.random.default_rng(0))

@@ -27,15 +27,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from llara.common.device import autocast_for
+from llara.config.lora import LoRAConfig
+from llara.config.run import FinetuneConfig
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
-from llara.evaluation import generate_answers, left_aligned, score_candidates
-from llara.step import autocast_for
-from llara.finetune_config import FinetuneConfig, LoRAConfig
-from llara.llm import add_llara_tokens, tiny_tokenizer
-from llara.model import build_llara, collate_prompts, compile_decoder_layers
-from llara.prompting import PromptBuilder
-from llara.prompts import TEMPLATES
+from llara.evaluation.generation import generate_answers, left_aligned
+from llara.evaluation.scoring import score_candidates
+from llara.model.llara import build_llara, collate_prompts, compile_decoder_layers
+from llara.model.llm import add_llara_tokens, tiny_tokenizer
+from llara.prompts.builder import PromptBuilder
+from llara.prompts.templates import TEMPLATES
 
 WORDS = ("river night story love city dark last house king man woman war star blue day life "
          "time dead world girl boy heart return secret game fire summer road family ghost "

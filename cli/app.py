@@ -6,11 +6,10 @@ import sys
 
 import typer
 
-from llara.errors import error_line, find_llara_error
+from llara.common import error_line, find_llara_error
 
 from . import data_cmd, demo_cmd, llara_cmd, models_cmd, rec_cmd, serve_cmd, train_cmd, tune_cmd
 from .common import console
-
 
 app = typer.Typer(help="LLaRA: LLM-based sequential recommendation.", no_args_is_help=True,
                   pretty_exceptions_enable=False)

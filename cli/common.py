@@ -8,7 +8,7 @@ from typing import TypeVar
 from rich.console import Console
 from rich.table import Table
 
-from llara.config_io import apply_overrides, load_yaml
+from llara.config import apply_overrides, load_yaml
 
 T = TypeVar("T")
 console = Console()

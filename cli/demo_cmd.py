@@ -12,20 +12,17 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from llara.config import DataConfig, RecommenderConfig, RecRunConfig, RecTrainConfig
-from llara.data.candidates import sample_candidates
-from llara.data.fetch import fetch_dataset
-from llara.data.prepare import PreparedDataset, prepare_dataset
-from llara.finetune_config import (CurriculumConfig, DistributedConfig, FinetuneConfig,
-                                   FinetuneTrainConfig, ShardConfig)
-from llara.recsys.checkpoint import load_checkpoint
-from llara.recsys.evaluate import evaluate_ranking, rank_candidates
-from llara.recsys.train import train_recommender
-from llara.report import read_metrics_log, reference_results, write_report
-from llara.runner import resolve_llm
+from llara.config import (CurriculumConfig, DataConfig, DistributedConfig, FinetuneConfig,
+                          FinetuneTrainConfig, RecommenderConfig, RecRunConfig, RecTrainConfig,
+                          ShardConfig)
+from llara.data import PreparedDataset, fetch_dataset, prepare_dataset, sample_candidates
+from llara.evaluation import read_metrics_log, reference_results, write_report
+from llara.model import resolve_llm
+from llara.recsys import evaluate_ranking, load_checkpoint, rank_candidates, train_recommender
 
 from .common import console
 from .data_cmd import print_prepare_report
+from .options import CacheDir, Progress
 
 PAPER = {"SASRec": 0.3444, "LLaRA (SASRec)": 0.4421}
 """LLaRA paper, Table 2, MovieLens HitRatio@1."""
@@ -51,13 +48,13 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
          eval_samples: Optional[int] = typer.Option(None, min=1, help="Test samples (all)."),
          rec_epochs: int = typer.Option(30, min=1, help="Upper bound on SASRec epochs."),
          llm: str = typer.Option("smollm2-135m", help="The LLM to fine-tune."),
-         cache_dir: Optional[Path] = typer.Option(None, help="Dataset and model cache."),
-         progress: bool = typer.Option(True, help="Show progress bars.")) -> None:
+         cache_dir: CacheDir = None,
+         progress: Progress = True) -> None:
     """Everything end to end on a slice, then a results table and workdir/report/."""
-    from llara.jobs.build_shards import build_shards
-    from llara.jobs.evaluate import evaluate_distributed
-    from llara.jobs.session import connect
-    from llara.jobs.train import run_training
+    from llara.ray_jobs.build_shards import build_shards
+    from llara.ray_jobs.evaluate import evaluate_distributed
+    from llara.ray_jobs.session import connect
+    from llara.ray_jobs.train import run_training
 
     started = time.perf_counter()
     console.rule("1/7 fetch MovieLens-100K and the LLM")

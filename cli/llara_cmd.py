@@ -8,13 +8,14 @@ from typing import Optional
 import pyarrow.parquet as pq
 import typer
 
-from llara.atomic import atomic_file, write_json
-from llara.batch_inference import predictions_table
-from llara.errors import ConfigError
-from llara.runner import check_mode, evaluate_trained, load_trained, resolve_items
-from llara.serving import Recommender, ServingConfig, checkpoint_version
+from llara.common import ConfigError, atomic_file, write_json
+from llara.config import ServingConfig
+from llara.evaluation import predictions_table
+from llara.inference import (Recommender, check_mode, checkpoint_version, evaluate_trained,
+                             load_trained, resolve_items)
 
 from .common import console, metrics_view, print_ranking
+from .options import CacheDir, NumCpus, Progress
 
 METRIC_GROUPS = ("generate", "score", "recommender", "reranked", "retrieval")
 
@@ -37,10 +38,10 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
              actors: int = typer.Option(1, min=1, help="Ray Data actors (one model each)."),
              gpus: bool = typer.Option(False, "--gpus/--no-gpus", help="One GPU per actor."),
              batch_size: int = typer.Option(16, min=1, help="Samples per actor call."),
-             num_cpus: Optional[int] = typer.Option(None, min=1, help="CPUs of the local Ray."),
+             num_cpus: NumCpus = None,
              device: str = typer.Option("auto", help="--local only: cpu, cuda or auto."),
-             cache_dir: Optional[Path] = typer.Option(None, help="Model cache directory."),
-             progress: bool = typer.Option(True, help="Show progress bars.")) -> None:
+             cache_dir: CacheDir = None,
+             progress: Progress = True) -> None:
     """ValidRatio and HitRatio@1 by generation; HitRatio@1/3/5 and NDCG@5 by scoring. With
     --protocol full: HitRatio@1/5/10 and NDCG@5/10 over the whole catalogue for the
     recommender alone and for its top-N reranked by LLaRA, and the retrieval's recall@N.
@@ -56,8 +57,8 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
         metrics = {k: result[k] for k in METRIC_GROUPS if k in result}
         seconds = ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items())
     else:
-        from llara.jobs.evaluate import evaluate_distributed
-        from llara.jobs.session import connect, require_gpus
+        from llara.ray_jobs.evaluate import evaluate_distributed
+        from llara.ray_jobs.session import connect, require_gpus
 
         connect(num_cpus, log=console.print)
         require_gpus(actors, gpus)
@@ -93,8 +94,7 @@ def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder writt
               seed: Optional[int] = typer.Option(None, help="Seed for sampled candidates "
                                                  "(a service with candidate_source random)."),
               device: str = typer.Option("auto", help="--checkpoint: cpu, cuda or auto."),
-              cache_dir: Optional[Path] = typer.Option(None, help="--checkpoint: model cache "
-                                                       "directory.")
+              cache_dir: CacheDir = None
               ) -> None:
     """Rank candidates for a history and print them with their scores and where each came
     from; --checkpoint and --url take the same request and answer alike."""

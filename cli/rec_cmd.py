@@ -7,19 +7,15 @@ from typing import Optional
 
 import typer
 
-from llara.atomic import write_json
+from llara.common import ConfigError, DataError, resolve_device, write_json
 from llara.config import RECOMMENDERS, RecRunConfig
-from llara.data.candidates import sample_candidates
-from llara.data.prepare import PreparedDataset
-from llara.errors import ConfigError, DataError
-from llara.recsys.checkpoint import load_checkpoint
-from llara.recsys.evaluate import (evaluate_ranking, rank_candidates, write_full_predictions,
-                                   write_predictions)
-from llara.recsys.train import resolve_device, train_recommender
-from llara.retrieval import FULL_KS, full_metrics, retrieve
+from llara.data import PreparedDataset, sample_candidates
+from llara.evaluation import FULL_KS, full_metrics
+from llara.recsys import (evaluate_ranking, load_checkpoint, rank_candidates, retrieve,
+                          train_recommender, write_full_predictions, write_predictions)
 
-from .common import (PAPER_HR1, build_config, console, metrics_table, metrics_view,
-                     with_shortcuts)
+from .common import PAPER_HR1, build_config, console, metrics_table, metrics_view, with_shortcuts
+from .options import Progress
 
 app = typer.Typer(help="Train and evaluate SASRec, GRU4Rec and Caser.", no_args_is_help=True)
 
@@ -36,7 +32,7 @@ def train(data: Path = typer.Option(..., help="Folder written by `llara data pre
           epochs: Optional[int] = typer.Option(None, help="Shortcut for --set train.epochs=N."),
           seed: Optional[int] = typer.Option(None, help="Shortcut for --set train.seed=N."),
           device: Optional[str] = typer.Option(None, help="cpu, cuda or auto."),
-          progress: bool = typer.Option(True, help="Show a progress bar.")) -> None:
+          progress: Progress = True) -> None:
     """Train a recommender with early stopping on validation HitRatio@1."""
     run = build_config(RecRunConfig, config, with_shortcuts(set_, {
         "model.model": model, "train.epochs": epochs, "train.seed": seed, "train.device": device}))

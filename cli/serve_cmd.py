@@ -12,10 +12,11 @@ from typing import Optional
 
 import typer
 
-from llara.errors import LlaraError
-from llara.serving import ServingConfig
+from llara.common import LlaraError
+from llara.config import ServingConfig
 
 from .common import build_config, console, print_ranking, with_shortcuts
+from .options import NumCpus
 
 
 def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written by `llara "
@@ -36,7 +37,7 @@ def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written b
           config: Optional[Path] = typer.Option(None, help="YAML mirroring ServingConfig."),
           set_: Optional[list[str]] = typer.Option(None, "--set", help="Dotted override, "
                                                    "e.g. --set max_candidates=50."),
-          num_cpus: Optional[int] = typer.Option(None, min=1, help="CPUs of the local Ray."),
+          num_cpus: NumCpus = None,
           ) -> None:
     """Serve a checkpoint over HTTP (POST /v1/recommend, GET /v1/items/{id}, /healthz, /docs)
     until Ctrl+C."""
@@ -45,9 +46,9 @@ def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written b
         "gpus_per_replica": gpus, "cpus_per_replica": cpus, "max_batch_size": max_batch_size,
         "batch_wait_ms": batch_wait_ms, "autoscale": autoscale, "min_replicas": min_replicas,
         "max_replicas": max_replicas}))
-    from llara.jobs.session import connect
+    from llara.inference import check_checkpoint
+    from llara.ray_jobs.session import connect
     from llara.serve.run import start, stop
-    from llara.serving import check_checkpoint
 
     check_checkpoint(settings.checkpoint)  # before Ray starts: missing or damaged files
     connect(num_cpus, log=console.print)

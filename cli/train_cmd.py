@@ -7,9 +7,10 @@ from typing import Optional
 
 import typer
 
-from llara.finetune_config import FinetuneConfig
+from llara.config import FinetuneConfig
 
 from .common import build_config, console, with_shortcuts
+from .options import Address, CacheDir, Cluster, Follow, NumCpus, Progress, Requirements
 
 CONFIG_HELP = "YAML mirroring FinetuneConfig (llm, data_dir, prompt, lora, train, ...)."
 SET_HELP = "Dotted override, repeatable, e.g. --set train.lr=0.0008."
@@ -21,18 +22,14 @@ def run_config(config: Optional[Path], set_: Optional[list[str]], **shortcuts) -
 
 def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
           set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
-          cluster: Optional[Path] = typer.Option(None, help="Ray cluster-launcher YAML: submit "
-                                                 "as a Ray Job to that cluster's head."),
-          address: Optional[str] = typer.Option(None, help="Dashboard URL of the head "
-                                                "(overrides the one in --cluster)."),
+          cluster: Cluster = None,
+          address: Address = None,
           local: bool = typer.Option(False, "--local", help="One process, no Ray, no DeepSpeed."),
           workers: Optional[int] = typer.Option(None, min=1, help="Ray Train workers."),
           gpus: Optional[bool] = typer.Option(None, "--gpus/--no-gpus", help="One GPU per worker."),
-          num_cpus: Optional[int] = typer.Option(None, min=1, help="CPUs of the local Ray."),
-          follow: bool = typer.Option(True, help="Stream the cluster job's logs until it ends."),
-          requirements: bool = typer.Option(True, help="Install this package's requirements "
-                                            "in the job's runtime_env (off when the cluster "
-                                            "image has them)."),
+          num_cpus: NumCpus = None,
+          follow: Follow = True,
+          requirements: Requirements = True,
           data: Optional[Path] = typer.Option(None, help="Prepared dataset folder."),
           rec_checkpoint: Optional[Path] = typer.Option(None, help="Recommender checkpoint."),
           llm: Optional[str] = typer.Option(None, help="smollm2-135m, a HF folder or id, a "
@@ -40,8 +37,8 @@ def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
           out: Optional[Path] = typer.Option(None, help="Output folder."),
           schedule: Optional[str] = typer.Option(None, help="Curriculum schedule."),
           budget: Optional[int] = typer.Option(None, help="Training samples per epoch."),
-          cache_dir: Optional[Path] = typer.Option(None, help="Model/data cache directory."),
-          progress: bool = typer.Option(True, help="Show progress bars.")) -> None:
+          cache_dir: CacheDir = None,
+          progress: Progress = True) -> None:
     """Fine-tune LLaRA (LoRA + projector, text-to-hybrid curriculum) with Ray Train + DeepSpeed."""
     run = run_config(config, set_, data_dir=data, rec_checkpoint=rec_checkpoint, llm=llm,
                      output_dir=out, **{"curriculum.schedule": schedule,
@@ -49,7 +46,7 @@ def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
                                         "distributed.num_workers": workers,
                                         "distributed.use_gpu": gpus})
     if local:
-        from llara.runner import train_local
+        from llara.training import train_local
 
         result = train_local(run, cache_dir, progress, log=console.print)
         console.print(f"best epoch {result.best_epoch}: val HitRatio@1 "
@@ -58,14 +55,14 @@ def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
                       f"{result.checkpoint_dir}")
         return
     if cluster is not None:
-        from llara.jobs.submit import read_cluster, submit_training
+        from llara.ray_jobs.submit import read_cluster, submit_training
 
         job_id, status = submit_training(run, read_cluster(cluster), address, requirements,
                                          follow, log=console.print)
         console.print(f"job {job_id}: {status}")
         return
-    from llara.jobs.session import connect, require_gpus
-    from llara.jobs.train import run_training
+    from llara.ray_jobs.session import connect, require_gpus
+    from llara.ray_jobs.train import run_training
 
     connect(num_cpus, log=console.print)
     require_gpus(run.distributed.num_workers, run.distributed.use_gpu)
@@ -82,14 +79,14 @@ def shards(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
            llm: Optional[str] = typer.Option(None, help="The LLM whose tokenizer is used."),
            out: Optional[Path] = typer.Option(None, help="Shard folder (shards.dir)."),
            rows_per_shard: Optional[int] = typer.Option(None, min=1, help="Samples per file."),
-           num_cpus: Optional[int] = typer.Option(None, min=1, help="CPUs of the local Ray."),
-           cache_dir: Optional[Path] = typer.Option(None, help="Model cache directory."),
-           progress: bool = typer.Option(True, help="Show progress bars.")) -> None:
+           num_cpus: NumCpus = None,
+           cache_dir: CacheDir = None,
+           progress: Progress = True) -> None:
     """Tokenise hybrid and text-only prompts into Parquet shards with Ray Data."""
     run = run_config(config, set_, data_dir=data, llm=llm,
                      **{"shards.dir": out, "shards.rows_per_shard": rows_per_shard})
-    from llara.jobs.build_shards import build_shards
-    from llara.jobs.session import connect
+    from llara.ray_jobs.build_shards import build_shards
+    from llara.ray_jobs.session import connect
 
     connect(num_cpus, log=console.print)
     build_shards(run, cache_dir, progress, log=console.print)

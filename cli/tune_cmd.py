@@ -9,10 +9,11 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from llara.errors import ConfigError
-from llara.tune_config import TuneSpec, load_spec
+from llara.common import ConfigError
+from llara.tune import TuneSpec, load_spec
 
 from .common import console, with_shortcuts
+from .options import Address, CacheDir, Cluster, Follow, NumCpus, Progress, Requirements
 
 SPEC_HELP = ("Search file: `run` (a run YAML path or inline options), `space` (options to "
              "search as choice, grid, uniform, loguniform or int ranges) and `search` "
@@ -69,18 +70,13 @@ def tune(config: Optional[Path] = typer.Option(None, help=SPEC_HELP),
                                              help="One GPU per worker."),
          epochs: Optional[int] = typer.Option(None, min=1, help="Epochs per trial (ASHA's "
                                               "longest run)."),
-         num_cpus: Optional[int] = typer.Option(None, min=1, help="CPUs of the local Ray."),
-         cluster: Optional[Path] = typer.Option(None, help="Ray cluster-launcher YAML: submit "
-                                                "the search as a Ray Job to that cluster's "
-                                                "head."),
-         address: Optional[str] = typer.Option(None, help="Dashboard URL of the head "
-                                               "(overrides the one in --cluster)."),
-         follow: bool = typer.Option(True, help="Stream the cluster job's logs until it ends."),
-         requirements: bool = typer.Option(True, help="Install this package's requirements "
-                                           "in the job's runtime_env (off when the cluster "
-                                           "image has them)."),
-         cache_dir: Optional[Path] = typer.Option(None, help="Model/data cache directory."),
-         progress: bool = typer.Option(True, help="Show Tune's progress.")) -> None:
+         num_cpus: NumCpus = None,
+         cluster: Cluster = None,
+         address: Address = None,
+         follow: Follow = True,
+         requirements: Requirements = True,
+         cache_dir: CacheDir = None,
+         progress: Progress = True) -> None:
     """Search projector, curriculum, LoRA and learning-rate settings: every trial is a Ray
     Train run scored by validation HitRatio@1 after each epoch; ASHA stops trailing trials."""
     search_shortcuts = {"output_dir": out, "num_samples": num_samples,
@@ -94,7 +90,7 @@ def tune(config: Optional[Path] = typer.Option(None, help=SPEC_HELP),
         if set_ or any(v is not None for v in (*given, *run_shortcuts.values())):
             raise ConfigError("--resume without --config continues the saved search as it was; "
                               "only --out may be given")
-        from llara.jobs.tune import saved_spec
+        from llara.ray_jobs.tune import saved_spec
 
         spec = saved_spec(out or Path("runs/tune"))
         if out is not None:
@@ -102,7 +98,7 @@ def tune(config: Optional[Path] = typer.Option(None, help=SPEC_HELP),
     else:
         spec = _spec(config, list(set_ or []), search_shortcuts, run_shortcuts)
     if cluster is not None:
-        from llara.jobs.submit import read_cluster, submit_search
+        from llara.ray_jobs.submit import read_cluster, submit_search
 
         job_id, status = submit_search(spec, resume, read_cluster(cluster), address,
                                        requirements, follow, log=console.print)
@@ -111,8 +107,8 @@ def tune(config: Optional[Path] = typer.Option(None, help=SPEC_HELP),
     for key in ("data_dir", "rec_checkpoint"):  # before Ray starts
         if not Path(getattr(spec.run, key)).exists():
             raise ConfigError(f"invalid 'run.{key}': {getattr(spec.run, key)} does not exist")
-    from llara.jobs.session import connect, require_gpus
-    from llara.jobs.tune import run_search
+    from llara.ray_jobs.session import connect, require_gpus
+    from llara.ray_jobs.tune import run_search
 
     connect(num_cpus, log=console.print)
     require_gpus(spec.run.distributed.num_workers, spec.run.distributed.use_gpu)

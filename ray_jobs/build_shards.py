@@ -16,13 +16,11 @@ import pyarrow.parquet as pq
 import ray
 from tqdm.auto import tqdm
 
-from llara.atomic import atomic_directory
-from llara.data.prepare import PreparedDataset
-from llara.finetune_config import FinetuneConfig
-from llara.llm import load_tokenizer
-from llara.paths import absolute_path, absolute_paths
-from llara.runner import resolve_llm
-from llara.shards import SHARD_FORMAT, ShardManifest, ShardSpec, ShardTokenizer, write_shard
+from llara.common import absolute_path, absolute_paths, atomic_directory
+from llara.config import FinetuneConfig
+from llara.data import PreparedDataset
+from llara.model import load_tokenizer, resolve_llm
+from llara.training import SHARD_FORMAT, ShardManifest, ShardSpec, ShardTokenizer, write_shard
 
 from .session import actor_cpus
 

@@ -11,11 +11,12 @@ import pyarrow.parquet as pq
 import ray
 from tqdm.auto import tqdm
 
-from llara.batch_inference import CheckpointEvaluator, metrics_from_predictions
-from llara.config_io import to_dict
-from llara.data.prepare import PreparedDataset
-from llara.paths import absolute_path
-from llara.runner import check_mode, read_run_config
+from llara.common import absolute_path
+from llara.config import to_dict
+from llara.data import PreparedDataset
+from llara.evaluation import metrics_from_predictions
+from llara.inference import CheckpointEvaluator, check_mode
+from llara.model import read_run_config
 
 from .session import actor_cpus
 

@@ -8,10 +8,9 @@ import json
 import os
 import sys
 
-from llara.config_io import from_dict
-from llara.errors import error_line, find_llara_error
-from llara.finetune_config import FinetuneConfig
-from llara.tune_config import build_spec
+from llara.common import error_line, find_llara_error
+from llara.config import FinetuneConfig, from_dict
+from llara.tune import build_spec
 
 from .session import connect
 from .submit import JOB_ENV

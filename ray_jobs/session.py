@@ -48,7 +48,7 @@ def quiet_ray_data() -> None:
 
 def require_gpus(workers: int, use_gpu: bool) -> None:
     """Ray Train would wait forever for GPUs a fixed cluster does not have: say so instead."""
-    from llara.errors import ConfigError
+    from llara.common import ConfigError
 
     have = int(ray.cluster_resources().get("GPU", 0))
     if use_gpu and have < workers:

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from llara.config_io import to_dict
-from llara.errors import ConfigError, DataError, LlaraError
-from llara.finetune_config import FinetuneConfig
-from llara.paths import absolute_paths
-from llara.tune_config import TuneSpec
+from llara.common import ConfigError, DataError, LlaraError, absolute_paths
+from llara.config import FinetuneConfig, to_dict
+from llara.tune import TuneSpec
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DASHBOARD_PORT = 8265

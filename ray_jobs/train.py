@@ -21,21 +21,15 @@ import torch
 from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from llara.config_io import from_dict, to_dict
-from llara.curriculum import evaluates_hybrid, hybrid_probability, use_hybrid
-from llara.distributed import (TrainState, deepspeed_config, load_state_tree, load_trainable,
-                               save_state_tree, save_trainable, step_plan)
-from llara.finetune import learning_rate_factor
-from llara.finetune_config import FinetuneConfig
+from llara.common import absolute_path, absolute_paths, gpu_bf16
+from llara.config import FinetuneConfig, from_dict, to_dict
 from llara.model import build_llara, collate_prompts, compile_decoder_layers
-from llara.paths import absolute_path, absolute_paths
-from llara.progress import training_progress
-from llara.prompting import PromptBuilder
-from llara.prompts import templates_for
-from llara.runner import check_inputs, run_inputs
-from llara.shards import ShardManifest, prompts_from_rows
-from llara.step import DeepSpeedBackend, autocast_for, train_step
-from llara.validation import load_retriever, validation_metrics, validation_set
+from llara.prompts import PromptBuilder, templates_for
+from llara.training import (DeepSpeedBackend, EpochValidator, ShardManifest, TrainState,
+                            check_inputs, deepspeed_config, hybrid_probability,
+                            learning_rate_factor, load_retriever, load_state_tree, load_trainable,
+                            prompts_from_rows, run_inputs, save_state_tree, save_trainable,
+                            step_plan, train_step, training_progress, use_hybrid)
 
 
 @dataclass
@@ -105,9 +99,7 @@ def train_loop(loop_config: dict) -> None:
             restored = [load_state_tree(directory / f"optimizer-rank{r}") for r in range(world)]
             scheduler_state = json.loads((directory / "scheduler.json").read_text())
     plan = step_plan(config, loop_config["train_rows"], world)
-    bf16 = device.startswith("cuda") and config.train.precision != "fp32" and \
-        torch.cuda.is_bf16_supported()
-    ds_config = deepspeed_config(config, plan, bf16)
+    ds_config = deepspeed_config(config, plan, gpu_bf16(config.train.precision, device))
     params = model.trainable_parameters()
     optimizer = torch.optim.AdamW(params, lr=config.train.lr,
                                   weight_decay=config.train.weight_decay,
@@ -128,10 +120,11 @@ def train_loop(loop_config: dict) -> None:
     stage = ds_config["zero_optimization"]["stage"]
     sink = MetricsSink(Path(config.output_dir), state.step) if rank == 0 else None
     shard = ray.train.get_dataset_shard("train")
-    validation = validation_set(dataset.samples("val"), config, dataset.config,
-                                dataset.num_items, load_retriever(config, device), device)
     builder = PromptBuilder(tokenizer, titles, config.prompt.max_length)
     template = templates_for(config.prompt.domain, config.prompt.template_file)[0]
+    validator = EpochValidator(config, dataset.samples("val"), dataset.config, dataset.num_items,
+                               load_retriever(config, device), device, builder, template,
+                               state.best_hr1)
     pad = tokenizer.pad_token_id
 
     def report(metrics: dict) -> None:
@@ -177,26 +170,20 @@ def train_loop(loop_config: dict) -> None:
                     state.position < plan.steps_per_epoch:
                 report(record)
         engine.eval()
-        with torch.no_grad(), autocast_for(config.train.precision, device), \
-                _gathered(engine, stage):
-            metrics = validation_metrics(model, builder, validation, template,
-                                         evaluates_hybrid(config.curriculum))
-        val_metrics = {k.removeprefix("val_"): v for k, v in metrics.items()}
+        with _gathered(engine, stage):
+            outcome = validator.validate(model, epoch)
         state.epoch, state.position = epoch + 1, 0
         if sink:
-            sink.write({"step": state.step, "epoch": epoch, **metrics})
+            sink.write({"step": state.step, "epoch": epoch, **outcome.reported})
         # Every rank scored the same rows with the same weights, so all take this branch
         # together, as gathering ZeRO-3 partitions requires.
-        if metrics["val_HitRatio@1"] > state.best_hr1:
-            state.best_hr1 = metrics["val_HitRatio@1"]
+        if outcome.improved:
+            state.best_hr1 = validator.best_hr1
             with _gathered(engine, stage):
                 if rank == 0:
-                    model.save(Path(config.output_dir) / "best", config, {
-                        "epoch": epoch, "step": state.step,
-                        "val_metrics": val_metrics,
-                        "data": to_dict(dataset.config), "num_items": dataset.num_items})
+                    validator.save_best(model, config.output_dir, epoch, state.step, outcome)
         report({"step": state.step, "epoch": epoch, "hybrid_steps": state.hybrid_steps,
-                "restarts": state.restarts, **metrics})
+                "restarts": state.restarts, **outcome.reported})
 
 
 def shard_manifest(config: FinetuneConfig, cache_dir, progress: bool, log) -> ShardManifest:

@@ -22,16 +22,13 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import BasicVariantGenerator
 
-from llara.config_io import from_dict, to_dict
-from llara.errors import ConfigError, find_llara_error
-from llara.finetune_config import FinetuneConfig
-from llara.shards import ShardManifest
-from llara.paths import absolute_path, absolute_paths
-from llara.runner import check_inputs
-from llara.tune_config import (METRICS, SCHEDULERS, SEARCHERS, Parameter, SearchSettings,
-                               TuneSpec, build_spec, shard_runs, trial_config)
-from llara.tune_results import (TrialLedger, TrialRecord, ranked, results_table,
-                                trial_records, write_best, write_results)
+from llara.common import ConfigError, absolute_path, absolute_paths, find_llara_error
+from llara.config import (METRICS, SCHEDULERS, SEARCHERS, FinetuneConfig, SearchSettings,
+                          from_dict, to_dict)
+from llara.training import ShardManifest, check_inputs
+from llara.tune import (Parameter, TrialLedger, TrialRecord, TuneSpec, build_spec, ranked,
+                        results_table, shard_runs, trial_config, trial_records, write_best,
+                        write_results)
 
 from .train import distributed_trainer, keep_final, shard_manifest
 
@@ -103,7 +100,7 @@ def run_trial(params: dict, run: dict, search_dir: str, cache_dir: str | None) -
 
 
 class LedgerCallback(ray.tune.Callback):
-    """Writes the search's own record of each trial (see llara.tune_results)."""
+    """Writes the search's own record of each trial (see llara.tune.results)."""
 
     def __init__(self, ledger_path: str, keys: list[str]):
         self.ledger, self.keys = TrialLedger(ledger_path), keys

@@ -13,11 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from ray import serve
 
-from llara.config_io import from_dict, to_dict
-from llara.finetune_config import FinetuneConfig
-from llara.paths import absolute_paths
-from llara.runner import read_run_config
-from llara.serving import Recommender, RequestError, ServingConfig
+from llara.common import absolute_paths
+from llara.config import FinetuneConfig, ServingConfig, from_dict, to_dict
+from llara.inference import Recommender, RequestError
+from llara.model import read_run_config
 
 from .api import ERRORS, Health, Item, RankedItem, RecommendRequest, RecommendResponse
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from llara.errors import LlaraError, llara_error_in_text
-from llara.paths import absolute_paths
-from llara.serving import ServingConfig, check_checkpoint
+from llara.common import LlaraError, absolute_paths, llara_error_in_text
+from llara.config import ServingConfig
+from llara.inference import check_checkpoint
 
 APP_NAME = "llara"
 

@@ -11,10 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from llara.config import DataConfig, RecRunConfig, RecTrainConfig
+from llara.config.data import DataConfig
+from llara.config.distributed import DistributedConfig, ShardConfig
+from llara.config.prompt import PromptConfig
+from llara.config.recommender import RecRunConfig, RecTrainConfig
+from llara.config.run import FinetuneConfig
+from llara.config.training import FinetuneTrainConfig
 from llara.data.prepare import PreparedDataset, prepare_dataset
-from llara.finetune_config import (DistributedConfig, FinetuneConfig, FinetuneTrainConfig,
-                                   PromptConfig, ShardConfig)
 from llara.recsys.train import train_recommender
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,7 +130,7 @@ def favourite_inputs(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def served_checkpoint(favourite_inputs, tmp_path_factory) -> Path:
     """A tiny LLaRA trained for two short epochs on `favourite_log`: it ranks item 0 first."""
-    from llara.runner import train_local
+    from llara.training.loop import train_local
 
     out = tmp_path_factory.mktemp("served")
     # 32 steps: after 8 the lead of item 0 was hundredths of a nat, and which item came first

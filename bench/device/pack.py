@@ -31,13 +31,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from llara.config import DataConfig, RecommenderConfig, RecRunConfig, RecTrainConfig  # noqa: E402
-from llara.config_io import to_dict  # noqa: E402
+from llara.common.wheels import download_wheel
+from llara.common.wheels import sha256_file as sha256
+from llara.config.data import DataConfig
+from llara.config.io import to_dict
+from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
 from llara.data.fetch import fetch_dataset  # noqa: E402
 from llara.data.prepare import PreparedDataset, prepare_dataset  # noqa: E402
-from llara.llm import PACKAGED_MODELS  # noqa: E402
-from llara.recsys.train import train_recommender  # noqa: E402
-from llara.wheels import download_wheel, sha256_file as sha256  # noqa: E402
+from llara.model.llm import PACKAGED_MODELS
+from llara.recsys.train import train_recommender
 
 KIT = REPO / ".device-kit"
 REFERENCE = REPO.parent / "shared" / "data" / "llara_ref" / "movielens"

@@ -30,22 +30,25 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from llara.config_io import to_dict  # noqa: E402
+from llara.common.device import resolve_device
+from llara.common.errors import DataError
+from llara.common.wheels import sha256_file as sha256
+from llara.config.curriculum import CurriculumConfig
+from llara.config.io import to_dict
+from llara.config.run import FinetuneConfig
+from llara.config.training import FinetuneTrainConfig
 from llara.data.candidates import sample_candidates  # noqa: E402
 from llara.data.prepare import PreparedDataset  # noqa: E402
-from llara.errors import DataError  # noqa: E402
-from llara.finetune import eligible, finetune  # noqa: E402
-from llara.finetune_config import (CurriculumConfig, FinetuneConfig,  # noqa: E402
-                                   FinetuneTrainConfig)
-from llara.model import build_llara, collate_prompts, compile_decoder_layers  # noqa: E402
-from llara.prompting import PromptBuilder  # noqa: E402
-from llara.prompts import templates_for  # noqa: E402
-from llara.recsys.checkpoint import load_checkpoint  # noqa: E402
-from llara.recsys.evaluate import evaluate_ranking, rank_candidates  # noqa: E402
-from llara.recsys.train import resolve_device  # noqa: E402
-from llara.runner import TrainedModel, evaluate_samples, run_inputs  # noqa: E402
-from llara.step import TorchBackend, train_step  # noqa: E402
-from llara.wheels import sha256_file as sha256  # noqa: E402
+from llara.inference.evaluate import evaluate_samples
+from llara.inference.trained import TrainedModel
+from llara.model.llara import build_llara, collate_prompts, compile_decoder_layers
+from llara.prompts.builder import PromptBuilder
+from llara.prompts.templates import templates_for
+from llara.recsys.checkpoint import load_checkpoint
+from llara.recsys.ranking import evaluate_ranking, rank_candidates
+from llara.training.inputs import eligible, run_inputs
+from llara.training.loop import finetune
+from llara.training.step import TorchBackend, train_step
 
 PAPER = {"SASRec": {"ValidRatio": 1.0, "HitRatio@1": 0.3444},
          "LLaRA (curriculum)": {"ValidRatio": 0.9684, "HitRatio@1": 0.4421}}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from llara.common.errors import DataError
 from llara.data.tables import Samples
-from llara.errors import DataError
 
 
 def _negatives(rng: np.random.Generator, excluded: set[int], num_items: int,

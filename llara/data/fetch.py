@@ -17,10 +17,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from llara.atomic import atomic_directory
-from llara.errors import LlaraError
-from llara.paths import absolute_path
-from llara.wheels import WheelDownloadError, download_wheel
+from llara.common.atomic import atomic_directory
+from llara.common.errors import LlaraError
+from llara.common.paths import absolute_path
+from llara.common.wheels import WheelDownloadError, download_wheel
 
 CACHE_ENV = "LLARA_CACHE_DIR"
 

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
-from llara.atomic import atomic_directory
-from llara.config import DataConfig
-from llara.config_io import from_dict, to_dict
+from llara.common.atomic import atomic_directory
+from llara.common.errors import DataError
+from llara.config.data import DataConfig
+from llara.config.io import from_dict, to_dict
 from llara.data.readers import read_raw
 from llara.data.reference import (MatchReport, load_reference_split, match_reference_users,
                                   rows_to_samples)
-from llara.data.sequences import final_sample, training_samples, build_user_logs
+from llara.data.sequences import build_user_logs, final_sample, training_samples
 from llara.data.splits import split_users
-from llara.data.tables import (Samples, read_items, read_samples, validate_samples,
-                               write_items, write_samples)
-from llara.errors import DataError
+from llara.data.tables import (Samples, read_items, read_samples, validate_samples, write_items,
+                               write_samples)
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from llara.common.errors import DataError
 from llara.data.sequences import UserLog
 from llara.data.tables import Samples
-from llara.errors import DataError
 
 REFERENCE_FILES = {"val": ("val.jsonl", "Val_data.df"), "test": ("test.jsonl", "Test_data.df")}
 

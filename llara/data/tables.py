@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from llara.atomic import atomic_file
-from llara.errors import DataError
+from llara.common.atomic import atomic_file
+from llara.common.errors import DataError
 
 ITEM_COLUMNS = ("item_id", "raw_id", "title", "extra")
 SAMPLE_ROW_GROUP = 8192

@@ -1,1 +1,37 @@
-"""ID-based sequential recommenders (SASRec, GRU4Rec, Caser) that supply LLaRA's item embeddings."""
+"""SASRec, GRU4Rec, Caser: training, candidate ranking, checkpoints, and retrieval."""
+
+from llara.recsys.checkpoint import (CHECKPOINT_FORMAT, EMBEDDINGS_FILE, RecommenderCheckpoint,
+                                     save_checkpoint, load_checkpoint, load_item_embeddings)
+from llara.recsys.models import SASRec, GRU4Rec, Caser, RECOMMENDERS, build_recommender
+from llara.recsys.ranking import (CandidateRanking, rank_candidates, evaluate_ranking,
+                                  write_predictions, write_full_predictions)
+from llara.recsys.retrieval import (Retrieval, check_source, retrieve, with_true_item,
+                                    training_lists)
+from llara.recsys.train import TrainResult, seed_everything, train_recommender
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "EMBEDDINGS_FILE",
+    "RecommenderCheckpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_item_embeddings",
+    "SASRec",
+    "GRU4Rec",
+    "Caser",
+    "RECOMMENDERS",
+    "build_recommender",
+    "CandidateRanking",
+    "rank_candidates",
+    "evaluate_ranking",
+    "write_predictions",
+    "write_full_predictions",
+    "Retrieval",
+    "check_source",
+    "retrieve",
+    "with_true_item",
+    "training_lists",
+    "TrainResult",
+    "seed_everything",
+    "train_recommender",
+]

@@ -16,10 +16,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from llara.atomic import atomic_directory
-from llara.config import RecommenderConfig
-from llara.config_io import from_dict, to_dict
-from llara.errors import ConfigError, DataError
+from llara.common.atomic import atomic_directory
+from llara.common.errors import ConfigError, DataError
+from llara.config.io import from_dict, to_dict
+from llara.config.recommender import RecommenderConfig
 from llara.recsys.models import build_recommender
 
 CHECKPOINT_FORMAT = "llara-recommender/1"

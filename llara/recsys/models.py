@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from llara.config import RecommenderConfig
+from llara.config.recommender import RecommenderConfig
 
 
 class _ItemTable(nn.Module):
@@ -128,7 +128,7 @@ def build_recommender(config: RecommenderConfig, num_items: int, max_history: in
 
 
 def _check_registry() -> None:
-    from llara.config import RECOMMENDERS as names
+    from llara.config.recommender import RECOMMENDERS as names
 
     if set(names) != set(RECOMMENDERS):
         raise RuntimeError(f"recommender registry {sorted(RECOMMENDERS)} does not match the "

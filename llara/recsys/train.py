@@ -13,14 +13,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from llara.config import RecRunConfig
-from llara.config_io import to_dict
+from llara.common.device import resolve_device
+from llara.config.io import to_dict
+from llara.config.recommender import RecRunConfig
 from llara.data.candidates import sample_candidates
 from llara.data.prepare import PreparedDataset
-from llara.errors import ConfigError
 from llara.recsys.checkpoint import save_checkpoint
-from llara.recsys.evaluate import evaluate_ranking, rank_candidates
 from llara.recsys.models import build_recommender
+from llara.recsys.ranking import evaluate_ranking, rank_candidates
 
 
 @dataclass
@@ -30,14 +30,6 @@ class TrainResult:
     epochs_run: int
     val_metrics: dict[str, float]
     seconds: float
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"invalid 'train.device': '{name}' asked for, but no CUDA GPU is visible")
-    return name
 
 
 def seed_everything(seed: int) -> None:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from llara.errors import DataError
+from llara.common.errors import DataError
 from tests.conftest import REPO
 
 

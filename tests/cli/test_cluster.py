@@ -14,9 +14,9 @@ import psutil
 import pytest
 import yaml
 
+from llara.config.io import dump_yaml, to_dict
 from tests.cli.test_cli import _llara
 from tests.conftest import toy_config
-from llara.config_io import dump_yaml, to_dict
 
 BIN = Path(sys.executable).parent
 

@@ -13,7 +13,7 @@ import pyarrow.csv as csv
 import pytest
 import yaml
 
-from llara.config_io import to_dict
+from llara.config.io import to_dict
 from tests.cli.test_cli import _llara
 from tests.conftest import toy_config
 

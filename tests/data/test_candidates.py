@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from llara.config import DataConfig
+from llara.common.errors import DataError
+from llara.config.data import DataConfig
 from llara.data.candidates import sample_candidates
 from llara.data.prepare import PreparedDataset, prepare_dataset
-from llara.errors import DataError
 
 
 @pytest.fixture

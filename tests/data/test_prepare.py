@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from llara.config import DataConfig
+from llara.common.errors import DataError
+from llara.config.data import DataConfig
 from llara.data.prepare import PreparedDataset, prepare_dataset
 from llara.data.tables import read_samples
-from llara.errors import DataError
 from tests.conftest import synthetic_log, write_ml100k
 
 

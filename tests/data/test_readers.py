@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from llara.common.errors import DataError
 from llara.data.readers import read_raw
-from llara.errors import DataError
-from tests.conftest import synthetic_log, write_ml100k, write_ml1m, write_recbole
+from tests.conftest import synthetic_log, write_ml1m, write_ml100k, write_recbole
 
 ROWS = synthetic_log(num_users=5, num_items=12, length=4)
 

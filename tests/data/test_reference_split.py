@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from llara.config import DataConfig
+from llara.common.errors import DataError
+from llara.config.data import DataConfig
 from llara.data.prepare import PreparedDataset, prepare_dataset
-from llara.errors import DataError
 from tests.conftest import SHARED_REF, synthetic_log, write_ml100k
 
 REF_ML = SHARED_REF / "movielens"

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from llara.config import RecommenderConfig
+from llara.config.recommender import RecommenderConfig
 from llara.recsys.checkpoint import load_checkpoint, load_item_embeddings, save_checkpoint
 from llara.recsys.models import RECOMMENDERS, build_recommender
 
@@ -56,7 +56,7 @@ def test_checkpoint_round_trip_and_exported_embeddings(name, tmp_path):
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
-    from llara.errors import DataError
+    from llara.common.errors import DataError
 
     config = RecommenderConfig(embedding_dim=16)
     save_checkpoint(tmp_path / "ck", build_recommender(config, NUM_ITEMS, WIDTH), config,

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from llara.config import DataConfig, RecommenderConfig, RecRunConfig, RecTrainConfig
+from llara.config.data import DataConfig
+from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
 from llara.data.candidates import sample_candidates
 from llara.data.prepare import PreparedDataset, prepare_dataset
 from llara.recsys.checkpoint import load_checkpoint
-from llara.recsys.evaluate import evaluate_ranking, rank_candidates, write_predictions
+from llara.recsys.ranking import evaluate_ranking, rank_candidates, write_predictions
 from llara.recsys.train import train_recommender
 from tests.conftest import synthetic_log, write_ml100k
 

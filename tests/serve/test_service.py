@@ -15,9 +15,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
+from llara.config.serving import ServingConfig
 from llara.serve.app import LlaraDeployment, deployment_options
 from llara.serve.run import start, stop
-from llara.serving import ServingConfig
 from tests.cli.test_cli import _llara
 
 

@@ -1,0 +1,49 @@
+"""Every config dataclass, one module per concern, and their YAML I/O."""
+
+from llara.config.candidates import CANDIDATE_SOURCES, CandidateConfig
+from llara.config.checks import require
+from llara.config.curriculum import SCHEDULES, CurriculumConfig
+from llara.config.data import SOURCE_FORMATS, DataConfig
+from llara.config.distributed import ShardConfig, DistributedConfig
+from llara.config.io import from_dict, to_dict, read_mapping, load_yaml, apply_overrides, dump_yaml
+from llara.config.lora import LoRAConfig
+from llara.config.projector import PROJECTOR_KINDS, ProjectorConfig
+from llara.config.prompt import PromptConfig
+from llara.config.recommender import RECOMMENDERS, RecommenderConfig, RecTrainConfig, RecRunConfig
+from llara.config.run import FinetuneConfig
+from llara.config.search import SEARCHERS, SCHEDULERS, METRICS, SearchSettings
+from llara.config.serving import ServingConfig
+from llara.config.training import FinetuneTrainConfig
+
+__all__ = [
+    "CANDIDATE_SOURCES",
+    "CandidateConfig",
+    "require",
+    "SCHEDULES",
+    "CurriculumConfig",
+    "SOURCE_FORMATS",
+    "DataConfig",
+    "ShardConfig",
+    "DistributedConfig",
+    "from_dict",
+    "to_dict",
+    "read_mapping",
+    "load_yaml",
+    "apply_overrides",
+    "dump_yaml",
+    "LoRAConfig",
+    "PROJECTOR_KINDS",
+    "ProjectorConfig",
+    "PromptConfig",
+    "RECOMMENDERS",
+    "RecommenderConfig",
+    "RecTrainConfig",
+    "RecRunConfig",
+    "FinetuneConfig",
+    "SEARCHERS",
+    "SCHEDULERS",
+    "METRICS",
+    "SearchSettings",
+    "ServingConfig",
+    "FinetuneTrainConfig",
+]

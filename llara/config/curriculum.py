@@ -1,0 +1,35 @@
+"""The text-to-hybrid curriculum."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llara.config.checks import require
+
+SCHEDULES = ("linear", "direct", "two_stage", "step", "cosine", "text_only")
+
+
+@dataclass
+class CurriculumConfig:
+    """When a batch uses the hybrid prompt instead of the text-only one."""
+
+    schedule: str = "linear"
+    """linear (hybrid with probability t/T, the paper), direct, two_stage, step, cosine,
+    text_only."""
+    warmup: float = 0.0
+    """Share of the first steps kept on text-only prompts before the schedule starts; the
+    schedule then runs over the remaining steps (0: the paper)."""
+    boundary: float = 0.4
+    """two_stage: share of (post-warm-up) steps on text-only prompts (the paper: 2 of 5
+    epochs)."""
+    steps: int = 4
+    """step: number of equal plateaus the probability climbs through."""
+    seed: int = 0
+    """Seeds the per-step draw, so every worker makes the same choice at a global step."""
+
+    def __post_init__(self) -> None:
+        require(self.schedule in SCHEDULES, "curriculum.schedule",
+                 f"'{self.schedule}' is not one of {', '.join(SCHEDULES)}")
+        require(0.0 <= self.warmup < 1.0, "curriculum.warmup", "must be in [0, 1)")
+        require(0.0 <= self.boundary <= 1.0, "curriculum.boundary", "must be in [0, 1]")
+        require(self.steps >= 2, "curriculum.steps", "must be at least 2")

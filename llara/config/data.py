@@ -1,0 +1,39 @@
+"""How raw interaction logs become the paper's sample tables and candidate lists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llara.config.checks import require
+
+SOURCE_FORMATS = ("auto", "movielens-100k", "movielens-1m", "recbole")
+
+
+@dataclass
+class DataConfig:
+    """How raw interaction logs become the paper's sample tables and candidate lists."""
+
+    max_history: int = 10
+    """Items kept before each target; shorter histories are padded with the padding id."""
+    min_history: int = 1
+    """Training samples need at least this many history items (the LLM stage later uses 3)."""
+    split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    """User-level train/validation/test shares; each split user lands in exactly one."""
+    split_seed: int = 0
+    """Seed for the user-level split."""
+    num_candidates: int = 20
+    """Candidates per sample: the true next item plus num_candidates - 1 sampled negatives."""
+    candidate_seed: int = 0
+    """Seed from which evaluation candidates are derived per sample (same lists every run)."""
+
+    def __post_init__(self) -> None:
+        require(self.max_history >= 1, "data.max_history", "must be at least 1")
+        require(1 <= self.min_history <= self.max_history, "data.min_history",
+                 f"must be between 1 and max_history={self.max_history}")
+        require(len(self.split_ratios) == 3, "data.split_ratios", "needs three shares")
+        require(all(r >= 0 for r in self.split_ratios) and self.split_ratios[0] > 0,
+                 "data.split_ratios", "shares must be >= 0 with a positive training share")
+        require(abs(sum(self.split_ratios) - 1.0) < 1e-6, "data.split_ratios",
+                 f"shares must sum to 1, got {sum(self.split_ratios):g}")
+        require(self.num_candidates >= 2, "data.num_candidates", "must be at least 2")
+        self.split_ratios = tuple(float(r) for r in self.split_ratios)

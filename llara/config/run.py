@@ -1,0 +1,47 @@
+"""Everything one LLM-stage run needs; its YAML sections mirror these fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llara.common.paths import PATH, PATH_OR_NAME
+from llara.config.candidates import CandidateConfig
+from llara.config.curriculum import CurriculumConfig
+from llara.config.distributed import DistributedConfig, ShardConfig
+from llara.config.lora import LoRAConfig
+from llara.config.projector import ProjectorConfig
+from llara.config.prompt import PromptConfig
+from llara.config.training import FinetuneTrainConfig
+
+
+@dataclass
+class FinetuneConfig:
+    """Everything the LLM stage needs; YAML sections mirror these fields."""
+
+    llm: str = field(default="smollm2-135m", metadata=PATH_OR_NAME)
+    """A packaged model name, a Hugging Face folder or hub id, a .gguf file, or `tiny`."""
+    data_dir: str = field(default="data/movielens-100k", metadata=PATH)
+    """Prepared dataset (`llara data prepare`)."""
+    rec_checkpoint: str = field(default="runs/rec/sasrec", metadata=PATH)
+    """Recommender checkpoint whose item embeddings feed the projector (`llara rec train`)."""
+    output_dir: str = field(default="runs/llara", metadata=PATH)
+    """Where checkpoints and the metrics log go."""
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    """Prompt rendering."""
+    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
+    """Projector architecture."""
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    """Adapters."""
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    """Text-to-hybrid schedule."""
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
+    """Candidate lists of training prompts and of validation."""
+    train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
+    """Optimisation."""
+    shards: ShardConfig = field(default_factory=ShardConfig)
+    """Prompt shards for distributed training and evaluation."""
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    """Ray Train + DeepSpeed."""
+
+    def shard_dir(self) -> str:
+        return self.shards.dir or f"{self.output_dir}/shards"

@@ -1,0 +1,72 @@
+"""`llara serve`: where it listens, how replicas scale, how requests are batched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llara.common.paths import PATH
+from llara.config.candidates import CANDIDATE_SOURCES
+from llara.config.checks import require
+
+
+@dataclass
+class ServingConfig:
+    """`llara serve`: where it listens, how replicas scale, how requests are batched."""
+
+    checkpoint: str = field(default="runs/llara/best", metadata=PATH)
+    """Folder written by `llara train` (final/ or best/)."""
+    host: str = "127.0.0.1"
+    """Address the HTTP proxy binds; loopback unless told otherwise."""
+    port: int = 8000
+    """HTTP port."""
+    replicas: int = 1
+    """Fixed replica count (autoscaling off)."""
+    gpus_per_replica: float = 0.0
+    """GPUs per replica (0: CPU)."""
+    cpus_per_replica: float = 1.0
+    """CPUs reserved per replica."""
+    max_batch_size: int = 16
+    """Requests a replica scores in one forward pass (dynamic batching); 1 turns it off."""
+    batch_wait_ms: float = 5.0
+    """How long a replica waits for a batch to fill before scoring what it has."""
+    num_candidates: int = 20
+    """Candidates when the caller gives none: its pinned items plus retrieved (or sampled)
+    ones, this many in all."""
+    candidate_source: str = "recommender"
+    """Where default candidates come from: recommender (the checkpoint's recommender's top
+    items over the whole catalogue, the history excluded: retrieve, then rerank) or random
+    (uniform samples outside the history, seeded by it: the paper's protocol)."""
+    max_candidates: int = 100
+    """Longest caller-given candidate list."""
+    max_history: int = 200
+    """Longest accepted history (the model reads its most recent items)."""
+    max_new_tokens: int = 64
+    """generate mode: longest answer."""
+    autoscale: bool = False
+    """Let Serve add and remove replicas between min_replicas and max_replicas."""
+    min_replicas: int = 1
+    """Autoscaling floor."""
+    max_replicas: int = 4
+    """Autoscaling ceiling."""
+    target_ongoing_requests: float = 8.0
+    """Autoscaling: requests in flight per replica that Serve aims for."""
+    device: str = "auto"
+    """cpu, cuda or auto (cuda when the replica has a GPU)."""
+
+    def __post_init__(self) -> None:
+        require(1 <= self.port <= 65535, "serve.port", f"{self.port} is not a TCP port")
+        require(self.replicas >= 1, "serve.replicas", "must be at least 1")
+        require(self.gpus_per_replica >= 0, "serve.gpus_per_replica", "must be >= 0")
+        require(self.cpus_per_replica > 0, "serve.cpus_per_replica", "must be positive")
+        require(self.max_batch_size >= 1, "serve.max_batch_size", "must be at least 1")
+        require(self.batch_wait_ms >= 0, "serve.batch_wait_ms", "must be >= 0")
+        require(2 <= self.num_candidates <= self.max_candidates, "serve.num_candidates",
+                f"must be between 2 and max_candidates={self.max_candidates}")
+        require(self.candidate_source in CANDIDATE_SOURCES, "serve.candidate_source",
+                f"'{self.candidate_source}' is not one of {', '.join(CANDIDATE_SOURCES)}")
+        require(self.max_history >= 1, "serve.max_history", "must be at least 1")
+        require(self.max_new_tokens >= 1, "serve.max_new_tokens", "must be at least 1")
+        require(1 <= self.min_replicas <= self.max_replicas, "serve.min_replicas",
+                f"must be between 1 and max_replicas={self.max_replicas}")
+        require(self.target_ongoing_requests > 0, "serve.target_ongoing_requests",
+                "must be positive")

@@ -1,0 +1,127 @@
+"""A run report: Markdown with the results table and PNG plots of the training log (loss, the
+share of hybrid batches against the curriculum's probability) and HitRatio@1 against the
+baselines and the paper.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from llara.common.atomic import atomic_directory
+
+
+def read_metrics_log(path: str | Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def _plots(directory: Path, steps: list[dict], results: dict[str, float],
+           paper: dict[str, float]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on a server
+    import matplotlib.pyplot as plt
+
+    names = []
+    if steps:
+        x = [r["step"] for r in steps]
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot(x, [r["loss"] for r in steps], marker="o", markersize=3)
+        ax.set(xlabel="optimiser step", ylabel="loss (answer tokens)", title="Training loss")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(directory / "loss.png", dpi=120)
+        plt.close(fig)
+        names.append("loss.png")
+
+        hybrid = [r["hybrid"] for r in steps]
+        share = [sum(hybrid[:i + 1]) / (i + 1) for i in range(len(hybrid))]
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.step(x, hybrid, where="mid", alpha=0.35, label="hybrid batch (1) or text-only (0)")
+        ax.plot(x, share, label="share of hybrid batches so far")
+        ax.plot(x, [r["p_hybrid"] for r in steps], linestyle="--", label="curriculum p(hybrid)")
+        ax.set(xlabel="optimiser step", ylim=(-0.05, 1.05), title="Curriculum: hybrid prompts")
+        ax.legend(fontsize=8, loc="upper left")
+        fig.tight_layout()
+        fig.savefig(directory / "hybrid.png", dpi=120)
+        plt.close(fig)
+        names.append("hybrid.png")
+
+    labels = list(results)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    positions = range(len(labels))
+    ax.bar([p - 0.2 for p in positions], [results[k] for k in labels], width=0.4, label="this run")
+    ax.bar([p + 0.2 for p in positions], [paper.get(k, 0.0) for k in labels], width=0.4,
+           label="paper", alpha=0.6)
+    ax.set_xticks(list(positions), labels, fontsize=8)
+    ax.set(ylabel="HitRatio@1", ylim=(0, 1), title="HitRatio@1 against the baselines")
+    ax.axhline(0.05, color="grey", linestyle=":", linewidth=1, label="chance (1 of 20)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(directory / "hit_ratio.png", dpi=120)
+    plt.close(fig)
+    return names + ["hit_ratio.png"]
+
+
+def reference_results(directory: str | Path) -> list[dict]:
+    """HitRatio@1 of the benchmark runs committed under bench/results, one row per run and
+    model, labelled with where it ran and its training budget: what a slice run cannot show.
+    Reads the CPU learning curve (bench/llara_quality.py --curve: its largest budget per arm)
+    and GPU quality runs (bench/device/quality_run.py: the paper's validation rows)."""
+    rows = []
+    for path in sorted(Path(directory).glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        if "points" in data:  # a learning curve
+            for model in dict.fromkeys(p["model"] for p in data["points"]):
+                last = max((p for p in data["points"] if p["model"] == model),
+                           key=lambda p: p["budget"])
+                rows.append({"model": model, "hr1": last["HitRatio@1"], "source": path.name,
+                             "where": f"{data.get('machine', 'CPU')}, {data.get('llm', '?')}",
+                             "budget": f"{last['budget']} samples", "rows": data.get("split")})
+            if "sasrec" in data:
+                rows.append({"model": "SASRec", "hr1": data["sasrec"]["HitRatio@1"],
+                             "source": path.name, "where": "same rows", "budget": "-",
+                             "rows": data.get("split")})
+        elif "metrics" in data and "budget" in data:  # a GPU quality run
+            for model, splits in data["metrics"].items():
+                val = splits.get("val", {})
+                for protocol in ("generate", "score"):
+                    if protocol in val:
+                        rows.append({"model": f"{model} ({protocol})",
+                                     "hr1": val[protocol]["HitRatio@1"], "source": path.name,
+                                     "where": f"{data.get('card', 'GPU')}, {data.get('llm')}",
+                                     "budget": f"{data['budget'].get('samples')} samples",
+                                     "rows": "the paper's validation rows"})
+    return rows
+
+
+def write_report(directory: str | Path, title: str, results: dict[str, float],
+                 paper: dict[str, float], metrics_log: list[dict], notes: list[str],
+                 references: list[dict] = ()) -> Path:
+    """README.md + PNGs in `directory` (replaced atomically)."""
+    directory = Path(directory)
+    steps = [r for r in metrics_log if "loss" in r]
+    with atomic_directory(directory) as tmp:
+        images = _plots(tmp, steps, results, paper)
+        lines = [f"# {title}", "", "| model | HitRatio@1 | paper |", "|---|---|---|"]
+        lines += [f"| {name} | {value:.4f} | "
+                  f"{paper[name]:.4f} |" if name in paper else f"| {name} | {value:.4f} | - |"
+                  for name, value in results.items()]
+        if steps:
+            lines += ["", f"{len(steps)} optimiser steps, {sum(r['hybrid'] for r in steps)} on "
+                      f"hybrid prompts; final loss {steps[-1]['loss']:.4f}."]
+        lines += [""] + [f"- {note}" for note in notes] + [""]
+        if references:
+            lines += ["## Reference results (other runs, from bench/results)", "",
+                      "| model | HitRatio@1 | where | training budget | rows | file |",
+                      "|---|---|---|---|---|---|"]
+            lines += [f"| {r['model']} | {r['hr1']:.4f} | {r['where']} | {r['budget']} | "
+                      f"{r['rows']} | {r['source']} |" for r in references] + [""]
+        lines += [f"![{name}]({name})" for name in images] + [""]
+        (tmp / "README.md").write_text("\n".join(lines))
+    return directory

@@ -1,0 +1,64 @@
+"""A trained checkpoint loaded for use: the model, its run config, dataset, prompt builder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from llara.common.device import autocast_for, resolve_device
+from llara.config.run import FinetuneConfig
+from llara.data.prepare import PreparedDataset
+from llara.model.checkpoint import read_run_config
+from llara.model.llara import LLaRA, load_llara
+from llara.prompts.builder import PromptBuilder
+from llara.prompts.templates import templates_for
+from llara.recsys.checkpoint import load_checkpoint
+from llara.training.curriculum import evaluates_hybrid
+from llara.training.inputs import run_inputs
+
+
+@dataclass
+class TrainedModel:
+    model: LLaRA
+    config: FinetuneConfig
+    dataset: PreparedDataset
+    titles: list[str]
+    builder: PromptBuilder
+    template: str
+    info: dict
+    retriever: torch.nn.Module | None = field(default=None, repr=False)
+    """The frozen recommender itself, loaded on first use by `recommender()`."""
+
+    @property
+    def hybrid(self) -> bool:
+        """Whether its prompts carry item embeddings (all but text-only runs)."""
+        return evaluates_hybrid(self.config.curriculum)
+
+    def recommender(self) -> torch.nn.Module:
+        """The frozen recommender this run builds on: the retriever of the full protocol."""
+        if self.retriever is None:
+            device = str(self.model.item_embeddings.device)
+            self.retriever = load_checkpoint(self.config.rec_checkpoint, device).model
+        return self.retriever
+
+    def autocast(self):
+        """The run's precision where the model is (bf16 where the hardware has it)."""
+        return autocast_for(self.config.train.precision, str(self.model.item_embeddings.device))
+
+
+def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
+                 log=print, config: FinetuneConfig | None = None) -> TrainedModel:
+    """The checkpoint's model on `device`; `config` is its run config as the driver read it
+    (`read_run_config`), which Ray actors and replicas get instead of reading it themselves."""
+    checkpoint = Path(checkpoint)
+    config = config or read_run_config(checkpoint)
+    device = resolve_device(device)
+    dataset, titles, llm, tokenizer, table = run_inputs(config, device, cache_dir, log,
+                                                        inference=True)
+    model, _, info = load_llara(checkpoint, llm, tokenizer, table)
+    model.to(device)
+    template = templates_for(config.prompt.domain, config.prompt.template_file)[0]
+    return TrainedModel(model, config, dataset, titles,
+                        PromptBuilder(tokenizer, titles, config.prompt.max_length), template, info)

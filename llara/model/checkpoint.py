@@ -1,0 +1,51 @@
+"""A trained LLaRA checkpoint's run.json: its one writer's format and its one reader.
+
+A checkpoint folder holds `adapter/` (peft), `projector.safetensors` and `run.json` (format,
+the run config, and what training recorded: epoch, step, metrics, data config).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from llara.common.errors import DataError
+from llara.common.paths import absolute_paths
+from llara.config.io import from_dict, to_dict
+from llara.config.run import FinetuneConfig
+
+CHECKPOINT_FORMAT = "llara-model/1"
+RUN_FILE = "run.json"
+
+
+def run_payload(config: FinetuneConfig, info: dict) -> str:
+    """run.json's text: the format, the run config and what training recorded."""
+    return json.dumps({"format": CHECKPOINT_FORMAT, "config": to_dict(config), **info}, indent=2)
+
+
+def read_run_json(checkpoint: str | Path) -> dict:
+    """A checkpoint's run.json, checked: readable JSON in this format."""
+    path = Path(checkpoint) / RUN_FILE
+    if not path.is_file():
+        raise DataError(checkpoint, f"no {RUN_FILE}", expected="a checkpoint from `llara train`")
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise DataError(path, f"unreadable ({err})",
+                        expected="a checkpoint written by `llara train`") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else None
+        raise DataError(path, f"format {found!r}", expected=CHECKPOINT_FORMAT)
+    return payload
+
+
+def run_config_of(payload: dict) -> FinetuneConfig:
+    """The run config recorded in a run.json payload, as written (paths as recorded)."""
+    return from_dict(FinetuneConfig, payload["config"])
+
+
+def read_run_config(checkpoint: str | Path) -> FinetuneConfig:
+    """The configuration a checkpoint was trained with (its run.json), with its paths absolute:
+    runs record absolute paths, and relative ones (older runs) are taken from this process's
+    working directory, so read it where the user works and hand the result to Ray."""
+    return absolute_paths(run_config_of(read_run_json(checkpoint)))

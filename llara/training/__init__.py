@@ -1,0 +1,61 @@
+"""Fine-tuning: curriculum, step, loop, per-epoch validation, shards, DeepSpeed plan."""
+
+from llara.training.curriculum import (SCHEDULE_FUNCTIONS, hybrid_probability, evaluates_hybrid,
+                                       use_hybrid)
+from llara.training.deepspeed import PACKAGED_DEEPSPEED, deepspeed_config, StepPlan, step_plan
+from llara.training.inputs import check_inputs, run_inputs, eligible
+from llara.training.loop import train_local, FinetuneResult, finetune
+from llara.training.progress import MetricsFollower, training_progress
+from llara.training.schedule import learning_rate_factor
+from llara.training.shards import (SHARD_FORMAT, SHARD_SCHEMA, ShardSpec, template_choice,
+                                   shard_table, ShardTokenizer, write_shard, prompts_from_rows,
+                                   ShardManifest)
+from llara.training.state import (TrainState, save_trainable, load_trainable, save_state_tree,
+                                  load_state_tree)
+from llara.training.step import StepBackend, TorchBackend, DeepSpeedBackend, train_step
+from llara.training.validation import (ValidationSet, load_retriever, validation_set,
+                                       validation_metrics, EpochOutcome, EpochValidator)
+
+__all__ = [
+    "SCHEDULE_FUNCTIONS",
+    "hybrid_probability",
+    "evaluates_hybrid",
+    "use_hybrid",
+    "PACKAGED_DEEPSPEED",
+    "deepspeed_config",
+    "StepPlan",
+    "step_plan",
+    "check_inputs",
+    "run_inputs",
+    "eligible",
+    "train_local",
+    "FinetuneResult",
+    "finetune",
+    "MetricsFollower",
+    "training_progress",
+    "learning_rate_factor",
+    "SHARD_FORMAT",
+    "SHARD_SCHEMA",
+    "ShardSpec",
+    "template_choice",
+    "shard_table",
+    "ShardTokenizer",
+    "write_shard",
+    "prompts_from_rows",
+    "ShardManifest",
+    "TrainState",
+    "save_trainable",
+    "load_trainable",
+    "save_state_tree",
+    "load_state_tree",
+    "StepBackend",
+    "TorchBackend",
+    "DeepSpeedBackend",
+    "train_step",
+    "ValidationSet",
+    "load_retriever",
+    "validation_set",
+    "validation_metrics",
+    "EpochOutcome",
+    "EpochValidator",
+]

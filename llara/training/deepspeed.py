@@ -1,0 +1,63 @@
+"""The DeepSpeed config of a run and its step plan (steps per epoch, accumulation), without Ray."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from llara.common.errors import ConfigError, DataError
+from llara.config.run import FinetuneConfig
+
+PACKAGED_DEEPSPEED = Path(__file__).parent / "deepspeed_configs"
+
+
+def deepspeed_config(config: FinetuneConfig, plan: StepPlan, bf16: bool) -> dict:
+    """The chosen JSON with every "auto" filled from the training config and its step plan."""
+    name = config.distributed.deepspeed
+    path = PACKAGED_DEEPSPEED / f"{name}.json"
+    if not path.is_file():
+        path = Path(name)
+    if not path.is_file():
+        packaged = ", ".join(sorted(p.stem for p in PACKAGED_DEEPSPEED.glob("*.json")))
+        raise ConfigError(f"invalid 'distributed.deepspeed': '{name}' is neither a packaged "
+                          f"config ({packaged}) nor a JSON file")
+    try:
+        ds = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DataError(path, f"not JSON ({err})", expected="a DeepSpeed config") from None
+    fill = {"train_batch_size": config.train.batch_size,
+            "train_micro_batch_size_per_gpu": config.train.micro_batch_size,
+            "gradient_accumulation_steps": plan.micro_per_step}
+    for key, value in fill.items():
+        if ds.get(key, "auto") == "auto":
+            ds[key] = value
+    if ds.get("bf16", {}).get("enabled") == "auto":
+        ds["bf16"]["enabled"] = bf16
+    return ds
+
+
+@dataclass
+class StepPlan:
+    """How many optimiser steps a run takes, identically on every worker."""
+
+    per_worker_batch: int
+    micro_per_step: int
+    steps_per_epoch: int
+    total_steps: int
+
+
+def step_plan(config: FinetuneConfig, train_rows: int, world_size: int) -> StepPlan:
+    opts = config.train
+    if opts.batch_size % (world_size * opts.micro_batch_size):
+        raise ConfigError(f"invalid 'train.batch_size': {opts.batch_size} is not a multiple of "
+                          f"distributed.num_workers x train.micro_batch_size "
+                          f"({world_size} x {opts.micro_batch_size})")
+    per_worker = opts.batch_size // world_size
+    rows = min(train_rows, opts.max_train_samples or train_rows)
+    # streaming_split(equal=True) gives each worker floor(rows / world) rows.
+    steps = (rows // world_size) // per_worker
+    if steps < 1:
+        raise ConfigError(f"invalid 'train.batch_size': {opts.batch_size} exceeds the "
+                          f"{rows} training prompts available per epoch")
+    return StepPlan(per_worker, per_worker // opts.micro_batch_size, steps, steps * opts.epochs)

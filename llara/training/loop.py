@@ -1,0 +1,117 @@
+"""LoRA + projector fine-tuning in one process: curriculum per optimiser step, gradient
+accumulation, warm-up then cosine learning rate, bf16 where supported, validation every epoch
+(candidate scoring), best checkpoint kept, JSON-lines metrics log.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from llara.common.atomic import atomic_file
+from llara.common.device import resolve_device
+from llara.common.paths import absolute_paths
+from llara.config.data import DataConfig
+from llara.config.run import FinetuneConfig
+from llara.data.tables import Samples
+from llara.model.llara import LLaRA, build_llara, collate_prompts, compile_decoder_layers
+from llara.prompts.builder import PromptBuilder
+from llara.prompts.templates import pick_template, templates_for
+from llara.recsys.retrieval import training_lists
+from llara.training.curriculum import hybrid_probability, use_hybrid
+from llara.training.inputs import eligible, run_inputs
+from llara.training.schedule import learning_rate_factor
+from llara.training.step import TorchBackend, train_step
+from llara.training.validation import EpochValidator, load_retriever
+
+
+def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
+                log=print) -> FinetuneResult:
+    config = absolute_paths(config)  # its run.json records where its inputs are
+    device = resolve_device(config.train.device)
+    dataset, titles, llm, tokenizer, table = run_inputs(config, device, cache_dir, log)
+    model = build_llara(config, llm, tokenizer, table).to(device)
+    return finetune(model, titles, dataset.samples("train"), dataset.samples("val"),
+                    dataset.config, dataset.num_items, config, config.output_dir, device,
+                    progress, log)
+
+
+@dataclass
+class FinetuneResult:
+    checkpoint_dir: Path
+    best_epoch: int
+    val_metrics: dict[str, float]
+    steps: int
+    hybrid_steps: int
+    seconds: float
+
+
+def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
+             data: DataConfig, num_items: int, config: FinetuneConfig, output_dir: str | Path,
+             device: str = "cpu", progress: bool = True, log=print) -> FinetuneResult:
+    started = time.perf_counter()
+    opts = config.train
+    rng = random.Random(opts.seed)
+    torch.manual_seed(opts.seed)
+    output_dir = Path(output_dir)
+    templates = templates_for(config.prompt.domain, config.prompt.template_file)
+    builder = PromptBuilder(model.tokenizer, titles, config.prompt.max_length)
+    train = eligible(train, config.prompt.min_history)
+    retriever = load_retriever(config, device)
+    validator = EpochValidator(config, val, data, num_items, retriever, device, builder,
+                               templates[0])
+    per_epoch = min(len(train), opts.max_train_samples or len(train))
+    steps_per_epoch = math.ceil(per_epoch / opts.batch_size)
+    total = steps_per_epoch * opts.epochs
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=opts.lr,
+                                  weight_decay=opts.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: learning_rate_factor(s, total, opts))
+    backend = TorchBackend(model.trainable_parameters(), optimizer, scheduler)
+    if opts.compile:
+        compile_decoder_layers(model)
+    shuffle = np.random.default_rng(opts.seed)
+    records, step, hybrid_steps = [], 0, 0
+    bar = tqdm(total=total, desc="fine-tuning", disable=not progress)
+    for epoch in range(opts.epochs):
+        model.train()
+        subset = train.select(np.sort(shuffle.permutation(len(train))[:per_epoch]))
+        order = shuffle.permutation(len(subset))
+        candidates = training_lists(subset, config.candidates.source, num_items,
+                                    data.num_candidates, data.candidate_seed, epoch, retriever,
+                                    device, config.candidates.retrieve)
+        for start in range(0, len(order), opts.batch_size):
+            rows = order[start:start + opts.batch_size]
+            hybrid = use_hybrid(config.curriculum, step, total)
+            template = pick_template(templates, rng)
+            micro = [collate_prompts(builder.build(subset, candidates,
+                                                   rows[m:m + opts.micro_batch_size], template,
+                                                   hybrid, True), model.tokenizer.pad_token_id)
+                     for m in range(0, len(rows), opts.micro_batch_size)]
+            loss, lr = train_step(model, micro, hybrid, backend, opts.precision, device)
+            records.append({"step": step, "epoch": epoch, "loss": loss, "lr": lr,
+                            "hybrid": hybrid,
+                            "p_hybrid": hybrid_probability(config.curriculum, step, total)})
+            hybrid_steps += hybrid
+            step += 1
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", hybrid=hybrid)
+        outcome = validator.validate(model, epoch)
+        records.append({"epoch": epoch, "step": step, **outcome.reported})
+        log(f"epoch {epoch}: val HitRatio@1 {outcome.metrics['HitRatio@1']:.4f} "
+            "(candidate scoring)")
+        if outcome.improved:
+            validator.save_best(model, output_dir, epoch, step, outcome)
+    bar.close()
+    with atomic_file(output_dir / "metrics.jsonl") as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return FinetuneResult(output_dir / "best", validator.best_epoch, validator.best_metrics,
+                          step, hybrid_steps, time.perf_counter() - started)

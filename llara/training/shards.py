@@ -1,0 +1,174 @@
+"""Tokenised prompt shards: every sample's hybrid and text-only prompt, ready for training.
+
+A shard row is a pure function of (sample, seeds, tokenizer, recommender): candidates come
+from `sample_candidates` (keyed by sample id) or, with candidates.source=recommender, from the
+frozen recommender's top-N, the template from (shards.seed, sample id). So shard
+files are byte-identical across rebuilds whatever the parallelism, and workers only collate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from llara.common.errors import DataError
+from llara.data.candidates import sample_candidates
+from llara.data.tables import Samples, samples_from_table
+from llara.prompts.builder import PromptBuilder
+from llara.prompts.templates import templates_for
+from llara.prompts.tokenize import TokenizedPrompt
+from llara.recsys.retrieval import training_lists
+
+SHARD_FORMAT = "llara-shards/1"
+_ids = pa.list_(pa.int32())
+SHARD_SCHEMA = pa.schema([
+    ("sample_id", pa.int64()), ("split", pa.string()), ("template", pa.int16()),
+    ("next", pa.int64()), ("candidates", _ids),
+    ("input_ids", _ids), ("label_mask", pa.list_(pa.bool_())),
+    ("slot_positions", _ids), ("slot_items", _ids),
+    ("text_input_ids", _ids), ("text_label_mask", pa.list_(pa.bool_())),
+])
+
+
+@dataclass
+class ShardSpec:
+    """What a tokenising worker needs; plain values so it travels to any process."""
+
+    llm: str
+    data_dir: str
+    split: str
+    num_items: int
+    num_candidates: int
+    candidate_seed: int
+    domain: str
+    template_file: str | None
+    max_length: int
+    min_history: int
+    seed: int
+    candidate_source: str = "random"
+    """Training lists: random or recommender (the retriever's top-N as hard negatives)."""
+    rec_checkpoint: str | None = None
+    retrieve: int | None = None
+
+
+def template_choice(seed: int, sample_ids: np.ndarray, count: int) -> np.ndarray:
+    """Training template per sample; evaluation always uses the first, as `llara evaluate`."""
+    return np.array([np.random.default_rng([seed, int(s)]).integers(count) for s in sample_ids],
+                    np.int16)
+
+
+def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
+                retriever: torch.nn.Module | None = None) -> pa.Table:
+    """(N sample rows) -> (N shard rows); training drops histories under min_history."""
+    train = spec.split == "train"
+    if train:
+        samples = samples.select(np.flatnonzero(samples.len_history >= spec.min_history))
+    templates = templates_for(spec.domain, spec.template_file)
+    # Training shards fix epoch 0's negatives; evaluation uses the same lists as `evaluate`.
+    candidates = training_lists(samples, spec.candidate_source, spec.num_items,
+                                spec.num_candidates, spec.candidate_seed, 0, retriever,
+                                retrieve_n=spec.retrieve) if train else \
+        sample_candidates(samples, spec.num_items, spec.num_candidates, spec.candidate_seed)
+    choice = template_choice(spec.seed, samples.sample_id, len(templates)) if train else \
+        np.zeros(len(samples), np.int16)
+    rows = range(len(samples))
+    chosen = [templates[i] for i in choice]
+    hybrid = builder.build(samples, candidates, rows, chosen, True, True)
+    text = builder.build(samples, candidates, rows, chosen, False, True)
+    return pa.table({
+        "sample_id": pa.array(samples.sample_id, pa.int64()),
+        "split": pa.array([spec.split] * len(samples), pa.string()),
+        "template": pa.array(choice, pa.int16()),
+        "next": pa.array(samples.next, pa.int64()),
+        "candidates": pa.array(candidates.tolist(), _ids),
+        "input_ids": pa.array([p.input_ids for p in hybrid], _ids),
+        "label_mask": pa.array([p.label_mask for p in hybrid], pa.list_(pa.bool_())),
+        "slot_positions": pa.array([p.slot_positions for p in hybrid], _ids),
+        "slot_items": pa.array([p.slot_items for p in hybrid], _ids),
+        "text_input_ids": pa.array([p.input_ids for p in text], _ids),
+        "text_label_mask": pa.array([p.label_mask for p in text], pa.list_(pa.bool_())),
+    }, schema=SHARD_SCHEMA)
+
+
+class ShardTokenizer:
+    """Callable over Arrow batches of sample rows; loads the tokenizer and titles once."""
+
+    def __init__(self, spec: dict):
+        from llara.data.prepare import PreparedDataset
+        from llara.model.llm import load_tokenizer
+
+        self.spec = ShardSpec(**spec)
+        titles = PreparedDataset.open(self.spec.data_dir).titles()
+        tokenizer = load_tokenizer(self.spec.llm, extra_text=titles)
+        self.builder = PromptBuilder(tokenizer, titles, self.spec.max_length)
+        self.retriever = None
+        if self.spec.split == "train" and self.spec.candidate_source == "recommender":
+            from llara.recsys.checkpoint import load_checkpoint
+
+            self.retriever = load_checkpoint(self.spec.rec_checkpoint).model
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        samples = samples_from_table(batch, self.spec.num_items, 1,
+                                     f"{self.spec.data_dir}/{self.spec.split}.parquet")
+        return shard_table(samples, self.spec, self.builder, self.retriever)
+
+
+def write_shard(table: pa.Table, path: Path) -> None:
+    """Fixed writer options and one chunk per column, so equal tables give equal bytes
+    however the rows arrived (Ray batches are stitched from several blocks)."""
+    pq.write_table(table.cast(SHARD_SCHEMA).combine_chunks(), path, compression="zstd",
+                   compression_level=3, write_statistics=False, store_schema=True)
+
+
+def prompts_from_rows(rows: pa.Table, hybrid: bool) -> list[TokenizedPrompt]:
+    """Shard rows -> the variant the curriculum picked for this step."""
+    if hybrid:
+        columns = rows.select(["input_ids", "label_mask", "slot_positions", "slot_items"])
+        return [TokenizedPrompt(r["input_ids"], r["label_mask"], r["slot_positions"],
+                                r["slot_items"]) for r in columns.to_pylist()]
+    columns = rows.select(["text_input_ids", "text_label_mask"])
+    return [TokenizedPrompt(r["text_input_ids"], r["text_label_mask"], [], [])
+            for r in columns.to_pylist()]
+
+
+@dataclass
+class ShardManifest:
+    """manifest.json of a shard folder: how it was built and what it holds."""
+
+    format: str
+    llm: str
+    vocab_size: int
+    data_dir: str
+    seed: int
+    splits: dict  # split -> {"rows": int, "files": [names]}
+    limit: int | None = None
+    candidate_source: str = "random"
+    retrieve: int | None = None
+
+    def files(self, directory: Path, split: str) -> list[str]:
+        if split not in self.splits:
+            raise DataError(directory, f"no '{split}' shards",
+                            expected=f"one of {', '.join(self.splits)} (shards.splits)")
+        return [str(directory / name) for name in self.splits[split]["files"]]
+
+    def write(self, directory: Path) -> None:
+        (directory / "manifest.json").write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, directory: str | Path) -> "ShardManifest":
+        path = Path(directory) / "manifest.json"
+        try:
+            data = json.loads(path.read_text())
+            manifest = cls(**data)
+        except (OSError, json.JSONDecodeError, TypeError) as err:
+            raise DataError(path, f"unreadable shard manifest ({err})",
+                            expected="a folder written by `llara data shards`") from None
+        if manifest.format != SHARD_FORMAT:
+            raise DataError(path, f"format {manifest.format!r}", expected=SHARD_FORMAT)
+        return manifest

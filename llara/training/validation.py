@@ -1,0 +1,109 @@
+"""Each epoch's end, shared by the single-process and the Ray Train loops: validate (candidate
+scoring on the dataset's paper lists, and on the recommender's retrieved top-N over the whole
+catalogue when the run asks for it, `candidates.validation: full`), report, keep the best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from llara.common.device import autocast_for
+from llara.config.data import DataConfig
+from llara.config.io import to_dict
+from llara.config.run import FinetuneConfig
+from llara.data.candidates import sample_candidates
+from llara.data.tables import Samples
+from llara.evaluation.metrics import full_protocol_metrics, reranked_ranks
+from llara.evaluation.scoring import score_candidates, scoring_metrics
+from llara.model.llara import LLaRA
+from llara.prompts.builder import PromptBuilder
+from llara.recsys.checkpoint import load_checkpoint
+from llara.recsys.retrieval import Retrieval, retrieve
+from llara.training.curriculum import evaluates_hybrid
+
+
+@dataclass
+class ValidationSet:
+    samples: Samples
+    lists: np.ndarray  # (N, C) the paper's lists: random items and the true one
+    retrieval: Retrieval | None  # the recommender's top-N, for full validation
+
+
+def load_retriever(config: FinetuneConfig, device: str) -> torch.nn.Module | None:
+    """The frozen recommender, when the run retrieves (for training lists or validation)."""
+    needed = config.candidates.source == "recommender" or config.candidates.validation == "full"
+    return load_checkpoint(config.rec_checkpoint, device).model if needed else None
+
+
+def validation_set(val: Samples, config: FinetuneConfig, data: DataConfig, num_items: int,
+                   retriever: torch.nn.Module | None, device: str) -> ValidationSet:
+    val = val.select(np.arange(min(len(val), config.train.max_eval_samples or len(val))))
+    lists = sample_candidates(val, num_items, data.num_candidates, data.candidate_seed)
+    retrieval = None
+    if config.candidates.validation == "full":
+        retrieval = retrieve(retriever, val, config.candidates.retrieve or data.num_candidates,
+                             device=device)
+    return ValidationSet(val, lists, retrieval)
+
+
+def validation_metrics(model: LLaRA, builder: PromptBuilder, validation: ValidationSet,
+                       template: str, hybrid: bool) -> dict[str, float]:
+    """val_HitRatio@1/3/5, val_NDCG@5 (paper lists); with full validation also
+    val_full_HitRatio@1/5/10, val_full_NDCG@5/10 (reranked) and val_full_Recall@N."""
+    val = validation.samples
+    ranking = score_candidates(model, builder, val, validation.lists, template, hybrid=hybrid)
+    metrics = {f"val_{k}": v for k, v in scoring_metrics(ranking).items()}
+    if validation.retrieval is not None:
+        items = validation.retrieval.items
+        ranking = score_candidates(model, builder, val, items, template, hybrid=hybrid)
+        ranks = validation.retrieval.target_ranks
+        full = full_protocol_metrics(ranks, reranked_ranks(items, ranks, ranking.scores, val.next),
+                                     items.shape[1])
+        metrics.update({f"val_full_{k}": v for group in ("reranked", "retrieval")
+                        for k, v in full[group].items()})
+    return metrics
+
+
+@dataclass
+class EpochOutcome:
+    reported: dict[str, float]
+    """val_* figures, as the metrics log and Ray Tune get them."""
+    metrics: dict[str, float]
+    """The same without the prefix, as the best checkpoint records them."""
+    improved: bool
+    """Validation HitRatio@1 beat every earlier epoch's."""
+
+
+class EpochValidator:
+    """Validate, report, keep best: the end of every epoch in both training loops. The best
+    HitRatio@1 so far travels with a restarted run (`best_hr1`)."""
+
+    def __init__(self, config: FinetuneConfig, val: Samples, data: DataConfig, num_items: int,
+                 retriever: torch.nn.Module | None, device: str, builder: PromptBuilder,
+                 template: str, best_hr1: float = -1.0):
+        self.config, self.data, self.num_items = config, data, num_items
+        self.device, self.builder, self.template = device, builder, template
+        self.validation = validation_set(val, config, data, num_items, retriever, device)
+        self.best_hr1, self.best_epoch, self.best_metrics = best_hr1, 0, {"HitRatio@1": best_hr1}
+
+    def validate(self, model: LLaRA, epoch: int) -> EpochOutcome:
+        with torch.no_grad(), autocast_for(self.config.train.precision, self.device):
+            reported = validation_metrics(model, self.builder, self.validation, self.template,
+                                          evaluates_hybrid(self.config.curriculum))
+        metrics = {k.removeprefix("val_"): v for k, v in reported.items()}
+        improved = metrics["HitRatio@1"] > self.best_hr1
+        if improved:
+            self.best_hr1, self.best_epoch, self.best_metrics = \
+                metrics["HitRatio@1"], epoch, metrics
+        return EpochOutcome(reported, metrics, improved)
+
+    def save_best(self, model: LLaRA, output_dir: str | Path, epoch: int, step: int,
+                  outcome: EpochOutcome) -> None:
+        """`<output_dir>/best`: the model with the epoch, step and metrics it was kept for."""
+        model.save(Path(output_dir) / "best", self.config, {
+            "epoch": epoch, "step": step, "val_metrics": outcome.metrics,
+            "data": to_dict(self.data), "num_items": self.num_items})

@@ -1,0 +1,42 @@
+import pytest
+
+from llara.common.errors import ConfigError
+from llara.config.data import DataConfig
+from llara.config.io import apply_overrides, dump_yaml, from_dict, load_yaml
+from llara.config.recommender import RecommenderConfig, RecRunConfig
+
+
+def test_yaml_round_trip(tmp_path):
+    run = apply_overrides(RecRunConfig(), ["model.model=caser", "train.lr=0.002"])
+    path = tmp_path / "run.yaml"
+    path.write_text(dump_yaml(run))
+    assert load_yaml(RecRunConfig, path) == run
+    assert run.model.model == "caser" and run.train.lr == 0.002
+
+
+@pytest.mark.parametrize("override, option", [
+    ("train.lr=-1", "train.lr"),
+    ("model.model=bert4rec", "model.model"),
+    ("model.num_heads=3", "model.num_heads"),
+    ("train.epochs=0", "train.epochs"),
+])
+def test_bad_values_name_the_option(override, option):
+    with pytest.raises(ConfigError, match=option.replace(".", r"\.")):
+        apply_overrides(RecRunConfig(), [override])
+
+
+def test_unknown_keys_and_wrong_types_are_errors():
+    with pytest.raises(ConfigError, match="train.learning_rate"):
+        apply_overrides(RecRunConfig(), ["train.learning_rate=1"])
+    with pytest.raises(ConfigError, match="model.embedding_dim"):
+        from_dict(RecRunConfig, {"model": {"embedding_dim": "wide"}})
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_overrides(RecRunConfig(), ["train.lr"])
+
+
+def test_data_config_checks_split_shares():
+    with pytest.raises(ConfigError, match="data.split_ratios"):
+        DataConfig(split_ratios=(0.5, 0.1, 0.1))
+    with pytest.raises(ConfigError, match="data.min_history"):
+        DataConfig(min_history=11)
+    assert RecommenderConfig().embedding_dim == 64

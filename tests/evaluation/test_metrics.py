@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+
+from llara.evaluation.metrics import ranking_metrics
+
+
+def test_hits_and_ndcg_on_hand_made_ranks():
+    metrics = ranking_metrics(np.array([0, 1, 2, 4, 10]))
+    assert metrics["HitRatio@1"] == pytest.approx(1 / 5)
+    assert metrics["HitRatio@3"] == pytest.approx(3 / 5)
+    assert metrics["HitRatio@5"] == pytest.approx(4 / 5)
+    expected = (1 + 1 / np.log2(3) + 1 / np.log2(4) + 1 / np.log2(6)) / 5
+    assert metrics["NDCG@5"] == pytest.approx(expected)
+    assert metrics["ValidRatio"] == 1.0
+
+
+def test_invalid_answers_count_as_misses_over_all_samples():
+    metrics = ranking_metrics(np.array([0, 0, 0, 3]), valid=np.array([True, False, True, True]))
+    assert metrics["ValidRatio"] == pytest.approx(0.75)
+    # Published convention: hits over all samples, not over valid ones.
+    assert metrics["HitRatio@1"] == pytest.approx(2 / 4)
+
+
+def test_empty_input_is_an_error():
+    with pytest.raises(ValueError):
+        ranking_metrics(np.array([]))

@@ -1,0 +1,46 @@
+"""The run report: Markdown table and real PNG plots from a metrics log."""
+
+from llara.evaluation.report import read_metrics_log, write_report
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_has_table_and_plots(tmp_path):
+    log = [{"step": s, "epoch": 0, "loss": 3.0 - 0.1 * s, "hybrid": int(s % 3 == 0),
+            "p_hybrid": s / 10} for s in range(1, 11)]
+    log.append({"step": 10, "epoch": 0, "val_HitRatio@1": 0.2})
+    (tmp_path / "metrics.jsonl").write_text("".join(f"{__import__('json').dumps(r)}\n"
+                                                    for r in log))
+    out = write_report(tmp_path / "report", "Demo", {"SASRec": 0.43, "LLaRA": 0.12},
+                       {"SASRec": 0.3444, "LLaRA": 0.4421},
+                       read_metrics_log(tmp_path / "metrics.jsonl"), ["a note"])
+    text = (out / "README.md").read_text()
+    assert "| SASRec | 0.4300 | 0.3444 |" in text and "| LLaRA | 0.1200 | 0.4421 |" in text
+    assert "10 optimiser steps, 3 on hybrid prompts" in text and "- a note" in text
+    for name in ("loss.png", "hybrid.png", "hit_ratio.png"):
+        assert (out / name).read_bytes()[:8] == PNG and f"({name})" in text
+
+
+def test_reference_results_read_curves_and_gpu_runs_with_their_budgets(tmp_path):
+    import json
+
+    from llara.evaluation.report import reference_results
+
+    curve = {"machine": "CPU (2 cores)", "llm": "smollm2-135m", "split": "val (94 rows)",
+             "sasrec": {"HitRatio@1": 0.45},
+             "points": [{"model": "LLaRA curriculum", "budget": b, "HitRatio@1": hr}
+                        for b, hr in ((0, 0.05), (2048, 0.12), (512, 0.08))]}
+    gpu = {"card": "NVIDIA H200", "llm": "x.gguf", "budget": {"samples": 40000},
+           "metrics": {"LLaRA (curriculum)": {"val": {"score": {"HitRatio@1": 0.4},
+                                                      "generate": {"HitRatio@1": 0.38}}}}}
+    (tmp_path / "a-curve.json").write_text(json.dumps(curve))
+    (tmp_path / "b-gpu.json").write_text(json.dumps(gpu))
+    (tmp_path / "c-broken.json").write_text("{not json")
+    rows = reference_results(tmp_path)
+    assert [(r["model"], r["hr1"], r["budget"]) for r in rows] == [
+        ("LLaRA curriculum", 0.12, "2048 samples"), ("SASRec", 0.45, "-"),
+        ("LLaRA (curriculum) (generate)", 0.38, "40000 samples"),
+        ("LLaRA (curriculum) (score)", 0.4, "40000 samples")]
+    out = write_report(tmp_path / "report", "Demo", {"SASRec": 0.4}, {}, [], [], rows)
+    assert "| LLaRA curriculum | 0.1200 | CPU (2 cores), smollm2-135m | 2048 samples |" in \
+        (out / "README.md").read_text()

@@ -1,0 +1,142 @@
+"""The service's library side: request checks that name the field, batched ranking equal to
+one-by-one ranking, and checkpoint checks before start."""
+
+import dataclasses
+import shutil
+
+import pytest
+
+from llara.common.errors import DataError
+from llara.config.serving import ServingConfig
+from llara.data.tables import Samples
+from llara.inference.serving import Recommender, RequestError, check_checkpoint, checkpoint_version
+from llara.recsys.checkpoint import load_checkpoint
+from llara.recsys.retrieval import retrieve
+
+
+@pytest.fixture
+def checkpoint(served_checkpoint):
+    return served_checkpoint
+
+
+@pytest.fixture(scope="module")
+def recommender(served_checkpoint):
+    checkpoint = served_checkpoint
+    return Recommender.load(ServingConfig(checkpoint=str(checkpoint), device="cpu",
+                                          max_history=6, max_candidates=24),
+                            log=lambda *_: None)
+
+
+@pytest.mark.parametrize("request_args, field, words", [
+    ({"history": []}, "history", "empty"),
+    ({"history": list(range(7))}, "history", "at most 6"),
+    ({"history": [2, 999]}, "history[1]", "unknown item id 999"),
+    ({"history": [2, -1]}, "history[1]", "unknown item id -1"),
+    ({"history": ["The Movie 3", "Movei 4"]}, "history[1]", "did you mean"),
+    ({"history": [2, 2.5]}, "history[1]", "neither an item id nor a title"),
+    ({"history": [2], "candidates": [3, 4, 3]}, "candidates", "more than once"),
+    ({"history": [2], "candidates": [3]}, "candidates", "give 2 to 24"),
+    ({"history": [2], "candidates": list(range(25))}, "candidates", "give 2 to 24"),
+    ({"history": [2], "candidates": [3, 77]}, "candidates[1]", "unknown item id 77"),
+    ({"history": [2], "pin": [5, 5]}, "pin", "more than once"),
+    ({"history": [2], "pin": [5], "candidates": [3, 4]}, "pin", "not both"),
+    ({"history": [2], "k": 0}, "k", "outside 1..20"),
+    ({"history": [2], "k": 21}, "k", "outside 1..20"),
+    ({"history": [2], "mode": "beam"}, "mode", "not one of score, generate"),
+])
+def test_bad_requests_name_the_field(recommender, request_args, field, words):
+    with pytest.raises(RequestError, match=words) as caught:
+        recommender.parse(**request_args)
+    assert caught.value.field == field and caught.value.status == 422
+
+
+def test_unknown_item_lookup_is_a_404(recommender):
+    assert recommender.item_title(0) == recommender.titles[0]
+    with pytest.raises(RequestError) as caught:
+        recommender.item_title(40)
+    assert caught.value.status == 404
+
+
+def sampling(recommender) -> Recommender:
+    """The same loaded model with the paper's random default candidates."""
+    config = dataclasses.replace(recommender.config, candidate_source="random")
+    return Recommender(recommender.trained, config, recommender.version)
+
+
+def test_default_candidates_are_the_recommenders_top_n_for_that_history(recommender):
+    history = [5, 6, 7]
+    query = recommender.parse(history, k=3)
+    sample = Samples.from_histories([history], [0], recommender.trained.dataset.config.max_history,
+                                    recommender.num_items)
+    top = retrieve(load_checkpoint(recommender.trained.config.rec_checkpoint).model, sample, 20)
+    assert query.candidates == top.items[0].tolist()
+    assert query.origins == ["retrieved"] * 20 and query.recommender_ranks == list(range(20))
+    assert query.origin(query.candidates[4]) == ("retrieved", 4)
+    # Pins come first; a pinned item the recommender would have retrieved is not repeated and
+    # the list still holds num_candidates; the ranks stay the recommender's own.
+    pinned = recommender.parse(history, pin=[int(top.items[0][2]), 39])
+    assert pinned.candidates[:2] == [top.items[0][2], 39] and len(pinned.candidates) == 20
+    assert pinned.origins[:2] == ["pinned", "pinned"] and pinned.recommender_ranks[:2] == [None] * 2
+    assert pinned.recommender_ranks[2:] == [r for r in range(21) if r != 2][:18]
+    # Given candidates are ranked as given, whatever the source.
+    given = recommender.parse(history, candidates=[0, 3])
+    assert given.candidates == [0, 3] and given.origins == ["given", "given"]
+
+
+def test_items_older_than_the_models_window_are_still_never_recommended(recommender):
+    width = recommender.trained.dataset.config.max_history
+    history = list(range(1, width + 3))  # the oldest two fall out of the model's window
+    long_history = Recommender(recommender.trained, dataclasses.replace(
+        recommender.config, max_history=len(history)), recommender.version)
+    candidates = long_history.parse(history).candidates
+    assert len(candidates) == 20 and not set(candidates) & set(history)
+
+
+def test_candidates_are_pinned_plus_sampled_and_repeatable(recommender):
+    recommender = sampling(recommender)
+    query = recommender.parse([5, 6, "the movie 8"], pin=[1, 2], k=3)
+    assert query.origins == ["pinned"] * 2 + ["sampled"] * 18
+    assert query.history == [5, 6, 7]
+    assert query.candidates[:2] == [1, 2] and len(query.candidates) == 20
+    assert len(set(query.candidates)) == 20 and not set(query.candidates[2:]) & {5, 6, 7}
+    assert recommender.parse([5, 6, 7], pin=[1, 2]).candidates == query.candidates
+    assert recommender.parse([5, 6, 7], pin=[1, 2], seed=3).candidates != query.candidates
+
+
+def test_a_batch_ranks_exactly_as_one_request_at_a_time(recommender):
+    queries = [recommender.parse([5, 6, 7], k=5), recommender.parse([9], k=20),
+               recommender.parse([3, 4], candidates=[0, 10, 11], k=2),
+               recommender.parse([12, 13, 14], candidates=[1, 0, 15])]
+    together = recommender.rank(queries)
+    alone = [recommender.rank([q])[0] for q in queries]
+    assert [len(r) for r in together] == [5, 20, 2, 3]
+    for batched, single in zip(together, alone):
+        assert [i for i, _ in batched] == [i for i, _ in single]
+        assert [s for _, s in batched] == pytest.approx([s for _, s in single], abs=1e-4)
+        assert [s for _, s in batched] == sorted((s for _, s in batched), reverse=True)
+    # The model learned that histories end on item 0 ("The Movie 1"): it ranks it first.
+    assert together[3][0][0] == 0
+
+
+def test_generate_names_a_candidate_or_none(recommender):
+    answers = recommender.generate([recommender.parse([5, 6, 7], mode="generate"),
+                                    recommender.parse([8], candidates=[0, 3], mode="generate")])
+    for (text, item), candidates in zip(answers, ([None], [0, 3])):
+        assert isinstance(text, str)
+        assert item is None or candidates == [None] or item in candidates
+
+
+def test_missing_or_corrupt_checkpoints_fail_before_start(checkpoint, tmp_path):
+    check_checkpoint(checkpoint)
+    with pytest.raises(DataError, match="no such checkpoint"):
+        check_checkpoint(tmp_path / "nowhere")
+    broken = tmp_path / "broken"
+    shutil.copytree(checkpoint, broken)
+    weights = broken / "projector.safetensors"
+    weights.write_bytes(weights.read_bytes()[:40])  # truncated
+    with pytest.raises(DataError, match="projector.safetensors"):
+        check_checkpoint(broken)
+    (broken / "run.json").write_text("{not json")
+    with pytest.raises(DataError, match="run.json"):
+        check_checkpoint(broken)
+    assert checkpoint_version(checkpoint).startswith(checkpoint.name + "@")

@@ -1,0 +1,102 @@
+"""Ray Data shard building: content equals the library's prompts, reruns are byte-identical."""
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from llara.data.candidates import sample_candidates
+from llara.data.prepare import PreparedDataset
+from llara.model.llm import load_tokenizer
+from llara.prompts.builder import PromptBuilder
+from llara.prompts.templates import templates_for
+from llara.ray_jobs.build_shards import build_shards
+from llara.training.shards import SHARD_SCHEMA, ShardManifest, prompts_from_rows, template_choice
+from tests.conftest import toy_config
+
+
+def test_shards_hold_both_prompt_variants_of_every_sample(ray_local, toy_inputs, tmp_path):
+    config = toy_config(toy_inputs, tmp_path / "run")
+    directory = build_shards(config, progress=False, log=lambda *_: None)
+    manifest = ShardManifest.read(directory)
+    dataset = PreparedDataset.open(toy_inputs[0])
+    train = dataset.samples("train")
+    kept = train.select(np.flatnonzero(train.len_history >= config.prompt.min_history))
+    assert manifest.splits["train"]["rows"] == len(kept) > 64  # more than one shard
+    assert len(manifest.splits["train"]["files"]) == -(-len(kept) // 64)
+    table = pq.read_table(manifest.files(directory, "train"))
+    assert table.schema.equals(SHARD_SCHEMA)
+    assert table["sample_id"].to_pylist() == kept.sample_id.tolist()  # input order kept
+
+    titles = dataset.titles()
+    builder = PromptBuilder(load_tokenizer("tiny", titles), titles, config.prompt.max_length)
+    templates = templates_for("movies")
+    rows = np.arange(5)
+    candidates = sample_candidates(kept, dataset.num_items, 10, 0, epoch=0)
+    chosen = [templates[i] for i in template_choice(0, kept.sample_id[rows], len(templates))]
+    for hybrid in (True, False):
+        expected = builder.build(kept, candidates, rows, chosen, hybrid, True)
+        assert prompts_from_rows(table.slice(0, 5), hybrid) == expected
+    assert table["candidates"].to_pylist()[:5] == candidates[:5].tolist()
+
+    # Evaluation shards keep every sample and the lists `llara evaluate` uses.
+    test = pq.read_table(manifest.files(directory, "test"))
+    samples = dataset.samples("test")
+    assert test.num_rows == len(samples)
+    assert test["candidates"].to_pylist() == sample_candidates(
+        samples, dataset.num_items, 10, 0).tolist()
+    assert set(test["template"].to_pylist()) == {0}
+
+
+def test_rebuilding_with_the_same_seed_is_byte_identical(ray_local, toy_inputs, tmp_path):
+    first = build_shards(toy_config(toy_inputs, tmp_path / "a"), progress=False,
+                         log=lambda *_: None)
+    config = toy_config(toy_inputs, tmp_path / "b")
+    config.shards.concurrency = 2
+    config.shards.rows_per_shard = 64
+    second = build_shards(config, progress=False, log=lambda *_: None)
+    names = sorted(p.name for p in first.glob("*.parquet"))
+    assert names == sorted(p.name for p in second.glob("*.parquet")) and len(names) > 3
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    config.shards.seed = 1
+    third = build_shards(config, progress=False, log=lambda *_: None)
+    assert (first / "train-00000.parquet").read_bytes() != \
+        (third / "train-00000.parquet").read_bytes()
+
+
+def test_shard_bytes_do_not_depend_on_how_rows_were_chunked(ray_local, toy_inputs, tmp_path):
+    import pyarrow as pa
+
+    from llara.training.shards import write_shard
+
+    directory = build_shards(toy_config(toy_inputs, tmp_path / "run"), progress=False,
+                             log=lambda *_: None)
+    table = pq.read_table(directory / "train-00000.parquet")
+    stitched = pa.concat_tables([table.slice(0, 10), table.slice(10, 30), table.slice(40)])
+    assert stitched.column(0).num_chunks == 3
+    write_shard(stitched, tmp_path / "stitched.parquet")
+    assert (tmp_path / "stitched.parquet").read_bytes() == \
+        (directory / "train-00000.parquet").read_bytes()
+
+
+def test_recommender_source_shards_train_on_retrieved_lists(ray_local, toy_inputs, tmp_path):
+    from llara.config.candidates import CandidateConfig
+    from llara.recsys.checkpoint import load_checkpoint
+    from llara.recsys.retrieval import training_lists
+
+    config = toy_config(toy_inputs, tmp_path / "run")
+    config.candidates = CandidateConfig(source="recommender", retrieve=8)
+    config.shards.splits = ("train", "test")
+    directory = build_shards(config, progress=False, log=lambda *_: None)
+    manifest = ShardManifest.read(directory)
+    assert (manifest.candidate_source, manifest.retrieve) == ("recommender", 8)
+    dataset = PreparedDataset.open(toy_inputs[0])
+    train = dataset.samples("train")
+    kept = train.select(np.flatnonzero(train.len_history >= config.prompt.min_history))
+    expected = training_lists(kept, "recommender", dataset.num_items, 8, 0, 0,
+                              load_checkpoint(toy_inputs[1]).model)
+    table = pq.read_table(manifest.files(directory, "train"))
+    assert table["candidates"].to_pylist() == expected.tolist()
+    # Evaluation shards keep the paper's lists whatever the training source.
+    test = pq.read_table(manifest.files(directory, "test"))
+    assert test["candidates"].to_pylist() == sample_candidates(
+        dataset.samples("test"), dataset.num_items, 10, 0).tolist()

@@ -1,0 +1,93 @@
+"""Ray Train + DeepSpeed on CPU workers: checkpoints, reloading, and surviving a killed worker."""
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from llara.inference.trained import load_trained
+from llara.model.llara import collate_prompts
+from llara.ray_jobs.train import run_training
+from llara.training.shards import ShardManifest, prompts_from_rows
+from tests.conftest import toy_config
+
+
+def quiet(*_):
+    pass
+
+
+def first_batch(config, tokenizer):
+    import pyarrow.parquet as pq
+
+    manifest = ShardManifest.read(config.shard_dir())
+    rows = pq.read_table(manifest.files(Path(config.shard_dir()), "train")[0]).slice(0, 4)
+    return collate_prompts(prompts_from_rows(rows, True), tokenizer.pad_token_id)
+
+
+def test_two_step_run_writes_checkpoints_that_reload_to_the_same_outputs(ray_local,
+                                                                          toy_inputs, tmp_path):
+    config = toy_config(toy_inputs, tmp_path / "run", max_train_samples=16)
+    result = run_training(config, progress=False, log=quiet)
+    assert result.metrics["step"] == 2 and result.metrics["epoch"] == 0
+    assert "val_HitRatio@1" in result.metrics
+    for name in ("final", "best"):
+        folder = tmp_path / "run" / name
+        assert (folder / "adapter" / "adapter_model.safetensors").is_file()
+        assert (folder / "projector.safetensors").is_file()
+    final = load_trained(tmp_path / "run" / "final", device="cpu", log=quiet)
+    best = load_trained(tmp_path / "run" / "best", device="cpu", log=quiet)
+    batch = first_batch(config, final.model.tokenizer)
+    with torch.no_grad():
+        out = final.model.hidden_states(batch, hybrid=True)
+        assert torch.equal(out, best.model.hidden_states(batch, hybrid=True))
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().split("\n")
+               if x]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2]
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def training_worker_pids():
+    """Ray titles each actor's process `ray::<Class>.<method>`."""
+    import psutil
+
+    pids = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any("RayTrainWorker" in part for part in process.info["cmdline"] or []):
+            pids.append(process.pid)
+    return pids
+
+
+def logged_steps(path: Path) -> list[int]:
+    if not path.is_file():
+        return []
+    return [json.loads(x)["step"] for x in path.read_text().split("\n") if x and "loss" in x]
+
+
+def test_a_killed_worker_is_restarted_from_its_checkpoint(ray_local, toy_inputs, tmp_path):
+    config = toy_config(toy_inputs, tmp_path / "run", max_train_samples=96, epochs=4)
+    total = 4 * 96 // 8
+    out = {}
+    runner = threading.Thread(target=lambda: out.update(result=run_training(
+        config, progress=False, log=quiet)))
+    runner.start()
+    log = tmp_path / "run" / "metrics.jsonl"
+    killed = None
+    deadline = time.monotonic() + 240
+    while runner.is_alive() and killed is None and time.monotonic() < deadline:
+        steps = logged_steps(log)
+        # Mid-run: past the first epoch's checkpoint, well before the end.
+        if steps and 14 <= steps[-1] <= total - 12:
+            pids = training_worker_pids()
+            if pids:
+                killed = pids[0]
+                os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    runner.join(timeout=300)
+    assert killed is not None, "the run ended before a worker could be killed mid-run"
+    metrics = out["result"].metrics
+    assert metrics["step"] == total and metrics["restarts"] == 1
+    assert logged_steps(log) == list(range(1, total + 1))  # continued, not started over

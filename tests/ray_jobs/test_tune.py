@@ -1,0 +1,64 @@
+"""Ray Tune over real Ray Train trials: ASHA stops a clearly worse trial, results are ranked
+and written, and the best configuration trains unchanged."""
+
+from pathlib import Path
+
+import pyarrow.csv as csv
+import pyarrow.parquet as pq
+
+from llara.config.io import load_yaml, to_dict
+from llara.config.run import FinetuneConfig
+from llara.ray_jobs.train import run_training
+from llara.ray_jobs.tune import run_search
+from llara.tune.space import build_spec
+from tests.conftest import toy_config
+
+
+def quiet(*_):
+    pass
+
+
+def search_run(inputs, tmp_path) -> dict:
+    run = toy_config(inputs, tmp_path / "unused", epochs=2, lr=1e-2, min_lr=1e-8,
+                     max_train_samples=64, max_eval_samples=20)
+    run.distributed.checkpoint_every = 100  # report at epoch ends only
+    return to_dict(run)
+
+
+def test_asha_stops_the_clearly_worse_trial_and_the_best_yaml_trains(ray_local,
+                                                                     favourite_inputs,
+                                                                     tmp_path):
+    # One trial cannot learn (lr 1e-7); it comes after two that can, so ASHA has their
+    # first-epoch results to compare it with.
+    spec = build_spec({
+        "run": search_run(favourite_inputs, tmp_path),
+        "space": {"train.lr": {"grid": [2e-2, 1e-2, 1e-7, 5e-3]}},
+        "search": {"searcher": "random", "num_samples": 1, "max_concurrent": 1,
+                   "grace_period": 1, "reduction_factor": 2,
+                   "output_dir": str(tmp_path / "search")}})
+    outcome = run_search(spec, progress=False, log=quiet)
+
+    by_lr = {r.params["train.lr"]: r for r in outcome.records}
+    assert sorted(by_lr) == sorted([2e-2, 1e-2, 1e-7, 5e-3])
+    assert all(r.status in ("finished", "stopped early") and r.starts == 1
+               for r in outcome.records)
+    worse = by_lr[1e-7]
+    assert worse.status == "stopped early" and worse.epochs == 1
+    assert worse.best < max(by_lr[2e-2].history[0], by_lr[1e-2].history[0])
+    assert by_lr[2e-2].status == "finished" and by_lr[2e-2].epochs == 2
+    assert not outcome.interrupted
+
+    search = tmp_path / "search"
+    table = pq.read_table(search / "trials.parquet")
+    assert table.num_rows == 4 and csv.read_csv(search / "trials.csv").num_rows == 4
+    ranked_best = table.column("best_val_HitRatio@1").to_pylist()
+    assert ranked_best == sorted(ranked_best, reverse=True)
+    assert (search / "trials" / by_lr[2e-2].trial_id / "final" / "projector.safetensors").is_file()
+
+    best = load_yaml(FinetuneConfig, outcome.best_yaml)  # as `llara train --config` reads it
+    assert best.train.lr == outcome.best.params["train.lr"]
+    assert outcome.best.best == max(r.best for r in outcome.records)
+    result = run_training(best, progress=False, log=quiet)
+    assert result.metrics["epoch"] == 1 and "val_HitRatio@1" in result.metrics
+    assert Path(best.output_dir) == search / "best-run"
+    assert (search / "best-run" / "final" / "adapter" / "adapter_model.safetensors").is_file()

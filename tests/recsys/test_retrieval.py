@@ -1,0 +1,130 @@
+import numpy as np
+import pytest
+import torch
+
+from llara.common.errors import ConfigError, DataError
+from llara.config.recommender import RecommenderConfig
+from llara.data.tables import Samples
+from llara.evaluation.metrics import full_metrics, full_protocol_metrics, recall_at, reranked_ranks
+from llara.recsys.models import build_recommender
+from llara.recsys.retrieval import Retrieval, check_source, retrieve, training_lists, with_true_item
+
+NUM_ITEMS, WIDTH = 30, 5
+
+
+def tiny_recommender(model: str = "sasrec") -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_recommender(RecommenderConfig(model=model, embedding_dim=8, num_layers=1,
+                                               num_heads=1, dropout=0.0), NUM_ITEMS, WIDTH)
+
+
+def samples(histories: list[list[int]], targets: list[int]) -> Samples:
+    return Samples.from_histories(histories, targets, WIDTH, NUM_ITEMS)
+
+
+@pytest.mark.parametrize("model", ["sasrec", "gru4rec", "caser"])
+def test_retrieval_is_the_recommenders_own_top_n_without_the_history(model):
+    rec = tiny_recommender(model)
+    rows = samples([[3, 7, 1], [0, 29, 5, 6, 2], [11]], [4, 8, 12])
+    got = retrieve(rec, rows, 10)  # one batch: the very computation the check repeats
+    with torch.no_grad():
+        full = rec(torch.as_tensor(rows.history), torch.as_tensor(rows.len_history)).numpy()
+    for row in range(len(rows)):
+        history = set(rows.history[row, :rows.len_history[row]].tolist())
+        expected = [i for i in np.argsort(-full[row], kind="stable") if i not in history]
+        assert got.items[row].tolist() == expected[:10]
+        assert not history & set(got.items[row].tolist())
+        np.testing.assert_allclose(got.scores[row], full[row, expected[:10]], rtol=1e-5,
+                                   atol=1e-6)
+        assert got.target_ranks[row] == expected.index(rows.next[row])
+
+
+def test_a_true_item_inside_the_history_is_a_miss_at_every_cut_off():
+    got = retrieve(tiny_recommender(), samples([[3, 7]], [7]), 5)
+    assert got.target_ranks.tolist() == [NUM_ITEMS]
+    assert full_metrics(got.target_ranks)["HitRatio@10"] == 0.0
+
+
+def test_retrieving_more_items_than_the_history_leaves_is_a_clear_error():
+    with pytest.raises(DataError, match="leaves only 27 items outside its history"):
+        retrieve(tiny_recommender(), samples([[1, 2, 3]], [4]), 28)
+    with pytest.raises(ConfigError, match="num_candidates"):
+        retrieve(tiny_recommender(), samples([[1]], [4]), 31)
+
+
+def test_full_metrics_on_a_hand_made_ranking():
+    metrics = full_metrics(np.array([0, 1, 4, 9, 10, 500]))
+    assert metrics["HitRatio@1"] == pytest.approx(1 / 6)
+    assert metrics["HitRatio@5"] == pytest.approx(3 / 6)
+    assert metrics["HitRatio@10"] == pytest.approx(4 / 6)
+    assert metrics["NDCG@5"] == pytest.approx((1 + 1 / np.log2(3) + 1 / np.log2(6)) / 6)
+    assert metrics["NDCG@10"] == pytest.approx(
+        (1 + 1 / np.log2(3) + 1 / np.log2(6) + 1 / np.log2(11)) / 6)
+    assert "ValidRatio" not in metrics
+
+
+def hand_retrieval() -> tuple[Retrieval, np.ndarray]:
+    items = np.array([[5, 6, 7, 8], [1, 2, 3, 4], [9, 10, 11, 12]])
+    targets = np.array([7, 1, 20])  # ranks 2, 0 and a miss at 13
+    return Retrieval(items, -np.arange(12.0).reshape(3, 4), np.array([2, 0, 13])), targets
+
+
+def test_a_rerank_that_puts_the_true_item_first_lifts_hr1_exactly():
+    retrieval, targets = hand_retrieval()
+    assert full_metrics(retrieval.target_ranks)["HitRatio@1"] == pytest.approx(1 / 3)
+    assert recall_at(retrieval.target_ranks, 4) == pytest.approx(2 / 3)
+    oracle = (retrieval.items == targets[:, None]).astype(float)  # 1 on the true item
+    ranks = reranked_ranks(retrieval.items, retrieval.target_ranks, oracle, targets)
+    assert ranks.tolist() == [0, 0, 13]  # the miss stays a miss, at the recommender's rank
+    metrics = full_protocol_metrics(retrieval.target_ranks, ranks, 4)
+    assert metrics["reranked"]["HitRatio@1"] == pytest.approx(2 / 3)  # = recall, its ceiling
+    assert metrics["recommender"]["HitRatio@1"] == pytest.approx(1 / 3)
+    assert metrics["retrieval"] == {"Recall@4": pytest.approx(2 / 3)}
+
+
+def test_a_rerank_with_equal_scores_keeps_the_retrieval_order():
+    retrieval, targets = hand_retrieval()
+    ranks = reranked_ranks(retrieval.items, retrieval.target_ranks, np.zeros((3, 4)), targets)
+    assert ranks.tolist() == retrieval.target_ranks.tolist()
+
+
+def test_training_lists_insert_a_missed_true_item_at_a_seeded_position():
+    retrieval, targets = hand_retrieval()
+    rows = samples([[0], [0], [0]], targets.tolist())
+    lists = with_true_item(retrieval, rows, seed=3, epoch=1)
+    assert lists[:2].tolist() == retrieval.items[:2].tolist()  # hits stay as retrieved
+    assert sorted(lists[2].tolist()) == [9, 10, 11, 20]  # the last retrieved item makes room
+    assert np.array_equal(lists, with_true_item(retrieval, rows, seed=3, epoch=1))
+    positions = {with_true_item(retrieval, rows, seed=3, epoch=e)[2].tolist().index(20)
+                 for e in range(20)}
+    assert len(positions) > 1  # not always the same slot
+
+
+def test_unknown_candidate_source_names_the_option():
+    check_source("recommender")
+    with pytest.raises(ConfigError, match="candidates.source.*'top' is not one of random"):
+        check_source("top")
+
+
+def test_recommender_training_lists_are_hard_negatives_with_the_true_item_once():
+    rec = tiny_recommender()
+    histories = [[3, 7, 1], [0, 29, 5, 6, 2], [11], [4, 9]]
+    rows = samples(histories, [4, 8, 12, 20])
+    top = retrieve(rec, rows, 6)
+    lists = training_lists(rows, "recommender", NUM_ITEMS, 6, seed=0, epoch=2, retriever=rec)
+    for row, history in enumerate(histories):
+        items = lists[row].tolist()
+        assert items.count(int(rows.next[row])) == 1
+        assert not set(history) & set(items)
+        negatives = set(items) - {int(rows.next[row])}
+        assert negatives <= set(top.items[row].tolist())  # every negative is a hard one
+    random_lists = training_lists(rows, "random", NUM_ITEMS, 6, seed=0, epoch=2)
+    assert random_lists.shape == lists.shape and not np.array_equal(random_lists, lists)
+
+
+def test_retrieve_n_sizes_recommender_lists_only():
+    rec = tiny_recommender()
+    rows = samples([[3, 7, 1], [11]], [4, 12])
+    assert training_lists(rows, "recommender", NUM_ITEMS, 6, 0, 0, rec, retrieve_n=4).shape \
+        == (2, 4)
+    assert training_lists(rows, "random", NUM_ITEMS, 6, 0, 0, retrieve_n=4).shape == (2, 6)

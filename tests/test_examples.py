@@ -1,0 +1,39 @@
+"""Every shipped example config loads into its dataclass, and starts with the command that
+uses it."""
+
+from pathlib import Path
+
+import pytest
+
+from llara.config import (DataConfig, FinetuneConfig, RecRunConfig, ServingConfig,
+                          apply_overrides, load_yaml)
+from llara.tune import load_spec
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+CONFIGS = {"data.yaml": (DataConfig, "llara data prepare"),
+           "rec.yaml": (RecRunConfig, "llara rec train"),
+           "run.yaml": (FinetuneConfig, "llara train"),
+           "serve.yaml": (ServingConfig, "llara serve")}
+
+
+def test_every_example_is_covered():
+    assert {p.name for p in EXAMPLES.glob("*.yaml")} == set(CONFIGS) | {"tune.yaml"}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_example_loads_and_names_its_command(name):
+    cls, command = CONFIGS[name]
+    path = EXAMPLES / name
+    assert path.read_text().splitlines()[0] == f"# {command} " + \
+        ("movielens-100k " if name == "data.yaml" else
+         "--data data/movielens-100k " if name == "rec.yaml" else "") + f"--config examples/{name}"
+    config = load_yaml(cls, path)
+    assert isinstance(config, cls)
+    assert apply_overrides(config, []) == config  # a round trip through the dataclass
+
+
+def test_tune_example_is_a_checked_search():
+    path = EXAMPLES / "tune.yaml"
+    assert path.read_text().startswith("# llara tune --config examples/tune.yaml\n")
+    spec = load_spec(path)
+    assert {p.key for p in spec.space} >= {"projector.kind", "train.lr", "lora.alpha"}

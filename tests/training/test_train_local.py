@@ -1,0 +1,41 @@
+import json
+
+import pytest
+
+from llara.common.errors import DataError
+from llara.config.candidates import CandidateConfig
+from llara.inference.serving import resolve_items
+from llara.training.loop import train_local
+from tests.conftest import toy_config
+
+TITLES = ["Heat", "City of Lost Children, The (Cité)", "Toy Story", "Heat 2"]
+
+
+def test_titles_ids_and_commas_inside_titles():
+    assert resolve_items("Toy Story, City of Lost Children, The (Cité), heat, 3",
+                         TITLES) == [2, 1, 0, 3]
+
+
+def test_unknown_title_suggests_close_matches():
+    with pytest.raises(DataError, match="unknown item 'Toy Stroy'.*Toy Story"):
+        resolve_items("Heat, Toy Stroy", TITLES)
+
+
+def test_training_on_retrieved_lists_with_full_validation(toy_inputs, tmp_path):
+    config = toy_config(toy_inputs, tmp_path / "run", max_train_samples=16)
+    config.candidates = CandidateConfig(source="recommender", validation="full", retrieve=6)
+    result = train_local(config, progress=False, log=lambda *_: None)
+    records = [json.loads(line) for line in
+               (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    validation = [r for r in records if "val_HitRatio@1" in r]
+    assert len(validation) == 1
+    for key in ("val_full_HitRatio@1", "val_full_HitRatio@10", "val_full_NDCG@10",
+                "val_full_Recall@6"):
+        assert 0.0 <= validation[0][key] <= 1.0
+    # Reordering inside the retrieved six keeps every retrieved hit inside the top 10 and
+    # cannot bring in one retrieval missed.
+    assert validation[0]["val_full_HitRatio@10"] >= validation[0]["val_full_Recall@6"] - 1e-9
+    assert validation[0]["val_full_HitRatio@5"] <= validation[0]["val_full_Recall@6"] + 1e-9
+    run = json.loads((result.checkpoint_dir / "run.json").read_text())
+    assert run["config"]["candidates"] == {"source": "recommender", "validation": "full",
+                                           "retrieve": 6}
