@@ -21,7 +21,7 @@ import torch
 from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from llara.common import absolute_path, absolute_paths, gpu_bf16
+from llara.common import absolute_path, absolute_paths, deepspeed_bf16
 from llara.config import FinetuneConfig, from_dict, to_dict
 from llara.model import build_llara, collate_prompts, compile_decoder_layers
 from llara.prompts import PromptBuilder, templates_for
@@ -99,7 +99,7 @@ def train_loop(loop_config: dict) -> None:
             restored = [load_state_tree(directory / f"optimizer-rank{r}") for r in range(world)]
             scheduler_state = json.loads((directory / "scheduler.json").read_text())
     plan = step_plan(config, loop_config["train_rows"], world)
-    ds_config = deepspeed_config(config, plan, gpu_bf16(config.train.precision, device))
+    ds_config = deepspeed_config(config, plan, deepspeed_bf16(config.train.precision, device))
     params = model.trainable_parameters()
     optimizer = torch.optim.AdamW(params, lr=config.train.lr,
                                   weight_decay=config.train.weight_decay,

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from llara.config import (DataConfig, FinetuneConfig, RecRunConfig, ServingConfig,
-                          apply_overrides, load_yaml)
+from llara.config import (DataConfig, FinetuneConfig, RecRunConfig, ServingConfig, apply_overrides,
+                          load_yaml)
 from llara.tune import load_spec
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -1,8 +1,8 @@
 """Errors, atomic writes, paths, registry wheels, device and precision: used by every layer."""
 
 from llara.common.atomic import atomic_file, atomic_directory, write_json
-from llara.common.device import (resolve_device, cpu_has_bf16, uses_bf16, autocast_for, gpu_bf16,
-                                 base_dtype)
+from llara.common.device import (resolve_device, cpu_has_bf16, native_bf16, uses_bf16,
+                                 autocast_for, deepspeed_bf16, base_dtype)
 from llara.common.errors import (LlaraError, ConfigError, DataError, find_llara_error, error_line,
                                  llara_error_in_text)
 from llara.common.paths import PATH, PATH_OR_NAME, is_remote, absolute_path, absolute_paths
@@ -14,9 +14,10 @@ __all__ = [
     "write_json",
     "resolve_device",
     "cpu_has_bf16",
+    "native_bf16",
     "uses_bf16",
     "autocast_for",
-    "gpu_bf16",
+    "deepspeed_bf16",
     "base_dtype",
     "LlaraError",
     "ConfigError",

@@ -37,34 +37,41 @@ def cpu_has_bf16() -> bool:
     return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
-def uses_bf16(precision: str, device: str) -> bool:
-    """`auto` is bf16 on GPUs that support it and on CPUs with native bf16, else fp32."""
-    if precision != "auto":
-        return precision == "bf16"
+def native_bf16(device: str) -> bool:
+    """Whether `device` multiplies bf16 natively: GPUs with bf16 matrix units (Ampere and
+    later) and CPUs with AVX512-BF16 or AMX-BF16. torch's own GPU check also counts emulation
+    (V100, T4), where bf16 runs slower than fp32, so it is asked without it."""
     if device.startswith("cuda"):
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_available() and \
+            torch.cuda.is_bf16_supported(including_emulation=False)
     return device == "cpu" and cpu_has_bf16()
 
 
+def uses_bf16(precision: str, device: str) -> bool:
+    """bf16 when asked for, or under `auto` where `device` has it natively; else fp32."""
+    if precision != "auto":
+        return precision == "bf16"
+    return native_bf16(device)
+
+
 def autocast_for(precision: str, device: str):
+    """bf16 autocast where the run uses bf16, else nothing (fp32)."""
     if not uses_bf16(precision, device):
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
 
 
-def gpu_bf16(precision: str, device: str) -> bool:
-    """bf16 on a GPU (base weights, DeepSpeed's engine) unless fp32 is asked for or the GPU
-    lacks it."""
-    return device.startswith("cuda") and precision != "fp32" and torch.cuda.is_bf16_supported()
+def deepspeed_bf16(precision: str, device: str) -> bool:
+    """DeepSpeed's bf16 engine (bf16 weights, fp32 master copies) on GPUs where the run uses
+    bf16; CPU workers train under autocast instead."""
+    return device.startswith("cuda") and uses_bf16(precision, device)
 
 
-def base_dtype(precision: str, device: str, inference: bool = False) -> torch.dtype | None:
-    """bf16 base weights on GPUs that support it, and for inference on CPUs with native bf16,
-    where packed scoring ran 2.15 samples/s against 2.07 with bf16 autocast over fp32 weights
-    and 1.48 in fp32 (bench/rank_throughput.py, 2 cores), in half the memory; CPU training
-    keeps fp32 weights under bf16 autocast. LoRA adapters stay fp32 under peft."""
-    if device.startswith("cuda"):
-        bf16 = gpu_bf16(precision, device)
-    else:
-        bf16 = inference and uses_bf16(precision, device)
-    return torch.bfloat16 if bf16 else None
+def base_dtype(precision: str, device: str, inference: bool = False) -> torch.dtype:
+    """The dtype the LLM's base weights load in, whatever dtype its checkpoint was saved in
+    (an fp16 folder is never run in fp16): fp32 for training, where bf16 means autocast over
+    fp32 weights, and wherever bf16 is off; bf16 for evaluation and serving where the run uses
+    bf16 (on 2 CPU cores packed scoring ran 2.15 samples/s with bf16 weights against 2.07
+    under autocast over fp32 weights and 1.48 in fp32, bench/rank_throughput.py, in half the
+    memory). LoRA adapters stay fp32 under peft."""
+    return torch.bfloat16 if inference and uses_bf16(precision, device) else torch.float32

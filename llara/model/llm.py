@@ -119,8 +119,9 @@ def load_tokenizer(source: str, extra_text: list[str] = ()):
     return tokenizer
 
 
-def load_llm(source: str, dtype: torch.dtype | None = None, extra_text: list[str] = ()):
-    """(model, tokenizer) from `tiny`, a .gguf file, a local folder, or a hub id."""
+def load_llm(source: str, dtype: torch.dtype = torch.float32, extra_text: list[str] = ()):
+    """(model, tokenizer) from `tiny`, a .gguf file, a local folder, or a hub id, its weights
+    in `dtype` whatever dtype they were saved in (llara.common.device.base_dtype decides)."""
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(source, extra_text)
@@ -133,11 +134,10 @@ def load_llm(source: str, dtype: torch.dtype | None = None, extra_text: list[str
                                                          local_files_only=True)
         else:
             model = AutoModelForCausalLM.from_pretrained(
-                source, local_files_only=Path(source).is_dir(), dtype=dtype or "auto")
+                source, local_files_only=Path(source).is_dir(), dtype=dtype)
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"cannot load the LLM from '{source}': {err}") from None
-    if dtype is not None:
-        model.to(dtype)
+    model.to(dtype)
     add_llara_tokens(model, tokenizer)
     return model, tokenizer
 
