@@ -8,33 +8,37 @@ SASRec alone; LLaRA text-only; LLaRA hybrid "direct"; LLaRA curriculum (linear, 
 paper's generation protocol and HitRatio@1 under candidate scoring, beside the paper's numbers.
 Figures, not assertions.
 
-    python bench/llara_quality.py --curve                 # CPU learning curve, ~1.5 h on 2 cores
+    python bench/llara_quality.py --curve --resume --workdir /tmp/study \
+        --arms slot:token,slot:none --budgets 0,512       # the LLM-stage study (bench/study.py)
 
---curve: HitRatio@1 by candidate scoring on the paper's validation rows for LLaRA curriculum
-(`linear`) and text-only at training budgets 0 (the untrained prior), 512 and 2048 samples (one
-run per budget, its schedule complete), SASRec on the same rows, and diagnostics of each
-largest run (answer-token loss at the start and the end, whether the choice follows the
-history, the gradient reaching the projector on a hybrid batch); JSON + Markdown to --out.
+--curve: arms of ranking head x user state x curriculum (`head:user[:schedule][:key=value]`)
+at training budgets (one run per budget, its schedule complete). Each point reports HitRatio@1
+/3 and NDCG@5 on the paper's validation rows and on the test users, the history diagnostic
+(the top-1 with another user's history), score fusion with the weight chosen on the validation
+rows, and why an arm falls short (position or popularity prior, projected-vector norms,
+attention from candidate slots to history slots, held-out choice loss), beside popularity and
+SASRec on the same rows. Results are written after every point; --resume skips finished
+points and reuses finished runs in --workdir.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+import study
 import torch
 from rich.console import Console
 from rich.table import Table
 
-from llara.common.device import autocast_for, resolve_device
 from llara.config.curriculum import CurriculumConfig
 from llara.config.data import DataConfig
-from llara.config.io import to_dict
+from llara.config.io import apply_overrides
 from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
 from llara.config.run import FinetuneConfig
 from llara.config.training import FinetuneTrainConfig
@@ -42,16 +46,12 @@ from llara.data.candidates import sample_candidates
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset
 from llara.data.tables import Samples
-from llara.inference.evaluate import evaluate_samples, evaluate_trained
-from llara.inference.trained import TrainedModel, load_trained
-from llara.model.llara import build_llara, collate_prompts
+from llara.inference.evaluate import evaluate_trained
+from llara.inference.trained import load_trained
 from llara.model.llm import resolve_llm
-from llara.prompts.builder import PromptBuilder
-from llara.prompts.templates import templates_for
 from llara.recsys.checkpoint import load_checkpoint
 from llara.recsys.ranking import evaluate_ranking, rank_candidates
 from llara.recsys.train import train_recommender
-from llara.training.inputs import eligible, run_inputs
 from llara.training.loop import train_local
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,8 +60,9 @@ PAPER = {"SASRec alone": 0.3444, "LLaRA text-only": 0.3895, "LLaRA direct": 0.42
 """Paper Table 2 / ablation, MovieLens HR@1; text-only is compared with TALLRec (0.3895)."""
 VARIANTS = {"LLaRA text-only": "text_only", "LLaRA direct": "direct",
             "LLaRA curriculum": "linear"}
-CHANCE = 0.05
-"""HitRatio@1 of a random pick among 20 candidates."""
+DEFAULT_ARMS = ",".join(f"{head}:{user}" for head in ("title", "slot", "letter")
+                        for user in ("none", "token", "cond"))
+"""--curve: every head with every user state, the paper's linear curriculum."""
 
 
 @dataclass
@@ -140,166 +141,36 @@ def compare_variants(args, console: Console) -> None:
     console.print(table)
 
 
-def untrained(args, inputs: Inputs, schedule: str) -> TrainedModel:
-    """A fresh LLaRA (LoRA at its zero start, projector at its seeded random start)."""
-    config = run_config(args, inputs, schedule, None, "untrained")
-    device = resolve_device(args.device)
-    torch.manual_seed(config.train.seed)  # the same start train_local draws
-    data, titles, llm, tokenizer, table = run_inputs(config, device, args.cache_dir, print)
-    model = build_llara(config, llm, tokenizer, table).to(device)
-    return TrainedModel(model, config, data, titles,
-                        PromptBuilder(tokenizer, titles, config.prompt.max_length),
-                        templates_for(config.prompt.domain)[0], {})
-
-
-def score(trained: TrainedModel, samples: Samples, precision: str):
-    device = str(trained.model.item_embeddings.device)
-    with autocast_for(precision, device):
-        return evaluate_samples(trained, samples, "score", progress=False)
-
-
-def loss_trend(output_dir: Path) -> dict[str, float]:
-    steps = [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
-    losses = [r["loss"] for r in steps if "loss" in r]
-    tenth = max(1, len(losses) // 10)
-    return {"steps": len(losses), "loss_first_tenth": float(np.mean(losses[:tenth])),
-            "loss_last_tenth": float(np.mean(losses[-tenth:]))}
-
-
-def history_sensitivity(trained: TrainedModel, samples: Samples, precision: str,
-                        rows: int = 32) -> dict[str, float]:
-    """The same candidates scored with each row's own history and with the next row's: a model
-    that reads the history changes its choice (and loses its hits) when the history changes."""
-    subset = samples.select(np.arange(min(rows, len(samples))))
-    shifted = np.roll(np.arange(len(subset)), -1)
-    swapped = Samples(subset.sample_id, subset.user, subset.history[shifted],
-                      subset.len_history[shifted], subset.next, subset.history_ratings[shifted],
-                      subset.next_rating)
-    own, other = score(trained, subset, precision), score(trained, swapped, precision)
-    same = np.mean(own["ranking"].scores.argmax(1) == other["ranking"].scores.argmax(1))
-    return {"rows": len(subset), "top1_unchanged_share": float(same),
-            "hr1_own_history": own["score"]["HitRatio@1"],
-            "hr1_other_history": other["score"]["HitRatio@1"]}
-
-
-def projector_gradient(trained: TrainedModel, precision: str, rows: int = 4) -> dict[str, float]:
-    """Gradient norms after one hybrid micro-batch of training samples (nothing is updated)."""
-    model, data = trained.model, trained.dataset
-    train = eligible(data.samples("train"), trained.config.prompt.min_history)
-    train = train.select(np.arange(rows))
-    candidates = sample_candidates(train, data.num_items, data.config.num_candidates, 0)
-    batch = collate_prompts(trained.builder.build(train, candidates, range(rows),
-                                                  trained.template, True, True),
-                            model.tokenizer.pad_token_id)
-    device = str(model.item_embeddings.device)
-    batch = type(batch)(*(t.to(device) for t in vars(batch).values()))
-    lora = [p for n, p in model.named_parameters() if "lora_" in n]
-    for parameter in lora + list(model.projector.parameters()):
-        parameter.requires_grad_(True)  # a reloaded adapter comes back frozen
-    model.train()
-    model.zero_grad(set_to_none=True)
-    with autocast_for(precision, device):
-        model(batch, True).backward()
-
-    def norm(parameters) -> float:
-        return float(torch.sqrt(sum(((p.grad.float() ** 2).sum() for p in parameters
-                                     if p.grad is not None), torch.zeros(()))))
-
-    result = {"projector_grad_norm": norm(list(model.projector.parameters())),
-              "lora_grad_norm": norm(lora)}
-    model.zero_grad(set_to_none=True)
-    model.eval()
-    return result
-
-
 def learning_curve(args, console: Console) -> None:
+    """The study's arms at every budget, results after every point (resumable)."""
     started = time.perf_counter()
     inputs = prepare_inputs(args, console)
-    budgets = [int(b) for b in args.budgets.split(",")]
-    arms = {"LLaRA curriculum": "linear", "LLaRA text-only": "text_only"}
-    points, diagnostics = [], {}
-    for arm, schedule in arms.items():
-        for budget in budgets:
-            t0 = time.perf_counter()
-            console.rule(f"{arm}, budget {budget}")
-            trend: dict = {}
-            if budget == 0:
-                trained = untrained(args, inputs, schedule)
-            else:
-                config = run_config(args, inputs, schedule, budget, f"{schedule}-{budget}",
-                                    epochs=1)
-                finished = Path(config.output_dir) / "best"
-                resumed = args.resume and (finished / "run.json").exists()
-                if resumed:
-                    console.print(f"--resume: the finished run in {finished}")
-                    trend = {"resumed": True}
-                else:
-                    finished = train_local(config, args.cache_dir,
-                                           log=console.print).checkpoint_dir
-                trained = load_trained(finished, args.device, args.cache_dir)
-                trend = {**trend, **loss_trend(Path(config.output_dir))}
-            metrics = score(trained, inputs.split, args.precision)["score"]
-            points.append({"model": arm, "schedule": schedule, "budget": budget,
-                           "prompt": "hybrid" if trained.hybrid else "text", **metrics,
-                           **trend, "seconds": round(time.perf_counter() - t0, 1)})
-            console.print(f"{arm} at {budget} samples: HR@1 {metrics['HitRatio@1']:.4f}")
-            if budget == max(budgets):
-                diagnostics[arm] = {**trend,
-                                    **history_sensitivity(trained, inputs.split, args.precision),
-                                    **projector_gradient(trained, args.precision)}
-            del trained
-    report = {"date": time.strftime("%Y-%m-%d"), "machine": "CPU (2 cores)", "llm": args.llm,
-              "split": f"{args.split} ({len(inputs.split)} rows: the paper's released rows)",
-              "candidates": inputs.data.config.num_candidates, "chance": CHANCE,
-              "sasrec": inputs.sasrec, "points": points, "diagnostics": diagnostics,
-              "config": to_dict(run_config(args, inputs, "linear", max(budgets), "example",
-                                           epochs=1)),
-              "seconds": round(time.perf_counter() - started)}
+    # Each epoch validates on all the paper's rows: the fusion weight is chosen on them.
+    base = apply_overrides(run_config(args, inputs, "linear", None, "study", epochs=1),
+                           ["train.max_eval_samples=null"])
+    report = study.run_study(args, inputs, base, console, args.out)
+    report["seconds_this_invocation"] = round(time.perf_counter() - started)
+    report["command"] = args.command
     write_curve(report, args.out, console)
 
 
-def rewrite_curve(path: Path, console: Console) -> None:
-    """The Markdown again from an edited JSON report (--rewrite)."""
-    write_curve(json.loads(path.with_suffix(".json").read_text()), path, console)
-
-
 def write_curve(report: dict, out: Path, console: Console) -> None:
-    lines = [f"# LLaRA learning curve on the CPU ({report['date']})", "",
-             f"{report['llm']}, MovieLens-100K {report['split']}, {report['candidates']} "
-             f"candidates, HitRatio@1 by candidate scoring; chance {report['chance']}; "
-             f"SASRec on the same rows {report['sasrec']['HitRatio@1']:.4f}. One run per "
-             "budget (1 epoch over that many training samples, schedule complete).", "",
-             "| model | budget (samples) | prompt | HR@1 | HR@3 | NDCG@5 | loss first/last tenth "
-             "| seconds |", "|---|---|---|---|---|---|---|---|"]
-    for p in report["points"]:
-        loss = (f"{p['loss_first_tenth']:.3f} / {p['loss_last_tenth']:.3f}"
-                if "loss_first_tenth" in p else "-")
-        seconds = f"{p['seconds']} (evaluation; trained earlier)" if p.get("resumed") else \
-            p["seconds"]
-        lines.append(f"| {p['model']} | {p['budget']} | {p['prompt']} | {p['HitRatio@1']:.4f} | "
-                     f"{p['HitRatio@3']:.4f} | {p['NDCG@5']:.4f} | {loss} | {seconds} |")
-    lines += ["", "Diagnostics of the largest run of each arm:", "",
-              "| model | top-1 unchanged with another user's history | HR@1 own / other history "
-              "| projector grad norm | LoRA grad norm |", "|---|---|---|---|---|"]
-    for arm, d in report["diagnostics"].items():
-        lines.append(f"| {arm} | {d['top1_unchanged_share']:.2f} ({d['rows']} rows) | "
-                     f"{d['hr1_own_history']:.4f} / {d['hr1_other_history']:.4f} | "
-                     f"{d['projector_grad_norm']:.3g} | {d['lora_grad_norm']:.3g} |")
-    lines += ["", f"Whole run: {report['seconds']} s."] + \
-        [f"{note}" for note in report.get("notes", [])] + [""]
+    text = study.markdown(report)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    out.with_suffix(".md").write_text("\n".join(lines))
-    console.print("\n".join(lines))
+    out.with_suffix(".md").write_text(text)
+    console.print(text)
     console.print(f"-> {out.with_suffix('.json')} and {out.with_suffix('.md')}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--curve", action="store_true", help="The CPU learning curve.")
+    parser.add_argument("--curve", action="store_true", help="The LLM-stage study (CPU).")
     parser.add_argument("--rewrite", action="store_true",
                         help="--curve: only rewrite the Markdown from the JSON at --out")
     parser.add_argument("--budgets", default="0,512,2048", help="--curve: training samples")
+    parser.add_argument("--arms", default=DEFAULT_ARMS,
+                        help="--curve: head:user[:schedule][:key=value] arms, comma-separated")
     parser.add_argument("--budget", type=int, default=128, help="training samples/epoch, 0=all")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -322,8 +193,9 @@ def main() -> None:
                         help="--curve: results path without suffix (.json and .md written)")
     args = parser.parse_args()
     console = Console(width=130)
+    args.command = "python " + " ".join(sys.argv)
     if args.rewrite:
-        rewrite_curve(args.out, console)
+        write_curve(json.loads(args.out.with_suffix(".json").read_text()), args.out, console)
         return
     (learning_curve if args.curve else compare_variants)(args, console)
 

@@ -32,7 +32,8 @@ from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset
 from llara.evaluation.generation import left_aligned
 from llara.evaluation.scoring import LLMRanking, score_candidates
-from llara.model.llara import build_llara, collate_prompts
+from llara.model.batch import collate_prompts
+from llara.model.llara import build_llara
 from llara.model.llm import load_llm, resolve_llm
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import ANSWER_END, TEMPLATES

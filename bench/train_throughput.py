@@ -34,7 +34,8 @@ from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
 from llara.evaluation.generation import generate_answers, left_aligned
 from llara.evaluation.scoring import score_candidates
-from llara.model.llara import build_llara, collate_prompts, compile_decoder_layers
+from llara.model.batch import collate_prompts
+from llara.model.llara import build_llara, compile_decoder_layers
 from llara.model.llm import add_llara_tokens, tiny_tokenizer
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import TEMPLATES

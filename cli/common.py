@@ -69,3 +69,17 @@ def print_ranking(title: str, items: list[dict], answer: str | None) -> None:
     console.print(table)
     if answer is not None:
         console.print(f"answer: {answer!r}")
+
+
+def fusion_view(grid: list[dict], stored: float) -> Table:
+    """The fusion grid: HitRatio@1/3/5 and NDCG@5 of the fused ranking per weight, the
+    checkpoint's own weight (chosen on the validation rows) marked."""
+    table = Table(title="score fusion: LLM log-softmax + w x recommender log-softmax")
+    for column in ("w", "HR@1", "HR@3", "HR@5", "NDCG@5", ""):
+        table.add_column(column, justify="right")
+    for row in grid:
+        table.add_row(f"{row['weight']:g}", *(f"{row[k]:.4f}" for k in
+                                            ("HitRatio@1", "HitRatio@3", "HitRatio@5",
+                                             "NDCG@5")),
+                      "stored" if row["weight"] == stored else "")
+    return table

@@ -10,14 +10,16 @@ import typer
 
 from llara.common import ConfigError, atomic_file, write_json
 from llara.config import ServingConfig
-from llara.evaluation import predictions_table
+from llara.evaluation import fusion_table, predictions_table
 from llara.inference import (Recommender, check_mode, checkpoint_version, evaluate_trained,
                              load_trained, resolve_items)
+from llara.model import read_run_config, stored_fusion_weight
 
-from .common import console, metrics_view, print_ranking
+from .common import console, fusion_view, metrics_view, print_ranking
 from .options import CacheDir, NumCpus, Progress
 
-METRIC_GROUPS = ("generate", "score", "recommender", "reranked", "retrieval")
+METRIC_GROUPS = ("generate", "score", "recommender", "fused", "popularity", "reranked",
+                 "retrieval")
 
 
 def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara train`."),
@@ -41,19 +43,28 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
              num_cpus: NumCpus = None,
              device: str = typer.Option("auto", help="--local only: cpu, cuda or auto."),
              cache_dir: CacheDir = None,
+             diagnostics: bool = typer.Option(False, "--diagnostics", help="Also the "
+                                              "popularity baseline on the same lists and "
+                                              "whether the choice follows the history (the "
+                                              "same lists scored with another user's "
+                                              "history); runs in this process."),
              progress: Progress = True) -> None:
-    """ValidRatio and HitRatio@1 by generation; HitRatio@1/3/5 and NDCG@5 by scoring. With
-    --protocol full: HitRatio@1/5/10 and NDCG@5/10 over the whole catalogue for the
+    """ValidRatio and HitRatio@1 by generation; HitRatio@1/3/5 and NDCG@5 by the checkpoint's
+    ranking head, beside the recommender alone and the fused score (with the fusion grid).
+    With --protocol full: HitRatio@1/5/10 and NDCG@5/10 over the whole catalogue for the
     recommender alone and for its top-N reranked by LLaRA, and the retrieval's recall@N.
 
     Runs as Ray Data batch inference (the model loaded once per actor) unless --local."""
     mode = mode or ("score" if protocol == "full" else "both")
-    check_mode(mode, protocol, retrieve_n)
-    if local:
+    check_mode(mode, protocol, retrieve_n, diagnostics)
+    run = read_run_config(checkpoint)
+    history = None
+    if local or diagnostics:
         trained = load_trained(checkpoint, device, cache_dir, log=console.print)
         result = evaluate_trained(trained, split, mode, max_samples, progress, protocol,
-                                  retrieve_n)
-        table = predictions_table(result, trained.titles)
+                                  retrieve_n, diagnostics)
+        history = result.get("history")
+        table = predictions_table(result, trained.titles, trained.letters)
         metrics = {k: result[k] for k in METRIC_GROUPS if k in result}
         seconds = ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items())
     else:
@@ -67,9 +78,20 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
                                                        progress, protocol, retrieve_n)
         seconds = f"{elapsed:.1f} with {actors} actor(s)"
     console.print(metrics_view(f"LLaRA on {split} ({table.num_rows} samples)", metrics))
+    grid = fusion_table(table, run.scoring.fusion_grid) if "fused_rank" in table.column_names \
+        and protocol == "paper" else None
+    if grid:
+        console.print(fusion_view(grid, stored_fusion_weight(checkpoint)))
+    if history:
+        console.print(f"history: the top-1 changes in {history['top1_changed']:.0%} of "
+                      f"{history['rows']} rows with another user's history; HitRatio@1 "
+                      f"{history['HitRatio@1_own']:.4f} own vs {history['HitRatio@1_other']:.4f}"
+                      " other")
     console.print(f"seconds: {seconds}")
     if json_out:
-        write_json(json_out, {"split": split, "protocol": protocol, **metrics})
+        write_json(json_out, {"split": split, "protocol": protocol, **metrics,
+                              **({"fusion_grid": grid} if grid else {}),
+                              **({"history": history} if history else {})})
     if predictions:
         with atomic_file(predictions) as tmp:
             pq.write_table(table, tmp)
@@ -110,15 +132,18 @@ def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder writt
     items = resolve_items(history, trained.titles)
     config = ServingConfig(checkpoint=str(checkpoint), device=device,
                            max_history=max(len(items), 1))
-    recommender = Recommender(trained, config, checkpoint_version(checkpoint))
+    recommender = Recommender(trained, config, checkpoint_version(checkpoint), console.print)
     query = recommender.parse(items, resolve_items(candidates, trained.titles)
                               if candidates else None,
                               resolve_items(pin, trained.titles) if pin else None, k, mode, seed)
+    (result,) = (recommender.rank if mode == "score" else recommender.generate)([query])
+    if isinstance(result, Exception):
+        raise result
     answer = None
     if mode == "score":
-        ranked = recommender.rank([query])[0]
+        ranked = result
     else:
-        answer, picked = recommender.generate([query])[0]
+        answer, picked = result
         ranked = [] if picked is None else [(picked, None)]
     print_ranking(f"{mode} by {recommender.version}", [
         {"id": item, "title": trained.titles[item], "score": score,

@@ -20,20 +20,9 @@ from llara.common import absolute_path, absolute_paths, atomic_directory
 from llara.config import FinetuneConfig
 from llara.data import PreparedDataset
 from llara.model import load_tokenizer, resolve_llm
-from llara.training import SHARD_FORMAT, ShardManifest, ShardSpec, ShardTokenizer, write_shard
+from llara.training import ShardManifest, ShardSpec, ShardTokenizer, write_shard
 
 from .session import actor_cpus
-
-
-def shard_spec(config: FinetuneConfig, dataset: PreparedDataset, llm: str, split: str) -> ShardSpec:
-    return ShardSpec(llm=llm, data_dir=str(dataset.directory), split=split,
-                     num_items=dataset.num_items, num_candidates=dataset.config.num_candidates,
-                     candidate_seed=dataset.config.candidate_seed, domain=config.prompt.domain,
-                     template_file=config.prompt.template_file,
-                     max_length=config.prompt.max_length,
-                     min_history=config.prompt.min_history, seed=config.shards.seed,
-                     candidate_source=config.candidates.source,
-                     rec_checkpoint=config.rec_checkpoint, retrieve=config.candidates.retrieve)
 
 
 def blocks_to_read(meta, rows: int) -> int:
@@ -71,9 +60,9 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                 stream = stream.limit(config.shards.limit)
             # No more actors than blocks to read: an idle actor only earns a warning.
             pool = max(1, min(actors, blocks_to_read(meta, total)))
+            spec = asdict(ShardSpec.for_split(config, dataset, llm, split))
             stream = stream.map_batches(
-                ShardTokenizer, fn_constructor_args=(asdict(shard_spec(config, dataset, llm,
-                                                                       split)),),
+                ShardTokenizer, fn_constructor_args=(spec,),
                 batch_size=min(rows, 1024), batch_format="pyarrow",
                 compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=actor_cpus(pool))
             files, written = [], 0
@@ -88,8 +77,6 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                 bar.update(total - bar.n)  # training shards drop short histories
             splits[split] = {"rows": written, "files": files}
             log(f"{split}: {written} prompts in {len(files)} shard(s)")
-        ShardManifest(SHARD_FORMAT, config.llm, vocab, str(dataset.directory),
-                      config.shards.seed, splits, config.shards.limit,
-                      config.candidates.source, config.candidates.retrieve).write(tmp)
+        ShardManifest.for_run(config, vocab, str(dataset.directory), splits).write(tmp)
     log(f"shards -> {out} ({time.perf_counter() - started:.1f}s)")
     return out

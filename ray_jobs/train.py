@@ -27,9 +27,9 @@ from llara.model import build_llara, collate_prompts, compile_decoder_layers
 from llara.prompts import PromptBuilder, templates_for
 from llara.training import (DeepSpeedBackend, EpochValidator, ShardManifest, TrainState,
                             check_inputs, deepspeed_config, hybrid_probability,
-                            learning_rate_factor, load_retriever, load_state_tree, load_trainable,
-                            prompts_from_rows, run_inputs, save_state_tree, save_trainable,
-                            step_plan, train_step, training_progress, use_hybrid)
+                            learning_rate_factor, load_recommender, load_state_tree,
+                            load_trainable, prompts_from_rows, run_inputs, save_state_tree,
+                            save_trainable, step_plan, train_step, training_progress, use_hybrid)
 
 
 @dataclass
@@ -85,9 +85,10 @@ def train_loop(loop_config: dict) -> None:
         # its workers instead, which is what a CPU-only run needs to be usable.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // context.get_local_world_size()))
     torch.manual_seed(config.train.seed)
-    dataset, titles, llm, tokenizer, table = run_inputs(config, device, loop_config["cache_dir"],
-                                                        log=lambda *_: None)
-    model = build_llara(config, llm, tokenizer, table).to(device)
+    inputs = run_inputs(config, device, loop_config["cache_dir"], log=lambda *_: None)
+    dataset = inputs.dataset
+    model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
+                        inputs.user_encoder).to(device)
     state, restored = TrainState(), None
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
@@ -120,12 +121,12 @@ def train_loop(loop_config: dict) -> None:
     stage = ds_config["zero_optimization"]["stage"]
     sink = MetricsSink(Path(config.output_dir), state.step) if rank == 0 else None
     shard = ray.train.get_dataset_shard("train")
-    builder = PromptBuilder(tokenizer, titles, config.prompt.max_length)
+    builder = PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config)
     template = templates_for(config.prompt.domain, config.prompt.template_file)[0]
     validator = EpochValidator(config, dataset.samples("val"), dataset.config, dataset.num_items,
-                               load_retriever(config, device), device, builder, template,
+                               load_recommender(config, device), device, builder, template,
                                state.best_hr1)
-    pad = tokenizer.pad_token_id
+    pad = inputs.tokenizer.pad_token_id
 
     def report(metrics: dict) -> None:
         with tempfile.TemporaryDirectory() as tmp, _gathered(engine, stage):
@@ -136,6 +137,7 @@ def train_loop(loop_config: dict) -> None:
                 (tmp / "scheduler.json").write_text(json.dumps(scheduler.state_dict()))
                 state.save(tmp)
                 model.save(tmp / "model", config, {"step": state.step, "epoch": state.epoch,
+                                                   "fusion": validator.fusion,
                                                    "data": to_dict(dataset.config),
                                                    "num_items": dataset.num_items})
             ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
@@ -191,15 +193,12 @@ def shard_manifest(config: FinetuneConfig, cache_dir, progress: bool, log) -> Sh
     from .build_shards import build_shards
 
     directory = Path(config.shard_dir())
+    manifest = ShardManifest.built_for(config)
+    if manifest is not None:
+        return manifest
     if (directory / "manifest.json").is_file():
-        manifest = ShardManifest.read(directory)
-        built = (manifest.seed, manifest.limit, manifest.candidate_source, manifest.retrieve)
-        wanted = (config.shards.seed, config.shards.limit, config.candidates.source,
-                  config.candidates.retrieve)
-        if manifest.llm == config.llm and "train" in manifest.splits and built == wanted:
-            return manifest
-        log(f"shards in {directory} were built for another LLM, seed, limit or candidate "
-            "source: rebuilding")
+        log(f"shards in {directory} were built for another LLM, seed, limit, candidate "
+            "source, scoring head or prompt: rebuilding")
     build_shards(config, cache_dir, progress, log)
     return ShardManifest.read(directory)
 

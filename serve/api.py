@@ -28,8 +28,9 @@ class RecommendRequest(BaseModel):
     k: Optional[int] = Field(None, ge=1, description="How many ranked items to return "
                              "(default: all candidates).")
     mode: Literal["score", "generate"] = Field(
-        "score", description="score: rank every candidate by the likelihood of its title "
-        "(fast); generate: the paper's protocol, the model writes the title it picks.")
+        "score", description="score: rank every candidate by the checkpoint's head (title "
+        "likelihood, letter or slot score), fused with the recommender's score "
+        "(serve.fusion) (fast); generate: the paper's protocol, the model writes its pick.")
     seed: Optional[int] = Field(None, ge=0, le=2**32 - 1, description="Seeds sampled "
                                 "candidates (candidate_source random; default: derived from "
                                 "the history).")
@@ -38,14 +39,15 @@ class RecommendRequest(BaseModel):
 class RankedItem(BaseModel):
     id: int
     title: str
-    score: Optional[float] = Field(None, description="Sum of the title's token "
-                                   "log-probabilities (score mode); null in generate mode.")
+    score: Optional[float] = Field(None, description="score mode: the LLM's log-softmax over "
+                                   "the candidates plus w x the recommender's (w: "
+                                   "serve.fusion; 0 is the LLM alone); null in generate mode.")
     source: Literal["given", "pinned", "retrieved", "sampled"] = Field(
         ..., description="Where this candidate came from: the request's candidates, its pin, "
         "the recommender's retrieval, or uniform sampling.")
     recommender_rank: Optional[int] = Field(
         None, description="Retrieved items: 0-based rank in the recommender's own ranking "
-        "of the catalogue (the history excluded).")
+        "of the catalogue, the history and the pinned items excluded.")
 
 
 class RecommendResponse(BaseModel):

@@ -86,11 +86,11 @@ class LlaraDeployment:
                               recommender_rank=rank)
 
         if query.mode == "score":
-            ranked = await self._score_batch(query)
+            ranked = _answer(await self._score_batch(query))
             items = [ranked_item(i, s) for i, s in ranked]
             answer = None
         else:
-            answer, picked = await self._generate_batch(query)
+            answer, picked = _answer(await self._generate_batch(query))
             items = [] if picked is None else [ranked_item(picked)]
         return RecommendResponse(items=items, candidates=query.candidates, mode=query.mode,
                                  answer=answer, model_version=rec.version)
@@ -111,6 +111,14 @@ class LlaraDeployment:
         """Which replica process answered (tests and load balancing checks)."""
         return {"pid": os.getpid(),
                 "replica": serve.get_replica_context().replica_id.unique_id}
+
+
+def _answer(result):
+    """A batch answers each query alone: a query that failed gets its own error (a 4xx for a
+    RequestError, else a 500), never the queries batched with it."""
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def deployment_options(config: ServingConfig) -> dict:

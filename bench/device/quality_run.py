@@ -41,7 +41,8 @@ from llara.data.candidates import sample_candidates  # noqa: E402
 from llara.data.prepare import PreparedDataset  # noqa: E402
 from llara.inference.evaluate import evaluate_samples
 from llara.inference.trained import TrainedModel
-from llara.model.llara import build_llara, collate_prompts, compile_decoder_layers
+from llara.model.batch import collate_prompts
+from llara.model.llara import build_llara, compile_decoder_layers
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import templates_for
 from llara.recsys.checkpoint import load_checkpoint

@@ -11,8 +11,9 @@ from llara.config.projector import PROJECTOR_KINDS, ProjectorConfig
 from llara.config.prompt import PromptConfig
 from llara.config.recommender import RECOMMENDERS, RecommenderConfig, RecTrainConfig, RecRunConfig
 from llara.config.run import FinetuneConfig
+from llara.config.scoring import SCORING_HEADS, ScoringConfig
 from llara.config.search import SEARCHERS, SCHEDULERS, METRICS, SearchSettings
-from llara.config.serving import ServingConfig
+from llara.config.serving import ServingConfig, fusion_weight
 from llara.config.training import FinetuneTrainConfig
 
 __all__ = [
@@ -40,10 +41,13 @@ __all__ = [
     "RecTrainConfig",
     "RecRunConfig",
     "FinetuneConfig",
+    "SCORING_HEADS",
+    "ScoringConfig",
     "SEARCHERS",
     "SCHEDULERS",
     "METRICS",
     "SearchSettings",
     "ServingConfig",
+    "fusion_weight",
     "FinetuneTrainConfig",
 ]

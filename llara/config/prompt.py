@@ -21,6 +21,14 @@ class PromptConfig:
     """Samples with fewer history items are dropped for LLM training (the paper's rule)."""
     max_length: int = 1024
     """Longest prompt + answer in tokens; longer is an error, never a silent cut."""
+    user_token: bool = False
+    """Put the recommender's state of the user's sequence into hybrid prompts as a
+    [UserEmb] slot (SASRec's last position, GRU4Rec's final state, Caser's output, through
+    the projector), where a template's [UserHere] field is (else at its start), so the LLM can
+    compare one user vector with each candidate's embedding."""
+    conditioned_candidates: bool = False
+    """Each [CansEmb] slot carries projector([e_i ; u * e_i]) (history slots [e ; 0]): the
+    coordinates of u * e_i sum to the recommender's own score u . e_i of the item."""
 
     def __post_init__(self) -> None:
         require(self.min_history >= 1, "prompt.min_history", "must be at least 1")

@@ -11,6 +11,7 @@ from llara.config.distributed import DistributedConfig, ShardConfig
 from llara.config.lora import LoRAConfig
 from llara.config.projector import ProjectorConfig
 from llara.config.prompt import PromptConfig
+from llara.config.scoring import ScoringConfig
 from llara.config.training import FinetuneTrainConfig
 
 
@@ -36,12 +37,18 @@ class FinetuneConfig:
     """Text-to-hybrid schedule."""
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     """Candidate lists of training prompts and of validation."""
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    """The ranking head and score fusion."""
     train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
     """Optimisation."""
     shards: ShardConfig = field(default_factory=ShardConfig)
     """Prompt shards for distributed training and evaluation."""
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     """Ray Train + DeepSpeed."""
+
+    def uses_user_state(self) -> bool:
+        """Whether the model reads the recommender's user state (token or conditioning)."""
+        return self.prompt.user_token or self.prompt.conditioned_candidates
 
     def shard_dir(self) -> str:
         return self.shards.dir or f"{self.output_dir}/shards"

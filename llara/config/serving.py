@@ -50,6 +50,10 @@ class ServingConfig:
     """Autoscaling ceiling."""
     target_ongoing_requests: float = 8.0
     """Autoscaling: requests in flight per replica that Serve aims for."""
+    fusion: str = "auto"
+    """Score fusion: auto (the weight w chosen on the validation rows and stored with the
+    checkpoint), off (the LLM alone), or a weight w >= 0: a candidate's score is the LLM's
+    log-softmax over the candidates + w x the recommender's."""
     device: str = "auto"
     """cpu, cuda or auto (cuda when the replica has a GPU)."""
 
@@ -66,7 +70,24 @@ class ServingConfig:
                 f"'{self.candidate_source}' is not one of {', '.join(CANDIDATE_SOURCES)}")
         require(self.max_history >= 1, "serve.max_history", "must be at least 1")
         require(self.max_new_tokens >= 1, "serve.max_new_tokens", "must be at least 1")
+        require(self.fusion in ("auto", "off") or _weight(self.fusion) is not None,
+                "serve.fusion", f"'{self.fusion}' is not auto, off or a weight >= 0")
         require(1 <= self.min_replicas <= self.max_replicas, "serve.min_replicas",
                 f"must be between 1 and max_replicas={self.max_replicas}")
         require(self.target_ongoing_requests > 0, "serve.target_ongoing_requests",
                 "must be positive")
+
+
+def _weight(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def fusion_weight(setting: str, stored: float) -> float:
+    """The weight a service uses: the checkpoint's (`auto`), none (`off`) or the given one."""
+    if setting == "auto":
+        return stored
+    return 0.0 if setting == "off" else float(setting)

@@ -1,15 +1,27 @@
 """Ranking metrics, packed candidate scoring, generation, prediction tables, reports."""
 
+from llara.evaluation.diagnostics import derangement, with_histories_of, history_sensitivity
+from llara.evaluation.fusion import (log_softmax_rows, fused_scores, ranks_of, fusion_grid,
+                                     choose_weight)
 from llara.evaluation.generation import (parse_answer, left_aligned, generate_answers,
                                          generation_metrics)
 from llara.evaluation.metrics import (ranking_metrics, FULL_KS, FULL_NDCG_KS, full_metrics,
                                       recall_at, full_protocol_metrics, reranked_ranks)
 from llara.evaluation.packed import PackedBatch, pack_candidates
-from llara.evaluation.predictions import predictions_table, metrics_from_predictions
+from llara.evaluation.predictions import predictions_table, metrics_from_predictions, fusion_table
 from llara.evaluation.report import read_metrics_log, reference_results, write_report
-from llara.evaluation.scoring import LLMRanking, score_candidates, scoring_metrics
+from llara.evaluation.scoring import (LLMRanking, ranking_of, packed_scoring_exact,
+                                      score_candidates, scoring_metrics)
 
 __all__ = [
+    "derangement",
+    "with_histories_of",
+    "history_sensitivity",
+    "log_softmax_rows",
+    "fused_scores",
+    "ranks_of",
+    "fusion_grid",
+    "choose_weight",
     "parse_answer",
     "left_aligned",
     "generate_answers",
@@ -25,10 +37,13 @@ __all__ = [
     "pack_candidates",
     "predictions_table",
     "metrics_from_predictions",
+    "fusion_table",
     "read_metrics_log",
     "reference_results",
     "write_report",
     "LLMRanking",
+    "ranking_of",
+    "packed_scoring_exact",
     "score_candidates",
     "scoring_metrics",
 ]

@@ -10,13 +10,22 @@ from tqdm.auto import tqdm
 
 from llara.data.tables import Samples
 from llara.evaluation.metrics import ranking_metrics
-from llara.model.llara import LLaRA, PromptBatch, collate_prompts
+from llara.model.batch import PromptBatch, collate_prompts
+from llara.model.llara import LLaRA
 from llara.prompts.builder import PromptBuilder
+from llara.prompts.templates import LETTER_LABELS
 
 
-def parse_answer(answer: str, candidate_titles: list[str]) -> int | None:
-    """Index of the one candidate whose title occurs in the answer, else None (invalid)."""
-    text = answer.split("\n", 1)[0].lower()
+def parse_answer(answer: str, candidate_titles: list[str], letters: bool = False) -> int | None:
+    """Index of the one candidate whose title occurs in the answer, else None (invalid). With
+    `letters` (the letter head's prompts) an answer that starts with a candidate's label,
+    `A`, `(A)` or `A.`, names that candidate."""
+    line = answer.split("\n", 1)[0]
+    if letters:
+        label = line.strip().split(" ", 1)[0].strip("().:")
+        if label in LETTER_LABELS[:len(candidate_titles)]:
+            return LETTER_LABELS.index(label)
+    text = line.lower()
     # The paper's rule, kept exactly: "Heat 2" also contains "Heat", so with both among the
     # candidates that answer is invalid.
     found = [i for i, title in enumerate(candidate_titles) if title.lower() in text]
@@ -60,11 +69,11 @@ def generate_answers(model: LLaRA, builder: PromptBuilder, samples: Samples,
 
 
 def generation_metrics(answers: list[str], samples: Samples, candidates: np.ndarray,
-                       titles: list[str]) -> dict[str, float]:
+                       titles: list[str], letters: bool = False) -> dict[str, float]:
     valid, ranks = [], []
     for row, answer in enumerate(answers):
         cand_titles = [titles[i] for i in candidates[row].tolist()]
-        picked = parse_answer(answer, cand_titles)
+        picked = parse_answer(answer, cand_titles, letters)
         valid.append(picked is not None)
         ranks.append(0 if picked is not None and candidates[row][picked] == samples.next[row]
                      else 1)

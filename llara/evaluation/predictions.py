@@ -5,27 +5,36 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from llara.evaluation.fusion import fusion_grid, ranks_of
 from llara.evaluation.generation import parse_answer
-from llara.evaluation.metrics import full_protocol_metrics, ranking_metrics
+from llara.evaluation.metrics import full_metrics, full_protocol_metrics, ranking_metrics
 
 _ids = pa.list_(pa.int64())
 
 
-def predictions_table(result: dict, titles: list[str]) -> pa.Table:
+def _matrix(column: pa.ChunkedArray) -> np.ndarray:
+    return np.array(column.to_pylist())
+
+
+def predictions_table(result: dict, titles: list[str], letters: bool = False) -> pa.Table:
     """One row per sample: candidates, and scores/rank and/or the answer with its verdict."""
     samples, candidates = result["samples"], result["candidates"]
     columns = {"sample_id": pa.array(samples.sample_id, pa.int64()),
                "next": pa.array(samples.next, pa.int64()),
                "candidates": pa.array(candidates.tolist(), _ids)}
+    if "rec_scores" in result:
+        columns["recommender_scores"] = pa.array(np.asarray(result["rec_scores"]).tolist(),
+                                                 pa.list_(pa.float32()))
     if "ranking" in result:
         columns["scores"] = pa.array(result["ranking"].scores.tolist(), pa.list_(pa.float32()))
         columns["rank"] = pa.array(result["ranking"].ranks, pa.int64())
+        columns["fused_rank"] = pa.array(result["fused_ranks"], pa.int64())
     if "retrieved" in result:  # the full protocol: ranks over the whole catalogue
         columns["recommender_rank"] = pa.array(result["retrieved"].target_ranks, pa.int64())
         if "full_ranks" in result:
             columns["rank"] = pa.array(result["full_ranks"], pa.int64())
     if "answers" in result:
-        picked = [parse_answer(a, [titles[i] for i in row])
+        picked = [parse_answer(a, [titles[i] for i in row], letters)
                   for a, row in zip(result["answers"], candidates.tolist())]
         columns["answer"] = pa.array(result["answers"], pa.string())
         columns["valid"] = pa.array([p is not None for p in picked], pa.bool_())
@@ -40,13 +49,27 @@ def metrics_from_predictions(table: pa.Table) -> dict[str, dict[str, float]]:
     metrics = {}
     if "recommender_rank" in table.column_names:
         retrieved = len(table["candidates"][0]) if table.num_rows else 0
-        return full_protocol_metrics(table["recommender_rank"].to_numpy(),
-                                     table["rank"].to_numpy(), retrieved)
+        metrics = full_protocol_metrics(table["recommender_rank"].to_numpy(),
+                                        table["rank"].to_numpy(), retrieved)
+        if "fused_rank" in table.column_names:
+            metrics["fused"] = full_metrics(table["fused_rank"].to_numpy())
+        return metrics
     if "rank" in table.column_names:
         metrics["score"] = ranking_metrics(table["rank"].to_numpy())
+        candidates = _matrix(table["candidates"])
+        metrics["recommender"] = ranking_metrics(ranks_of(
+            _matrix(table["recommender_scores"]), candidates, table["next"].to_numpy()))
+        metrics["fused"] = ranking_metrics(table["fused_rank"].to_numpy())
     if "hit" in table.column_names:
         hit = table["hit"].to_numpy(zero_copy_only=False)
         metrics["generate"] = ranking_metrics(np.where(hit, 0, 1),
                                               table["valid"].to_numpy(zero_copy_only=False),
                                               ks=(1,), ndcg_ks=())
     return metrics
+
+
+def fusion_table(table: pa.Table, grid: tuple[float, ...]) -> list[dict]:
+    """The fusion grid's figures on a paper-protocol predictions table (scores of the LLM and
+    of the recommender per candidate), as `llara evaluate` prints them."""
+    return fusion_grid(_matrix(table["scores"]), _matrix(table["recommender_scores"]),
+                       _matrix(table["candidates"]), table["next"].to_numpy(), grid)

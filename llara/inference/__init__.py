@@ -3,8 +3,9 @@
 from llara.inference.batch import CheckpointEvaluator
 from llara.inference.evaluate import (EVALUATION_MODES, PROTOCOLS, evaluate_trained, check_mode,
                                       evaluate_samples)
-from llara.inference.serving import (resolve_items, MODES, RequestError, check_checkpoint,
-                                     checkpoint_version, Query, Recommender)
+from llara.inference.requests import MODES, RequestError, Query, resolve_items
+from llara.inference.serving import (check_checkpoint, checkpoint_version, Recommender,
+                                     prompt_tokens)
 from llara.inference.trained import TrainedModel, load_trained
 
 __all__ = [
@@ -14,13 +15,14 @@ __all__ = [
     "evaluate_trained",
     "check_mode",
     "evaluate_samples",
-    "resolve_items",
     "MODES",
     "RequestError",
+    "Query",
+    "resolve_items",
     "check_checkpoint",
     "checkpoint_version",
-    "Query",
     "Recommender",
+    "prompt_tokens",
     "TrainedModel",
     "load_trained",
 ]

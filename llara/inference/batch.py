@@ -46,4 +46,4 @@ class CheckpointEvaluator:
         samples = samples_from_table(batch, self.trained.dataset.num_items)
         result = evaluate_samples(self.trained, samples, self.mode, False, self.protocol,
                                   self.retrieve_n)
-        return predictions_table(result, self.trained.titles)
+        return predictions_table(result, self.trained.titles, self.trained.letters)

@@ -11,10 +11,15 @@ import numpy as np
 from llara.common.errors import ConfigError
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
+from llara.evaluation.diagnostics import history_sensitivity
+from llara.evaluation.fusion import fused_scores, fusion_grid, ranks_of
 from llara.evaluation.generation import generate_answers, generation_metrics
-from llara.evaluation.metrics import full_protocol_metrics, reranked_ranks
+from llara.evaluation.metrics import (full_metrics, full_protocol_metrics, ranking_metrics,
+                                      reranked_ranks)
 from llara.evaluation.scoring import score_candidates, scoring_metrics
 from llara.inference.trained import TrainedModel
+from llara.recsys.popularity import popularity_scores, target_counts
+from llara.recsys.ranking import candidate_scores
 from llara.recsys.retrieval import retrieve
 
 EVALUATION_MODES = ("score", "generate", "both")
@@ -25,15 +30,18 @@ top-N over the whole catalogue reranked, the true item never inserted."""
 
 def evaluate_trained(trained: TrainedModel, split: str = "test", mode: str = "score",
                      max_samples: int | None = None, progress: bool = True,
-                     protocol: str = "paper", retrieve_n: int | None = None) -> dict:
+                     protocol: str = "paper", retrieve_n: int | None = None,
+                     diagnostics: bool = False) -> dict:
     """Metrics (and per-sample outputs) on the dataset's deterministic candidate lists
     (`paper`) or on the recommender's top-N over the whole catalogue (`full`)."""
     samples = trained.dataset.samples(split)
     samples = samples.select(np.arange(min(len(samples), max_samples or len(samples))))
-    return evaluate_samples(trained, samples, mode, progress, protocol, retrieve_n)
+    return evaluate_samples(trained, samples, mode, progress, protocol, retrieve_n,
+                            diagnostics)
 
 
-def check_mode(mode: str, protocol: str = "paper", retrieve_n: int | None = None) -> None:
+def check_mode(mode: str, protocol: str = "paper", retrieve_n: int | None = None,
+               diagnostics: bool = False) -> None:
     if mode not in EVALUATION_MODES:
         raise ConfigError(f"invalid '--mode': '{mode}' is not score, generate or both")
     if protocol not in PROTOCOLS:
@@ -44,48 +52,84 @@ def check_mode(mode: str, protocol: str = "paper", retrieve_n: int | None = None
     if retrieve_n is not None and (protocol != "full" or retrieve_n < 2):
         raise ConfigError("invalid '--retrieve': " + (
             "only the full protocol retrieves" if protocol != "full" else "must be at least 2"))
+    if diagnostics and (protocol != "paper" or mode == "generate"):
+        raise ConfigError("invalid '--diagnostics': it compares rankings on the paper's lists "
+                          "(--protocol paper, --mode score or both)")
 
 
 def evaluate_samples(trained: TrainedModel, samples: Samples, mode: str = "score",
                      progress: bool = True, protocol: str = "paper",
-                     retrieve_n: int | None = None) -> dict:
-    check_mode(mode, protocol, retrieve_n)
+                     retrieve_n: int | None = None, diagnostics: bool = False) -> dict:
+    check_mode(mode, protocol, retrieve_n, diagnostics)
     with trained.autocast():
-        return _evaluate_samples(trained, samples, mode, progress, protocol, retrieve_n)
+        return _evaluate_samples(trained, samples, mode, progress, protocol, retrieve_n,
+                                 diagnostics)
 
 
 def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progress: bool,
-                      protocol: str, retrieve_n: int | None) -> dict:
+                      protocol: str, retrieve_n: int | None, diagnostics: bool) -> dict:
     data = trained.dataset.config
-    result: dict = {"samples": samples, "seconds": {}}
+    device = str(trained.model.item_embeddings.device)
+    result: dict = {"samples": samples, "seconds": {}, "fusion_weight": trained.fusion_weight}
     if protocol == "full":
         started = time.perf_counter()
         retrieval = retrieve(trained.recommender(), samples, retrieve_n or data.num_candidates,
-                             device=str(trained.model.item_embeddings.device))
+                             device=device)
         result["seconds"]["retrieve"] = time.perf_counter() - started
         result["retrieved"], candidates = retrieval, retrieval.items
+        rec_scores = retrieval.scores
     else:
         candidates = sample_candidates(samples, trained.dataset.num_items, data.num_candidates,
                                        data.candidate_seed)
-    result["candidates"] = candidates
+        rec_scores = candidate_scores(trained.recommender(), samples, candidates, device=device)
+    result["candidates"], result["rec_scores"] = candidates, rec_scores
     if mode in ("score", "both"):
         started = time.perf_counter()
         ranking = score_candidates(trained.model, trained.builder, samples, candidates,
                                    trained.template, progress, hybrid=trained.hybrid)
         result["seconds"]["score"] = time.perf_counter() - started
         result["ranking"] = ranking
+        fused = fused_scores(ranking.scores, rec_scores, trained.fusion_weight)
         if protocol == "full":
-            result["full_ranks"] = reranked_ranks(retrieval.items, retrieval.target_ranks,
-                                                ranking.scores, samples.next)
-            result.update(full_protocol_metrics(retrieval.target_ranks, result["full_ranks"],
+            ranks = retrieval.target_ranks
+            result["full_ranks"] = reranked_ranks(retrieval.items, ranks, ranking.scores,
+                                                  samples.next)
+            result["fused_ranks"] = reranked_ranks(retrieval.items, ranks, fused, samples.next)
+            result.update(full_protocol_metrics(ranks, result["full_ranks"],
                                                 candidates.shape[1]))
+            result["fused"] = full_metrics(result["fused_ranks"])
         else:
             result["score"] = scoring_metrics(ranking)
+            result["recommender"] = ranking_metrics(ranks_of(rec_scores, candidates,
+                                                             samples.next))
+            result["fused_ranks"] = ranks_of(fused, candidates, samples.next)
+            result["fused"] = ranking_metrics(result["fused_ranks"])
+            result["fusion_grid"] = fusion_grid(ranking.scores, rec_scores, candidates,
+                                                samples.next, trained.config.scoring.fusion_grid)
+            if diagnostics:
+                result.update(_diagnostics(trained, samples, candidates, ranking.scores))
     if mode in ("generate", "both"):
         started = time.perf_counter()
         answers = generate_answers(trained.model, trained.builder, samples, candidates,
                                    trained.template, progress=progress, hybrid=trained.hybrid)
         result["seconds"]["generate"] = time.perf_counter() - started
-        result["generate"] = generation_metrics(answers, samples, candidates, trained.titles)
+        result["generate"] = generation_metrics(answers, samples, candidates, trained.titles,
+                                                trained.letters)
         result["answers"] = answers
     return result
+
+
+def _diagnostics(trained: TrainedModel, samples: Samples, candidates: np.ndarray,
+                 own: np.ndarray) -> dict:
+    """Popularity on the same lists, and whether the LLM's choice follows the history."""
+    counts = target_counts(trained.dataset.samples("train"), trained.dataset.num_items)
+    popularity = ranks_of(popularity_scores(counts, candidates), candidates, samples.next)
+
+    def llm_scores(rows: Samples) -> np.ndarray:
+        return score_candidates(trained.model, trained.builder, rows, candidates,
+                                trained.template, hybrid=trained.hybrid).scores
+
+    started = time.perf_counter()
+    history = history_sensitivity(llm_scores, samples, candidates, own=own)
+    return {"popularity": ranking_metrics(popularity), "history": history,
+            "diagnostics_seconds": time.perf_counter() - started}

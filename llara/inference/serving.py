@@ -9,56 +9,24 @@ from __future__ import annotations
 import difflib
 import hashlib
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from llara.common.errors import DataError, LlaraError
+from llara.common.errors import ConfigError, DataError
 from llara.common.paths import absolute_path
 from llara.config.io import to_dict
-from llara.config.serving import ServingConfig
+from llara.config.serving import ServingConfig, fusion_weight
 from llara.data.tables import Samples
+from llara.evaluation.fusion import fused_scores
 from llara.evaluation.generation import generate_answers, parse_answer
 from llara.evaluation.scoring import score_candidates
+from llara.inference.requests import MODES, Query, RequestError
 from llara.model.checkpoint import read_run_json
+from llara.prompts.templates import ANSWER_END
+from llara.recsys.ranking import candidate_scores
 from llara.recsys.retrieval import retrieve
-
-
-def resolve_items(text: str, titles: list[str]) -> list[int]:
-    """'Toy Story, Heat, 17' -> item ids; titles may themselves contain ', ' (longest match)."""
-    by_title = {t.lower(): i for i, t in enumerate(titles)}
-    parts = [p.strip() for p in text.split(",")]
-    items, start = [], 0
-    while start < len(parts):
-        for stop in range(len(parts), start, -1):
-            name = ", ".join(parts[start:stop]).lower()
-            if name in by_title:
-                items.append(by_title[name])
-                start = stop
-                break
-        else:
-            part = parts[start]
-            if part.isdigit() and int(part) < len(titles):
-                items.append(int(part))
-                start += 1
-                continue
-            close = difflib.get_close_matches(part, titles, n=3)
-            raise DataError("--history", f"unknown item '{part}'",
-                            expected="a title or item id" + (f"; did you mean {close}?"
-                                                              if close else ""))
-    return items
-
-
-MODES = ("score", "generate")
-
-
-class RequestError(LlaraError):
-    """A request the service refuses (HTTP 4xx); `field` names the offending part."""
-
-    def __init__(self, field: str, message: str, status: int = 422):
-        super().__init__(f"{field}: {message}")
-        self.field, self.status = field, status
 
 
 def check_checkpoint(directory: str | Path, run=None) -> dict:
@@ -95,34 +63,22 @@ def checkpoint_version(directory: str | Path) -> str:
     return f"{Path(directory).resolve().name}@{digest.hexdigest()[:12]}"
 
 
-@dataclass
-class Query:
-    """One checked request: item ids, the candidates to rank, how many to return."""
-
-    history: list[int]
-    candidates: list[int]
-    k: int
-    mode: str
-    origins: list[str] = field(default_factory=list)
-    """Per candidate: given (the caller's list), pinned, retrieved or sampled."""
-    recommender_ranks: list[int | None] = field(default_factory=list)
-    """Per candidate: its 0-based rank in the recommender's ranking (retrieved ones only)."""
-
-    def origin(self, item: int) -> tuple[str, int | None]:
-        index = self.candidates.index(item)
-        return self.origins[index], self.recommender_ranks[index]
-
-
 class Recommender:
-    """A loaded checkpoint plus the request rules of a ServingConfig."""
+    """A loaded checkpoint plus the request rules of a ServingConfig.
 
-    def __init__(self, trained, config: ServingConfig, version: str):
-        self.trained, self.config, self.version = trained, config, version
+    Every request the schema admits fits the model: at start-up max_candidates is lowered to
+    what prompt.max_length holds with the catalogue's longest titles (and, for the letter head,
+    to its labels), and each request's prompt is measured when it is parsed."""
+
+    def __init__(self, trained, config: ServingConfig, version: str, log=print):
+        self.trained, self.version = trained, version
         self.titles: list[str] = trained.titles
         self.num_items = trained.dataset.num_items
         self._by_title = {}
         for item, title in enumerate(self.titles):
             self._by_title.setdefault(title.strip().lower(), item)
+        self.fusion_weight = fusion_weight(config.fusion, trained.fusion_weight)
+        self.config = _fitting(config, trained, log)
 
     @classmethod
     def load(cls, config: ServingConfig, log=print, run=None) -> "Recommender":
@@ -131,9 +87,8 @@ class Recommender:
 
         check_checkpoint(config.checkpoint, run)
         trained = load_trained(config.checkpoint, config.device, log=log, config=run)
-        if config.candidate_source == "recommender":
-            trained.recommender()  # load the retriever now: a broken one fails the start
-        return cls(trained, config, checkpoint_version(config.checkpoint))
+        trained.recommender()  # fusion and retrieval: a broken recommender fails the start
+        return cls(trained, config, checkpoint_version(config.checkpoint), log)
 
     def item_title(self, item: int) -> str:
         if not 0 <= item < self.num_items:
@@ -200,13 +155,27 @@ class Recommender:
                 len(added)
             ranks += added_ranks
         if len(chosen) < 2:
-            raise RequestError("history", "leaves fewer than 2 items to rank; give candidates")
+            raise RequestError("history", "leaves fewer than 2 items outside it to rank; "
+                               "give candidates")
         if k is None:
             k = len(chosen)
         if not 1 <= k <= len(chosen):
             raise RequestError("k", f"{k} is outside 1..{len(chosen)} (the number of "
                                "candidates)")
-        return Query(items, chosen, k, mode, origins, ranks)
+        query = Query(items, chosen, k, mode, origins, ranks)
+        self._check_length(query)
+        return query
+
+    def _check_length(self, query: Query) -> None:
+        """The query's prompt (with its longest answer, for title scoring) fits
+        prompt.max_length, measured here rather than inside a batched forward pass."""
+        tokens = prompt_tokens(self.trained, [query.history], [query.candidates])
+        limit = self.trained.config.prompt.max_length
+        if tokens > limit:
+            field = "candidates" if query.origins[0] == "given" else "history"
+            raise RequestError(field, f"makes a prompt of {tokens} tokens, above the model's "
+                               f"limit of {limit} (prompt.max_length); give fewer or shorter "
+                               "candidates")
 
     def _sample(self, history: list[int], pinned: list[int], seed: int | None
                 ) -> tuple[list[int], list[None]]:
@@ -219,8 +188,9 @@ class Recommender:
 
     def _retrieve(self, history: list[int], pinned: list[int]
                   ) -> tuple[list[int], list[int]]:
-        """The recommender's best items outside the history (pinned ones skipped, so the
-        list still holds num_candidates), with their ranks in its ranking."""
+        """The recommender's best items outside the history and the pins (so the list still
+        holds num_candidates where the catalogue allows), with their 0-based ranks among the
+        items outside the history and the pins."""
         width = self.trained.dataset.config.max_history
         recent = history[-width:]
         # The models read only the recent items; older ones are still never recommended, so
@@ -228,13 +198,15 @@ class Recommender:
         older = len(set(history) - set(recent))
         want = min(self.config.num_candidates + len(pinned) + older,
                    self.num_items - len(set(recent)))
+        if want <= 0:
+            return [], []
         sample = Samples.from_histories([recent], [0], width, self.num_items)
         top = retrieve(self.trained.recommender(), sample, want,
                        device=str(self.trained.model.item_embeddings.device))
         excluded = set(pinned) | set(history)
-        kept = [(int(i), rank) for rank, i in enumerate(top.items[0].tolist())
+        kept = [int(i) for i in top.items[0].tolist()
                 if i not in excluded][:self.config.num_candidates - len(pinned)]
-        return [i for i, _ in kept], [r for _, r in kept]
+        return kept, list(range(len(kept)))
 
     def _samples(self, queries: list[Query]) -> Samples:
         # No true next item at serving time; the first candidate stands in (rank unused).
@@ -250,25 +222,38 @@ class Recommender:
             groups.setdefault(len(query.candidates), []).append(index)
         return list(groups.values())
 
-    def rank(self, queries: list[Query]) -> list[list[tuple[int, float]]]:
-        """Score mode for a batch of queries."""
+    def rank(self, queries: list[Query]) -> list[list[tuple[int, float]] | Exception]:
+        """Score mode for a batch of queries: per query its best k (item, score), or the
+        exception that query alone raised (the others still get their answers)."""
+        return _each_alone(self._rank, queries)
+
+    def _rank(self, queries: list[Query]) -> list[list[tuple[int, float]]]:
         results: list[list[tuple[int, float]] | None] = [None] * len(queries)
+        recommender = self.trained.recommender()
+        device = str(self.trained.model.item_embeddings.device)
         for indices in self._same_width(queries):
             group = [queries[i] for i in indices]
             candidates = np.array([q.candidates for q in group])  # (B, C)
+            samples = self._samples(group)
             with self.trained.autocast():
                 ranking = score_candidates(self.trained.model, self.trained.builder,
-                                           self._samples(group), candidates,
-                                           self.trained.template, batch_size=len(group),
-                                           hybrid=self.trained.hybrid)
+                                           samples, candidates, self.trained.template,
+                                           batch_size=len(group), hybrid=self.trained.hybrid)
+            rec = candidate_scores(recommender, samples, candidates, device=device) \
+                if self.fusion_weight else None
+            scores = fused_scores(ranking.scores, rec, self.fusion_weight)  # (B, C)
             for row, index in enumerate(indices):
-                scores = ranking.scores[row]
-                order = np.argsort(-scores, kind="stable")[:group[row].k]
-                results[index] = [(int(candidates[row, i]), float(scores[i])) for i in order]
+                order = np.argsort(-scores[row], kind="stable")[:group[row].k]
+                results[index] = [(int(candidates[row, i]), float(scores[row, i]))
+                                  for i in order]
         return results
 
-    def generate(self, queries: list[Query]) -> list[tuple[str, int | None]]:
-        """Generate mode for a batch: the answer text and the candidate it names, if any."""
+    def generate(self, queries: list[Query]) -> list[tuple[str, int | None] | Exception]:
+        """Generate mode for a batch: the answer text and the candidate it names, if any (or
+        the exception that query alone raised)."""
+        return _each_alone(self._generate, queries)
+
+    def _generate(self, queries: list[Query]) -> list[tuple[str, int | None]]:
         results: list[tuple[str, int | None] | None] = [None] * len(queries)
         for indices in self._same_width(queries):
             group = [queries[i] for i in indices]
@@ -281,7 +266,75 @@ class Recommender:
                                            hybrid=self.trained.hybrid)
             for row, index in enumerate(indices):
                 names = [self.titles[i] for i in candidates[row]]
-                picked = parse_answer(answers[row], names)
+                picked = parse_answer(answers[row], names, self.trained.letters)
                 results[index] = (answers[row].strip(),
                                   None if picked is None else int(candidates[row, picked]))
         return results
+
+
+def _each_alone(run, queries: list) -> list:
+    """run(queries) for the batch; if the batch fails, each query on its own, so a failure
+    is returned for the query that caused it and the others keep their answers."""
+    try:
+        return run(queries)
+    except Exception as batch_error:  # noqa: BLE001 - attributed to its query below
+        if len(queries) == 1:
+            return [batch_error]
+    results = []
+    for query in queries:
+        try:
+            results += run([query])
+        except Exception as error:  # noqa: BLE001 - the caller answers it for this query
+            results.append(error)
+    return results
+
+
+def prompt_tokens(trained, histories: list[list[int]], candidate_lists: list[list[int]]) -> int:
+    """The longest prompt (plus its longest answer, for title scoring) the lists make."""
+    width = trained.dataset.config.max_history
+    samples = Samples.from_histories(histories, [c[0] for c in candidate_lists], width,
+                                     trained.dataset.num_items)
+    candidates = np.array(candidate_lists)
+    builder = replace(trained.builder, max_length=10**9)  # measure, never refuse
+    prompts = builder.build(samples, candidates, range(len(samples)), trained.template,
+                            trained.hybrid, False)
+    longest = 0
+    for prompt, row in zip(prompts, candidate_lists):
+        answer = max((len(builder.tokenizer(" " + trained.titles[i] + ANSWER_END,
+                                            add_special_tokens=False)["input_ids"])
+                      for i in row), default=0) if trained.config.scoring.head == "title" else 0
+        longest = max(longest, len(prompt.input_ids) + answer)
+    return longest
+
+
+def _fitting(config: ServingConfig, trained, log) -> ServingConfig:
+    """`config` with max_candidates lowered to what every request can use: lists of the
+    catalogue's longest titles after the longest history still fit prompt.max_length (and
+    the letter head's labels). A num_candidates that cannot fit is refused."""
+    lengths = [len(ids) for ids in trained.builder.tokenizer(
+        [" " + t for t in trained.titles], add_special_tokens=False)["input_ids"]]
+    longest = int(np.argmax(lengths))
+    history = [longest] * trained.dataset.config.max_history
+
+    def fits(count: int) -> bool:
+        return prompt_tokens(trained, [history], [[longest] * count]) <= \
+            trained.config.prompt.max_length
+
+    most = config.max_candidates
+    if trained.letters:
+        most = min(most, len(trained.model.head.label_ids))
+    if not fits(config.num_candidates) or most < config.num_candidates:
+        raise ConfigError(f"invalid 'serve.num_candidates': {config.num_candidates} candidates "
+                          f"with the longest titles exceed the model's prompt.max_length="
+                          f"{trained.config.prompt.max_length} (or the letter labels); lower "
+                          "serve.num_candidates")
+    low, high = config.num_candidates, most  # fits(low) holds
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle - 1)
+    if low < config.max_candidates:
+        log(f"serve.max_candidates lowered from {config.max_candidates} to {low}: longer "
+            f"candidate lists of the longest titles would exceed prompt.max_length="
+            f"{trained.config.prompt.max_length}")
+        config = replace(config, max_candidates=low)
+    return config

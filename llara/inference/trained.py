@@ -43,6 +43,16 @@ class TrainedModel:
             self.retriever = load_checkpoint(self.config.rec_checkpoint, device).model
         return self.retriever
 
+    @property
+    def fusion_weight(self) -> float:
+        """The fusion weight chosen on the validation rows (0: the LLM alone)."""
+        return float(self.info.get("fusion", {}).get("weight", 0.0))
+
+    @property
+    def letters(self) -> bool:
+        """Whether its prompts label candidates (A), (B), ... (the letter head)."""
+        return self.config.scoring.head == "letter"
+
     def autocast(self):
         """The run's precision where the model is (bf16 where the hardware has it)."""
         return autocast_for(self.config.train.precision, str(self.model.item_embeddings.device))
@@ -55,10 +65,11 @@ def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
     checkpoint = Path(checkpoint)
     config = config or read_run_config(checkpoint)
     device = resolve_device(device)
-    dataset, titles, llm, tokenizer, table = run_inputs(config, device, cache_dir, log,
-                                                        inference=True)
-    model, _, info = load_llara(checkpoint, llm, tokenizer, table)
+    inputs = run_inputs(config, device, cache_dir, log, inference=True)
+    model, _, info = load_llara(checkpoint, inputs.llm, inputs.tokenizer, inputs.item_table,
+                                inputs.user_encoder)
     model.to(device)
     template = templates_for(config.prompt.domain, config.prompt.template_file)[0]
-    return TrainedModel(model, config, dataset, titles,
-                        PromptBuilder(tokenizer, titles, config.prompt.max_length), template, info)
+    return TrainedModel(model, config, inputs.dataset, inputs.titles,
+                        PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config), template,
+                        info)

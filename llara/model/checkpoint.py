@@ -49,3 +49,8 @@ def read_run_config(checkpoint: str | Path) -> FinetuneConfig:
     runs record absolute paths, and relative ones (older runs) are taken from this process's
     working directory, so read it where the user works and hand the result to Ray."""
     return absolute_paths(run_config_of(read_run_json(checkpoint)))
+
+
+def stored_fusion_weight(checkpoint: str | Path) -> float:
+    """The fusion weight training chose on the validation rows (0: the LLM alone)."""
+    return float(read_run_json(checkpoint).get("fusion", {}).get("weight", 0.0))

@@ -6,7 +6,6 @@ embedding is replaced by projector(item_embedding(item)), in the order the slots
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,34 +15,15 @@ from torch import nn
 from llara.common.atomic import atomic_directory
 from llara.config.lora import LoRAConfig
 from llara.config.run import FinetuneConfig
+from llara.model.batch import PromptBatch
 from llara.model.checkpoint import RUN_FILE, read_run_json, run_config_of, run_payload
+from llara.model.heads import SlotHead, build_head, fp32_linear
 from llara.model.projector import build_projector
-from llara.prompts.templates import CANDIDATE_SLOT, HISTORY_SLOT
+from llara.prompts.templates import CANDIDATE_SLOT, HISTORY_SLOT, USER_SLOT
 
-
-@dataclass
-class PromptBatch:
-    input_ids: torch.Tensor  # (B, T) right-padded
-    attention_mask: torch.Tensor  # (B, T)
-    label_mask: torch.Tensor  # (B, T) True on answer tokens
-    slot_items: torch.Tensor  # (B, S) item ids in slot order, -1 after the last slot
-
-
-def collate_prompts(prompts: list, pad_id: int) -> PromptBatch:
-    """Right-pad TokenizedPrompts into one batch (positions come from the attention mask)."""
-    width = max(len(p.input_ids) for p in prompts)
-    slots = max([len(p.slot_items) for p in prompts] + [1])
-    input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(prompts), width), dtype=torch.long)
-    labels = torch.zeros((len(prompts), width), dtype=torch.bool)
-    slot_items = torch.full((len(prompts), slots), -1, dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        n = len(prompt.input_ids)
-        input_ids[row, :n] = torch.tensor(prompt.input_ids)
-        attention[row, :n] = 1
-        labels[row, :n] = torch.tensor(prompt.label_mask)
-        slot_items[row, :len(prompt.slot_items)] = torch.tensor(prompt.slot_items, dtype=torch.long)
-    return PromptBatch(input_ids, attention, labels, slot_items)
+PROJECTOR_FILE = "projector.safetensors"
+HEAD_FILE = "head.safetensors"
+"""The slot head's weights, beside the projector's."""
 
 
 def apply_lora(llm: nn.Module, config: LoRAConfig) -> nn.Module:
@@ -58,17 +38,52 @@ def apply_lora(llm: nn.Module, config: LoRAConfig) -> nn.Module:
 
 
 class LLaRA(nn.Module):
+    """The LLM (with LoRA), the projector, the frozen recommender's item table and, where the
+    run reads it, the frozen recommender itself (its user state), and the ranking head."""
+
     def __init__(self, llm: nn.Module, tokenizer, projector: nn.Module,
-                 item_embeddings: torch.Tensor):
+                 item_embeddings: torch.Tensor, head_kind: str = "title",
+                 head: nn.Module | None = None, user_encoder: nn.Module | None = None,
+                 conditioned: bool = False, label_smoothing: float = 0.0):
         super().__init__()
         self.llm = llm
         self.tokenizer = tokenizer
         self.projector = projector
+        self.head_kind, self.head, self.label_smoothing = head_kind, head, label_smoothing
         # The recommender is frozen: its table is a buffer, never a parameter.
         self.register_buffer("item_embeddings", item_embeddings.detach().float().clone(),
                              persistent=False)  # (N, E)
-        slot_ids = tokenizer.convert_tokens_to_ids([HISTORY_SLOT, CANDIDATE_SLOT])
-        self.register_buffer("slot_token_ids", torch.tensor(slot_ids), persistent=False)
+        self.user_encoder, self.conditioned = user_encoder, conditioned
+        if user_encoder is not None:
+            user_encoder.requires_grad_(False)
+        history, candidate, user = tokenizer.convert_tokens_to_ids(
+            [HISTORY_SLOT, CANDIDATE_SLOT, USER_SLOT])
+        self.history_token, self.candidate_token, self.user_token = history, candidate, user
+        self.register_buffer("slot_token_ids", torch.tensor([history, candidate]),
+                             persistent=False)
+
+    def train(self, mode: bool = True) -> "LLaRA":
+        super().train(mode)
+        if self.user_encoder is not None:
+            self.user_encoder.eval()  # frozen: no dropout in the user state
+        return self
+
+    def user_states(self, input_ids: torch.Tensor, slot_items: torch.Tensor) -> torch.Tensor:
+        """The recommender's state of each row's history (its first slot items): (B, E)."""
+        lengths = (input_ids == self.history_token).sum(1)  # (B,)
+        width = self.user_encoder_width
+        history = slot_items[:, :width]
+        if history.shape[1] < width:
+            history = nn.functional.pad(history, (0, width - history.shape[1]), value=-1)
+        padding = self.item_embeddings.shape[0]
+        columns = torch.arange(width, device=history.device)[None, :]
+        history = torch.where(columns < lengths[:, None], history, padding)  # (B, L)
+        with torch.no_grad(), torch.autocast(history.device.type, enabled=False):
+            return self.user_encoder.encode(history, lengths.clamp(min=1)).float()
+
+    @property
+    def user_encoder_width(self) -> int:
+        return self.user_encoder.max_history
 
     def embed(self, input_ids: torch.Tensor, slot_items: torch.Tensor,
               hybrid: bool) -> torch.Tensor:
@@ -79,8 +94,25 @@ class LLaRA(nn.Module):
         items = slot_items[slot_items >= 0]  # (S,) row-major, the order masked_scatter fills
         if items.numel() != int(mask.sum()):
             raise ValueError(f"{int(mask.sum())} slot tokens but {items.numel()} slot items")
-        vectors = self.projector(self.item_embeddings[items]).to(embeds.dtype)  # (S, H)
-        return embeds.masked_scatter(mask.unsqueeze(-1), vectors)
+        vectors = self.item_embeddings[items]  # (S, E)
+        users = None if self.user_encoder is None else self.user_states(input_ids, slot_items)
+        if self.conditioned:
+            rows = mask.nonzero()[:, 0]  # (S,) the row of each slot
+            is_candidate = (input_ids[mask] == self.candidate_token)[:, None]  # (S, 1)
+            # [e ; u * e] for candidates, [e ; 0] for history items: sum(u * e) = u . e
+            vectors = torch.cat([vectors, torch.where(is_candidate, users[rows] * vectors,
+                                                      torch.zeros_like(vectors))], dim=1)
+        embeds = embeds.masked_scatter(mask.unsqueeze(-1),
+                                       self.projector(vectors).to(embeds.dtype))
+        user_mask = input_ids == self.user_token  # (B, T)
+        if users is not None and bool(user_mask.any()):
+            rows = user_mask.nonzero()[:, 0]
+            states = users[rows]  # (U, E)
+            if self.conditioned:
+                states = torch.cat([states, torch.zeros_like(states)], dim=1)
+            embeds = embeds.masked_scatter(user_mask.unsqueeze(-1),
+                                           self.projector(states).to(embeds.dtype))
+        return embeds
 
     def hidden_states(self, batch: PromptBatch, hybrid: bool) -> torch.Tensor:
         embeds = self.embed(batch.input_ids, batch.slot_items, hybrid)
@@ -89,16 +121,31 @@ class LLaRA(nn.Module):
         out = self.llm.get_decoder()(inputs_embeds=embeds, use_cache=False)
         return out.last_hidden_state  # (B, T, H)
 
+    def token_logits(self, states: torch.Tensor) -> torch.Tensor:
+        """Vocabulary logits of (N, H) states, in fp32 whatever the autocast: (N, V)."""
+        head = self.llm.get_output_embeddings()
+        return fp32_linear(states, head.weight, getattr(head, "bias", None))
+
+    def candidate_scores(self, batch: PromptBatch, hybrid: bool) -> torch.Tensor:
+        """letter and slot heads: one fp32 score per candidate from the prompt alone (B, C)."""
+        if self.head is None:
+            raise ValueError("title scoring runs through llara.evaluation.scoring (packed)")
+        return self.head(self.hidden_states(batch, hybrid), batch)
+
     def forward(self, batch: PromptBatch, hybrid: bool) -> torch.Tensor:
         """The training loss (engines such as DeepSpeed call modules, not methods)."""
         return self.loss(batch, hybrid)
 
     def loss(self, batch: PromptBatch, hybrid: bool) -> torch.Tensor:
-        """Cross-entropy on answer tokens; logits are computed only there (~12 of ~360)."""
+        """title: cross-entropy on answer tokens, logits only there (~12 of ~360 tokens);
+        letter and slot: cross-entropy over the candidates' scores."""
+        if self.head is not None:
+            return nn.functional.cross_entropy(self.candidate_scores(batch, hybrid),
+                                               batch.targets, ignore_index=-1,
+                                               label_smoothing=self.label_smoothing)
         hidden = self.hidden_states(batch, hybrid)
         predicts = batch.label_mask[:, 1:]  # (B, T-1): position t predicts token t + 1
-        selected = hidden[:, :-1][predicts]  # (K, H)
-        logits = self.llm.get_output_embeddings()(selected).float()  # (K, V)
+        logits = self.token_logits(hidden[:, :-1][predicts])  # (K, V)
         return nn.functional.cross_entropy(logits, batch.input_ids[:, 1:][predicts])
 
     def trainable_parameters(self) -> list[nn.Parameter]:
@@ -110,10 +157,15 @@ class LLaRA(nn.Module):
             # so the adapter need not carry a copy of the whole embedding matrix.
             self.llm.save_pretrained(tmp / "adapter", safe_serialization=True,
                                      save_embedding_layers=False)
-            save_file({k: v.detach().cpu().contiguous()
-                       for k, v in self.projector.state_dict().items()},
-                      str(tmp / "projector.safetensors"))
+            _save_state(self.projector, tmp / PROJECTOR_FILE)
+            if isinstance(self.head, SlotHead):
+                _save_state(self.head, tmp / HEAD_FILE)
             (tmp / RUN_FILE).write_text(run_payload(config, info))
+
+
+def _save_state(module: nn.Module, path: Path) -> None:
+    save_file({k: v.detach().float().cpu().contiguous() for k, v in module.state_dict().items()},
+              str(path))
 
 
 def compile_decoder_layers(model: LLaRA) -> None:
@@ -122,20 +174,31 @@ def compile_decoder_layers(model: LLaRA) -> None:
         layer.compile()
 
 
+def _assemble(config: FinetuneConfig, llm: nn.Module, tokenizer, item_embeddings: torch.Tensor,
+              user_encoder: nn.Module | None) -> LLaRA:
+    hidden = llm.get_input_embeddings().embedding_dim
+    width = item_embeddings.shape[1] * (2 if config.prompt.conditioned_candidates else 1)
+    if config.uses_user_state() and user_encoder is None:
+        raise ValueError("prompt.user_token / conditioned_candidates need the recommender")
+    return LLaRA(llm, tokenizer, build_projector(config.projector, width, hidden),
+                 item_embeddings, config.scoring.head,
+                 build_head(config.scoring.head, llm, tokenizer),
+                 user_encoder if config.uses_user_state() else None,
+                 config.prompt.conditioned_candidates, config.scoring.label_smoothing)
+
+
 def build_llara(config: FinetuneConfig, llm: nn.Module, tokenizer,
-                item_embeddings: torch.Tensor) -> LLaRA:
-    """Freeze the LLM, add LoRA adapters, and a fresh projector E -> H."""
+                item_embeddings: torch.Tensor, user_encoder: nn.Module | None = None) -> LLaRA:
+    """Freeze the LLM, add LoRA adapters, a fresh projector and (slot) a fresh head."""
     for parameter in llm.parameters():
         parameter.requires_grad_(False)
-    llm = apply_lora(llm, config.lora)
-    hidden = llm.get_input_embeddings().embedding_dim
-    projector = build_projector(config.projector, item_embeddings.shape[1], hidden)
-    return LLaRA(llm, tokenizer, projector, item_embeddings)
+    return _assemble(config, apply_lora(llm, config.lora), tokenizer, item_embeddings,
+                     user_encoder)
 
 
-def load_llara(directory: str | Path, llm: nn.Module, tokenizer,
-               item_embeddings: torch.Tensor) -> tuple[LLaRA, FinetuneConfig, dict]:
-    """Rebuild from run.json, then load the adapter (peft format) and projector weights."""
+def load_llara(directory: str | Path, llm: nn.Module, tokenizer, item_embeddings: torch.Tensor,
+               user_encoder: nn.Module | None = None) -> tuple[LLaRA, FinetuneConfig, dict]:
+    """Rebuild from run.json, then load the adapter (peft format), projector and head."""
     from peft import PeftModel
 
     directory = Path(directory)
@@ -143,11 +206,11 @@ def load_llara(directory: str | Path, llm: nn.Module, tokenizer,
     config = run_config_of(payload)
     for parameter in llm.parameters():
         parameter.requires_grad_(False)
-    llm = PeftModel.from_pretrained(llm, directory / "adapter")
-    hidden = llm.get_input_embeddings().embedding_dim
-    projector = build_projector(config.projector, item_embeddings.shape[1], hidden)
-    projector.load_state_dict(load_file(str(directory / "projector.safetensors")))
-    model = LLaRA(llm, tokenizer, projector, item_embeddings)
+    model = _assemble(config, PeftModel.from_pretrained(llm, directory / "adapter"), tokenizer,
+                      item_embeddings, user_encoder)
+    model.projector.load_state_dict(load_file(str(directory / PROJECTOR_FILE)))
+    if isinstance(model.head, SlotHead):
+        model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
     model.eval()
     info = {k: v for k, v in payload.items() if k not in ("format", "config")}
     return model, config, info

@@ -16,7 +16,7 @@ from llara.common.atomic import atomic_directory
 from llara.common.errors import LlaraError
 from llara.common.wheels import download_wheel
 from llara.data.fetch import default_cache_dir
-from llara.prompts.templates import SPECIAL_TOKENS, TEMPLATES
+from llara.prompts.templates import SPECIAL_TOKENS, TEMPLATES, USER_FIELD
 
 # peft asks transformers a deprecated question on every model build; users cannot act on it,
 # and Ray actors would print it once per process.
@@ -48,7 +48,9 @@ def tiny_tokenizer(extra_text: list[str] = ()):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    corpus = [t for templates in TEMPLATES.values() for t in templates] + list(extra_text)
+    # The user field renders as nothing without prompt.user_token: not text to learn.
+    corpus = [t.replace(USER_FIELD, "") for templates in TEMPLATES.values() for t in templates]
+    corpus += list(extra_text)
     # BPE training is deterministic for a given corpus, so a reload rebuilds the same vocabulary.
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

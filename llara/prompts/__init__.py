@@ -1,23 +1,32 @@
 """Prompt templates, hybrid/text rendering, tokenisation with slot positions, the builder."""
 
 from llara.prompts.builder import PromptBuilder
-from llara.prompts.templates import (SPECIAL_TOKENS, COUNT_FIELD, TEMPLATES, ANSWER_END,
-                                     load_templates, templates_for, render_prompt, pick_template)
-from llara.prompts.tokenize import (TokenizedPrompt, PromptTooLong, tokenize_prompt,
-                                    tokenize_prompts)
+from llara.prompts.templates import (USER_SLOT, SPECIAL_TOKENS, COUNT_FIELD, USER_FIELD, USER_TEXT,
+                                     FIELDS, SLOT_KINDS, LETTER_LABELS, TEMPLATES, ANSWER_END,
+                                     load_templates, templates_for, slot_layout, render_prompt,
+                                     pick_template)
+from llara.prompts.tokenize import (TokenizedPrompt, PromptTooLong, tokenize_prompts,
+                                    tokenize_prompt)
 
 __all__ = [
     "PromptBuilder",
+    "USER_SLOT",
     "SPECIAL_TOKENS",
     "COUNT_FIELD",
+    "USER_FIELD",
+    "USER_TEXT",
+    "FIELDS",
+    "SLOT_KINDS",
+    "LETTER_LABELS",
     "TEMPLATES",
     "ANSWER_END",
     "load_templates",
     "templates_for",
+    "slot_layout",
     "render_prompt",
     "pick_template",
     "TokenizedPrompt",
     "PromptTooLong",
-    "tokenize_prompt",
     "tokenize_prompts",
+    "tokenize_prompt",
 ]

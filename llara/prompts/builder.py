@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llara.data.tables import Samples
-from llara.prompts.templates import render_prompt
+from llara.prompts.templates import render_prompt, slot_layout
 from llara.prompts.tokenize import TokenizedPrompt, tokenize_prompts
 
 
@@ -16,25 +16,47 @@ class PromptBuilder:
     tokenizer: object
     titles: list[str]
     max_length: int
+    scoring: str = "title"
+    """The ranking head the prompts are for: letter labels its candidates, and only title
+    prompts carry an answer to learn."""
+    user_token: bool = False
+    """Whether prompts hold the recommender's user state (prompt.user_token)."""
+
+    @classmethod
+    def for_run(cls, tokenizer, titles: list[str], config) -> "PromptBuilder":
+        """The builder a run's FinetuneConfig asks for."""
+        return cls(tokenizer, titles, config.prompt.max_length, config.scoring.head,
+                   config.prompt.user_token)
 
     def render(self, samples: Samples, candidates: np.ndarray, row: int, template: str,
-               hybrid: bool) -> tuple[str, list[int]]:
-        """Prompt text and the item behind each slot, history first."""
+               hybrid: bool) -> tuple[str, list[int], list[str]]:
+        """Prompt text, the item behind each item slot (history first) and the kind of every
+        slot marker in order of appearance."""
         history = samples.history[row, :samples.len_history[row]].tolist()
         cands = candidates[row].tolist()
         text = render_prompt(template, [self.titles[i] for i in history],
-                             [self.titles[i] for i in cands], hybrid)
-        return text, history + cands
+                             [self.titles[i] for i in cands], hybrid, self.user_token,
+                             letters=self.scoring == "letter")
+        counts = {"history": len(history), "candidate": len(cands), "user": 1}
+        kinds = [kind for field in slot_layout(template, self.user_token)
+                 for kind in [field] * counts[field]]
+        return text, history + cands, kinds
 
     def build(self, samples: Samples, candidates: np.ndarray, rows, template: str | list[str],
               hybrid: bool, with_answer: bool) -> list[TokenizedPrompt]:
-        """Tokenized prompts of `rows`; `template` is one for all rows or one per row."""
+        """Tokenized prompts of `rows`; `template` is one for all rows or one per row. Title
+        prompts `with_answer` end with the true title (training); letter and slot prompts
+        never do: their heads read the prompt alone."""
         rows = list(rows)
         per_row = [template] * len(rows) if isinstance(template, str) else list(template)
         if len(per_row) != len(rows):
             raise ValueError(f"{len(per_row)} templates for {len(rows)} rows")
         rendered = [self.render(samples, candidates, row, t, hybrid)
                     for row, t in zip(rows, per_row)]
-        answers = [self.titles[int(samples.next[row])] if with_answer else None for row in rows]
-        return tokenize_prompts(self.tokenizer, [text for text, _ in rendered], answers,
-                                [items for _, items in rendered], hybrid, self.max_length)
+        answer = with_answer and self.scoring == "title"
+        answers = [self.titles[int(samples.next[row])] if answer else None for row in rows]
+        found = candidates[rows] == samples.next[rows][:, None]  # (R, C)
+        targets = np.where(found.any(1), found.argmax(1), -1).tolist()
+        return tokenize_prompts(self.tokenizer, [text for text, _, _ in rendered], answers,
+                                [items for _, items, _ in rendered], hybrid, self.max_length,
+                                [kinds for _, _, kinds in rendered], targets)

@@ -1,10 +1,12 @@
 """SASRec, GRU4Rec, Caser: training, candidate ranking, checkpoints, and retrieval."""
 
 from llara.recsys.checkpoint import (CHECKPOINT_FORMAT, EMBEDDINGS_FILE, RecommenderCheckpoint,
-                                     save_checkpoint, load_checkpoint, load_item_embeddings)
+                                     save_checkpoint, RecommenderHeader, read_header,
+                                     load_checkpoint, load_item_embeddings)
 from llara.recsys.models import SASRec, GRU4Rec, Caser, RECOMMENDERS, build_recommender
-from llara.recsys.ranking import (CandidateRanking, rank_candidates, evaluate_ranking,
-                                  write_predictions, write_full_predictions)
+from llara.recsys.popularity import target_counts, popularity_scores
+from llara.recsys.ranking import (CandidateRanking, candidate_scores, rank_candidates,
+                                  evaluate_ranking, write_predictions, write_full_predictions)
 from llara.recsys.retrieval import (Retrieval, check_source, retrieve, with_true_item,
                                     training_lists)
 from llara.recsys.train import TrainResult, seed_everything, train_recommender
@@ -14,6 +16,8 @@ __all__ = [
     "EMBEDDINGS_FILE",
     "RecommenderCheckpoint",
     "save_checkpoint",
+    "RecommenderHeader",
+    "read_header",
     "load_checkpoint",
     "load_item_embeddings",
     "SASRec",
@@ -21,7 +25,10 @@ __all__ = [
     "Caser",
     "RECOMMENDERS",
     "build_recommender",
+    "target_counts",
+    "popularity_scores",
     "CandidateRanking",
+    "candidate_scores",
     "rank_candidates",
     "evaluate_ranking",
     "write_predictions",

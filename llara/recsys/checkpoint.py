@@ -50,7 +50,17 @@ def save_checkpoint(directory: str | Path, model: torch.nn.Module, config: Recom
             (tmp / name).write_text(text)
 
 
-def load_checkpoint(directory: str | Path, device: str = "cpu") -> RecommenderCheckpoint:
+@dataclass
+class RecommenderHeader:
+    """A checkpoint's config.json, read without its weights."""
+
+    config: RecommenderConfig
+    num_items: int
+    max_history: int
+    payload: dict
+
+
+def read_header(directory: str | Path) -> RecommenderHeader:
     directory = Path(directory)
     config_path = directory / "config.json"
     if not config_path.is_file():
@@ -64,6 +74,14 @@ def load_checkpoint(directory: str | Path, device: str = "cpu") -> RecommenderCh
         num_items, max_history = int(payload["num_items"]), int(payload["max_history"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, ConfigError) as err:
         raise DataError(config_path, f"unreadable checkpoint config ({err})") from None
+    return RecommenderHeader(config, num_items, max_history, payload)
+
+
+def load_checkpoint(directory: str | Path, device: str = "cpu") -> RecommenderCheckpoint:
+    directory = Path(directory)
+    header = read_header(directory)
+    config, num_items, max_history, payload = (header.config, header.num_items,
+                                               header.max_history, header.payload)
     model = build_recommender(config, num_items, max_history)
     try:
         state = load_file(str(directory / "model.safetensors"), device=device)

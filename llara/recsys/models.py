@@ -124,7 +124,10 @@ RECOMMENDERS: dict[str, type[nn.Module]] = {"sasrec": SASRec, "gru4rec": GRU4Rec
 
 
 def build_recommender(config: RecommenderConfig, num_items: int, max_history: int) -> nn.Module:
-    return RECOMMENDERS[config.model](num_items, config, max_history)
+    """The model, which records the history width it reads (`max_history`)."""
+    model = RECOMMENDERS[config.model](num_items, config, max_history)
+    model.max_history = max_history
+    return model
 
 
 def _check_registry() -> None:

@@ -24,25 +24,32 @@ class CandidateRanking:
 
 
 @torch.no_grad()
-def rank_candidates(model: torch.nn.Module, samples: Samples, candidates: np.ndarray,
-                    batch_size: int = 1024, device: str = "cpu") -> CandidateRanking:
+def candidate_scores(model: torch.nn.Module, samples: Samples, candidates: np.ndarray,
+                     batch_size: int = 1024, device: str = "cpu") -> np.ndarray:
+    """(N, C) the recommender's fp32 score of every candidate, in candidate order, whatever
+    autocast the caller runs the LLM in."""
     was_training = model.training
     model.eval()
-    items, scores = [], []
+    scores = []
     for start in range(0, len(samples), batch_size):
         stop = start + batch_size
         history = torch.as_tensor(samples.history[start:stop], device=device)
         lengths = torch.as_tensor(samples.len_history[start:stop], device=device)
         cands = torch.as_tensor(candidates[start:stop], device=device)  # (B, C)
-        cand_scores = model(history, lengths).gather(1, cands)  # (B, C)
-        # Stable sort: equal scores keep the (shuffled) candidate order, no bias to the target.
-        order = torch.sort(cand_scores, dim=1, descending=True, stable=True).indices
-        items.append(cands.gather(1, order).cpu().numpy())
-        scores.append(cand_scores.gather(1, order).float().cpu().numpy())
+        with torch.autocast(torch.device(device).type, enabled=False):
+            scores.append(model(history, lengths).float().gather(1, cands).cpu().numpy())
     model.train(was_training)
-    ranked_items = np.concatenate(items)
+    return np.concatenate(scores) if scores else np.zeros(candidates.shape, np.float32)
+
+
+def rank_candidates(model: torch.nn.Module, samples: Samples, candidates: np.ndarray,
+                    batch_size: int = 1024, device: str = "cpu") -> CandidateRanking:
+    scores = candidate_scores(model, samples, candidates, batch_size, device)  # (N, C)
+    # Stable sort: equal scores keep the (shuffled) candidate order, no bias to the target.
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked_items = np.take_along_axis(candidates, order, axis=1)
     ranks = np.argmax(ranked_items == samples.next[:, None], axis=1)
-    return CandidateRanking(ranked_items, np.concatenate(scores), ranks)
+    return CandidateRanking(ranked_items, np.take_along_axis(scores, order, axis=1), ranks)
 
 
 def evaluate_ranking(ranking: CandidateRanking) -> dict[str, float]:

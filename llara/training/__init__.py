@@ -3,7 +3,7 @@
 from llara.training.curriculum import (SCHEDULE_FUNCTIONS, hybrid_probability, evaluates_hybrid,
                                        use_hybrid)
 from llara.training.deepspeed import PACKAGED_DEEPSPEED, deepspeed_config, StepPlan, step_plan
-from llara.training.inputs import check_inputs, run_inputs, eligible
+from llara.training.inputs import RunInputs, check_inputs, run_inputs, eligible
 from llara.training.loop import train_local, FinetuneResult, finetune
 from llara.training.progress import MetricsFollower, training_progress
 from llara.training.schedule import learning_rate_factor
@@ -13,7 +13,7 @@ from llara.training.shards import (SHARD_FORMAT, SHARD_SCHEMA, ShardSpec, templa
 from llara.training.state import (TrainState, save_trainable, load_trainable, save_state_tree,
                                   load_state_tree)
 from llara.training.step import StepBackend, TorchBackend, DeepSpeedBackend, train_step
-from llara.training.validation import (ValidationSet, load_retriever, validation_set,
+from llara.training.validation import (ValidationSet, load_recommender, validation_set,
                                        validation_metrics, EpochOutcome, EpochValidator)
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "deepspeed_config",
     "StepPlan",
     "step_plan",
+    "RunInputs",
     "check_inputs",
     "run_inputs",
     "eligible",
@@ -53,7 +54,7 @@ __all__ = [
     "DeepSpeedBackend",
     "train_step",
     "ValidationSet",
-    "load_retriever",
+    "load_recommender",
     "validation_set",
     "validation_metrics",
     "EpochOutcome",

@@ -34,6 +34,11 @@ def deepspeed_config(config: FinetuneConfig, plan: StepPlan, bf16: bool) -> dict
             ds[key] = value
     if ds.get("bf16", {}).get("enabled") == "auto":
         ds["bf16"]["enabled"] = bf16
+    if ds.get("zero_optimization", {}).get("stage") == 3 and config.scoring.head == "letter":
+        # The letter head reads label rows of the output embeddings outside the module's
+        # forward, where ZeRO-3 holds only a partition of them.
+        raise ConfigError("invalid 'scoring.head': letter needs DeepSpeed ZeRO stage 0-2, "
+                          f"'{name}' is stage 3; use zero2 or the slot head")
     return ds
 
 

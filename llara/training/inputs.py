@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -11,31 +13,49 @@ from llara.config.run import FinetuneConfig
 from llara.data.prepare import PreparedDataset
 from llara.data.tables import Samples
 from llara.model.llm import load_llm, resolve_llm
-from llara.recsys.checkpoint import load_item_embeddings
+from llara.recsys.checkpoint import load_checkpoint, load_item_embeddings, read_header
 
 
-def _item_table(config: FinetuneConfig, dataset: PreparedDataset) -> torch.Tensor:
-    table = load_item_embeddings(config.rec_checkpoint)  # (N, E)
-    if table.shape[0] != dataset.num_items:
-        raise DataError(config.rec_checkpoint, f"{table.shape[0]} item embeddings for a "
-                        f"catalogue of {dataset.num_items}", expected="the dataset's recommender")
-    return table
+@dataclass
+class RunInputs:
+    """What a run reads before it trains or ranks."""
+
+    dataset: PreparedDataset
+    titles: list[str]
+    llm: torch.nn.Module
+    tokenizer: object
+    item_table: torch.Tensor  # (N, E) the frozen recommender's item embeddings
+    user_encoder: torch.nn.Module | None  # the frozen recommender, where the run reads it
 
 
-def check_inputs(config: FinetuneConfig) -> None:
-    """The dataset and the recommender's item table are there and fit each other."""
-    _item_table(config, PreparedDataset.open(config.data_dir))
-
-
-def run_inputs(config: FinetuneConfig, device: str, cache_dir, log, inference: bool = False):
-    """The dataset, its titles, the LLM with LLaRA's tokens, and the frozen item table."""
+def check_inputs(config: FinetuneConfig) -> PreparedDataset:
+    """The dataset and the recommender are there and fit each other: the same catalogue and
+    the same history width (a recommender trained on other data is refused, both values
+    named)."""
     dataset = PreparedDataset.open(config.data_dir)
+    header = read_header(config.rec_checkpoint)
+    for what, theirs, ours in (("items", header.num_items, dataset.num_items),
+                               ("max_history", header.max_history, dataset.config.max_history)):
+        if theirs != ours:
+            raise DataError(config.rec_checkpoint, f"the recommender has {what} {theirs} but the "
+                            f"dataset {config.data_dir} has {what} {ours}",
+                            expected="a recommender trained on this dataset (`llara rec train`)")
+    return dataset
+
+
+def run_inputs(config: FinetuneConfig, device: str, cache_dir, log,
+               inference: bool = False) -> RunInputs:
+    """The dataset, its titles, the LLM with LLaRA's tokens, the frozen item table and, where
+    the run reads the user state, the frozen recommender."""
+    dataset = check_inputs(config)
     titles = dataset.titles()
-    table = _item_table(config, dataset)
+    table = load_item_embeddings(config.rec_checkpoint)  # (N, E)
+    encoder = load_checkpoint(config.rec_checkpoint, device).model \
+        if config.uses_user_state() else None
     llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log),
                               base_dtype(config.train.precision, device, inference),
                               extra_text=titles)
-    return dataset, titles, llm, tokenizer, table
+    return RunInputs(dataset, titles, llm, tokenizer, table, encoder)
 
 
 def eligible(samples: Samples, min_history: int) -> Samples:

@@ -22,7 +22,8 @@ from llara.common.paths import absolute_paths
 from llara.config.data import DataConfig
 from llara.config.run import FinetuneConfig
 from llara.data.tables import Samples
-from llara.model.llara import LLaRA, build_llara, collate_prompts, compile_decoder_layers
+from llara.model.batch import collate_prompts
+from llara.model.llara import LLaRA, build_llara, compile_decoder_layers
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import pick_template, templates_for
 from llara.recsys.retrieval import training_lists
@@ -30,18 +31,20 @@ from llara.training.curriculum import hybrid_probability, use_hybrid
 from llara.training.inputs import eligible, run_inputs
 from llara.training.schedule import learning_rate_factor
 from llara.training.step import TorchBackend, train_step
-from llara.training.validation import EpochValidator, load_retriever
+from llara.training.validation import EpochValidator, load_recommender
 
 
 def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                 log=print) -> FinetuneResult:
     config = absolute_paths(config)  # its run.json records where its inputs are
     device = resolve_device(config.train.device)
-    dataset, titles, llm, tokenizer, table = run_inputs(config, device, cache_dir, log)
-    model = build_llara(config, llm, tokenizer, table).to(device)
-    return finetune(model, titles, dataset.samples("train"), dataset.samples("val"),
+    inputs = run_inputs(config, device, cache_dir, log)
+    model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
+                        inputs.user_encoder).to(device)
+    dataset = inputs.dataset
+    return finetune(model, inputs.titles, dataset.samples("train"), dataset.samples("val"),
                     dataset.config, dataset.num_items, config, config.output_dir, device,
-                    progress, log)
+                    progress, log, load_recommender(config, device))
 
 
 @dataclass
@@ -56,17 +59,19 @@ class FinetuneResult:
 
 def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
              data: DataConfig, num_items: int, config: FinetuneConfig, output_dir: str | Path,
-             device: str = "cpu", progress: bool = True, log=print) -> FinetuneResult:
+             device: str = "cpu", progress: bool = True, log=print,
+             recommender: torch.nn.Module | None = None) -> FinetuneResult:
+    """Train `model`; `recommender` (the frozen one the run builds on) retrieves hard
+    negatives and fuses its scores at validation; without it neither happens."""
     started = time.perf_counter()
     opts = config.train
     rng = random.Random(opts.seed)
     torch.manual_seed(opts.seed)
     output_dir = Path(output_dir)
     templates = templates_for(config.prompt.domain, config.prompt.template_file)
-    builder = PromptBuilder(model.tokenizer, titles, config.prompt.max_length)
+    builder = PromptBuilder.for_run(model.tokenizer, titles, config)
     train = eligible(train, config.prompt.min_history)
-    retriever = load_retriever(config, device)
-    validator = EpochValidator(config, val, data, num_items, retriever, device, builder,
+    validator = EpochValidator(config, val, data, num_items, recommender, device, builder,
                                templates[0])
     per_epoch = min(len(train), opts.max_train_samples or len(train))
     steps_per_epoch = math.ceil(per_epoch / opts.batch_size)
@@ -86,7 +91,7 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
         subset = train.select(np.sort(shuffle.permutation(len(train))[:per_epoch]))
         order = shuffle.permutation(len(subset))
         candidates = training_lists(subset, config.candidates.source, num_items,
-                                    data.num_candidates, data.candidate_seed, epoch, retriever,
+                                    data.num_candidates, data.candidate_seed, epoch, recommender,
                                     device, config.candidates.retrieve)
         for start in range(0, len(order), opts.batch_size):
             rows = order[start:start + opts.batch_size]

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import torch
 
 from llara.common.errors import DataError
+from llara.config.run import FinetuneConfig
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples, samples_from_table
 from llara.prompts.builder import PromptBuilder
@@ -25,14 +26,15 @@ from llara.prompts.templates import templates_for
 from llara.prompts.tokenize import TokenizedPrompt
 from llara.recsys.retrieval import training_lists
 
-SHARD_FORMAT = "llara-shards/1"
+SHARD_FORMAT = "llara-shards/2"
 _ids = pa.list_(pa.int32())
 SHARD_SCHEMA = pa.schema([
     ("sample_id", pa.int64()), ("split", pa.string()), ("template", pa.int16()),
-    ("next", pa.int64()), ("candidates", _ids),
+    ("next", pa.int64()), ("candidates", _ids), ("target", pa.int16()),
     ("input_ids", _ids), ("label_mask", pa.list_(pa.bool_())),
-    ("slot_positions", _ids), ("slot_items", _ids),
+    ("slot_positions", _ids), ("slot_items", _ids), ("candidate_positions", _ids),
     ("text_input_ids", _ids), ("text_label_mask", pa.list_(pa.bool_())),
+    ("text_candidate_positions", _ids),
 ])
 
 
@@ -55,6 +57,22 @@ class ShardSpec:
     """Training lists: random or recommender (the retriever's top-N as hard negatives)."""
     rec_checkpoint: str | None = None
     retrieve: int | None = None
+    scoring: str = "title"
+    """The ranking head the prompts are for (scoring.head)."""
+    user_token: bool = False
+    """Whether prompts hold the user state slot (prompt.user_token)."""
+
+    @classmethod
+    def for_split(cls, config: FinetuneConfig, dataset, llm: str, split: str) -> "ShardSpec":
+        """The spec of one split's shards for a run (`llm`: the resolved LLM source)."""
+        return cls(llm=llm, data_dir=str(dataset.directory), split=split,
+                   num_items=dataset.num_items, num_candidates=dataset.config.num_candidates,
+                   candidate_seed=dataset.config.candidate_seed, domain=config.prompt.domain,
+                   template_file=config.prompt.template_file,
+                   max_length=config.prompt.max_length, min_history=config.prompt.min_history,
+                   seed=config.shards.seed, candidate_source=config.candidates.source,
+                   rec_checkpoint=config.rec_checkpoint, retrieve=config.candidates.retrieve,
+                   scoring=config.scoring.head, user_token=config.prompt.user_token)
 
 
 def template_choice(seed: int, sample_ids: np.ndarray, count: int) -> np.ndarray:
@@ -87,12 +105,15 @@ def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
         "template": pa.array(choice, pa.int16()),
         "next": pa.array(samples.next, pa.int64()),
         "candidates": pa.array(candidates.tolist(), _ids),
+        "target": pa.array([p.target for p in hybrid], pa.int16()),
         "input_ids": pa.array([p.input_ids for p in hybrid], _ids),
         "label_mask": pa.array([p.label_mask for p in hybrid], pa.list_(pa.bool_())),
         "slot_positions": pa.array([p.slot_positions for p in hybrid], _ids),
         "slot_items": pa.array([p.slot_items for p in hybrid], _ids),
+        "candidate_positions": pa.array([p.candidate_positions for p in hybrid], _ids),
         "text_input_ids": pa.array([p.input_ids for p in text], _ids),
         "text_label_mask": pa.array([p.label_mask for p in text], pa.list_(pa.bool_())),
+        "text_candidate_positions": pa.array([p.candidate_positions for p in text], _ids),
     }, schema=SHARD_SCHEMA)
 
 
@@ -106,7 +127,8 @@ class ShardTokenizer:
         self.spec = ShardSpec(**spec)
         titles = PreparedDataset.open(self.spec.data_dir).titles()
         tokenizer = load_tokenizer(self.spec.llm, extra_text=titles)
-        self.builder = PromptBuilder(tokenizer, titles, self.spec.max_length)
+        self.builder = PromptBuilder(tokenizer, titles, self.spec.max_length,
+                                     self.spec.scoring, self.spec.user_token)
         self.retriever = None
         if self.spec.split == "train" and self.spec.candidate_source == "recommender":
             from llara.recsys.checkpoint import load_checkpoint
@@ -129,11 +151,15 @@ def write_shard(table: pa.Table, path: Path) -> None:
 def prompts_from_rows(rows: pa.Table, hybrid: bool) -> list[TokenizedPrompt]:
     """Shard rows -> the variant the curriculum picked for this step."""
     if hybrid:
-        columns = rows.select(["input_ids", "label_mask", "slot_positions", "slot_items"])
+        columns = rows.select(["input_ids", "label_mask", "slot_positions", "slot_items",
+                               "candidate_positions", "target"])
         return [TokenizedPrompt(r["input_ids"], r["label_mask"], r["slot_positions"],
-                                r["slot_items"]) for r in columns.to_pylist()]
-    columns = rows.select(["text_input_ids", "text_label_mask"])
-    return [TokenizedPrompt(r["text_input_ids"], r["text_label_mask"], [], [])
+                                r["slot_items"], r["candidate_positions"], r["target"])
+                for r in columns.to_pylist()]
+    columns = rows.select(["text_input_ids", "text_label_mask", "text_candidate_positions",
+                           "target"])
+    return [TokenizedPrompt(r["text_input_ids"], r["text_label_mask"], [], [],
+                            r["text_candidate_positions"], r["target"])
             for r in columns.to_pylist()]
 
 
@@ -150,6 +176,29 @@ class ShardManifest:
     limit: int | None = None
     candidate_source: str = "random"
     retrieve: int | None = None
+    scoring: str = "title"
+    user_token: bool = False
+
+    @classmethod
+    def for_run(cls, config: FinetuneConfig, vocab_size: int, dataset_dir: str,
+                splits: dict) -> "ShardManifest":
+        return cls(SHARD_FORMAT, config.llm, vocab_size, dataset_dir, config.shards.seed,
+                   splits, config.shards.limit, config.candidates.source,
+                   config.candidates.retrieve, config.scoring.head, config.prompt.user_token)
+
+    @classmethod
+    def built_for(cls, config: FinetuneConfig) -> "ShardManifest | None":
+        """The run's shard manifest when its shards were built as this run needs them (this
+        format, LLM, seed, limit, candidate source, head and prompt), else None."""
+        path = Path(config.shard_dir()) / "manifest.json"
+        try:
+            found = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        wanted = asdict(cls.for_run(config, 0, "", {}))
+        same = all(found.get(key) == wanted[key] for key in wanted
+                   if key not in ("vocab_size", "data_dir", "splits"))
+        return cls.read(path.parent) if same and "train" in found.get("splits", {}) else None
 
     def files(self, directory: Path, split: str) -> list[str]:
         if split not in self.splits:

@@ -11,7 +11,8 @@ from typing import Protocol
 import torch
 
 from llara.common.device import autocast_for
-from llara.model.llara import LLaRA, PromptBatch
+from llara.model.batch import PromptBatch
+from llara.model.llara import LLaRA
 
 
 class StepBackend(Protocol):

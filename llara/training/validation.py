@@ -1,6 +1,7 @@
 """Each epoch's end, shared by the single-process and the Ray Train loops: validate (candidate
-scoring on the dataset's paper lists, and on the recommender's retrieved top-N over the whole
-catalogue when the run asks for it, `candidates.validation: full`), report, keep the best.
+scoring on the dataset's paper lists, fused with the recommender's scores over the fusion
+grid, and on the recommender's retrieved top-N over the whole catalogue when the run asks for
+it, `candidates.validation: full`), report, keep the best.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from llara.config.io import to_dict
 from llara.config.run import FinetuneConfig
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
+from llara.evaluation.fusion import choose_weight, fusion_grid
 from llara.evaluation.metrics import full_protocol_metrics, reranked_ranks
 from llara.evaluation.scoring import score_candidates, scoring_metrics
 from llara.model.llara import LLaRA
 from llara.prompts.builder import PromptBuilder
 from llara.recsys.checkpoint import load_checkpoint
+from llara.recsys.ranking import candidate_scores
 from llara.recsys.retrieval import Retrieval, retrieve
 from llara.training.curriculum import evaluates_hybrid
 
@@ -30,33 +33,51 @@ from llara.training.curriculum import evaluates_hybrid
 class ValidationSet:
     samples: Samples
     lists: np.ndarray  # (N, C) the paper's lists: random items and the true one
+    rec_scores: np.ndarray | None  # (N, C) the recommender's scores of them, for fusion
     retrieval: Retrieval | None  # the recommender's top-N, for full validation
 
 
-def load_retriever(config: FinetuneConfig, device: str) -> torch.nn.Module | None:
-    """The frozen recommender, when the run retrieves (for training lists or validation)."""
-    needed = config.candidates.source == "recommender" or config.candidates.validation == "full"
-    return load_checkpoint(config.rec_checkpoint, device).model if needed else None
+def load_recommender(config: FinetuneConfig, device: str) -> torch.nn.Module:
+    """The frozen recommender: fusion's second opinion, and the retriever of runs that train
+    on its hard negatives or validate over the whole catalogue."""
+    return load_checkpoint(config.rec_checkpoint, device).model
 
 
 def validation_set(val: Samples, config: FinetuneConfig, data: DataConfig, num_items: int,
-                   retriever: torch.nn.Module | None, device: str) -> ValidationSet:
+                   recommender: torch.nn.Module | None, device: str) -> ValidationSet:
+    """The rows and lists every epoch is validated on; without a recommender there is no
+    fusion and no full-catalogue validation."""
     val = val.select(np.arange(min(len(val), config.train.max_eval_samples or len(val))))
     lists = sample_candidates(val, num_items, data.num_candidates, data.candidate_seed)
     retrieval = None
     if config.candidates.validation == "full":
-        retrieval = retrieve(retriever, val, config.candidates.retrieve or data.num_candidates,
+        if recommender is None:
+            raise ValueError("candidates.validation=full needs the recommender")
+        retrieval = retrieve(recommender, val, config.candidates.retrieve or data.num_candidates,
                              device=device)
-    return ValidationSet(val, lists, retrieval)
+    rec_scores = None if recommender is None else \
+        candidate_scores(recommender, val, lists, device=device)
+    return ValidationSet(val, lists, rec_scores, retrieval)
 
 
 def validation_metrics(model: LLaRA, builder: PromptBuilder, validation: ValidationSet,
-                       template: str, hybrid: bool) -> dict[str, float]:
-    """val_HitRatio@1/3/5, val_NDCG@5 (paper lists); with full validation also
-    val_full_HitRatio@1/5/10, val_full_NDCG@5/10 (reranked) and val_full_Recall@N."""
+                       template: str, hybrid: bool, grid: tuple[float, ...] = (0.0,)
+                       ) -> tuple[dict[str, float], list[dict]]:
+    """val_HitRatio@1/3/5, val_NDCG@5 (paper lists) and the fused ranking at the best weight
+    of `grid` (val_fused_HitRatio@1, val_fused_NDCG@5, val_fusion_weight); with full
+    validation also val_full_HitRatio@1/5/10, val_full_NDCG@5/10 (reranked) and
+    val_full_Recall@N. Also returns the fusion grid's table."""
     val = validation.samples
     ranking = score_candidates(model, builder, val, validation.lists, template, hybrid=hybrid)
     metrics = {f"val_{k}": v for k, v in scoring_metrics(ranking).items()}
+    table = []
+    if validation.rec_scores is not None:
+        table = fusion_grid(ranking.scores, validation.rec_scores, validation.lists, val.next,
+                            grid)
+        weight = choose_weight(table)
+        chosen = next(row for row in table if row["weight"] == weight)
+        metrics.update({"val_fused_HitRatio@1": chosen["HitRatio@1"],
+                        "val_fused_NDCG@5": chosen["NDCG@5"], "val_fusion_weight": weight})
     if validation.retrieval is not None:
         items = validation.retrieval.items
         ranking = score_candidates(model, builder, val, items, template, hybrid=hybrid)
@@ -65,7 +86,7 @@ def validation_metrics(model: LLaRA, builder: PromptBuilder, validation: Validat
                                      items.shape[1])
         metrics.update({f"val_full_{k}": v for group in ("reranked", "retrieval")
                         for k, v in full[group].items()})
-    return metrics
+    return metrics, table
 
 
 @dataclass
@@ -74,8 +95,10 @@ class EpochOutcome:
     """val_* figures, as the metrics log and Ray Tune get them."""
     metrics: dict[str, float]
     """The same without the prefix, as the best checkpoint records them."""
+    fusion: dict
+    """The fusion weight chosen on these rows and the grid it was chosen from."""
     improved: bool
-    """Validation HitRatio@1 beat every earlier epoch's."""
+    """Validation HitRatio@1 (the LLM alone) beat every earlier epoch's."""
 
 
 class EpochValidator:
@@ -83,27 +106,33 @@ class EpochValidator:
     HitRatio@1 so far travels with a restarted run (`best_hr1`)."""
 
     def __init__(self, config: FinetuneConfig, val: Samples, data: DataConfig, num_items: int,
-                 retriever: torch.nn.Module | None, device: str, builder: PromptBuilder,
+                 recommender: torch.nn.Module | None, device: str, builder: PromptBuilder,
                  template: str, best_hr1: float = -1.0):
         self.config, self.data, self.num_items = config, data, num_items
         self.device, self.builder, self.template = device, builder, template
-        self.validation = validation_set(val, config, data, num_items, retriever, device)
+        self.validation = validation_set(val, config, data, num_items, recommender, device)
         self.best_hr1, self.best_epoch, self.best_metrics = best_hr1, 0, {"HitRatio@1": best_hr1}
+        self.fusion: dict = {"weight": 0.0, "grid": []}
+        """The latest epoch's fusion choice (what a checkpoint of the current weights uses)."""
 
     def validate(self, model: LLaRA, epoch: int) -> EpochOutcome:
         with torch.no_grad(), autocast_for(self.config.train.precision, self.device):
-            reported = validation_metrics(model, self.builder, self.validation, self.template,
-                                          evaluates_hybrid(self.config.curriculum))
+            reported, table = validation_metrics(
+                model, self.builder, self.validation, self.template,
+                evaluates_hybrid(self.config.curriculum), self.config.scoring.fusion_grid)
         metrics = {k.removeprefix("val_"): v for k, v in reported.items()}
+        self.fusion = {"weight": reported.get("val_fusion_weight", 0.0), "grid": table,
+                       "rows": len(self.validation.samples)}
         improved = metrics["HitRatio@1"] > self.best_hr1
         if improved:
             self.best_hr1, self.best_epoch, self.best_metrics = \
                 metrics["HitRatio@1"], epoch, metrics
-        return EpochOutcome(reported, metrics, improved)
+        return EpochOutcome(reported, metrics, self.fusion, improved)
 
     def save_best(self, model: LLaRA, output_dir: str | Path, epoch: int, step: int,
                   outcome: EpochOutcome) -> None:
-        """`<output_dir>/best`: the model with the epoch, step and metrics it was kept for."""
+        """`<output_dir>/best`: the model with the epoch, step, metrics and fusion weight it
+        was kept with."""
         model.save(Path(output_dir) / "best", self.config, {
             "epoch": epoch, "step": step, "val_metrics": outcome.metrics,
-            "data": to_dict(self.data), "num_items": self.num_items})
+            "fusion": outcome.fusion, "data": to_dict(self.data), "num_items": self.num_items})

@@ -4,7 +4,7 @@ from llara.tune.results import (STATUSES, TrialLedger, TrialRecord, trial_record
                                 results_table, write_results, best_run, write_best)
 from llara.tune.space import (DISTRIBUTIONS, SEARCHABLE_SECTIONS, FIXED_PER_SEARCH, DEFAULT_SPACE,
                               Parameter, TuneSpec, with_values, parse_parameter, parse_space,
-                              build_spec, load_spec, plain, shard_runs, trial_config)
+                              build_spec, load_spec, plain, SHARD_KEYS, shard_runs, trial_config)
 
 __all__ = [
     "STATUSES",
@@ -28,6 +28,7 @@ __all__ = [
     "build_spec",
     "load_spec",
     "plain",
+    "SHARD_KEYS",
     "shard_runs",
     "trial_config",
 ]

@@ -21,9 +21,9 @@ from llara.config.search import SearchSettings
 DISTRIBUTIONS = ("choice", "grid", "uniform", "loguniform", "int")
 
 
-SEARCHABLE_SECTIONS = ("projector", "lora", "curriculum", "train", "candidates")
+SEARCHABLE_SECTIONS = ("projector", "lora", "curriculum", "train", "candidates", "scoring")
 FIXED_PER_SEARCH = ("train.epochs", "train.device", "train.max_eval_samples",
-                    "candidates.validation", "candidates.retrieve")
+                    "candidates.validation", "candidates.retrieve", "scoring.fusion_grid")
 """Options every trial must share: the scheduler's time axis, where trials run, and the
 validation rows and lists the trials are compared on."""
 
@@ -221,24 +221,33 @@ def plain(value: Any) -> Any:
         else value
 
 
+SHARD_KEYS = ("candidates.source", "scoring.head")
+"""Searched options that change what the training shards hold (the training lists; the
+head's prompts): trials read the shards of their own values."""
+
+
 def shard_runs(spec: TuneSpec) -> list[FinetuneConfig]:
-    """The run once per set of shards the trials read: one per searched candidate source
-    (their training lists differ), each in a folder of its own; otherwise the run itself."""
-    sources = next((p.values for p in spec.space if p.key == "candidates.source"), None)
-    if sources is None:
-        return [spec.run]
-    return [_source_shards(spec.run, with_values(spec.run, {"candidates.source": source}))
-            for source in sources]
+    """The run once per set of shards the trials read: one per combination of searched
+    shard options (SHARD_KEYS), each in a folder of its own; otherwise the run itself."""
+    searched = [p for p in spec.space if p.key in SHARD_KEYS]
+    runs = [spec.run]
+    for param in searched:
+        runs = [with_values(run, {param.key: value}) for run in runs for value in param.values]
+    return [_own_shards(spec.run, run, [p.key for p in searched]) for run in runs] \
+        if searched else runs
 
 
 def trial_config(run: FinetuneConfig, params: dict[str, Any], output_dir: str) -> FinetuneConfig:
     """The run one trial trains: the searched values applied, its own output folder, and the
-    shards of its candidate source when the search varies it."""
+    shards of its shard options' values when the search varies them."""
     config = with_values(run, params)
     config.output_dir = output_dir
-    return _source_shards(run, config) if "candidates.source" in params else config
+    return _own_shards(run, config, [key for key in SHARD_KEYS if key in params])
 
 
-def _source_shards(run: FinetuneConfig, config: FinetuneConfig) -> FinetuneConfig:
-    config.shards.dir = f"{run.shard_dir()}/{config.candidates.source}"
+def _own_shards(run: FinetuneConfig, config: FinetuneConfig, keys: list[str]) -> FinetuneConfig:
+    """`config` reading `<run's shards>/<value>[-<value>]` for the searched shard options."""
+    if keys:
+        values = [str(getattr(getattr(config, k.split(".")[0]), k.split(".")[1])) for k in keys]
+        config.shards.dir = f"{run.shard_dir()}/{'-'.join(values)}"
     return config

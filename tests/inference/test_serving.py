@@ -5,11 +5,13 @@ import dataclasses
 import shutil
 
 import pytest
+import torch
 
 from llara.common.errors import DataError
 from llara.config.serving import ServingConfig
 from llara.data.tables import Samples
-from llara.inference.serving import Recommender, RequestError, check_checkpoint, checkpoint_version
+from llara.inference.requests import RequestError
+from llara.inference.serving import Recommender, check_checkpoint, checkpoint_version
 from llara.recsys.checkpoint import load_checkpoint
 from llara.recsys.retrieval import retrieve
 
@@ -73,11 +75,14 @@ def test_default_candidates_are_the_recommenders_top_n_for_that_history(recommen
     assert query.origins == ["retrieved"] * 20 and query.recommender_ranks == list(range(20))
     assert query.origin(query.candidates[4]) == ("retrieved", 4)
     # Pins come first; a pinned item the recommender would have retrieved is not repeated and
-    # the list still holds num_candidates; the ranks stay the recommender's own.
+    # the list still holds num_candidates.
     pinned = recommender.parse(history, pin=[int(top.items[0][2]), 39])
     assert pinned.candidates[:2] == [top.items[0][2], 39] and len(pinned.candidates) == 20
     assert pinned.origins[:2] == ["pinned", "pinned"] and pinned.recommender_ranks[:2] == [None] * 2
-    assert pinned.recommender_ranks[2:] == [r for r in range(21) if r != 2][:18]
+    # Ranks count the items outside the history and the pins, as documented: 0, 1, 2, ...
+    assert pinned.candidates[2:] == [i for i in top.items[0].tolist()
+                                     if i not in (top.items[0][2], 39)][:18]
+    assert pinned.recommender_ranks[2:] == list(range(18))
     # Given candidates are ranked as given, whatever the source.
     given = recommender.parse(history, candidates=[0, 3])
     assert given.candidates == [0, 3] and given.origins == ["given", "given"]
@@ -110,9 +115,14 @@ def test_a_batch_ranks_exactly_as_one_request_at_a_time(recommender):
     together = recommender.rank(queries)
     alone = [recommender.rank([q])[0] for q in queries]
     assert [len(r) for r in together] == [5, 20, 2, 3]
+    # Under bf16 weights (CPUs with native bf16) a batch and a single prompt run differently
+    # shaped bf16 kernels, so their hidden states agree to about 1e-3 relative; the fp32 head
+    # shows that (bf16 logits used to round it away). In fp32 they agree to 1e-5.
+    bf16 = next(recommender.trained.model.llm.parameters()).dtype == torch.bfloat16
     for batched, single in zip(together, alone):
         assert [i for i, _ in batched] == [i for i, _ in single]
-        assert [s for _, s in batched] == pytest.approx([s for _, s in single], abs=1e-4)
+        assert [s for _, s in batched] == pytest.approx([s for _, s in single],
+                                                        abs=2e-2 if bf16 else 1e-4)
         assert [s for _, s in batched] == sorted((s for _, s in batched), reverse=True)
     # The model learned that histories end on item 0 ("The Movie 1"): it ranks it first.
     assert together[3][0][0] == 0

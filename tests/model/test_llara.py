@@ -5,7 +5,8 @@ import torch
 
 from llara.config.projector import ProjectorConfig
 from llara.config.run import FinetuneConfig
-from llara.model.llara import build_llara, collate_prompts, load_llara
+from llara.model.batch import collate_prompts
+from llara.model.llara import build_llara, load_llara
 from llara.model.llm import load_llm
 from llara.model.projector import PROJECTORS, build_projector
 from llara.prompts.templates import TEMPLATES, render_prompt

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 
 def _check_llara_tokens(model, tokenizer):
     ids = tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))
-    assert len(set(ids)) == 4 and tokenizer.unk_token_id not in ids
+    assert len(set(ids)) == len(SPECIAL_TOKENS) and tokenizer.unk_token_id not in ids
     assert model.get_input_embeddings().num_embeddings >= len(tokenizer)
     assert tokenizer.pad_token is not None
     assert len(tokenizer("x [HistoryEmb]", add_special_tokens=False)["input_ids"]) <= 3

@@ -39,7 +39,7 @@ def test_label_mask_covers_exactly_the_answer(tokenizer):
 
 def test_too_long_prompt_is_an_error_not_a_cut(tokenizer):
     prompt = render_prompt(TEMPLATE, ["Heat"] * 10, ["Fargo"] * 20, True)
-    with pytest.raises(DataError, match="exceed the model's context"):
+    with pytest.raises(DataError, match="163 tokens exceed prompt.max_length"):
         tokenize_prompt(tokenizer, prompt, "Fargo", [1] * 30, True, 64)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from llara.inference.trained import load_trained
-from llara.model.llara import collate_prompts
+from llara.model.batch import collate_prompts
 from llara.ray_jobs.train import run_training
 from llara.training.shards import ShardManifest, prompts_from_rows
 from tests.conftest import toy_config

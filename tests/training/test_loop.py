@@ -49,7 +49,10 @@ def item_table() -> torch.Tensor:
                       torch.randn(CLASSES, 8, generator=g)])
 
 
-def run(schedule: str, tmp_path, epochs=8):
+def run(schedule: str, tmp_path, epochs=16):
+    # 16 epochs: at 8, which class the model confused in generation moved with the tiny model's
+    # random start (one more special token shifts it), and 3 of 24 answers fell outside the
+    # candidates; at 16 both starts pass with room.
     torch.manual_seed(0)
     llm, tokenizer = load_llm("tiny", extra_text=TITLES)
     table = item_table()

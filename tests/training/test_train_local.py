@@ -1,24 +1,8 @@
 import json
 
-import pytest
-
-from llara.common.errors import DataError
 from llara.config.candidates import CandidateConfig
-from llara.inference.serving import resolve_items
 from llara.training.loop import train_local
 from tests.conftest import toy_config
-
-TITLES = ["Heat", "City of Lost Children, The (Cité)", "Toy Story", "Heat 2"]
-
-
-def test_titles_ids_and_commas_inside_titles():
-    assert resolve_items("Toy Story, City of Lost Children, The (Cité), heat, 3",
-                         TITLES) == [2, 1, 0, 3]
-
-
-def test_unknown_title_suggests_close_matches():
-    with pytest.raises(DataError, match="unknown item 'Toy Stroy'.*Toy Story"):
-        resolve_items("Heat, Toy Stroy", TITLES)
 
 
 def test_training_on_retrieved_lists_with_full_validation(toy_inputs, tmp_path):

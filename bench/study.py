@@ -1,0 +1,324 @@
+"""The LLM-stage study (`bench/llara_quality.py --curve`): arms of ranking head x user state x
+curriculum at training budgets, each reported beside popularity and SASRec on the same rows,
+with the diagnostics that say whether the LLM reads the user.
+
+An arm is `head:user[:schedule][:key=value...]`: head title|letter|slot; user none (item
+embeddings only), token (a [UserEmb] slot) or cond (candidates carry [e ; u*e]); schedule a
+curriculum (default linear); extra run options as dotted keys, e.g. `lr=0.003` or
+`scoring.label_smoothing=0.1`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from llara.common.device import autocast_for, resolve_device
+from llara.config.io import apply_overrides
+from llara.config.run import FinetuneConfig
+from llara.data.candidates import sample_candidates
+from llara.data.tables import Samples
+from llara.evaluation.diagnostics import history_sensitivity
+from llara.evaluation.fusion import choose_weight, fused_scores, fusion_grid, ranks_of
+from llara.evaluation.metrics import ranking_metrics
+from llara.evaluation.scoring import score_candidates
+from llara.inference.trained import TrainedModel, load_trained
+from llara.model.batch import collate_prompts
+from llara.model.llara import build_llara
+from llara.prompts.builder import PromptBuilder
+from llara.prompts.templates import templates_for
+from llara.recsys.checkpoint import load_checkpoint
+from llara.recsys.popularity import popularity_scores, target_counts
+from llara.recsys.ranking import candidate_scores
+from llara.training.inputs import run_inputs
+from llara.training.loop import train_local
+
+USER_STATES = {"none": {}, "token": {"prompt.user_token": True},
+               "cond": {"prompt.conditioned_candidates": True}}
+
+
+@dataclass
+class Arm:
+    name: str
+    head: str
+    user: str
+    schedule: str
+    options: dict
+
+
+def parse_arm(text: str) -> Arm:
+    parts = text.split(":")
+    head, user = parts[0], parts[1] if len(parts) > 1 else "none"
+    rest = parts[2:]
+    schedule = rest.pop(0) if rest and "=" not in rest[0] else "linear"
+    options = dict(part.split("=", 1) for part in rest)
+    if user not in USER_STATES:
+        raise SystemExit(f"arm {text}: user state {user!r} is not one of {list(USER_STATES)}")
+    return Arm(text, head, user, schedule, options)
+
+
+@dataclass
+class Rows:
+    """One split's rows and paper lists, with the baselines' scores of those lists."""
+
+    samples: Samples
+    lists: np.ndarray
+    sasrec: np.ndarray
+    popularity: np.ndarray
+
+    def metrics(self, scores: np.ndarray) -> dict[str, float]:
+        return ranking_metrics(ranks_of(scores, self.lists, self.samples.next))
+
+
+def split_rows(data, split: str, sasrec_model) -> Rows:
+    samples = data.samples(split)
+    lists = sample_candidates(samples, data.num_items, data.config.num_candidates,
+                              data.config.candidate_seed)
+    counts = target_counts(data.samples("train"), data.num_items)
+    return Rows(samples, lists, candidate_scores(sasrec_model, samples, lists),
+                popularity_scores(counts, lists))
+
+
+def arm_config(base: FinetuneConfig, arm: Arm, budget: int, out: Path) -> FinetuneConfig:
+    overrides = {"scoring.head": arm.head, "curriculum.schedule": arm.schedule,
+                 "train.max_train_samples": budget or "null", "output_dir": str(out),
+                 **USER_STATES[arm.user], **arm.options}
+    if "lr" in arm.options:
+        overrides["train.lr"] = overrides.pop("lr")
+        overrides["train.min_lr"] = float(overrides["train.lr"]) / 100
+    return apply_overrides(base, [f"{k}={v}" for k, v in overrides.items()])
+
+
+def untrained(config: FinetuneConfig, device: str, cache_dir) -> TrainedModel:
+    """A fresh LLaRA (LoRA at its zero start, projector and head at their seeded start)."""
+    torch.manual_seed(config.train.seed)  # the same start train_local draws
+    inputs = run_inputs(config, device, cache_dir, print, inference=True)
+    model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
+                        inputs.user_encoder).to(device)
+    return TrainedModel(model, config, inputs.dataset, inputs.titles,
+                        PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config),
+                        templates_for(config.prompt.domain)[0], {})
+
+
+def llm_scores(trained: TrainedModel, samples: Samples, lists: np.ndarray) -> np.ndarray:
+    with trained.autocast():
+        return score_candidates(trained.model, trained.builder, samples, lists,
+                                trained.template, hybrid=trained.hybrid).scores
+
+
+def choice_loss(scores: np.ndarray, rows: Rows) -> float:
+    """Held-out loss of the choice: -log softmax over the candidates at the true one."""
+    logp = fused_scores(scores, scores, 0.0)  # the log-softmax over each row
+    target = (rows.lists == rows.samples.next[:, None]).argmax(1)
+    return float(-logp[np.arange(len(logp)), target].mean())
+
+
+def priors(scores: np.ndarray, rows: Rows) -> dict[str, float]:
+    """Is it a position or popularity prior? The share of rows whose top-1 sits at the most
+    chosen list position (1/C without a position prior), and the mean per-row rank
+    correlation of the scores with popularity."""
+    top = np.argsort(-scores, axis=1, kind="stable")[:, 0]
+    positions = np.bincount(top, minlength=rows.lists.shape[1]) / len(top)
+
+    def spearman(a: np.ndarray, b: np.ndarray) -> float:
+        ra, rb = a.argsort().argsort(), b.argsort().argsort()
+        return float(np.corrcoef(ra, rb)[0, 1]) if ra.std() and rb.std() else 0.0
+
+    corr = [spearman(s, p) for s, p in zip(scores, rows.popularity)]
+    return {"top1_position_share": float(positions.max()),
+            "popularity_rank_corr": float(np.mean(corr))}
+
+
+@torch.no_grad()
+def geometry(trained: TrainedModel, rows: Rows, count: int = 8) -> dict[str, float]:
+    """Do projected vectors land in the norm range of real token embeddings, and does
+    attention from the candidate slots reach the history slots?"""
+    model = trained.model
+    tokens = model.llm.get_input_embeddings().weight.float()
+    items = torch.arange(min(256, model.item_embeddings.shape[0]),
+                         device=model.item_embeddings.device)
+    vectors = model.item_embeddings[items]
+    if model.conditioned:
+        vectors = torch.cat([vectors, torch.zeros_like(vectors)], dim=1)
+    projected = model.projector(vectors).float()
+    result = {"token_embedding_norm": float(tokens.norm(dim=1).median()),
+              "projected_item_norm": float(projected.norm(dim=1).median())}
+    subset = rows.samples.select(np.arange(min(count, len(rows.samples))))
+    prompts = trained.builder.build(subset, rows.lists[:len(subset)], range(len(subset)),
+                                    trained.template, trained.hybrid, False)
+    batch = collate_prompts(prompts, trained.builder.tokenizer.pad_token_id).to(
+        model.item_embeddings.device)
+    history_token = model.history_token if trained.hybrid else None
+    implementation = model.llm.config._attn_implementation
+    model.llm.set_attn_implementation("eager")  # only eager attention returns its weights
+    try:
+        with autocast_for(trained.config.train.precision, str(batch.input_ids.device)):
+            embeds = model.embed(batch.input_ids, batch.slot_items, trained.hybrid)
+            out = model.llm.get_decoder()(inputs_embeds=embeds, attention_mask=batch.
+                                          attention_mask, output_attentions=True,
+                                          use_cache=False)
+    finally:
+        model.llm.set_attn_implementation(implementation)
+    attention = torch.stack([a.float().mean(1) for a in out.attentions]).mean(0)  # (B, T, T)
+    shares = []
+    for row in range(len(prompts)):
+        queries = batch.candidate_positions[row][batch.candidate_positions[row] >= 0]
+        ids = batch.input_ids[row]
+        keys = (ids == history_token).nonzero()[:, 0] if history_token is not None else \
+            torch.arange(int(queries.min()), device=ids.device)  # text: all before the list
+        shares.append(float(attention[row][queries][:, keys].sum(-1).mean()))
+    result["candidate_to_history_attention"] = float(np.mean(shares))
+    return result
+
+
+def evaluate_point(trained: TrainedModel, val: Rows, test: Rows, weight: float | None,
+                   grid: tuple[float, ...]) -> dict:
+    """Everything one point reports: the val rows (the paper's), the test users, the
+    history diagnostic on val, and fusion with w chosen on val."""
+    started = time.perf_counter()
+    own = llm_scores(trained, val.samples, val.lists)
+    table = fusion_grid(own, val.sasrec, val.lists, val.samples.next, grid)
+    weight = choose_weight(table) if weight is None else weight
+
+    def other(samples: Samples) -> np.ndarray:
+        return llm_scores(trained, samples, val.lists)
+
+    history = history_sensitivity(other, val.samples, val.lists, own=own)
+    test_scores = llm_scores(trained, test.samples, test.lists)
+    point = {"val": val.metrics(own), "test": test.metrics(test_scores),
+             "val_fused": val.metrics(fused_scores(own, val.sasrec, weight)),
+             "test_fused": test.metrics(fused_scores(test_scores, test.sasrec, weight)),
+             "fusion_weight": weight, "fusion_grid_val": table, "history": history,
+             "val_choice_loss": choice_loss(own, val), **priors(own, val)}
+    point.update(geometry(trained, val))
+    point["eval_seconds"] = round(time.perf_counter() - started, 1)
+    return point
+
+
+def run_point(base: FinetuneConfig, arm: Arm, budget: int, work: Path, val: Rows, test: Rows,
+              device: str, cache_dir, log) -> dict:
+    out = work / f"{arm.name.replace(':', '-').replace('=', '')}-{budget}"
+    config = arm_config(base, arm, budget, out)
+    started = time.perf_counter()
+    trend: dict = {}
+    if budget == 0:
+        trained, weight = untrained(config, device, cache_dir), None
+    else:
+        best = out / "best"
+        if (best / "run.json").is_file():
+            log(f"--resume: the finished run in {best}")
+            trend["resumed"] = True
+        else:
+            train_local(config, cache_dir, log=log)
+        trained = load_trained(best, device, cache_dir)
+        weight = trained.fusion_weight
+        steps = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        losses = [r["loss"] for r in steps if "loss" in r]
+        tenth = max(1, len(losses) // 10)
+        trend.update(steps=len(losses), loss_first_tenth=float(np.mean(losses[:tenth])),
+                     loss_last_tenth=float(np.mean(losses[-tenth:])))
+    trained_seconds = time.perf_counter() - started
+    point = {"arm": arm.name, "head": arm.head, "user": arm.user, "schedule": arm.schedule,
+             "options": arm.options, "budget": budget, **trend,
+             **evaluate_point(trained, val, test, weight, config.scoring.fusion_grid),
+             "train_seconds": round(trained_seconds, 1)}
+    del trained
+    return point
+
+
+def baselines(val: Rows, test: Rows) -> dict:
+    return {"popularity": {"val": val.metrics(val.popularity),
+                           "test": test.metrics(test.popularity)},
+            "sasrec": {"val": val.metrics(val.sasrec), "test": test.metrics(test.sasrec)},
+            "sasrec_history": history_sensitivity(
+                lambda samples: candidate_scores(SASREC[0], samples, val.lists),
+                val.samples, val.lists, own=val.sasrec)}
+
+
+SASREC: list = []
+"""The SASRec module of the run, for the baselines' history diagnostic."""
+
+
+def run_study(args, inputs, base: FinetuneConfig, console, out: Path) -> dict:
+    """Every arm at every budget (finished points are kept across invocations)."""
+    device = resolve_device(args.device)
+    SASREC[:] = [load_checkpoint(inputs.work / "sasrec").model]
+    val = split_rows(inputs.data, "val", SASREC[0])
+    test = split_rows(inputs.data, "test", SASREC[0])
+    path = out.with_suffix(".json")
+    report = json.loads(path.read_text()) if args.resume and path.is_file() else {"points": []}
+    report.update({"date": time.strftime("%Y-%m-%d"), "machine": "CPU (2 cores)",
+                   "llm": args.llm, "candidates": inputs.data.config.num_candidates,
+                   "rows": {"val": f"{len(val.samples)} (the paper's released validation rows)",
+                            "test": f"{len(test.samples)} (test users of our own split)"},
+                   "baselines": baselines(val, test), "chance": 1 / val.lists.shape[1],
+                   "settings": {"lr": args.lr, "batch_size": args.batch_size,
+                                "micro_batch": args.micro_batch, "precision": args.precision,
+                                "epochs": 1}})
+    done = {(p["arm"], p["budget"]) for p in report["points"]}
+    for budget in [int(b) for b in args.budgets.split(",")]:
+        for text in args.arms.split(","):
+            arm = parse_arm(text)
+            if (arm.name, budget) in done:
+                continue
+            console.rule(f"{arm.name}, budget {budget}")
+            point = run_point(base, arm, budget, inputs.work, val, test, device,
+                              args.cache_dir, console.print)
+            report["points"].append(point)
+            console.print(f"{arm.name} @ {budget}: val HR@1 {point['val']['HitRatio@1']:.4f}, "
+                          f"top-1 changed {point['history']['top1_changed']:.2f}, "
+                          f"fused test HR@1 {point['test_fused']['HitRatio@1']:.4f}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def markdown(report: dict) -> str:
+    base = report["baselines"]
+    lines = [f"# The LLM stage on the CPU ({report['date']})", "",
+             f"{report['llm']}, MovieLens-100K, {report['candidates']} candidates; val = "
+             f"{report['rows']['val']}, test = {report['rows']['test']}. One epoch over the "
+             f"budget, batch {report['settings']['batch_size']}, lr {report['settings']['lr']}, "
+             f"{report['settings']['precision']}. History sensitivity: the share of val rows "
+             "whose top-1 changes when the history (and user state) is another user's.", "",
+             "| arm (head:user:schedule) | budget | val HR@1 | val HR@3 | val NDCG@5 | "
+             "top-1 changed | HR@1 own / other | fused val HR@1 (w) | test HR@1 | fused test "
+             "HR@1 / NDCG@5 | s (train / eval) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for p in sorted(report["points"], key=lambda p: (p["budget"], p["arm"])):
+        h = p["history"]
+        lines.append(
+            f"| {p['arm']} | {p['budget']} | {p['val']['HitRatio@1']:.4f} | "
+            f"{p['val']['HitRatio@3']:.4f} | {p['val']['NDCG@5']:.4f} | "
+            f"{h['top1_changed']:.2f} | {h['HitRatio@1_own']:.3f} / {h['HitRatio@1_other']:.3f} "
+            f"| {p['val_fused']['HitRatio@1']:.4f} ({p['fusion_weight']:g}) | "
+            f"{p['test']['HitRatio@1']:.4f} | {p['test_fused']['HitRatio@1']:.4f} / "
+            f"{p['test_fused']['NDCG@5']:.4f} | {p['train_seconds']:.0f} / "
+            f"{p['eval_seconds']:.0f} |")
+    for name in ("popularity", "sasrec"):
+        b = base[name]
+        lines.append(f"| {name} | - | {b['val']['HitRatio@1']:.4f} | {b['val']['HitRatio@3']:.4f}"
+                     f" | {b['val']['NDCG@5']:.4f} | " +
+                     (f"{base['sasrec_history']['top1_changed']:.2f} | "
+                      f"{base['sasrec_history']['HitRatio@1_own']:.3f} / "
+                      f"{base['sasrec_history']['HitRatio@1_other']:.3f}" if name == "sasrec"
+                      else "0.00 | -") +
+                     f" | - | {b['test']['HitRatio@1']:.4f} | {b['test']['NDCG@5']:.4f} (NDCG@5)"
+                     " | - |")
+    lines += ["", "Diagnostics (val rows):", "",
+              "| arm | budget | choice loss | top-1 at most chosen position | corr(score, "
+              "popularity) | projected / token norm | candidate->history attention | "
+              "train loss first / last tenth |", "|---|---|---|---|---|---|---|---|"]
+    for p in sorted(report["points"], key=lambda p: (p["budget"], p["arm"])):
+        loss = f"{p['loss_first_tenth']:.3f} / {p['loss_last_tenth']:.3f}" \
+            if "loss_first_tenth" in p else "-"
+        lines.append(f"| {p['arm']} | {p['budget']} | {p['val_choice_loss']:.3f} | "
+                     f"{p['top1_position_share']:.2f} | {p['popularity_rank_corr']:.2f} | "
+                     f"{p['projected_item_norm']:.2f} / {p['token_embedding_norm']:.2f} | "
+                     f"{p['candidate_to_history_attention']:.3f} | {loss} |")
+    lines += [""] + list(report.get("notes", [])) + [""]
+    return "\n".join(lines)

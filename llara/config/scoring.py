@@ -1,0 +1,35 @@
+"""How the LLM ranks candidates, and how its scores are fused with the recommender's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llara.config.checks import require
+
+SCORING_HEADS = ("title", "letter", "slot")
+
+
+@dataclass
+class ScoringConfig:
+    """The ranking head (stored with the checkpoint; every ranking uses it) and fusion."""
+
+    head: str = "title"
+    """title: the log-likelihood of each candidate's title after the prompt (the paper's
+    answer, learned as text); letter: candidates labelled (A), (B), ... and a softmax over the
+    label tokens at the answer position; slot: a learned linear score of the last hidden state
+    at each candidate's slot token ([CansEmb], [PH] in text-only prompts), a softmax over the
+    candidates. letter and slot read the prompt alone."""
+    label_smoothing: float = 0.0
+    """letter and slot training: label smoothing of the cross-entropy over the candidates."""
+    fusion_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+    """Weights w tried on the validation rows for score fusion (the LLM's log-softmax over the
+    candidates + w x the recommender's); the best is stored with the checkpoint."""
+
+    def __post_init__(self) -> None:
+        require(self.head in SCORING_HEADS, "scoring.head",
+                f"'{self.head}' is not one of {', '.join(SCORING_HEADS)}")
+        require(0.0 <= self.label_smoothing < 1.0, "scoring.label_smoothing",
+                "must be in [0, 1)")
+        self.fusion_grid = tuple(float(w) for w in self.fusion_grid)
+        require(len(self.fusion_grid) > 0 and all(w >= 0 for w in self.fusion_grid),
+                "scoring.fusion_grid", "needs one or more weights >= 0")
