@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 
 import ray
+
+GCS_PORT_ENV = "RAY_GCS_SERVER_PORT"
+"""Ray reads the head's GCS port from this variable when it starts one."""
 
 
 def connect(num_cpus: int | None = None, log=print) -> str | None:
@@ -18,9 +22,7 @@ def connect(num_cpus: int | None = None, log=print) -> str | None:
         if os.environ.get("RAY_ADDRESS"):
             context = ray.init(configure_logging=False, log_to_driver=False)
         else:
-            context = ray.init(num_cpus=num_cpus, include_dashboard=True,
-                               dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1",
-                               configure_logging=False, log_to_driver=False)
+            context = start_local(num_cpus)
         url = f"http://{context.dashboard_url}" if context.dashboard_url else None
         if url:
             log(f"Ray dashboard: {url}")
@@ -29,6 +31,36 @@ def connect(num_cpus: int | None = None, log=print) -> str | None:
             log(f"Ray logs: {session}/logs (Ray Data: {session}/logs/ray-data)")
     quiet_ray_data()
     return url
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_local(num_cpus: int | None = None, **options):
+    """A local Ray on 127.0.0.1 (dashboard included) whose every worker knows its address.
+
+    Ray's own State API calls inside workers find their cluster by looking around the machine
+    when no address is set; beside another Ray instance (another user's job, a service) that
+    fails, and Ray Train then never frees a stopped trial's resources. So the GCS port is
+    chosen here and handed to every worker of this session as RAY_ADDRESS."""
+    port = free_port()
+    os.environ[GCS_PORT_ENV] = str(port)  # read once, when the head starts
+    try:
+        return ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
+                        _node_ip_address="127.0.0.1", configure_logging=False,
+                        log_to_driver=False,
+                        runtime_env={"env_vars": {"RAY_ADDRESS": f"127.0.0.1:{port}"}},
+                        **options)
+    finally:
+        os.environ.pop(GCS_PORT_ENV, None)
+
+
+def address_in_use() -> str:
+    """The GCS address of the instance this process is connected to."""
+    return ray.get_runtime_context().gcs_address
 
 
 def quiet_ray_data() -> None:

@@ -30,6 +30,7 @@ from llara.tune import (Parameter, TrialLedger, TrialRecord, TuneSpec, build_spe
                         results_table, shard_runs, trial_config, trial_records, write_best,
                         write_results)
 
+from .session import address_in_use
 from .train import distributed_trainer, keep_final, shard_manifest
 
 EXPERIMENT = "search"
@@ -199,11 +200,14 @@ def collect_results(spec: TuneSpec, out: Path, interrupted: bool) -> SearchOutco
     return SearchOutcome(records, table, best, best_yaml, files, interrupted)
 
 
-def _state_api_probe() -> str | None:
+def _state_api_probe(address: str) -> str | None:
     from ray.util.state import get_actor
 
     try:
-        get_actor("ffffffffffffffffffffffff01000000", timeout=10)  # no such actor: None
+        # As Ray Train's cleaner asks (no address: it must find its cluster by itself), and
+        # as we ask (the address of the instance in use).
+        for where in (None, address):
+            get_actor("ffffffffffffffffffffffff01000000", address=where, timeout=10)
         return None
     except Exception as err:  # the State API's errors vary by cause
         return f"{type(err).__name__}: {err}"
@@ -214,7 +218,7 @@ def require_state_api() -> None:
     workers' placement group only after its cleaner actor sees, through the State API (served
     by the dashboard), that the run's controller is gone. Without it the CPUs leak and the
     search hangs, so check from inside the cluster, as that cleaner would, before starting."""
-    problem = ray.get(ray.remote(num_cpus=0)(_state_api_probe).remote())
+    problem = ray.get(ray.remote(num_cpus=0)(_state_api_probe).remote(address_in_use()))
     if problem:
         raise ConfigError("llara tune needs the Ray State API inside the cluster (it frees the "
                           "resources of stopped trials): start Ray with its dashboard and run "

@@ -81,17 +81,23 @@ class SlotHead(nn.Module):
 
 
 def letter_label_ids(tokenizer) -> list[int]:
-    """Token ids of ` A`, ` B`, ... (what follows `Answer:`), as far as each is one token."""
-    ids = []
-    for label in LETTER_LABELS:
-        tokens = tokenizer(" " + label, add_special_tokens=False)["input_ids"]
-        if len(tokens) != 1:
-            break
-        ids.append(tokens[0])
-    if len(ids) < 2:
+    """Token ids of the labels A, B, ... as what follows `Answer:`: ` A` where the tokenizer
+    holds every label with its space as one token, else `A` (a byte-level alphabet always
+    does), as far as each label is one token."""
+    best: list[int] = []
+    for form in (" {}", "{}"):
+        ids = []
+        for label in LETTER_LABELS:
+            tokens = tokenizer(form.format(label), add_special_tokens=False)["input_ids"]
+            if len(tokens) != 1:
+                break
+            ids.append(tokens[0])
+        if len(ids) > len(best):
+            best = ids
+    if len(best) < 2:
         raise ConfigError(f"invalid 'scoring.head': this tokenizer splits the letter label "
-                          f"' {LETTER_LABELS[len(ids)]}' into several tokens; use title or slot")
-    return ids
+                          f"'{LETTER_LABELS[len(best)]}' into several tokens; use title or slot")
+    return best
 
 
 def _letter(llm: nn.Module, tokenizer) -> nn.Module:

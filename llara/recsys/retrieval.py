@@ -68,8 +68,13 @@ def retrieve(model: torch.nn.Module, samples: Samples, n: int, batch_size: int =
         target = torch.as_tensor(samples.next[start:stop], device=device)
         target_score = logits.gather(1, target[:, None])  # (B, 1)
         above = (logits > target_score).sum(1)
+        # A true item tied with the last returned one but not returned itself sits below the
+        # cut: only the items topk returned count as retrieved.
+        returned = top.indices == target[:, None]  # (B, n)
+        rank = torch.where(returned.any(1), returned.int().argmax(1),
+                           torch.clamp(above, min=n))
         ranks.append(torch.where(torch.isinf(target_score[:, 0]),
-                                 torch.full_like(above, num_items), above).cpu().numpy())
+                                 torch.full_like(above, num_items), rank).cpu().numpy())
     model.train(was_training)
     return Retrieval(np.concatenate(items), np.concatenate(scores), np.concatenate(ranks))
 

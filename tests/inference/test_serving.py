@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from llara.common.errors import DataError
+from llara.common.errors import ConfigError, DataError
 from llara.config.serving import ServingConfig
 from llara.data.tables import Samples
 from llara.inference.requests import RequestError
@@ -150,3 +150,60 @@ def test_missing_or_corrupt_checkpoints_fail_before_start(checkpoint, tmp_path):
     with pytest.raises(DataError, match="run.json"):
         check_checkpoint(broken)
     assert checkpoint_version(checkpoint).startswith(checkpoint.name + "@")
+
+
+def with_max_length(recommender, length: int) -> Recommender:
+    """The same model under a shorter prompt.max_length, with a new service around it."""
+    config = dataclasses.replace(recommender.trained.config,
+                                 prompt=dataclasses.replace(recommender.trained.config.prompt,
+                                                            max_length=length))
+    trained = dataclasses.replace(recommender.trained, config=config)
+    return Recommender(trained, dataclasses.replace(recommender.config, max_candidates=40),
+                       recommender.version, log=lambda *_: None)
+
+
+def test_every_request_the_service_admits_fits_the_model(recommender):
+    """max_candidates is lowered at start-up to what the longest titles fit in
+    prompt.max_length, so a long list is a 422 that says so, never a 500 in the batch."""
+    short = with_max_length(recommender, 260)
+    most = short.config.max_candidates
+    assert 20 <= most < 40
+    titles = recommender.titles
+    longest = sorted(range(len(titles)), key=lambda i: -len(titles[i]))
+    with pytest.raises(RequestError, match=f"give 2 to {most}"):
+        short.parse([5, 6, 7], candidates=longest[:most + 1])
+    query = short.parse(longest[most:most + 6], candidates=longest[:most])  # the worst case
+    assert len(short.rank([query])[0]) == most
+    with pytest.raises(ConfigError, match="serve.num_candidates"):
+        with_max_length(recommender, 120)  # not even the default list fits
+
+
+def test_a_prompt_is_measured_when_the_request_is_parsed(recommender):
+    short = with_max_length(recommender, 260)
+    short.trained.config.prompt.max_length = 40  # below what start-up planned for
+    with pytest.raises(RequestError, match=r"prompt of \d+ tokens, above the model's limit "
+                                           r"of 40 \(prompt.max_length\)") as caught:
+        short.parse([5, 6, 7], candidates=[0, 1, 2, 3])
+    assert caught.value.status == 422 and caught.value.field == "candidates"
+
+
+def test_one_failing_request_fails_alone_in_its_batch(recommender):
+    good = [recommender.parse([5, 6, 7], k=3), recommender.parse([9], candidates=[0, 1, 2])]
+    broken = dataclasses.replace(good[1], candidates=[0, 1, recommender.num_items + 7])
+    results = recommender.rank([good[0], broken, good[1]])
+    assert isinstance(results[1], Exception) and not isinstance(results[0], Exception)
+    assert [i for i, _ in results[0]] == [i for i, _ in recommender.rank([good[0]])[0]]
+    assert [i for i, _ in results[2]] == [i for i, _ in recommender.rank([good[1]])[0]]
+
+
+@pytest.mark.parametrize("source", ["recommender", "random"])
+def test_a_history_covering_the_catalogue_is_a_clear_4xx(recommender, source):
+    everything = Recommender(recommender.trained, dataclasses.replace(
+        recommender.config, max_history=recommender.num_items, candidate_source=source),
+        recommender.version, log=lambda *_: None)
+    with pytest.raises(RequestError, match="fewer than 2 items outside it") as caught:
+        everything.parse(list(range(recommender.num_items)))
+    assert caught.value.status == 422
+    # leaving one item: still too few to rank, said the same way
+    with pytest.raises(RequestError, match="fewer than 2 items outside it"):
+        everything.parse(list(range(1, recommender.num_items)))

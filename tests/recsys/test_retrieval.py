@@ -128,3 +128,20 @@ def test_retrieve_n_sizes_recommender_lists_only():
     assert training_lists(rows, "recommender", NUM_ITEMS, 6, 0, 0, rec, retrieve_n=4).shape \
         == (2, 4)
     assert training_lists(rows, "random", NUM_ITEMS, 6, 0, 0, retrieve_n=4).shape == (2, 6)
+
+
+class Tied(torch.nn.Module):
+    """Every item scores the same: which tied items topk returns is its own choice."""
+
+    def forward(self, history, lengths):
+        return torch.zeros(history.shape[0], NUM_ITEMS)
+
+
+@pytest.mark.parametrize("target", [0, 4, 17, 29])
+def test_a_true_item_tied_at_the_cut_counts_as_retrieved_only_when_returned(target):
+    got = retrieve(Tied(), samples([[5]], [target]), 4)
+    returned = target in got.items[0].tolist()
+    assert (got.target_ranks[0] < 4) == returned
+    if returned:
+        assert got.items[0][got.target_ranks[0]] == target
+    assert recall_at(got.target_ranks, 4) == float(returned)

@@ -1,6 +1,11 @@
 import json
+import shutil
 
+import pytest
+
+from llara.common.errors import DataError
 from llara.config.candidates import CandidateConfig
+from llara.training.inputs import check_inputs, run_inputs
 from llara.training.loop import train_local
 from tests.conftest import toy_config
 
@@ -23,3 +28,22 @@ def test_training_on_retrieved_lists_with_full_validation(toy_inputs, tmp_path):
     run = json.loads((result.checkpoint_dir / "run.json").read_text())
     assert run["config"]["candidates"] == {"source": "recommender", "validation": "full",
                                            "retrieve": 6}
+
+
+@pytest.mark.parametrize("key, value", [("max_history", 5), ("num_items", 41)])
+def test_a_recommender_of_other_data_is_refused_naming_both_values(toy_inputs, tmp_path, key,
+                                                                   value):
+    data, rec = toy_inputs
+    other = tmp_path / "other-rec"
+    shutil.copytree(rec, other)
+    header = json.loads((other / "config.json").read_text())
+    ours = header[key]
+    header[key] = value
+    (other / "config.json").write_text(json.dumps(header))
+    config = toy_config((data, other), tmp_path / "run")
+    what = "items" if key == "num_items" else key
+    with pytest.raises(DataError, match=f"recommender has {what} {value} but the dataset .* "
+                                        f"has {what} {ours}"):
+        check_inputs(config)
+    with pytest.raises(DataError, match=f"has {what} {value}"):  # serve and evaluate load so
+        run_inputs(config, "cpu", None, log=lambda *_: None, inference=True)

@@ -1,0 +1,50 @@
+"""`llara` talks to its own Ray instance, even with another one running on the machine."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHECK = """
+import ray
+from llara.ray_jobs.session import address_in_use, connect
+from llara.ray_jobs.tune import require_state_api
+
+connect(num_cpus=1, log=lambda *_: None)
+require_state_api()  # the State API from inside the cluster, as Ray Train's cleaner asks it
+print("ours:", address_in_use())
+ray.shutdown()
+"""
+
+OTHER = """
+import sys, time, ray
+ray.init(num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1",
+         configure_logging=False)
+print(ray.get_runtime_context().gcs_address, flush=True)
+time.sleep(600)
+"""
+
+
+def test_tune_finds_its_own_ray_beside_another_instance(tmp_path):
+    other = subprocess.Popen([sys.executable, "-c", OTHER], stdout=subprocess.PIPE, text=True,
+                             cwd=tmp_path)
+    try:
+        other_address = other.stdout.readline().strip()  # the other instance is up
+        assert other_address, "the second Ray instance did not start"
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        done = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        ours = done.stdout.split("ours:", 1)[1].strip()
+        assert ours and ours != other_address
+    finally:
+        other.terminate()
+        deadline = time.monotonic() + 60
+        while other.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if other.poll() is None:
+            other.kill()
