@@ -247,7 +247,8 @@ def trial_config(run: FinetuneConfig, params: dict[str, Any], output_dir: str) -
 
 def _own_shards(run: FinetuneConfig, config: FinetuneConfig, keys: list[str]) -> FinetuneConfig:
     """`config` reading `<run's shards>/<value>[-<value>]` for the searched shard options."""
-    if keys:
-        values = [str(getattr(getattr(config, k.split(".")[0]), k.split(".")[1])) for k in keys]
+    if keys:  # in SHARD_KEYS order, however the space lists them
+        values = [str(getattr(getattr(config, k.split(".")[0]), k.split(".")[1]))
+                  for k in SHARD_KEYS if k in keys]
         config.shards.dir = f"{run.shard_dir()}/{'-'.join(values)}"
     return config

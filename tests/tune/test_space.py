@@ -151,3 +151,25 @@ def test_a_searched_candidate_source_gives_each_source_its_own_shards(tmp_path):
     assert shard_runs(spec({"lora.r": [4, 8]}))[0].shards.dir == base  # one set, as before
     with pytest.raises(ConfigError, match="candidates.source.*'top' is not one of"):
         spec({"candidates.source": ["random", "top"]})
+
+
+def test_the_ranking_head_is_searchable_with_shards_of_its_own(tmp_path):
+    parsed = spec({"scoring.head": ["title", "slot"], "candidates.source": ["random",
+                                                                             "recommender"]})
+    base = parsed.run.shard_dir()
+    runs = shard_runs(parsed)
+    assert sorted((r.scoring.head, r.candidates.source, r.shards.dir) for r in runs) == [
+        ("slot", "random", f"{base}/random-slot"),
+        ("slot", "recommender", f"{base}/recommender-slot"),
+        ("title", "random", f"{base}/random-title"),
+        ("title", "recommender", f"{base}/recommender-title")]
+    trial = trial_config(parsed.run, {"scoring.head": "slot", "candidates.source": "random"},
+                         str(tmp_path / "t"))
+    assert trial.scoring.head == "slot" and trial.shards.dir == f"{base}/random-slot"
+    only_head = spec({"scoring.head": ["letter", "slot"]})
+    assert [r.shards.dir for r in shard_runs(only_head)] == [
+        f"{only_head.run.shard_dir()}/letter", f"{only_head.run.shard_dir()}/slot"]
+    with pytest.raises(ConfigError, match="scoring.head.*'logit' is not one of"):
+        spec({"scoring.head": ["slot", "logit"]})
+    with pytest.raises(ConfigError, match="scoring.fusion_grid.*cannot be searched"):
+        spec({"scoring.fusion_grid": [[0.0], [1.0]]})
