@@ -31,7 +31,7 @@ from llara.inference.trained import TrainedModel, load_trained
 from llara.model.batch import collate_prompts
 from llara.model.llara import build_llara
 from llara.prompts.builder import PromptBuilder
-from llara.prompts.templates import templates_for
+from llara.prompts.templates import run_templates
 from llara.recsys.checkpoint import load_checkpoint
 from llara.recsys.popularity import popularity_scores, target_counts
 from llara.recsys.ranking import candidate_scores
@@ -102,7 +102,7 @@ def untrained(config: FinetuneConfig, device: str, cache_dir) -> TrainedModel:
                         inputs.user_encoder).to(device)
     return TrainedModel(model, config, inputs.dataset, inputs.titles,
                         PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config),
-                        templates_for(config.prompt.domain)[0], {})
+                        run_templates(config.prompt, inputs.dataset.config)[0], {})
 
 
 def llm_scores(trained: TrainedModel, samples: Samples, lists: np.ndarray) -> np.ndarray:

@@ -7,9 +7,10 @@ from typing import Optional
 
 import typer
 
-from llara.common import DataError
+from llara.common import ConfigError, DataError
 from llara.config import SOURCE_FORMATS, DataConfig
-from llara.data import DATASETS, PrepareReport, fetch_dataset, prepare_dataset
+from llara.data import (DATASETS, PrepareReport, ReleasedReport, fetch_dataset, import_released,
+                        is_released, prepare_dataset)
 
 from .common import build_config, console
 from .options import CacheDir
@@ -50,13 +51,15 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
             reference_split: Optional[Path] = typer.Option(
                 None, help="Folder with the paper's val.jsonl [and test.jsonl]; kept as is."),
             allow_pickle: bool = typer.Option(
-                False, help="Allow reading Val_data.df/Test_data.df pickles (pickle executes "
-                "code: trusted files only)."),
+                False, help="Read the paper's released pickles (train_data.df, Val_data.df, "
+                "Test_data.df) with a restricted unpickler that admits only pandas and numpy "
+                "classes."),
             config: Optional[Path] = typer.Option(None, help="YAML file with DataConfig options."),
             set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. "
                                                      "--set split_seed=3."),
             cache_dir: CacheDir = None) -> None:
-    """Turn a raw log into items/train/val/test Parquet tables."""
+    """Turn a raw log (or the paper's released tables, --format llara) into items/train/val/
+    test Parquet tables."""
     if format not in SOURCE_FORMATS:
         raise DataError(format, "unknown raw format", expected=", ".join(SOURCE_FORMATS))
     data_config = build_config(DataConfig, config, set_)
@@ -68,6 +71,37 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
         if not raw_dir.is_dir():
             raise DataError(source, "is neither a known dataset nor a folder",
                             expected=f"one of {', '.join(DATASETS)} or a folder of raw files")
+    if format == "llara" or (format == "auto" and is_released(raw_dir)):
+        if reference_split is not None:
+            raise ConfigError("invalid '--reference-split': released tables are the paper's "
+                              "split already")
+        print_released_report(import_released(raw_dir, out or Path("data") / name,
+                                               data_config, allow_pickle))
+        return
     report = prepare_dataset(raw_dir, out or Path("data") / name, data_config, format,
                              reference_split, allow_pickle)
     print_prepare_report(report)
+
+
+def print_released_report(report: ReleasedReport) -> None:
+    console.print(f"released tables: {report.num_items} items named by {report.names_file} "
+                  f"({report.non_ascii_names} names with non-ASCII characters); prompts: "
+                  f"{report.domain} templates")
+    for split, counts in report.splits.items():
+        dropped = []
+        if counts.no_history:
+            dropped.append(f"{counts.no_history} with an all-padding history (a user's first "
+                           "interaction, as released)")
+        if counts.short:
+            dropped.append(f"{counts.short} with fewer than 3 history items (the paper's "
+                           "filter)")
+        line = f"{split} ({counts.file}): {counts.read} rows read, {counts.kept} kept"
+        if dropped:
+            line += "; dropped " + ", ".join(dropped)
+        if split == "train":
+            line += f"; the LLM stage trains on the {counts.llm_stage} with 3+ items " \
+                "(prompt.min_history=3, the paper's len_seq >= 3)"
+        console.print(line)
+    if "test" not in report.splits:
+        console.print("test: none in the released tables (evaluate with --split val)")
+    console.print(f"wrote {report.output_dir}")

@@ -24,7 +24,7 @@ from ray.train.torch import TorchConfig, TorchTrainer
 from llara.common import absolute_path, absolute_paths, deepspeed_bf16
 from llara.config import FinetuneConfig, from_dict, to_dict
 from llara.model import build_llara, collate_prompts, compile_decoder_layers
-from llara.prompts import PromptBuilder, templates_for
+from llara.prompts import PromptBuilder, run_templates
 from llara.training import (DeepSpeedBackend, EpochValidator, ShardManifest, TrainState,
                             check_inputs, deepspeed_config, hybrid_probability,
                             learning_rate_factor, load_recommender, load_state_tree,
@@ -122,7 +122,7 @@ def train_loop(loop_config: dict) -> None:
     sink = MetricsSink(Path(config.output_dir), state.step) if rank == 0 else None
     shard = ray.train.get_dataset_shard("train")
     builder = PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config)
-    template = templates_for(config.prompt.domain, config.prompt.template_file)[0]
+    template = run_templates(config.prompt, dataset.config)[0]
     validator = EpochValidator(config, dataset.samples("val"), dataset.config, dataset.num_items,
                                load_recommender(config, device), device, builder, template,
                                state.best_hr1)

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from llara.config.checks import require
 
-SOURCE_FORMATS = ("auto", "movielens-100k", "movielens-1m", "recbole")
+SOURCE_FORMATS = ("auto", "movielens-100k", "movielens-1m", "recbole", "llara")
+"""Raw logs, or `llara`: the paper's released sample tables (llara.data.released)."""
 
 
 @dataclass
@@ -25,6 +26,9 @@ class DataConfig:
     """Candidates per sample: the true next item plus num_candidates - 1 sampled negatives."""
     candidate_seed: int = 0
     """Seed from which evaluation candidates are derived per sample (same lists every run)."""
+    domain: str | None = None
+    """Prompt templates the LLM stage uses for this dataset (movies, games or music); default:
+    music for released tables named by id2name.txt (LastFM), else movies."""
 
     def __post_init__(self) -> None:
         require(self.max_history >= 1, "data.max_history", "must be at least 1")

@@ -12,8 +12,9 @@ from llara.config.checks import require
 class PromptConfig:
     """How samples become prompts."""
 
-    domain: str = "movies"
-    """Built-in template set: movies, games or music."""
+    domain: str | None = None
+    """Built-in template set: movies, games or music; default: the dataset's own (its
+    dataset.json, from `llara data prepare`), else movies."""
     template_file: str | None = field(default=None, metadata=PATH)
     """Optional JSON list / text file of templates replacing the built-in ones; each holds
     [HistoryHere] and [CansHere] once and may hold [CountHere] (the candidate count)."""

@@ -3,13 +3,18 @@
 from llara.data.candidates import sample_rng, sample_candidates
 from llara.data.fetch import (CACHE_ENV, WheelSource, DatasetSource, DATASETS, SOURCES, FetchError,
                               default_cache_dir, dataset_dir, fetch_dataset)
+from llara.data.pickles import ALLOWED_GLOBALS, RefusedPickle, read_frame_pickle, frame_rows
 from llara.data.prepare import (FORMAT_VERSION, SPLITS, PrepareReport, prepare_dataset,
                                 PreparedDataset)
 from llara.data.readers import (ML100K_GENRES, TITLE_COLUMNS, RawDataset, MOVIELENS_LOG_COLUMNS,
                                 read_movielens_100k, read_movielens_1m, read_recbole, READERS,
                                 detect_format, read_raw)
-from llara.data.reference import (REFERENCE_FILES, load_reference_split, rows_to_samples,
-                                  MatchReport, match_reference_users)
+from llara.data.reference import (REFERENCE_FILES, RELEASED_COLUMNS, renamed_columns,
+                                  rows_from_jsonl, rows_from_pickle, load_reference_split,
+                                  rows_to_samples, MatchReport, match_reference_users)
+from llara.data.released import (RELEASED_FILES, NAME_FILES, PAPER_MIN_HISTORY, MARKERS,
+                                 SplitCounts, ReleasedReport, is_released, read_names,
+                                 import_released)
 from llara.data.sequences import (UserLog, build_user_logs, window_samples, training_samples,
                                   final_sample)
 from llara.data.splits import split_users
@@ -30,6 +35,10 @@ __all__ = [
     "default_cache_dir",
     "dataset_dir",
     "fetch_dataset",
+    "ALLOWED_GLOBALS",
+    "RefusedPickle",
+    "read_frame_pickle",
+    "frame_rows",
     "FORMAT_VERSION",
     "SPLITS",
     "PrepareReport",
@@ -46,10 +55,23 @@ __all__ = [
     "detect_format",
     "read_raw",
     "REFERENCE_FILES",
+    "RELEASED_COLUMNS",
+    "renamed_columns",
+    "rows_from_jsonl",
+    "rows_from_pickle",
     "load_reference_split",
     "rows_to_samples",
     "MatchReport",
     "match_reference_users",
+    "RELEASED_FILES",
+    "NAME_FILES",
+    "PAPER_MIN_HISTORY",
+    "MARKERS",
+    "SplitCounts",
+    "ReleasedReport",
+    "is_released",
+    "read_names",
+    "import_released",
     "UserLog",
     "build_user_logs",
     "window_samples",

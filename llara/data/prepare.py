@@ -150,7 +150,21 @@ class PreparedDataset:
     def samples(self, split: str, min_history: int = 1) -> Samples:
         if split not in SPLITS:
             raise DataError(self.directory, f"unknown split '{split}'", expected=", ".join(SPLITS))
+        if not self.has(split):
+            raise DataError(self.directory, f"this dataset has no {split} rows (source "
+                            f"{self.meta.get('source', 'unknown')})",
+                            expected="--split " + " or ".join(
+                                s for s in SPLITS if s != split and self.has(s)))
         return read_samples(self.directory / f"{split}.parquet", self.num_items, min_history)
+
+    def has(self, split: str) -> bool:
+        """Whether the dataset holds rows of `split` (released tables may lack a test)."""
+        return self.meta.get("samples", {}).get(split, 1) > 0
+
+    @property
+    def domain(self) -> str:
+        """The prompt templates this dataset's LLM stage uses by default."""
+        return self.config.domain or "movies"
 
     def titles(self) -> list[str]:
         return read_items(self.directory / "items.parquet")["title"].to_pylist()

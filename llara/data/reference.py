@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +18,17 @@ from pathlib import Path
 import numpy as np
 
 from llara.common.errors import DataError
+from llara.data.pickles import frame_rows
 from llara.data.sequences import UserLog
 from llara.data.tables import Samples
 
 REFERENCE_FILES = {"val": ("val.jsonl", "Val_data.df"), "test": ("test.jsonl", "Test_data.df")}
+RELEASED_COLUMNS = {"seq": "history", "len_seq": "len_history"}
+"""The released pickles' column names -> ours (the JSON-lines copies already use ours)."""
+
+
+def renamed_columns(row: dict) -> dict:
+    return {RELEASED_COLUMNS.get(key, key): value for key, value in row.items()}
 
 
 def _row_to_arrays(row: dict, path: Path, lineno: int, width: int):
@@ -47,7 +53,7 @@ def _row_to_arrays(row: dict, path: Path, lineno: int, width: int):
                         expected="integers for ids and lengths, numbers for ratings") from None
 
 
-def _rows_from_jsonl(path: Path) -> list[tuple[int, dict]]:
+def rows_from_jsonl(path: Path) -> list[tuple[int, dict]]:
     rows = []
     with path.open(encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, start=1):
@@ -66,20 +72,11 @@ def _rows_from_jsonl(path: Path) -> list[tuple[int, dict]]:
     return rows
 
 
-def _rows_from_pickle(path: Path) -> list[tuple[int, dict]]:
-    warnings.warn(f"reading {path} with pickle: unpickling executes code from the file; "
-                  "only use files you trust", stacklevel=3)
-    try:
-        import pandas
-    except ImportError:
-        raise DataError(path, "reading pickles needs pandas", expected="pip install pandas") \
-            from None
-    frame = pandas.read_pickle(path)
-    records = frame.to_dict("records")
-    if not records:
+def rows_from_pickle(path: Path) -> list[tuple[int, dict]]:
+    rows = [(line, renamed_columns(row)) for line, row in frame_rows(path)]
+    if not rows:
         raise DataError(path, "table is empty")
-    return [(i + 1, {k: (list(v) if hasattr(v, "__len__") and not isinstance(v, str) else v)
-                     for k, v in rec.items()}) for i, rec in enumerate(records)]
+    return rows
 
 
 def load_reference_split(directory: str | Path, width: int,
@@ -92,13 +89,13 @@ def load_reference_split(directory: str | Path, width: int,
     for split, (jsonl_name, pickle_name) in REFERENCE_FILES.items():
         jsonl, pickled = directory / jsonl_name, directory / pickle_name
         if jsonl.is_file():
-            path, rows = jsonl, _rows_from_jsonl(jsonl)
+            path, rows = jsonl, rows_from_jsonl(jsonl)
         elif pickled.is_file():
             if not allow_pickle:
                 raise DataError(pickled, "is a pickle; pickle runs code from the file",
                                 expected="convert it to JSON lines, or pass --allow-pickle "
                                 "if you trust it")
-            path, rows = pickled, _rows_from_pickle(pickled)
+            path, rows = pickled, rows_from_pickle(pickled)
         elif split == "val":
             raise DataError(directory, f"no {jsonl_name}",
                             expected=f"{jsonl_name} (or {pickle_name} with --allow-pickle)")

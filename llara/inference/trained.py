@@ -13,7 +13,7 @@ from llara.data.prepare import PreparedDataset
 from llara.model.checkpoint import read_run_config
 from llara.model.llara import LLaRA, load_llara
 from llara.prompts.builder import PromptBuilder
-from llara.prompts.templates import templates_for
+from llara.prompts.templates import run_templates
 from llara.recsys.checkpoint import load_checkpoint
 from llara.training.curriculum import evaluates_hybrid
 from llara.training.inputs import run_inputs
@@ -69,7 +69,7 @@ def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
     model, _, info = load_llara(checkpoint, inputs.llm, inputs.tokenizer, inputs.item_table,
                                 inputs.user_encoder)
     model.to(device)
-    template = templates_for(config.prompt.domain, config.prompt.template_file)[0]
+    template = run_templates(config.prompt, inputs.dataset.config)[0]
     return TrainedModel(model, config, inputs.dataset, inputs.titles,
                         PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config), template,
                         info)

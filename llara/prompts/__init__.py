@@ -3,8 +3,8 @@
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import (USER_SLOT, SPECIAL_TOKENS, COUNT_FIELD, USER_FIELD, USER_TEXT,
                                      FIELDS, SLOT_KINDS, LETTER_LABELS, TEMPLATES, ANSWER_END,
-                                     load_templates, templates_for, slot_layout, render_prompt,
-                                     pick_template)
+                                     load_templates, run_templates, templates_for, slot_layout,
+                                     render_prompt, pick_template)
 from llara.prompts.tokenize import (TokenizedPrompt, PromptTooLong, tokenize_prompts,
                                     tokenize_prompt)
 
@@ -21,6 +21,7 @@ __all__ = [
     "TEMPLATES",
     "ANSWER_END",
     "load_templates",
+    "run_templates",
     "templates_for",
     "slot_layout",
     "render_prompt",

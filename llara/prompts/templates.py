@@ -14,6 +14,8 @@ import random
 from pathlib import Path
 
 from llara.common.errors import ConfigError, DataError
+from llara.config.data import DataConfig
+from llara.config.prompt import PromptConfig
 
 PLACEHOLDER, HISTORY_SLOT = "[PH]", "[HistoryEmb]"
 CANDIDATE_SLOT, ITEM_SLOT = "[CansEmb]", "[ItemEmb]"
@@ -90,6 +92,12 @@ def load_templates(path: str | Path) -> tuple[str, ...]:
             raise DataError(path, f"template {number} has {template.count(USER_FIELD)} x "
                             f"{USER_FIELD}", line=number, expected=f"at most one {USER_FIELD}")
     return tuple(templates)
+
+
+def run_templates(prompt: PromptConfig, data: DataConfig) -> tuple[str, ...]:
+    """The templates a run uses: its template file, else its prompt.domain, else its
+    dataset's domain (music for LastFM), else movies."""
+    return templates_for(prompt.domain or data.domain or "movies", prompt.template_file)
 
 
 def templates_for(domain: str, path: str | Path | None = None) -> tuple[str, ...]:

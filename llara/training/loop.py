@@ -25,7 +25,7 @@ from llara.data.tables import Samples
 from llara.model.batch import collate_prompts
 from llara.model.llara import LLaRA, build_llara, compile_decoder_layers
 from llara.prompts.builder import PromptBuilder
-from llara.prompts.templates import pick_template, templates_for
+from llara.prompts.templates import pick_template, run_templates
 from llara.recsys.retrieval import training_lists
 from llara.training.curriculum import hybrid_probability, use_hybrid
 from llara.training.inputs import eligible, run_inputs
@@ -68,7 +68,7 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
     rng = random.Random(opts.seed)
     torch.manual_seed(opts.seed)
     output_dir = Path(output_dir)
-    templates = templates_for(config.prompt.domain, config.prompt.template_file)
+    templates = run_templates(config.prompt, data)
     builder = PromptBuilder.for_run(model.tokenizer, titles, config)
     train = eligible(train, config.prompt.min_history)
     validator = EpochValidator(config, val, data, num_items, recommender, device, builder,

@@ -67,7 +67,8 @@ class ShardSpec:
         """The spec of one split's shards for a run (`llm`: the resolved LLM source)."""
         return cls(llm=llm, data_dir=str(dataset.directory), split=split,
                    num_items=dataset.num_items, num_candidates=dataset.config.num_candidates,
-                   candidate_seed=dataset.config.candidate_seed, domain=config.prompt.domain,
+                   candidate_seed=dataset.config.candidate_seed,
+                   domain=config.prompt.domain or dataset.domain,
                    template_file=config.prompt.template_file,
                    max_length=config.prompt.max_length, min_history=config.prompt.min_history,
                    seed=config.shards.seed, candidate_source=config.candidates.source,

@@ -106,9 +106,16 @@ def test_pickles_need_explicit_permission(tmp_path):
     with pytest.raises(DataError, match="--allow-pickle"):
         prepare_dataset(raw, tmp_path / "out", DataConfig(), reference_dir=ref)
     assert not (tmp_path / "out").exists()
-    with pytest.warns(UserWarning, match="executes code"):
-        report = prepare_dataset(raw, tmp_path / "out", DataConfig(), reference_dir=ref,
-                                 allow_pickle=True)
+    # Read by the restricted unpickler (pandas and numpy classes only), with the released
+    # pickles' own column names (seq, len_seq) as well as ours.
+    report = prepare_dataset(raw, tmp_path / "out", DataConfig(), reference_dir=ref,
+                             allow_pickle=True)
+    assert report.reference.unambiguous == 1
+    row = _row_of(log, 2, 14)
+    row["seq"], row["len_seq"] = row.pop("history"), row.pop("len_history")
+    pandas.DataFrame([row]).to_pickle(ref / "Val_data.df")
+    report = prepare_dataset(raw, tmp_path / "out", DataConfig(), reference_dir=ref,
+                             allow_pickle=True)
     assert report.reference.unambiguous == 1
 
 

@@ -1,0 +1,167 @@
+"""The paper's released tables imported as they are: JSON lines or pandas pickles (read by a
+restricted unpickler), a names file, the paper's filters counted, bad input refused with the
+file and line, and nothing written unless all is well."""
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from llara.common.errors import DataError
+from llara.config.data import DataConfig
+from llara.data.pickles import RefusedPickle, frame_rows
+from llara.data.prepare import PreparedDataset
+from llara.data.released import import_released, is_released
+
+ITEMS = 30
+PAD = ITEMS
+
+
+def toy_rows(users: int = 12, length: int = 8, seed: int = 0) -> dict[str, list[dict]]:
+    """LastFM-shaped rows: every position of a training user's log, the released quirk
+    included (the first row of each user has len_history 1 and no item); one row per
+    validation/test user."""
+    rng = np.random.default_rng(seed)
+    tables = {"train": [], "val": [], "test": []}
+    for user in range(users):
+        log = rng.choice(ITEMS, length, replace=False).tolist()
+        split = "val" if user % 4 == 0 else "test" if user % 4 == 1 else "train"
+        positions = range(length) if split == "train" else [length - 1]
+        for position in positions:
+            history = log[max(0, position - 10):position]
+            tables[split].append({"history": history + [PAD] * (10 - len(history)),
+                                  "len_history": max(1, len(history)), "next": log[position]})
+    return tables
+
+
+def write_released(folder, tables, names=None, pickled=False):
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"train": ("train.jsonl", "train_data.df"), "val": ("val.jsonl", "Val_data.df"),
+             "test": ("test.jsonl", "Test_data.df")}
+    for split, rows in tables.items():
+        jsonl, pickle_name = files[split]
+        if pickled:
+            pd.DataFrame({"seq": [r["history"] for r in rows],
+                          "len_seq": [r["len_history"] for r in rows],
+                          "next": [r["next"] for r in rows]}).to_pickle(folder / pickle_name)
+        else:
+            (folder / jsonl).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    names = names or [f"{i}::Artist {i}, The" for i in range(ITEMS)]
+    (folder / "id2name.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_json_lines_import_keeps_the_tables_and_counts_what_it_drops(tmp_path):
+    tables = toy_rows()
+    del tables["test"]
+    source = write_released(tmp_path / "raw", tables)
+    assert is_released(source)
+    report = import_released(source, tmp_path / "data", DataConfig())
+    train = report.splits["train"]
+    assert train.read == len(tables["train"]) and train.no_history == 6  # one per train user
+    assert train.kept == train.read - 6 and train.llm_stage == sum(
+        r["len_history"] >= 3 for r in tables["train"])
+    assert report.splits["val"].kept == 3 and "test" not in report.splits
+    assert report.domain == "music"
+    data = PreparedDataset.open(tmp_path / "data")
+    assert data.num_items == ITEMS and data.padding_id == PAD and data.domain == "music"
+    assert data.titles()[4] == "Artist 4, The"  # artist names are not cleaned like movies
+    val = data.samples("val")
+    assert val.history.tolist() == [r["history"] for r in tables["val"]]
+    assert val.next.tolist() == [r["next"] for r in tables["val"]]
+    meta = json.loads((tmp_path / "data" / "dataset.json").read_text())
+    assert meta["samples"]["test"] == 0 and meta["test_source"] == "none"
+    with pytest.raises(DataError, match="no test rows .*expected --split train or val"):
+        data.samples("test")
+
+
+def test_pickles_import_like_their_json_lines(tmp_path):
+    tables = toy_rows(seed=1)
+    write_released(tmp_path / "json", tables)
+    write_released(tmp_path / "pickled", tables, pickled=True)
+    with pytest.raises(DataError, match="is a pickle.*--allow-pickle"):
+        import_released(tmp_path / "pickled", tmp_path / "refused", DataConfig())
+    assert not (tmp_path / "refused").exists()
+    import_released(tmp_path / "json", tmp_path / "a", DataConfig())
+    import_released(tmp_path / "pickled", tmp_path / "b", DataConfig(), allow_pickle=True)
+    for split in ("train", "val", "test"):
+        a = PreparedDataset.open(tmp_path / "a").samples(split)
+        b = PreparedDataset.open(tmp_path / "b").samples(split)
+        assert np.array_equal(a.history, b.history) and np.array_equal(a.next, b.next)
+
+
+def test_the_restricted_unpickler_refuses_code(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return os.system, ("echo owned > " + str(tmp_path / "owned"),)
+
+    (tmp_path / "train_data.df").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(RefusedPickle, match=r"refers to (posix|nt)\.system"):
+        frame_rows(tmp_path / "train_data.df")
+    assert not (tmp_path / "owned").exists()
+    # the same through the importer, with --allow-pickle: refused, nothing written
+    write_released(tmp_path / "raw", {"val": toy_rows()["val"]})
+    (tmp_path / "raw" / "train_data.df").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(RefusedPickle, match="system"):
+        import_released(tmp_path / "raw", tmp_path / "data", DataConfig(), allow_pickle=True)
+    assert not (tmp_path / "data").exists() and not (tmp_path / "owned").exists()
+
+
+def broken(kind: str, tables: dict) -> tuple[dict, list | None, str]:
+    """A table or names file with one defect, and the error it must give."""
+    rows = tables["train"]
+    names = None
+    if kind == "unknown id":
+        rows[5]["next"] = ITEMS + 3
+        match = "train.jsonl, line 6, column 'next': item id 33 is outside the catalogue"
+    elif kind == "long history":
+        rows[2]["history"] = rows[2]["history"] + [PAD]
+        match = "train.jsonl, line 3, column 'history': history has 11 entries"
+    elif kind == "length":
+        rows[7]["len_history"] += 1
+        match = "train.jsonl, line 8, column 'len_history': len_history .* disagrees"
+    elif kind == "missing column":
+        del rows[0]["next"]
+        match = "train.jsonl, line 1, column 'next': missing column 'next'"
+    elif kind == "name gap":
+        names = [f"{i}::Artist {i}" for i in range(ITEMS) if i != 7] + [f"{ITEMS}::Extra"]
+        match = "id2name.txt: no item 7 among 30 names"
+    elif kind == "name twice":
+        names = [f"{i}::Artist {i}" for i in range(ITEMS)] + ["3::Again"]
+        match = "id2name.txt, line 31: item id 3 appears twice"
+    else:
+        names = [f"{i}::Artist {i}" for i in range(ITEMS)]
+        names[9] = "9::DJ [CansEmb]"
+        match = r"line 10: the name 'DJ \[CansEmb\]' holds the prompt marker \[CansEmb\]"
+    return tables, names, match
+
+
+@pytest.mark.parametrize("kind", ["unknown id", "long history", "length", "missing column",
+                                  "name gap", "name twice", "marker"])
+def test_bad_tables_are_refused_naming_the_file_and_line_and_nothing_is_written(tmp_path,
+                                                                             kind):
+    tables, names, match = broken(kind, toy_rows())
+    source = write_released(tmp_path / "raw", tables, names)
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "keep.txt").write_text("an earlier output")
+    with pytest.raises(DataError, match=match):
+        import_released(source, out, DataConfig())
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]  # untouched
+
+
+def test_movielens_item_file_names_movies(tmp_path):
+    tables = toy_rows()
+    source = write_released(tmp_path / "raw", tables)
+    (source / "id2name.txt").unlink()
+    (source / "u.item").write_text("".join(f"{i + 1}|Heat {i}, The (1995)|x\n"
+                                           for i in range(ITEMS)), encoding="latin-1")
+    report = import_released(source, tmp_path / "data", DataConfig())
+    data = PreparedDataset.open(tmp_path / "data")
+    assert report.domain == "movies" and data.titles()[0] == "The Heat 0"
+    # --set domain=... overrides what the names file implies
+    import_released(source, tmp_path / "other", DataConfig(domain="games"))
+    assert PreparedDataset.open(tmp_path / "other").domain == "games"
