@@ -24,6 +24,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_REF = REPO.parent / "shared" / "data" / "llara_ref"
 
 
+SLOW_FOLDERS = ("cli", "ray_jobs", "serve", "bench")
+"""Tests of the entry points start Ray or run whole commands: all slow."""
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if Path(str(item.fspath)).parent.name in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def seeded():
     random.seed(0)

@@ -6,6 +6,8 @@ the CPU, because the device machine reaches no registry and sees only this repos
 .device-kit/a/  (first device call, < 64 MiB with the repository)
     data/       MovieLens-100K prepared with the paper's released validation rows
     sasrec/     the trained SASRec checkpoint (the frozen recommender)
+    lastfm/     the paper's LastFM tables (data/) and a SASRec trained on them (sasrec/),
+                for `quality_run.py --dataset lastfm`
     wheels/     what the device image lacks (gguf)
     model.part0 the first half of SmolLM2-135M-Instruct.Q4_1.gguf
     kit.json    sizes and SHA-256 of every part and of the joined file; commit; SASRec figures
@@ -38,11 +40,13 @@ from llara.config.io import to_dict
 from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
 from llara.data.fetch import fetch_dataset  # noqa: E402
 from llara.data.prepare import PreparedDataset, prepare_dataset  # noqa: E402
+from llara.data.released import import_released  # noqa: E402
 from llara.model.llm import PACKAGED_MODELS
 from llara.recsys.train import train_recommender
 
 KIT = REPO / ".device-kit"
 REFERENCE = REPO.parent / "shared" / "data" / "llara_ref" / "movielens"
+LASTFM = REPO.parent / "shared" / "data" / "llara_ref" / "lastfm"
 DEVICE_WHEELS = ("gguf==0.19.0",)
 """Packages the device image lacks (its list: the device tool's KINDS.md), pure-Python wheels."""
 SASREC = RecRunConfig(model=RecommenderConfig(model="sasrec"),
@@ -86,9 +90,11 @@ def commit() -> str:
 
 
 def pack(kit: Path, cache_dir: Path | None, model: str | None, data_dir: Path | None = None,
-         sasrec_dir: Path | None = None, wheels: bool = True, log=print) -> dict:
+         sasrec_dir: Path | None = None, wheels: bool = True, log=print,
+         lastfm: Path | None = LASTFM) -> dict:
     """Write the kit; `data_dir`/`sasrec_dir` copy existing ones (tests), `model=None` packs
-    no LLM (a run with the tiny LLM needs none)."""
+    no LLM (a run with the tiny LLM needs none), `lastfm`: the released LastFM tables to pack
+    (None: none)."""
     started = time.perf_counter()
     shutil.rmtree(kit, ignore_errors=True)
     first, second = kit / "a", kit / "b"
@@ -107,7 +113,14 @@ def pack(kit: Path, cache_dir: Path | None, model: str | None, data_dir: Path | 
     else:
         shutil.copytree(sasrec_dir, first / "sasrec")
         sasrec = {}
-    manifest = {"format": "llara-device-kit/1", "commit": commit(),
+    datasets = ["movielens"]
+    if lastfm is not None and lastfm.is_dir():
+        import_released(lastfm, first / "lastfm" / "data", DataConfig())
+        log("training SASRec on the LastFM tables")
+        train_recommender(PreparedDataset.open(first / "lastfm" / "data"), SASREC,
+                          first / "lastfm" / "sasrec", progress=False, log=log)
+        datasets.append("lastfm")
+    manifest = {"format": "llara-device-kit/1", "commit": commit(), "datasets": datasets,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "dataset": {**to_dict(dataset.config), "num_items": dataset.num_items},
                 "sasrec": sasrec, "model": None, "wheels": []}

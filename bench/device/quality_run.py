@@ -1,15 +1,18 @@
 """The paper-scale LLaRA quality run inside one lent GPU session (bench/device/README.md).
 
-Library path only (no Ray, no DeepSpeed: the device image has neither): the kit's MovieLens-100K
-(the paper's validation rows) and SASRec, SmolLM2-135M joined from the kit's two parts and
-checked, bf16 with compiled decoder layers; the training rate is measured first (steps at
-learning rate 0, which change no weight), then LLaRA (curriculum `linear`) trains for as many
-samples as fit in --train-seconds, so the schedule completes; then SASRec and LLaRA are
-evaluated on the validation rows and the test users (candidate scoring and the paper's
-generation protocol). results.json and results.md are rewritten after every stage, so a run cut
-short still returns what it measured.
+Library path only (no Ray, no DeepSpeed: the device image has neither): the kit's dataset
+(MovieLens-100K with the paper's validation rows, or the paper's LastFM tables) and SASRec,
+SmolLM2-135M joined from the kit's two parts and checked, bf16 with compiled decoder layers;
+the training rate is measured first (steps at learning rate 0, which change no weight), then
+LLaRA (the run defaults: ranking head, user state and curriculum of FinetuneConfig, or --set)
+trains for as many samples as fit in --train-seconds, so the schedule completes; then
+popularity, SASRec and LLaRA are evaluated on the validation rows and the test users
+(candidate scoring, the fused score with the weight chosen on the validation rows, the history
+diagnostic, and the paper's generation protocol). results.json and results.md are rewritten
+after every stage, so a run cut short still returns what it measured.
 
     python3 bench/device/quality_run.py --kit .device-kit --out $OUT          # the GPU run
+    python3 bench/device/quality_run.py --kit .device-kit --dataset lastfm --out $OUT
     python bench/device/quality_run.py --llm tiny --budget 16 --device cpu    # CPU check
 """
 
@@ -30,30 +33,35 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from llara.common.device import resolve_device
-from llara.common.errors import DataError
-from llara.common.wheels import sha256_file as sha256
-from llara.config.curriculum import CurriculumConfig
-from llara.config.io import to_dict
-from llara.config.run import FinetuneConfig
-from llara.config.training import FinetuneTrainConfig
+from llara.common.device import resolve_device  # noqa: E402
+from llara.common.errors import DataError  # noqa: E402
+from llara.common.wheels import sha256_file as sha256  # noqa: E402
+from llara.config.io import apply_overrides, to_dict  # noqa: E402
+from llara.config.run import FinetuneConfig  # noqa: E402
+from llara.config.training import FinetuneTrainConfig  # noqa: E402
 from llara.data.candidates import sample_candidates  # noqa: E402
 from llara.data.prepare import PreparedDataset  # noqa: E402
-from llara.inference.evaluate import evaluate_samples
-from llara.inference.trained import TrainedModel
-from llara.model.batch import collate_prompts
-from llara.model.llara import build_llara, compile_decoder_layers
-from llara.prompts.builder import PromptBuilder
-from llara.prompts.templates import templates_for
-from llara.recsys.checkpoint import load_checkpoint
-from llara.recsys.ranking import evaluate_ranking, rank_candidates
-from llara.training.inputs import eligible, run_inputs
-from llara.training.loop import finetune
-from llara.training.step import TorchBackend, train_step
+from llara.evaluation.fusion import ranks_of  # noqa: E402
+from llara.evaluation.metrics import ranking_metrics  # noqa: E402
+from llara.inference.evaluate import evaluate_samples  # noqa: E402
+from llara.inference.trained import TrainedModel  # noqa: E402
+from llara.model.batch import collate_prompts  # noqa: E402
+from llara.model.checkpoint import stored_fusion_weight  # noqa: E402
+from llara.model.llara import build_llara, compile_decoder_layers  # noqa: E402
+from llara.prompts.builder import PromptBuilder  # noqa: E402
+from llara.prompts.templates import run_templates  # noqa: E402
+from llara.recsys.checkpoint import load_checkpoint  # noqa: E402
+from llara.recsys.popularity import popularity_scores, target_counts  # noqa: E402
+from llara.recsys.ranking import evaluate_ranking, rank_candidates  # noqa: E402
+from llara.training.inputs import eligible, run_inputs  # noqa: E402
+from llara.training.loop import finetune  # noqa: E402
+from llara.training.step import TorchBackend, train_step  # noqa: E402
 
-PAPER = {"SASRec": {"ValidRatio": 1.0, "HitRatio@1": 0.3444},
-         "LLaRA (curriculum)": {"ValidRatio": 0.9684, "HitRatio@1": 0.4421}}
-"""LLaRA paper, Table 2, MovieLens (its test split)."""
+PAPER = {"movielens": {"SASRec": 0.3444, "LLaRA": 0.4421},
+         "lastfm": {"SASRec": 0.2233, "LLaRA": 0.4508}}
+"""LLaRA paper, Table 2, HitRatio@1 (its test splits)."""
+DATASETS = {"movielens": "", "lastfm": "lastfm"}
+"""Where each dataset's data/ and sasrec/ sit inside the kit's first part."""
 
 
 def read_kit(kit: Path) -> dict:
@@ -126,13 +134,20 @@ def markdown(data: dict) -> str:
             for protocol, m in protocols.items():
                 # The paper's figure belongs to its own protocol only.
                 paper = None if protocol.startswith("full") else \
-                    PAPER.get(name, {}).get("HitRatio@1")
+                    PAPER.get(data.get("dataset", "movielens"), {}).get(name.split(" ")[0])
                 recall = next((k for k in m if k.startswith("Recall@")), None)
                 lines.append(f"| {name} | {split} | {protocol} | "
                              + " | ".join(f"{m[k]:.4f}" if k in m else
                                           (f"{m[recall]:.4f} ({recall})" if k == "Recall" and
                                            recall else "-") for k in COLUMNS)
                              + f" | {paper if paper is not None else '-'} |")
+    history = data.get("history")
+    if history:
+        lines += ["", f"History diagnostic (val rows): the top-1 changes in "
+                  f"{history['top1_changed']:.2f} of {history['rows']} rows with another user's "
+                  f"history; HitRatio@1 {history['HitRatio@1_own']:.4f} own vs "
+                  f"{history['HitRatio@1_other']:.4f} other. Fusion weight (chosen on the "
+                  f"validation rows): {data.get('fusion_weight')}."]
     lines += ["", "Stage end times (s): " + ", ".join(f"{k} {v}" for k, v in
                                                     data.get("stages", {}).items()), ""]
     return "\n".join(lines)
@@ -143,17 +158,26 @@ def first_rows(dataset: PreparedDataset, split: str, rows: int):
     return samples.select(np.arange(min(rows or len(samples), len(samples))))
 
 
-def sasrec_metrics(kit: Path, dataset: PreparedDataset, device: str, rows: int) -> dict:
-    model = load_checkpoint(kit / "a" / "sasrec").model.to(device)
-    found = {}
-    for split in ("val", "test"):
+def baseline_metrics(sasrec: Path, dataset: PreparedDataset, device: str,
+                     rows: int) -> dict:
+    """SASRec and popularity on each split's paper lists."""
+    model = load_checkpoint(sasrec).model.to(device)
+    counts = target_counts(dataset.samples("train"), dataset.num_items)
+    found = {"SASRec": {}, "popularity": {}}
+    for split in splits_of(dataset):
         samples = first_rows(dataset, split, rows)
         candidates = sample_candidates(samples, dataset.num_items,
                                        dataset.config.num_candidates,
                                        dataset.config.candidate_seed)
-        found[split] = {"score": evaluate_ranking(rank_candidates(model, samples, candidates,
-                                                                  device=device))}
+        found["SASRec"][split] = {"score": evaluate_ranking(rank_candidates(
+            model, samples, candidates, device=device))}
+        found["popularity"][split] = {"score": ranking_metrics(ranks_of(
+            popularity_scores(counts, candidates), candidates, samples.next))}
     return found
+
+
+def splits_of(dataset: PreparedDataset) -> list[str]:
+    return [split for split in ("val", "test") if dataset.has(split)]
 
 
 def measure_rate(model, builder: PromptBuilder, train, num_items: int, data, opts,
@@ -215,7 +239,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--micro-batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=8e-4)
-    parser.add_argument("--schedule", default="linear")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="movielens")
+    parser.add_argument("--set", action="append", help="Run option as in `llara train --set`, "
+                        "e.g. --set scoring.head=title (default: FinetuneConfig's defaults)")
     parser.add_argument("--rate-steps", type=int, default=4)
     parser.add_argument("--eval-rows", type=int, default=0, help="Evaluate only the first N "
                         "rows of each split (0: all; a smaller number for smoke checks).")
@@ -242,29 +268,34 @@ def main() -> None:
                  kit={"created": manifest["created"], "sasrec": manifest["sasrec"]})
     scratch = Path(tempfile.mkdtemp(prefix="llara-quality-"))
     llm = "tiny" if args.llm == "tiny" else str(join_model(args.kit, manifest, scratch))
-    dataset = PreparedDataset.open(args.kit / "a" / "data")
-    metrics = {"SASRec": sasrec_metrics(args.kit, dataset, device, args.eval_rows)}
-    report.stage("sasrec", metrics=metrics, llm="tiny" if llm == "tiny" else
-                 manifest["model"]["file"])
+    first = args.kit / "a" / DATASETS[args.dataset]
+    dataset = PreparedDataset.open(first / "data")
+    metrics = baseline_metrics(first / "sasrec", dataset, device, args.eval_rows)
+    report.stage("sasrec", metrics=metrics, dataset=args.dataset, llm="tiny" if llm == "tiny"
+                 else manifest["model"]["file"])
 
     compiled = device.startswith("cuda") if args.compile is None else args.compile
-    config = FinetuneConfig(
-        llm=llm, data_dir=str(args.kit / "a" / "data"),
-        rec_checkpoint=str(args.kit / "a" / "sasrec"), output_dir=str(scratch / "run"),
-        curriculum=CurriculumConfig(schedule=args.schedule),
+    config = apply_overrides(FinetuneConfig(
+        llm=llm, data_dir=str(first / "data"), rec_checkpoint=str(first / "sasrec"),
+        output_dir=str(scratch / "run"),
         train=FinetuneTrainConfig(epochs=1, batch_size=args.batch_size,
                                   micro_batch_size=args.micro_batch, lr=args.lr,
                                   min_lr=args.lr / 100, device=device,
                                   precision="bf16" if device.startswith("cuda") else "auto",
-                                  max_eval_samples=None))
-    dataset, titles, base, tokenizer, table = run_inputs(config, device, None, log=print)
-    model = build_llara(config, base, tokenizer, table).to(device)
+                                  max_eval_samples=None)), args.set or [])
+    name = f"LLaRA ({config.scoring.head}, " + \
+        ("user token" if config.prompt.user_token else "conditioned" if
+         config.prompt.conditioned_candidates else "no user state") + \
+        f", {config.curriculum.schedule})"
+    inputs = run_inputs(config, device, None, log=print)
+    model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
+                        inputs.user_encoder).to(device)
     if compiled:
         compile_decoder_layers(model)
-    builder = PromptBuilder(tokenizer, titles, config.prompt.max_length)
-    template = templates_for(config.prompt.domain)[0]
+    builder = PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config)
+    template = run_templates(config.prompt, dataset.config)[0]
     train = eligible(dataset.samples("train"), config.prompt.min_history)
-    report.stage("model", config=to_dict(config), compiled=compiled)
+    report.stage("model", config=to_dict(config), compiled=compiled, arm=name)
 
     rate = measure_rate(model, builder, train, dataset.num_items, dataset.config, config.train,
                         template, device, args.rate_steps)
@@ -275,12 +306,14 @@ def main() -> None:
     report.stage("rate", rate=rate, budget=budget, config=to_dict(config))
 
     t0 = time.perf_counter()
-    result = finetune(model, titles, dataset.samples("train"), dataset.samples("val"),
+    result = finetune(model, inputs.titles, dataset.samples("train"), dataset.samples("val"),
                       dataset.config, dataset.num_items, config, config.output_dir, device,
-                      progress=False, log=print)
+                      progress=False, log=print,
+                      recommender=load_checkpoint(first / "sasrec", device).model)
     log = [json.loads(line) for line in
            (Path(config.output_dir) / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in log if "loss" in r]
+    weight = stored_fusion_weight(result.checkpoint_dir)
     training = {"seconds": round(time.perf_counter() - t0, 1), "steps": result.steps,
                 "hybrid_steps": result.hybrid_steps, "best_epoch": result.best_epoch,
                 "samples_per_s": round(budget["samples"] / (time.perf_counter() - t0), 2),
@@ -289,17 +322,20 @@ def main() -> None:
                 "evaluated": "the final weights (best epoch by validation: "
                              f"{result.best_epoch})"}
     (args.out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
-    report.stage("train", training=training)
+    report.stage("train", training=training, fusion_weight=weight)
 
-    trained = TrainedModel(model, config, dataset, titles, builder, template, {})
-    llara = {}
-    for split in ("val", "test"):
+    trained = TrainedModel(model, config, dataset, inputs.titles, builder, template,
+                           {"fusion": {"weight": weight}})
+    llara, fused = {}, {}
+    for split in splits_of(dataset):
         found = evaluate_samples(trained, first_rows(dataset, split, args.eval_rows), "both",
-                                 progress=False)
+                                 progress=False, diagnostics=split == "val")
         llara[split] = {"score": found["score"], "generate": found["generate"]}
-        metrics["LLaRA (curriculum)"] = llara
-        report.stage(f"evaluate {split}", metrics=metrics)
-    for split in ("val", "test"):  # the whole catalogue: SASRec's top N, reranked by LLaRA
+        fused[split] = {"score": found["fused"]}
+        metrics[name], metrics[f"fused (w={weight:g})"] = llara, fused
+        extra = {"history": found["history"]} if split == "val" else {}
+        report.stage(f"evaluate {split}", metrics=metrics, **extra)
+    for split in splits_of(dataset):  # the whole catalogue: SASRec's top N, reranked
         full = evaluate_samples(trained, first_rows(dataset, split, args.eval_rows), "score",
                                 progress=False, protocol="full")
         metrics["SASRec"][split]["full"] = full["recommender"]

@@ -9,7 +9,9 @@ import sys
 import pytest
 
 from llara.common.errors import DataError
+from llara.config import FinetuneConfig
 from tests.conftest import REPO
+from tests.data.test_released import toy_rows, write_released
 
 
 def bench_module(name: str):
@@ -42,25 +44,38 @@ def test_model_parts_rejoin_to_the_packed_file_and_damage_is_refused(tmp_path):
         run.join_model(kit, manifest, tmp_path / "joined")
 
 
+def run_kit(kit, out, *extra):
+    return subprocess.run([sys.executable, str(REPO / "bench" / "device" / "quality_run.py"),
+                           "--kit", str(kit), "--out", str(out), "--llm", "tiny",
+                           "--budget", "16", "--device", "cpu", "--batch-size", "8",
+                           "--micro-batch", "4", "--rate-steps", "1", *map(str, extra)],
+                          capture_output=True, text=True, timeout=600)
+
+
 def test_the_run_script_passes_on_the_cpu_with_the_tiny_llm(toy_inputs, tmp_path):
     pack = bench_module("pack")
     kit, out = tmp_path / "kit", tmp_path / "out"
+    lastfm = write_released(tmp_path / "lastfm", {k: v for k, v in toy_rows(users=24).items()
+                                                  if k != "test"})
     manifest = pack.pack(kit, None, model=None, data_dir=toy_inputs[0],
-                         sasrec_dir=toy_inputs[1], wheels=False, log=lambda *_: None)
+                         sasrec_dir=toy_inputs[1], wheels=False, log=lambda *_: None,
+                         lastfm=lastfm)
     assert manifest["model"] is None and (kit / "a" / "kit.json").is_file()
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "device" / "quality_run.py"),
-                           "--kit", str(kit), "--out", str(out), "--llm", "tiny",
-                           "--budget", "16", "--device", "cpu", "--batch-size", "8",
-                           "--micro-batch", "4", "--rate-steps", "1"],
-                          capture_output=True, text=True, timeout=600)
+    assert manifest["datasets"] == ["movielens", "lastfm"]
+    done = run_kit(kit, out)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["budget"]["samples"] == 16 and results["training"]["steps"] == 2
     assert results["rate"]["samples_per_s"] > 0
+    arm = results["arm"]  # the run defaults
+    assert arm == "LLaRA (" + ", ".join((FinetuneConfig().scoring.head, "no user state",
+                                         FinetuneConfig().curriculum.schedule)) + ")"
+    fused = f"fused (w={results['fusion_weight']:g})"
+    assert set(results["metrics"]) == {"SASRec", "popularity", arm, fused}
     n = 10  # toy_inputs' num_candidates: the number retrieved
     for split in ("val", "test"):
         assert set(results["metrics"]["SASRec"][split]) == {"score", "full"}
-        llara = results["metrics"]["LLaRA (curriculum)"][split]
+        llara = results["metrics"][arm][split]
         assert set(llara) == {"score", "generate", f"full: SASRec top-{n} reranked"}
         assert 0.0 <= llara["generate"]["HitRatio@1"] <= llara["generate"]["ValidRatio"] <= 1
         reranked = llara[f"full: SASRec top-{n} reranked"]
@@ -69,15 +84,22 @@ def test_the_run_script_passes_on_the_cpu_with_the_tiny_llm(toy_inputs, tmp_path
         assert reranked["HitRatio@10"] == pytest.approx(reranked[f"Recall@{n}"])
         assert results["metrics"]["SASRec"][split]["full"]["HitRatio@10"] == \
             pytest.approx(reranked[f"Recall@{n}"])
+    assert 0.0 <= results["history"]["top1_changed"] <= 1.0
     assert list(results["stages"]) == ["start", "sasrec", "model", "rate", "train",
                                        "evaluate val", "evaluate test", "full-catalogue val",
                                        "full-catalogue test"]
     table = (out / "results.md").read_text()
-    assert "| LLaRA (curriculum) | test | generate |" in table and "| SASRec | val | score |" \
-        in table
+    assert f"| {arm} | test | generate |" in table and "| SASRec | val | score |" in table
+    assert "| popularity | val | score |" in table and "History diagnostic" in table
     assert "| SASRec | test | full |" in table and f"(Recall@{n})" in table
     steps = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in steps if "loss" in r] == [0, 1]
+    # LastFM, packed beside it: validation rows only, music prompts
+    done = run_kit(kit, tmp_path / "lastfm-out", "--dataset", "lastfm")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "lastfm-out" / "results.json").read_text())
+    assert results["dataset"] == "lastfm" and set(results["metrics"]["SASRec"]) == {"val"}
+    assert list(results["stages"])[-2:] == ["evaluate val", "full-catalogue val"]
 
 
 def test_cluster_kit_joins_ray_and_checks_every_wheel(tmp_path):

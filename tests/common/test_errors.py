@@ -108,6 +108,7 @@ def remote_code():
     return raise_data_error, FailsInConstructor, FailsOnBatch
 
 
+@pytest.mark.slow
 def test_found_behind_real_ray_task_actor_and_data_errors(ray_local):
     from llara.ray_jobs.session import quiet_ray_data
 
@@ -134,6 +135,7 @@ def test_found_behind_real_ray_task_actor_and_data_errors(ray_local):
         assert error_line(found, remote=True) == MESSAGE
 
 
+@pytest.mark.slow
 def test_found_behind_a_ray_train_worker_group_error(ray_local, tmp_path):
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer

@@ -68,6 +68,7 @@ def run(schedule: str, tmp_path, epochs=16):
     return result, table
 
 
+@pytest.mark.slow
 def test_hybrid_prompts_carry_the_signal_text_cannot(tmp_path):
     hybrid, _ = run("direct", tmp_path)
     text, _ = run("text_only", tmp_path)
