@@ -42,6 +42,15 @@ async def _invalid_body(request: Request, err: RequestValidationError) -> JSONRe
                          "field": where}, status_code=422)
 
 
+def _answer(result):
+    """A batch answers each query alone: a query that failed gets its own error (a 4xx for a
+    RequestError, else a 500), never the queries batched with it. (Above the deployment:
+    Serve captures the ingress app's globals when the class is decorated.)"""
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
 @serve.deployment(name="llara", health_check_period_s=10, health_check_timeout_s=30)
 @serve.ingress(api)
 class LlaraDeployment:
@@ -111,14 +120,6 @@ class LlaraDeployment:
         """Which replica process answered (tests and load balancing checks)."""
         return {"pid": os.getpid(),
                 "replica": serve.get_replica_context().replica_id.unique_id}
-
-
-def _answer(result):
-    """A batch answers each query alone: a query that failed gets its own error (a 4xx for a
-    RequestError, else a 500), never the queries batched with it."""
-    if isinstance(result, Exception):
-        raise result
-    return result
 
 
 def deployment_options(config: ServingConfig) -> dict:

@@ -70,7 +70,9 @@ class SlotHead(nn.Module):
     def __init__(self, hidden_size: int):
         super().__init__()
         self.score = nn.Linear(hidden_size, 1)
-        nn.init.normal_(self.score.weight, std=hidden_size ** -0.5)
+        # Zero: every candidate starts equal (the softmax at ln C), so the first steps learn
+        # from the prompt rather than unlearn a random ranking of large final-layer states.
+        nn.init.zeros_(self.score.weight)
         nn.init.zeros_(self.score.bias)
 
     def forward(self, hidden: torch.Tensor, batch: PromptBatch) -> torch.Tensor:
