@@ -1,11 +1,13 @@
 """Load on the recommendation service over loopback: requests/s, p50 and p99 latency at
-concurrency 1, 8 and 32, with dynamic batching on and off, measured in the same run.
+concurrency 1, 8 and 32, for each ranking head (title scoring and the slot head by default),
+with dynamic batching on (and, with --unbatched, off), measured in the same run.
 
     python bench/serve_load.py                         # CPU: SmolLM2-135M on MovieLens-100K
-    python bench/serve_load.py --checkpoint DIR --gpus 1 --cpus 4     # a GPU replica
+    python bench/serve_load.py --heads slot --checkpoint DIR --gpus 1 --cpus 4  # a GPU replica
 
-Without --checkpoint it builds one (ML-100K prepared, SASRec for one epoch, LLaRA with fresh
-LoRA and projector): serving cost does not depend on how well the weights were trained.
+Without --checkpoint it builds one per head (ML-100K prepared, SASRec for one epoch, LLaRA
+with fresh LoRA, projector and head): serving cost does not depend on how well the weights
+were trained.
 Requests use real test-user histories and the service's default 20 candidates (retrieved by
 the recommender), k=20, score mode.
 """
@@ -24,9 +26,9 @@ import numpy as np
 import requests
 
 
-def build_checkpoint(workdir: Path, llm: str) -> Path:
+def build_checkpoint(workdir: Path, llm: str, head: str) -> Path:
     from llara.config.data import DataConfig
-    from llara.config.io import to_dict
+    from llara.config.io import apply_overrides, to_dict
     from llara.config.recommender import RecRunConfig, RecTrainConfig
     from llara.config.run import FinetuneConfig
     from llara.data.fetch import fetch_dataset
@@ -35,20 +37,24 @@ def build_checkpoint(workdir: Path, llm: str) -> Path:
     from llara.recsys.train import train_recommender
     from llara.training.inputs import run_inputs
 
-    target = workdir / f"untrained-{llm}"
+    target = workdir / f"untrained-{llm}-{head}"
     if (target / "run.json").is_file():
         return target
-    raw = fetch_dataset("movielens-100k", None, log=print)
-    prepare_dataset(raw, workdir / "data", DataConfig())
-    dataset = PreparedDataset.open(workdir / "data")
-    rec = train_recommender(dataset, RecRunConfig(train=RecTrainConfig(epochs=1, device="cpu")),
-                            workdir / "sasrec", progress=False, log=print)
-    config = FinetuneConfig(llm=llm, data_dir=str(workdir / "data"),
-                            rec_checkpoint=str(rec.checkpoint_dir), output_dir=str(workdir))
-    dataset, _, model_llm, tokenizer, table = run_inputs(config, "cpu", None, print)
-    build_llara(config, model_llm, tokenizer, table).save(
-        target, config, {"step": 0, "epoch": 0, "data": to_dict(dataset.config),
-                         "num_items": dataset.num_items})
+    if not (workdir / "sasrec" / "config.json").is_file():
+        raw = fetch_dataset("movielens-100k", None, log=print)
+        prepare_dataset(raw, workdir / "data", DataConfig())
+        train_recommender(PreparedDataset.open(workdir / "data"),
+                          RecRunConfig(train=RecTrainConfig(epochs=1, device="cpu")),
+                          workdir / "sasrec", progress=False, log=print)
+    config = apply_overrides(FinetuneConfig(llm=llm, data_dir=str(workdir / "data"),
+                                            rec_checkpoint=str(workdir / "sasrec"),
+                                            output_dir=str(workdir)),
+                             [f"scoring.head={head}"])
+    inputs = run_inputs(config, "cpu", None, print)
+    build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
+                inputs.user_encoder).save(
+        target, config, {"step": 0, "epoch": 0, "data": to_dict(inputs.dataset.config),
+                         "num_items": inputs.dataset.num_items})
     return target
 
 
@@ -97,7 +103,11 @@ def load(url: str, bodies: list[dict], concurrency: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", type=Path, help="Checkpoint to serve (default: build "
-                        "an untrained SmolLM2 one).")
+                        "an untrained SmolLM2 one per head).")
+    parser.add_argument("--heads", default="title,slot", help="Ranking heads to compare "
+                        "(without --checkpoint).")
+    parser.add_argument("--unbatched", action="store_true", help="Also serve without "
+                        "dynamic batching.")
     parser.add_argument("--workdir", type=Path, default=Path("runs/bench-serve"))
     parser.add_argument("--llm", default="smollm2-135m")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
@@ -116,38 +126,43 @@ def main() -> None:
     from llara.config.serving import ServingConfig
     from llara.serve.run import start, stop
 
-    checkpoint = args.checkpoint or build_checkpoint(args.workdir, args.llm)
+    checkpoints = {"given": args.checkpoint} if args.checkpoint else \
+        {head: build_checkpoint(args.workdir, args.llm, head) for head in args.heads.split(",")}
     ray.init(num_cpus=max(1, int(args.cpus)) + 1, num_gpus=int(np.ceil(args.gpus)),
              include_dashboard=False, _node_ip_address="127.0.0.1", configure_logging=False,
              log_to_driver=False)
-    pool = histories(checkpoint, 512)
+    pool = histories(next(iter(checkpoints.values())), 512)
+    variants = [("batched", args.max_batch_size)] + ([("unbatched", 1)] if args.unbatched
+                                                     else [])
     rows = []
-    for variant, batch in (("batched", args.max_batch_size), ("unbatched", 1)):
-        config = ServingConfig(checkpoint=str(checkpoint), port=args.port, replicas=1,
-                               cpus_per_replica=args.cpus, gpus_per_replica=args.gpus,
-                               max_batch_size=batch, batch_wait_ms=args.batch_wait_ms,
-                               max_history=1000)
-        url = start(config, log=print)
-        warm = [{"history": h, "k": 20} for h in pool[:4]]
-        load(url, warm, 1)
-        for concurrency in args.concurrency:
-            count = max(args.requests, 4 * concurrency)
-            bodies = [{"history": pool[i % len(pool)], "k": 20} for i in range(count)]
-            row = {"variant": variant, "max_batch_size": batch, **load(url, bodies, concurrency)}
-            rows.append(row)
-            print(f"{variant:9s} c={concurrency:3d}: {row['rps']:7.2f} req/s  p50 "
-                  f"{row['p50_ms']:8.1f} ms  p99 {row['p99_ms']:8.1f} ms  "
-                  f"({row['requests']} ok, {row['errors']} errors)", flush=True)
-        stop()
-    print("\n| concurrency | batched req/s | unbatched req/s | batched/unbatched | "
-          "batched p50 / p99 ms | unbatched p50 / p99 ms |\n|---|---|---|---|---|---|")
-    for concurrency in args.concurrency:
-        b, u = (next(r for r in rows if r["variant"] == v and r["concurrency"] == concurrency)
-                for v in ("batched", "unbatched"))
-        print(f"| {concurrency} | {b['rps']:.2f} | {u['rps']:.2f} | {b['rps'] / u['rps']:.2f} | "
-              f"{b['p50_ms']:.0f} / {b['p99_ms']:.0f} | {u['p50_ms']:.0f} / {u['p99_ms']:.0f} |")
+    for head, checkpoint in checkpoints.items():
+        for variant, batch in variants:
+            config = ServingConfig(checkpoint=str(checkpoint), port=args.port, replicas=1,
+                                   cpus_per_replica=args.cpus, gpus_per_replica=args.gpus,
+                                   max_batch_size=batch, batch_wait_ms=args.batch_wait_ms,
+                                   max_history=1000)
+            url = start(config, log=print)
+            warm = [{"history": h, "k": 20} for h in pool[:4]]
+            load(url, warm, 1)
+            for concurrency in args.concurrency:
+                count = max(args.requests, 4 * concurrency)
+                bodies = [{"history": pool[i % len(pool)], "k": 20} for i in range(count)]
+                row = {"head": head, "variant": variant, "max_batch_size": batch,
+                       **load(url, bodies, concurrency)}
+                rows.append(row)
+                print(f"{head:6s} {variant:9s} c={concurrency:3d}: {row['rps']:7.2f} req/s  "
+                      f"p50 {row['p50_ms']:8.1f} ms  p99 {row['p99_ms']:8.1f} ms  "
+                      f"({row['requests']} ok, {row['errors']} errors)", flush=True)
+            stop()
+    print("\n| head | variant | concurrency | req/s | p50 ms | p99 ms | errors |\n"
+          "|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['head']} | {r['variant']} | {r['concurrency']} | {r['rps']:.2f} | "
+              f"{r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['errors']} |")
     if args.json:
-        args.json.write_text(json.dumps({"checkpoint": str(checkpoint), "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"checkpoints": {h: str(c) for h, c in
+                                                         checkpoints.items()}, "rows": rows},
+                                        indent=2))
     ray.shutdown()
 
 

@@ -153,6 +153,11 @@ def geometry(trained: TrainedModel, rows: Rows, count: int = 8) -> dict[str, flo
                                     trained.template, trained.hybrid, False)
     batch = collate_prompts(prompts, trained.builder.tokenizer.pad_token_id).to(
         model.item_embeddings.device)
+    if model.user_encoder is not None and trained.hybrid:
+        users = model.user_states(batch.input_ids, batch.slot_items)
+        if model.conditioned:
+            users = torch.cat([users, torch.zeros_like(users)], dim=1)
+        result["projected_user_norm"] = float(model.projector(users).float().norm(dim=1).median())
     history_token = model.history_token if trained.hybrid else None
     implementation = model.llm.config._attn_implementation
     model.llm.set_attn_implementation("eager")  # only eager attention returns its weights

@@ -1,7 +1,8 @@
 """`llara demo`: the main job on its embedded default, end to end on one machine: MovieLens-100K
-and SmolLM2-135M from their registry packages, SASRec, prompt shards (Ray Data), LLaRA
-fine-tuning on a slice (Ray Train + DeepSpeed on the CPU), evaluation (Ray Data batch
-inference), a results table and a report folder with plots."""
+and SmolLM2-135M from their registry packages (or the paper's LastFM tables), SASRec, prompt
+shards (Ray Data), LLaRA fine-tuning on a slice (Ray Train + DeepSpeed on the CPU), evaluation
+(Ray Data batch inference) beside popularity, SASRec and the fused score, the history
+diagnostic, a results table and a report folder with plots."""
 
 from __future__ import annotations
 
@@ -12,20 +13,27 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from llara.config import (CurriculumConfig, DataConfig, DistributedConfig, FinetuneConfig,
-                          FinetuneTrainConfig, RecommenderConfig, RecRunConfig, RecTrainConfig,
-                          ShardConfig)
-from llara.data import PreparedDataset, fetch_dataset, prepare_dataset, sample_candidates
-from llara.evaluation import read_metrics_log, reference_results, write_report
+from llara.common import ConfigError
+from llara.config import (DataConfig, DistributedConfig, FinetuneConfig, FinetuneTrainConfig,
+                          RecommenderConfig, RecRunConfig, RecTrainConfig, ShardConfig)
+from llara.data import (PreparedDataset, fetch_dataset, import_released, prepare_dataset,
+                        sample_candidates)
+from llara.evaluation import (ranking_metrics, ranks_of, read_metrics_log, reference_results,
+                              write_report)
+from llara.inference import evaluate_samples, load_trained
 from llara.model import resolve_llm
-from llara.recsys import evaluate_ranking, load_checkpoint, rank_candidates, train_recommender
+from llara.recsys import popularity_scores, target_counts, train_recommender
 
 from .common import console
-from .data_cmd import print_prepare_report
+from .data_cmd import print_prepare_report, print_released_report
 from .options import CacheDir, Progress
 
-PAPER = {"SASRec": 0.3444, "LLaRA (SASRec)": 0.4421}
-"""LLaRA paper, Table 2, MovieLens HitRatio@1."""
+PAPER = {"movielens": {"SASRec": 0.3444, "LLaRA (SASRec)": 0.4421},
+         "lastfm": {"SASRec": 0.2233, "LLaRA (SASRec)": 0.4508}}
+"""LLaRA paper, Table 2, HitRatio@1."""
+DATASET_NAMES = {"movielens": "MovieLens-100K", "lastfm": "LastFM"}
+LASTFM = Path(__file__).resolve().parents[2] / "shared" / "data" / "llara_ref" / "lastfm"
+"""Where this project keeps the paper's LastFM tables (beside the repository)."""
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 """Benchmark results committed with the repository (learning curve, GPU quality runs)."""
 
@@ -42,10 +50,18 @@ def reference_table(references: list[dict]) -> Table:
 
 
 def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and checkpoints go."),
+         dataset_name: str = typer.Option("movielens", "--dataset", help="movielens "
+                                          "(MovieLens-100K from its registry package) or "
+                                          "lastfm (the paper's released LastFM tables)."),
+         source: Optional[Path] = typer.Option(None, help="--dataset lastfm: the folder of "
+                                               "released tables (default: "
+                                               "../shared/data/llara_ref/lastfm)."),
          reference_split: Optional[Path] = typer.Option(
-             None, help="The paper's released rows (val.jsonl [test.jsonl]) to evaluate on."),
+             None, help="MovieLens: the paper's released rows (val.jsonl [test.jsonl]) to "
+             "evaluate on."),
          budget: int = typer.Option(64, min=16, help="LLaRA training samples (a slice)."),
-         eval_samples: Optional[int] = typer.Option(None, min=1, help="Test samples (all)."),
+         eval_samples: Optional[int] = typer.Option(None, min=1, help="Evaluation samples "
+                                                    "(all)."),
          rec_epochs: int = typer.Option(30, min=1, help="Upper bound on SASRec epochs."),
          llm: str = typer.Option("smollm2-135m", help="The LLM to fine-tune."),
          cache_dir: CacheDir = None,
@@ -56,30 +72,43 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     from llara.ray_jobs.session import connect
     from llara.ray_jobs.train import run_training
 
+    if dataset_name not in PAPER:
+        raise ConfigError(f"invalid '--dataset': '{dataset_name}' is not one of "
+                          f"{', '.join(PAPER)}")
+    paper = PAPER[dataset_name]
     started = time.perf_counter()
-    console.rule("1/7 fetch MovieLens-100K and the LLM")
-    raw_dir = fetch_dataset("movielens-100k", cache_dir, log=console.print)
-    resolve_llm(llm, cache_dir, console.print)
-    console.rule("2/7 prepare")
     data_dir = workdir / "data"
-    print_prepare_report(prepare_dataset(raw_dir, data_dir, DataConfig(),
-                                         reference_dir=reference_split))
+    if dataset_name == "lastfm":
+        source = source or LASTFM
+        console.rule("1/7 the paper's LastFM tables and the LLM")
+        resolve_llm(llm, cache_dir, console.print)
+        console.rule("2/7 import")
+        print_released_report(import_released(source, data_dir, DataConfig()))
+    else:
+        console.rule("1/7 fetch MovieLens-100K and the LLM")
+        raw_dir = fetch_dataset("movielens-100k", cache_dir, log=console.print)
+        resolve_llm(llm, cache_dir, console.print)
+        console.rule("2/7 prepare")
+        print_prepare_report(prepare_dataset(raw_dir, data_dir, DataConfig(),
+                                             reference_dir=reference_split))
     dataset = PreparedDataset.open(data_dir)
     console.rule("3/7 train SASRec (the frozen recommender)")
     rec = train_recommender(dataset, RecRunConfig(
         model=RecommenderConfig(model="sasrec"),
         train=RecTrainConfig(epochs=rec_epochs, batch_size=1024, lr=3e-3, patience=5)),
         workdir / "rec" / "sasrec", progress=progress, log=console.print)
-    test = dataset.samples("test")
-    limit = min(len(test), eval_samples or len(test))
-    test = test.select(list(range(limit)))
-    candidates = sample_candidates(test, dataset.num_items, dataset.config.num_candidates,
-                                   dataset.config.candidate_seed)
-    sasrec = evaluate_ranking(rank_candidates(load_checkpoint(rec.checkpoint_dir).model, test,
-                                              candidates))["HitRatio@1"]
+    split = "test" if dataset.has("test") else "val"
+    rows = dataset.samples(split)
+    limit = min(len(rows), eval_samples or len(rows))
+    rows = rows.select(list(range(limit)))
+    lists = sample_candidates(rows, dataset.num_items, dataset.config.num_candidates,
+                              dataset.config.candidate_seed)
+    counts = target_counts(dataset.samples("train"), dataset.num_items)
+    popularity = ranking_metrics(ranks_of(popularity_scores(counts, lists), lists, rows.next))
+    # The run defaults (ranking head, user state, curriculum) on a slice, on the CPU.
     config = FinetuneConfig(
         llm=llm, data_dir=str(data_dir), rec_checkpoint=str(rec.checkpoint_dir),
-        output_dir=str(workdir / "llara"), curriculum=CurriculumConfig("linear"),
+        output_dir=str(workdir / "llara"),
         train=FinetuneTrainConfig(epochs=1, batch_size=16, micro_batch_size=4,
                                   max_train_samples=budget, max_eval_samples=32, device="cpu"),
         shards=ShardConfig(limit=max(4 * budget, 256)),
@@ -90,29 +119,47 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     build_shards(config, cache_dir, progress, log=console.print)
     console.rule("6/7 fine-tune LLaRA (Ray Train + DeepSpeed ZeRO-2, CPU)")
     result = run_training(config, cache_dir, progress, log=console.print)
-    console.rule("7/7 evaluate (Ray Data batch inference, candidate scoring)")
-    metrics, _, seconds = evaluate_distributed(result.checkpoint_dir, "test", "score", limit,
+    console.rule(f"7/7 evaluate on {split} (Ray Data batch inference), then the history "
+                 "diagnostic")
+    metrics, _, seconds = evaluate_distributed(result.checkpoint_dir, split, "score", limit,
                                                cache_dir=cache_dir, progress=progress)
-    results = {"SASRec": sasrec, "LLaRA (SASRec)": metrics["score"]["HitRatio@1"]}
-    table = Table(title=f"MovieLens-100K test ({limit} users, 20 candidates), HitRatio@1")
+    trained = load_trained(result.checkpoint_dir, "cpu", cache_dir, log=lambda *_: None)
+    history = evaluate_samples(trained, rows, "score", progress=False,
+                               diagnostics=True)["history"]
+    head = f"LLaRA ({config.scoring.head} head)"
+    results = {"popularity": popularity["HitRatio@1"],
+               "SASRec": metrics["recommender"]["HitRatio@1"],
+               head: metrics["score"]["HitRatio@1"],
+               f"fused (w={trained.fusion_weight:g})": metrics["fused"]["HitRatio@1"]}
+    table = Table(title=f"{DATASET_NAMES[dataset_name]} {split} ({limit} users, "
+                  f"{dataset.config.num_candidates} candidates), HitRatio@1")
     for column in ("model", "this run", "paper"):
         table.add_column(column, justify="right")
+    paper_rows = {"SASRec": paper["SASRec"], head: paper["LLaRA (SASRec)"]}
     for name, value in results.items():
-        table.add_row(name, f"{value:.4f}", f"{PAPER[name]:.4f}")
+        table.add_row(name, f"{value:.4f}",
+                      f"{paper_rows[name]:.4f}" if name in paper_rows else "-")
     console.print(table)
+    reads = (f"history diagnostic: with another user's history the top-1 changes in "
+             f"{history['top1_changed']:.0%} of rows; HitRatio@1 {history['HitRatio@1_own']:.4f} "
+             f"own vs {history['HitRatio@1_other']:.4f} other")
+    console.print(reads)
     references = reference_results(RESULTS)
     if references:
         console.print(reference_table(references))
     else:
         console.print(f"no benchmark results in {RESULTS} to compare with")
     minutes = (time.perf_counter() - started) / 60
-    notes = [f"LLaRA trained on a slice of {budget} samples (1 epoch, batch 16) of "
-             f"{llm} on the CPU: the paper trains 5 epochs on all ~75k samples on GPUs, so "
-             "this run shows the pipeline, not the paper's quality.",
-             f"Candidate scoring on {limit} test users took {seconds:.0f}s; whole demo "
+    notes = [f"LLaRA ({config.scoring.head} head, curriculum {config.curriculum.schedule}"
+             f"{', user token' if config.prompt.user_token else ''}) trained on a slice of "
+             f"{budget} samples (1 epoch, batch 16) of {llm} on the CPU: the paper trains 5 "
+             "epochs on all samples on GPUs, so this run shows the pipeline, not the paper's "
+             "quality.", reads + ".",
+             f"Candidate scoring on {limit} {split} users took {seconds:.0f}s; whole demo "
              f"{minutes:.1f} min.", f"Ray dashboard during the run: {dashboard}",
              f"Checkpoint: {result.checkpoint_dir}; Ray results: {result.storage}"]
-    report = write_report(workdir / "report", "LLaRA demo: MovieLens-100K", results, PAPER,
+    report = write_report(workdir / "report", f"LLaRA demo: {DATASET_NAMES[dataset_name]}",
+                          results, paper_rows,
                           read_metrics_log(Path(config.output_dir) / "metrics.jsonl"), notes,
                           references)
     console.print(f"report -> {report / 'README.md'} ({minutes:.1f} min)")

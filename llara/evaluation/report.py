@@ -76,7 +76,9 @@ def reference_results(directory: str | Path) -> list[dict]:
             continue
         if not isinstance(data, dict):
             continue
-        if "points" in data:  # a learning curve
+        if "points" in data and "baselines" in data:  # the LLM-stage study
+            rows += _study_rows(data, path.name)
+        elif "points" in data:  # a learning curve
             for model in dict.fromkeys(p["model"] for p in data["points"]):
                 last = max((p for p in data["points"] if p["model"] == model),
                            key=lambda p: p["budget"])
@@ -98,6 +100,24 @@ def reference_results(directory: str | Path) -> list[dict]:
                                      "budget": f"{data['budget'].get('samples')} samples",
                                      "rows": "the paper's validation rows"})
     return rows
+
+
+def _study_rows(data: dict, source: str) -> list[dict]:
+    """The study's largest budget of every arm on the paper's validation rows, and the
+    baselines of the same rows (bench/llara_quality.py --curve)."""
+    where = f"{data.get('machine', 'CPU')}, {data.get('llm', '?')}"
+    rows_label = data.get("rows", {}).get("val", "val")
+    found = []
+    for arm in dict.fromkeys(p["arm"] for p in data["points"]):
+        last = max((p for p in data["points"] if p["arm"] == arm), key=lambda p: p["budget"])
+        found.append({"model": f"LLaRA {arm}", "hr1": last["val"]["HitRatio@1"],
+                      "source": source, "where": where, "budget": f"{last['budget']} samples",
+                      "rows": rows_label})
+    for name in ("popularity", "sasrec"):
+        found.append({"model": name, "hr1": data["baselines"][name]["val"]["HitRatio@1"],
+                      "source": source, "where": "same rows", "budget": "-",
+                      "rows": rows_label})
+    return found
 
 
 def write_report(directory: str | Path, title: str, results: dict[str, float],

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from llara.config import FinetuneConfig
 from tests.cli.test_cli import _llara
 from tests.conftest import REPO
 
@@ -22,16 +23,20 @@ def test_demo_from_a_relative_workdir(tmp_path):
     assert done.returncode == 0, output[-4000:]
     workdir = tmp_path / "runs" / "demo"
     assert "MovieLens-100K test (24 users," in done.stdout
-    table = [line for line in done.stdout.splitlines() if "SASRec" in line]
-    assert any("0.3444" in line for line in table)  # the paper's figure beside ours
-    assert any("LLaRA (SASRec)" in line and "0.4421" in line for line in table)
+    lines = done.stdout.splitlines()
+    assert any("SASRec" in line and "0.3444" in line for line in lines)  # the paper's beside
+    head = f"LLaRA ({FinetuneConfig().scoring.head} head)"
+    assert any(head in line and "0.4421" in line for line in lines)
+    assert any("popularity" in line for line in lines)
+    assert any("fused (w=" in line for line in lines)
+    assert "history diagnostic: with another user's history the top-1 changes in" in done.stdout
     # Beside the slice: the committed benchmark results, labelled as other runs.
     assert ("Reference results from bench/results" in done.stdout) == \
         any((REPO / "bench" / "results").glob("*.json"))
     report = workdir / "report"
     for name in ("README.md", "loss.png", "hybrid.png", "hit_ratio.png"):
         assert (report / name).is_file(), name
-    assert "LLaRA (SASRec)" in (report / "README.md").read_text()
+    assert head in (report / "README.md").read_text()
     run = json.loads((workdir / "llara" / "final" / "run.json").read_text())["config"]
     assert run["data_dir"] == str(workdir / "data")
     assert run["rec_checkpoint"] == str(workdir / "rec" / "sasrec")

@@ -164,6 +164,8 @@ def test_user_token_carries_the_recommenders_state_of_the_history():
         for r in range(len(rows)):
             state = model.user_encoder.encode(torch.as_tensor(rows.history[r:r + 1]),
                                               torch.as_tensor(rows.len_history[r:r + 1]))
+            # in the item embeddings' scale: the direction is what ranks items
+            state = state / state.norm() * model.item_embeddings.norm(dim=1).mean()
             (position,) = (batch.input_ids[r] == user_slot).nonzero()[:, 0].tolist()
             assert torch.allclose(embeds[r, position], model.projector(state)[0], atol=1e-5)
     text = builder.tokenizer.decode(prompts[0].input_ids)
@@ -184,9 +186,11 @@ def test_conditioned_candidates_carry_the_recommenders_own_score():
     inputs = captured[0]  # (S, 2E): history items first in each row, then candidates
     width = model.item_embeddings.shape[1]
     with torch.no_grad():
-        scores = model.user_encoder.encode(torch.as_tensor(rows.history),
-                                           torch.as_tensor(rows.len_history)) @ \
-            model.item_embeddings.T  # (B, N) u . e
+        users = model.user_encoder.encode(torch.as_tensor(rows.history),
+                                          torch.as_tensor(rows.len_history))
+        users = users / users.norm(dim=1, keepdim=True) * \
+            model.item_embeddings.norm(dim=1).mean()  # the scale the projector sees
+        scores = users @ model.item_embeddings.T  # (B, N) u . e, the recommender's order
     at = 0
     for r in range(len(rows)):
         n = int(rows.len_history[r])
