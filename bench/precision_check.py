@@ -9,6 +9,9 @@ native bf16) change what LLaRA learns or how it ranks?
    with bf16 autocast over fp32 weights, and with bf16 base weights (what `auto` loads for
    evaluation and serving on such CPUs): HitRatio@1/3/5, NDCG@5, the largest score difference,
    and how many rows change their top-1 candidate.
+3. The head's precision: the bf16-weights model scored with its answer logits in fp32 (what
+   every head does now) and rounded to bf16 before the log-softmax (what title scoring once
+   did): rows whose top-1 changes, and rows with tied top scores.
 Figures, not assertions.
 """
 
@@ -114,13 +117,37 @@ def main() -> None:
                                                            "HitRatio@5", "NDCG@5")),
                       f"{found['wall']:.1f}")
     console.print(table)
+    # 3. The same bf16-weights model, its answer logits rounded to bf16 as title scoring once
+    # computed them.
+    config = read_run_config(checkpoints["fp32"])
+    config.train.precision = "bf16"
+    trained = load_trained(checkpoints["fp32"], "cpu", args.cache_dir, log=lambda *_: None,
+                           config=config)
+    head = trained.model.llm.get_output_embeddings()
+    trained.model.token_logits = lambda states: head(states.to(head.weight.dtype)).float()
+    rounded = evaluate_trained(trained, "val", "score", progress=False)["ranking"].scores
+    exact = scores["bf16 weights"]
+
+    def ties(found: np.ndarray) -> int:
+        top = np.sort(found, axis=1)[:, -2:]
+        return int((top[:, 0] == top[:, 1]).sum())
+
+    head_rounding = {"rows": len(exact),
+                     "top1_changed": int((exact.argmax(1) != rounded.argmax(1)).sum()),
+                     "tied_top_fp32_head": ties(exact), "tied_top_bf16_head": ties(rounded),
+                     "largest_difference": float(np.abs(exact - rounded).max())}
+    console.print(f"head precision (bf16 weights): rounding the answer logits to bf16 changes "
+                  f"the top-1 of {head_rounding['top1_changed']} of {len(exact)} rows (largest "
+                  f"score difference {head_rounding['largest_difference']:.3f} nats); tied "
+                  f"top scores: {head_rounding['tied_top_bf16_head']} rows rounded, "
+                  f"{head_rounding['tied_top_fp32_head']} in fp32")
     difference = {p: float(np.abs(scores["fp32"] - scores[p]).max()) for p in changed}
     for p in changed:
         console.print(f"{p}: largest |score - fp32 score| {difference[p]:.4f} nats; rows whose "
                       f"top-1 candidate changed: {changed[p]} of {len(scores['fp32'])}")
     if args.json:
         args.json.write_text(json.dumps({
-            "losses": losses, "train_seconds": seconds,
+            "losses": losses, "train_seconds": seconds, "head_rounding": head_rounding,
             "evaluation": {p: {**f["score"], "seconds": f["wall"]} for p, f in evaluated.items()},
             "max_score_difference": difference, "top1_changed": changed}, indent=2))
 
