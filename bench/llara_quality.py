@@ -45,6 +45,7 @@ from llara.config.training import FinetuneTrainConfig
 from llara.data.candidates import sample_candidates
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset
+from llara.data.released import import_released
 from llara.data.tables import Samples
 from llara.inference.evaluate import evaluate_trained
 from llara.inference.trained import load_trained
@@ -55,6 +56,7 @@ from llara.recsys.train import train_recommender
 from llara.training.loop import train_local
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data" / "llara_ref"
 PAPER = {"SASRec alone": 0.3444, "LLaRA text-only": 0.3895, "LLaRA direct": 0.4211,
          "LLaRA curriculum": 0.4421}
 """Paper Table 2 / ablation, MovieLens HR@1; text-only is compared with TALLRec (0.3895)."""
@@ -77,8 +79,12 @@ class Inputs:
 def prepare_inputs(args, console: Console) -> Inputs:
     """MovieLens-100K with the paper's rows, SASRec trained on it, the split to score, the LLM."""
     work = args.workdir or Path(tempfile.mkdtemp(prefix="llara-quality-"))
-    raw = fetch_dataset("movielens-100k", args.cache_dir, log=console.print)
-    prepare_dataset(raw, work / "data", DataConfig(), reference_dir=args.reference_split)
+    if args.dataset == "lastfm":  # the paper's released tables, as they are
+        import_released(args.reference_split or SHARED / "lastfm", work / "data", DataConfig())
+    else:
+        raw = fetch_dataset("movielens-100k", args.cache_dir, log=console.print)
+        prepare_dataset(raw, work / "data", DataConfig(),
+                        reference_dir=args.reference_split or SHARED / "movielens")
     data = PreparedDataset.open(work / "data")
     rec = RecRunConfig(model=RecommenderConfig(model="sasrec"),
                        train=RecTrainConfig(epochs=8, batch_size=512, lr=2e-3, patience=3))
@@ -182,8 +188,9 @@ def main() -> None:
     parser.add_argument("--llm", default="smollm2-135m")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--reference-split", type=Path,
-                        default=REPO.parent / "shared" / "data" / "llara_ref" / "movielens")
+    parser.add_argument("--dataset", choices=("movielens", "lastfm"), default="movielens")
+    parser.add_argument("--reference-split", type=Path, default=None,
+                        help="default: ../shared/data/llara_ref/<dataset>")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--resume", action="store_true",
                         help="reuse the SASRec checkpoint and finished runs found in --workdir")

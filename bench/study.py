@@ -181,8 +181,8 @@ def geometry(trained: TrainedModel, rows: Rows, count: int = 8) -> dict[str, flo
     return result
 
 
-def evaluate_point(trained: TrainedModel, val: Rows, test: Rows, weight: float | None,
-                   grid: tuple[float, ...]) -> dict:
+def evaluate_point(trained: TrainedModel, val: Rows, test: Rows | None,
+                   weight: float | None, grid: tuple[float, ...]) -> dict:
     """Everything one point reports: the val rows (the paper's), the test users, the
     history diagnostic on val, and fusion with w chosen on val."""
     started = time.perf_counter()
@@ -194,10 +194,12 @@ def evaluate_point(trained: TrainedModel, val: Rows, test: Rows, weight: float |
         return llm_scores(trained, samples, val.lists)
 
     history = history_sensitivity(other, val.samples, val.lists, own=own)
-    test_scores = llm_scores(trained, test.samples, test.lists)
-    point = {"val": val.metrics(own), "test": test.metrics(test_scores),
+    test_scores = None if test is None else llm_scores(trained, test.samples, test.lists)
+    point = {"val": val.metrics(own),
+             "test": None if test is None else test.metrics(test_scores),
              "val_fused": val.metrics(fused_scores(own, val.sasrec, weight)),
-             "test_fused": test.metrics(fused_scores(test_scores, test.sasrec, weight)),
+             "test_fused": None if test is None else
+             test.metrics(fused_scores(test_scores, test.sasrec, weight)),
              "fusion_weight": weight, "fusion_grid_val": table, "history": history,
              "val_choice_loss": choice_loss(own, val), **priors(own, val)}
     point.update(geometry(trained, val))
@@ -205,7 +207,8 @@ def evaluate_point(trained: TrainedModel, val: Rows, test: Rows, weight: float |
     return point
 
 
-def run_point(base: FinetuneConfig, arm: Arm, budget: int, work: Path, val: Rows, test: Rows,
+def run_point(base: FinetuneConfig, arm: Arm, budget: int, work: Path, val: Rows,
+              test: Rows | None,
               device: str, cache_dir, log) -> dict:
     out = work / f"{arm.name.replace(':', '-').replace('=', '')}-{budget}"
     config = arm_config(base, arm, budget, out)
@@ -236,10 +239,10 @@ def run_point(base: FinetuneConfig, arm: Arm, budget: int, work: Path, val: Rows
     return point
 
 
-def baselines(val: Rows, test: Rows) -> dict:
+def baselines(val: Rows, test: Rows | None) -> dict:
     return {"popularity": {"val": val.metrics(val.popularity),
-                           "test": test.metrics(test.popularity)},
-            "sasrec": {"val": val.metrics(val.sasrec), "test": test.metrics(test.sasrec)},
+                           "test": test and test.metrics(test.popularity)},
+            "sasrec": {"val": val.metrics(val.sasrec), "test": test and test.metrics(test.sasrec)},
             "sasrec_history": history_sensitivity(
                 lambda samples: candidate_scores(SASREC[0], samples, val.lists),
                 val.samples, val.lists, own=val.sasrec)}
@@ -254,13 +257,15 @@ def run_study(args, inputs, base: FinetuneConfig, console, out: Path) -> dict:
     device = resolve_device(args.device)
     SASREC[:] = [load_checkpoint(inputs.work / "sasrec").model]
     val = split_rows(inputs.data, "val", SASREC[0])
-    test = split_rows(inputs.data, "test", SASREC[0])
+    test = split_rows(inputs.data, "test", SASREC[0]) if inputs.data.has("test") else None
     path = out.with_suffix(".json")
     report = json.loads(path.read_text()) if args.resume and path.is_file() else {"points": []}
     report.update({"date": time.strftime("%Y-%m-%d"), "machine": "CPU (2 cores)",
                    "llm": args.llm, "candidates": inputs.data.config.num_candidates,
                    "rows": {"val": f"{len(val.samples)} (the paper's released validation rows)",
-                            "test": f"{len(test.samples)} (test users of our own split)"},
+                            "test": "none" if test is None else
+                            f"{len(test.samples)} (test users of our own split)"},
+                   "dataset": args.dataset,
                    "baselines": baselines(val, test), "chance": 1 / val.lists.shape[1],
                    "settings": {"lr": args.lr, "batch_size": args.batch_size,
                                 "micro_batch": args.micro_batch, "precision": args.precision,
@@ -277,16 +282,24 @@ def run_study(args, inputs, base: FinetuneConfig, console, out: Path) -> dict:
             report["points"].append(point)
             console.print(f"{arm.name} @ {budget}: val HR@1 {point['val']['HitRatio@1']:.4f}, "
                           f"top-1 changed {point['history']['top1_changed']:.2f}, "
-                          f"fused test HR@1 {point['test_fused']['HitRatio@1']:.4f}")
+                          f"fused val HR@1 {point['val_fused']['HitRatio@1']:.4f}")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
+NAMES = {"movielens": "MovieLens-100K", "lastfm": "LastFM"}
+
+
+def _hr(metrics: dict | None, key: str = "HitRatio@1") -> str:
+    return "-" if metrics is None else f"{metrics[key]:.4f}"
+
+
 def markdown(report: dict) -> str:
     base = report["baselines"]
     lines = [f"# The LLM stage on the CPU ({report['date']})", "",
-             f"{report['llm']}, MovieLens-100K, {report['candidates']} candidates; val = "
+             f"{report['llm']}, {NAMES[report.get('dataset', 'movielens')]}, "
+             f"{report['candidates']} candidates; val = "
              f"{report['rows']['val']}, test = {report['rows']['test']}. One epoch over the "
              f"budget, batch {report['settings']['batch_size']}, lr {report['settings']['lr']}, "
              f"{report['settings']['precision']}. History sensitivity: the share of val rows "
@@ -301,9 +314,8 @@ def markdown(report: dict) -> str:
             f"{p['val']['HitRatio@3']:.4f} | {p['val']['NDCG@5']:.4f} | "
             f"{h['top1_changed']:.2f} | {h['HitRatio@1_own']:.3f} / {h['HitRatio@1_other']:.3f} "
             f"| {p['val_fused']['HitRatio@1']:.4f} ({p['fusion_weight']:g}) | "
-            f"{p['test']['HitRatio@1']:.4f} | {p['test_fused']['HitRatio@1']:.4f} / "
-            f"{p['test_fused']['NDCG@5']:.4f} | {p['train_seconds']:.0f} / "
-            f"{p['eval_seconds']:.0f} |")
+            f"{_hr(p['test'])} | {_hr(p['test_fused'])} / {_hr(p['test_fused'], 'NDCG@5')} | "
+            f"{p['train_seconds']:.0f} / {p['eval_seconds']:.0f} |")
     for name in ("popularity", "sasrec"):
         b = base[name]
         lines.append(f"| {name} | - | {b['val']['HitRatio@1']:.4f} | {b['val']['HitRatio@3']:.4f}"
@@ -312,8 +324,7 @@ def markdown(report: dict) -> str:
                       f"{base['sasrec_history']['HitRatio@1_own']:.3f} / "
                       f"{base['sasrec_history']['HitRatio@1_other']:.3f}" if name == "sasrec"
                       else "0.00 | -") +
-                     f" | - | {b['test']['HitRatio@1']:.4f} | {b['test']['NDCG@5']:.4f} (NDCG@5)"
-                     " | - |")
+                     f" | - | {_hr(b['test'])} | {_hr(b['test'], 'NDCG@5')} (NDCG@5) | - |")
     lines += ["", "Diagnostics (val rows):", "",
               "| arm | budget | choice loss | top-1 at most chosen position | corr(score, "
               "popularity) | projected / token norm | candidate->history attention | "
