@@ -5,10 +5,9 @@ import torch
 from llara.data.tables import Samples
 from llara.evaluation.generation import generate_answers, generation_metrics, parse_answer
 from llara.evaluation.scoring import score_candidates
-from llara.model.batch import collate_prompts
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import TEMPLATES
-from llara.prompts.tokenize import TokenizedPrompt
+from tests.evaluation.reference import title_log_likelihood
 from tests.model.test_llara import TITLES, make_model
 
 TEMPLATE = TEMPLATES["movies"][0]
@@ -51,19 +50,9 @@ def test_shared_prefix_scores_equal_full_forward_passes(setup):
     single = score_candidates(model, builder, samples, candidates, TEMPLATE, batch_size=1)
     assert np.allclose(ranking.scores, single.scores, atol=1e-4)
     for row, k in ((0, 0), (0, 1), (0, 2), (1, 1), (2, 2)):
-        item = candidates[row, k]
-        (prompt,) = builder.build(samples, candidates, [row], TEMPLATE, True, False)
-        answer = model.tokenizer(" " + TITLES[item] + "\n", add_special_tokens=False)["input_ids"]
-        full = TokenizedPrompt(prompt.input_ids + answer,
-                               [False] * len(prompt.input_ids) + [True] * len(answer),
-                               prompt.slot_positions, prompt.slot_items)
-        batch = collate_prompts([full], model.tokenizer.pad_token_id)
-        with torch.no_grad():
-            hidden = model.hidden_states(batch, hybrid=True)[0, :-1]
-            logprobs = torch.log_softmax(model.llm.get_output_embeddings()(hidden), -1)
-        targets = batch.input_ids[0, 1:]
-        expected = logprobs[torch.arange(len(targets)), targets][batch.label_mask[0, 1:]].sum()
-        assert ranking.scores[row, k] == pytest.approx(float(expected), abs=1e-4)
+        expected = title_log_likelihood(model, builder, samples, candidates, TEMPLATE, row, k,
+                                        TITLES[candidates[row, k]])
+        assert ranking.scores[row, k] == pytest.approx(expected, abs=1e-4)
     order = np.argsort(-ranking.scores, axis=1, kind="stable")
     truth = np.argmax(candidates == samples.next[:, None], axis=1)
     assert np.array_equal(order[np.arange(3), ranking.ranks], truth)

