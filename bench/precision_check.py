@@ -30,7 +30,7 @@ from rich.table import Table
 
 from llara.config.data import DataConfig
 from llara.config.recommender import RecRunConfig, RecTrainConfig
-from llara.config.run import FinetuneConfig
+from llara.config.run import FinetuneConfig, paper_method
 from llara.config.training import FinetuneTrainConfig
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset
@@ -64,12 +64,13 @@ def main() -> None:
                           RecRunConfig(train=RecTrainConfig(epochs=3, batch_size=1024, lr=3e-3,
                                                             device="cpu")),
                           work / "sasrec", progress=False, log=console.print)
-    base = FinetuneConfig(llm=resolve_llm(args.llm, args.cache_dir, console.print),
+    # The paper's title scoring: what bf16 rounding of answer logits would reorder.
+    base = paper_method(FinetuneConfig(llm=resolve_llm(args.llm, args.cache_dir, console.print),
                           data_dir=str(work / "data"), rec_checkpoint=str(work / "sasrec"),
                           train=FinetuneTrainConfig(epochs=1, batch_size=8, micro_batch_size=4,
                                                     lr=1e-3, min_lr=1e-5, device="cpu",
                                                     max_train_samples=args.samples,
-                                                    max_eval_samples=1))
+                                                    max_eval_samples=1)))
     losses, seconds, checkpoints = {}, {}, {}
     for precision in ("fp32", "bf16"):
         config = dataclasses.replace(base, output_dir=str(work / f"run-{precision}"),

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llara.config.data import DataConfig
-from llara.config.run import FinetuneConfig
+from llara.config.run import FinetuneConfig, paper_method
 from llara.data.candidates import sample_candidates
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset
@@ -110,7 +110,7 @@ def main() -> None:
     source = resolve_llm(args.llm, args.cache_dir, console.print)
     torch.manual_seed(0)
     llm, tokenizer = load_llm(source, extra_text=titles)
-    model = build_llara(FinetuneConfig(llm=source), llm, tokenizer,
+    model = build_llara(paper_method(FinetuneConfig(llm=source)), llm, tokenizer,
                         torch.randn(data.num_items, 64)).to(args.device).eval()
     with torch.no_grad():  # trained-looking adapters: LoRA B is zero at the start
         for name, parameter in model.named_parameters():

@@ -27,8 +27,10 @@ from llara.config.candidates import CandidateConfig
 from llara.config.curriculum import CurriculumConfig
 from llara.config.data import DataConfig
 from llara.config.io import to_dict
+from llara.config.prompt import PromptConfig
 from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
 from llara.config.run import FinetuneConfig
+from llara.config.scoring import ScoringConfig
 from llara.config.training import FinetuneTrainConfig
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset
@@ -61,7 +63,8 @@ def run_config(args, work: Path) -> FinetuneConfig:
     return FinetuneConfig(
         llm=resolve_llm(args.llm, args.cache_dir), data_dir=str(work / "data"),
         rec_checkpoint=str(work / "sasrec"), output_dir=str(work / f"llara-{args.source}"),
-        curriculum=CurriculumConfig(schedule=args.schedule),
+        curriculum=CurriculumConfig(schedule=args.schedule), scoring=ScoringConfig("title"),
+        prompt=PromptConfig(conditioned_candidates=False),  # the paper's, as its results
         candidates=CandidateConfig(source=args.source, retrieve=args.retrieve),
         train=FinetuneTrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                                   micro_batch_size=args.micro_batch, lr=args.lr,

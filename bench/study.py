@@ -38,8 +38,10 @@ from llara.recsys.ranking import candidate_scores
 from llara.training.inputs import run_inputs
 from llara.training.loop import train_local
 
-USER_STATES = {"none": {}, "token": {"prompt.user_token": True},
-               "cond": {"prompt.conditioned_candidates": True}}
+USER_STATES = {
+    "none": {"prompt.user_token": False, "prompt.conditioned_candidates": False},
+    "token": {"prompt.user_token": True, "prompt.conditioned_candidates": False},
+    "cond": {"prompt.user_token": False, "prompt.conditioned_candidates": True}}
 
 
 @dataclass

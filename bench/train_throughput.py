@@ -29,7 +29,7 @@ from torch import nn
 
 from llara.common.device import autocast_for
 from llara.config.lora import LoRAConfig
-from llara.config.run import FinetuneConfig
+from llara.config.run import FinetuneConfig, paper_method
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
 from llara.evaluation.generation import generate_answers, left_aligned
@@ -149,8 +149,8 @@ def main() -> None:
     add_llara_tokens(base, tokenizer)
     args.params = sum(p.numel() for p in base.parameters())
     item_table = torch.randn(len(titles), 64)
-    model = build_llara(FinetuneConfig(lora=LoRAConfig(r=8, alpha=32, dropout=0.1)), base,
-                        tokenizer, item_table).to(args.device)
+    config = paper_method(FinetuneConfig(lora=LoRAConfig(r=8, alpha=32, dropout=0.1)))
+    model = build_llara(config, base, tokenizer, item_table).to(args.device)
     builder = PromptBuilder(tokenizer, titles, 4096)
     count = args.micro_batch * (args.warmup + args.steps)
     train = samples(count, len(titles), rng)

@@ -15,7 +15,7 @@ from llara.config.data import DataConfig
 from llara.config.distributed import DistributedConfig, ShardConfig
 from llara.config.prompt import PromptConfig
 from llara.config.recommender import RecRunConfig, RecTrainConfig
-from llara.config.run import FinetuneConfig
+from llara.config.run import FinetuneConfig, paper_method
 from llara.config.training import FinetuneTrainConfig
 from llara.data.prepare import PreparedDataset, prepare_dataset
 from llara.recsys.train import train_recommender
@@ -155,11 +155,13 @@ def toy_config(inputs, output: Path, **train) -> FinetuneConfig:
     options = dict(epochs=1, batch_size=8, micro_batch_size=4, lr=1e-3,
                    max_eval_samples=8, device="cpu")
     options.update(train)
-    return FinetuneConfig(
+    # The paper's method (title answers, linear curriculum), which the platform's mechanics
+    # were first written against; tests of the default heads set their own.
+    return paper_method(FinetuneConfig(
         llm="tiny", data_dir=str(data), rec_checkpoint=str(rec), output_dir=str(output),
         prompt=PromptConfig(min_history=2), train=FinetuneTrainConfig(**options),
         shards=ShardConfig(rows_per_shard=64, concurrency=1),
-        distributed=DistributedConfig(num_workers=1, checkpoint_every=2))
+        distributed=DistributedConfig(num_workers=1, checkpoint_every=2)))
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CONFIGS = {"data.yaml": (DataConfig, "llara data prepare"),
            "rec.yaml": (RecRunConfig, "llara rec train"),
            "run.yaml": (FinetuneConfig, "llara train"),
+           "paper.yaml": (FinetuneConfig, "llara train"),
            "serve.yaml": (ServingConfig, "llara serve")}
 
 

@@ -10,7 +10,7 @@ from llara.config.lora import LoRAConfig
 from llara.config.projector import PROJECTOR_KINDS, ProjectorConfig
 from llara.config.prompt import PromptConfig
 from llara.config.recommender import RECOMMENDERS, RecommenderConfig, RecTrainConfig, RecRunConfig
-from llara.config.run import FinetuneConfig
+from llara.config.run import FinetuneConfig, PAPER_METHOD, paper_method
 from llara.config.scoring import SCORING_HEADS, ScoringConfig
 from llara.config.search import SEARCHERS, SCHEDULERS, METRICS, SearchSettings
 from llara.config.serving import ServingConfig, fusion_weight
@@ -41,6 +41,8 @@ __all__ = [
     "RecTrainConfig",
     "RecRunConfig",
     "FinetuneConfig",
+    "PAPER_METHOD",
+    "paper_method",
     "SCORING_HEADS",
     "ScoringConfig",
     "SEARCHERS",

@@ -13,9 +13,10 @@ SCHEDULES = ("linear", "direct", "two_stage", "step", "cosine", "text_only")
 class CurriculumConfig:
     """When a batch uses the hybrid prompt instead of the text-only one."""
 
-    schedule: str = "linear"
-    """linear (hybrid with probability t/T, the paper), direct, two_stage, step, cosine,
-    text_only."""
+    schedule: str = "direct"
+    """direct (hybrid throughout: the default, with the slot head; text-only steps taught it
+    only a popularity prior at CPU budgets), linear (hybrid with probability t/T, the paper),
+    two_stage, step, cosine, text_only."""
     warmup: float = 0.0
     """Share of the first steps kept on text-only prompts before the schedule starts; the
     schedule then runs over the remaining steps (0: the paper)."""

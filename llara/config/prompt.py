@@ -27,9 +27,10 @@ class PromptConfig:
     [UserEmb] slot (SASRec's last position, GRU4Rec's final state, Caser's output, through
     the projector), where a template's [UserHere] field is (else at its start), so the LLM can
     compare one user vector with each candidate's embedding."""
-    conditioned_candidates: bool = False
+    conditioned_candidates: bool = True
     """Each [CansEmb] slot carries projector([e_i ; u * e_i]) (history slots [e ; 0]): the
-    coordinates of u * e_i sum to the recommender's own score u . e_i of the item."""
+    coordinates of u * e_i sum to the recommender's own score u . e_i of the item (the
+    default: the best arm of the CPU study; false: the paper's item embeddings alone)."""
 
     def __post_init__(self) -> None:
         require(self.min_history >= 1, "prompt.min_history", "must be at least 1")

@@ -52,3 +52,17 @@ class FinetuneConfig:
 
     def shard_dir(self) -> str:
         return self.shards.dir or f"{self.output_dir}/shards"
+
+
+PAPER_METHOD = {"scoring.head": "title", "prompt.conditioned_candidates": False,
+                "prompt.user_token": False, "curriculum.schedule": "linear"}
+"""What the defaults change from the paper's LLaRA (examples/paper.yaml is the whole run)."""
+
+
+def paper_method(config: FinetuneConfig) -> FinetuneConfig:
+    """`config` with the paper's ranking (title answers), prompts (item embeddings alone) and
+    curriculum (linear)."""
+    from llara.config.io import apply_overrides
+
+    return apply_overrides(config, [f"{key}={str(value).lower()}"
+                                    for key, value in PAPER_METHOD.items()])

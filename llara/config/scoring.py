@@ -13,8 +13,10 @@ SCORING_HEADS = ("title", "letter", "slot")
 class ScoringConfig:
     """The ranking head (stored with the checkpoint; every ranking uses it) and fusion."""
 
-    head: str = "title"
-    """title: the log-likelihood of each candidate's title after the prompt (the paper's
+    head: str = "slot"
+    """slot (the default: it learned the choice from the history on 512 CPU samples, where title
+    scoring learned a prior over titles; bench/results, README "Quality results"); title: the
+    log-likelihood of each candidate's title after the prompt (the paper's
     answer, learned as text); letter: candidates labelled (A), (B), ... and a softmax over the
     label tokens at the answer position; slot: a learned linear score of the last hidden state
     at each candidate's slot token ([CansEmb], [PH] in text-only prompts), a softmax over the

@@ -40,3 +40,14 @@ def test_data_config_checks_split_shares():
     with pytest.raises(ConfigError, match="data.min_history"):
         DataConfig(min_history=11)
     assert RecommenderConfig().embedding_dim == 64
+
+
+def test_exponent_notation_is_a_number_as_users_type_it(tmp_path):
+    """YAML 1.1 reads `1e-4` (no dot) as a string; `--set train.lr=1e-4` means a number."""
+    run = apply_overrides(RecRunConfig(), ["train.lr=3e-4", "train.weight_decay=1E-5"])
+    assert run.train.lr == 3e-4 and run.train.weight_decay == 1e-5
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  lr: 2e-3\n")
+    assert load_yaml(RecRunConfig, path).train.lr == 2e-3
+    with pytest.raises(ConfigError, match="'train.lr' must be a number, got 'fast'"):
+        apply_overrides(RecRunConfig(), ["train.lr=fast"])

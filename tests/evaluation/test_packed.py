@@ -37,7 +37,7 @@ def test_layout_positions_mask_and_scored_states():
 
 @pytest.mark.network
 def test_packed_scores_equal_full_forward_passes_on_smollm2(toy_inputs):
-    from llara.config.run import FinetuneConfig
+    from llara.config.run import FinetuneConfig, paper_method
     from llara.data.prepare import PreparedDataset
     from llara.evaluation.scoring import score_candidates
     from llara.model.llara import build_llara
@@ -54,7 +54,7 @@ def test_packed_scores_equal_full_forward_passes_on_smollm2(toy_inputs):
     titles = dataset.titles()
     llm, tokenizer = load_llm(str(folder), extra_text=titles)
     torch.manual_seed(0)
-    model = build_llara(FinetuneConfig(llm=str(folder)), llm, tokenizer,
+    model = build_llara(paper_method(FinetuneConfig(llm=str(folder))), llm, tokenizer,
                         load_item_embeddings(toy_inputs[1]))
     with torch.no_grad():  # LoRA B starts at zero: move it, so the adapters take part
         for name, parameter in model.named_parameters():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from llara.config.run import FinetuneConfig
+from llara.config.run import FinetuneConfig, paper_method
 from llara.data.tables import Samples
 from llara.evaluation import scoring
 from llara.evaluation.scoring import packed_scoring_exact, score_candidates
@@ -31,7 +31,8 @@ def windowed_model(window: int):
                            initializer_range=0.3)
     llm = MistralForCausalLM(config)
     add_llara_tokens(llm, tokenizer)
-    model = build_llara(FinetuneConfig(llm="tiny"), llm, tokenizer, torch.randn(20, 8))
+    model = build_llara(paper_method(FinetuneConfig(llm="tiny")), llm, tokenizer,
+                        torch.randn(20, 8))
     with torch.no_grad():  # LoRA B starts at zero: move it, so the adapters take part
         for name, parameter in model.named_parameters():
             if "lora_B" in name:

@@ -4,6 +4,7 @@ one-by-one ranking, and checkpoint checks before start."""
 import dataclasses
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -207,3 +208,33 @@ def test_a_history_covering_the_catalogue_is_a_clear_4xx(recommender, source):
     # leaving one item: still too few to rank, said the same way
     with pytest.raises(RequestError, match="fewer than 2 items outside it"):
         everything.parse(list(range(1, recommender.num_items)))
+
+
+def test_the_default_run_serves_its_head_with_the_stored_fusion(favourite_inputs, tmp_path):
+    """The defaults (slot head, conditioned candidates, hybrid throughout), trained briefly,
+    loaded by the service: scores are log-probabilities over the candidates, plus the stored
+    fusion weight times the recommender's."""
+    from llara.config.curriculum import CurriculumConfig
+    from llara.config.prompt import PromptConfig
+    from llara.config.scoring import ScoringConfig
+    from llara.training.loop import train_local
+    from tests.conftest import toy_config
+
+    config = dataclasses.replace(toy_config(favourite_inputs, tmp_path / "run", epochs=1,
+                                            max_train_samples=32),
+                                 scoring=ScoringConfig(), curriculum=CurriculumConfig(),
+                                 prompt=PromptConfig(min_history=2))
+    assert (config.scoring.head, config.curriculum.schedule) == ("slot", "direct")
+    checkpoint = train_local(config, progress=False, log=lambda *_: None).checkpoint_dir
+    for fusion in ("off", "auto", "2"):
+        service = Recommender.load(ServingConfig(checkpoint=str(checkpoint), device="cpu",
+                                                 fusion=fusion), log=lambda *_: None)
+        assert service.trained.model.head is not None
+        query = service.parse([5, 6, 7], candidates=[0, 3, 9, 12])
+        (ranked,) = service.rank([query])
+        scores = [score for _, score in ranked]
+        assert scores == sorted(scores, reverse=True)
+        if fusion == "off":  # the head's log-softmax alone: probabilities summing to 1
+            assert sum(np.exp(scores)) == pytest.approx(1.0, abs=1e-4)
+        weight = {"off": 0.0, "auto": service.trained.fusion_weight, "2": 2.0}[fusion]
+        assert service.fusion_weight == weight

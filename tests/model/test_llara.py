@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from llara.config.projector import ProjectorConfig
-from llara.config.run import FinetuneConfig
+from llara.config.run import FinetuneConfig, paper_method
 from llara.model.batch import collate_prompts
 from llara.model.llara import build_llara, load_llara
 from llara.model.llm import load_llm
@@ -19,7 +19,7 @@ def make_model(seed=0):
     torch.manual_seed(seed)
     llm, tokenizer = load_llm("tiny", extra_text=TITLES)
     table = torch.randn(12, 8)
-    return build_llara(FinetuneConfig(llm="tiny"), llm, tokenizer, table), table
+    return build_llara(paper_method(FinetuneConfig(llm="tiny")), llm, tokenizer, table), table
 
 
 def make_batch(model, hybrid=True):
@@ -91,7 +91,7 @@ def test_save_and_reload_give_the_same_logits(tmp_path):
     model.eval()
     batch = make_batch(model)
     expected = model.hidden_states(batch, hybrid=True)
-    model.save(tmp_path / "ck", FinetuneConfig(llm="tiny"), {"step": 2})
+    model.save(tmp_path / "ck", paper_method(FinetuneConfig(llm="tiny")), {"step": 2})
     assert {p.name for p in (tmp_path / "ck").iterdir()} == {"adapter", "projector.safetensors",
                                                              "run.json"}
     from safetensors import safe_open

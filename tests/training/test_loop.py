@@ -10,6 +10,7 @@ from llara.config.curriculum import CurriculumConfig
 from llara.config.data import DataConfig
 from llara.config.prompt import PromptConfig
 from llara.config.run import FinetuneConfig
+from llara.config.scoring import ScoringConfig
 from llara.config.training import FinetuneTrainConfig
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
@@ -57,7 +58,8 @@ def run(schedule: str, tmp_path, epochs=16):
     llm, tokenizer = load_llm("tiny", extra_text=TITLES)
     table = item_table()
     config = FinetuneConfig(
-        llm="tiny", prompt=PromptConfig(min_history=1), curriculum=CurriculumConfig(schedule),
+        llm="tiny", prompt=PromptConfig(min_history=1, conditioned_candidates=False),
+        curriculum=CurriculumConfig(schedule), scoring=ScoringConfig("title"),  # the paper's
         # fp32: the same run on CPUs with and without native bf16 (auto picks bf16 there).
         train=FinetuneTrainConfig(epochs=epochs, batch_size=16, micro_batch_size=8, lr=1e-2,
                                   min_lr=3e-4, precision="fp32"))
