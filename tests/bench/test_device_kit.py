@@ -68,8 +68,10 @@ def test_the_run_script_passes_on_the_cpu_with_the_tiny_llm(toy_inputs, tmp_path
     assert results["budget"]["samples"] == 16 and results["training"]["steps"] == 2
     assert results["rate"]["samples_per_s"] > 0
     arm = results["arm"]  # the run defaults
-    assert arm == "LLaRA (" + ", ".join((FinetuneConfig().scoring.head, "no user state",
-                                         FinetuneConfig().curriculum.schedule)) + ")"
+    defaults = FinetuneConfig()
+    user = ("user token" if defaults.prompt.user_token else "conditioned"
+            if defaults.prompt.conditioned_candidates else "no user state")
+    assert arm == f"LLaRA ({defaults.scoring.head}, {user}, {defaults.curriculum.schedule})"
     fused = f"fused (w={results['fusion_weight']:g})"
     assert set(results["metrics"]) == {"SASRec", "popularity", arm, fused}
     n = 10  # toy_inputs' num_candidates: the number retrieved

@@ -7,6 +7,7 @@ import pytest
 
 import llara.common.wheels
 import llara.data.fetch
+import llara.data.pickles
 import llara.inference.serving
 import llara.model.llm
 import llara.prompts.tokenize
@@ -28,6 +29,8 @@ EXAMPLES = {
     llara.common.wheels.WheelDownloadError:
         lambda: llara.common.wheels.WheelDownloadError("pip failed"),
     llara.data.fetch.FetchError: lambda: llara.data.fetch.FetchError("no network"),
+    llara.data.pickles.RefusedPickle:
+        lambda: llara.data.pickles.RefusedPickle("train_data.df", "refers to os.system"),
     llara.ray_jobs.submit.ClusterError: lambda: llara.ray_jobs.submit.ClusterError("head is down"),
 }
 

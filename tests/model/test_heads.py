@@ -30,11 +30,9 @@ def make(head: str = "slot", user: str = "none", seed: int = 0):
     """(model, builder, config) with a random tiny LLM, item table and SASRec."""
     torch.manual_seed(seed)
     llm, tokenizer = load_llm("tiny", extra_text=TITLES)
-    options = [f"scoring.head={head}"]
-    if user == "token":
-        options.append("prompt.user_token=true")
-    if user == "cond":
-        options.append("prompt.conditioned_candidates=true")
+    # both user-state options set: the run defaults must not decide what an arm means
+    options = [f"scoring.head={head}", f"prompt.user_token={str(user == 'token').lower()}",
+               f"prompt.conditioned_candidates={str(user == 'cond').lower()}"]
     config = apply_overrides(FinetuneConfig(llm="tiny"), options)
     encoder = build_recommender(RecommenderConfig(embedding_dim=8), ITEMS, 10).eval()
     table = encoder.item_embeddings().detach().clone()
