@@ -86,6 +86,29 @@ def test_head_scores_equal_a_direct_computation(head):
     assert np.allclose(ranking.scores, torch.log_softmax(got, -1).numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("head", ["slot", "letter", "title"])
+def test_every_head_scores_in_fp32_under_bf16_autocast(head):
+    # bf16 logits of size 10-30 are rounded by 0.06-0.12, enough to reorder close candidates
+    model, builder, _ = make(head)
+    if head == "slot":  # away from its zero start, so that rounding could show
+        torch.nn.init.normal_(model.head.score.weight, std=0.5)
+    rows = samples(3)
+    cands = lists(rows, 7)
+    _, batch = batch_of(builder, rows, cands)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = model.hidden_states(batch, True)  # (B, T, H), bf16 under autocast
+        logits = model.token_logits(hidden[:, -1])  # (B, V)
+        scores = None if head == "title" else model.candidate_scores(batch, True)  # (B, C)
+    weight = model.llm.get_output_embeddings().weight.float()
+    assert logits.dtype == torch.float32
+    assert torch.allclose(logits, hidden[:, -1].float() @ weight.T, atol=1e-4)
+    if scores is not None:
+        assert scores.dtype == torch.float32
+        with torch.no_grad():
+            direct = model.head(hidden.float(), batch)  # the same states, no autocast
+        assert torch.allclose(scores, direct, atol=1e-4)
+
+
 def test_title_head_is_the_lm_and_scores_titles():
     model, builder, _ = make("title")
     assert model.head is None
