@@ -144,7 +144,7 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
              f"{history['top1_changed']:.0%} of rows; HitRatio@1 {history['HitRatio@1_own']:.4f} "
              f"own vs {history['HitRatio@1_other']:.4f} other")
     console.print(reads)
-    references = reference_results(RESULTS)
+    references = reference_results(RESULTS, dataset_name)
     if references:
         console.print(reference_table(references))
     else:

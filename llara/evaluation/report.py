@@ -63,18 +63,19 @@ def _plots(directory: Path, steps: list[dict], results: dict[str, float],
     return names + ["hit_ratio.png"]
 
 
-def reference_results(directory: str | Path) -> list[dict]:
-    """HitRatio@1 of the benchmark runs committed under bench/results, one row per run and
-    model, labelled with where it ran and its training budget: what a slice run cannot show.
-    Reads the CPU learning curve (bench/llara_quality.py --curve: its largest budget per arm)
-    and GPU quality runs (bench/device/quality_run.py: the paper's validation rows)."""
+def reference_results(directory: str | Path, dataset: str = "movielens") -> list[dict]:
+    """HitRatio@1 of the benchmark runs on `dataset` committed under bench/results, one row per
+    run and model, labelled with where it ran and its training budget: what a slice run cannot
+    show. Reads the CPU learning curve (bench/llara_quality.py --curve: its largest budget per
+    arm) and GPU quality runs (bench/device/quality_run.py: the paper's validation rows); a
+    file that names no dataset is MovieLens, the only one such runs had."""
     rows = []
     for path in sorted(Path(directory).glob("*.json")):
         try:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or data.get("dataset", "movielens") != dataset:
             continue
         if "points" in data and "baselines" in data:  # the LLM-stage study
             rows += _study_rows(data, path.name)

@@ -36,11 +36,14 @@ def test_reference_results_read_curves_and_gpu_runs_with_their_budgets(tmp_path)
     (tmp_path / "a-curve.json").write_text(json.dumps(curve))
     (tmp_path / "b-gpu.json").write_text(json.dumps(gpu))
     (tmp_path / "c-broken.json").write_text("{not json")
+    (tmp_path / "d-other-dataset.json").write_text(json.dumps({**gpu, "dataset": "lastfm"}))
     rows = reference_results(tmp_path)
     assert [(r["model"], r["hr1"], r["budget"]) for r in rows] == [
         ("LLaRA curriculum", 0.12, "2048 samples"), ("SASRec", 0.45, "-"),
         ("LLaRA (curriculum) (generate)", 0.38, "40000 samples"),
         ("LLaRA (curriculum) (score)", 0.4, "40000 samples")]
+    assert [r["source"] for r in reference_results(tmp_path, "lastfm")] == \
+        ["d-other-dataset.json"] * 2  # each dataset's demo shows its own runs
     out = write_report(tmp_path / "report", "Demo", {"SASRec": 0.4}, {}, [], [], rows)
     assert "| LLaRA curriculum | 0.1200 | CPU (2 cores), smollm2-135m | 2048 samples |" in \
         (out / "README.md").read_text()
