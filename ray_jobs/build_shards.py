@@ -51,6 +51,9 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     out = Path(config.shard_dir())
     with atomic_directory(out) as tmp:
         for split in config.shards.splits:
+            if not dataset.has(split):  # released tables may come without a test split
+                log(f"{split}: none in this dataset, no shards")
+                continue
             source = dataset.directory / f"{split}.parquet"
             meta = pq.ParquetFile(source).metadata
             total = min(meta.num_rows, config.shards.limit or meta.num_rows)

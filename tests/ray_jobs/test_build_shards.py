@@ -3,7 +3,9 @@
 import numpy as np
 import pyarrow.parquet as pq
 
+from llara.config.data import DataConfig
 from llara.data.candidates import sample_candidates
+from llara.data.released import import_released
 from llara.data.prepare import PreparedDataset
 from llara.model.llm import load_tokenizer
 from llara.prompts.builder import PromptBuilder
@@ -11,6 +13,7 @@ from llara.prompts.templates import templates_for
 from llara.ray_jobs.build_shards import build_shards
 from llara.training.shards import SHARD_SCHEMA, ShardManifest, prompts_from_rows, template_choice
 from tests.conftest import toy_config
+from tests.data.test_released import toy_rows, write_released
 
 
 def test_shards_hold_both_prompt_variants_of_every_sample(ray_local, toy_inputs, tmp_path):
@@ -100,3 +103,21 @@ def test_recommender_source_shards_train_on_retrieved_lists(ray_local, toy_input
     test = pq.read_table(manifest.files(directory, "test"))
     assert test["candidates"].to_pylist() == sample_candidates(
         dataset.samples("test"), dataset.num_items, 10, 0).tolist()
+
+
+def test_released_tables_without_a_test_split_get_train_and_val_shards(ray_local, toy_inputs,
+                                                                        tmp_path):
+    # `llara train` and the demo build shards for every split in shards.splits; the paper's
+    # LastFM tables have no test rows.
+    tables = toy_rows(users=24)
+    del tables["test"]
+    write_released(tmp_path / "lastfm", tables)
+    import_released(tmp_path / "lastfm", tmp_path / "data", DataConfig())
+    config = toy_config((tmp_path / "data", toy_inputs[1]), tmp_path / "run")
+    assert "test" in config.shards.splits
+    said = []
+    directory = build_shards(config, progress=False, log=said.append)
+    manifest = ShardManifest.read(directory)
+    val = PreparedDataset.open(tmp_path / "data").samples("val")
+    assert set(manifest.splits) == {"train", "val"} and manifest.splits["val"]["rows"] == len(val)
+    assert "test: none in this dataset, no shards" in said
