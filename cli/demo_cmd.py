@@ -140,6 +140,8 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
         table.add_row(name, f"{value:.4f}",
                       f"{paper_rows[name]:.4f}" if name in paper_rows else "-")
     console.print(table)
+    if split == "val":  # the fusion weight is chosen on the validation rows
+        console.print("no test rows: the fused score's weight was chosen on these same rows")
     reads = (f"history diagnostic: with another user's history the top-1 changes in "
              f"{history['top1_changed']:.0%} of rows; HitRatio@1 {history['HitRatio@1_own']:.4f} "
              f"own vs {history['HitRatio@1_other']:.4f} other")
