@@ -10,6 +10,7 @@ import pytest
 from llara.config import FinetuneConfig
 from tests.cli.test_cli import _llara
 from tests.conftest import REPO
+from tests.data.test_released import toy_rows, write_released
 
 
 @pytest.mark.network
@@ -42,4 +43,20 @@ def test_demo_from_a_relative_workdir(tmp_path):
     assert run["rec_checkpoint"] == str(workdir / "rec" / "sasrec")
     assert "logging_progress" not in output and "deprecated" not in output
     assert "warnings.warn" not in output
+    assert "Traceback" not in output
+
+
+def test_lastfm_demo_on_released_tables_without_a_test_split(tmp_path):
+    # Ray Data shards, Ray Train and Ray Data evaluation on tables that hold no test rows.
+    tables = toy_rows(users=40)
+    del tables["test"]
+    write_released(tmp_path / "released", tables)
+    done = _llara("demo", "--dataset", "lastfm", "--source", "released", "--workdir",
+                  "runs/demo", "--llm", "tiny", "--budget", "16", "--rec-epochs", "2",
+                  "--no-progress", cwd=tmp_path, timeout=1200)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert "LastFM val (10 users," in done.stdout
+    assert "test: none in this dataset, no shards" in done.stdout
+    assert "no test rows: the fused score's weight was chosen on these same rows" in done.stdout
     assert "Traceback" not in output
