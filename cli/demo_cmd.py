@@ -42,7 +42,9 @@ def reference_table(references: list[dict]) -> Table:
     table = Table(title="Reference results from bench/results: other runs with more training "
                   "than this slice (HitRatio@1, 20 candidates)")
     for column in ("model", "HR@1", "where", "training budget", "file"):
-        table.add_column(column, justify="left" if column != "HR@1" else "right")
+        # fold, not cut: arms differ only at the end of their names (options after the schedule)
+        table.add_column(column, justify="left" if column != "HR@1" else "right",
+                         overflow="fold")
     for row in references:
         table.add_row(row["model"], f"{row['hr1']:.4f}", row["where"], row["budget"],
                       row["source"])
