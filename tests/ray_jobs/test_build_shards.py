@@ -5,8 +5,8 @@ import pyarrow.parquet as pq
 
 from llara.config.data import DataConfig
 from llara.data.candidates import sample_candidates
-from llara.data.released import import_released
 from llara.data.prepare import PreparedDataset
+from llara.data.released import import_released
 from llara.model.llm import load_tokenizer
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import templates_for
