@@ -10,19 +10,18 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from rich.table import Table
 
 from llara.common import ConfigError
 from llara.config import (DataConfig, DistributedConfig, FinetuneConfig, FinetuneTrainConfig,
                           RecommenderConfig, RecRunConfig, RecTrainConfig, ShardConfig)
-from llara.data import (PreparedDataset, fetch_dataset, import_released, prepare_dataset,
-                        sample_candidates)
-from llara.evaluation import (ranking_metrics, ranks_of, read_metrics_log, reference_results,
-                              write_report)
-from llara.inference import evaluate_samples, load_trained
+from llara.data import PreparedDataset, fetch_dataset, import_released, prepare_dataset
+from llara.evaluation import read_metrics_log, reference_results, write_report
+from llara.inference import history_diagnostics, load_trained
 from llara.model import resolve_llm
-from llara.recsys import popularity_scores, target_counts, train_recommender
+from llara.recsys import train_recommender
 
 from .common import console
 from .data_cmd import print_prepare_report, print_released_report
@@ -103,10 +102,6 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     rows = dataset.samples(split)
     limit = min(len(rows), eval_samples or len(rows))
     rows = rows.select(list(range(limit)))
-    lists = sample_candidates(rows, dataset.num_items, dataset.config.num_candidates,
-                              dataset.config.candidate_seed)
-    counts = target_counts(dataset.samples("train"), dataset.num_items)
-    popularity = ranking_metrics(ranks_of(popularity_scores(counts, lists), lists, rows.next))
     # The run defaults (ranking head, user state, curriculum) on a slice, on the CPU.
     config = FinetuneConfig(
         llm=llm, data_dir=str(data_dir), rec_checkpoint=str(rec.checkpoint_dir),
@@ -123,13 +118,18 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     result = run_training(config, cache_dir, progress, log=console.print)
     console.rule(f"7/7 evaluate on {split} (Ray Data batch inference), then the history "
                  "diagnostic")
-    metrics, _, seconds = evaluate_distributed(result.checkpoint_dir, split, "score", limit,
-                                               cache_dir=cache_dir, progress=progress)
+    metrics, predictions, seconds = evaluate_distributed(result.checkpoint_dir, split, "score",
+                                                         limit, cache_dir=cache_dir,
+                                                         progress=progress)
     trained = load_trained(result.checkpoint_dir, "cpu", cache_dir, log=lambda *_: None)
-    history = evaluate_samples(trained, rows, "score", progress=False,
-                               diagnostics=True)["history"]
+    # The rows' own-history scores come from the batch inference above (in sample order);
+    # only the other-history rows are scored here.
+    diagnostics = history_diagnostics(trained, rows,
+                                      np.array(predictions["candidates"].to_pylist()),
+                                      np.array(predictions["scores"].to_pylist()))
+    history = diagnostics["history"]
     head = f"LLaRA ({config.scoring.head} head)"
-    results = {"popularity": popularity["HitRatio@1"],
+    results = {"popularity": diagnostics["popularity"]["HitRatio@1"],
                "SASRec": metrics["recommender"]["HitRatio@1"],
                head: metrics["score"]["HitRatio@1"],
                f"fused (w={trained.fusion_weight:g})": metrics["fused"]["HitRatio@1"]}

@@ -2,7 +2,7 @@
 
 from llara.inference.batch import CheckpointEvaluator
 from llara.inference.evaluate import (EVALUATION_MODES, PROTOCOLS, evaluate_trained, check_mode,
-                                      evaluate_samples)
+                                      evaluate_samples, history_diagnostics)
 from llara.inference.requests import MODES, RequestError, Query, resolve_items
 from llara.inference.serving import (check_checkpoint, checkpoint_version, Recommender,
                                      prompt_tokens)
@@ -15,6 +15,7 @@ __all__ = [
     "evaluate_trained",
     "check_mode",
     "evaluate_samples",
+    "history_diagnostics",
     "MODES",
     "RequestError",
     "Query",

@@ -107,7 +107,8 @@ def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progre
             result["fusion_grid"] = fusion_grid(ranking.scores, rec_scores, candidates,
                                                 samples.next, trained.config.scoring.fusion_grid)
             if diagnostics:
-                result.update(_diagnostics(trained, samples, candidates, ranking.scores))
+                result.update(history_diagnostics(trained, samples, candidates,
+                                                  ranking.scores))
     if mode in ("generate", "both"):
         started = time.perf_counter()
         answers = generate_answers(trained.model, trained.builder, samples, candidates,
@@ -119,15 +120,18 @@ def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progre
     return result
 
 
-def _diagnostics(trained: TrainedModel, samples: Samples, candidates: np.ndarray,
-                 own: np.ndarray) -> dict:
-    """Popularity on the same lists, and whether the LLM's choice follows the history."""
+def history_diagnostics(trained: TrainedModel, samples: Samples, candidates: np.ndarray,
+                        own: np.ndarray) -> dict:
+    """Popularity on the same lists, and whether the LLM's choice follows the history. `own`:
+    the LLM's scores of `candidates` with each row's own history (B, C), however they were
+    computed (here, or by Ray Data batch inference); only the other-history rows are scored."""
     counts = target_counts(trained.dataset.samples("train"), trained.dataset.num_items)
     popularity = ranks_of(popularity_scores(counts, candidates), candidates, samples.next)
 
     def llm_scores(rows: Samples) -> np.ndarray:
-        return score_candidates(trained.model, trained.builder, rows, candidates,
-                                trained.template, hybrid=trained.hybrid).scores
+        with trained.autocast():
+            return score_candidates(trained.model, trained.builder, rows, candidates,
+                                    trained.template, hybrid=trained.hybrid).scores
 
     started = time.perf_counter()
     history = history_sensitivity(llm_scores, samples, candidates, own=own)
