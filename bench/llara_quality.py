@@ -36,13 +36,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from llara.config.curriculum import CurriculumConfig
 from llara.config.data import DataConfig
 from llara.config.io import apply_overrides
-from llara.config.prompt import PromptConfig
 from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
-from llara.config.run import FinetuneConfig
-from llara.config.scoring import ScoringConfig
+from llara.config.run import FinetuneConfig, paper_method
 from llara.config.training import FinetuneTrainConfig
 from llara.data.candidates import sample_candidates
 from llara.data.fetch import fetch_dataset
@@ -108,16 +105,15 @@ def run_config(args, inputs: Inputs, schedule: str, budget: int | None, name: st
                epochs: int | None = None) -> FinetuneConfig:
     """The paper's method (title answers, item embeddings alone) under `schedule`; the study's
     arms set their own head and user state."""
-    return FinetuneConfig(
+    config = paper_method(FinetuneConfig(
         llm=inputs.llm, data_dir=str(inputs.work / "data"),
         rec_checkpoint=str(inputs.work / "sasrec"), output_dir=str(inputs.work / name),
-        curriculum=CurriculumConfig(schedule=schedule), scoring=ScoringConfig("title"),
-        prompt=PromptConfig(conditioned_candidates=False),
         train=FinetuneTrainConfig(epochs=epochs or args.epochs, batch_size=args.batch_size,
                                   micro_batch_size=args.micro_batch, lr=args.lr,
                                   min_lr=args.lr / 100, device=args.device,
                                   precision=args.precision, max_train_samples=budget,
-                                  max_eval_samples=min(16, len(inputs.split))))
+                                  max_eval_samples=min(16, len(inputs.split)))))
+    return apply_overrides(config, [f"curriculum.schedule={schedule}"])
 
 
 def compare_variants(args, console: Console) -> None:

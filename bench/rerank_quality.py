@@ -24,13 +24,10 @@ from rich.console import Console
 from rich.table import Table
 
 from llara.config.candidates import CandidateConfig
-from llara.config.curriculum import CurriculumConfig
 from llara.config.data import DataConfig
-from llara.config.io import to_dict
-from llara.config.prompt import PromptConfig
+from llara.config.io import apply_overrides, to_dict
 from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
-from llara.config.run import FinetuneConfig
-from llara.config.scoring import ScoringConfig
+from llara.config.run import FinetuneConfig, paper_method
 from llara.config.training import FinetuneTrainConfig
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset
@@ -60,16 +57,16 @@ def prepare(args, console: Console) -> Path:
 
 
 def run_config(args, work: Path) -> FinetuneConfig:
-    return FinetuneConfig(
+    """The paper's method, as its committed results ran, under --schedule."""
+    config = paper_method(FinetuneConfig(
         llm=resolve_llm(args.llm, args.cache_dir), data_dir=str(work / "data"),
         rec_checkpoint=str(work / "sasrec"), output_dir=str(work / f"llara-{args.source}"),
-        curriculum=CurriculumConfig(schedule=args.schedule), scoring=ScoringConfig("title"),
-        prompt=PromptConfig(conditioned_candidates=False),  # the paper's, as its results
         candidates=CandidateConfig(source=args.source, retrieve=args.retrieve),
         train=FinetuneTrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                                   micro_batch_size=args.micro_batch, lr=args.lr,
                                   min_lr=args.lr / 100, device=args.device,
-                                  max_train_samples=args.budget or None, max_eval_samples=16))
+                                  max_train_samples=args.budget or None, max_eval_samples=16)))
+    return apply_overrides(config, [f"curriculum.schedule={args.schedule}"])
 
 
 def main() -> None:
