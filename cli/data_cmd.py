@@ -46,7 +46,10 @@ def print_prepare_report(report: PrepareReport) -> None:
 @app.command()
 def prepare(source: str = typer.Argument(..., help="A dataset name from `llara data fetch` "
                                          "(taken from the cache) or a folder of raw files."),
-            out: Optional[Path] = typer.Option(None, help="Output folder (default: data/<name>)."),
+            out: Optional[Path] = typer.Option(None, help="Output folder (default: data/<name>, "
+                                               "or <source>-prepared where that is the source "
+                                               "folder or holds it). A folder holding anything "
+                                               "but an earlier output is never replaced."),
             format: str = typer.Option("auto", help=f"Raw format: {', '.join(SOURCE_FORMATS)}."),
             reference_split: Optional[Path] = typer.Option(
                 None, help="Folder with the paper's val.jsonl [and test.jsonl]; kept as is."),
@@ -71,16 +74,24 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
         if not raw_dir.is_dir():
             raise DataError(source, "is neither a known dataset nor a folder",
                             expected=f"one of {', '.join(DATASETS)} or a folder of raw files")
+    out = out or default_output(raw_dir, name)
     if format == "llara" or (format == "auto" and is_released(raw_dir)):
         if reference_split is not None:
             raise ConfigError("invalid '--reference-split': released tables are the paper's "
                               "split already")
-        print_released_report(import_released(raw_dir, out or Path("data") / name,
-                                               data_config, allow_pickle))
+        print_released_report(import_released(raw_dir, out, data_config, allow_pickle))
         return
-    report = prepare_dataset(raw_dir, out or Path("data") / name, data_config, format,
-                             reference_split, allow_pickle)
+    report = prepare_dataset(raw_dir, out, data_config, format, reference_split, allow_pickle)
     print_prepare_report(report)
+
+
+def default_output(raw_dir: Path, name: str) -> Path:
+    """data/<name>, unless that is the raw folder or a folder above it: then <raw>-prepared
+    beside the raw folder, so the default never writes over what it reads."""
+    out, raw = (Path(p).resolve() for p in (Path("data") / name, raw_dir))
+    if out == raw or out in raw.parents:
+        return raw_dir.with_name(raw_dir.name + "-prepared")
+    return Path("data") / name
 
 
 def print_released_report(report: ReleasedReport) -> None:

@@ -20,7 +20,7 @@ from llara.common import absolute_path, absolute_paths, atomic_directory
 from llara.config import FinetuneConfig
 from llara.data import PreparedDataset
 from llara.model import load_tokenizer, resolve_llm
-from llara.training import ShardManifest, ShardSpec, ShardTokenizer, write_shard
+from llara.training import SHARD_FILES, ShardManifest, ShardSpec, ShardTokenizer, write_shard
 
 from .session import actor_cpus
 
@@ -49,7 +49,7 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     splits: dict[str, dict] = {}
     started = time.perf_counter()
     out = Path(config.shard_dir())
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, SHARD_FILES) as tmp:
         for split in config.shards.splits:
             if not dataset.has(split):  # released tables may come without a test split
                 log(f"{split}: none in this dataset, no shards")

@@ -21,12 +21,12 @@ import torch
 from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from llara.common import absolute_path, absolute_paths, deepspeed_bf16
+from llara.common import absolute_path, absolute_paths, atomic_directory, deepspeed_bf16
 from llara.config import FinetuneConfig, from_dict, to_dict
-from llara.model import build_llara, collate_prompts, compile_decoder_layers
+from llara.model import MODEL_FILES, build_llara, collate_prompts, compile_decoder_layers
 from llara.prompts import PromptBuilder, run_templates
 from llara.training import (DeepSpeedBackend, EpochValidator, ShardManifest, TrainState,
-                            check_inputs, deepspeed_config, hybrid_probability,
+                            check_inputs, check_outputs, deepspeed_config, hybrid_probability,
                             learning_rate_factor, load_recommender, load_state_tree,
                             load_trainable, prompts_from_rows, run_inputs, save_state_tree,
                             save_trainable, step_plan, train_step, training_progress, use_hybrid)
@@ -228,11 +228,11 @@ def keep_final(result, output: Path) -> Path:
     if result.error:
         raise result.error
     final = output / "final"
-    with result.checkpoint.as_directory() as directory:
-        from shutil import copytree, rmtree
+    with result.checkpoint.as_directory() as directory, \
+            atomic_directory(final, MODEL_FILES) as tmp:
+        from shutil import copytree
 
-        rmtree(final, ignore_errors=True)
-        copytree(Path(directory) / "model", final)
+        copytree(Path(directory) / "model", tmp, dirs_exist_ok=True)
     return final
 
 
@@ -241,6 +241,7 @@ def run_training(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     """Build shards if needed, then fit; a rerun with the same output_dir resumes."""
     config, cache_dir = absolute_paths(config), absolute_path(cache_dir)
     check_inputs(config)  # here, not in workers that Ray Train would restart in vain
+    check_outputs(config)
     manifest = shard_manifest(config, cache_dir, progress, log)
     output = Path(config.output_dir)
     storage = config.distributed.storage_path or str(output / "ray")

@@ -1,6 +1,7 @@
 """Errors, atomic writes, paths, registry wheels, device and precision: used by every layer."""
 
-from llara.common.atomic import atomic_file, atomic_directory, write_json
+from llara.common.atomic import (ForeignFilesError, atomic_file, atomic_directory,
+                                 ensure_replaceable, foreign_entries, write_json)
 from llara.common.device import (resolve_device, cpu_has_bf16, native_bf16, uses_bf16,
                                  autocast_for, deepspeed_bf16, base_dtype)
 from llara.common.errors import (LlaraError, ConfigError, DataError, find_llara_error, error_line,
@@ -9,7 +10,10 @@ from llara.common.paths import PATH, PATH_OR_NAME, is_remote, absolute_path, abs
 from llara.common.wheels import WheelDownloadError, sha256_file, download_wheel
 
 __all__ = [
+    "ForeignFilesError",
     "atomic_file",
+    "ensure_replaceable",
+    "foreign_entries",
     "atomic_directory",
     "write_json",
     "resolve_device",

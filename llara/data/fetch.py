@@ -107,7 +107,7 @@ def fetch_dataset(name: str, cache_dir: str | Path | None = None, source: str = 
     if (target / "SOURCE.json").is_file() and not force:
         return target
     attempts: list[str] = []
-    with atomic_directory(target) as tmp:
+    with atomic_directory(target, (*spec.files, "SOURCE.json", "*.inter", "*.item")) as tmp:
         origin = None
         if source in ("auto", "grouplens") and spec.url:
             try:

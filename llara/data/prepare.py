@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llara.common.atomic import atomic_directory
+from llara.common.atomic import atomic_directory, ensure_replaceable
 from llara.common.errors import DataError
 from llara.config.data import DataConfig
 from llara.config.io import from_dict, to_dict
@@ -17,8 +17,8 @@ from llara.data.reference import (MatchReport, load_reference_split, match_refer
                                   rows_to_samples)
 from llara.data.sequences import build_user_logs, final_sample, training_samples
 from llara.data.splits import split_users
-from llara.data.tables import (Samples, read_items, read_samples, validate_samples, write_items,
-                               write_samples)
+from llara.data.tables import (DATASET_FILES, Samples, read_items, read_samples,
+                               validate_samples, write_items, write_samples)
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -81,6 +81,7 @@ def _split_shares(config: DataConfig, reference_splits: set[str]) -> tuple[float
 def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataConfig,
                     source_format: str = "auto", reference_dir: str | Path | None = None,
                     allow_pickle: bool = False) -> PrepareReport:
+    ensure_replaceable(output_dir, DATASET_FILES, "--out")  # before any reading
     raw = read_raw(raw_dir, source_format)
     num_items = padding_id = len(raw.item_ids)
     logs = build_user_logs(raw)
@@ -113,7 +114,7 @@ def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataCon
                                         if k not in ("output_dir", "reference")},
             "reference": None if match is None else
             {k: v for k, v in asdict(match).items() if k != "excluded_users"}}
-    with atomic_directory(output_dir) as tmp:
+    with atomic_directory(output_dir, DATASET_FILES) as tmp:
         write_items(tmp / "items.parquet", raw.item_ids, raw.titles, raw.extras)
         for split in SPLITS:
             if len(tables[split]):

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from llara.common.atomic import atomic_directory
+from llara.common.atomic import atomic_directory, ensure_replaceable
 from llara.common.errors import DataError
 from llara.config.data import DataConfig
 from llara.config.io import to_dict
 from llara.data.reference import renamed_columns, rows_from_jsonl
-from llara.data.tables import Samples, write_items, write_samples
+from llara.data.tables import DATASET_FILES, Samples, write_items, write_samples
 from llara.data.titles import normalise_title
 
 RELEASED_FILES = {"train": ("train.jsonl", "train_data.df"), "val": ("val.jsonl", "Val_data.df"),
@@ -184,6 +184,7 @@ def import_released(directory: str | Path, output_dir: str | Path, config: DataC
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(directory, "directory not found")
+    ensure_replaceable(output_dir, DATASET_FILES, "--out")
     titles, raw_ids, domain, names = read_names(directory)
     num_items, width = len(titles), config.max_history
     config = replace(config, domain=config.domain or domain)
@@ -212,7 +213,7 @@ def import_released(directory: str | Path, output_dir: str | Path, config: DataC
                         for s in ("train", "val", "test")},
             "test_source": "released" if "test" in tables else "none",
             "released": {split: asdict(counts) for split, counts in report.splits.items()}}
-    with atomic_directory(output_dir) as tmp:
+    with atomic_directory(output_dir, DATASET_FILES) as tmp:
         write_items(tmp / "items.parquet", raw_ids, titles, [""] * num_items)
         for split, samples in tables.items():
             write_samples(tmp / f"{split}.parquet", samples)

@@ -12,6 +12,9 @@ import pyarrow.parquet as pq
 from llara.common.atomic import atomic_file
 from llara.common.errors import DataError
 
+DATASET_FILES = ("items.parquet", "train.parquet", "val.parquet", "test.parquet",
+                 "dataset.json")
+"""What `llara data prepare` writes into its output folder, and all it may replace there."""
 ITEM_COLUMNS = ("item_id", "raw_id", "title", "extra")
 SAMPLE_ROW_GROUP = 8192
 SAMPLE_COLUMNS = ("sample_id", "user", "history", "len_history", "next", "history_ratings",

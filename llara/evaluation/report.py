@@ -10,6 +10,9 @@ from pathlib import Path
 
 from llara.common.atomic import atomic_directory
 
+REPORT_FILES = ("README.md", "*.png")
+"""What a report folder is made of, and all that writing one may replace."""
+
 
 def read_metrics_log(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
@@ -127,7 +130,7 @@ def write_report(directory: str | Path, title: str, results: dict[str, float],
     """README.md + PNGs in `directory` (replaced atomically)."""
     directory = Path(directory)
     steps = [r for r in metrics_log if "loss" in r]
-    with atomic_directory(directory) as tmp:
+    with atomic_directory(directory, REPORT_FILES) as tmp:
         images = _plots(tmp, steps, results, paper)
         lines = [f"# {title}", "", "| model | HitRatio@1 | paper |", "|---|---|---|"]
         lines += [f"| {name} | {value:.4f} | "

@@ -24,6 +24,8 @@ from llara.prompts.templates import CANDIDATE_SLOT, HISTORY_SLOT, USER_SLOT
 PROJECTOR_FILE = "projector.safetensors"
 HEAD_FILE = "head.safetensors"
 """The slot head's weights, beside the projector's."""
+MODEL_FILES = ("adapter", PROJECTOR_FILE, HEAD_FILE, RUN_FILE)
+"""What a LLaRA checkpoint folder is made of, and all that saving one may replace."""
 
 
 def apply_lora(llm: nn.Module, config: LoRAConfig) -> nn.Module:
@@ -157,7 +159,7 @@ class LLaRA(nn.Module):
         return [p for p in self.parameters() if p.requires_grad]
 
     def save(self, directory: str | Path, config: FinetuneConfig, info: dict) -> None:
-        with atomic_directory(directory) as tmp:
+        with atomic_directory(directory, MODEL_FILES) as tmp:
             # The resized embedding rows are rebuilt deterministically on load (add_llara_tokens),
             # so the adapter need not carry a copy of the whole embedding matrix.
             self.llm.save_pretrained(tmp / "adapter", safe_serialization=True,

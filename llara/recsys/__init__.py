@@ -1,6 +1,7 @@
 """SASRec, GRU4Rec, Caser: training, candidate ranking, checkpoints, and retrieval."""
 
-from llara.recsys.checkpoint import (CHECKPOINT_FORMAT, EMBEDDINGS_FILE, RecommenderCheckpoint,
+from llara.recsys.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_FILES, EMBEDDINGS_FILE,
+                                     RecommenderCheckpoint,
                                      save_checkpoint, RecommenderHeader, read_header,
                                      load_checkpoint, load_item_embeddings)
 from llara.recsys.models import SASRec, GRU4Rec, Caser, RECOMMENDERS, build_recommender
@@ -13,6 +14,7 @@ from llara.recsys.train import TrainResult, seed_everything, train_recommender
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "CHECKPOINT_FILES",
     "EMBEDDINGS_FILE",
     "RecommenderCheckpoint",
     "save_checkpoint",

@@ -24,6 +24,8 @@ from llara.recsys.models import build_recommender
 
 CHECKPOINT_FORMAT = "llara-recommender/1"
 EMBEDDINGS_FILE = "item_embeddings.safetensors"
+CHECKPOINT_FILES = ("model.safetensors", EMBEDDINGS_FILE, "config.json", "metrics.jsonl")
+"""What a recommender checkpoint folder is made of, and all that saving one may replace."""
 
 
 @dataclass
@@ -42,7 +44,7 @@ def save_checkpoint(directory: str | Path, model: torch.nn.Module, config: Recom
     table = model.item_embeddings().detach().cpu().float().contiguous()  # (N, D)
     payload = {"format": CHECKPOINT_FORMAT, "model": to_dict(config), "num_items": num_items,
                "max_history": max_history, **info}
-    with atomic_directory(directory) as tmp:
+    with atomic_directory(directory, (*CHECKPOINT_FILES, *(extra_files or {}))) as tmp:
         save_file(state, str(tmp / "model.safetensors"))
         save_file({"item_embeddings": table}, str(tmp / EMBEDDINGS_FILE))
         (tmp / "config.json").write_text(json.dumps(payload, indent=2) + "\n")

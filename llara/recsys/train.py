@@ -13,12 +13,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from llara.common.atomic import ensure_replaceable
 from llara.common.device import resolve_device
 from llara.config.io import to_dict
 from llara.config.recommender import RecRunConfig
 from llara.data.candidates import sample_candidates
 from llara.data.prepare import PreparedDataset
-from llara.recsys.checkpoint import save_checkpoint
+from llara.recsys.checkpoint import CHECKPOINT_FILES, save_checkpoint
 from llara.recsys.models import build_recommender
 from llara.recsys.ranking import evaluate_ranking, rank_candidates
 
@@ -42,6 +43,7 @@ def train_recommender(dataset: PreparedDataset, run: RecRunConfig, output_dir: s
                       progress: bool = True, log=print) -> TrainResult:
     """Train on the dataset's train table, keep the epoch with the best validation HR@1."""
     started = time.perf_counter()
+    ensure_replaceable(output_dir, CHECKPOINT_FILES, "--out")  # before the epochs, not after
     seed_everything(run.train.seed)
     device = resolve_device(run.train.device)
     data = dataset.config

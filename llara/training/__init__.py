@@ -3,11 +3,11 @@
 from llara.training.curriculum import (SCHEDULE_FUNCTIONS, hybrid_probability, evaluates_hybrid,
                                        use_hybrid)
 from llara.training.deepspeed import PACKAGED_DEEPSPEED, deepspeed_config, StepPlan, step_plan
-from llara.training.inputs import RunInputs, check_inputs, run_inputs, eligible
+from llara.training.inputs import RunInputs, check_inputs, check_outputs, run_inputs, eligible
 from llara.training.loop import train_local, FinetuneResult, finetune
 from llara.training.progress import MetricsFollower, training_progress
 from llara.training.schedule import learning_rate_factor
-from llara.training.shards import (SHARD_FORMAT, SHARD_SCHEMA, ShardSpec, template_choice,
+from llara.training.shards import (SHARD_FILES, SHARD_FORMAT, SHARD_SCHEMA, ShardSpec, template_choice,
                                    shard_table, ShardTokenizer, write_shard, prompts_from_rows,
                                    ShardManifest)
 from llara.training.state import (TrainState, save_trainable, load_trainable, save_state_tree,
@@ -27,6 +27,7 @@ __all__ = [
     "step_plan",
     "RunInputs",
     "check_inputs",
+    "check_outputs",
     "run_inputs",
     "eligible",
     "train_local",
@@ -35,6 +36,7 @@ __all__ = [
     "MetricsFollower",
     "training_progress",
     "learning_rate_factor",
+    "SHARD_FILES",
     "SHARD_FORMAT",
     "SHARD_SCHEMA",
     "ShardSpec",

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pathlib import Path
+
+from llara.common.atomic import ensure_replaceable
 from llara.common.device import base_dtype
 from llara.common.errors import DataError
 from llara.config.run import FinetuneConfig
 from llara.data.prepare import PreparedDataset
 from llara.data.tables import Samples
+from llara.model.llara import MODEL_FILES
 from llara.model.llm import load_llm, resolve_llm
 from llara.recsys.checkpoint import load_checkpoint, load_item_embeddings, read_header
 
@@ -41,6 +45,13 @@ def check_inputs(config: FinetuneConfig) -> PreparedDataset:
                             f"dataset {config.data_dir} has {what} {ours}",
                             expected="a recommender trained on this dataset (`llara rec train`)")
     return dataset
+
+
+def check_outputs(config: FinetuneConfig) -> None:
+    """The checkpoint folders a run replaces (`best/`, `final/` under output_dir) hold nothing
+    but earlier checkpoints: checked before training, so a refusal costs no training."""
+    for name in ("best", "final"):
+        ensure_replaceable(Path(config.output_dir) / name, MODEL_FILES, "output_dir")
 
 
 def run_inputs(config: FinetuneConfig, device: str, cache_dir, log,

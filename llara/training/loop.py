@@ -28,7 +28,7 @@ from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import pick_template, run_templates
 from llara.recsys.retrieval import training_lists
 from llara.training.curriculum import hybrid_probability, use_hybrid
-from llara.training.inputs import eligible, run_inputs
+from llara.training.inputs import check_outputs, eligible, run_inputs
 from llara.training.schedule import learning_rate_factor
 from llara.training.step import TorchBackend, train_step
 from llara.training.validation import EpochValidator, load_recommender
@@ -37,6 +37,7 @@ from llara.training.validation import EpochValidator, load_recommender
 def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                 log=print) -> FinetuneResult:
     config = absolute_paths(config)  # its run.json records where its inputs are
+    check_outputs(config)
     device = resolve_device(config.train.device)
     inputs = run_inputs(config, device, cache_dir, log)
     model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,

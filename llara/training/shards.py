@@ -27,6 +27,8 @@ from llara.prompts.tokenize import TokenizedPrompt
 from llara.recsys.retrieval import training_lists
 
 SHARD_FORMAT = "llara-shards/2"
+SHARD_FILES = ("manifest.json", "train-*.parquet", "val-*.parquet", "test-*.parquet")
+"""What a shard folder is made of, and all that rebuilding it may replace."""
 _ids = pa.list_(pa.int32())
 SHARD_SCHEMA = pa.schema([
     ("sample_id", pa.int64()), ("split", pa.string()), ("template", pa.int16()),

@@ -117,3 +117,20 @@ def test_prepare_with_the_paper_reference_split(movielens_raw, tmp_path):
                "--reference-split", SHARED_REF / "movielens"])
     assert "reference rows: 94; matched unambiguously 94" in " ".join(out.split())
     assert "test: own split of the other users" in out
+
+
+def test_prepare_never_writes_over_its_raw_folder(tmp_path):
+    """Raw files kept in data/<name> (with a user's notes): the default output goes beside
+    them, and an --out that holds them is refused in one line with nothing changed."""
+    raw = write_recbole(tmp_path / "data" / "ml", synthetic_log(num_users=40, length=8), 40)
+    (raw / "NOTES.txt").write_text("my notes")
+    before = {p.name: p.read_bytes() for p in raw.iterdir()}
+    done = _llara("data", "prepare", "data/ml", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "wrote data/ml-prepared" in done.stdout
+    assert (tmp_path / "data" / "ml-prepared" / "dataset.json").is_file()
+    for out in ("data/ml", "data"):
+        done = _llara("data", "prepare", "data/ml", "--out", out, cwd=tmp_path)
+        assert done.returncode == 2 and "refusing to replace" in done.stdout, done.stdout
+        assert "Traceback" not in done.stdout + done.stderr
+    assert {p.name: p.read_bytes() for p in raw.iterdir()} == before

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from llara.common.atomic import ForeignFilesError
 from llara.common.errors import DataError
 from llara.config.data import DataConfig
 from llara.data.prepare import PreparedDataset, prepare_dataset
@@ -85,3 +86,33 @@ def test_history_shorter_than_the_minimum_is_rejected(tmp_path):
         prepare_dataset(raw, tmp_path / "out", DataConfig(min_history=3), reference_dir=ref)
     assert info.value.line == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_preparing_into_the_raw_folder_keeps_every_raw_file(toy_raw, tmp_path):
+    (toy_raw / "NOTES.txt").write_text("my notes")
+    before = {p.name: p.read_bytes() for p in toy_raw.iterdir()}
+    with pytest.raises(ForeignFilesError, match=r"refusing to replace.*NOTES\.txt, u\.data"):
+        prepare_dataset(toy_raw, toy_raw, DataConfig())
+    assert {p.name: p.read_bytes() for p in toy_raw.iterdir()} == before
+
+
+def test_an_output_folder_above_the_raw_folder_is_refused(tmp_path):
+    raw = write_ml100k(tmp_path / "data" / "ml100k", synthetic_log(num_users=30), 40)
+    with pytest.raises(ForeignFilesError, match="ml100k"):
+        prepare_dataset(raw, tmp_path / "data", DataConfig())
+    assert sorted(p.name for p in raw.iterdir()) == ["u.data", "u.item"]
+
+
+def test_released_tables_are_not_replaced_by_their_import(tmp_path):
+    from llara.data.released import import_released
+
+    source = tmp_path / "lastfm"
+    source.mkdir()
+    (source / "id2name.txt").write_text("".join(f"{i}::Artist {i}\n" for i in range(30)))
+    rows = [{"history": [1, 2, 3] + [30] * 7, "len_history": 3, "next": 4}]
+    for name in ("train.jsonl", "val.jsonl"):
+        (source / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = {p.name: p.read_bytes() for p in source.iterdir()}
+    with pytest.raises(ForeignFilesError, match="id2name.txt"):
+        import_released(source, source, DataConfig())
+    assert {p.name: p.read_bytes() for p in source.iterdir()} == before

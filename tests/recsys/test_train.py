@@ -69,3 +69,17 @@ def test_predictions_table(sequential_task, tmp_path):
     scores = np.array(table["ranked_scores"].to_pylist())
     assert (np.diff(scores, axis=1) <= 0).all()
     assert sorted(ranked[0].tolist()) == sorted(candidates[0].tolist())
+
+
+def test_an_output_folder_with_foreign_files_is_refused_before_training(sequential_task,
+                                                                        tmp_path):
+    from llara.common.atomic import ForeignFilesError
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "results.csv").write_text("my results")
+    logged = []
+    with pytest.raises(ForeignFilesError, match="results.csv"):
+        train_recommender(sequential_task, RecRunConfig(), out, progress=False,
+                          log=logged.append)
+    assert logged == [] and [p.name for p in out.iterdir()] == ["results.csv"]

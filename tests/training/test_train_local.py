@@ -47,3 +47,16 @@ def test_a_recommender_of_other_data_is_refused_naming_both_values(toy_inputs, t
         check_inputs(config)
     with pytest.raises(DataError, match=f"has {what} {value}"):  # serve and evaluate load so
         run_inputs(config, "cpu", None, log=lambda *_: None, inference=True)
+
+
+def test_a_best_folder_with_foreign_files_is_refused_before_training(toy_inputs, tmp_path):
+    from llara.common.atomic import ForeignFilesError
+
+    best = tmp_path / "run" / "best"
+    best.mkdir(parents=True)
+    (best / "notes.md").write_text("my notes")
+    config = toy_config(toy_inputs, tmp_path / "run", max_train_samples=8)
+    with pytest.raises(ForeignFilesError, match=r"run/best: refusing.*notes\.md"):
+        train_local(config, progress=False, log=lambda *_: None)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["best"]
+    assert (best / "notes.md").read_text() == "my notes"
