@@ -70,19 +70,30 @@ class LLaRA(nn.Module):
             self.user_encoder.eval()  # frozen: no dropout in the user state
         return self
 
-    def user_states(self, input_ids: torch.Tensor, slot_items: torch.Tensor) -> torch.Tensor:
-        """The recommender's state of each row's history (its first slot items), scaled to the
-        item embeddings' mean norm: (B, E). SASRec's state leaves a LayerNorm at about 8x an
-        item's norm; through the projector item vectors learn on, it swamped the prompt (the
-        history diagnostic fell to 0.09 at 512 samples). Its direction is what ranks items."""
-        lengths = (input_ids == self.history_token).sum(1)  # (B,)
+    def history_items(self, input_ids: torch.Tensor, slot_items: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row's history as the recommender reads it, wherever the template puts it
+        among the slots: (B, L) item ids right-padded with the padding id, and (B,) lengths."""
+        mask = torch.isin(input_ids, self.slot_token_ids)  # (B, T)
+        rows, columns = mask.nonzero(as_tuple=True)
+        slot = (mask.long().cumsum(1) - 1)[rows, columns]  # (S,) index among the row's slots
+        is_history = torch.zeros(slot_items.shape, dtype=torch.bool, device=slot_items.device)
+        is_history[rows, slot] = input_ids[rows, columns] == self.history_token  # (B, S)
+        place = is_history.long().cumsum(1) - 1  # (B, S) position within the history
         width = self.user_encoder_width
-        history = slot_items[:, :width]
-        if history.shape[1] < width:
-            history = nn.functional.pad(history, (0, width - history.shape[1]), value=-1)
-        padding = self.item_embeddings.shape[0]
-        columns = torch.arange(width, device=history.device)[None, :]
-        history = torch.where(columns < lengths[:, None], history, padding)  # (B, L)
+        keep = is_history & (place < width)
+        history = torch.full((slot_items.shape[0], width), self.item_embeddings.shape[0],
+                             dtype=slot_items.dtype, device=slot_items.device)  # (B, L)
+        kept_rows, kept_slots = keep.nonzero(as_tuple=True)
+        history[kept_rows, place[kept_rows, kept_slots]] = slot_items[kept_rows, kept_slots]
+        return history, keep.sum(1)
+
+    def user_states(self, input_ids: torch.Tensor, slot_items: torch.Tensor) -> torch.Tensor:
+        """The recommender's state of each row's history, scaled to the item embeddings'
+        mean norm: (B, E). SASRec's state leaves a LayerNorm at about 8x an item's norm;
+        through the projector item vectors learn on, it swamped the prompt (the history
+        diagnostic fell to 0.09 at 512 samples). Its direction is what ranks items."""
+        history, lengths = self.history_items(input_ids, slot_items)
         with torch.no_grad(), torch.autocast(history.device.type, enabled=False):
             states = self.user_encoder.encode(history, lengths.clamp(min=1)).float()
             return states / states.norm(dim=1, keepdim=True).clamp(min=1e-6) * \

@@ -30,17 +30,19 @@ class PromptBuilder:
 
     def render(self, samples: Samples, candidates: np.ndarray, row: int, template: str,
                hybrid: bool) -> tuple[str, list[int], list[str]]:
-        """Prompt text, the item behind each item slot (history first) and the kind of every
-        slot marker in order of appearance."""
+        """Prompt text, the item behind each item slot and the kind of every slot marker,
+        both in the order the template places them (a template may list the candidates
+        before the history)."""
         history = samples.history[row, :samples.len_history[row]].tolist()
         cands = candidates[row].tolist()
         text = render_prompt(template, [self.titles[i] for i in history],
                              [self.titles[i] for i in cands], hybrid, self.user_token,
                              letters=self.scoring == "letter")
-        counts = {"history": len(history), "candidate": len(cands), "user": 1}
-        kinds = [kind for field in slot_layout(template, self.user_token)
-                 for kind in [field] * counts[field]]
-        return text, history + cands, kinds
+        fields = {"history": history, "candidate": cands, "user": [None]}
+        layout = slot_layout(template, self.user_token)
+        kinds = [kind for field in layout for kind in [field] * len(fields[field])]
+        items = [item for field in layout if field != "user" for item in fields[field]]
+        return text, items, kinds
 
     def build(self, samples: Samples, candidates: np.ndarray, rows, template: str | list[str],
               hybrid: bool, with_answer: bool) -> list[TokenizedPrompt]:
