@@ -20,7 +20,8 @@ from llara.common import absolute_path, absolute_paths, atomic_directory
 from llara.config import FinetuneConfig
 from llara.data import PreparedDataset
 from llara.model import load_tokenizer, resolve_llm
-from llara.training import SHARD_FILES, ShardManifest, ShardSpec, ShardTokenizer, write_shard
+from llara.training import (SHARD_FILES, SHARD_FORMAT, ShardManifest, ShardSpec, ShardTokenizer,
+                            shard_key, write_shard)
 
 from .session import actor_cpus
 
@@ -31,14 +32,22 @@ def blocks_to_read(meta, rows: int) -> int:
     return next((i + 1 for i, seen in enumerate(sizes) if seen >= rows), meta.num_row_groups)
 
 
+def run_shard_key(config: FinetuneConfig, cache_dir=None, log=print) -> dict:
+    """The key of the shards `config` needs (see llara/training/shard_key.py)."""
+    config, cache_dir = absolute_paths(config), absolute_path(cache_dir)
+    return shard_key(config, PreparedDataset.open(config.data_dir),
+                     resolve_llm(config.llm, cache_dir, log))
+
+
 def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
-                 log=print) -> Path:
-    """Write `config.shard_dir()` (replaced atomically) and return it."""
+                 log=print, key: dict | None = None) -> Path:
+    """Write `config.shard_dir()` (replaced atomically) and return it; `key`: the run's
+    shard key when the caller computed it already."""
     config, cache_dir = absolute_paths(config), absolute_path(cache_dir)
     dataset = PreparedDataset.open(config.data_dir)
     llm = resolve_llm(config.llm, cache_dir, log)
+    key = key or shard_key(config, dataset, llm)
     vocab = len(load_tokenizer(llm, extra_text=dataset.titles()))  # fail here, not in actors
-    rows = config.shards.rows_per_shard
     actors = config.shards.concurrency or \
         max(1, int(ray.available_resources().get("CPU", 1)))
     context = ray.data.DataContext.get_current()
@@ -54,32 +63,48 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
             if not dataset.has(split):  # released tables may come without a test split
                 log(f"{split}: none in this dataset, no shards")
                 continue
-            source = dataset.directory / f"{split}.parquet"
-            meta = pq.ParquetFile(source).metadata
-            total = min(meta.num_rows, config.shards.limit or meta.num_rows)
-            stream = ray.data.read_parquet(str(source), num_cpus=0.5,
-                                           override_num_blocks=meta.num_row_groups)
-            if config.shards.limit:
-                stream = stream.limit(config.shards.limit)
-            # No more actors than blocks to read: an idle actor only earns a warning.
-            pool = max(1, min(actors, blocks_to_read(meta, total)))
-            spec = asdict(ShardSpec.for_split(config, dataset, llm, split))
-            stream = stream.map_batches(
-                ShardTokenizer, fn_constructor_args=(spec,),
-                batch_size=min(rows, 1024), batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=actor_cpus(pool))
-            files, written = [], 0
-            with tqdm(total=total, desc=f"shards {split}", unit="sample",
-                      disable=not progress) as bar:
-                for batch in stream.iter_batches(batch_size=rows, batch_format="pyarrow"):
-                    name = f"{split}-{len(files):05d}.parquet"
-                    write_shard(batch, tmp / name)
-                    files.append(name)
-                    written += batch.num_rows
-                    bar.update(min(batch.num_rows, total - bar.n))
-                bar.update(total - bar.n)  # training shards drop short histories
-            splits[split] = {"rows": written, "files": files}
-            log(f"{split}: {written} prompts in {len(files)} shard(s)")
-        ShardManifest.for_run(config, vocab, str(dataset.directory), splits).write(tmp)
+            # Training shards: one set per epoch, each with that epoch's negatives.
+            epochs = range(config.train.epochs) if split == "train" else [None]
+            built = [_write_split(config, dataset, llm, split, epoch, tmp, actors, progress)
+                     for epoch in epochs]
+            rows_written = built[0][0]
+            splits[split] = {"rows": rows_written, "files": built[0][1]}
+            if split == "train":
+                splits[split]["epochs"] = [files for _, files in built]
+            log(f"{split}: {rows_written} prompts in {len(built[0][1])} shard(s)"
+                + (f" for each of {len(built)} epochs" if len(built) > 1 else ""))
+        ShardManifest(SHARD_FORMAT, key, vocab, splits).write(tmp)
     log(f"shards -> {out} ({time.perf_counter() - started:.1f}s)")
     return out
+
+
+def _write_split(config: FinetuneConfig, dataset, llm: str, split: str, epoch: int | None,
+                 tmp: Path, actors: int, progress: bool) -> tuple[int, list[str]]:
+    """One split's (one training epoch's) shards into `tmp`: (rows, file names)."""
+    rows = config.shards.rows_per_shard
+    source = dataset.directory / f"{split}.parquet"
+    meta = pq.ParquetFile(source).metadata
+    total = min(meta.num_rows, config.shards.limit or meta.num_rows)
+    stream = ray.data.read_parquet(str(source), num_cpus=0.5,
+                                   override_num_blocks=meta.num_row_groups)
+    if config.shards.limit:
+        stream = stream.limit(config.shards.limit)
+    # No more actors than blocks to read: an idle actor only earns a warning.
+    pool = max(1, min(actors, blocks_to_read(meta, total)))
+    spec = asdict(ShardSpec.for_split(config, dataset, llm, split, epoch or 0))
+    stream = stream.map_batches(
+        ShardTokenizer, fn_constructor_args=(spec,),
+        batch_size=min(rows, 1024), batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=actor_cpus(pool))
+    prefix = split if epoch is None else f"{split}-e{epoch}"
+    files, written = [], 0
+    label = split if epoch is None else f"{split} epoch {epoch}"
+    with tqdm(total=total, desc=f"shards {label}", unit="sample", disable=not progress) as bar:
+        for batch in stream.iter_batches(batch_size=rows, batch_format="pyarrow"):
+            name = f"{prefix}-{len(files):05d}.parquet"
+            write_shard(batch, tmp / name)
+            files.append(name)
+            written += batch.num_rows
+            bar.update(min(batch.num_rows, total - bar.n))
+        bar.update(total - bar.n)  # training shards drop short histories
+    return written, files

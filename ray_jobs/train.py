@@ -120,7 +120,6 @@ def train_loop(loop_config: dict) -> None:
     backend = DeepSpeedBackend(engine)
     stage = ds_config["zero_optimization"]["stage"]
     sink = MetricsSink(Path(config.output_dir), state.step) if rank == 0 else None
-    shard = ray.train.get_dataset_shard("train")
     builder = PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config)
     template = run_templates(config.prompt, dataset.config)[0]
     validator = EpochValidator(config, dataset.samples("val"), dataset.config, dataset.num_items,
@@ -144,7 +143,7 @@ def train_loop(loop_config: dict) -> None:
 
     for epoch in range(state.epoch, config.train.epochs):
         engine.train()
-        batches = shard.iter_batches(
+        batches = ray.train.get_dataset_shard(epoch_dataset(epoch)).iter_batches(
             batch_size=plan.per_worker_batch, batch_format="pyarrow", drop_last=True,
             local_shuffle_buffer_size=4 * plan.per_worker_batch,
             local_shuffle_seed=config.train.seed + epoch)
@@ -189,24 +188,33 @@ def train_loop(loop_config: dict) -> None:
 
 
 def shard_manifest(config: FinetuneConfig, cache_dir, progress: bool, log) -> ShardManifest:
-    """The run's shards, built first when missing or made for another LLM."""
-    from .build_shards import build_shards
+    """The run's shards, built first when missing or when anything that shapes them changed
+    (data, tokenizer, templates, prompt and candidate options: llara/training/shard_key.py),
+    saying what changed."""
+    from .build_shards import build_shards, run_shard_key
 
     directory = Path(config.shard_dir())
-    manifest = ShardManifest.built_for(config)
-    if manifest is not None:
-        return manifest
-    if (directory / "manifest.json").is_file():
-        log(f"shards in {directory} were built for another LLM, seed, limit, candidate "
-            "source, scoring head or prompt: rebuilding")
-    build_shards(config, cache_dir, progress, log)
+    key = run_shard_key(config, cache_dir, log)
+    found = ShardManifest.found(directory)
+    if found is not None:
+        changes = found.changes_for(key)
+        if not changes:
+            return found
+        log(f"shards in {directory} were built for other inputs ({'; '.join(changes)}): "
+            "rebuilding")
+    elif (directory / "manifest.json").is_file():
+        log(f"shards in {directory} were written by another version: rebuilding")
+    build_shards(config, cache_dir, progress, log, key)
     return ShardManifest.read(directory)
 
 
 def distributed_trainer(config: FinetuneConfig, manifest: ShardManifest, cache_dir, name: str,
                         storage: str, callbacks: list = ()) -> TorchTrainer:
-    """A Ray Train run of `config` over the manifest's training shards."""
-    files = manifest.files(Path(config.shard_dir()), "train")
+    """A Ray Train run of `config` over the manifest's training shards: one dataset per
+    epoch (`train-<epoch>`), each holding that epoch's negatives."""
+    directory = Path(config.shard_dir())
+    epochs = {epoch_dataset(e): manifest.files(directory, "train", e)
+              for e in range(config.train.epochs)}  # fails on the driver when one is missing
     rows = manifest.splits["train"]["rows"]
     dist = config.distributed
     step_plan(config, rows, dist.num_workers)  # fail on the driver, before workers start
@@ -220,7 +228,13 @@ def distributed_trainer(config: FinetuneConfig, manifest: ShardManifest, cache_d
         run_config=RunConfig(name=name, storage_path=storage, callbacks=list(callbacks),
                              failure_config=FailureConfig(max_failures=dist.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=dist.num_to_keep)),
-        datasets={"train": ray.data.read_parquet(files, num_cpus=0.25)})
+        datasets={name: ray.data.read_parquet(files, num_cpus=0.25)
+                  for name, files in epochs.items()})
+
+
+def epoch_dataset(epoch: int) -> str:
+    """The Ray Train dataset of one epoch's training shards."""
+    return f"train-{epoch}"
 
 
 def keep_final(result, output: Path) -> Path:

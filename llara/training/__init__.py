@@ -7,6 +7,7 @@ from llara.training.inputs import RunInputs, check_inputs, check_outputs, run_in
 from llara.training.loop import train_local, FinetuneResult, finetune
 from llara.training.progress import MetricsFollower, training_progress
 from llara.training.schedule import learning_rate_factor
+from llara.training.shard_key import shard_key, changed_keys, tokenizer_fingerprint
 from llara.training.shards import (SHARD_FILES, SHARD_FORMAT, SHARD_SCHEMA, ShardSpec, template_choice,
                                    shard_table, ShardTokenizer, write_shard, prompts_from_rows,
                                    ShardManifest)
@@ -36,6 +37,9 @@ __all__ = [
     "MetricsFollower",
     "training_progress",
     "learning_rate_factor",
+    "shard_key",
+    "changed_keys",
+    "tokenizer_fingerprint",
     "SHARD_FILES",
     "SHARD_FORMAT",
     "SHARD_SCHEMA",

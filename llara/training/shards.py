@@ -1,9 +1,11 @@
 """Tokenised prompt shards: every sample's hybrid and text-only prompt, ready for training.
 
-A shard row is a pure function of (sample, seeds, tokenizer, recommender): candidates come
-from `sample_candidates` (keyed by sample id) or, with candidates.source=recommender, from the
-frozen recommender's top-N, the template from (shards.seed, sample id). So shard
-files are byte-identical across rebuilds whatever the parallelism, and workers only collate.
+A shard row is a pure function of (sample, seeds, epoch, tokenizer, recommender): candidates
+come from `sample_candidates` (keyed by sample id, and by the epoch in training, as the local
+loop draws them) or, with candidates.source=recommender, from the frozen recommender's top-N,
+the template from (shards.seed, epoch, sample id). Training shards hold one set of files per
+epoch (train-e<epoch>-<n>.parquet), so every epoch trains on fresh negatives. Shard files are
+byte-identical across rebuilds whatever the parallelism, and workers only collate.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import templates_for
 from llara.prompts.tokenize import TokenizedPrompt
 from llara.recsys.retrieval import training_lists
+from llara.training.shard_key import changed_keys
 
-SHARD_FORMAT = "llara-shards/2"
+SHARD_FORMAT = "llara-shards/3"
 SHARD_FILES = ("manifest.json", "train-*.parquet", "val-*.parquet", "test-*.parquet")
 """What a shard folder is made of, and all that rebuilding it may replace."""
 _ids = pa.list_(pa.int32())
@@ -63,9 +66,12 @@ class ShardSpec:
     """The ranking head the prompts are for (scoring.head)."""
     user_token: bool = False
     """Whether prompts hold the user state slot (prompt.user_token)."""
+    epoch: int = 0
+    """Training shards: the epoch whose negatives and templates they hold."""
 
     @classmethod
-    def for_split(cls, config: FinetuneConfig, dataset, llm: str, split: str) -> "ShardSpec":
+    def for_split(cls, config: FinetuneConfig, dataset, llm: str, split: str,
+                  epoch: int = 0) -> "ShardSpec":
         """The spec of one split's shards for a run (`llm`: the resolved LLM source)."""
         return cls(llm=llm, data_dir=str(dataset.directory), split=split,
                    num_items=dataset.num_items, num_candidates=dataset.config.num_candidates,
@@ -75,13 +81,16 @@ class ShardSpec:
                    max_length=config.prompt.max_length, min_history=config.prompt.min_history,
                    seed=config.shards.seed, candidate_source=config.candidates.source,
                    rec_checkpoint=config.rec_checkpoint, retrieve=config.candidates.retrieve,
-                   scoring=config.scoring.head, user_token=config.prompt.user_token)
+                   scoring=config.scoring.head, user_token=config.prompt.user_token,
+                   epoch=epoch)
 
 
-def template_choice(seed: int, sample_ids: np.ndarray, count: int) -> np.ndarray:
-    """Training template per sample; evaluation always uses the first, as `llara evaluate`."""
-    return np.array([np.random.default_rng([seed, int(s)]).integers(count) for s in sample_ids],
-                    np.int16)
+def template_choice(seed: int, sample_ids: np.ndarray, count: int,
+                    epoch: int = 0) -> np.ndarray:
+    """Training template per sample and epoch; evaluation always uses the first, as
+    `llara evaluate`."""
+    return np.array([np.random.default_rng([seed, epoch, int(s)]).integers(count)
+                     for s in sample_ids], np.int16)
 
 
 def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
@@ -91,13 +100,14 @@ def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
     if train:
         samples = samples.select(np.flatnonzero(samples.len_history >= spec.min_history))
     templates = templates_for(spec.domain, spec.template_file)
-    # Training shards fix epoch 0's negatives; evaluation uses the same lists as `evaluate`.
+    # Training: the epoch's negatives, as the local loop draws them; evaluation: the lists
+    # `llara evaluate` uses.
     candidates = training_lists(samples, spec.candidate_source, spec.num_items,
-                                spec.num_candidates, spec.candidate_seed, 0, retriever,
+                                spec.num_candidates, spec.candidate_seed, spec.epoch, retriever,
                                 retrieve_n=spec.retrieve) if train else \
         sample_candidates(samples, spec.num_items, spec.num_candidates, spec.candidate_seed)
-    choice = template_choice(spec.seed, samples.sample_id, len(templates)) if train else \
-        np.zeros(len(samples), np.int16)
+    choice = template_choice(spec.seed, samples.sample_id, len(templates), spec.epoch) \
+        if train else np.zeros(len(samples), np.int16)
     rows = range(len(samples))
     chosen = [templates[i] for i in choice]
     hybrid = builder.build(samples, candidates, rows, chosen, True, True)
@@ -168,46 +178,44 @@ def prompts_from_rows(rows: pa.Table, hybrid: bool) -> list[TokenizedPrompt]:
 
 @dataclass
 class ShardManifest:
-    """manifest.json of a shard folder: how it was built and what it holds."""
+    """manifest.json of a shard folder: what shaped it (`key`, see shard_key.py) and what it
+    holds."""
 
     format: str
-    llm: str
+    key: dict
+    """Every input and option the shards depend on (shard_key)."""
     vocab_size: int
-    data_dir: str
-    seed: int
-    splits: dict  # split -> {"rows": int, "files": [names]}
-    limit: int | None = None
-    candidate_source: str = "random"
-    retrieve: int | None = None
-    scoring: str = "title"
-    user_token: bool = False
+    splits: dict
+    """split -> {"rows": int, "files": [names]}; train also has "epochs": [[names] per epoch]."""
 
     @classmethod
-    def for_run(cls, config: FinetuneConfig, vocab_size: int, dataset_dir: str,
-                splits: dict) -> "ShardManifest":
-        return cls(SHARD_FORMAT, config.llm, vocab_size, dataset_dir, config.shards.seed,
-                   splits, config.shards.limit, config.candidates.source,
-                   config.candidates.retrieve, config.scoring.head, config.prompt.user_token)
-
-    @classmethod
-    def built_for(cls, config: FinetuneConfig) -> "ShardManifest | None":
-        """The run's shard manifest when its shards were built as this run needs them (this
-        format, LLM, seed, limit, candidate source, head and prompt), else None."""
-        path = Path(config.shard_dir()) / "manifest.json"
+    def found(cls, directory: str | Path) -> "ShardManifest | None":
+        """The manifest of an existing shard folder of this format, else None (no folder,
+        or one an older version wrote)."""
         try:
-            found = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            return cls.read(directory)
+        except DataError:
             return None
-        wanted = asdict(cls.for_run(config, 0, "", {}))
-        same = all(found.get(key) == wanted[key] for key in wanted
-                   if key not in ("vocab_size", "data_dir", "splits"))
-        return cls.read(path.parent) if same and "train" in found.get("splits", {}) else None
 
-    def files(self, directory: Path, split: str) -> list[str]:
+    def changes_for(self, key: dict) -> list[str]:
+        """What differs from the key a run needs (empty: the shards fit it)."""
+        if "train" not in self.splits:
+            return ["splits (no training shards)"]
+        return changed_keys(self.key, key)
+
+    def files(self, directory: Path, split: str, epoch: int | None = None) -> list[str]:
+        """A split's shard files; training shards of one `epoch` (default: the first)."""
         if split not in self.splits:
             raise DataError(directory, f"no '{split}' shards",
                             expected=f"one of {', '.join(self.splits)} (shards.splits)")
-        return [str(directory / name) for name in self.splits[split]["files"]]
+        names = self.splits[split]["files"]
+        if epoch is not None and split == "train":
+            epochs = self.splits[split]["epochs"]
+            if epoch >= len(epochs):
+                raise DataError(directory, f"no training shards for epoch {epoch}",
+                                expected=f"epochs 0..{len(epochs) - 1} (train.epochs)")
+            names = epochs[epoch]
+        return [str(directory / name) for name in names]
 
     def write(self, directory: Path) -> None:
         (directory / "manifest.json").write_text(json.dumps(asdict(self), indent=2) + "\n")

@@ -62,8 +62,8 @@ def test_rebuilding_with_the_same_seed_is_byte_identical(ray_local, toy_inputs, 
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     config.shards.seed = 1
     third = build_shards(config, progress=False, log=lambda *_: None)
-    assert (first / "train-00000.parquet").read_bytes() != \
-        (third / "train-00000.parquet").read_bytes()
+    assert (first / "train-e0-00000.parquet").read_bytes() != \
+        (third / "train-e0-00000.parquet").read_bytes()
 
 
 def test_shard_bytes_do_not_depend_on_how_rows_were_chunked(ray_local, toy_inputs, tmp_path):
@@ -73,12 +73,12 @@ def test_shard_bytes_do_not_depend_on_how_rows_were_chunked(ray_local, toy_input
 
     directory = build_shards(toy_config(toy_inputs, tmp_path / "run"), progress=False,
                              log=lambda *_: None)
-    table = pq.read_table(directory / "train-00000.parquet")
+    table = pq.read_table(directory / "train-e0-00000.parquet")
     stitched = pa.concat_tables([table.slice(0, 10), table.slice(10, 30), table.slice(40)])
     assert stitched.column(0).num_chunks == 3
     write_shard(stitched, tmp_path / "stitched.parquet")
     assert (tmp_path / "stitched.parquet").read_bytes() == \
-        (directory / "train-00000.parquet").read_bytes()
+        (directory / "train-e0-00000.parquet").read_bytes()
 
 
 def test_recommender_source_shards_train_on_retrieved_lists(ray_local, toy_inputs, tmp_path):
@@ -91,7 +91,7 @@ def test_recommender_source_shards_train_on_retrieved_lists(ray_local, toy_input
     config.shards.splits = ("train", "test")
     directory = build_shards(config, progress=False, log=lambda *_: None)
     manifest = ShardManifest.read(directory)
-    assert (manifest.candidate_source, manifest.retrieve) == ("recommender", 8)
+    assert (manifest.key["candidate_source"], manifest.key["retrieve"]) == ("recommender", 8)
     dataset = PreparedDataset.open(toy_inputs[0])
     train = dataset.samples("train")
     kept = train.select(np.flatnonzero(train.len_history >= config.prompt.min_history))
@@ -121,3 +121,78 @@ def test_released_tables_without_a_test_split_get_train_and_val_shards(ray_local
     val = PreparedDataset.open(tmp_path / "data").samples("val")
     assert set(manifest.splits) == {"train", "val"} and manifest.splits["val"]["rows"] == len(val)
     assert "test: none in this dataset, no shards" in said
+
+
+def test_every_epoch_trains_on_the_lists_the_local_loop_draws(ray_local, toy_inputs, tmp_path):
+    """Epoch e's training shards hold the negatives `training_lists(..., epoch=e)` draws for
+    each sample: the same seed gives the Ray path and the local loop the same lists."""
+    from llara.recsys.retrieval import training_lists
+
+    config = toy_config(toy_inputs, tmp_path / "run", epochs=2)
+    directory = build_shards(config, progress=False, log=lambda *_: None)
+    manifest = ShardManifest.read(directory)
+    assert len(manifest.splits["train"]["epochs"]) == 2
+    dataset = PreparedDataset.open(toy_inputs[0])
+    train = dataset.samples("train")
+    kept = train.select(np.flatnonzero(train.len_history >= config.prompt.min_history))
+    tables = [pq.read_table(manifest.files(directory, "train", e)) for e in (0, 1)]
+    for epoch, table in enumerate(tables):
+        assert table["sample_id"].to_pylist() == kept.sample_id.tolist()
+        local = training_lists(kept, "random", dataset.num_items, 10, 0, epoch)
+        assert table["candidates"].to_pylist() == local.tolist()
+    assert tables[0]["candidates"].to_pylist() != tables[1]["candidates"].to_pylist()
+    # The local loop's own epoch-1 lists for a subset of samples are the same rows' lists.
+    subset = kept.select(np.arange(3, 9))
+    assert training_lists(subset, "random", dataset.num_items, 10, 0, 1).tolist() == \
+        tables[1]["candidates"].to_pylist()[3:9]
+
+
+def test_shards_are_rebuilt_when_anything_that_shapes_them_changes(ray_local, toy_inputs,
+                                                                    tmp_path):
+    import shutil
+
+    from llara.ray_jobs.train import shard_manifest
+
+    said = []
+    config = toy_config(toy_inputs, tmp_path / "run")
+    config.shards.dir = str(tmp_path / "shards")
+    config.shards.splits, config.shards.limit = ("train",), 64  # each rebuild is quick
+    first = shard_manifest(config, None, False, said.append)
+    said.clear()
+    assert shard_manifest(config, None, False, said.append) == first and said == []
+
+    # Another dataset folder with the same catalogue: item ids would still be valid.
+    other = tmp_path / "other-data"
+    shutil.copytree(toy_inputs[0], other)
+    config.data_dir = str(other)
+    rebuilt = shard_manifest(config, None, False, said.append)
+    assert said[0] == (f"shards in {tmp_path / 'shards'} were built for other inputs (data_dir "
+                       f"(\"{toy_inputs[0]}\" -> \"{other}\")): rebuilding")
+    assert rebuilt.key["data_dir"] == str(other)
+    # The same folder edited in place: the dataset's content.
+    (other / "dataset.json").write_text((other / "dataset.json").read_text() + "\n")
+    assert "(dataset)" in rebuild_reason(config, shard_manifest)
+    # A template file, then the same file edited; the prompt's options.
+    templates = tmp_path / "templates.txt"
+    templates.write_text("History: [HistoryHere]. Pick one of [CansHere]. Answer:\n")
+    config.prompt.template_file = str(templates)
+    reason = rebuild_reason(config, shard_manifest)
+    assert "template_file (null -> " in reason and "templates" in reason
+    templates.write_text("Seen: [HistoryHere]. Choose from [CansHere]. Answer:\n")
+    assert rebuild_reason(config, shard_manifest).endswith("(templates): rebuilding")
+    rows = pq.read_table(ShardManifest.read(tmp_path / "shards").files(
+        tmp_path / "shards", "train"))
+    tokenizer = load_tokenizer("tiny", PreparedDataset.open(other).titles())
+    assert tokenizer.decode(rows["input_ids"][0].as_py()).count("Choose from") == 1
+    config.prompt.min_history = 3
+    assert "min_history (2 -> 3)" in rebuild_reason(config, shard_manifest)
+    config.train.epochs = 2
+    assert "epochs (1 -> 2)" in rebuild_reason(config, shard_manifest)
+    assert rebuild_reason(config, shard_manifest) is None  # nothing changed: reused
+
+
+def rebuild_reason(config, shard_manifest) -> str | None:
+    """The line saying why the shards were rebuilt, or None when they were reused."""
+    said = []
+    shard_manifest(config, None, False, said.append)
+    return next((line for line in said if "rebuilding" in line), None)
