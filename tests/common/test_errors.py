@@ -5,6 +5,7 @@ import pickle
 
 import pytest
 
+import llara.common.atomic
 import llara.common.wheels
 import llara.data.fetch
 import llara.data.pickles
@@ -32,6 +33,8 @@ EXAMPLES = {
     llara.data.pickles.RefusedPickle:
         lambda: llara.data.pickles.RefusedPickle("train_data.df", "refers to os.system"),
     llara.ray_jobs.submit.ClusterError: lambda: llara.ray_jobs.submit.ClusterError("head is down"),
+    llara.common.atomic.ForeignFilesError:
+        lambda: llara.common.atomic.ForeignFilesError("data/ml: refusing to replace"),
 }
 
 

@@ -147,10 +147,11 @@ def test_bad_tables_are_refused_naming_the_file_and_line_and_nothing_is_written(
     source = write_released(tmp_path / "raw", tables, names)
     out = tmp_path / "data"
     out.mkdir()
-    (out / "keep.txt").write_text("an earlier output")
+    (out / "dataset.json").write_text("an earlier output")
     with pytest.raises(DataError, match=match):
         import_released(source, out, DataConfig())
-    assert [p.name for p in out.iterdir()] == ["keep.txt"]  # untouched
+    assert [p.name for p in out.iterdir()] == ["dataset.json"]  # untouched
+    assert (out / "dataset.json").read_text() == "an earlier output"
 
 
 def test_movielens_item_file_names_movies(tmp_path):
