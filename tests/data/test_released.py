@@ -110,6 +110,71 @@ def test_the_restricted_unpickler_refuses_code(tmp_path):
     assert not (tmp_path / "data").exists() and not (tmp_path / "owned").exists()
 
 
+class Call:
+    """Pickles as `function(*args)`: how a hostile file names whatever global it likes."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
+
+
+def hostile_arrow_frame(kind, length: int, data: bytes):
+    """A DataFrame call wrapping a pyarrow array that states `length` rows over `data`."""
+    import pandas
+    import pyarrow as pa
+    import pyarrow.lib
+
+    state = (kind, length, 0, 0, [None, pa.py_buffer(data), pa.py_buffer(b"x")], [], None)
+    return Call(pandas.DataFrame, Call(pyarrow.lib._restore_array, state))
+
+
+@pytest.mark.parametrize("kind, length, data, match", [
+    # a string array whose offsets buffer is 8 bytes for 10^9 rows: reading it would read
+    # past the buffer (a crash, or heap contents in the imported table)
+    ("large_string", 10**9, b"\0" * 8, "inconsistent Arrow array.*too small"),
+    ("int64", 10**9, b"\0" * 8, "Arrow type .int64.; only string columns"),
+])
+def test_hostile_arrow_payloads_are_refused_before_anything_reads_them(tmp_path, kind, length,
+                                                                       data, match):
+    import pyarrow as pa
+
+    path = tmp_path / "train_data.df"
+    path.write_bytes(pickle.dumps(hostile_arrow_frame(getattr(pa, kind)(), length, data)))
+    with pytest.raises(RefusedPickle, match=match):
+        frame_rows(path)
+
+
+@pytest.mark.parametrize("payload, match", [
+    (lambda: Call(bytearray, 10**12), "bytearray from a size"),
+    (lambda: Call(__import__("pyarrow").lib.type_for_alias, "int64"), "Arrow type 'int64'"),
+    (lambda: Call(__import__("pyarrow").lib.py_buffer, Call(bytearray, 10**12)),
+     "bytearray from a size"),
+])
+def test_checked_constructors_refuse_what_a_table_never_holds(tmp_path, payload, match):
+    path = tmp_path / "train_data.df"
+    path.write_bytes(pickle.dumps(payload()))
+    with pytest.raises(RefusedPickle, match=match):
+        frame_rows(path)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: pickle.dumps(Call(__import__("pandas").core.indexes.base._new_Index,
+                              __import__("pandas").Index, {}))[:-1],  # truncated
+    lambda: pickle.dumps(Call(__import__("pandas").core.indexes.base._new_Index,
+                              __import__("pandas").Index, {})),  # pandas raises inside
+    lambda: pickle.dumps(Call(__import__("pandas").DataFrame, {"a": [1, 2], "b": [1]})),
+    lambda: b"not a pickle at all",
+])
+def test_damaged_pickles_are_one_line_errors(tmp_path, make):
+    path = tmp_path / "train_data.df"
+    path.write_bytes(make())
+    with pytest.raises(DataError, match=r"train_data\.df: not a readable pickle") as info:
+        frame_rows(path)
+    assert "\n" not in str(info.value)
+
+
 def broken(kind: str, tables: dict) -> tuple[dict, list | None, str]:
     """A table or names file with one defect, and the error it must give."""
     rows = tables["train"]
