@@ -88,16 +88,38 @@ def test_a_rerank_with_equal_scores_keeps_the_retrieval_order():
     assert ranks.tolist() == retrieval.target_ranks.tolist()
 
 
-def test_training_lists_insert_a_missed_true_item_at_a_seeded_position():
+def test_training_lists_replace_the_lowest_scored_item_with_a_missed_true_item():
     retrieval, targets = hand_retrieval()
     rows = samples([[0], [0], [0]], targets.tolist())
     lists = with_true_item(retrieval, rows, seed=3, epoch=1)
-    assert lists[:2].tolist() == retrieval.items[:2].tolist()  # hits stay as retrieved
-    assert sorted(lists[2].tolist()) == [9, 10, 11, 20]  # the last retrieved item makes room
+    for row in range(2):  # hits keep their retrieved items
+        assert sorted(lists[row].tolist()) == sorted(retrieval.items[row].tolist())
+    assert sorted(lists[2].tolist()) == [9, 10, 11, 20]  # the lowest-scored one makes room
     assert np.array_equal(lists, with_true_item(retrieval, rows, seed=3, epoch=1))
-    positions = {with_true_item(retrieval, rows, seed=3, epoch=e)[2].tolist().index(20)
-                 for e in range(20)}
-    assert len(positions) > 1  # not always the same slot
+    assert not np.array_equal(lists, with_true_item(retrieval, rows, seed=3, epoch=2))
+
+
+def test_the_true_items_position_in_training_lists_says_nothing():
+    """Hits and misses alike, the true item's position is uniform over the list (no last
+    slot for misses, no first slot for hits), as in the paper's random lists."""
+    rows_count, n = 4000, 8
+    rng = np.random.default_rng(0)
+    scores = -np.sort(-rng.random((rows_count, n)), axis=1)
+    items = np.stack([rng.choice(np.arange(1, 200), n, replace=False) for _ in range(rows_count)])
+    # 3 in 4 rows miss the true item (item 0), the others find it near the top
+    ranks = np.where(rng.random(rows_count) < 0.75, 500, rng.integers(0, 3, rows_count))
+    hits = ranks < n
+    items[hits, ranks[hits]] = 0
+    rows = samples([[1]] * rows_count, [0] * rows_count)
+    lists = with_true_item(Retrieval(items, scores, ranks), rows, seed=0, epoch=0)
+    positions = np.argmax(lists == 0, axis=1)
+    assert (lists == 0).sum(1).tolist() == [1] * rows_count
+    counts = np.bincount(positions, minlength=n)
+    expected, spread = rows_count / n, np.sqrt(rows_count / n * (1 - 1 / n))
+    assert np.all(np.abs(counts - expected) < 4 * spread), counts
+    for group in (hits, ~hits):  # neither kind of row has a favourite slot
+        share = np.bincount(positions[group], minlength=n) / group.sum()
+        assert share.max() < 2 / n, share
 
 
 def test_unknown_candidate_source_names_the_option():
