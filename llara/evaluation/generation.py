@@ -4,6 +4,8 @@ exactly one candidate title occurs in it (case-insensitive); HitRatio@1 = hits /
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -16,14 +18,21 @@ from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import LETTER_LABELS
 
 
+_LABEL = re.compile(r"^\s*(?:\((?P<paren>[A-Za-z])\)|(?P<closed>[A-Za-z])\)|"
+                    r"(?P<bare>[A-Za-z])\s*[.:]?\s*$)")
+"""A letter answer: `(A)` or `A)` at the start, or a bare label alone on the line. Never a
+title's first word: " A Bug's Life" names a movie, not candidate (A)."""
+
+
 def parse_answer(answer: str, candidate_titles: list[str], letters: bool = False) -> int | None:
     """Index of the one candidate whose title occurs in the answer, else None (invalid). With
-    `letters` (the letter head's prompts) an answer that starts with a candidate's label,
-    `A`, `(A)` or `A.`, names that candidate."""
+    `letters` (the letter head's prompts) an answer `(A) ...`, `A) ...` or a bare `A` names
+    that candidate; any other answer is read by its title."""
     line = answer.split("\n", 1)[0]
     if letters:
-        label = line.strip().split(" ", 1)[0].strip("().:")
-        if label in LETTER_LABELS[:len(candidate_titles)]:
+        match = _LABEL.match(line)
+        label = match and (match["paren"] or match["closed"] or match["bare"])
+        if label and label in LETTER_LABELS[:len(candidate_titles)]:
             return LETTER_LABELS.index(label)
     text = line.lower()
     # The paper's rule, kept exactly: "Heat 2" also contains "Heat", so with both among the

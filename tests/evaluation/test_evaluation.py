@@ -21,6 +21,17 @@ def test_parse_answer_follows_the_paper_rule():
     assert parse_answer("Casablanca", titles) is None
 
 
+@pytest.mark.parametrize("answer, picked", [
+    ("(B)", 1), (" (B) Fargo", 1), ("B)", 1), ("B) Fargo", 1), (" B", 1), ("B.", 1), ("c", None),
+    (" A Bug's Life", 3),  # a title's first word, not label (A)
+    (" I Shot Andy Warhol", 4), ("A Bug's Life (A)", 3), ("(A) A Bug's Life", 0),
+    ("(Z)", None), (" Fargo", 1),
+])
+def test_letter_answers_are_labels_only_in_label_form(answer, picked):
+    titles = ["Heat", "Fargo", "Toy Story", "A Bug's Life", "I Shot Andy Warhol"]
+    assert parse_answer(answer, titles, letters=True) == picked
+
+
 def test_generation_metrics_count_invalid_answers_as_misses():
     samples = Samples(np.arange(3), [None] * 3, np.zeros((3, 10), np.int64), np.ones(3, np.int64),
                       np.array([0, 1, 2]), np.zeros((3, 10), np.float32), np.zeros(3, np.float32))
