@@ -12,7 +12,7 @@ from llara.common import ConfigError, atomic_file, write_json
 from llara.config import ServingConfig
 from llara.evaluation import fusion_table, predictions_table
 from llara.inference import (Recommender, check_mode, checkpoint_version, evaluate_trained,
-                             load_trained, resolve_items)
+                             load_trained, resolve_text)
 from llara.model import read_run_config, stored_fusion_weight
 
 from .common import console, fusion_view, metrics_view, print_ranking
@@ -129,13 +129,15 @@ def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder writt
         recommend_remote(url, history, candidates, pin, k, mode, seed)
         return
     trained = load_trained(checkpoint, device, cache_dir, log=console.print)
-    items = resolve_items(history, trained.titles)
+    # The service's own reading of the same text (llara.data.items), so that --checkpoint
+    # and --url agree.
+    items = resolve_text(trained.items, history, "--history")
     config = ServingConfig(checkpoint=str(checkpoint), device=device,
                            max_history=max(len(items), 1))
     recommender = Recommender(trained, config, checkpoint_version(checkpoint), console.print)
-    query = recommender.parse(items, resolve_items(candidates, trained.titles)
-                              if candidates else None,
-                              resolve_items(pin, trained.titles) if pin else None, k, mode, seed)
+    query = recommender.parse(
+        items, recommender.resolve_text(candidates, "--candidates") if candidates else None,
+        recommender.resolve_text(pin, "--pin") if pin else None, k, mode, seed)
     (result,) = (recommender.rank if mode == "score" else recommender.generate)([query])
     if isinstance(result, Exception):
         raise result

@@ -62,22 +62,21 @@ def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written b
     stop()
 
 
-def _items(text: Optional[str]) -> Optional[list]:
-    """'Heat, 17, Toy Story (1995)' -> ['Heat', 17, 'Toy Story (1995)']; ids stay numbers.
-    A title containing ', ' must be given as JSON instead: '["Matrix, The (1999)"]'."""
+def resolved(url: str, text: Optional[str], option: str) -> Optional[list[int]]:
+    """The ids a typed list names, as the service resolves them (so `--url` reads titles
+    exactly as `--checkpoint` does, with the service's catalogue)."""
     if text is None:
         return None
-    text = text.strip()
-    if text.startswith("["):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as err:
-            raise LlaraError(f"not a JSON list: {err}") from None
-    return [int(p) if p.strip().isdigit() else p.strip() for p in text.split(",") if p.strip()]
+    try:
+        reply = call_service(url, {"text": text}, path="/v1/items/resolve")
+    except LlaraError as err:
+        raise LlaraError(f"{option}: {err}") from None
+    return [item["id"] for item in reply["items"]]
 
 
-def call_service(url: str, body: dict, timeout: float = 60.0) -> dict:
-    request = urllib.request.Request(url.rstrip("/") + "/v1/recommend",
+def call_service(url: str, body: dict, timeout: float = 60.0,
+                 path: str = "/v1/recommend") -> dict:
+    request = urllib.request.Request(url.rstrip("/") + path,
                                      data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
     try:
@@ -95,8 +94,9 @@ def call_service(url: str, body: dict, timeout: float = 60.0) -> dict:
 
 def recommend_remote(url: str, history: str, candidates: Optional[str], pin: Optional[str],
                      k: Optional[int], mode: str, seed: Optional[int]) -> None:
-    body = {"history": _items(history), "candidates": _items(candidates), "pin": _items(pin),
-            "k": k, "mode": mode, "seed": seed}
+    body = {"history": resolved(url, history, "--history"),
+            "candidates": resolved(url, candidates, "--candidates"),
+            "pin": resolved(url, pin, "--pin"), "k": k, "mode": mode, "seed": seed}
     reply = call_service(url, {key: value for key, value in body.items() if value is not None})
     print_ranking(f"{reply['mode']} by {reply['model_version']}", reply["items"],
                   reply.get("answer"))

@@ -7,6 +7,7 @@ from typing import Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 ItemRef = Union[int, str]
+"""An item id, or a title (exact, or with its year: "Star Wars (1977)"), or an id in digits."""
 
 
 class RecommendRequest(BaseModel):
@@ -62,6 +63,22 @@ class RecommendResponse(BaseModel):
 class Item(BaseModel):
     id: int
     title: str
+
+
+class ResolveRequest(BaseModel):
+    """A typed list of items, as `llara recommend` takes it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"text": "Star Wars (1977), 180, Usual Suspects, The (1995)"}]})
+
+    text: str = Field(..., max_length=20_000, description="Titles or ids separated by "
+                      "commas (a title may hold commas: the longest match wins), or a JSON "
+                      "list of them. A title is matched exactly (case aside), then with its "
+                      "year (\"Star Wars (1977)\"); digits that name no title are an id.")
+
+
+class ResolveResponse(BaseModel):
+    items: list[Item] = Field(..., description="The items named, in the order given.")
 
 
 class Health(BaseModel):

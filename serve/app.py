@@ -18,7 +18,8 @@ from llara.config import FinetuneConfig, ServingConfig, from_dict, to_dict
 from llara.inference import Recommender, RequestError
 from llara.model import read_run_config
 
-from .api import ERRORS, Health, Item, RankedItem, RecommendRequest, RecommendResponse
+from .api import (ERRORS, Health, Item, RankedItem, RecommendRequest, RecommendResponse,
+                  ResolveRequest, ResolveResponse)
 
 api = FastAPI(title="LLaRA recommendation service", version="1",
               description="Next-item recommendation with a LLaRA checkpoint (hybrid item "
@@ -103,6 +104,14 @@ class LlaraDeployment:
             items = [] if picked is None else [ranked_item(picked)]
         return RecommendResponse(items=items, candidates=query.candidates, mode=query.mode,
                                  answer=answer, model_version=rec.version)
+
+    @api.post("/v1/items/resolve", response_model=ResolveResponse, responses=ERRORS)
+    async def resolve(self, body: ResolveRequest) -> ResolveResponse:
+        """The items a typed list names, resolved as the service resolves a request's
+        titles (what `llara recommend --url` sends first)."""
+        rec = self.recommender
+        items = rec.resolve_text(body.text)
+        return ResolveResponse(items=[Item(id=i, title=rec.titles[i]) for i in items])
 
     @api.get("/v1/items/{item_id}", response_model=Item, responses=ERRORS)
     async def item(self, item_id: int) -> Item:

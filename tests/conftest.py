@@ -56,14 +56,42 @@ def synthetic_log(num_users: int = 120, num_items: int = 40, length: int = 14, s
     return rows
 
 
-def write_ml100k(directory: Path, rows, num_items: int) -> Path:
+def write_ml100k(directory: Path, rows, num_items: int,
+                 titles: dict[int, str] | None = None) -> Path:
+    """u.data and u.item; `titles`: raw titles of some item ids (0-based) instead of
+    'Movie <id>, The (1995)'."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows))
     genres = "|".join(["0"] * 18 + ["1"])
+    titles = titles or {}
     (directory / "u.item").write_text("".join(
-        f"{i}|Movie {i}, The (1995)|01-Jan-1995||http://x|{genres}\n"
+        f"{i}|{titles.get(i - 1, f'Movie {i}, The (1995)')}|01-Jan-1995||http://x|{genres}\n"
         for i in range(1, num_items + 1)), encoding="latin-1")
     return directory
+
+
+MOVIELENS_TITLES = {0: "Toy Story (1995)", 11: "Usual Suspects, The (1995)",
+                    49: "Star Wars (1977)", 99: "Fargo (1996)", 180: "Return of the Jedi (1983)",
+                    245: "Chasing Amy (1997)", 267: "Chasing Amy (1997)", 272: "Heat (1995)"}
+"""MovieLens-100K's titles at their item ids (0-based), where the README's examples name them;
+the two Chasing Amy are as in the real file."""
+
+
+@pytest.fixture(scope="session")
+def catalogue_checkpoint(tmp_path_factory) -> Path:
+    """A tiny LLaRA on a 300-item log whose titles hold MOVIELENS_TITLES: the README's and the
+    OpenAPI's examples name real items in it."""
+    from llara.training.loop import train_local
+
+    root = tmp_path_factory.mktemp("catalogue")
+    raw = write_ml100k(root / "raw", synthetic_log(num_users=80, num_items=300, length=12),
+                       300, MOVIELENS_TITLES)
+    prepare_dataset(raw, root / "data", DataConfig())
+    train_recommender(PreparedDataset.open(root / "data"),
+                      RecRunConfig(train=RecTrainConfig(epochs=1, batch_size=64, device="cpu")),
+                      root / "sasrec", progress=False, log=lambda *_: None)
+    config = toy_config((root / "data", root / "sasrec"), root / "run", max_train_samples=8)
+    return train_local(config, progress=False, log=lambda *_: None).checkpoint_dir
 
 
 def write_ml1m(directory: Path, rows, num_items: int) -> Path:

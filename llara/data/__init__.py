@@ -3,6 +3,7 @@
 from llara.data.candidates import sample_rng, sample_candidates
 from llara.data.fetch import (CACHE_ENV, WheelSource, DatasetSource, DATASETS, SOURCES, FetchError,
                               default_cache_dir, dataset_dir, fetch_dataset)
+from llara.data.items import ItemIndex, ItemLookupError
 from llara.data.pickles import ALLOWED_GLOBALS, RefusedPickle, read_frame_pickle, frame_rows
 from llara.data.prepare import (FORMAT_VERSION, SPLITS, PrepareReport, prepare_dataset,
                                 PreparedDataset)
@@ -18,12 +19,14 @@ from llara.data.released import (RELEASED_FILES, NAME_FILES, PAPER_MIN_HISTORY, 
 from llara.data.sequences import (UserLog, build_user_logs, window_samples, training_samples,
                                   final_sample)
 from llara.data.splits import split_users
-from llara.data.tables import (ITEM_COLUMNS, SAMPLE_ROW_GROUP, SAMPLE_COLUMNS, Samples,
+from llara.data.tables import (DATASET_FILES, ITEM_COLUMNS, SAMPLE_ROW_GROUP, SAMPLE_COLUMNS, Samples,
                                write_samples, read_samples, samples_from_table, validate_samples,
                                write_items, read_items)
 from llara.data.titles import normalise_title
 
 __all__ = [
+    "ItemIndex",
+    "ItemLookupError",
     "sample_rng",
     "sample_candidates",
     "CACHE_ENV",
@@ -78,6 +81,7 @@ __all__ = [
     "training_samples",
     "final_sample",
     "split_users",
+    "DATASET_FILES",
     "ITEM_COLUMNS",
     "SAMPLE_ROW_GROUP",
     "SAMPLE_COLUMNS",

@@ -115,7 +115,7 @@ def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataCon
             "reference": None if match is None else
             {k: v for k, v in asdict(match).items() if k != "excluded_users"}}
     with atomic_directory(output_dir, DATASET_FILES) as tmp:
-        write_items(tmp / "items.parquet", raw.item_ids, raw.titles, raw.extras)
+        write_items(tmp / "items.parquet", raw.item_ids, raw.titles, raw.extras, raw.raw_titles)
         for split in SPLITS:
             if len(tables[split]):
                 write_samples(tmp / f"{split}.parquet", tables[split])
@@ -169,3 +169,10 @@ class PreparedDataset:
 
     def titles(self) -> list[str]:
         return read_items(self.directory / "items.parquet")["title"].to_pylist()
+
+    def raw_titles(self) -> list[str]:
+        """Titles as the raw item file writes them (year included); the prompt's titles for
+        tables prepared before they were kept."""
+        items = read_items(self.directory / "items.parquet")
+        column = "raw_title" if "raw_title" in items.column_names else "title"
+        return items[column].to_pylist()

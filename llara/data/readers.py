@@ -7,7 +7,7 @@ or column, and what was expected.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -20,6 +20,8 @@ ML100K_GENRES = (
     "Sci-Fi", "Thriller", "War", "Western",
 )
 TITLE_COLUMNS = ("movie_title", "title", "app_name", "item_name", "name", "track_name")
+YEAR_COLUMNS = ("release_year", "year")
+"""RecBole item columns holding the year the title of a raw MovieLens file carries."""
 
 
 @dataclass
@@ -34,6 +36,9 @@ class RawDataset:
     ratings: list[float]
     timestamps: list[float]
     source: str
+    raw_titles: list[str] = field(default_factory=list)
+    """Titles as the item file writes them ("Usual Suspects, The (1995)"), the year included
+    (from a year column where the file keeps it apart): what users type to name an item."""
 
 
 def _rows(path: Path, sep: str, min_fields: int, encoding: str = "utf-8",
@@ -116,6 +121,7 @@ def _read_movielens(directory: Path, source: str, item_file: str, item_sep: str,
     for _, fields in _rows(directory / item_file, item_sep, 2, encoding="latin-1"):
         data.item_ids.append(fields[0].strip())
         data.titles.append(normalise_title(fields[1]))
+        data.raw_titles.append(fields[1].strip())
         data.extras.append(extra(fields))
     log_path = directory / log_file
     lines = _read_log(log_path, log_sep, log_encoding, False,
@@ -169,9 +175,13 @@ def read_recbole(directory: Path) -> RawDataset:
         raise DataError(item_path, "no title column", line=1,
                         expected=f"one of {', '.join(TITLE_COLUMNS)}")
     extra_cols = [c for c in item_cols if c not in ("item_id", title_col)]
+    year_col = next((c for c in YEAR_COLUMNS if c in item_cols), None)
     for lineno, fields in _rows(item_path, "\t", max(item_cols.values()) + 1, skip_header=True):
         data.item_ids.append(fields[item_cols["item_id"]].strip())
         data.titles.append(normalise_title(fields[item_cols[title_col]]))
+        year = fields[item_cols[year_col]].strip() if year_col else ""
+        data.raw_titles.append(fields[item_cols[title_col]].strip() +
+                               (f" ({year})" if year.isdigit() else ""))
         data.extras.append("; ".join(f"{c}: {fields[item_cols[c]].strip()}" for c in extra_cols
                                      if fields[item_cols[c]].strip()))
     inter_cols = _atomic_header(inter_path)

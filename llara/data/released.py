@@ -70,9 +70,10 @@ def is_released(directory: str | Path) -> bool:
         any((directory / n).is_file() for n in NAME_FILES)
 
 
-def read_names(directory: Path) -> tuple[list[str], list[str], str, Path]:
-    """(titles by item id, raw ids, domain, file): `id::name` lines with ids 0..N-1, or a
-    MovieLens u.item whose movie id is the item id + 1 (titles cleaned as movie titles)."""
+def read_names(directory: Path) -> tuple[list[str], list[str], str, Path, list[str]]:
+    """(titles by item id, raw ids, domain, file, names as written): `id::name` lines with ids
+    0..N-1, or a MovieLens u.item whose movie id is the item id + 1 (titles cleaned as movie
+    titles)."""
     for name, domain in NAME_FILES.items():
         path = directory / name
         if path.is_file():
@@ -82,6 +83,7 @@ def read_names(directory: Path) -> tuple[list[str], list[str], str, Path]:
     separator, encoding, offset = ("::", "utf-8", 0) if name == "id2name.txt" else \
         ("|", "latin-1", 1)
     titles: dict[int, str] = {}
+    raw: dict[int, str] = {}
     with path.open(encoding=encoding) as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -100,12 +102,14 @@ def read_names(directory: Path) -> tuple[list[str], list[str], str, Path]:
                 raise DataError(path, f"the name {title!r} holds the prompt marker {marker}",
                                 line=line_number, expected="names without prompt markers")
             titles[item] = title
+            raw[item] = parts[1].strip()
     missing = sorted(set(range(len(titles))) - set(titles))
     if missing:
         raise DataError(path, f"no item {missing[0] + offset} among {len(titles)} names",
                         expected=f"ids {offset}..{len(titles) - 1 + offset} without gaps")
     ordered = [titles[i] for i in range(len(titles))]
-    return ordered, [str(i + offset) for i in range(len(titles))], domain, path
+    return (ordered, [str(i + offset) for i in range(len(titles))], domain, path,
+            [raw[i] for i in range(len(titles))])
 
 
 def _split_file(directory: Path, split: str, allow_pickle: bool) -> Path | None:
@@ -185,7 +189,7 @@ def import_released(directory: str | Path, output_dir: str | Path, config: DataC
     if not directory.is_dir():
         raise DataError(directory, "directory not found")
     ensure_replaceable(output_dir, DATASET_FILES, "--out")
-    titles, raw_ids, domain, names = read_names(directory)
+    titles, raw_ids, domain, names, raw_titles = read_names(directory)
     num_items, width = len(titles), config.max_history
     config = replace(config, domain=config.domain or domain)
     report = ReleasedReport(str(output_dir), names.name, num_items, config.domain,
@@ -214,7 +218,7 @@ def import_released(directory: str | Path, output_dir: str | Path, config: DataC
             "test_source": "released" if "test" in tables else "none",
             "released": {split: asdict(counts) for split, counts in report.splits.items()}}
     with atomic_directory(output_dir, DATASET_FILES) as tmp:
-        write_items(tmp / "items.parquet", raw_ids, titles, [""] * num_items)
+        write_items(tmp / "items.parquet", raw_ids, titles, [""] * num_items, raw_titles)
         for split, samples in tables.items():
             write_samples(tmp / f"{split}.parquet", samples)
         (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")

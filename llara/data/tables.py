@@ -160,12 +160,16 @@ def validate_samples(samples: Samples, num_items: int, min_history: int, path: P
                         f"padding id {num_items}")
 
 
-def write_items(path: Path, raw_ids: list[str], titles: list[str], extras: list[str]) -> None:
+def write_items(path: Path, raw_ids: list[str], titles: list[str], extras: list[str],
+                raw_titles: list[str] | None = None) -> None:
+    """items.parquet; `raw_title` (the title as the item file writes it) is kept beside the
+    prompt's title, for resolving what users type (tables without it read their titles)."""
     table = pa.table({
         "item_id": pa.array(np.arange(len(raw_ids)), pa.int32()),
         "raw_id": pa.array(raw_ids, pa.string()),
         "title": pa.array(titles, pa.string()),
         "extra": pa.array(extras, pa.string()),
+        "raw_title": pa.array(raw_titles or titles, pa.string()),
     })
     with atomic_file(path) as tmp:
         pq.write_table(table, tmp)

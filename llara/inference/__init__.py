@@ -3,9 +3,9 @@
 from llara.inference.batch import CheckpointEvaluator
 from llara.inference.evaluate import (EVALUATION_MODES, PROTOCOLS, evaluate_trained, check_mode,
                                       evaluate_samples, history_diagnostics)
-from llara.inference.requests import MODES, RequestError, Query, resolve_items
+from llara.inference.requests import MODES, RequestError, Query
 from llara.inference.serving import (check_checkpoint, checkpoint_version, Recommender,
-                                     prompt_tokens)
+                                     prompt_tokens, resolve_text)
 from llara.inference.trained import TrainedModel, load_trained
 
 __all__ = [
@@ -19,10 +19,10 @@ __all__ = [
     "MODES",
     "RequestError",
     "Query",
-    "resolve_items",
     "check_checkpoint",
     "checkpoint_version",
     "Recommender",
+    "resolve_text",
     "prompt_tokens",
     "TrainedModel",
     "load_trained",

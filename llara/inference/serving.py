@@ -6,7 +6,6 @@ RequestError naming the field before any model work, and only valid queries reac
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import zlib
 from dataclasses import replace
@@ -18,6 +17,7 @@ from llara.common.errors import ConfigError, DataError
 from llara.common.paths import absolute_path
 from llara.config.io import to_dict
 from llara.config.serving import ServingConfig, fusion_weight
+from llara.data.items import ItemIndex, ItemLookupError
 from llara.data.tables import Samples
 from llara.evaluation.fusion import fused_scores
 from llara.evaluation.generation import generate_answers, parse_answer
@@ -74,9 +74,7 @@ class Recommender:
         self.trained, self.version = trained, version
         self.titles: list[str] = trained.titles
         self.num_items = trained.dataset.num_items
-        self._by_title = {}
-        for item, title in enumerate(self.titles):
-            self._by_title.setdefault(title.strip().lower(), item)
+        self.items = trained.items
         self.fusion_weight = fusion_weight(config.fusion, trained.fusion_weight)
         self.config = _fitting(config, trained, log)
 
@@ -97,19 +95,14 @@ class Recommender:
         return self.titles[item]
 
     def resolve(self, value: int | str, field: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise RequestError(field, f"{value!r} is neither an item id nor a title")
-        if isinstance(value, int):
-            if not 0 <= value < self.num_items:
-                raise RequestError(field, f"unknown item id {value}; ids run from 0 to "
-                                   f"{self.num_items - 1}")
-            return value
-        item = self._by_title.get(value.strip().lower())
-        if item is None:
-            close = difflib.get_close_matches(value, self.titles, n=3)
-            raise RequestError(field, f"unknown item title {value!r}" +
-                               (f"; did you mean {close}?" if close else ""))
-        return item
+        """An item id or title (llara.data.items), or a RequestError naming `field`."""
+        try:
+            return self.items.resolve(value)
+        except ItemLookupError as err:
+            raise RequestError(field, str(err)) from None
+
+    def resolve_text(self, text: str, field: str = "text") -> list[int]:
+        return resolve_text(self.items, text, field)
 
     def _items(self, values: list, field: str) -> list[int]:
         return [self.resolve(v, f"{field}[{i}]") for i, v in enumerate(values)]
@@ -270,6 +263,15 @@ class Recommender:
                 results[index] = (answers[row].strip(),
                                   None if picked is None else int(candidates[row, picked]))
         return results
+
+
+def resolve_text(items: ItemIndex, text: str, field: str = "text") -> list[int]:
+    """A typed list ('Star Wars (1977), 180' or a JSON list), as `llara recommend` takes it,
+    or a RequestError naming `field`."""
+    try:
+        return items.parse(text)
+    except ItemLookupError as err:
+        raise RequestError(field, str(err)) from None
 
 
 def _each_alone(run, queries: list) -> list:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
 
 from llara.common.device import autocast_for, resolve_device
 from llara.config.run import FinetuneConfig
+from llara.data.items import ItemIndex
 from llara.data.prepare import PreparedDataset
 from llara.model.checkpoint import read_run_config
 from llara.model.llara import LLaRA, load_llara
@@ -30,6 +32,12 @@ class TrainedModel:
     info: dict
     retriever: torch.nn.Module | None = field(default=None, repr=False)
     """The frozen recommender itself, loaded on first use by `recommender()`."""
+
+    @cached_property
+    def items(self) -> ItemIndex:
+        """What users type to name an item, resolved (titles, titles with the year, ids);
+        built once."""
+        return ItemIndex.build(self.titles, self.dataset.raw_titles())
 
     @property
     def hybrid(self) -> bool:

@@ -153,7 +153,7 @@ def test_recommend_k_and_pin_mean_the_same_as_for_the_service(trained):
 def test_unknown_history_title_is_a_clear_error(trained):
     done = _llara("recommend", "--checkpoint", trained / "run" / "best", "--history",
                   "A Gme 3")
-    assert done.returncode == 2 and "unknown item 'A Gme 3'" in done.stdout + done.stderr
+    assert done.returncode == 2 and "unknown item title 'A Gme 3'" in done.stdout + done.stderr
     assert "did you mean" in done.stdout + done.stderr
 
 

@@ -8,6 +8,7 @@ import pytest
 import llara.common.atomic
 import llara.common.wheels
 import llara.data.fetch
+import llara.data.items
 import llara.data.pickles
 import llara.inference.serving
 import llara.model.llm
@@ -33,6 +34,8 @@ EXAMPLES = {
     llara.data.pickles.RefusedPickle:
         lambda: llara.data.pickles.RefusedPickle("train_data.df", "refers to os.system"),
     llara.ray_jobs.submit.ClusterError: lambda: llara.ray_jobs.submit.ClusterError("head is down"),
+    llara.data.items.ItemLookupError:
+        lambda: llara.data.items.ItemLookupError("'Hamlet' names 2 items (ids 5, 6)"),
     llara.common.atomic.ForeignFilesError:
         lambda: llara.common.atomic.ForeignFilesError("data/ml: refusing to replace"),
 }

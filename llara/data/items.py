@@ -1,0 +1,142 @@
+"""What users type to name an item, resolved one way everywhere: the service, `llara recommend`
+(--checkpoint and --url) and their command-line lists.
+
+A reference is an item id (a JSON number), or text tried as, in order: an exact title (the
+prompt's form "The Usual Suspects", or the file's "Usual Suspects, The"), a title with its year
+("Star Wars (1977)", as the raw file writes it, or "The Usual Suspects (1995)"), then an id
+written in digits. Case and surrounding spaces do not matter. A title that names several items
+is an error listing their ids. Close matches for an unknown title come from a word index built
+once, so a request costs at most a bounded number of comparisons whatever the catalogue size.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from llara.common.errors import LlaraError
+from llara.data.titles import normalise_title
+
+_YEAR = re.compile(r"\s*\((\d{4})\)\s*$")
+_WORD = re.compile(r"[^\W_]+")
+MAX_REFERENCE_CHARS = 300
+"""Longer text names no item (and is not compared with any)."""
+MAX_POSTING = 2000
+"""Words held by more items than this ("the", "a") do not propose close matches."""
+MAX_COMPARED = 64
+"""Titles compared with an unknown one, at most, per reference."""
+MAX_TITLE_PARTS = 8
+"""Comma-separated parts one title may span in a typed list ("Good, the Bad and the Ugly,
+The (1966)" spans three)."""
+
+
+class ItemLookupError(LlaraError):
+    """A reference that names no item, or several."""
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+@dataclass
+class ItemIndex:
+    """Built once per catalogue; every lookup is a dict access, close matches bounded."""
+
+    titles: list[str]
+    exact: dict[str, list[int]] = field(default_factory=dict)
+    with_year: dict[str, list[int]] = field(default_factory=dict)
+    words: dict[str, list[int]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, titles: list[str], raw_titles: list[str] | None = None) -> "ItemIndex":
+        exact, with_year, words = defaultdict(list), defaultdict(list), defaultdict(list)
+        for item, (title, raw) in enumerate(zip(titles, raw_titles or titles)):
+            year = _YEAR.search(raw)
+            plain = _YEAR.sub("", raw).strip()
+            for name in dict.fromkeys([_key(title), _key(plain)]):
+                exact[name].append(item)
+            if year:
+                for name in dict.fromkeys([_key(raw), _key(f"{title} ({year[1]})"),
+                                           _key(f"{normalise_title(plain)} ({year[1]})")]):
+                    with_year[name].append(item)
+            for word in set(_WORD.findall(title.lower())):
+                words[word].append(item)
+        return cls(list(titles), dict(exact), dict(with_year), dict(words))
+
+    def __len__(self) -> int:
+        return len(self.titles)
+
+    def _found(self, text: str) -> list[int] | None:
+        name = _key(text)
+        return self.exact.get(name) or self.with_year.get(name)
+
+    def resolve(self, reference: int | str) -> int:
+        """The item a reference names (ItemLookupError, saying why, when none or several)."""
+        if isinstance(reference, bool) or not isinstance(reference, (int, str)):
+            raise ItemLookupError(f"{reference!r} is neither an item id nor a title")
+        if isinstance(reference, int):
+            return self._id(reference)
+        if len(reference) > MAX_REFERENCE_CHARS:
+            raise ItemLookupError(f"a title of {len(reference)} characters names no item "
+                                  f"(at most {MAX_REFERENCE_CHARS})")
+        found = self._found(reference)
+        if found:
+            return self._one(reference, found)
+        if reference.strip().isdigit():
+            return self._id(int(reference.strip()))
+        close = self.suggest(reference)
+        raise ItemLookupError(f"unknown item title {reference!r}"
+                              + (f"; did you mean {close}?" if close else ""))
+
+    def _id(self, item: int) -> int:
+        if not 0 <= item < len(self.titles):
+            raise ItemLookupError(f"unknown item id {item}; ids run from 0 to "
+                                  f"{len(self.titles) - 1}")
+        return item
+
+    def _one(self, reference: str, found: list[int]) -> int:
+        if len(found) > 1:
+            raise ItemLookupError(f"{reference!r} names {len(found)} items (ids "
+                                  f"{', '.join(map(str, found))}); give one of the ids")
+        return found[0]
+
+    def parse(self, text: str) -> list[int]:
+        """A typed list: a JSON list of references, or references separated by commas, where
+        a title may itself hold ", " ("Usual Suspects, The (1995)": the longest match wins)."""
+        text = text.strip()
+        if text.startswith("["):
+            try:
+                values = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise ItemLookupError(f"not a JSON list ({err.msg})") from None
+            if not isinstance(values, list):
+                raise ItemLookupError("not a JSON list")
+            return [self.resolve(v) for v in values]
+        parts = [p.strip() for p in text.split(",")]
+        items, start = [], 0
+        while start < len(parts):
+            for stop in range(min(len(parts), start + MAX_TITLE_PARTS), start, -1):
+                name = ", ".join(parts[start:stop])
+                found = self._found(name) if len(name) <= MAX_REFERENCE_CHARS else None
+                if found:
+                    items.append(self._one(name, found))
+                    start = stop
+                    break
+            else:
+                if parts[start]:
+                    items.append(self.resolve(parts[start]))
+                start += 1
+        return items
+
+    def suggest(self, text: str, n: int = 3) -> list[str]:
+        """Up to n titles close to `text`: those sharing its rarer words, best first."""
+        shared: Counter = Counter()
+        for word in set(_WORD.findall(text.lower()[:MAX_REFERENCE_CHARS])):
+            posting = self.words.get(word, ())
+            if len(posting) <= MAX_POSTING:
+                shared.update(posting)
+        compared = [self.titles[item] for item, _ in shared.most_common(MAX_COMPARED)]
+        return difflib.get_close_matches(text, compared, n=n)

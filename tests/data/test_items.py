@@ -1,0 +1,70 @@
+"""One way to read what users type to name an item: exact title, title with its year, id;
+duplicates named with their ids; close matches from an index built once."""
+
+import pytest
+
+from llara.data.items import MAX_COMPARED, ItemIndex, ItemLookupError
+from llara.data.titles import normalise_title
+
+RAW = ["Toy Story (1995)", "Usual Suspects, The (1995)", "Star Wars (1977)", "Chasing Amy (1997)",
+       "Chasing Amy (1997)", "Hamlet (1996)", "Hamlet (1948)", "1984 (1984)",
+       "City of Lost Children, The (1995)", "Heat (1995)", "Heat 2 (2001)"]
+INDEX = ItemIndex.build([normalise_title(t) for t in RAW], RAW)
+
+
+@pytest.mark.parametrize("reference, item", [
+    ("Toy Story", 0), ("toy story ", 0), ("The Usual Suspects", 1), ("Usual Suspects, The", 1),
+    ("Star Wars (1977)", 2), ("star wars (1977)", 2), ("The Usual Suspects (1995)", 1),
+    ("Usual Suspects, The (1995)", 1), ("Hamlet (1948)", 6), ("Hamlet (1996)", 5),
+    (9, 9), ("9", 9), ("1984", 7), ("Heat", 9), ("Heat 2", 10),
+])
+def test_titles_then_titles_with_their_year_then_ids(reference, item):
+    assert INDEX.resolve(reference) == item
+
+
+@pytest.mark.parametrize("reference, message", [
+    ("Chasing Amy", r"'Chasing Amy' names 2 items \(ids 3, 4\); give one of the ids"),
+    ("Chasing Amy (1997)", r"names 2 items \(ids 3, 4\)"),
+    ("Hamlet", r"names 2 items \(ids 5, 6\)"),
+    (11, "unknown item id 11; ids run from 0 to 10"), ("-1", "unknown item title '-1'"),
+    ("Toy Stroy", r"unknown item title 'Toy Stroy'; did you mean \['Toy Story'\]"),
+    ("Star Wars (1978)", "did you mean"), (True, "neither an item id nor a title"),
+    ("x" * 301, "a title of 301 characters names no item"),
+])
+def test_what_names_no_item_or_several_is_an_error_that_says_so(reference, message):
+    with pytest.raises(ItemLookupError, match=message):
+        INDEX.resolve(reference)
+
+
+def test_typed_lists_split_on_commas_keep_titles_that_hold_commas():
+    assert INDEX.parse("Toy Story, City of Lost Children, The (1995), heat, 3") == [0, 8, 9, 3]
+    assert INDEX.parse("Star Wars (1977), 2, Usual Suspects, The (1995)") == [2, 2, 1]
+    assert INDEX.parse('["Star Wars (1977)", 7, "Usual Suspects, The"]') == [2, 7, 1]
+    assert INDEX.parse("Toy Story,") == [0]
+    with pytest.raises(ItemLookupError, match="names 2 items"):
+        INDEX.parse("Toy Story, Chasing Amy")
+    with pytest.raises(ItemLookupError, match="unknown item title 'Toy Stroy'"):
+        INDEX.parse("Heat, Toy Stroy")
+    with pytest.raises(ItemLookupError, match="not a JSON list"):
+        INDEX.parse("[1, 2")
+
+
+def test_close_matches_compare_a_bounded_number_of_titles_in_a_huge_catalogue(monkeypatch):
+    """2x10^5 titles sharing common words: an unknown title is compared with at most
+    MAX_COMPARED of them, found through its rarer words."""
+    import llara.data.items as items
+
+    index = ItemIndex.build([f"The Movie of Night {i}" for i in range(200_000)] +
+                            ["The Quiet Zebra Affair"])
+    compared, original = [], items.difflib.get_close_matches
+
+    def counting(word, possibilities, n=3, cutoff=0.6):
+        compared.append(len(possibilities))
+        return original(word, possibilities, n, cutoff)
+
+    monkeypatch.setattr(items.difflib, "get_close_matches", counting)
+    with pytest.raises(ItemLookupError, match="The Quiet Zebra Affair"):
+        index.resolve("The Quiet Zebra Afair")
+    with pytest.raises(ItemLookupError, match="unknown item title"):
+        index.resolve("The Movie of Night")  # only common words: nothing to compare
+    assert compared == [1, 0] and max(compared) <= MAX_COMPARED
