@@ -37,9 +37,13 @@ def print_prepare_report(report: PrepareReport) -> None:
     if report.reference is not None:
         ref = report.reference
         console.print(f"reference rows: {ref.rows}; matched unambiguously {ref.unambiguous}, "
-                      f"ambiguous {ref.ambiguous}, unmatched {ref.unmatched}; "
+                      f"ambiguous {ref.ambiguous}, partially (items, not ratings) "
+                      f"{ref.partial}, unmatched {ref.unmatched}; "
                       f"{ref.ending_at_final_interaction} end at the user's final interaction; "
                       f"{len(ref.excluded_users)} users kept out of training")
+        if ref.unmatched:
+            console.print(f"warning: {ref.unmatched} reference rows match no user of this log; "
+                          "if their users are in it, their rows may be in training")
     console.print(f"wrote {report.output_dir}")
 
 

@@ -59,7 +59,7 @@ def _reference_tables(reference_dir: str | Path, config: DataConfig, num_items: 
         tables[split] = rows_to_samples(rows, 0)
         validate_samples(tables[split], num_items, config.min_history, path)
     joined = Samples.concat(list(tables.values()), config.max_history)
-    match = match_reference_users(joined, logs)
+    match = match_reference_users(joined, logs, str(reference_dir))
     offset = 0
     for samples in tables.values():
         samples.user = joined.user[offset:offset + len(samples)]

@@ -4,7 +4,10 @@ The paper never released its preprocessing, so its rows are kept exactly as they
 users who produced them are identified in the raw log and kept out of training. A row's items
 and ratings come from one user's log; ties in timestamps (and, as measured on MovieLens-100K,
 rows that do not end at the user's final interaction) make exact order useless, so a user
-matches a row when their log holds every (item, rating) pair of the row.
+matches a row when their log holds every item of the row with its rating (a rating only one
+side records is not compared: a log without ratings matches on items). A user whose log holds
+every item but not every rating is a partial match: kept out of training too, and counted.
+Rows matching nobody at all mean the rows are not from this log: that stops the prepare step.
 """
 
 from __future__ import annotations
@@ -122,16 +125,21 @@ class MatchReport:
     rows: int = 0
     unambiguous: int = 0
     ambiguous: int = 0
+    partial: int = 0
+    """Rows whose items one or more users hold, but not with the row's ratings."""
     unmatched: int = 0
     ending_at_final_interaction: int = 0
     excluded_users: list[str] = field(default_factory=list)
 
 
-def match_reference_users(samples: Samples, logs: list[UserLog]) -> MatchReport:
+def match_reference_users(samples: Samples, logs: list[UserLog],
+                          source: str = "reference rows") -> MatchReport:
     """Fill samples.user where one user's log holds every (item, rating) pair of a row.
 
     Several candidates are narrowed to those whose final interaction is the row's target;
-    still several: ambiguous, and every candidate is excluded from training.
+    still several: ambiguous, and every candidate is excluded from training. Users holding
+    the row's items with other ratings are partial matches, excluded and counted. When no row
+    matches anyone, DataError: the rows are not from this log.
     """
     pairs: list[dict[int, set]] = []
     users_by_item: dict[int, set[int]] = defaultdict(set)
@@ -147,10 +155,14 @@ def match_reference_users(samples: Samples, logs: list[UserLog]) -> MatchReport:
         length = int(samples.len_history[row])
         items = samples.history[row, :length].tolist() + [int(samples.next[row])]
         ratings = samples.history_ratings[row, :length].tolist() + [float(samples.next_rating[row])]
-        found = users_by_item.get(items[-1], set())
-        found = [u for u in sorted(found) if all(
-            (None if math.isnan(r) else r) in pairs[u].get(i, ()) or
-            (math.isnan(r) and i in pairs[u]) for i, r in zip(items, ratings))]
+        holders = sorted(users_by_item.get(items[-1], set()))
+        found = [u for u in holders if _holds(pairs[u], items, ratings, True)]
+        if not found:
+            partial = [u for u in holders if _holds(pairs[u], items, ratings, False)]
+            report.partial += bool(partial)
+            report.unmatched += not partial
+            excluded.update(partial)
+            continue
         if len(found) > 1:
             final = [u for u in found if int(logs[u].items[-1]) == items[-1]]
             if len(final) == 1:
@@ -160,10 +172,24 @@ def match_reference_users(samples: Samples, logs: list[UserLog]) -> MatchReport:
             report.unambiguous += 1
             samples.user[row] = logs[found[0]].user
             report.ending_at_final_interaction += int(logs[found[0]].items[-1]) == items[-1]
-        elif found:
-            report.ambiguous += 1
         else:
-            report.unmatched += 1
+            report.ambiguous += 1
         excluded.update(found)
+    if report.unmatched == report.rows:
+        raise DataError(source, f"none of the {report.rows} reference rows matches a user of "
+                        "the raw log (by its items and ratings)",
+                        expected="the released rows of this dataset and its raw log")
     report.excluded_users = [logs[u].user for u in sorted(excluded)]
     return report
+
+
+def _holds(owned: dict[int, set], items: list[int], ratings: list[float], strict: bool) -> bool:
+    """Whether a log (item -> its ratings, None where unrated) holds every item of a row;
+    `strict`: with the row's ratings too, where both sides have one."""
+    for item, rating in zip(items, ratings):
+        if item not in owned:
+            return False
+        known = owned[item]
+        if strict and not math.isnan(rating) and None not in known and rating not in known:
+            return False
+    return True

@@ -133,3 +133,45 @@ def test_bad_reference_rows(tmp_path, line, match):
     with pytest.raises(DataError, match=match) as info:
         prepare_dataset(raw, tmp_path / "out", DataConfig(), reference_dir=ref)
     assert info.value.line == 1 and info.value.path.endswith("val.jsonl")
+
+
+def test_a_log_without_ratings_matches_rows_with_ratings_on_their_items(tmp_path):
+    log = synthetic_log(num_users=30)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "toy.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n" + "".join(
+        f"{u}\t{i}\t{t}\n" for u, i, _, t in log))
+    (raw / "toy.item").write_text("item_id:token\tmovie_title:token_seq\n" + "".join(
+        f"{i}\tFilm {i}\n" for i in range(1, 41)))
+    rows = [_row_of(log, 4, 14), _row_of(log, 7, 14)]
+    report = prepare_dataset(raw, tmp_path / "out", DataConfig(),
+                             reference_dir=_reference_dir(tmp_path, rows))
+    assert report.reference.unambiguous == 2 and report.reference.excluded_users == ["4", "7"]
+    assert not {"4", "7"} & set(PreparedDataset.open(tmp_path / "out").samples("train").user)
+
+
+def test_rows_whose_ratings_disagree_are_partial_matches_kept_out_of_training(tmp_path):
+    log = synthetic_log(num_users=30)
+    raw = write_ml100k(tmp_path / "raw", log, 40)
+    changed = _row_of(log, 6, 14)
+    changed["next_rating"] = 1 + changed["next_rating"] % 5  # not what user 6 gave it
+    report = prepare_dataset(raw, tmp_path / "out", DataConfig(), reference_dir=_reference_dir(
+        tmp_path, [_row_of(log, 2, 14), changed]))
+    ref = report.reference
+    assert (ref.unambiguous, ref.partial, ref.unmatched) == (1, 1, 0)
+    # user 6, and any other user whose log holds the changed row's items, never trains
+    assert {"2", "6"} <= set(ref.excluded_users)
+    train = set(PreparedDataset.open(tmp_path / "out").samples("train").user)
+    assert not set(ref.excluded_users) & train
+
+
+def test_rows_of_another_dataset_stop_the_prepare_step(tmp_path):
+    raw = write_ml100k(tmp_path / "raw", synthetic_log(num_users=30), 40)
+    other = synthetic_log(num_users=30, seed=9)  # items no user of this log has in this order
+    rows = [_row_of(other, u, 14) for u in (1, 2, 3)]
+    for row in rows:
+        row["history"][:row["len_history"]] = [(i * 7) % 40 for i in range(row["len_history"])]
+    with pytest.raises(DataError, match="none of the 3 reference rows matches a user"):
+        prepare_dataset(raw, tmp_path / "out", DataConfig(),
+                        reference_dir=_reference_dir(tmp_path, rows))
+    assert not (tmp_path / "out").exists()
