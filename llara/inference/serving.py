@@ -23,7 +23,8 @@ from llara.evaluation.fusion import fused_scores
 from llara.evaluation.generation import generate_answers, parse_answer
 from llara.evaluation.scoring import score_candidates
 from llara.inference.requests import MODES, Query, RequestError
-from llara.model.checkpoint import read_run_json
+from llara.model.checkpoint import read_run_json, run_config_of
+from llara.model.llara import weight_files
 from llara.prompts.templates import ANSWER_END
 from llara.recsys.ranking import candidate_scores
 from llara.recsys.retrieval import retrieve
@@ -39,9 +40,9 @@ def check_checkpoint(directory: str | Path, run=None) -> dict:
         raise DataError(directory, "no such checkpoint folder",
                         expected="a folder written by `llara train` (final/ or best/)")
     payload = read_run_json(directory)
-    for name in ("adapter/adapter_model.safetensors", "projector.safetensors"):
+    for name in weight_files(run or run_config_of(payload)):
         try:
-            with safe_open(str(directory / name), "pt") as handle:
+            with safe_open(str(directory / name), "pt") as handle:  # checks its coverage
                 handle.keys()
         except Exception as err:  # missing, truncated or not safetensors at all
             raise DataError(directory / name, f"cannot be read ({err})",
@@ -56,9 +57,10 @@ def check_checkpoint(directory: str | Path, run=None) -> dict:
 
 
 def checkpoint_version(directory: str | Path) -> str:
-    """`<folder>@<hash of the trained weights>`: changes whenever the weights do."""
+    """`<folder>@<hash of the trained weights>` (adapter, projector, and the slot head where
+    the run has one): changes whenever any of them does."""
     digest = hashlib.sha256()
-    for name in ("adapter/adapter_model.safetensors", "projector.safetensors"):
+    for name in weight_files(run_config_of(read_run_json(directory))):
         digest.update((Path(directory) / name).read_bytes())
     return f"{Path(directory).resolve().name}@{digest.hexdigest()[:12]}"
 

@@ -5,7 +5,7 @@ from llara.model.checkpoint import (CHECKPOINT_FORMAT, RUN_FILE, run_payload, re
                                     run_config_of, read_run_config, stored_fusion_weight)
 from llara.model.heads import (fp32_linear, LetterHead, SlotHead, letter_label_ids, HEADS,
                                build_head)
-from llara.model.llara import (PROJECTOR_FILE, HEAD_FILE, MODEL_FILES, apply_lora, LLaRA,
+from llara.model.llara import (PROJECTOR_FILE, HEAD_FILE, MODEL_FILES, weight_files, apply_lora, LLaRA,
                                compile_decoder_layers, build_llara, load_llara)
 from llara.model.llm import (ModelLoadError, PackagedModel, PACKAGED_MODELS, TINY, tiny_tokenizer,
                              tiny_llm, add_llara_special_tokens, add_llara_tokens, load_tokenizer,
@@ -32,6 +32,7 @@ __all__ = [
     "PROJECTOR_FILE",
     "HEAD_FILE",
     "MODEL_FILES",
+    "weight_files",
     "apply_lora",
     "LLaRA",
     "compile_decoder_layers",

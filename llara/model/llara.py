@@ -6,6 +6,7 @@ embedding is replaced by projector(item_embedding(item)), in the order the slots
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from llara.common.atomic import atomic_directory
+from llara.common.errors import DataError
 from llara.config.lora import LoRAConfig
 from llara.config.run import FinetuneConfig
 from llara.model.batch import PromptBatch
@@ -26,6 +28,12 @@ HEAD_FILE = "head.safetensors"
 """The slot head's weights, beside the projector's."""
 MODEL_FILES = ("adapter", PROJECTOR_FILE, HEAD_FILE, RUN_FILE)
 """What a LLaRA checkpoint folder is made of, and all that saving one may replace."""
+ADAPTER_FILE = "adapter/adapter_model.safetensors"
+
+
+def weight_files(config: FinetuneConfig) -> list[str]:
+    """The trained weights a checkpoint of this run holds (checked, hashed and loaded)."""
+    return [ADAPTER_FILE, PROJECTOR_FILE] + ([HEAD_FILE] if config.scoring.head == "slot" else [])
 
 
 def apply_lora(llm: nn.Module, config: LoRAConfig) -> nn.Module:
@@ -181,6 +189,19 @@ class LLaRA(nn.Module):
             (tmp / RUN_FILE).write_text(run_payload(config, info))
 
 
+@contextlib.contextmanager
+def _damaged(path: Path):
+    """A missing, truncated or mismatched weight file as the one-line error naming it."""
+    try:
+        yield
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - safetensors, peft and torch fail each their way
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(path, f"cannot be loaded ({first[:300]})",
+                        expected="the weights `llara train` wrote for this run") from None
+
+
 def _save_state(module: nn.Module, path: Path) -> None:
     save_file({k: v.detach().float().cpu().contiguous() for k, v in module.state_dict().items()},
               str(path))
@@ -224,11 +245,14 @@ def load_llara(directory: str | Path, llm: nn.Module, tokenizer, item_embeddings
     config = run_config_of(payload)
     for parameter in llm.parameters():
         parameter.requires_grad_(False)
-    model = _assemble(config, PeftModel.from_pretrained(llm, directory / "adapter"), tokenizer,
-                      item_embeddings, user_encoder)
-    model.projector.load_state_dict(load_file(str(directory / PROJECTOR_FILE)))
+    with _damaged(directory / ADAPTER_FILE):
+        adapted = PeftModel.from_pretrained(llm, directory / "adapter")
+    model = _assemble(config, adapted, tokenizer, item_embeddings, user_encoder)
+    with _damaged(directory / PROJECTOR_FILE):
+        model.projector.load_state_dict(load_file(str(directory / PROJECTOR_FILE)))
     if isinstance(model.head, SlotHead):
-        model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
+        with _damaged(directory / HEAD_FILE):
+            model.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
     model.eval()
     info = {k: v for k, v in payload.items() if k not in ("format", "config")}
     return model, config, info

@@ -238,3 +238,59 @@ def test_the_default_run_serves_its_head_with_the_stored_fusion(favourite_inputs
             assert sum(np.exp(scores)) == pytest.approx(1.0, abs=1e-4)
         weight = {"off": 0.0, "auto": service.trained.fusion_weight, "2": 2.0}[fusion]
         assert service.fusion_weight == weight
+
+
+@pytest.fixture(scope="module")
+def slot_checkpoint(favourite_inputs, tmp_path_factory):
+    """A briefly trained checkpoint of the defaults (slot head: head.safetensors beside the
+    projector)."""
+    from llara.config.curriculum import CurriculumConfig
+    from llara.config.prompt import PromptConfig
+    from llara.config.scoring import ScoringConfig
+    from llara.training.loop import train_local
+    from tests.conftest import toy_config
+
+    config = dataclasses.replace(
+        toy_config(favourite_inputs, tmp_path_factory.mktemp("slot") / "run",
+                   max_train_samples=8),
+        scoring=ScoringConfig(), curriculum=CurriculumConfig(), prompt=PromptConfig(min_history=2))
+    return train_local(config, progress=False, log=lambda *_: None).checkpoint_dir
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "other shape"])
+def test_a_damaged_slot_head_is_a_one_line_error_everywhere(slot_checkpoint, tmp_path, damage):
+    from safetensors.torch import save_file
+
+    from llara.inference.batch import CheckpointEvaluator
+    from llara.inference.trained import load_trained
+
+    check_checkpoint(slot_checkpoint)
+    broken = tmp_path / "broken"
+    shutil.copytree(slot_checkpoint, broken)
+    head = broken / "head.safetensors"
+    if damage == "missing":
+        head.unlink()
+    elif damage == "truncated":
+        head.write_bytes(head.read_bytes()[:60])
+    else:  # readable, but not this model's head
+        save_file({"score.weight": torch.zeros(1, 3), "score.bias": torch.zeros(1)}, str(head))
+    if damage != "other shape":
+        with pytest.raises(DataError, match="head.safetensors: cannot be read"):
+            check_checkpoint(broken)
+    with pytest.raises(DataError, match="head.safetensors: cannot be loaded") as caught:
+        load_trained(broken, "cpu", log=lambda *_: None)
+    assert "\n" not in str(caught.value)
+    # Ray Data's evaluation actors report it as that error, from their first batch.
+    evaluator = CheckpointEvaluator(str(broken), "score", "cpu")
+    assert isinstance(evaluator.error, DataError) and "head.safetensors" in str(evaluator.error)
+
+
+def test_the_version_hashes_the_slot_head_too(slot_checkpoint, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    changed = tmp_path / "changed"
+    shutil.copytree(slot_checkpoint, changed)
+    state = load_file(str(changed / "head.safetensors"))
+    save_file({k: v + 1 for k, v in state.items()}, str(changed / "head.safetensors"))
+    assert checkpoint_version(changed).split("@")[1] != \
+        checkpoint_version(slot_checkpoint).split("@")[1]
