@@ -24,6 +24,11 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_REF = REPO.parent / "shared" / "data" / "llara_ref"
 
 
+HANG_GUARD_S = 1800
+"""The bound on any wait in a test: it stops a hang and never judges speed (the slowest run of
+any command seen on a loaded 2-core machine took under a tenth of it). Tests wait for events,
+not for a clock; speed is measured by bench/."""
+
 SLOW_FOLDERS = ("cli", "ray_jobs", "serve", "bench")
 """Tests of the entry points start Ray or run whole commands: all slow."""
 

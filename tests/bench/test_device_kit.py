@@ -10,7 +10,7 @@ import pytest
 
 from llara.common.errors import DataError
 from llara.config import FinetuneConfig
-from tests.conftest import REPO
+from tests.conftest import HANG_GUARD_S, REPO
 from tests.data.test_released import toy_rows, write_released
 
 
@@ -49,7 +49,7 @@ def run_kit(kit, out, *extra):
                            "--kit", str(kit), "--out", str(out), "--llm", "tiny",
                            "--budget", "16", "--device", "cpu", "--batch-size", "8",
                            "--micro-batch", "4", "--rate-steps", "1", *map(str, extra)],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=HANG_GUARD_S)
 
 
 def test_the_run_script_passes_on_the_cpu_with_the_tiny_llm(toy_inputs, tmp_path):

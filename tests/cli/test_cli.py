@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llara.cli.app import app
-from tests.conftest import SHARED_REF, synthetic_log, write_recbole
+from tests.conftest import HANG_GUARD_S, SHARED_REF, synthetic_log, write_recbole
 
 runner = CliRunner()
 
@@ -66,7 +66,7 @@ def test_yaml_config_file(raw, tmp_path):
     assert json.loads((tmp_path / "ck" / "config.json").read_text())["model"]["model"] == "caser"
 
 
-def _llara(*args, cwd=None, timeout=300, env=None):
+def _llara(*args, cwd=None, timeout=HANG_GUARD_S, env=None):
     """`llara` as a user types it; a wide terminal, so that no message wraps mid-path."""
     exe = Path(sys.executable).with_name("llara")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "llara.cli.app"]

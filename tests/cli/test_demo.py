@@ -19,7 +19,7 @@ def test_demo_from_a_relative_workdir(tmp_path):
     done = _llara("demo", "--workdir", "runs/demo", "--llm", "tiny", "--budget", "16",
                   "--rec-epochs", "2", "--eval-samples", "24",
                   "--cache-dir", os.path.relpath(cache, tmp_path), "--no-progress",
-                  cwd=tmp_path, timeout=1200)
+                  cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     workdir = tmp_path / "runs" / "demo"
@@ -53,7 +53,7 @@ def test_lastfm_demo_on_released_tables_without_a_test_split(tmp_path):
     write_released(tmp_path / "released", tables)
     done = _llara("demo", "--dataset", "lastfm", "--source", "released", "--workdir",
                   "runs/demo", "--llm", "tiny", "--budget", "16", "--rec-epochs", "2",
-                  "--no-progress", cwd=tmp_path, timeout=1200)
+                  "--no-progress", cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     assert "LastFM val (10 users," in done.stdout

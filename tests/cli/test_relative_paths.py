@@ -34,7 +34,7 @@ def test_shards_then_train_with_relative_paths(toy_inputs, tmp_path):
 
     done = _llara("train", "--data", "data", "--rec-checkpoint", "rec", "--llm", "tiny",
                   "--out", "run", "--budget", "16", "--num-cpus", "2", *TRAIN_OPTIONS,
-                  "--no-progress", cwd=project, timeout=600)
+                  "--no-progress", cwd=project)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
     assert "shards in" not in done.stdout  # the shards built above were reused

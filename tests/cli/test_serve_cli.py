@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 
 from tests.cli.test_cli import _llara
+from tests.conftest import HANG_GUARD_S
 from tests.serve.test_service import free_port
 
 
@@ -28,11 +29,11 @@ def test_a_missing_or_corrupt_checkpoint_fails_at_start(served_checkpoint, tmp_p
     assert "Ray dashboard" not in done.stdout  # refused before Ray started
 
 
-def wait_healthy(url: str, process: subprocess.Popen, deadline_s: float = 600):
-    """Poll until the service answers: a busy 2-core machine may take minutes to load the
-    replicas, and a single request may time out meanwhile."""
-    deadline, reply = time.monotonic() + deadline_s, None
-    while time.monotonic() < deadline and process.poll() is None:
+def wait_healthy(url: str, process: subprocess.Popen):
+    """Poll until the service answers (the event), a hang guard aside: a busy 2-core machine
+    may take minutes to load the replicas, and a single request may time out meanwhile."""
+    hang_guard, reply = time.monotonic() + HANG_GUARD_S, None
+    while time.monotonic() < hang_guard and process.poll() is None:
         try:
             reply = requests.get(f"{url}/healthz", timeout=30)
             if reply.status_code == 200:  # Serve's proxy answers 404 until the app is up
@@ -78,7 +79,7 @@ def test_serve_answers_on_loopback_until_ctrl_c(served_checkpoint):
         assert sorted(rows[0]) == sorted(rows[1]) and rows[1][0] == rows[0][0]
     finally:
         process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=120)[0]
+        output = process.communicate(timeout=HANG_GUARD_S)[0]
     assert process.returncode == 0, output
     assert f"serving {served_checkpoint} at http://127.0.0.1:{port}" in output
     assert "stopping" in output
@@ -93,7 +94,7 @@ def test_a_replica_that_cannot_load_prints_its_own_error(served_checkpoint, tmp_
     run["config"]["llm"] = str(tmp_path / "gone.gguf")
     (broken / "run.json").write_text(json.dumps(run))
     done = _llara("serve", "--checkpoint", broken, "--port", str(free_port()),
-                  "--num-cpus", "2", timeout=600)
+                  "--num-cpus", "2")
     assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
     assert (f"error: the service failed to start: GGUF file {tmp_path / 'gone.gguf'} not "
             "found") in done.stdout, done.stdout[-3000:]

@@ -15,7 +15,7 @@ import yaml
 
 from llara.config.io import to_dict
 from tests.cli.test_cli import _llara
-from tests.conftest import toy_config
+from tests.conftest import HANG_GUARD_S, toy_config
 
 
 def search_file(inputs, tmp_path, space, **search) -> Path:
@@ -66,20 +66,21 @@ def test_an_interrupted_search_resumes_without_rerunning_finished_trials(ray_loc
                          num_samples=4, max_concurrent=1, scheduler="fifo", searcher="optuna")
     search = tmp_path / "search"
     first = llara_process(address, "tune", "--config", config, "--no-progress")
-    deadline = time.monotonic() + 400
-    while time.monotonic() < deadline and first.poll() is None and \
+    hang_guard = time.monotonic() + HANG_GUARD_S
+    # Wait for the event (two finished trials), however long a loaded machine takes.
+    while time.monotonic() < hang_guard and first.poll() is None and \
             sum(e["event"] == "complete" for e in ledger(search)) < 2:
         time.sleep(1)
     assert first.poll() is None, first.stdout.read()
     first.send_signal(signal.SIGINT)  # Ctrl+C
-    output = first.communicate(timeout=120)[0]
+    output = first.communicate(timeout=HANG_GUARD_S)[0]
     assert first.returncode == 130 and "search interrupted" in output, output
     done_before = {e["trial"] for e in ledger(search) if e["event"] == "complete"}
     assert len(done_before) >= 2
     resumed_at = time.time()
 
     second = llara_process(address, "tune", "--config", config, "--resume", "--no-progress")
-    output = second.communicate(timeout=600)[0]
+    output = second.communicate(timeout=HANG_GUARD_S)[0]
     assert second.returncode == 0, output
     events = ledger(search)
     for trial in done_before:  # finished trials: started once, nothing after the resume

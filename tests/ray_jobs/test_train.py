@@ -13,7 +13,7 @@ from llara.inference.trained import load_trained
 from llara.model.batch import collate_prompts
 from llara.ray_jobs.train import run_training
 from llara.training.shards import ShardManifest, prompts_from_rows
-from tests.conftest import toy_config
+from tests.conftest import HANG_GUARD_S, toy_config
 
 
 def quiet(*_):
@@ -76,8 +76,8 @@ def test_a_killed_worker_is_restarted_from_its_checkpoint(ray_local, toy_inputs,
     runner.start()
     log = tmp_path / "run" / "metrics.jsonl"
     killed = None
-    deadline = time.monotonic() + 240
-    while runner.is_alive() and killed is None and time.monotonic() < deadline:
+    hang_guard = time.monotonic() + HANG_GUARD_S
+    while runner.is_alive() and killed is None and time.monotonic() < hang_guard:
         steps = logged_steps(log)
         # Mid-run: past the first epoch's checkpoint, well before the end.
         if steps and 14 <= steps[-1] <= total - 12:
@@ -86,7 +86,7 @@ def test_a_killed_worker_is_restarted_from_its_checkpoint(ray_local, toy_inputs,
                 killed = pids[0]
                 os.kill(killed, signal.SIGKILL)
         time.sleep(0.05)
-    runner.join(timeout=300)
+    runner.join(timeout=HANG_GUARD_S)
     assert killed is not None, "the run ended before a worker could be killed mid-run"
     metrics = out["result"].metrics
     assert metrics["step"] == total and metrics["restarts"] == 1

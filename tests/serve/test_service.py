@@ -19,6 +19,7 @@ from llara.config.serving import ServingConfig
 from llara.serve.app import LlaraDeployment, deployment_options
 from llara.serve.run import start, stop
 from tests.cli.test_cli import _llara
+from tests.conftest import HANG_GUARD_S
 
 
 @dataclass
@@ -170,35 +171,47 @@ def test_deployment_options_follow_the_settings():
 
 
 def test_a_killed_replica_is_replaced_while_requests_are_answered(service):
+    """Events, not a clock: traffic runs until the replacement is up and a dozen requests
+    were answered after the kill; only a hang guard bounds the waits."""
     pids = service.pids
     answered, failed, stop_traffic = [], [], threading.Event()
 
     def traffic():
         while not stop_traffic.is_set():
             try:
-                reply = recommend(service, {"history": [5, 6], "k": 1}, timeout=30)
+                # a request in flight on the killed replica fails at once; 300 s only
+                # bounds one that hangs
+                reply = recommend(service, {"history": [5, 6], "k": 1}, timeout=300)
                 (answered if reply.status_code == 200 else failed).append(time.monotonic())
             except requests.RequestException:
                 failed.append(time.monotonic())
 
+    def wait_for(condition) -> bool:
+        hang_guard = time.monotonic() + HANG_GUARD_S
+        while not condition() and time.monotonic() < hang_guard:
+            time.sleep(0.5)
+        return condition()
+
     clients = [threading.Thread(target=traffic) for _ in range(4)]
     for client in clients:
         client.start()
-    time.sleep(2)
+    assert wait_for(lambda: len(answered) >= 4), "no traffic answered before the kill"
     victim = sorted(pids)[0]
     os.kill(victim, signal.SIGKILL)
     killed_at = time.monotonic()
-    deadline = killed_at + 180
     replaced = set()
-    while time.monotonic() < deadline:
-        time.sleep(2)
+
+    def replacement_up() -> bool:
         current = replica_pids(service, calls=10)
         if victim not in current and len(current) == 2:
-            replaced = current
-            break
+            replaced.update(current)
+        return bool(replaced)
+
+    up = wait_for(replacement_up)
+    answered_after = wait_for(lambda: sum(t > killed_at for t in answered) > 10)
     stop_traffic.set()
     for client in clients:
-        client.join(timeout=60)
-    assert replaced and victim not in replaced, "no replacement replica came up"
-    assert sum(t > killed_at for t in answered) > 10  # kept answering through the kill
+        client.join(timeout=HANG_GUARD_S)
+    assert up and victim not in replaced, "no replacement replica came up"
+    assert answered_after  # kept answering through the kill
     assert len(failed) <= 8  # at most the requests in flight on the killed replica
