@@ -77,11 +77,12 @@ def shard_key(config: FinetuneConfig, dataset: PreparedDataset, llm_source: str)
 
 def changed_keys(found: dict, wanted: dict) -> list[str]:
     """What differs between a folder's key and a run's, each as `key (was -> now)`; values
-    that are hashes are named without their digits."""
+    that are hashes are named without their digits. Shards of more epochs than a run needs
+    serve it (its epochs are the first ones)."""
     changes = []
     for name in wanted:
         old, new = found.get(name, "<missing>"), wanted[name]
-        if old == new:
+        if old == new or (name == "epochs" and isinstance(old, int) and old >= new):
             continue
         hashed = name in ("tokenizer", "dataset", "templates", "recommender")
         changes.append(name if hashed else f"{name} ({json.dumps(old)} -> {json.dumps(new)})")

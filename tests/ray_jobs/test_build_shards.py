@@ -189,6 +189,8 @@ def test_shards_are_rebuilt_when_anything_that_shapes_them_changes(ray_local, to
     config.train.epochs = 2
     assert "epochs (1 -> 2)" in rebuild_reason(config, shard_manifest)
     assert rebuild_reason(config, shard_manifest) is None  # nothing changed: reused
+    config.train.epochs = 1
+    assert rebuild_reason(config, shard_manifest) is None  # two epochs serve a one-epoch run
 
 
 def rebuild_reason(config, shard_manifest) -> str | None:
