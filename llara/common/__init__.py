@@ -3,7 +3,8 @@
 from llara.common.atomic import (ForeignFilesError, atomic_file, atomic_directory,
                                  ensure_replaceable, foreign_entries, write_json)
 from llara.common.device import (resolve_device, cpu_has_bf16, native_bf16, uses_bf16,
-                                 autocast_for, deepspeed_bf16, base_dtype)
+                                 autocast_for, deepspeed_bf16, base_dtype,
+                                 attention_implementation)
 from llara.common.errors import (LlaraError, ConfigError, DataError, find_llara_error, error_line,
                                  llara_error_in_text)
 from llara.common.paths import PATH, PATH_OR_NAME, is_remote, absolute_path, absolute_paths
@@ -23,6 +24,7 @@ __all__ = [
     "autocast_for",
     "deepspeed_bf16",
     "base_dtype",
+    "attention_implementation",
     "LlaraError",
     "ConfigError",
     "DataError",

@@ -1,8 +1,9 @@
 """Device and precision decisions, in one place that every path asks.
 
 `auto` precision means bf16 where the hardware runs it natively (GPUs with bf16 matrix units,
-CPUs with AVX512-BF16/AMX), else fp32. Training keeps fp32 base weights under bf16 autocast;
-evaluation and serving load bf16 base weights where bf16 is on.
+CPUs with AVX512-BF16/AMX), else fp32. Where bf16 is on, the frozen base weights are bf16 for
+training as for evaluation and serving, and the trainable ones (LoRA, projector, head) and
+the optimizer stay fp32 under bf16 autocast.
 """
 
 from __future__ import annotations
@@ -67,11 +68,23 @@ def deepspeed_bf16(precision: str, device: str) -> bool:
     return device.startswith("cuda") and uses_bf16(precision, device)
 
 
-def base_dtype(precision: str, device: str, inference: bool = False) -> torch.dtype:
-    """The dtype the LLM's base weights load in, whatever dtype its checkpoint was saved in
-    (an fp16 folder is never run in fp16): fp32 for training, where bf16 means autocast over
-    fp32 weights, and wherever bf16 is off; bf16 for evaluation and serving where the run uses
-    bf16 (on 2 CPU cores packed scoring ran 2.15 samples/s with bf16 weights against 2.07
-    under autocast over fp32 weights and 1.48 in fp32, bench/rank_throughput.py, in half the
-    memory). LoRA adapters stay fp32 under peft."""
-    return torch.bfloat16 if inference and uses_bf16(precision, device) else torch.float32
+def base_dtype(precision: str, device: str) -> torch.dtype:
+    """The dtype the LLM's frozen base weights load in, whatever dtype its checkpoint was
+    saved in (an fp16 folder is never run in fp16): bf16 where the run uses bf16, for training
+    as for evaluation and serving, else fp32. Frozen weights never take an update, so bf16 loses
+    nothing autocast would keep, and autocast over fp32 weights re-cast every weight on every
+    forward (7% of the default step on 2 CPU cores, with twice the weights' memory held:
+    bench/results/*-train-rate.md). LoRA adapters stay fp32 under peft, as do the projector,
+    the head and the optimizer state."""
+    return torch.bfloat16 if uses_bf16(precision, device) else torch.float32
+
+
+def attention_implementation(choice: str, device: str) -> str:
+    """The attention kernels training runs: `choice` (train.attention) unless `auto`, which is
+    sdpa on GPUs (flash and memory-efficient kernels) and eager on CPUs, where PyTorch's
+    flash-attention kernel for the CPU took 2.6 s of a SmolLM2 step's attention against 1.4 s
+    for plain bf16 matrix products (forward and backward, 4 x 247 tokens, 30 layers, 2 cores
+    with AVX512-BF16)."""
+    if choice != "auto":
+        return choice
+    return "sdpa" if device.startswith("cuda") else "eager"

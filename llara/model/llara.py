@@ -44,7 +44,18 @@ def apply_lora(llm: nn.Module, config: LoRAConfig) -> nn.Module:
                                  lora_dropout=config.dropout,
                                  target_modules=list(config.target_modules), bias="none",
                                  task_type="CAUSAL_LM")
-    return get_peft_model(llm, peft_config)
+    return adapter_inputs_uncast(get_peft_model(llm, peft_config))
+
+
+def adapter_inputs_uncast(model: nn.Module) -> nn.Module:
+    """Adapters take their input in the compute dtype: bf16 under autocast (which casts their
+    fp32 weights for the product), fp32 otherwise (base weights are bf16 exactly where autocast
+    is on: llara/common/device.py). peft would cast every adapter's input to the adapters'
+    fp32, a copy of each activation that autocast then casts back."""
+    for module in model.modules():
+        if hasattr(module, "cast_input_dtype_enabled"):
+            module.cast_input_dtype_enabled = False
+    return model
 
 
 class LLaRA(nn.Module):
@@ -246,7 +257,7 @@ def load_llara(directory: str | Path, llm: nn.Module, tokenizer, item_embeddings
     for parameter in llm.parameters():
         parameter.requires_grad_(False)
     with _damaged(directory / ADAPTER_FILE):
-        adapted = PeftModel.from_pretrained(llm, directory / "adapter")
+        adapted = adapter_inputs_uncast(PeftModel.from_pretrained(llm, directory / "adapter"))
     model = _assemble(config, adapted, tokenizer, item_embeddings, user_encoder)
     with _damaged(directory / PROJECTOR_FILE):
         model.projector.load_state_dict(load_file(str(directory / PROJECTOR_FILE)))

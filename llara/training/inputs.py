@@ -10,7 +10,7 @@ import torch
 from pathlib import Path
 
 from llara.common.atomic import ensure_replaceable
-from llara.common.device import base_dtype
+from llara.common.device import attention_implementation, base_dtype
 from llara.common.errors import DataError
 from llara.config.run import FinetuneConfig
 from llara.data.prepare import PreparedDataset
@@ -64,8 +64,10 @@ def run_inputs(config: FinetuneConfig, device: str, cache_dir, log,
     encoder = load_checkpoint(config.rec_checkpoint, device).model \
         if config.uses_user_state() else None
     llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log),
-                              base_dtype(config.train.precision, device, inference),
+                              base_dtype(config.train.precision, device),
                               extra_text=titles)
+    if not inference:
+        llm.set_attn_implementation(attention_implementation(config.train.attention, device))
     return RunInputs(dataset, titles, llm, tokenizer, table, encoder)
 
 

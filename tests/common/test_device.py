@@ -37,20 +37,30 @@ def test_gpus_count_only_native_bf16(monkeypatch, ampere):
     assert native_bf16("cuda") is ampere and native_bf16("cuda:1") is ampere
     assert uses_bf16("auto", "cuda") is ampere
     assert deepspeed_bf16("auto", "cuda") is ampere
-    assert base_dtype("auto", "cuda", inference=True) == \
+    assert base_dtype("auto", "cuda") == \
         (torch.bfloat16 if ampere else torch.float32)
     assert uses_bf16("bf16", "cuda") and deepspeed_bf16("bf16", "cuda")  # asked for: run
     assert not deepspeed_bf16("bf16", "cpu")  # CPU workers train under autocast
 
 
-def test_base_weights_fp32_for_training_bf16_for_inference_where_bf16_is_on(monkeypatch):
+def test_frozen_base_weights_are_bf16_wherever_the_run_is(monkeypatch):
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
-    assert base_dtype("bf16", "cpu") == torch.float32  # training: autocast over fp32
-    assert base_dtype("auto", "cpu") == torch.float32
-    assert base_dtype("bf16", "cpu", inference=True) == torch.bfloat16
-    assert base_dtype("fp32", "cpu", inference=True) == torch.float32
+    assert base_dtype("bf16", "cpu") == base_dtype("auto", "cpu") == torch.bfloat16
+    assert base_dtype("fp32", "cpu") == torch.float32
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
-    assert base_dtype("auto", "cpu", inference=True) == torch.float32
+    assert base_dtype("auto", "cpu") == torch.float32
+
+
+def test_training_keeps_what_trains_in_fp32_over_bf16_frozen_weights(toy_inputs, tmp_path):
+    from llara.model.llara import build_llara
+
+    config = toy_config(toy_inputs, tmp_path / "run", precision="bf16")
+    inputs = run_inputs(config, "cpu", None, log=lambda *_: None)
+    model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table)
+    trained = {p.dtype for p in model.parameters() if p.requires_grad}
+    frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
+    assert trained == {torch.float32} and frozen == {torch.bfloat16}
+    assert inputs.llm.config._attn_implementation == "eager"  # train.attention auto, CPU
 
 
 @pytest.mark.parametrize("saved", [torch.float16, torch.bfloat16])
@@ -62,11 +72,8 @@ def test_a_half_precision_checkpoint_runs_in_the_precision_asked_for(tmp_path, s
     model.to(saved).save_pretrained(tmp_path / "hf")
     tokenizer.save_pretrained(tmp_path / "hf")
     assert f'"{str(saved).removeprefix("torch.")}"' in (tmp_path / "hf" / "config.json").read_text()
-    for precision, inference, expected in (("fp32", False, torch.float32),
-                                           ("fp32", True, torch.float32),
-                                           ("bf16", False, torch.float32),
-                                           ("bf16", True, torch.bfloat16)):
-        llm, _ = load_llm(str(tmp_path / "hf"), base_dtype(precision, "cpu", inference))
+    for precision, expected in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        llm, _ = load_llm(str(tmp_path / "hf"), base_dtype(precision, "cpu"))
         assert {p.dtype for p in llm.parameters()} == {expected}
     config: FinetuneConfig = toy_config(toy_inputs, tmp_path / "run", precision="fp32")
     config.llm = str(tmp_path / "hf")
