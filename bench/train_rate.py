@@ -27,15 +27,26 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PAPER_PROMPT = ["prompt.layout=paper"]
 VARIANTS = {
     # What this commit's parent trained with: fp32 base weights under bf16 autocast, LoRA
-    # dropout 0.1, the full template.
-    "before": {"base": "fp32", "overrides": ["lora.dropout=0.1"]},
-    "bf16 weights": {"base": "bf16", "overrides": ["lora.dropout=0.1"]},
-    "bf16 weights, no dropout": {"base": "bf16", "overrides": ["lora.dropout=0.0"]},
+    # dropout 0.1, PyTorch's SDPA kernels, the paper's item layout.
+    "before": {"base": "fp32", "overrides": ["lora.dropout=0.1", "train.attention=sdpa",
+                                             *PAPER_PROMPT]},
+    "bf16 weights": {"base": "bf16", "overrides": ["lora.dropout=0.1", "train.attention=sdpa",
+                                                   *PAPER_PROMPT]},
+    "+ no dropout": {"base": "bf16", "overrides": ["lora.dropout=0.0", "train.attention=sdpa",
+                                                   *PAPER_PROMPT]},
+    "+ eager attention": {"base": "bf16", "overrides": ["lora.dropout=0.0",
+                                                        "train.attention=eager",
+                                                        *PAPER_PROMPT]},
+    "+ compact items": {"base": "bf16", "overrides": ["lora.dropout=0.0",
+                                                      "train.attention=eager",
+                                                      "prompt.layout=compact"]},
     "defaults": {"base": "auto", "overrides": []},
-    "defaults, micro-batch 8": {"base": "auto", "overrides": ["train.micro_batch_size=8"]},
-    "defaults, compiled": {"base": "auto", "overrides": ["train.compile=true"]},
+    "defaults + micro-batch 8": {"base": "auto", "overrides": ["train.micro_batch_size=8"]},
+    "defaults + micro-batch 16": {"base": "auto", "overrides": ["train.micro_batch_size=16"]},
+    "defaults + compiled": {"base": "auto", "overrides": ["train.compile=true"]},
 }
 
 
@@ -105,7 +116,7 @@ def worker(args) -> None:
     import numpy as np
     import torch
 
-    from llara.common.device import base_dtype, uses_bf16
+    from llara.common.device import attention_implementation, base_dtype, uses_bf16
     from llara.config.io import apply_overrides, load_yaml
     from llara.config.run import FinetuneConfig
     from llara.model.batch import collate_prompts
@@ -130,7 +141,9 @@ def worker(args) -> None:
         variant["base"], base_dtype(config.train.precision, "cpu"))
     titles = dataset.titles()
     torch.manual_seed(0)
+    # the library's own loading (llara.training.inputs.run_inputs), its dtype chosen here
     llm, tokenizer = load_llm(resolve_llm(config.llm), dtype, extra_text=titles)
+    llm.set_attn_implementation(attention_implementation(config.train.attention, "cpu"))
     encoder = load_checkpoint(config.rec_checkpoint).model if config.uses_user_state() else None
     model = build_llara(config, llm, tokenizer, load_item_embeddings(config.rec_checkpoint),
                         encoder)
@@ -141,19 +154,21 @@ def worker(args) -> None:
     template = run_templates(config.prompt, dataset.config)[0]
     train = eligible(dataset.samples("train"), config.prompt.min_history)
     steps = args.warmup + args.steps
-    rows = np.random.default_rng(0).choice(len(train), steps * opts.batch_size, replace=False)
-    subset = train.select(np.sort(rows))
-    lists = training_lists(subset, "random", dataset.num_items, dataset.config.num_candidates,
-                           dataset.config.candidate_seed, 0)
+    profiled = 2 if args.profile else 0  # after the timed steps: the profiler slows them
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=opts.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: learning_rate_factor(s, steps, opts))
+        optimizer, lambda s: learning_rate_factor(s, steps + profiled, opts))
     backend = TorchBackend(model.trainable_parameters(), optimizer, scheduler)
     model.train()
     times, tokens, builds = [], [], []
     profiler = None
-    for step in range(steps):
-        if args.profile and step == args.warmup:
+    rows = np.random.default_rng(0).choice(len(train), (steps + profiled) * opts.batch_size,
+                                           replace=False)
+    subset = train.select(np.sort(rows))
+    lists = training_lists(subset, "random", dataset.num_items, dataset.config.num_candidates,
+                           dataset.config.candidate_seed, 0)
+    for step in range(steps + profiled):
+        if profiled and step == steps:
             from torch.profiler import ProfilerActivity, profile
 
             profiler = profile(activities=[ProfilerActivity.CPU], record_shapes=True)
@@ -166,13 +181,14 @@ def worker(args) -> None:
                  for m in range(0, opts.batch_size, opts.micro_batch_size)]
         built = time.perf_counter()
         train_step(model, micro, True, backend, opts.precision, "cpu")
-        if step >= args.warmup:
+        if args.warmup <= step < steps:
             times.append(time.perf_counter() - started)
             builds.append(built - started)
             tokens.append(sum(int(b.attention_mask.sum()) for b in micro))
     result = {"variant": args.worker, "base_dtype": str(dtype).split(".")[-1],
               "bf16_autocast": uses_bf16(opts.precision, "cpu"),
               "micro_batch": opts.micro_batch_size, "lora_dropout": config.lora.dropout,
+              "attention": llm.config._attn_implementation, "layout": config.prompt.layout,
               "compile": opts.compile, "step_s": statistics.median(times),
               "data_s": statistics.median(builds),
               "tokens_per_sample": statistics.mean(tokens) / opts.batch_size,
@@ -184,7 +200,7 @@ def worker(args) -> None:
     result["tflops"] = flops / result["step_s"] / 1e12
     if profiler is not None:
         profiler.__exit__(None, None, None)
-        result["profile"] = profile_table(profiler, args.steps)
+        result["profile"] = profile_table(profiler, profiled)
     if args.gemm:
         result["gemm"] = gemm_rate(linear_shapes(llm), int(micro_tokens))
     print(json.dumps(result))

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from llara.common.paths import PATH
 from llara.config.checks import require
 
+LAYOUTS = ("compact", "paper")
+
 
 @dataclass
 class PromptConfig:
@@ -27,6 +29,11 @@ class PromptConfig:
     [UserEmb] slot (SASRec's last position, GRU4Rec's final state, Caser's output, through
     the projector), where a template's [UserHere] field is (else at its start), so the LLM can
     compare one user vector with each candidate's embedding."""
+    layout: str = "compact"
+    """How items are written: compact (`<title>[HistoryEmb] <title>[HistoryEmb]`) or paper
+    (`<title> [HistoryEmb], <title> [HistoryEmb]`, the paper's). With a byte-level tokenizer
+    the paper's space before a slot token and its comma are a token each: 60 of a MovieLens
+    prompt's ~250 tokens, every one of them a forward and a backward pass."""
     conditioned_candidates: bool = True
     """Each [CansEmb] slot carries projector([e_i ; u * e_i]) (history slots [e ; 0]): the
     coordinates of u * e_i sum to the recommender's own score u . e_i of the item (the
@@ -35,3 +42,5 @@ class PromptConfig:
     def __post_init__(self) -> None:
         require(self.min_history >= 1, "prompt.min_history", "must be at least 1")
         require(self.max_length >= 16, "prompt.max_length", "must be at least 16")
+        require(self.layout in LAYOUTS, "prompt.layout",
+                f"'{self.layout}' is not one of {', '.join(LAYOUTS)}")

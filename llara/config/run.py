@@ -55,7 +55,8 @@ class FinetuneConfig:
 
 
 PAPER_METHOD = {"scoring.head": "title", "prompt.conditioned_candidates": False,
-                "prompt.user_token": False, "curriculum.schedule": "linear"}
+                "prompt.user_token": False, "prompt.layout": "paper",
+                "curriculum.schedule": "linear", "lora.dropout": 0.1}
 """What the defaults change from the paper's LLaRA (examples/paper.yaml is the whole run)."""
 
 

@@ -61,6 +61,7 @@ def shard_key(config: FinetuneConfig, dataset: PreparedDataset, llm_source: str)
         "min_history": prompt.min_history,
         "max_length": prompt.max_length,
         "user_token": prompt.user_token,
+        "layout": prompt.layout,
         "scoring": config.scoring.head,
         "num_candidates": dataset.config.num_candidates,
         "candidate_seed": dataset.config.candidate_seed,

@@ -68,6 +68,8 @@ class ShardSpec:
     """Whether prompts hold the user state slot (prompt.user_token)."""
     epoch: int = 0
     """Training shards: the epoch whose negatives and templates they hold."""
+    layout: str = "paper"
+    """How items are written (prompt.layout)."""
 
     @classmethod
     def for_split(cls, config: FinetuneConfig, dataset, llm: str, split: str,
@@ -82,7 +84,7 @@ class ShardSpec:
                    seed=config.shards.seed, candidate_source=config.candidates.source,
                    rec_checkpoint=config.rec_checkpoint, retrieve=config.candidates.retrieve,
                    scoring=config.scoring.head, user_token=config.prompt.user_token,
-                   epoch=epoch)
+                   epoch=epoch, layout=config.prompt.layout)
 
 
 def template_choice(seed: int, sample_ids: np.ndarray, count: int,
@@ -141,7 +143,7 @@ class ShardTokenizer:
         titles = PreparedDataset.open(self.spec.data_dir).titles()
         tokenizer = load_tokenizer(self.spec.llm, extra_text=titles)
         self.builder = PromptBuilder(tokenizer, titles, self.spec.max_length,
-                                     self.spec.scoring, self.spec.user_token)
+                                     self.spec.scoring, self.spec.user_token, self.spec.layout)
         self.retriever = None
         if self.spec.split == "train" and self.spec.candidate_source == "recommender":
             from llara.recsys.checkpoint import load_checkpoint

@@ -136,8 +136,9 @@ def test_candidates_and_their_slots_stay_aligned_when_shuffled(head):
             assert [prompt.slot_items[i] for i in order] == shuffled[r].tolist()
             text = builder.tokenizer.decode(prompt.input_ids)
             if head == "letter":  # each label sits just before its own candidate's title
+                gap = "" if builder.layout == "compact" else " "
                 for label, item in zip(LETTER_LABELS, shuffled[r]):
-                    assert f"({label}) {TITLES[item]} " in text
+                    assert f"({label}) {TITLES[item]}{gap}{CANDIDATE_SLOT}" in text
         assert torch.equal(batch.targets, torch.tensor([p.target for p in prompts]))
 
 
