@@ -49,9 +49,10 @@ def native_bf16(device: str) -> bool:
 
 
 def uses_bf16(precision: str, device: str) -> bool:
-    """bf16 when asked for, or under `auto` where `device` has it natively; else fp32."""
+    """bf16 compute when asked for (bf16, bf16-mixed), or under `auto` where `device` has it
+    natively; else fp32."""
     if precision != "auto":
-        return precision == "bf16"
+        return precision in ("bf16", "bf16-mixed")
     return native_bf16(device)
 
 
@@ -65,7 +66,8 @@ def autocast_for(precision: str, device: str):
 def deepspeed_bf16(precision: str, device: str) -> bool:
     """DeepSpeed's bf16 engine (bf16 weights, fp32 master copies) on GPUs where the run uses
     bf16; CPU workers train under autocast instead."""
-    return device.startswith("cuda") and uses_bf16(precision, device)
+    return device.startswith("cuda") and precision != "bf16-mixed" and \
+        uses_bf16(precision, device)
 
 
 def base_dtype(precision: str, device: str) -> torch.dtype:
@@ -75,7 +77,10 @@ def base_dtype(precision: str, device: str) -> torch.dtype:
     nothing autocast would keep, and autocast over fp32 weights re-cast every weight on every
     forward (7% of the default step on 2 CPU cores, with twice the weights' memory held:
     bench/results/*-train-rate.md). LoRA adapters stay fp32 under peft, as do the projector,
-    the head and the optimizer state."""
+    the head and the optimizer state. `bf16-mixed` keeps fp32 base weights under bf16
+    autocast (norms and the residual stream in fp32: the platform's setting until 2026-12)."""
+    if precision == "bf16-mixed":
+        return torch.float32
     return torch.bfloat16 if uses_bf16(precision, device) else torch.float32
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from llara.config.checks import require
 
 ATTENTION_CHOICES = ("auto", "sdpa", "eager")
+PRECISIONS = ("auto", "bf16", "bf16-mixed", "fp32")
 
 
 @dataclass
@@ -32,8 +33,11 @@ class FinetuneTrainConfig:
     max_eval_samples: int | None = None
     """Validation samples scored each epoch, None for all."""
     precision: str = "auto"
-    """bf16, fp32, or auto: bf16 on GPUs that support it and on CPUs with native bf16
-    (AVX512-BF16, AMX), else fp32. Evaluation and serving follow the run's setting."""
+    """bf16, bf16-mixed, fp32, or auto: bf16 on GPUs that support it and on CPUs with native
+    bf16 (AVX512-BF16, AMX), else fp32. bf16 loads the frozen base weights in bf16;
+    bf16-mixed keeps them fp32 under bf16 autocast (slower, norms and residuals in fp32).
+    Trained weights and the optimizer are fp32 in every mode. Evaluation and serving follow
+    the run's setting."""
     device: str = "auto"
     """cpu, cuda, cuda:N or auto."""
     seed: int = 0
@@ -58,7 +62,7 @@ class FinetuneTrainConfig:
                  "train.max_train_samples", "must be positive or null")
         require(self.max_eval_samples is None or self.max_eval_samples >= 1,
                  "train.max_eval_samples", "must be positive or null")
-        require(self.precision in ("auto", "bf16", "fp32"), "train.precision",
-                 f"'{self.precision}' is not auto, bf16 or fp32")
+        require(self.precision in PRECISIONS, "train.precision",
+                 f"'{self.precision}' is not one of {', '.join(PRECISIONS)}")
         require(self.attention in ATTENTION_CHOICES, "train.attention",
                  f"'{self.attention}' is not one of {', '.join(ATTENTION_CHOICES)}")

@@ -7,7 +7,9 @@ import torch
 
 from llara.common import device
 from llara.common.device import autocast_for, base_dtype, deepspeed_bf16, native_bf16, uses_bf16
+from llara.common.errors import ConfigError
 from llara.config import FinetuneConfig
+from llara.config.training import FinetuneTrainConfig
 from llara.model.llm import load_llm
 from llara.training.inputs import run_inputs
 from tests.conftest import toy_config
@@ -79,3 +81,14 @@ def test_a_half_precision_checkpoint_runs_in_the_precision_asked_for(tmp_path, s
     config.llm = str(tmp_path / "hf")
     inputs = run_inputs(config, "cpu", None, log=lambda *_: None, inference=True)
     assert {p.dtype for p in inputs.llm.parameters()} == {torch.float32}
+
+
+def test_bf16_mixed_keeps_fp32_base_weights_under_bf16_autocast(monkeypatch):
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)  # asked for: no hardware check
+    assert base_dtype("bf16-mixed", "cpu") == torch.float32
+    assert uses_bf16("bf16-mixed", "cpu")
+    with autocast_for("bf16-mixed", "cpu"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    assert not deepspeed_bf16("bf16-mixed", "cuda")  # DeepSpeed's bf16 engine casts weights
+    with pytest.raises(ConfigError, match="train.precision"):
+        FinetuneTrainConfig(precision="bf16-true")
