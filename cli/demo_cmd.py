@@ -18,7 +18,8 @@ from llara.common import ConfigError
 from llara.config import (DataConfig, DistributedConfig, FinetuneConfig, FinetuneTrainConfig,
                           RecommenderConfig, RecRunConfig, RecTrainConfig, ShardConfig)
 from llara.data import PreparedDataset, fetch_dataset, import_released, prepare_dataset
-from llara.evaluation import read_metrics_log, reference_results, write_report
+from llara.config.scoring import TRAINING_LOSSES
+from llara.evaluation import best_per_head, read_metrics_log, reference_results, write_report
 from llara.inference import history_diagnostics, load_trained
 from llara.model import resolve_llm
 from llara.recsys import train_recommender
@@ -37,16 +38,23 @@ RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 """Benchmark results committed with the repository (learning curve, GPU quality runs)."""
 
 
-def reference_table(references: list[dict]) -> Table:
-    table = Table(title="Reference results from bench/results: other runs with more training "
-                  "than this slice (HitRatio@1, 20 candidates)")
-    for column in ("model", "HR@1", "where", "training budget", "file"):
+def reference_table(best: list[dict], paper: dict[str, float]) -> Table:
+    """The best committed run of each ranking head, then the paper's rows."""
+    table = Table(title="To compare with: the best run of each head in bench/results (HitRatio@1, "
+                  "20 candidates; every run is there) and the paper")
+    for column in ("model", "HR@1", "SASRec, same rows", "where", "training budget", "file"):
         # fold, not cut: arms differ only at the end of their names (options after the schedule)
-        table.add_column(column, justify="left" if column != "HR@1" else "right",
-                         overflow="fold")
-    for row in references:
-        table.add_row(row["model"], f"{row['hr1']:.4f}", row["where"], row["budget"],
-                      row["source"])
+        table.add_column(column, justify="left" if "HR@1" not in column and
+                         "SASRec" not in column else "right", overflow="fold")
+    for row in best:
+        recommender = row.get("recommender")
+        table.add_row(row["model"], f"{row['hr1']:.4f}",
+                      "-" if recommender is None else f"{recommender:.4f}", row["where"],
+                      row["budget"], row["source"])
+    for name, value in paper.items():
+        table.add_row(f"{name}, paper (Table 2)", f"{value:.4f}", "-",
+                      "LLaMA2-7B, GPUs" if "LLaRA" in name else "-", "all samples, 5 epochs"
+                      if "LLaRA" in name else "-", "-")
     return table
 
 
@@ -148,11 +156,10 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
              f"{history['top1_changed']:.0%} of rows; HitRatio@1 {history['HitRatio@1_own']:.4f} "
              f"own vs {history['HitRatio@1_other']:.4f} other")
     console.print(reads)
-    references = reference_results(RESULTS, dataset_name)
-    if references:
-        console.print(reference_table(references))
-    else:
+    references = best_per_head(reference_results(RESULTS, dataset_name))
+    if not references:
         console.print(f"no benchmark results in {RESULTS} to compare with")
+    console.print(reference_table(references, paper))
     minutes = (time.perf_counter() - started) / 60
     notes = [f"LLaRA ({config.scoring.head} head, curriculum {config.curriculum.schedule}"
              f"{', user token' if config.prompt.user_token else ''}) trained on a slice of "
@@ -165,5 +172,5 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     report = write_report(workdir / "report", f"LLaRA demo: {DATASET_NAMES[dataset_name]}",
                           results, paper_rows,
                           read_metrics_log(Path(config.output_dir) / "metrics.jsonl"), notes,
-                          references)
+                          references, TRAINING_LOSSES[config.scoring.head])
     console.print(f"report -> {report / 'README.md'} ({minutes:.1f} min)")

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from llara.config.checks import require
 
 SCORING_HEADS = ("title", "letter", "slot")
+TRAINING_LOSSES = {"title": "cross-entropy of the answer's title tokens",
+                   "letter": "cross-entropy of the candidates' label scores",
+                   "slot": "cross-entropy of the candidates' slot scores"}
+"""What each head's training loss is, in words (the report's loss plot)."""
 
 
 @dataclass

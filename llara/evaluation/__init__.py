@@ -9,7 +9,8 @@ from llara.evaluation.metrics import (ranking_metrics, FULL_KS, FULL_NDCG_KS, fu
                                       recall_at, full_protocol_metrics, reranked_ranks)
 from llara.evaluation.packed import PackedBatch, pack_candidates
 from llara.evaluation.predictions import predictions_table, metrics_from_predictions, fusion_table
-from llara.evaluation.report import read_metrics_log, reference_results, write_report
+from llara.evaluation.report import (best_per_head, read_metrics_log, reference_results,
+                                     write_report)
 from llara.evaluation.scoring import (LLMRanking, ranking_of, packed_scoring_exact,
                                       score_candidates, scoring_metrics)
 
@@ -40,6 +41,7 @@ __all__ = [
     "fusion_table",
     "read_metrics_log",
     "reference_results",
+    "best_per_head",
     "write_report",
     "LLMRanking",
     "ranking_of",

@@ -19,7 +19,7 @@ def read_metrics_log(path: str | Path) -> list[dict]:
 
 
 def _plots(directory: Path, steps: list[dict], results: dict[str, float],
-           paper: dict[str, float]) -> list[str]:
+           paper: dict[str, float], loss_name: str) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on a server
@@ -30,7 +30,7 @@ def _plots(directory: Path, steps: list[dict], results: dict[str, float],
         x = [r["step"] for r in steps]
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.plot(x, [r["loss"] for r in steps], marker="o", markersize=3)
-        ax.set(xlabel="optimiser step", ylabel="loss (answer tokens)", title="Training loss")
+        ax.set(xlabel="optimiser step", ylabel=loss_name, title="Training loss")
         ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(directory / "loss.png", dpi=120)
@@ -88,7 +88,9 @@ def reference_results(directory: str | Path, dataset: str = "movielens") -> list
                            key=lambda p: p["budget"])
                 rows.append({"model": model, "hr1": last["HitRatio@1"], "source": path.name,
                              "where": f"{data.get('machine', 'CPU')}, {data.get('llm', '?')}",
-                             "budget": f"{last['budget']} samples", "rows": data.get("split")})
+                             "budget": f"{last['budget']} samples", "rows": data.get("split"),
+                             "head": _head_of(data.get("config", {})),
+                             "recommender": data.get("sasrec", {}).get("HitRatio@1")})
             if "sasrec" in data:
                 rows.append({"model": "SASRec", "hr1": data["sasrec"]["HitRatio@1"],
                              "source": path.name, "where": "same rows", "budget": "-",
@@ -102,7 +104,8 @@ def reference_results(directory: str | Path, dataset: str = "movielens") -> list
                                      "hr1": val[protocol]["HitRatio@1"], "source": path.name,
                                      "where": f"{data.get('card', 'GPU')}, {data.get('llm')}",
                                      "budget": f"{data['budget'].get('samples')} samples",
-                                     "rows": "the paper's validation rows"})
+                                     "rows": "the paper's validation rows",
+                                     "head": _head_of(data.get("config", {}))})
     return rows
 
 
@@ -116,7 +119,8 @@ def _study_rows(data: dict, source: str) -> list[dict]:
         last = max((p for p in data["points"] if p["arm"] == arm), key=lambda p: p["budget"])
         found.append({"model": f"LLaRA {arm}", "hr1": last["val"]["HitRatio@1"],
                       "source": source, "where": where, "budget": f"{last['budget']} samples",
-                      "rows": rows_label})
+                      "rows": rows_label, "head": last.get("head", arm.split(":")[0]),
+                      "recommender": data["baselines"]["sasrec"]["val"]["HitRatio@1"]})
     for name in ("popularity", "sasrec"):
         found.append({"model": name, "hr1": data["baselines"][name]["val"]["HitRatio@1"],
                       "source": source, "where": "same rows", "budget": "-",
@@ -124,14 +128,37 @@ def _study_rows(data: dict, source: str) -> list[dict]:
     return found
 
 
+def _hr(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _head_of(config: dict) -> str:
+    """The ranking head of a run's saved config; runs from before heads existed ranked by
+    generated titles, the paper's way."""
+    return (config.get("scoring") or {}).get("head", "title")
+
+
+def best_per_head(references: list[dict]) -> list[dict]:
+    """What a newcomer compares a run with: the best LLaRA run of each ranking head (title,
+    letter, slot) among `references`, best first; baseline rows and the study's other arms
+    stay in bench/results."""
+    best: dict[str, dict] = {}
+    for row in references:
+        head = row.get("head")
+        if head is not None and (head not in best or row["hr1"] > best[head]["hr1"]):
+            best[head] = row
+    return sorted(best.values(), key=lambda r: -r["hr1"])
+
+
 def write_report(directory: str | Path, title: str, results: dict[str, float],
                  paper: dict[str, float], metrics_log: list[dict], notes: list[str],
-                 references: list[dict] = ()) -> Path:
-    """README.md + PNGs in `directory` (replaced atomically)."""
+                 references: list[dict] = (), loss_name: str = "training loss") -> Path:
+    """README.md + PNGs in `directory` (replaced atomically); `loss_name` labels the loss
+    plot with the loss the run trained (`loss_description` of its head)."""
     directory = Path(directory)
     steps = [r for r in metrics_log if "loss" in r]
     with atomic_directory(directory, REPORT_FILES) as tmp:
-        images = _plots(tmp, steps, results, paper)
+        images = _plots(tmp, steps, results, paper, loss_name)
         lines = [f"# {title}", "", "| model | HitRatio@1 | paper |", "|---|---|---|"]
         lines += [f"| {name} | {value:.4f} | "
                   f"{paper[name]:.4f} |" if name in paper else f"| {name} | {value:.4f} | - |"
@@ -142,10 +169,11 @@ def write_report(directory: str | Path, title: str, results: dict[str, float],
         lines += [""] + [f"- {note}" for note in notes] + [""]
         if references:
             lines += ["## Reference results (other runs, from bench/results)", "",
-                      "| model | HitRatio@1 | where | training budget | rows | file |",
-                      "|---|---|---|---|---|---|"]
-            lines += [f"| {r['model']} | {r['hr1']:.4f} | {r['where']} | {r['budget']} | "
-                      f"{r['rows']} | {r['source']} |" for r in references] + [""]
+                      "| model | HitRatio@1 | SASRec, same rows | where | training budget | "
+                      "rows | file |", "|---|---|---|---|---|---|---|"]
+            lines += [f"| {r['model']} | {r['hr1']:.4f} | {_hr(r.get('recommender'))} | "
+                      f"{r['where']} | {r['budget']} | {r['rows']} | {r['source']} |"
+                      for r in references] + [""]
         lines += [f"![{name}]({name})" for name in images] + [""]
         (tmp / "README.md").write_text("\n".join(lines))
     return directory

@@ -45,5 +45,33 @@ def test_reference_results_read_curves_and_gpu_runs_with_their_budgets(tmp_path)
     assert [r["source"] for r in reference_results(tmp_path, "lastfm")] == \
         ["d-other-dataset.json"] * 2  # each dataset's demo shows its own runs
     out = write_report(tmp_path / "report", "Demo", {"SASRec": 0.4}, {}, [], [], rows)
-    assert "| LLaRA curriculum | 0.1200 | CPU (2 cores), smollm2-135m | 2048 samples |" in \
-        (out / "README.md").read_text()
+    assert "| LLaRA curriculum | 0.1200 | 0.4500 | CPU (2 cores), smollm2-135m | 2048 samples |" \
+        in (out / "README.md").read_text()
+
+
+def test_a_newcomer_sees_the_best_run_of_each_head_and_no_baseline_rows():
+    from llara.evaluation.report import best_per_head
+
+    rows = [{"model": "LLaRA slot:none", "hr1": 0.34, "head": "slot"},
+            {"model": "LLaRA slot:cond", "hr1": 0.47, "head": "slot"},
+            {"model": "LLaRA title:none", "hr1": 0.09, "head": "title"},
+            {"model": "LLaRA (curriculum) (score)", "hr1": 0.40, "head": "title"},
+            {"model": "sasrec", "hr1": 0.51, "head": None},
+            {"model": "popularity", "hr1": 0.23}]
+    assert [r["model"] for r in best_per_head(rows)] == ["LLaRA slot:cond",
+                                                        "LLaRA (curriculum) (score)"]
+
+
+def test_the_loss_plot_names_the_loss_the_head_trains(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from llara.config.scoring import TRAINING_LOSSES
+
+    labels = []
+    original = matplotlib.axes.Axes.set
+    monkeypatch.setattr(matplotlib.axes.Axes, "set",
+                        lambda self, **kw: labels.append(kw.get("ylabel")) or original(self, **kw))
+    log = [{"step": 1, "loss": 3.0, "hybrid": 1, "p_hybrid": 1.0}]
+    write_report(tmp_path / "report", "Demo", {"SASRec": 0.4}, {}, log, [],
+                 loss_name=TRAINING_LOSSES["slot"])
+    assert "cross-entropy of the candidates' slot scores" in labels
