@@ -160,7 +160,7 @@ def worker(args) -> None:
         optimizer, lambda s: learning_rate_factor(s, steps + profiled, opts))
     backend = TorchBackend(model.trainable_parameters(), optimizer, scheduler)
     model.train()
-    times, tokens, builds = [], [], []
+    times, tokens, builds, losses = [], [], [], []
     profiler = None
     rows = np.random.default_rng(0).choice(len(train), (steps + profiled) * opts.batch_size,
                                            replace=False)
@@ -180,7 +180,8 @@ def worker(args) -> None:
                                                template, True, True), tokenizer.pad_token_id)
                  for m in range(0, opts.batch_size, opts.micro_batch_size)]
         built = time.perf_counter()
-        train_step(model, micro, True, backend, opts.precision, "cpu")
+        loss, _ = train_step(model, micro, True, backend, opts.precision, "cpu")
+        losses.append(round(loss, 4))
         if args.warmup <= step < steps:
             times.append(time.perf_counter() - started)
             builds.append(built - started)
@@ -190,6 +191,7 @@ def worker(args) -> None:
               "micro_batch": opts.micro_batch_size, "lora_dropout": config.lora.dropout,
               "attention": llm.config._attn_implementation, "layout": config.prompt.layout,
               "compile": opts.compile, "step_s": statistics.median(times),
+              "losses": losses[:steps],
               "data_s": statistics.median(builds),
               "tokens_per_sample": statistics.mean(tokens) / opts.batch_size,
               "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
@@ -261,12 +263,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workdir", type=Path, default=Path("runs/bench-train-rate"))
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--name", default="train-rate", help="Results file: <date>-<name>.")
+    parser.add_argument("--rewrite", type=Path, help="Write the Markdown of a results JSON.")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--gemm", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         args.profile = bool(args.profile)
         worker(args)
+        return
+    if args.rewrite:
+        rewrite(args.rewrite, args)
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
     prepared_inputs(args.workdir)
@@ -292,6 +299,13 @@ def main() -> None:
         print(name, json.dumps({k: v for k, v in results[name].items() if k != "profile"}),
               flush=True)
     write(results, args)
+
+
+def rewrite(path: Path, args) -> None:
+    """The Markdown again from a results JSON (--rewrite)."""
+    data = json.loads(path.read_text())
+    sys.argv = data["command"].split()  # the command line it ran with, for the header
+    write(data["results"], args)
 
 
 def write(results: dict, args) -> None:
@@ -320,6 +334,15 @@ def write(results: dict, args) -> None:
         lines += ["", f"Plain bf16 GEMM of the same shapes, same run: {gemm['tflops']:.3f} "
                   f"TFLOP/s ({gemm['seconds_per_micro_batch']:.3f} s of linear work per "
                   "micro-batch)."]
+    with_losses = {name: row["losses"] for name, row in results.items() if row.get("losses")}
+    if with_losses:
+        count = max(len(v) for v in with_losses.values())
+        lines += ["", "Training loss at each step: every variant trains the same batches from "
+                  "the same start, so a change that alters learning shows here.", "",
+                  "| variant | " + " | ".join(str(s + 1) for s in range(count)) + " |",
+                  "|---|" + "---|" * count]
+        lines += [f"| {name} | " + " | ".join(f"{x:.3f}" for x in losses) + " |"
+                  for name, losses in with_losses.items()]
     for name, row in results.items():
         if "profile" in row:
             profile = row["profile"]
@@ -331,7 +354,7 @@ def write(results: dict, args) -> None:
             lines += ["", "| operator | s/step |", "|---|---|"]
             lines += [f"| `{k}` | {v:.3f} |" for k, v in profile["top_ops"].items()]
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{date}-train-rate"
+    stem = args.out / f"{date}-{args.name}"
     stem.with_suffix(".json").write_text(json.dumps({"command": " ".join(sys.argv),
                                                      "results": results}, indent=2) + "\n")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")

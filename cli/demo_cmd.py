@@ -68,7 +68,7 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
          reference_split: Optional[Path] = typer.Option(
              None, help="MovieLens: the paper's released rows (val.jsonl [test.jsonl]) to "
              "evaluate on."),
-         budget: int = typer.Option(64, min=16, help="LLaRA training samples (a slice)."),
+         budget: int = typer.Option(256, min=16, help="LLaRA training samples (a slice)."),
          eval_samples: Optional[int] = typer.Option(None, min=1, help="Evaluation samples "
                                                     "(all)."),
          rec_epochs: int = typer.Option(30, min=1, help="Upper bound on SASRec epochs."),

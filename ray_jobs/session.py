@@ -10,6 +10,11 @@ import ray
 
 GCS_PORT_ENV = "RAY_GCS_SERVER_PORT"
 """Ray reads the head's GCS port from this variable when it starts one."""
+LOCAL_SERVE_TIMEOUTS = {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
+                        "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "60"}
+"""Serve's controller kills an HTTP proxy that is not ready within 5 s (health checks: 10 s):
+on a 2-core machine busy with training, `llara serve` then failed to start with the proxy
+"killed by ray.kill". A local session gives it a minute; a user's own setting wins."""
 
 
 def connect(num_cpus: int | None = None, log=print) -> str | None:
@@ -48,6 +53,8 @@ def start_local(num_cpus: int | None = None, **options):
     chosen here and handed to every worker of this session as RAY_ADDRESS."""
     port = free_port()
     os.environ[GCS_PORT_ENV] = str(port)  # read once, when the head starts
+    for name, value in LOCAL_SERVE_TIMEOUTS.items():  # inherited by the Serve controller
+        os.environ.setdefault(name, value)
     try:
         return ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
                         _node_ip_address="127.0.0.1", configure_logging=False,

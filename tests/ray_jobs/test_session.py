@@ -48,3 +48,16 @@ def test_tune_finds_its_own_ray_beside_another_instance(tmp_path):
             time.sleep(0.5)
         if other.poll() is None:
             other.kill()
+
+
+def test_a_local_session_gives_serve_proxies_a_minute_to_get_ready(ray_local):
+    """The Serve controller, a Ray actor, reads its proxy timeouts from its environment."""
+    from llara.ray_jobs.session import LOCAL_SERVE_TIMEOUTS
+
+    @ray_local.remote
+    def seen() -> dict:
+        import os
+
+        return {name: os.environ.get(name) for name in LOCAL_SERVE_TIMEOUTS}
+
+    assert ray_local.get(seen.remote()) == LOCAL_SERVE_TIMEOUTS
