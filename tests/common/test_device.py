@@ -92,3 +92,15 @@ def test_bf16_mixed_keeps_fp32_base_weights_under_bf16_autocast(monkeypatch):
     assert not deepspeed_bf16("bf16-mixed", "cuda")  # DeepSpeed's bf16 engine casts weights
     with pytest.raises(ConfigError, match="train.precision"):
         FinetuneTrainConfig(precision="bf16-true")
+
+
+def test_attention_is_sdpa_on_gpus_eager_on_cpus_unless_asked():
+    from llara.common.device import attention_implementation
+
+    assert attention_implementation("auto", "cuda") == attention_implementation(
+        "auto", "cuda:1") == "sdpa"
+    assert attention_implementation("auto", "cpu") == "eager"
+    assert attention_implementation("sdpa", "cpu") == "sdpa"
+    assert attention_implementation("eager", "cuda") == "eager"
+    with pytest.raises(ConfigError, match="train.attention"):
+        FinetuneTrainConfig(attention="flash")

@@ -114,3 +114,35 @@ def test_projector_kinds_map_e_to_h(kind):
         assert [type(m).__name__ for m in projector] == ["Linear", "GELU", "Linear"]
     if kind == "deep_mlp":
         assert sum(isinstance(m, torch.nn.Linear) for m in projector) == 4
+
+
+@pytest.mark.slow
+def test_compiled_layers_over_bf16_frozen_weights_train_like_the_eager_model():
+    """The GPU fast path (bf16 frozen weights, adapters fed the compute dtype, compiled decoder
+    layers) on the CPU: same loss as the eager model, fp32 trained weights, and only they move."""
+    from llara.model.llara import compile_decoder_layers
+
+    losses, grads = [], []
+    for compiled in (False, True):
+        model, table = make_model()
+        model.llm.to(torch.bfloat16)
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad:  # as loading in bf16 leaves them: LoRA stays fp32
+                parameter.data = parameter.data.float()
+        if compiled:
+            compile_decoder_layers(model)
+        batch = make_batch(model)
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model.loss(batch, hybrid=True)
+        loss.backward()
+        torch.optim.AdamW(model.trainable_parameters(), lr=1e-2).step()
+        changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+        assert changed and all("lora_" in n or n.startswith("projector.") for n in changed)
+        assert {p.dtype for p in model.trainable_parameters()} == {torch.float32}
+        assert all(p.dtype == torch.bfloat16 for n, p in model.llm.named_parameters()
+                   if not p.requires_grad)
+        losses.append(float(loss))
+        grads.append(torch.cat([p.grad.flatten() for p in model.projector.parameters()]))
+    assert losses[1] == pytest.approx(losses[0], rel=2e-2)
+    assert torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0) > 0.98
