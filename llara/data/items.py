@@ -76,7 +76,9 @@ class ItemIndex:
     def resolve(self, reference: int | str) -> int:
         """The item a reference names (ItemLookupError, saying why, when none or several)."""
         if isinstance(reference, bool) or not isinstance(reference, (int, str)):
-            raise ItemLookupError(f"{reference!r} is neither an item id nor a title")
+            # the type, not the value: a nested list's repr can be as deep as the list
+            raise ItemLookupError(f"a JSON {type(reference).__name__} is neither an item id "
+                                  "nor a title")
         if isinstance(reference, int):
             return self._id(reference)
         if len(reference) > MAX_REFERENCE_CHARS:
@@ -112,6 +114,9 @@ class ItemIndex:
                 values = json.loads(text)
             except json.JSONDecodeError as err:
                 raise ItemLookupError(f"not a JSON list ({err.msg})") from None
+            except RecursionError:  # '[[[[...' thousands deep: the parser's stack runs out
+                raise ItemLookupError("not a JSON list of ids and titles (nested too "
+                                      "deeply)") from None
             if not isinstance(values, list):
                 raise ItemLookupError("not a JSON list")
             return [self.resolve(v) for v in values]

@@ -47,6 +47,11 @@ def test_typed_lists_split_on_commas_keep_titles_that_hold_commas():
         INDEX.parse("Heat, Toy Stroy")
     with pytest.raises(ItemLookupError, match="not a JSON list"):
         INDEX.parse("[1, 2")
+    # found by bench/robustness.py: a 500 from POST /v1/items/resolve (RecursionError)
+    with pytest.raises(ItemLookupError, match="nested too deeply"):
+        INDEX.parse("[" * 5000 + "]" * 5000)
+    with pytest.raises(ItemLookupError, match="a JSON list is neither an item id nor a title"):
+        INDEX.parse("[" * 200 + "]" * 200)
 
 
 def test_close_matches_compare_a_bounded_number_of_titles_in_a_huge_catalogue(monkeypatch):
