@@ -1,4 +1,5 @@
-"""Ray Serve deployment of a trained checkpoint behind a FastAPI app (`llara serve`).
+"""Ray Serve deployment of a trained checkpoint behind a FastAPI app (`llara serve`): a
+gateway deployment holds the routes and forwards each request to a model replica.
 
 Every request is checked by the library (`Recommender.parse`) before it joins a batch, so a bad
 request gets a 4xx of its own and can never fail the other requests batched with it.
@@ -7,6 +8,7 @@ request gets a 4xx of its own and can never fail the other requests batched with
 # No `from __future__ import annotations`: FastAPI reads the route annotations at runtime.
 import asyncio
 import os
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -52,10 +54,31 @@ def _answer(result):
     return result
 
 
-@serve.deployment(name="llara", health_check_period_s=10, health_check_timeout_s=30)
-@serve.ingress(api)
-class LlaraDeployment:
-    """One replica: the model, projector, adapter and item table, loaded once."""
+@dataclass
+class Refusal:
+    """A RequestError as it crosses from a model replica to the gateway: plain fields, so the
+    gateway answers the 4xx it names whatever Ray does to exceptions on the way."""
+
+    field: str
+    message: str
+    status: int
+
+
+async def _refusing(call):
+    try:
+        return await call
+    except RequestError as err:
+        return Refusal(err.field, str(err), err.status)
+
+
+REPLICA_ATTEMPTS = 4
+"""A request whose model replica died under it goes to another one, up to this many tries:
+recommending is a pure function of the request, so trying again is safe."""
+
+
+@serve.deployment(name="llara-model", health_check_period_s=10, health_check_timeout_s=30)
+class LlaraModel:
+    """One model replica: the model, projector, adapter and item table, loaded once."""
 
     def __init__(self, config: dict, run: dict):
         import torch
@@ -82,9 +105,10 @@ class LlaraDeployment:
     async def _generate_batch(self, queries):
         return await asyncio.to_thread(self.recommender.generate, queries)
 
-    @api.post("/v1/recommend", response_model=RecommendResponse, responses=ERRORS)
-    async def recommend(self, body: RecommendRequest) -> RecommendResponse:
-        """Rank candidates for a user's history (score) or let the model name one (generate)."""
+    async def recommend(self, body: RecommendRequest) -> RecommendResponse | Refusal:
+        return await _refusing(self._recommend(body))
+
+    async def _recommend(self, body: RecommendRequest) -> RecommendResponse:
         rec = self.recommender
         # Parsing may retrieve (a recommender forward pass): off the event loop too.
         query = await asyncio.to_thread(rec.parse, body.history, body.candidates, body.pin,
@@ -105,30 +129,78 @@ class LlaraDeployment:
         return RecommendResponse(items=items, candidates=query.candidates, mode=query.mode,
                                  answer=answer, model_version=rec.version)
 
+    async def resolve(self, text: str) -> ResolveResponse | Refusal:
+        async def resolved() -> ResolveResponse:
+            rec = self.recommender
+            return ResolveResponse(items=[Item(id=i, title=rec.titles[i])
+                                          for i in rec.resolve_text(text)])
+        return await _refusing(resolved())
+
+    async def item(self, item_id: int) -> Item | Refusal:
+        async def titled() -> Item:
+            return Item(id=item_id, title=self.recommender.item_title(item_id))
+        return await _refusing(titled())
+
+    async def health(self) -> Health:
+        return Health(status="ok", model_version=self.recommender.version,
+                      items=self.recommender.num_items)
+
+    async def replica(self) -> dict:
+        return {"pid": os.getpid(),
+                "replica": serve.get_replica_context().replica_id.unique_id}
+
+
+@serve.deployment(name="llara")
+@serve.ingress(api)
+class LlaraGateway:
+    """The HTTP routes: each request goes to a model replica through a handle, and again to
+    another when the one it went to died under it (a replica killed under load answered 500s
+    when the routes lived on the model replicas themselves: bench/robustness.py)."""
+
+    def __init__(self, model):
+        self.model = model  # DeploymentHandle of LlaraModel
+
+    async def _ask(self, method: str, *args):
+        from ray.exceptions import RayActorError
+
+        for attempt in range(REPLICA_ATTEMPTS):
+            try:
+                result = await getattr(self.model, method).remote(*args)
+                break
+            except RayActorError:  # the replica died (killed, out of memory) mid-request
+                if attempt == REPLICA_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))  # the router learns of the death
+        if isinstance(result, Refusal):
+            raise RequestError(result.field, result.message.removeprefix(f"{result.field}: "),
+                               result.status)
+        return result
+
+    @api.post("/v1/recommend", response_model=RecommendResponse, responses=ERRORS)
+    async def recommend(self, body: RecommendRequest) -> RecommendResponse:
+        """Rank candidates for a user's history (score) or let the model name one (generate)."""
+        return await self._ask("recommend", body)
+
     @api.post("/v1/items/resolve", response_model=ResolveResponse, responses=ERRORS)
     async def resolve(self, body: ResolveRequest) -> ResolveResponse:
         """The items a typed list names, resolved as the service resolves a request's
         titles (what `llara recommend --url` sends first)."""
-        rec = self.recommender
-        items = rec.resolve_text(body.text)
-        return ResolveResponse(items=[Item(id=i, title=rec.titles[i]) for i in items])
+        return await self._ask("resolve", body.text)
 
     @api.get("/v1/items/{item_id}", response_model=Item, responses=ERRORS)
     async def item(self, item_id: int) -> Item:
         """An item's title."""
-        return Item(id=item_id, title=self.recommender.item_title(item_id))
+        return await self._ask("item", item_id)
 
     @api.get("/healthz", response_model=Health)
     async def healthz(self) -> Health:
-        """Ready: this replica has its model loaded."""
-        return Health(status="ok", model_version=self.recommender.version,
-                      items=self.recommender.num_items)
+        """Ready: a model replica has its model loaded."""
+        return await self._ask("health")
 
     @api.get("/v1/replica", include_in_schema=False)
     async def replica(self) -> dict:
-        """Which replica process answered (tests and load balancing checks)."""
-        return {"pid": os.getpid(),
-                "replica": serve.get_replica_context().replica_id.unique_id}
+        """Which model replica process answered (tests and load balancing checks)."""
+        return await self._ask("replica")
 
 
 def deployment_options(config: ServingConfig) -> dict:
@@ -150,5 +222,11 @@ def application(config: ServingConfig):
     """The bound Serve application for `config`, its paths made absolute here."""
     config = absolute_paths(config)
     run = read_run_config(config.checkpoint)
-    return LlaraDeployment.options(**deployment_options(config)).bind(to_dict(config),
-                                                                       to_dict(run))
+    options = deployment_options(config)
+    model = LlaraModel.options(**options).bind(to_dict(config), to_dict(run))
+    # One gateway replica: it only forwards and holds no model, and lets through as many
+    # requests as all model replicas take, so their batches still fill.
+    most = config.max_replicas if config.autoscale else config.replicas
+    return LlaraGateway.options(num_replicas=1, ray_actor_options={"num_cpus": 0},
+                                max_ongoing_requests=options["max_ongoing_requests"] * most
+                                ).bind(model)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from llara.config.serving import ServingConfig
-from llara.serve.app import LlaraDeployment, deployment_options
+from llara.serve.app import LlaraModel, deployment_options
 from llara.serve.run import start, stop
 from tests.cli.test_cli import _llara
 from tests.conftest import HANG_GUARD_S
@@ -167,7 +167,7 @@ def test_deployment_options_follow_the_settings():
     assert "num_replicas" not in scaled
     assert scaled["autoscaling_config"] == {"min_replicas": 2, "max_replicas": 6,
                                             "target_ongoing_requests": 4}
-    LlaraDeployment.options(**scaled)  # Serve accepts them
+    LlaraModel.options(**scaled)  # Serve accepts them
 
 
 def test_a_killed_replica_is_replaced_while_requests_are_answered(service):
@@ -214,4 +214,6 @@ def test_a_killed_replica_is_replaced_while_requests_are_answered(service):
         client.join(timeout=HANG_GUARD_S)
     assert up and victim not in replaced, "no replacement replica came up"
     assert answered_after  # kept answering through the kill
-    assert len(failed) <= 8  # at most the requests in flight on the killed replica
+    # requests in flight on the killed replica went to the other one (bench/robustness.py saw
+    # 3 of 61 get a 500 before the gateway tried again)
+    assert not failed
