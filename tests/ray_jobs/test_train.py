@@ -51,13 +51,22 @@ def test_two_step_run_writes_checkpoints_that_reload_to_the_same_outputs(ray_loc
 
 
 def training_worker_pids():
-    """Ray titles each actor's process `ray::<Class>.<method>`."""
+    """This session's training workers: Ray titles each actor's process `ray::<Class>.<method>`,
+    and the session hands its workers its address as RAY_ADDRESS. Matching the title alone
+    killed a `llara demo`'s worker running beside the suite on the same machine."""
     import psutil
+    import ray
 
+    port = ray.get_runtime_context().gcs_address.rsplit(":", 1)[-1]  # its host may be the NIC's
     pids = []
     for process in psutil.process_iter(["cmdline"]):
         if any("RayTrainWorker" in part for part in process.info["cmdline"] or []):
-            pids.append(process.pid)
+            try:
+                address = process.environ().get("RAY_ADDRESS")
+            except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue
+            if address and address.rsplit(":", 1)[-1] == port:
+                pids.append(process.pid)
     return pids
 
 
