@@ -16,9 +16,9 @@ from rich.table import Table
 
 from llara.common import ConfigError
 from llara.config import (DataConfig, DistributedConfig, FinetuneConfig, FinetuneTrainConfig,
-                          RecommenderConfig, RecRunConfig, RecTrainConfig, ShardConfig)
+                          RecommenderConfig, RecRunConfig, RecTrainConfig, ShardConfig,
+                          TRAINING_LOSSES)
 from llara.data import PreparedDataset, fetch_dataset, import_released, prepare_dataset
-from llara.config.scoring import TRAINING_LOSSES
 from llara.evaluation import best_per_head, read_metrics_log, reference_results, write_report
 from llara.inference import history_diagnostics, load_trained
 from llara.model import resolve_llm

@@ -11,7 +11,7 @@ from llara.config.projector import PROJECTOR_KINDS, ProjectorConfig
 from llara.config.prompt import PromptConfig
 from llara.config.recommender import RECOMMENDERS, RecommenderConfig, RecTrainConfig, RecRunConfig
 from llara.config.run import FinetuneConfig, PAPER_METHOD, paper_method
-from llara.config.scoring import SCORING_HEADS, ScoringConfig
+from llara.config.scoring import SCORING_HEADS, TRAINING_LOSSES, ScoringConfig
 from llara.config.search import SEARCHERS, SCHEDULERS, METRICS, SearchSettings
 from llara.config.serving import ServingConfig, fusion_weight
 from llara.config.training import FinetuneTrainConfig
@@ -45,6 +45,7 @@ __all__ = [
     "paper_method",
     "SCORING_HEADS",
     "ScoringConfig",
+    "TRAINING_LOSSES",
     "SEARCHERS",
     "SCHEDULERS",
     "METRICS",

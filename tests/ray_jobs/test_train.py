@@ -41,7 +41,9 @@ def test_two_step_run_writes_checkpoints_that_reload_to_the_same_outputs(ray_loc
     final = load_trained(tmp_path / "run" / "final", device="cpu", log=quiet)
     best = load_trained(tmp_path / "run" / "best", device="cpu", log=quiet)
     batch = first_batch(config, final.model.tokenizer)
-    with torch.no_grad():
+    # under the run's precision, as every library path runs a model (bf16 frozen weights
+    # take their adapters' input in bf16 only under autocast)
+    with torch.no_grad(), final.autocast():
         out = final.model.hidden_states(batch, hybrid=True)
         assert torch.equal(out, best.model.hidden_states(batch, hybrid=True))
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().split("\n")
