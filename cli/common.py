@@ -71,6 +71,43 @@ def print_ranking(title: str, items: list[dict], answer: str | None) -> None:
         console.print(f"answer: {answer!r}")
 
 
+def interval_text(interval: dict[str, float]) -> str:
+    """A paired difference as `+0.0213 [-0.0106, +0.0532]`."""
+    return f"{interval['mean']:+.4f} [{interval['low']:+.4f}, {interval['high']:+.4f}]"
+
+
+def comparison_views(report: dict) -> list[Table]:
+    """The paired comparison against the recommender (llara.evaluation.intervals): every
+    ranking's figures with its difference's 95% interval over users, then the same for the
+    slices by target popularity and by history length."""
+    base, metrics = report["baseline"], ("HitRatio@1", "NDCG@5")
+    overall = Table(title=f"against {base} on the same rows ({report['rows']} rows, "
+                    f"{report['users']} users): mean difference [95% interval, users "
+                    f"resampled {report['resamples']}x]")
+    for column in ("ranking", "HR@1", "NDCG@5", "HR@1 - " + base, "NDCG@5 - " + base):
+        overall.add_column(column, justify="right")
+    for name, values in report["metrics"].items():
+        against = report["against"].get(name)
+        overall.add_row(name, *(f"{values[m]:.4f}" for m in metrics),
+                        *((interval_text(against[m]) for m in metrics) if against else
+                          ("-", "-")))
+    tables = [overall]
+    for key, title in (("popularity", "target popularity among training targets (thirds of "
+                        "the rows)"), ("history", "history length")):
+        table = Table(title=f"HR@1 by {title}")
+        models = list(report["metrics"])
+        for column in ("slice", "rows", *models, *(f"{m} - {base}" for m in models if
+                                                   m != base)):
+            table.add_column(column, justify="right")
+        for row in report[key]:
+            table.add_row(row["slice"], str(row["rows"]),
+                          *(f"{row['metrics'][m]['HitRatio@1']:.4f}" for m in models),
+                          *(interval_text(row["against"][m]["HitRatio@1"]) for m in models
+                            if m != base))
+        tables.append(table)
+    return tables
+
+
 def fusion_view(grid: list[dict], stored: float) -> Table:
     """The fusion grid: HitRatio@1/3/5 and NDCG@5 of the fused ranking per weight, the
     checkpoint's own weight (chosen on the validation rows) marked."""

@@ -19,12 +19,13 @@ from llara.config import (DataConfig, DistributedConfig, FinetuneConfig, Finetun
                           RecommenderConfig, RecRunConfig, RecTrainConfig, ShardConfig,
                           TRAINING_LOSSES)
 from llara.data import PreparedDataset, fetch_dataset, import_released, prepare_dataset
-from llara.evaluation import best_per_head, read_metrics_log, reference_results, write_report
+from llara.evaluation import (best_per_head, comparison_from_predictions, read_metrics_log,
+                              reference_results, write_report)
 from llara.inference import history_diagnostics, load_trained
 from llara.model import resolve_llm
-from llara.recsys import train_recommender
+from llara.recsys import target_counts, train_recommender
 
-from .common import console
+from .common import comparison_views, console
 from .data_cmd import print_prepare_report, print_released_report
 from .options import CacheDir, Progress
 
@@ -156,6 +157,10 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
              f"{history['top1_changed']:.0%} of rows; HitRatio@1 {history['HitRatio@1_own']:.4f} "
              f"own vs {history['HitRatio@1_other']:.4f} other")
     console.print(reads)
+    comparison = comparison_from_predictions(
+        predictions, target_counts(dataset.samples("train"), dataset.num_items))
+    if comparison:  # the slices go to the report
+        console.print(comparison_views(comparison)[0])
     references = best_per_head(reference_results(RESULTS, dataset_name))
     if not references:
         console.print(f"no benchmark results in {RESULTS} to compare with")
@@ -172,5 +177,5 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     report = write_report(workdir / "report", f"LLaRA demo: {DATASET_NAMES[dataset_name]}",
                           results, paper_rows,
                           read_metrics_log(Path(config.output_dir) / "metrics.jsonl"), notes,
-                          references, TRAINING_LOSSES[config.scoring.head])
+                          references, TRAINING_LOSSES[config.scoring.head], comparison)
     console.print(f"report -> {report / 'README.md'} ({minutes:.1f} min)")

@@ -10,12 +10,15 @@ import typer
 
 from llara.common import ConfigError, atomic_file, write_json
 from llara.config import ServingConfig
-from llara.evaluation import fusion_table, predictions_table
+from llara.data import PreparedDataset
+from llara.evaluation import comparison_from_predictions, fusion_table, predictions_table
 from llara.inference import (Recommender, check_mode, checkpoint_version, evaluate_trained,
                              load_trained, resolve_text)
 from llara.model import read_run_config, stored_fusion_weight
 
-from .common import console, fusion_view, metrics_view, print_ranking
+from llara.recsys import target_counts
+
+from .common import comparison_views, console, fusion_view, metrics_view, print_ranking
 from .options import CacheDir, NumCpus, Progress
 
 METRIC_GROUPS = ("generate", "score", "recommender", "fused", "popularity", "reranked",
@@ -82,6 +85,11 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
         and protocol == "paper" else None
     if grid:
         console.print(fusion_view(grid, stored_fusion_weight(checkpoint)))
+    dataset = PreparedDataset.open(run.data_dir)
+    comparison = comparison_from_predictions(table, target_counts(dataset.samples("train"),
+                                                                  dataset.num_items))
+    for view in comparison_views(comparison) if comparison else ():
+        console.print(view)
     if history:
         console.print(f"history: the top-1 changes in {history['top1_changed']:.0%} of "
                       f"{history['rows']} rows with another user's history; HitRatio@1 "
@@ -91,6 +99,7 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
     if json_out:
         write_json(json_out, {"split": split, "protocol": protocol, **metrics,
                               **({"fusion_grid": grid} if grid else {}),
+                              **({"comparison": comparison} if comparison else {}),
                               **({"history": history} if history else {})})
     if predictions:
         with atomic_file(predictions) as tmp:

@@ -7,6 +7,7 @@ import pyarrow as pa
 
 from llara.evaluation.fusion import fusion_grid, ranks_of
 from llara.evaluation.generation import parse_answer
+from llara.evaluation.intervals import comparison_report
 from llara.evaluation.metrics import full_metrics, full_protocol_metrics, ranking_metrics
 
 _ids = pa.list_(pa.int64())
@@ -20,6 +21,9 @@ def predictions_table(result: dict, titles: list[str], letters: bool = False) ->
     """One row per sample: candidates, and scores/rank and/or the answer with its verdict."""
     samples, candidates = result["samples"], result["candidates"]
     columns = {"sample_id": pa.array(samples.sample_id, pa.int64()),
+               # The user and history length let a comparison resample users and slice rows.
+               "user": pa.array(samples.user, pa.string()),
+               "len_history": pa.array(samples.len_history, pa.int64()),
                "next": pa.array(samples.next, pa.int64()),
                "candidates": pa.array(candidates.tolist(), _ids)}
     if "rec_scores" in result:
@@ -73,3 +77,21 @@ def fusion_table(table: pa.Table, grid: tuple[float, ...]) -> list[dict]:
     of the recommender per candidate), as `llara evaluate` prints them."""
     return fusion_grid(_matrix(table["scores"]), _matrix(table["recommender_scores"]),
                        _matrix(table["candidates"]), table["next"].to_numpy(), grid)
+
+
+def comparison_from_predictions(table: pa.Table, train_counts: np.ndarray,
+                                seed: int = 0) -> dict | None:
+    """The LLM, the fused ranking and popularity against the recommender on a paper-protocol
+    table: paired intervals over users and the slices (llara.evaluation.intervals); None for
+    tables without candidate scores (generation only, the full protocol)."""
+    needed = ("rank", "fused_rank", "recommender_scores", "user", "len_history")
+    if not all(name in table.column_names for name in needed) or table.num_rows == 0:
+        return None
+    candidates = _matrix(table["candidates"])
+    targets = table["next"].to_numpy()
+    ranks = {"LLM": table["rank"].to_numpy(), "fused": table["fused_rank"].to_numpy(),
+             "recommender": ranks_of(_matrix(table["recommender_scores"]), candidates, targets),
+             "popularity": ranks_of(np.log1p(train_counts[candidates]), candidates, targets)}
+    return comparison_report(ranks, "recommender", table["user"].to_pylist(),
+                             table["sample_id"].to_numpy(), targets,
+                             table["len_history"].to_numpy(), train_counts, seed)

@@ -110,19 +110,20 @@ def reference_results(directory: str | Path, dataset: str = "movielens") -> list
 
 
 def _study_rows(data: dict, source: str) -> list[dict]:
-    """The study's largest budget of every arm on the paper's validation rows, and the
+    """The study's largest budget of every arm on the paper's released rows, and the
     baselines of the same rows (bench/llara_quality.py --curve)."""
     where = f"{data.get('machine', 'CPU')}, {data.get('llm', '?')}"
-    rows_label = data.get("rows", {}).get("val", "val")
+    split = data.get("paper_rows", "val")  # test where validation users were carved out
+    rows_label = data.get("rows", {}).get(split, split)
     found = []
     for arm in dict.fromkeys(p["arm"] for p in data["points"]):
         last = max((p for p in data["points"] if p["arm"] == arm), key=lambda p: p["budget"])
-        found.append({"model": f"LLaRA {arm}", "hr1": last["val"]["HitRatio@1"],
+        found.append({"model": f"LLaRA {arm}", "hr1": last[split]["HitRatio@1"],
                       "source": source, "where": where, "budget": f"{last['budget']} samples",
                       "rows": rows_label, "head": last.get("head", arm.split(":")[0]),
-                      "recommender": data["baselines"]["sasrec"]["val"]["HitRatio@1"]})
+                      "recommender": data["baselines"]["sasrec"][split]["HitRatio@1"]})
     for name in ("popularity", "sasrec"):
-        found.append({"model": name, "hr1": data["baselines"][name]["val"]["HitRatio@1"],
+        found.append({"model": name, "hr1": data["baselines"][name][split]["HitRatio@1"],
                       "source": source, "where": "same rows", "budget": "-",
                       "rows": rows_label})
     return found
@@ -150,11 +151,47 @@ def best_per_head(references: list[dict]) -> list[dict]:
     return sorted(best.values(), key=lambda r: -r["hr1"])
 
 
+def _interval(value: dict) -> str:
+    return f"{value['mean']:+.4f} [{value['low']:+.4f}, {value['high']:+.4f}]"
+
+
+def comparison_markdown(report: dict) -> list[str]:
+    """The paired comparison (llara.evaluation.intervals.comparison_report) as Markdown: each
+    ranking's difference from the baseline with its 95% interval, overall and per slice."""
+    base = report["baseline"]
+    lines = [f"## Against {base} on the same rows", "",
+             f"{report['rows']} rows of {report['users']} users; mean difference and 95% "
+             f"interval of a bootstrap over users ({report['resamples']} resamples, seed "
+             f"{report['seed']}).", "",
+             f"| ranking | HR@1 | NDCG@5 | HR@1 - {base} | NDCG@5 - {base} |",
+             "|---|---|---|---|---|"]
+    for name, values in report["metrics"].items():
+        against = report["against"].get(name)
+        lines.append(f"| {name} | {values['HitRatio@1']:.4f} | {values['NDCG@5']:.4f} | " + (
+            f"{_interval(against['HitRatio@1'])} | {_interval(against['NDCG@5'])} |"
+            if against else "- | - |"))
+    models = list(report["metrics"])
+    others = [m for m in models if m != base]
+    for key, title in (("popularity", "target popularity (thirds of the rows)"),
+                       ("history", "history length")):
+        lines += ["", f"HR@1 by {title}:", "",
+                  "| slice | rows | " + " | ".join(models) + " | " +
+                  " | ".join(f"{m} - {base}" for m in others) + " |",
+                  "|---|---|" + "---|" * (len(models) + len(others))]
+        for row in report[key]:
+            lines.append(f"| {row['slice']} | {row['rows']} | " + " | ".join(
+                f"{row['metrics'][m]['HitRatio@1']:.4f}" for m in models) + " | " + " | ".join(
+                _interval(row["against"][m]["HitRatio@1"]) for m in others) + " |")
+    return lines + [""]
+
+
 def write_report(directory: str | Path, title: str, results: dict[str, float],
                  paper: dict[str, float], metrics_log: list[dict], notes: list[str],
-                 references: list[dict] = (), loss_name: str = "training loss") -> Path:
+                 references: list[dict] = (), loss_name: str = "training loss",
+                 comparison: dict | None = None) -> Path:
     """README.md + PNGs in `directory` (replaced atomically); `loss_name` labels the loss
-    plot with the loss the run trained (`loss_description` of its head)."""
+    plot with the loss the run trained (`loss_description` of its head); `comparison` adds
+    the paired intervals against the recommender."""
     directory = Path(directory)
     steps = [r for r in metrics_log if "loss" in r]
     with atomic_directory(directory, REPORT_FILES) as tmp:
@@ -167,6 +204,8 @@ def write_report(directory: str | Path, title: str, results: dict[str, float],
             lines += ["", f"{len(steps)} optimiser steps, {sum(r['hybrid'] for r in steps)} on "
                       f"hybrid prompts; final loss {steps[-1]['loss']:.4f}."]
         lines += [""] + [f"- {note}" for note in notes] + [""]
+        if comparison:
+            lines += comparison_markdown(comparison)
         if references:
             lines += ["## Reference results (other runs, from bench/results)", "",
                       "| model | HitRatio@1 | SASRec, same rows | where | training budget | "

@@ -57,7 +57,17 @@ def test_evaluate_both_protocols_in_process_and_as_ray_batch_inference(trained):
     assert metrics["score"]["ValidRatio"] == 1.0 and "HitRatio@1" in metrics["generate"]
     local = pq.read_table(trained / "p.parquet")
     assert local.num_rows == 5
-    assert {"scores", "rank", "answer", "valid", "hit"} <= set(local.column_names)
+    assert {"scores", "rank", "answer", "valid", "hit", "user", "len_history"} <= \
+        set(local.column_names)
+    # Every ranking against the recommender, with the interval of the paired difference.
+    comparison = metrics["comparison"]
+    assert comparison["rows"] == 5 and comparison["users"] == 5
+    assert set(comparison["against"]) == {"LLM", "fused", "popularity"}
+    llm = comparison["against"]["LLM"]["HitRatio@1"]
+    assert llm["low"] <= llm["mean"] <= llm["high"]
+    assert llm["mean"] == pytest.approx(metrics["score"]["HitRatio@1"] -
+                                        metrics["recommender"]["HitRatio@1"])
+    assert "against recommender" in out and "HR@1 by history length" in out
 
     # From the run's folder with relative paths, on a copy whose run.json names its dataset
     # and recommender relative to that folder (as runs before absolute paths wrote them): the
@@ -83,6 +93,8 @@ def test_evaluate_both_protocols_in_process_and_as_ray_batch_inference(trained):
     from_ray = json.loads((trained / "ray.json").read_text())
     for protocol in ("score", "generate"):
         assert from_ray[protocol] == pytest.approx(metrics[protocol])
+    assert from_ray["comparison"]["against"]["fused"]["NDCG@5"] == \
+        pytest.approx(metrics["comparison"]["against"]["fused"]["NDCG@5"], abs=1e-6)
 
 
 def test_full_catalogue_protocol_in_process_and_as_ray_batch_inference(trained):

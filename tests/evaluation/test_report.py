@@ -75,3 +75,23 @@ def test_the_loss_plot_names_the_loss_the_head_trains(tmp_path, monkeypatch):
     write_report(tmp_path / "report", "Demo", {"SASRec": 0.4}, {}, log, [],
                  loss_name=TRAINING_LOSSES["slot"])
     assert "cross-entropy of the candidates' slot scores" in labels
+
+
+def test_the_report_gives_the_intervals_against_the_recommender(tmp_path):
+    import numpy as np
+
+    from llara.evaluation.intervals import comparison_report
+
+    rng = np.random.default_rng(0)
+    ranks = {"LLM": rng.integers(0, 20, 30), "recommender": rng.integers(0, 20, 30)}
+    report = comparison_report(ranks, "recommender", [str(i % 10) for i in range(30)],
+                               np.arange(30), rng.integers(0, 40, 30), np.full(30, 10),
+                               rng.integers(0, 5, 40).astype(float))
+    out = write_report(tmp_path / "report", "Demo", {"SASRec": 0.4}, {}, [], [],
+                       comparison=report)
+    text = (out / "README.md").read_text()
+    llm = report["against"]["LLM"]["HitRatio@1"]
+    assert "## Against recommender on the same rows" in text
+    assert f"{llm['mean']:+.4f} [{llm['low']:+.4f}, {llm['high']:+.4f}]" in text
+    assert "30 rows of 10 users" in text
+    assert "| tail |" in text and "| 10+ | 30 |" in text
