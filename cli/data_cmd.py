@@ -12,7 +12,7 @@ from llara.config import SOURCE_FORMATS, DataConfig
 from llara.data import (DATASETS, PrepareReport, ReleasedReport, fetch_dataset, import_released,
                         is_released, prepare_dataset)
 
-from .common import build_config, console
+from .common import build_config, console, with_shortcuts
 from .options import CacheDir
 
 app = typer.Typer(help="Fetch raw datasets and prepare the paper's sample tables.",
@@ -61,6 +61,10 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
                 False, help="Read the paper's released pickles (train_data.df, Val_data.df, "
                 "Test_data.df) with a restricted unpickler that admits only pandas and numpy "
                 "classes."),
+            rows_per_user: Optional[int] = typer.Option(
+                None, min=1, help="Evaluation rows per validation and test user of our own "
+                "split: their last K interactions (default 1, the paper's protocol; "
+                "rows_per_user in the config)."),
             config: Optional[Path] = typer.Option(None, help="YAML file with DataConfig options."),
             set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. "
                                                      "--set split_seed=3."),
@@ -69,7 +73,8 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
     test Parquet tables."""
     if format not in SOURCE_FORMATS:
         raise DataError(format, "unknown raw format", expected=", ".join(SOURCE_FORMATS))
-    data_config = build_config(DataConfig, config, set_)
+    data_config = build_config(DataConfig, config, with_shortcuts(
+        set_, {"rows_per_user": rows_per_user}))
     if source in DATASETS:
         raw_dir = fetch_dataset(source, cache_dir, log=console.print)
         name = source
@@ -117,6 +122,9 @@ def print_released_report(report: ReleasedReport) -> None:
             line += f"; the LLM stage trains on the {counts.llm_stage} with 3+ items " \
                 "(prompt.min_history=3, the paper's len_seq >= 3)"
         console.print(line)
-    if "test" not in report.splits:
+    if report.carved:
+        console.print(f"validation: {report.carved}; test: the released validation rows, "
+                      "reported only (never used to choose the fusion weight or the epoch)")
+    elif "test" not in report.splits:
         console.print("test: none in the released tables (evaluate with --split val)")
     console.print(f"wrote {report.output_dir}")

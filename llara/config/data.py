@@ -24,8 +24,19 @@ class DataConfig:
     """Seed for the user-level split."""
     num_candidates: int = 20
     """Candidates per sample: the true next item plus num_candidates - 1 sampled negatives."""
+    rows_per_user: int = 1
+    """Evaluation rows each validation and test user of our own split gives: their last K
+    interactions, each with up to max_history items before it (1 is the paper's protocol;
+    more rows from the same held-out users narrow the intervals of a comparison, which
+    resamples users). Released reference rows stay as they are."""
     candidate_seed: int = 0
     """Seed from which evaluation candidates are derived per sample (same lists every run)."""
+    carve_validation: bool = True
+    """Released tables without a test table (LastFM): validation users are carved out of the
+    training table (seeded by split_seed, data.split_ratios' validation share of its users,
+    their last rows_per_user rows), and the released validation rows become the test rows,
+    reported only: never used to choose the fusion weight or the epoch. False keeps the
+    released validation rows as the validation split."""
     domain: str | None = None
     """Prompt templates the LLM stage uses for this dataset (movies, games or music); default:
     music for released tables named by id2name.txt (LastFM), else movies."""
@@ -40,4 +51,5 @@ class DataConfig:
         require(abs(sum(self.split_ratios) - 1.0) < 1e-6, "data.split_ratios",
                  f"shares must sum to 1, got {sum(self.split_ratios):g}")
         require(self.num_candidates >= 2, "data.num_candidates", "must be at least 2")
+        require(self.rows_per_user >= 1, "data.rows_per_user", "must be at least 1")
         self.split_ratios = tuple(float(r) for r in self.split_ratios)

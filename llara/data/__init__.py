@@ -17,7 +17,7 @@ from llara.data.released import (RELEASED_FILES, NAME_FILES, PAPER_MIN_HISTORY, 
                                  SplitCounts, ReleasedReport, is_released, read_names,
                                  import_released)
 from llara.data.sequences import (UserLog, build_user_logs, window_samples, training_samples,
-                                  final_sample)
+                                  final_samples)
 from llara.data.splits import split_users
 from llara.data.tables import (DATASET_FILES, ITEM_COLUMNS, SAMPLE_ROW_GROUP, SAMPLE_COLUMNS, Samples,
                                write_samples, read_samples, samples_from_table, validate_samples,
@@ -79,7 +79,7 @@ __all__ = [
     "build_user_logs",
     "window_samples",
     "training_samples",
-    "final_sample",
+    "final_samples",
     "split_users",
     "DATASET_FILES",
     "ITEM_COLUMNS",

@@ -15,10 +15,11 @@ from llara.config.io import from_dict, to_dict
 from llara.data.readers import read_raw
 from llara.data.reference import (MatchReport, load_reference_split, match_reference_users,
                                   rows_to_samples)
-from llara.data.sequences import build_user_logs, final_sample, training_samples
+from llara.data.sequences import build_user_logs, final_samples, training_samples
 from llara.data.splits import split_users
 from llara.data.tables import (DATASET_FILES, Samples, read_items, read_samples,
                                validate_samples, write_items, write_samples)
+from llara.data.titles import item_text
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -38,8 +39,8 @@ class PrepareReport:
 
 def _evaluation_samples(logs, users, config: DataConfig, padding_id: int) -> Samples:
     chosen = set(users)
-    parts = [final_sample(log, config.max_history, padding_id) for log in logs
-             if log.user in chosen]
+    parts = [final_samples(log, config.max_history, config.min_history, padding_id,
+                           config.rows_per_user) for log in logs if log.user in chosen]
     return Samples.concat(parts, config.max_history)
 
 
@@ -48,6 +49,32 @@ def _training_samples(logs, users, config: DataConfig, padding_id: int) -> Sampl
     parts = [training_samples(log, config.max_history, config.min_history, padding_id)
              for log in logs if log.user in chosen]
     return Samples.concat([p for p in parts if len(p)], config.max_history)
+
+
+def _final_rows(samples: Samples) -> np.ndarray:
+    """(N,) whether each row is its user's last (rows of one user are adjacent, oldest
+    first)."""
+    users = np.array(samples.user, dtype=object)
+    final = np.ones(len(users), bool)
+    final[:-1] = users[:-1] != users[1:]
+    return final
+
+
+def _number_samples(tables: dict[str, Samples], released: set[str]) -> None:
+    """Globally unique sample ids, which seed each sample's candidates. The rows of the
+    paper's protocol (released rows, each held-out user's final row) and the training rows
+    are numbered first, in today's order; the extra rows of rows_per_user > 1 after them,
+    so that a larger K keeps every other row's id, and so its candidate list."""
+    first = {split: np.ones(len(tables[split]), bool) if split in released or split == "train"
+             else _final_rows(tables[split]) for split in SPLITS}
+    for split in SPLITS:
+        tables[split].sample_id = np.full(len(tables[split]), -1, np.int64)
+    next_id = 0
+    for extra in (False, True):
+        for split in ("val", "test", "train"):
+            rows = np.flatnonzero(first[split] == (not extra))
+            tables[split].sample_id[rows] = np.arange(next_id, next_id + len(rows))
+            next_id += len(rows)
 
 
 def _reference_tables(reference_dir: str | Path, config: DataConfig, num_items: int,
@@ -91,6 +118,7 @@ def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataCon
         tables, match = _reference_tables(reference_dir, config, num_items, logs, allow_pickle)
         excluded = set(match.excluded_users)
         logs = [log for log in logs if log.user not in excluded]
+    released = set(tables)
     eligible = np.array([len(log.items) > config.min_history for log in logs])
     assigned = split_users([log.user for log in logs], eligible,
                            _split_shares(config, set(tables)), config.split_seed)
@@ -103,10 +131,7 @@ def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataCon
     if len(tables["train"]) == 0:
         raise DataError(raw_dir, "no training samples", expected="users with more than "
                         f"data.min_history={config.min_history} interactions")
-    next_id = 0
-    for split in ("val", "test", "train"):  # globally unique ids seed per-sample candidates
-        tables[split].sample_id = np.arange(next_id, next_id + len(tables[split]), dtype=np.int64)
-        next_id += len(tables[split])
+    _number_samples(tables, released)
     report = PrepareReport(str(output_dir), raw.source, num_items, len(set(raw.users)),
                            len(raw.users), {s: len(tables[s]) for s in SPLITS}, test_source, match)
     meta = {"format_version": FORMAT_VERSION, "num_items": num_items, "padding_id": padding_id,
@@ -169,6 +194,17 @@ class PreparedDataset:
 
     def titles(self) -> list[str]:
         return read_items(self.directory / "items.parquet")["title"].to_pylist()
+
+    def prompt_titles(self, mode: str = "title") -> list[str]:
+        """Each item as prompts write it (prompt.item_text): the title, with the year, or
+        with the year and the genres, where the item file has them."""
+        if mode == "title":
+            return self.titles()
+        items = read_items(self.directory / "items.parquet")
+        raw = items["raw_title"].to_pylist() if "raw_title" in items.column_names else \
+            items["title"].to_pylist()
+        return [item_text(t, r, e or "", mode) for t, r, e in zip(
+            items["title"].to_pylist(), raw, items["extra"].to_pylist())]
 
     def raw_titles(self) -> list[str]:
         """Titles as the raw item file writes them (year included); the prompt's titles for

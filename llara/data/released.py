@@ -22,6 +22,7 @@ from llara.common.errors import DataError
 from llara.config.data import DataConfig
 from llara.config.io import to_dict
 from llara.data.reference import renamed_columns, rows_from_jsonl
+from llara.data.splits import split_users
 from llara.data.tables import DATASET_FILES, Samples, write_items, write_samples
 from llara.data.titles import normalise_title
 
@@ -57,6 +58,8 @@ class ReleasedReport:
     domain: str
     splits: dict[str, SplitCounts] = field(default_factory=dict)
     non_ascii_names: int = 0
+    carved: str | None = None
+    """How validation users were carved out of the training table (carve_validation)."""
 
     @property
     def samples(self) -> dict[str, int]:
@@ -136,8 +139,9 @@ def _samples(path: Path, rows: list[tuple[int, dict]], num_items: int, width: in
              split: str) -> tuple[Samples, SplitCounts]:
     """Checked rows -> Samples; quirky empty-history rows and (evaluation) short ones
     dropped and counted."""
-    histories, lengths, targets = [], [], []
+    histories, lengths, targets, users = [], [], [], []
     counts = SplitCounts(path.name, len(rows), 0)
+    user, previous = -1, None  # released training rows: each user's rows in order, unnamed
     for line, row in rows:
         for key in ("history", "len_history", "next"):
             if key not in row:
@@ -159,6 +163,10 @@ def _samples(path: Path, rows: list[tuple[int, dict]], num_items: int, width: in
                             f"catalogue", line=line, column="history" if bad else "next",
                             expected=f"ids 0..{num_items - 1}, padding {num_items}")
         real = sum(i != num_items for i in history)
+        # A row starts a new user unless its history is the previous row's, one step on.
+        if previous is None or history[:real] != previous:
+            user += 1
+        previous = (history[:real] + [target])[-width:]
         if real == 0 and length <= 1:
             counts.no_history += 1  # as released: a user's first interaction, nothing before
             continue
@@ -172,14 +180,46 @@ def _samples(path: Path, rows: list[tuple[int, dict]], num_items: int, width: in
         histories.append(history)
         lengths.append(length)
         targets.append(target)
+        users.append(f"train-{user}" if split == "train" else None)
     n = len(targets)
     counts.kept = n
     counts.llm_stage = int(sum(length >= PAPER_MIN_HISTORY for length in lengths))
-    samples = Samples(np.zeros(n, np.int64), [None] * n,
+    samples = Samples(np.zeros(n, np.int64), users,
                       np.array(histories, np.int64).reshape(n, width),
                       np.array(lengths, np.int64), np.array(targets, np.int64),
                       np.zeros((n, width), np.float32), np.zeros(n, np.float32))
     return samples, counts
+
+
+def _carve_validation(tables: dict[str, Samples], report: ReleasedReport,
+                      config: DataConfig) -> str:
+    """The released validation rows become the test rows; a seeded share of the training
+    table's users becomes the validation users (their last rows_per_user rows with the
+    paper's 3+ history items; none of their rows train). Returns what was done, in words."""
+    tables["test"], report.splits["test"] = tables.pop("val"), report.splits.pop("val")
+    train = tables["train"]
+    # (U,) user names, (N,) each row's user
+    names, codes = np.unique(np.array(train.user, dtype=object), return_inverse=True)
+    long_enough = train.len_history >= PAPER_MIN_HISTORY  # (N,) may be an evaluation row
+    eligible = np.bincount(codes, weights=long_enough, minlength=len(names)) > 0  # (U,)
+    share = config.split_ratios[1] or 0.1
+    chosen = split_users(names.tolist(), eligible, (1 - share, share), config.split_seed)["val"]
+    is_chosen = np.array([name in set(chosen) for name in names], bool)  # (U,)
+    held = is_chosen[codes]  # (N,)
+    rows = []
+    for code in np.flatnonzero(is_chosen):
+        rows += np.flatnonzero((codes == code) & long_enough)[-config.rows_per_user:].tolist()
+    tables["val"], tables["train"] = train.select(np.array(rows, np.int64)), \
+        train.select(np.flatnonzero(~held))
+    report.splits["val"] = SplitCounts(report.splits["train"].file, int(held.sum()),
+                                       len(rows))
+    report.splits["train"].kept = len(tables["train"])
+    report.splits["train"].llm_stage = int((tables["train"].len_history >=
+                                            PAPER_MIN_HISTORY).sum())
+    report.carved = (f"{len(chosen)} of the training table's {len(names)} users carved out as "
+                     f"validation users (split_seed {config.split_seed}), their last "
+                     f"{config.rows_per_user} row(s) each")
+    return report.carved
 
 
 def import_released(directory: str | Path, output_dir: str | Path, config: DataConfig,
@@ -206,8 +246,13 @@ def import_released(directory: str | Path, output_dir: str | Path, config: DataC
                                                        split)
         if len(tables[split]) == 0:
             raise DataError(path, "no usable rows", expected="samples with history")
+    carved = None
+    if "test" not in tables and config.carve_validation:
+        carved = _carve_validation(tables, report, config)
     next_id = 0
-    for split in ("val", "test", "train"):  # globally unique ids seed per-sample candidates
+    # Globally unique ids seed per-sample candidates; the released rows come first, so that
+    # they keep their ids (and their lists) whether or not validation users were carved.
+    for split in ("test", "val", "train") if carved else ("val", "test", "train"):
         if split in tables:
             tables[split].sample_id = np.arange(next_id, next_id + len(tables[split]))
             next_id += len(tables[split])
@@ -215,7 +260,9 @@ def import_released(directory: str | Path, output_dir: str | Path, config: DataC
             "data": to_dict(config), "source": "llara-released", "names_file": names.name,
             "samples": {s: len(tables[s]) if s in tables else 0
                         for s in ("train", "val", "test")},
-            "test_source": "released" if "test" in tables else "none",
+            "test_source": "released" if carved is None and "test" in tables else
+            "the released validation rows (reported only)" if carved else "none",
+            "validation_source": "released" if carved is None else carved,
             "released": {split: asdict(counts) for split, counts in report.splits.items()}}
     with atomic_directory(output_dir, DATASET_FILES) as tmp:
         write_items(tmp / "items.parquet", raw_ids, titles, [""] * num_items, raw_titles)

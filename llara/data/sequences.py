@@ -65,6 +65,9 @@ def training_samples(log: UserLog, max_history: int, min_history: int,
     return window_samples(log, positions, max_history, padding_id)
 
 
-def final_sample(log: UserLog, max_history: int, padding_id: int) -> Samples:
-    """The user's final interaction as the target (validation/test users)."""
-    return window_samples(log, np.array([len(log.items) - 1]), max_history, padding_id)
+def final_samples(log: UserLog, max_history: int, min_history: int, padding_id: int,
+                  count: int = 1) -> Samples:
+    """The user's last `count` interactions as targets (validation/test users), oldest first,
+    each with at least min_history items before it; count 1 is the final interaction alone."""
+    first = max(min_history, len(log.items) - count)
+    return window_samples(log, np.arange(first, len(log.items)), max_history, padding_id)

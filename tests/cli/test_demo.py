@@ -53,7 +53,8 @@ def test_demo_from_a_relative_workdir(tmp_path):
 
 
 def test_lastfm_demo_on_released_tables_without_a_test_split(tmp_path):
-    # Ray Data shards, Ray Train and Ray Data evaluation on tables that hold no test rows.
+    # Ray Data shards, Ray Train and Ray Data evaluation on tables that hold no test rows:
+    # validation users are carved out of training, the released rows reported as the test.
     tables = toy_rows(users=40)
     del tables["test"]
     write_released(tmp_path / "released", tables)
@@ -62,7 +63,7 @@ def test_lastfm_demo_on_released_tables_without_a_test_split(tmp_path):
                   "--no-progress", cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
-    assert "LastFM val (10 users," in done.stdout
-    assert "test: none in this dataset, no shards" in done.stdout
-    assert "no test rows: the fused score's weight was chosen on these same rows" in done.stdout
+    assert "LastFM test (10 users," in done.stdout
+    assert "2 of the training table's 20 users carved out as validation users" in done.stdout
+    assert "the fused score's weight was chosen on these same rows" not in done.stdout
     assert "Traceback" not in output

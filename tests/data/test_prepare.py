@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from llara.common.atomic import ForeignFilesError
-from llara.common.errors import DataError
+from llara.common.errors import ConfigError, DataError
 from llara.config.data import DataConfig
 from llara.data.prepare import PreparedDataset, prepare_dataset
 from llara.data.tables import read_samples
@@ -38,6 +38,38 @@ def test_user_level_split_and_windows(toy_raw, tmp_path):
     assert len(np.unique(ids)) == len(ids)
     meta = json.loads((tmp_path / "out" / "dataset.json").read_text())
     assert meta["num_items"] == 40 and meta["padding_id"] == 40
+
+
+def test_rows_per_user_gives_each_held_out_user_their_last_k_interactions(toy_raw, tmp_path):
+    one = prepare_dataset(toy_raw, tmp_path / "one", DataConfig(split_seed=1))
+    many = prepare_dataset(toy_raw, tmp_path / "many", DataConfig(split_seed=1, rows_per_user=4))
+    assert many.samples["val"] == 4 * one.samples["val"] == 48
+    assert many.samples["train"] == one.samples["train"]  # the same users train
+    first, data = (PreparedDataset.open(tmp_path / x) for x in ("one", "many"))
+    log = synthetic_log()
+    val = data.samples("val")
+    for user in set(val.user):
+        items = [i - 1 for u, i, *_ in log if str(u) == user]
+        rows = np.flatnonzero(np.array(val.user) == user)
+        assert val.next[rows].tolist() == items[-4:]  # oldest first
+        for row, end in zip(rows, range(len(items) - 4, len(items))):
+            length = min(10, end)
+            assert val.history[row, :length].tolist() == items[end - length:end]
+    # K = 1 is today's protocol: each user's final row is the same row.
+    finals = first.samples("val")
+    last = [int(np.flatnonzero(np.array(val.user) == u)[-1]) for u in finals.user]
+    assert val.next[last].tolist() == finals.next.tolist()
+    assert val.history[last].tolist() == finals.history.tolist()
+    # ... under the same sample ids (which seed the candidate lists); training rows too.
+    assert val.sample_id[last].tolist() == finals.sample_id.tolist()
+    assert data.samples("train").sample_id.tolist() == first.samples("train").sample_id.tolist()
+    ids = np.concatenate([data.samples(s).sample_id for s in ("train", "val", "test")])
+    assert sorted(ids.tolist()) == list(range(len(ids)))
+
+
+def test_rows_per_user_must_be_positive():
+    with pytest.raises(ConfigError, match="data.rows_per_user"):
+        DataConfig(rows_per_user=0)
 
 
 def test_same_seed_same_tables_other_seed_other_split(toy_raw, tmp_path):
@@ -116,3 +148,15 @@ def test_released_tables_are_not_replaced_by_their_import(tmp_path):
     with pytest.raises(ForeignFilesError, match="id2name.txt"):
         import_released(source, source, DataConfig())
     assert {p.name: p.read_bytes() for p in source.iterdir()} == before
+
+
+def test_prompt_titles_add_the_year_and_genres_of_the_item_file(toy_raw, tmp_path):
+    prepare_dataset(toy_raw, tmp_path / "out", DataConfig())
+    data = PreparedDataset.open(tmp_path / "out")
+    titles = data.titles()
+    assert data.prompt_titles("title") == titles
+    with_year, with_genres = data.prompt_titles("year"), data.prompt_titles("genres")
+    assert len(with_year) == len(with_genres) == len(titles)
+    assert all(y.startswith(t + " (") and g.startswith(y[:-1]) for t, y, g in
+               zip(titles, with_year, with_genres))
+    assert any(len(g) > len(y) for y, g in zip(with_year, with_genres))

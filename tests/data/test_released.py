@@ -59,7 +59,7 @@ def test_json_lines_import_keeps_the_tables_and_counts_what_it_drops(tmp_path):
     del tables["test"]
     source = write_released(tmp_path / "raw", tables)
     assert is_released(source)
-    report = import_released(source, tmp_path / "data", DataConfig())
+    report = import_released(source, tmp_path / "data", DataConfig(carve_validation=False))
     train = report.splits["train"]
     assert train.read == len(tables["train"]) and train.no_history == 6  # one per train user
     assert train.kept == train.read - 6 and train.llm_stage == sum(
@@ -76,6 +76,39 @@ def test_json_lines_import_keeps_the_tables_and_counts_what_it_drops(tmp_path):
     assert meta["samples"]["test"] == 0 and meta["test_source"] == "none"
     with pytest.raises(DataError, match="no test rows .*expected --split train or val"):
         data.samples("test")
+
+
+def test_without_a_test_table_validation_users_are_carved_out_of_training(tmp_path):
+    tables = toy_rows(users=40)
+    del tables["test"]
+    source = write_released(tmp_path / "raw", tables)
+    as_released = import_released(source, tmp_path / "kept", DataConfig(carve_validation=False))
+    report = import_released(source, tmp_path / "data", DataConfig(rows_per_user=2))
+    assert "2 of the training table's 20 users" in report.carved  # 10% of its users
+    data = PreparedDataset.open(tmp_path / "data")
+    val, test, train = (data.samples(s) for s in ("val", "test", "train"))
+    # The released validation rows are the test rows now, with the ids (and so the candidate
+    # lists) they had as the validation rows.
+    kept = PreparedDataset.open(tmp_path / "kept").samples("val")
+    assert test.history.tolist() == kept.history.tolist()
+    assert test.sample_id.tolist() == kept.sample_id.tolist()
+    # Two users' last two rows validate; none of those users' rows train.
+    assert len(val) == 4 and len(set(val.user)) == 2
+    assert not set(val.user) & set(train.user)
+    assert len(train) + report.splits["val"].read == as_released.splits["train"].kept
+    logs = {}
+    for row in tables["train"]:  # rebuild each user's log from the released rows
+        if row["len_history"] == 1 and row["history"][0] == PAD:
+            logs[len(logs)] = []
+        logs[len(logs) - 1].append(row["next"])
+    for user in set(val.user):
+        log = logs[int(user.split("-")[1])]
+        rows = np.flatnonzero(np.array(val.user) == user)
+        assert val.next[rows].tolist() == log[-2:]
+        assert val.history[rows[-1], :val.len_history[rows[-1]]].tolist() == log[-11:-1]
+    meta = json.loads((tmp_path / "data" / "dataset.json").read_text())
+    assert meta["test_source"] == "the released validation rows (reported only)"
+    assert meta["validation_source"] == report.carved
 
 
 def test_pickles_import_like_their_json_lines(tmp_path):
