@@ -8,6 +8,8 @@ from llara.common.paths import PATH
 from llara.config.checks import require
 
 LAYOUTS = ("compact", "paper")
+ITEM_TEXTS = ("title", "year", "genres")
+"""llara.data.titles.ITEM_TEXTS (the config layer imports no data code)."""
 
 
 @dataclass
@@ -37,6 +39,10 @@ class PromptConfig:
     CPU cores, but the same 12 batches trained to a loss of 2.39 against 1.98
     (bench/results/2026-12-02-train-rate-ablation.md), so the paper's layout stays the
     default."""
+    item_text: str = "title"
+    """What the prompt writes for each item: title (the paper's, the year removed), year
+    (`Toy Story (1995)`) or genres (`Toy Story (1995; Animation, Comedy)`, where the item file
+    has genres): text the ID recommender cannot see, at a token cost per item."""
     conditioned_candidates: bool = True
     """Each [CansEmb] slot carries projector([e_i ; u * e_i]) (history slots [e ; 0]): the
     coordinates of u * e_i sum to the recommender's own score u . e_i of the item (the
@@ -47,3 +53,5 @@ class PromptConfig:
         require(self.max_length >= 16, "prompt.max_length", "must be at least 16")
         require(self.layout in LAYOUTS, "prompt.layout",
                 f"'{self.layout}' is not one of {', '.join(LAYOUTS)}")
+        require(self.item_text in ITEM_TEXTS, "prompt.item_text",
+                f"'{self.item_text}' is not one of {', '.join(ITEM_TEXTS)}")

@@ -37,7 +37,7 @@ class TrainedModel:
     def items(self) -> ItemIndex:
         """What users type to name an item, resolved (titles, titles with the year, ids);
         built once."""
-        return ItemIndex.build(self.titles, self.dataset.raw_titles())
+        return ItemIndex.build(self.dataset.titles(), self.dataset.raw_titles())
 
     @property
     def hybrid(self) -> bool:

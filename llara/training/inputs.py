@@ -59,7 +59,7 @@ def run_inputs(config: FinetuneConfig, device: str, cache_dir, log,
     """The dataset, its titles, the LLM with LLaRA's tokens, the frozen item table and, where
     the run reads the user state, the frozen recommender."""
     dataset = check_inputs(config)
-    titles = dataset.titles()
+    titles = dataset.prompt_titles(config.prompt.item_text)
     table = load_item_embeddings(config.rec_checkpoint)  # (N, E)
     encoder = load_checkpoint(config.rec_checkpoint, device).model \
         if config.uses_user_state() else None

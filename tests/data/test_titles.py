@@ -1,6 +1,6 @@
 import pytest
 
-from llara.data.titles import normalise_title
+from llara.data.titles import item_facts, item_text, normalise_title
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -16,3 +16,23 @@ from llara.data.titles import normalise_title
 ])
 def test_titles_drop_year_and_move_trailing_article(raw, expected):
     assert normalise_title(raw) == expected
+
+
+@pytest.mark.parametrize("raw, extra", [
+    ("Toy Story (1995)", "release_year: 1995; class: Animation Children's Comedy"),  # RecBole
+    ("Toy Story (1995)", "01-Jan-1995; Animation, Children's, Comedy"),  # MovieLens-100K
+    ("Toy Story", "release_year: 1995; class: Animation Children's Comedy"),
+])
+def test_the_year_and_genres_are_read_from_each_item_file(raw, extra):
+    assert item_facts(raw, extra) == ("1995", ["Animation", "Children's", "Comedy"])
+    assert item_text("Toy Story", raw, extra, "title") == "Toy Story"
+    assert item_text("Toy Story", raw, extra, "year") == "Toy Story (1995)"
+    assert item_text("Toy Story", raw, extra, "genres") == \
+        "Toy Story (1995; Animation, Children's, Comedy)"
+
+
+def test_items_without_facts_keep_their_title():
+    assert item_facts("Radiohead", "") == (None, [])
+    assert item_text("Radiohead", "Radiohead", "", "genres") == "Radiohead"
+    assert item_facts("Heat", "Action, Crime") == (None, ["Action", "Crime"])  # MovieLens-1M
+    assert item_text("Heat", "Heat", "Action, Crime", "genres") == "Heat (Action, Crime)"
