@@ -47,7 +47,8 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     dataset = PreparedDataset.open(config.data_dir)
     llm = resolve_llm(config.llm, cache_dir, log)
     key = key or shard_key(config, dataset, llm)
-    vocab = len(load_tokenizer(llm, extra_text=dataset.titles()))  # fail here, not in actors
+    # fail here, not in actors
+    vocab = len(load_tokenizer(llm, extra_text=dataset.prompt_titles(config.prompt.item_text)))
     actors = config.shards.concurrency or \
         max(1, int(ray.available_resources().get("CPU", 1)))
     context = ray.data.DataContext.get_current()

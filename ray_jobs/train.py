@@ -28,7 +28,8 @@ from llara.prompts import PromptBuilder, run_templates
 from llara.training import (DeepSpeedBackend, EpochValidator, ShardManifest, TrainState,
                             check_inputs, check_outputs, deepspeed_config, hybrid_probability,
                             learning_rate_factor, load_recommender, load_state_tree,
-                            load_trainable, prompts_from_rows, run_inputs, save_state_tree,
+                            load_trainable, priors_from_rows, prompts_from_rows,
+                            run_inputs, save_state_tree,
                             save_trainable, step_plan, train_step, training_progress, use_hybrid)
 
 
@@ -154,9 +155,11 @@ def train_loop(loop_config: dict) -> None:
                 continue
             started = time.perf_counter()
             hybrid = use_hybrid(config.curriculum, state.step, plan.total_steps)
-            prompts = prompts_from_rows(rows, hybrid)
-            micro = [collate_prompts(prompts[m:m + config.train.micro_batch_size], pad)
-                     for m in range(0, len(prompts), config.train.micro_batch_size)]
+            prompts, priors = prompts_from_rows(rows, hybrid), priors_from_rows(rows)
+            size = config.train.micro_batch_size
+            micro = [collate_prompts(prompts[m:m + size], pad,
+                                     None if priors is None else priors[m:m + size])
+                     for m in range(0, len(prompts), size)]
             loss, lr = train_step(engine, micro, hybrid, backend, config.train.precision, device)
             state.step, state.position = state.step + 1, position + 1
             state.hybrid_steps += hybrid

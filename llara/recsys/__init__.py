@@ -6,7 +6,8 @@ from llara.recsys.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_FILES, EMBEDD
                                      load_checkpoint, load_item_embeddings)
 from llara.recsys.models import SASRec, GRU4Rec, Caser, RECOMMENDERS, build_recommender
 from llara.recsys.popularity import target_counts, popularity_scores
-from llara.recsys.ranking import (CandidateRanking, candidate_scores, rank_candidates,
+from llara.recsys.ranking import (CandidateRanking, candidate_scores, candidate_log_probs,
+                                  rank_candidates,
                                   evaluate_ranking, write_predictions, write_full_predictions)
 from llara.recsys.retrieval import (Retrieval, check_source, retrieve, with_true_item,
                                     training_lists)
@@ -31,6 +32,7 @@ __all__ = [
     "popularity_scores",
     "CandidateRanking",
     "candidate_scores",
+    "candidate_log_probs",
     "rank_candidates",
     "evaluate_ranking",
     "write_predictions",

@@ -10,6 +10,7 @@ from llara.training.schedule import learning_rate_factor
 from llara.training.shard_key import shard_key, changed_keys, tokenizer_fingerprint
 from llara.training.shards import (SHARD_FILES, SHARD_FORMAT, SHARD_SCHEMA, ShardSpec, template_choice,
                                    shard_table, ShardTokenizer, write_shard, prompts_from_rows,
+                                   priors_from_rows,
                                    ShardManifest)
 from llara.training.state import (TrainState, save_trainable, load_trainable, save_state_tree,
                                   load_state_tree)
@@ -49,6 +50,7 @@ __all__ = [
     "ShardTokenizer",
     "write_shard",
     "prompts_from_rows",
+    "priors_from_rows",
     "ShardManifest",
     "TrainState",
     "save_trainable",

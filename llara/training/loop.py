@@ -26,6 +26,7 @@ from llara.model.batch import collate_prompts
 from llara.model.llara import LLaRA, build_llara, compile_decoder_layers
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import pick_template, run_templates
+from llara.recsys.ranking import candidate_log_probs
 from llara.recsys.retrieval import training_lists
 from llara.training.curriculum import hybrid_probability, use_hybrid
 from llara.training.inputs import check_outputs, eligible, run_inputs
@@ -72,6 +73,8 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
     templates = run_templates(config.prompt, data)
     builder = PromptBuilder.for_run(model.tokenizer, titles, config)
     train = eligible(train, config.prompt.min_history)
+    if config.scoring.residual and recommender is None:
+        raise ValueError("scoring.residual trains against the recommender's scores: pass it")
     validator = EpochValidator(config, val, data, num_items, recommender, device, builder,
                                templates[0])
     per_epoch = min(len(train), opts.max_train_samples or len(train))
@@ -94,14 +97,18 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
         candidates = training_lists(subset, config.candidates.source, num_items,
                                     data.num_candidates, data.candidate_seed, epoch, recommender,
                                     device, config.candidates.retrieve)
+        priors = None if not config.scoring.residual else \
+            candidate_log_probs(recommender, subset, candidates, device)  # (n, C)
         for start in range(0, len(order), opts.batch_size):
             rows = order[start:start + opts.batch_size]
             hybrid = use_hybrid(config.curriculum, step, total)
             template = pick_template(templates, rng)
-            micro = [collate_prompts(builder.build(subset, candidates,
-                                                   rows[m:m + opts.micro_batch_size], template,
-                                                   hybrid, True), model.tokenizer.pad_token_id)
+            parts = [rows[m:m + opts.micro_batch_size]
                      for m in range(0, len(rows), opts.micro_batch_size)]
+            micro = [collate_prompts(builder.build(subset, candidates, part, template, hybrid,
+                                                   True), model.tokenizer.pad_token_id,
+                                     None if priors is None else priors[part])
+                     for part in parts]
             loss, lr = train_step(model, micro, hybrid, backend, opts.precision, device)
             records.append({"step": step, "epoch": epoch, "loss": loss, "lr": lr,
                             "hybrid": hybrid,

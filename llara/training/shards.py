@@ -26,10 +26,11 @@ from llara.data.tables import Samples, samples_from_table
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import templates_for
 from llara.prompts.tokenize import TokenizedPrompt
+from llara.recsys.ranking import candidate_log_probs
 from llara.recsys.retrieval import training_lists
 from llara.training.shard_key import changed_keys
 
-SHARD_FORMAT = "llara-shards/3"
+SHARD_FORMAT = "llara-shards/4"
 SHARD_FILES = ("manifest.json", "train-*.parquet", "val-*.parquet", "test-*.parquet")
 """What a shard folder is made of, and all that rebuilding it may replace."""
 _ids = pa.list_(pa.int32())
@@ -40,6 +41,7 @@ SHARD_SCHEMA = pa.schema([
     ("slot_positions", _ids), ("slot_items", _ids), ("candidate_positions", _ids),
     ("text_input_ids", _ids), ("text_label_mask", pa.list_(pa.bool_())),
     ("text_candidate_positions", _ids),
+    ("prior", pa.list_(pa.float32())),
 ])
 
 
@@ -70,6 +72,11 @@ class ShardSpec:
     """Training shards: the epoch whose negatives and templates they hold."""
     layout: str = "paper"
     """How items are written (prompt.layout)."""
+    item_text: str = "title"
+    """What prompts write for each item (prompt.item_text)."""
+    residual: bool = False
+    """Training shards carry the recommender's log-softmax over each list (scoring.residual);
+    empty lists otherwise."""
 
     @classmethod
     def for_split(cls, config: FinetuneConfig, dataset, llm: str, split: str,
@@ -84,7 +91,9 @@ class ShardSpec:
                    seed=config.shards.seed, candidate_source=config.candidates.source,
                    rec_checkpoint=config.rec_checkpoint, retrieve=config.candidates.retrieve,
                    scoring=config.scoring.head, user_token=config.prompt.user_token,
-                   epoch=epoch, layout=config.prompt.layout)
+                   epoch=epoch, layout=config.prompt.layout,
+                   item_text=config.prompt.item_text,
+                   residual=split == "train" and config.scoring.residual > 0)
 
 
 def template_choice(seed: int, sample_ids: np.ndarray, count: int,
@@ -97,7 +106,8 @@ def template_choice(seed: int, sample_ids: np.ndarray, count: int,
 
 def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
                 retriever: torch.nn.Module | None = None) -> pa.Table:
-    """(N sample rows) -> (N shard rows); training drops histories under min_history."""
+    """(N sample rows) -> (N shard rows); training drops histories under min_history.
+    `retriever`: the frozen recommender, for hard negatives and residual priors."""
     train = spec.split == "train"
     if train:
         samples = samples.select(np.flatnonzero(samples.len_history >= spec.min_history))
@@ -114,6 +124,8 @@ def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
     chosen = [templates[i] for i in choice]
     hybrid = builder.build(samples, candidates, rows, chosen, True, True)
     text = builder.build(samples, candidates, rows, chosen, False, True)
+    priors = candidate_log_probs(retriever, samples, candidates).tolist() if spec.residual \
+        else [[] for _ in rows]
     return pa.table({
         "sample_id": pa.array(samples.sample_id, pa.int64()),
         "split": pa.array([spec.split] * len(samples), pa.string()),
@@ -129,6 +141,7 @@ def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
         "text_input_ids": pa.array([p.input_ids for p in text], _ids),
         "text_label_mask": pa.array([p.label_mask for p in text], pa.list_(pa.bool_())),
         "text_candidate_positions": pa.array([p.candidate_positions for p in text], _ids),
+        "prior": pa.array(priors, pa.list_(pa.float32())),
     }, schema=SHARD_SCHEMA)
 
 
@@ -140,12 +153,13 @@ class ShardTokenizer:
         from llara.model.llm import load_tokenizer
 
         self.spec = ShardSpec(**spec)
-        titles = PreparedDataset.open(self.spec.data_dir).titles()
+        titles = PreparedDataset.open(self.spec.data_dir).prompt_titles(self.spec.item_text)
         tokenizer = load_tokenizer(self.spec.llm, extra_text=titles)
         self.builder = PromptBuilder(tokenizer, titles, self.spec.max_length,
                                      self.spec.scoring, self.spec.user_token, self.spec.layout)
         self.retriever = None
-        if self.spec.split == "train" and self.spec.candidate_source == "recommender":
+        if self.spec.split == "train" and (self.spec.candidate_source == "recommender" or
+                                           self.spec.residual):
             from llara.recsys.checkpoint import load_checkpoint
 
             self.retriever = load_checkpoint(self.spec.rec_checkpoint).model
@@ -161,6 +175,12 @@ def write_shard(table: pa.Table, path: Path) -> None:
     however the rows arrived (Ray batches are stitched from several blocks)."""
     pq.write_table(table.cast(SHARD_SCHEMA).combine_chunks(), path, compression="zstd",
                    compression_level=3, write_statistics=False, store_schema=True)
+
+
+def priors_from_rows(rows: pa.Table) -> list[list[float]] | None:
+    """The recommender's log-probabilities of each row's candidates (residual shards)."""
+    priors = rows["prior"].to_pylist()
+    return priors if any(priors) else None
 
 
 def prompts_from_rows(rows: pa.Table, hybrid: bool) -> list[TokenizedPrompt]:

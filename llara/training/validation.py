@@ -89,6 +89,17 @@ def validation_metrics(model: LLaRA, builder: PromptBuilder, validation: Validat
     return metrics, table
 
 
+def trained_ranking_hr1(metrics: dict[str, float], grid: list[dict], residual: float) -> float:
+    """HitRatio@1 of the ranking a run trains: the head's, or with residual training the
+    fused one at w = residual (a weight of the grid)."""
+    if not residual:
+        return metrics["HitRatio@1"]
+    row = next((r for r in grid if r["weight"] == residual), None)
+    if row is None:
+        raise ValueError("scoring.residual needs the recommender at validation (fusion grid)")
+    return row["HitRatio@1"]
+
+
 @dataclass
 class EpochOutcome:
     reported: dict[str, float]
@@ -98,7 +109,8 @@ class EpochOutcome:
     fusion: dict
     """The fusion weight chosen on these rows and the grid it was chosen from."""
     improved: bool
-    """Validation HitRatio@1 (the LLM alone) beat every earlier epoch's."""
+    """Validation HitRatio@1 of the ranking trained (the LLM alone; with residual training,
+    the fused ranking at w = residual) beat every earlier epoch's."""
 
 
 class EpochValidator:
@@ -123,10 +135,10 @@ class EpochValidator:
         metrics = {k.removeprefix("val_"): v for k, v in reported.items()}
         self.fusion = {"weight": reported.get("val_fusion_weight", 0.0), "grid": table,
                        "rows": len(self.validation.samples)}
-        improved = metrics["HitRatio@1"] > self.best_hr1
+        hr1 = trained_ranking_hr1(metrics, table, self.config.scoring.residual)
+        improved = hr1 > self.best_hr1
         if improved:
-            self.best_hr1, self.best_epoch, self.best_metrics = \
-                metrics["HitRatio@1"], epoch, metrics
+            self.best_hr1, self.best_epoch, self.best_metrics = hr1, epoch, metrics
         return EpochOutcome(reported, metrics, self.fusion, improved)
 
     def save_best(self, model: LLaRA, output_dir: str | Path, epoch: int, step: int,
