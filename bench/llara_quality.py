@@ -78,11 +78,13 @@ class Inputs:
 def prepare_inputs(args, console: Console) -> Inputs:
     """MovieLens-100K with the paper's rows, SASRec trained on it, the split to score, the LLM."""
     work = args.workdir or Path(tempfile.mkdtemp(prefix="llara-quality-"))
-    if args.dataset == "lastfm":  # the paper's released tables, as they are
-        import_released(args.reference_split or SHARED / "lastfm", work / "data", DataConfig())
+    if args.dataset == "lastfm":  # the paper's released tables; validation users carved out
+        import_released(args.reference_split or SHARED / "lastfm", work / "data",
+                        DataConfig(rows_per_user=args.rows_per_user))
     else:
         raw = fetch_dataset("movielens-100k", args.cache_dir, log=console.print)
-        prepare_dataset(raw, work / "data", DataConfig(),
+        # The paper's rows stay the val split; our test users give their last K rows.
+        prepare_dataset(raw, work / "data", DataConfig(rows_per_user=args.rows_per_user),
                         reference_dir=args.reference_split or SHARED / "movielens")
     data = PreparedDataset.open(work / "data")
     rec = RecRunConfig(model=RecommenderConfig(model="sasrec"),
@@ -186,6 +188,9 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", help="auto, bf16 or fp32")
     parser.add_argument("--eval-samples", type=int, default=0, help="0 = all rows of the split")
     parser.add_argument("--split", default="val", help="val = the paper's released rows")
+    parser.add_argument("--rows-per-user", type=int, default=1,
+                        help="rows each held-out user of our own split gives (their last K): "
+                        "MovieLens test users, LastFM validation users")
     parser.add_argument("--llm", default="smollm2-135m")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--variants", default=",".join(VARIANTS))

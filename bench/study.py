@@ -25,6 +25,8 @@ from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
 from llara.evaluation.diagnostics import history_sensitivity
 from llara.evaluation.fusion import choose_weight, fused_scores, fusion_grid, ranks_of
+from llara.evaluation.gate import fit_gate, gate_features
+from llara.evaluation.intervals import comparison_report
 from llara.evaluation.metrics import ranking_metrics
 from llara.evaluation.scoring import score_candidates
 from llara.inference.trained import TrainedModel, load_trained
@@ -72,9 +74,30 @@ class Rows:
     lists: np.ndarray
     sasrec: np.ndarray
     popularity: np.ndarray
+    train_counts: np.ndarray
+
+    def ranks(self, scores: np.ndarray) -> np.ndarray:
+        return ranks_of(scores, self.lists, self.samples.next)
 
     def metrics(self, scores: np.ndarray) -> dict[str, float]:
-        return ranking_metrics(ranks_of(scores, self.lists, self.samples.next))
+        return ranking_metrics(self.ranks(scores))
+
+    def target_index(self) -> np.ndarray:
+        return (self.lists == self.samples.next[:, None]).argmax(1)
+
+    def gate_features(self) -> np.ndarray:
+        return gate_features(self.sasrec, self.samples.len_history)
+
+    def comparison(self, llm: np.ndarray, fused: np.ndarray) -> dict:
+        """The LLM, the fused ranking and popularity against SASRec on these rows, with the
+        per-row ranks kept, so that arms and seeds can be paired later."""
+        ranks = {"LLM": self.ranks(llm), "fused": self.ranks(fused),
+                 "recommender": self.ranks(self.sasrec), "popularity": self.ranks(self.popularity)}
+        report = comparison_report(ranks, "recommender", self.samples.user,
+                                   self.samples.sample_id, self.samples.next,
+                                   self.samples.len_history, self.train_counts)
+        report["ranks"] = {name: r.tolist() for name, r in ranks.items()}
+        return report
 
 
 def split_rows(data, split: str, sasrec_model) -> Rows:
@@ -83,7 +106,7 @@ def split_rows(data, split: str, sasrec_model) -> Rows:
                               data.config.candidate_seed)
     counts = target_counts(data.samples("train"), data.num_items)
     return Rows(samples, lists, candidate_scores(sasrec_model, samples, lists),
-                popularity_scores(counts, lists))
+                popularity_scores(counts, lists), counts)
 
 
 def arm_config(base: FinetuneConfig, arm: Arm, budget: int, out: Path) -> FinetuneConfig:
@@ -197,13 +220,27 @@ def evaluate_point(trained: TrainedModel, val: Rows, test: Rows | None,
 
     history = history_sensitivity(other, val.samples, val.lists, own=own)
     test_scores = None if test is None else llm_scores(trained, test.samples, test.lists)
+    val_fused = fused_scores(own, val.sasrec, weight)
+    test_fused = None if test is None else fused_scores(test_scores, test.sasrec, weight)
     point = {"val": val.metrics(own),
              "test": None if test is None else test.metrics(test_scores),
-             "val_fused": val.metrics(fused_scores(own, val.sasrec, weight)),
-             "test_fused": None if test is None else
-             test.metrics(fused_scores(test_scores, test.sasrec, weight)),
+             "val_fused": val.metrics(val_fused),
+             "test_fused": None if test is None else test.metrics(test_fused),
+             "val_comparison": val.comparison(own, val_fused),
+             "test_comparison": None if test is None else test.comparison(test_scores,
+                                                                          test_fused),
              "fusion_weight": weight, "fusion_grid_val": table, "history": history,
              "val_choice_loss": choice_loss(own, val), **priors(own, val)}
+    if test is not None:  # a per-row fusion weight, fitted on the val rows
+        gate = fit_gate(own, val.sasrec, val.target_index(), val.gate_features(),
+                        start_weight=weight or 1.0)
+        point["gate_theta"] = gate.theta.tolist()
+        point["test_gated"] = test.comparison(test_scores, gate.fused(
+            test_scores, test.sasrec, test.gate_features()))
+    residual = trained.config.scoring.residual
+    if residual and test is not None:  # the ranking residual training trained
+        point["test_residual"] = test.comparison(test_scores, fused_scores(
+            test_scores, test.sasrec, residual))
     point.update(geometry(trained, val))
     point["eval_seconds"] = round(time.perf_counter() - started, 1)
     return point
@@ -250,6 +287,22 @@ def baselines(val: Rows, test: Rows | None) -> dict:
                 val.samples, val.lists, own=val.sasrec)}
 
 
+def carved(data) -> bool:
+    """Whether validation users were carved out of a released training table (LastFM): the
+    released validation rows are the test rows then."""
+    return data.meta.get("validation_source", "released") != "released"
+
+
+def rows_described(data, val: Rows, test: Rows | None) -> dict[str, str]:
+    if carved(data):
+        return {"val": f"{len(val.samples)} (users carved out of the released training table)",
+                "test": f"{len(test.samples)} (the paper's released validation rows, reported "
+                "only)"}
+    return {"val": f"{len(val.samples)} (the paper's released validation rows)",
+            "test": "none" if test is None else f"{len(test.samples)} (test users of our own "
+            f"split, {len(set(test.samples.user))} users)"}
+
+
 SASREC: list = []
 """The SASRec module of the run, for the baselines' history diagnostic."""
 
@@ -264,9 +317,9 @@ def run_study(args, inputs, base: FinetuneConfig, console, out: Path) -> dict:
     report = json.loads(path.read_text()) if args.resume and path.is_file() else {"points": []}
     report.update({"date": time.strftime("%Y-%m-%d"), "machine": "CPU (2 cores)",
                    "llm": args.llm, "candidates": inputs.data.config.num_candidates,
-                   "rows": {"val": f"{len(val.samples)} (the paper's released validation rows)",
-                            "test": "none" if test is None else
-                            f"{len(test.samples)} (test users of our own split)"},
+                   "rows": rows_described(inputs.data, val, test),
+                   # Where the paper's released rows are: what the demo's references read.
+                   "paper_rows": "test" if carved(inputs.data) else "val",
                    "dataset": args.dataset,
                    "baselines": baselines(val, test), "chance": 1 / val.lists.shape[1],
                    "settings": {"lr": args.lr, "batch_size": args.batch_size,
@@ -295,6 +348,46 @@ NAMES = {"movielens": "MovieLens-100K", "lastfm": "LastFM"}
 
 def _hr(metrics: dict | None, key: str = "HitRatio@1") -> str:
     return "-" if metrics is None else f"{metrics[key]:.4f}"
+
+
+def _interval(value: dict) -> str:
+    return f"{value['mean']:+.4f} [{value['low']:+.4f}, {value['high']:+.4f}]"
+
+
+def _against(comparison: dict | None, model: str, metric: str = "HitRatio@1") -> str:
+    return "-" if comparison is None else _interval(comparison["against"][model][metric])
+
+
+def _tail(comparison: dict | None, model: str) -> str:
+    if comparison is None:
+        return "-"
+    tail = [row for row in comparison["popularity"] if row["slice"] == "tail"]
+    return _interval(tail[0]["against"][model]["HitRatio@1"]) if tail else "-"
+
+
+def intervals_markdown(points: list[dict]) -> list[str]:
+    """Each point against SASRec on the same rows: the paired difference with its 95%
+    interval over users (points from before the intervals existed are left out)."""
+    shown = sorted((p for p in points if "val_comparison" in p),
+                   key=lambda p: (p["budget"], p["arm"]))
+    if not shown:
+        return []
+    lines = ["", "Against SASRec on the same rows: mean difference [95% interval, users "
+             "resampled]; tail = the third of rows whose target is rarest among training "
+             "targets.", "",
+             "| arm | budget | val LLM - SASRec | val fused - SASRec | test rows (users) | "
+             "test LLM - SASRec | test fused - SASRec | test fused - SASRec, NDCG@5 | "
+             "test tail: fused - SASRec | test, per-row gate: - SASRec | test, ranked at "
+             "w = residual: - SASRec |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for p in shown:
+        val, test = p["val_comparison"], p.get("test_comparison")
+        rows = "-" if test is None else f"{test['rows']} ({test['users']})"
+        lines.append(f"| {p['arm']} | {p['budget']} | {_against(val, 'LLM')} | "
+                     f"{_against(val, 'fused')} | {rows} | {_against(test, 'LLM')} | "
+                     f"{_against(test, 'fused')} | {_against(test, 'fused', 'NDCG@5')} | "
+                     f"{_tail(test, 'fused')} | {_against(p.get('test_gated'), 'fused')} | "
+                     f"{_against(p.get('test_residual'), 'fused')} |")
+    return lines
 
 
 def markdown(report: dict) -> str:
@@ -327,6 +420,7 @@ def markdown(report: dict) -> str:
                       f"{base['sasrec_history']['HitRatio@1_other']:.3f}" if name == "sasrec"
                       else "0.00 | -") +
                      f" | - | {_hr(b['test'])} | {_hr(b['test'], 'NDCG@5')} (NDCG@5) | - |")
+    lines += intervals_markdown(report["points"])
     lines += ["", "Diagnostics (val rows):", "",
               "| arm | budget | choice loss | top-1 at most chosen position | corr(score, "
               "popularity) | projected / token norm | candidate->history attention | "
