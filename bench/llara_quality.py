@@ -180,6 +180,9 @@ def main() -> None:
     parser.add_argument("--budgets", default="0,512,2048", help="--curve: training samples")
     parser.add_argument("--arms", default=DEFAULT_ARMS,
                         help="--curve: head:user[:schedule][:key=value] arms, comma-separated")
+    parser.add_argument("--reference-arm", default=None,
+                        help="--curve: pair every arm with this one (its name without "
+                        "train.seed) on the same test rows and seed")
     parser.add_argument("--budget", type=int, default=128, help="training samples/epoch, 0=all")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)

@@ -26,7 +26,7 @@ from llara.data.tables import Samples
 from llara.evaluation.diagnostics import history_sensitivity
 from llara.evaluation.fusion import choose_weight, fused_scores, fusion_grid, ranks_of
 from llara.evaluation.gate import fit_gate, gate_features
-from llara.evaluation.intervals import comparison_report
+from llara.evaluation.intervals import comparison_report, paired_interval, per_row, user_groups
 from llara.evaluation.metrics import ranking_metrics
 from llara.evaluation.scoring import score_candidates
 from llara.inference.trained import TrainedModel, load_trained
@@ -97,6 +97,7 @@ class Rows:
                                    self.samples.sample_id, self.samples.next,
                                    self.samples.len_history, self.train_counts)
         report["ranks"] = {name: r.tolist() for name, r in ranks.items()}
+        report["groups"] = user_groups(self.samples.user, self.samples.sample_id).tolist()
         return report
 
 
@@ -325,6 +326,8 @@ def run_study(args, inputs, base: FinetuneConfig, console, out: Path) -> dict:
                    "settings": {"lr": args.lr, "batch_size": args.batch_size,
                                 "micro_batch": args.micro_batch, "precision": args.precision,
                                 "epochs": 1}})
+    if getattr(args, "reference_arm", None):
+        report["reference_arm"] = args.reference_arm
     done = {(p["arm"], p["budget"]) for p in report["points"]}
     for budget in [int(b) for b in args.budgets.split(",")]:
         for text in args.arms.split(","):
@@ -390,6 +393,72 @@ def intervals_markdown(points: list[dict]) -> list[str]:
     return lines
 
 
+def arm_family(name: str) -> tuple[str, int]:
+    """(the arm without its train.seed option, the seed): arms of one family differ only in
+    their training seed."""
+    parts = name.split(":")
+    seeds = [p for p in parts if p.startswith("train.seed=")]
+    rest = ":".join(p for p in parts if not p.startswith("train.seed="))
+    return rest, int(seeds[0].split("=", 1)[1]) if seeds else 0
+
+
+def _mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.4f}"
+
+
+def seeds_markdown(points: list[dict]) -> list[str]:
+    """Mean ± std over the training seeds of every arm run with more than one (the candidate
+    lists are the same for every seed)."""
+    families: dict[tuple[str, int], list[dict]] = {}
+    for p in points:
+        families.setdefault((arm_family(p["arm"])[0], p["budget"]), []).append(p)
+    shown = {k: v for k, v in families.items() if len(v) > 1}
+    if not shown:
+        return []
+    lines = ["", "Over training seeds (mean ± std; the same candidate lists for every seed):", "",
+             "| arm | budget | seeds | val HR@1 | test HR@1 | fused test HR@1 |",
+             "|---|---|---|---|---|---|"]
+    for (family, budget), group in sorted(shown.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        seeds = sorted(arm_family(p["arm"])[1] for p in group)
+        tests = [p["test"]["HitRatio@1"] for p in group if p.get("test")]
+        fused = [p["test_fused"]["HitRatio@1"] for p in group if p.get("test_fused")]
+        lines.append(f"| {family} | {budget} | {', '.join(map(str, seeds))} | "
+                     f"{_mean_std([p['val']['HitRatio@1'] for p in group])} | "
+                     f"{_mean_std(tests) if tests else '-'} | "
+                     f"{_mean_std(fused) if fused else '-'} |")
+    return lines
+
+
+def pairs_markdown(points: list[dict], reference: str | None) -> list[str]:
+    """Each arm against the reference arm on the same test rows, seed for seed: the paired
+    difference of the LLM's and of the fused ranking (95% interval, users resampled)."""
+    if not reference:
+        return []
+    by_key = {(arm_family(p["arm"])[0], arm_family(p["arm"])[1], p["budget"]): p
+              for p in points if p.get("test_comparison") and "groups" in p["test_comparison"]}
+    lines = ["", f"Against the arm `{reference}` on the same test rows and seed (mean "
+             "difference [95% interval, users resampled]):", "",
+             "| arm | budget | seed | LLM HR@1 | fused HR@1 | fused NDCG@5 |",
+             "|---|---|---|---|---|---|"]
+    rows = 0
+    for (family, seed, budget), point in sorted(by_key.items(), key=lambda kv: (kv[0][2],
+                                                                                 kv[0][0])):
+        base = by_key.get((reference, seed, budget))
+        if family == reference or base is None:
+            continue
+        mine, theirs = point["test_comparison"], base["test_comparison"]
+        groups = np.array(mine["groups"])
+        cells = []
+        for model, metric in (("LLM", "HitRatio@1"), ("fused", "HitRatio@1"),
+                              ("fused", "NDCG@5")):
+            a = per_row(np.array(mine["ranks"][model]))[metric]
+            b = per_row(np.array(theirs["ranks"][model]))[metric]
+            cells.append(_interval(paired_interval(a, b, groups)))
+        lines.append(f"| {family} | {budget} | {seed} | " + " | ".join(cells) + " |")
+        rows += 1
+    return lines if rows else []
+
+
 def markdown(report: dict) -> str:
     base = report["baselines"]
     lines = [f"# The LLM stage on the CPU ({report['date']})", "",
@@ -421,6 +490,8 @@ def markdown(report: dict) -> str:
                       else "0.00 | -") +
                      f" | - | {_hr(b['test'])} | {_hr(b['test'], 'NDCG@5')} (NDCG@5) | - |")
     lines += intervals_markdown(report["points"])
+    lines += seeds_markdown(report["points"])
+    lines += pairs_markdown(report["points"], report.get("reference_arm"))
     lines += ["", "Diagnostics (val rows):", "",
               "| arm | budget | choice loss | top-1 at most chosen position | corr(score, "
               "popularity) | projected / token norm | candidate->history attention | "
