@@ -326,6 +326,8 @@ def run_study(args, inputs, base: FinetuneConfig, console, out: Path) -> dict:
                    "settings": {"lr": args.lr, "batch_size": args.batch_size,
                                 "micro_batch": args.micro_batch, "precision": args.precision,
                                 "epochs": 1}})
+    if test is not None:
+        report["test_groups"] = user_groups(test.samples.user, test.samples.sample_id).tolist()
     if getattr(args, "reference_arm", None):
         report["reference_arm"] = args.reference_arm
     done = {(p["arm"], p["budget"]) for p in report["points"]}
@@ -429,13 +431,16 @@ def seeds_markdown(points: list[dict]) -> list[str]:
     return lines
 
 
-def pairs_markdown(points: list[dict], reference: str | None) -> list[str]:
+def pairs_markdown(points: list[dict], reference: str | None,
+                   test_groups: list[int] | None = None) -> list[str]:
     """Each arm against the reference arm on the same test rows, seed for seed: the paired
-    difference of the LLM's and of the fused ranking (95% interval, users resampled)."""
+    difference of the LLM's and of the fused ranking (95% interval, users resampled;
+    `test_groups`: the test rows' users, for points stored without them)."""
     if not reference:
         return []
     by_key = {(arm_family(p["arm"])[0], arm_family(p["arm"])[1], p["budget"]): p
-              for p in points if p.get("test_comparison") and "groups" in p["test_comparison"]}
+              for p in points if p.get("test_comparison") and
+              ("groups" in p["test_comparison"] or test_groups)}
     lines = ["", f"Against the arm `{reference}` on the same test rows and seed (mean "
              "difference [95% interval, users resampled]):", "",
              "| arm | budget | seed | LLM HR@1 | fused HR@1 | fused NDCG@5 |",
@@ -447,7 +452,7 @@ def pairs_markdown(points: list[dict], reference: str | None) -> list[str]:
         if family == reference or base is None:
             continue
         mine, theirs = point["test_comparison"], base["test_comparison"]
-        groups = np.array(mine["groups"])
+        groups = np.array(mine.get("groups", test_groups))
         cells = []
         for model, metric in (("LLM", "HitRatio@1"), ("fused", "HitRatio@1"),
                               ("fused", "NDCG@5")):
@@ -491,7 +496,8 @@ def markdown(report: dict) -> str:
                      f" | - | {_hr(b['test'])} | {_hr(b['test'], 'NDCG@5')} (NDCG@5) | - |")
     lines += intervals_markdown(report["points"])
     lines += seeds_markdown(report["points"])
-    lines += pairs_markdown(report["points"], report.get("reference_arm"))
+    lines += pairs_markdown(report["points"], report.get("reference_arm"),
+                            report.get("test_groups"))
     lines += ["", "Diagnostics (val rows):", "",
               "| arm | budget | choice loss | top-1 at most chosen position | corr(score, "
               "popularity) | projected / token norm | candidate->history attention | "
