@@ -95,15 +95,16 @@ def comparison_views(report: dict) -> list[Table]:
     for key, title in (("popularity", "target popularity among training targets (thirds of "
                         "the rows)"), ("history", "history length")):
         table = Table(title=f"HR@1 by {title}")
-        models = list(report["metrics"])
-        for column in ("slice", "rows", *models, *(f"{m} - {base}" for m in models if
-                                                   m != base)):
+        for column in ("slice", "rows", "ranking", "HR@1", "HR@1 - " + base):
             table.add_column(column, justify="right")
         for row in report[key]:
-            table.add_row(row["slice"], str(row["rows"]),
-                          *(f"{row['metrics'][m]['HitRatio@1']:.4f}" for m in models),
-                          *(interval_text(row["against"][m]["HitRatio@1"]) for m in models
-                            if m != base))
+            for number, (name, values) in enumerate(row["metrics"].items()):
+                against = row["against"].get(name)
+                table.add_row(row["slice"] if number == 0 else "",
+                              str(row["rows"]) if number == 0 else "", name,
+                              f"{values['HitRatio@1']:.4f}",
+                              interval_text(against["HitRatio@1"]) if against else "-",
+                              end_section=number == len(row["metrics"]) - 1)
         tables.append(table)
     return tables
 
