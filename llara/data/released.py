@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from llara.common.atomic import atomic_directory, ensure_replaceable
-from llara.common.errors import DataError
+from llara.common.errors import ConfigError, DataError
 from llara.config.data import DataConfig
 from llara.config.io import to_dict
 from llara.data.reference import renamed_columns, rows_from_jsonl
@@ -202,9 +202,13 @@ def _carve_validation(tables: dict[str, Samples], report: ReleasedReport,
     names, codes = np.unique(np.array(train.user, dtype=object), return_inverse=True)
     long_enough = train.len_history >= PAPER_MIN_HISTORY  # (N,) may be an evaluation row
     eligible = np.bincount(codes, weights=long_enough, minlength=len(names)) > 0  # (U,)
-    share = config.split_ratios[1] or 0.1
-    chosen = split_users(names.tolist(), eligible, (1 - share, share), config.split_seed)["val"]
-    is_chosen = np.array([name in set(chosen) for name in names], bool)  # (U,)
+    share = config.split_ratios[1]
+    if share <= 0:
+        raise ConfigError("invalid 'data.split_ratios': carving validation users out of the "
+                          "training table (carve_validation) needs a validation share > 0")
+    chosen = set(split_users(names.tolist(), eligible, (1 - share, share),
+                             config.split_seed)["val"])
+    is_chosen = np.array([name in chosen for name in names], bool)  # (U,)
     held = is_chosen[codes]  # (N,)
     rows = []
     for code in np.flatnonzero(is_chosen):

@@ -111,6 +111,17 @@ def test_without_a_test_table_validation_users_are_carved_out_of_training(tmp_pa
     assert meta["validation_source"] == report.carved
 
 
+def test_carving_without_a_validation_share_is_a_clear_error(tmp_path):
+    from llara.common.errors import ConfigError
+
+    tables = toy_rows()
+    del tables["test"]
+    source = write_released(tmp_path / "raw", tables)
+    with pytest.raises(ConfigError, match="data.split_ratios.*carve_validation"):
+        import_released(source, tmp_path / "data", DataConfig(split_ratios=(0.9, 0.0, 0.1)))
+    assert not (tmp_path / "data").exists()
+
+
 def test_pickles_import_like_their_json_lines(tmp_path):
     tables = toy_rows(seed=1)
     write_released(tmp_path / "json", tables)
