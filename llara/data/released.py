@@ -215,8 +215,8 @@ def _carve_validation(tables: dict[str, Samples], report: ReleasedReport,
         rows += np.flatnonzero((codes == code) & long_enough)[-config.rows_per_user:].tolist()
     tables["val"], tables["train"] = train.select(np.array(rows, np.int64)), \
         train.select(np.flatnonzero(~held))
-    report.splits["val"] = SplitCounts(report.splits["train"].file, int(held.sum()),
-                                       len(rows))
+    report.splits["val"] = SplitCounts(f"{report.splits['train'].file}, carved users",
+                                       int(held.sum()), len(rows))
     report.splits["train"].kept = len(tables["train"])
     report.splits["train"].llm_stage = int((tables["train"].len_history >=
                                             PAPER_MIN_HISTORY).sum())
