@@ -112,7 +112,8 @@ def test_released_tables_without_a_test_split_get_train_and_val_shards(ray_local
     tables = toy_rows(users=24)
     del tables["test"]
     write_released(tmp_path / "lastfm", tables)
-    import_released(tmp_path / "lastfm", tmp_path / "data", DataConfig())
+    # Kept as released: the validation rows stay, there is no test split.
+    import_released(tmp_path / "lastfm", tmp_path / "data", DataConfig(carve_validation=False))
     config = toy_config((tmp_path / "data", toy_inputs[1]), tmp_path / "run")
     assert "test" in config.shards.splits
     said = []
@@ -121,6 +122,12 @@ def test_released_tables_without_a_test_split_get_train_and_val_shards(ray_local
     val = PreparedDataset.open(tmp_path / "data").samples("val")
     assert set(manifest.splits) == {"train", "val"} and manifest.splits["val"]["rows"] == len(val)
     assert "test: none in this dataset, no shards" in said
+    # The default carves validation users out of training: the released rows are the test.
+    import_released(tmp_path / "lastfm", tmp_path / "carved", DataConfig())
+    config = toy_config((tmp_path / "carved", toy_inputs[1]), tmp_path / "run-carved")
+    manifest = ShardManifest.read(build_shards(config, progress=False, log=lambda *_: None))
+    assert set(manifest.splits) == {"train", "val", "test"}
+    assert manifest.splits["test"]["rows"] == len(tables["val"])
 
 
 def test_every_epoch_trains_on_the_lists_the_local_loop_draws(ray_local, toy_inputs, tmp_path):
