@@ -55,7 +55,8 @@ def run_kit(kit, out, *extra):
 def test_the_run_script_passes_on_the_cpu_with_the_tiny_llm(toy_inputs, tmp_path):
     pack = bench_module("pack")
     kit, out = tmp_path / "kit", tmp_path / "out"
-    lastfm = write_released(tmp_path / "lastfm", {k: v for k, v in toy_rows(users=24).items()
+    # 48 users: 24 train, of whom 2 are carved out to validate (the diagnostic needs 2 rows)
+    lastfm = write_released(tmp_path / "lastfm", {k: v for k, v in toy_rows(users=48).items()
                                                   if k != "test"})
     manifest = pack.pack(kit, None, model=None, data_dir=toy_inputs[0],
                          sasrec_dir=toy_inputs[1], wheels=False, log=lambda *_: None,
