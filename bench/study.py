@@ -26,7 +26,8 @@ from llara.data.tables import Samples
 from llara.evaluation.diagnostics import history_sensitivity
 from llara.evaluation.fusion import choose_weight, fused_scores, fusion_grid, ranks_of
 from llara.evaluation.gate import fit_gate, gate_features
-from llara.evaluation.intervals import comparison_report, paired_interval, per_row, user_groups
+from llara.evaluation.intervals import (comparison_report, interval_text, paired_interval,
+                                        per_row, user_groups)
 from llara.evaluation.metrics import ranking_metrics
 from llara.evaluation.scoring import score_candidates
 from llara.inference.trained import TrainedModel, load_trained
@@ -355,19 +356,15 @@ def _hr(metrics: dict | None, key: str = "HitRatio@1") -> str:
     return "-" if metrics is None else f"{metrics[key]:.4f}"
 
 
-def _interval(value: dict) -> str:
-    return f"{value['mean']:+.4f} [{value['low']:+.4f}, {value['high']:+.4f}]"
-
-
 def _against(comparison: dict | None, model: str, metric: str = "HitRatio@1") -> str:
-    return "-" if comparison is None else _interval(comparison["against"][model][metric])
+    return "-" if comparison is None else interval_text(comparison["against"][model][metric])
 
 
 def _tail(comparison: dict | None, model: str) -> str:
     if comparison is None:
         return "-"
     tail = [row for row in comparison["popularity"] if row["slice"] == "tail"]
-    return _interval(tail[0]["against"][model]["HitRatio@1"]) if tail else "-"
+    return interval_text(tail[0]["against"][model]["HitRatio@1"]) if tail else "-"
 
 
 def intervals_markdown(points: list[dict]) -> list[str]:
@@ -458,7 +455,7 @@ def pairs_markdown(points: list[dict], reference: str | None,
                               ("fused", "NDCG@5")):
             a = per_row(np.array(mine["ranks"][model]))[metric]
             b = per_row(np.array(theirs["ranks"][model]))[metric]
-            cells.append(_interval(paired_interval(a, b, groups)))
+            cells.append(interval_text(paired_interval(a, b, groups)))
         lines.append(f"| {family} | {budget} | {seed} | " + " | ".join(cells) + " |")
         rows += 1
     return lines if rows else []

@@ -71,15 +71,12 @@ def print_ranking(title: str, items: list[dict], answer: str | None) -> None:
         console.print(f"answer: {answer!r}")
 
 
-def interval_text(interval: dict[str, float]) -> str:
-    """A paired difference as `+0.0213 [-0.0106, +0.0532]`."""
-    return f"{interval['mean']:+.4f} [{interval['low']:+.4f}, {interval['high']:+.4f}]"
-
-
 def comparison_views(report: dict) -> list[Table]:
     """The paired comparison against the recommender (llara.evaluation.intervals): every
     ranking's figures with its difference's 95% interval over users, then the same for the
     slices by target popularity and by history length."""
+    from llara.evaluation import interval_text  # numpy and torch: not at start-up
+
     base, metrics = report["baseline"], ("HitRatio@1", "NDCG@5")
     overall = Table(title=f"against {base} on the same rows ({report['rows']} rows, "
                     f"{report['users']} users): mean difference [95% interval, users "

@@ -8,8 +8,9 @@ from llara.evaluation.generation import (parse_answer, left_aligned, generate_an
 from llara.evaluation.metrics import (ranking_metrics, FULL_KS, FULL_NDCG_KS, full_metrics,
                                       recall_at, full_protocol_metrics, reranked_ranks)
 from llara.evaluation.packed import PackedBatch, pack_candidates
-from llara.evaluation.intervals import (per_row, user_groups, paired_interval, compare,
-                                        popularity_slices, history_slices, comparison_report)
+from llara.evaluation.intervals import (interval_text, per_row, user_groups, paired_interval,
+                                        compare, popularity_slices, history_slices,
+                                        comparison_report)
 from llara.evaluation.predictions import (predictions_table, metrics_from_predictions,
                                           fusion_table, comparison_from_predictions)
 from llara.evaluation.report import (best_per_head, read_metrics_log, reference_results,
@@ -39,6 +40,7 @@ __all__ = [
     "reranked_ranks",
     "PackedBatch",
     "pack_candidates",
+    "interval_text",
     "per_row",
     "user_groups",
     "paired_interval",

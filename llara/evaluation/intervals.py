@@ -28,6 +28,11 @@ def per_row(ranks: np.ndarray) -> dict[str, np.ndarray]:
             "NDCG@5": np.where(ranks < 5, 1.0 / np.log2(np.maximum(ranks, 0) + 2.0), 0.0)}
 
 
+def interval_text(interval: dict[str, float]) -> str:
+    """A paired difference as `+0.0213 [-0.0106, +0.0532]` (mean [low, high])."""
+    return f"{interval['mean']:+.4f} [{interval['low']:+.4f}, {interval['high']:+.4f}]"
+
+
 def user_groups(users: list, sample_ids: np.ndarray) -> np.ndarray:
     """(N,) group index per row: rows of one user share one; a row traced to no user (None)
     is its own group."""

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from llara.common.atomic import atomic_directory
+from llara.evaluation.intervals import interval_text
 
 REPORT_FILES = ("README.md", "*.png")
 """What a report folder is made of, and all that writing one may replace."""
@@ -151,10 +152,6 @@ def best_per_head(references: list[dict]) -> list[dict]:
     return sorted(best.values(), key=lambda r: -r["hr1"])
 
 
-def _interval(value: dict) -> str:
-    return f"{value['mean']:+.4f} [{value['low']:+.4f}, {value['high']:+.4f}]"
-
-
 def comparison_markdown(report: dict) -> list[str]:
     """The paired comparison (llara.evaluation.intervals.comparison_report) as Markdown: each
     ranking's difference from the baseline with its 95% interval, overall and per slice."""
@@ -168,7 +165,7 @@ def comparison_markdown(report: dict) -> list[str]:
     for name, values in report["metrics"].items():
         against = report["against"].get(name)
         lines.append(f"| {name} | {values['HitRatio@1']:.4f} | {values['NDCG@5']:.4f} | " + (
-            f"{_interval(against['HitRatio@1'])} | {_interval(against['NDCG@5'])} |"
+            f"{interval_text(against['HitRatio@1'])} | {interval_text(against['NDCG@5'])} |"
             if against else "- | - |"))
     models = list(report["metrics"])
     others = [m for m in models if m != base]
@@ -181,7 +178,7 @@ def comparison_markdown(report: dict) -> list[str]:
         for row in report[key]:
             lines.append(f"| {row['slice']} | {row['rows']} | " + " | ".join(
                 f"{row['metrics'][m]['HitRatio@1']:.4f}" for m in models) + " | " + " | ".join(
-                _interval(row["against"][m]["HitRatio@1"]) for m in others) + " |")
+                interval_text(row["against"][m]["HitRatio@1"]) for m in others) + " |")
     return lines + [""]
 
 
