@@ -103,7 +103,9 @@ def train_loop(loop_config: dict) -> None:
     plan = step_plan(config, loop_config["train_rows"], world)
     ds_config = deepspeed_config(config, plan, deepspeed_bf16(config.train.precision, device))
     params = model.trainable_parameters()
-    optimizer = torch.optim.AdamW(params, lr=config.train.lr,
+    optimizer = torch.optim.AdamW(model.parameter_groups(config.train.lr,
+                                                         config.train.fresh_lr_scale),
+                                  lr=config.train.lr,
                                   weight_decay=config.train.weight_decay,
                                   fused=device.startswith("cuda"))
     schedule = lambda opt: torch.optim.lr_scheduler.LambdaLR(  # noqa: E731

@@ -56,7 +56,8 @@ class FinetuneConfig:
 
 PAPER_METHOD = {"scoring.head": "title", "prompt.conditioned_candidates": False,
                 "prompt.user_token": False, "prompt.layout": "paper",
-                "curriculum.schedule": "linear", "lora.dropout": 0.1}
+                "curriculum.schedule": "linear", "lora.dropout": 0.1,
+                "train.fresh_lr_scale": 1.0}
 """What the defaults change from the paper's LLaRA (examples/paper.yaml is the whole run)."""
 
 

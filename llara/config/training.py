@@ -22,6 +22,11 @@ class FinetuneTrainConfig:
     """Samples per forward pass; batch_size / micro_batch_size steps are accumulated."""
     lr: float = 8e-4
     """Peak learning rate after warm-up."""
+    fresh_lr_scale: float = 10.0
+    """The projector's and the slot head's learning rate as a multiple of `lr` (they start
+    from scratch; the LoRA adapters sit on pretrained weights and keep `lr`). 10 took the
+    default run on MovieLens from HR@1 0.18 to 0.43 at 512 samples (bench/results); the
+    paper's method trains every weight at one rate (1)."""
     min_lr: float = 8e-6
     """Cosine decay floor."""
     warmup_ratio: float = 0.05
@@ -57,6 +62,7 @@ class FinetuneTrainConfig:
                  f"must be a multiple of micro_batch_size={self.micro_batch_size}")
         require(self.lr > 0 and 0 <= self.min_lr <= self.lr, "train.lr",
                  "must be positive and at least train.min_lr")
+        require(self.fresh_lr_scale > 0, "train.fresh_lr_scale", "must be positive")
         require(0.0 <= self.warmup_ratio < 1.0, "train.warmup_ratio", "must be in [0, 1)")
         require(self.max_train_samples is None or self.max_train_samples >= 1,
                  "train.max_train_samples", "must be positive or null")

@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from llara.common.atomic import atomic_directory
-from llara.common.errors import DataError
+from llara.common.errors import ConfigError, DataError
 from llara.config.lora import LoRAConfig
 from llara.config.run import FinetuneConfig
 from llara.model.batch import PromptBatch
@@ -192,6 +192,21 @@ class LLaRA(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
+    def parameter_groups(self, lr: float, fresh_lr_scale: float = 1.0) -> list[dict]:
+        """Optimiser groups: the LoRA adapters at `lr`, the modules this model adds from
+        scratch (projector, slot head) at `lr * fresh_lr_scale`. The fresh modules start at
+        zero or random and have no pretrained scale to keep, so they can take larger steps
+        than adapters on a pretrained network (LLaVA trains its projector alone at 1e-3
+        before LoRA-style tuning at 2e-4)."""
+        if fresh_lr_scale == 1.0:  # one group, as checkpoints before this option hold
+            return [{"params": self.trainable_parameters(), "lr": lr}]
+        fresh = {id(p) for module in (self.projector, self.head) if module is not None
+                 for p in module.parameters() if p.requires_grad}
+        params = self.trainable_parameters()
+        groups = [{"params": [p for p in params if id(p) not in fresh], "lr": lr},
+                  {"params": [p for p in params if id(p) in fresh], "lr": lr * fresh_lr_scale}]
+        return [group for group in groups if group["params"]]
+
     def save(self, directory: str | Path, config: FinetuneConfig, info: dict) -> None:
         with atomic_directory(directory, MODEL_FILES) as tmp:
             # The resized embedding rows are rebuilt deterministically on load (add_llara_tokens),
@@ -222,8 +237,25 @@ def _save_state(module: nn.Module, path: Path) -> None:
               str(path))
 
 
+def check_cpu_compiler() -> None:
+    """torch.compile's CPU kernels are C++ that inductor builds with the machine's compiler;
+    without one the first forward fails deep inside inductor, so say it here, by option."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+    except ImportError:  # a torch without this helper: inductor will say it itself
+        return
+    try:
+        get_cpp_compiler()
+    except Exception as error:  # noqa: BLE001 - inductor raises its own kinds
+        raise ConfigError("invalid 'train.compile': compiling for the CPU needs a C++ compiler "
+                          "(g++ or clang++, or one named by $CXX) and none was found "
+                          f"({error}); install one or set train.compile=false") from error
+
+
 def compile_decoder_layers(model: LLaRA) -> None:
     """torch.compile each decoder layer in place; the layers share one compiled graph."""
+    if next(model.llm.parameters()).device.type == "cpu":
+        check_cpu_compiler()
     for layer in model.llm.get_decoder().layers:
         layer.compile()
 

@@ -80,8 +80,8 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
     per_epoch = min(len(train), opts.max_train_samples or len(train))
     steps_per_epoch = math.ceil(per_epoch / opts.batch_size)
     total = steps_per_epoch * opts.epochs
-    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=opts.lr,
-                                  weight_decay=opts.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameter_groups(opts.lr, opts.fresh_lr_scale),
+                                  lr=opts.lr, weight_decay=opts.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: learning_rate_factor(s, total, opts))
     backend = TorchBackend(model.trainable_parameters(), optimizer, scheduler)

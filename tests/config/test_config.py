@@ -51,3 +51,10 @@ def test_exponent_notation_is_a_number_as_users_type_it(tmp_path):
     assert load_yaml(RecRunConfig, path).train.lr == 2e-3
     with pytest.raises(ConfigError, match="'train.lr' must be a number, got 'fast'"):
         apply_overrides(RecRunConfig(), ["train.lr=fast"])
+
+
+def test_a_fresh_module_learning_rate_scale_must_be_positive():
+    from llara.config.run import FinetuneConfig
+    assert apply_overrides(FinetuneConfig(), ["train.fresh_lr_scale=8"]).train.fresh_lr_scale == 8
+    with pytest.raises(ConfigError, match=r"train\.fresh_lr_scale"):
+        apply_overrides(FinetuneConfig(), ["train.fresh_lr_scale=0"])

@@ -146,3 +146,34 @@ def test_compiled_layers_over_bf16_frozen_weights_train_like_the_eager_model():
         grads.append(torch.cat([p.grad.flatten() for p in model.projector.parameters()]))
     assert losses[1] == pytest.approx(losses[0], rel=2e-2)
     assert torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0) > 0.98
+
+
+def test_fresh_modules_take_their_own_learning_rate_and_adapters_keep_the_run_s():
+    from llara.config.scoring import ScoringConfig
+    torch.manual_seed(0)
+    llm, tokenizer = load_llm("tiny", extra_text=TITLES)
+    config = paper_method(FinetuneConfig(llm="tiny"))
+    config.scoring = ScoringConfig(head="slot")
+    model = build_llara(config, llm, tokenizer, torch.randn(12, 8))
+    adapters, fresh = model.parameter_groups(1e-3, 10.0)
+    assert (adapters["lr"], fresh["lr"]) == (1e-3, pytest.approx(1e-2))
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all("lora_" in names[id(p)] for p in adapters["params"])
+    assert {names[id(p)].split(".")[0] for p in fresh["params"]} == {"projector", "head"}
+    assert len(adapters["params"]) + len(fresh["params"]) == len(model.trainable_parameters())
+    # scale 1: the single group that checkpoints written before the option hold
+    (single,) = model.parameter_groups(1e-3)
+    assert len(single["params"]) == len(model.trainable_parameters())
+
+
+def test_compiling_on_a_cpu_without_a_cxx_compiler_names_the_option(monkeypatch):
+    from torch._inductor import config as inductor_config
+
+    from llara.common.errors import ConfigError
+    from llara.model.llara import compile_decoder_layers
+    model, _ = make_model()
+    monkeypatch.setattr(inductor_config.cpp, "cxx", ("no-such-compiler-llara",))
+    with pytest.raises(ConfigError, match=r"train\.compile.*C\+\+ compiler"):
+        compile_decoder_layers(model)
+    assert not any(hasattr(layer, "_compiled_call_impl") and layer._compiled_call_impl
+                   for layer in model.llm.get_decoder().layers)
