@@ -141,7 +141,7 @@ def worker(args) -> None:
     from llara.recsys.retrieval import training_lists
     from llara.training.inputs import check_inputs, eligible
     from llara.training.schedule import learning_rate_factor
-    from llara.training.step import TorchBackend, train_step
+    from llara.training.step import TorchBackend, adamw, train_step
     from llara.recsys.checkpoint import load_checkpoint, load_item_embeddings
 
     torch.set_num_threads(args.threads)
@@ -169,7 +169,7 @@ def worker(args) -> None:
     train = eligible(dataset.samples("train"), config.prompt.min_history)
     steps = args.warmup + args.steps
     profiled = 2 if args.profile else 0  # after the timed steps: the profiler slows them
-    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=opts.lr)
+    optimizer = adamw(model, opts)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: learning_rate_factor(s, steps + profiled, opts))
     backend = TorchBackend(model.trainable_parameters(), optimizer, scheduler)

@@ -25,7 +25,7 @@ from llara.common import absolute_path, absolute_paths, atomic_directory, deepsp
 from llara.config import FinetuneConfig, from_dict, to_dict
 from llara.model import MODEL_FILES, build_llara, collate_prompts, compile_decoder_layers
 from llara.prompts import PromptBuilder, run_templates
-from llara.training import (DeepSpeedBackend, EpochValidator, ShardManifest, TrainState,
+from llara.training import (DeepSpeedBackend, adamw, EpochValidator, ShardManifest, TrainState,
                             check_inputs, check_outputs, deepspeed_config, hybrid_probability,
                             learning_rate_factor, load_recommender, load_state_tree,
                             load_trainable, priors_from_rows, prompts_from_rows,
@@ -103,11 +103,7 @@ def train_loop(loop_config: dict) -> None:
     plan = step_plan(config, loop_config["train_rows"], world)
     ds_config = deepspeed_config(config, plan, deepspeed_bf16(config.train.precision, device))
     params = model.trainable_parameters()
-    optimizer = torch.optim.AdamW(model.parameter_groups(config.train.lr,
-                                                         config.train.fresh_lr_scale),
-                                  lr=config.train.lr,
-                                  weight_decay=config.train.weight_decay,
-                                  fused=device.startswith("cuda"))
+    optimizer = adamw(model, config.train, fused=device.startswith("cuda"))
     schedule = lambda opt: torch.optim.lr_scheduler.LambdaLR(  # noqa: E731
         opt, lambda s: learning_rate_factor(s, plan.total_steps, config.train))
     engine, _, _, scheduler = deepspeed.initialize(

@@ -14,7 +14,7 @@ from llara.training.shards import (SHARD_FILES, SHARD_FORMAT, SHARD_SCHEMA, Shar
                                    ShardManifest)
 from llara.training.state import (TrainState, save_trainable, load_trainable, save_state_tree,
                                   load_state_tree)
-from llara.training.step import StepBackend, TorchBackend, DeepSpeedBackend, train_step
+from llara.training.step import StepBackend, TorchBackend, DeepSpeedBackend, adamw, train_step
 from llara.training.validation import (ValidationSet, load_recommender, validation_set,
                                        validation_metrics, EpochOutcome, EpochValidator)
 
@@ -61,6 +61,7 @@ __all__ = [
     "TorchBackend",
     "DeepSpeedBackend",
     "train_step",
+    "adamw",
     "ValidationSet",
     "load_recommender",
     "validation_set",

@@ -31,7 +31,7 @@ from llara.recsys.retrieval import training_lists
 from llara.training.curriculum import hybrid_probability, use_hybrid
 from llara.training.inputs import check_outputs, eligible, run_inputs
 from llara.training.schedule import learning_rate_factor
-from llara.training.step import TorchBackend, train_step
+from llara.training.step import TorchBackend, adamw, train_step
 from llara.training.validation import EpochValidator, load_recommender
 
 
@@ -80,8 +80,7 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
     per_epoch = min(len(train), opts.max_train_samples or len(train))
     steps_per_epoch = math.ceil(per_epoch / opts.batch_size)
     total = steps_per_epoch * opts.epochs
-    optimizer = torch.optim.AdamW(model.parameter_groups(opts.lr, opts.fresh_lr_scale),
-                                  lr=opts.lr, weight_decay=opts.weight_decay)
+    optimizer = adamw(model, opts)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: learning_rate_factor(s, total, opts))
     backend = TorchBackend(model.trainable_parameters(), optimizer, scheduler)

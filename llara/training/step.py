@@ -11,6 +11,7 @@ from typing import Protocol
 import torch
 
 from llara.common.device import autocast_for
+from llara.config.training import FinetuneTrainConfig
 from llara.model.batch import PromptBatch
 from llara.model.llara import LLaRA
 
@@ -77,3 +78,10 @@ def train_step(model: LLaRA, micro_batches: list[PromptBatch], hybrid: bool,
         loss_sum += loss.detach().float() * weight
     lr = backend.step()
     return float(loss_sum), lr
+
+
+def adamw(model: LLaRA, opts: FinetuneTrainConfig, fused: bool = False) -> torch.optim.AdamW:
+    """The run's optimiser: AdamW over the trainable weights, the fresh modules at
+    `opts.fresh_lr_scale` times `opts.lr` (LLaRA.parameter_groups)."""
+    return torch.optim.AdamW(model.parameter_groups(opts.lr, opts.fresh_lr_scale), lr=opts.lr,
+                             weight_decay=opts.weight_decay, fused=fused)
