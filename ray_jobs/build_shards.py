@@ -1,8 +1,9 @@
 """Ray Data job: prepared sample tables -> tokenised hybrid + text-only prompt shards.
 
 Streaming: Parquet blocks flow through a pool of tokenising actors (one tokenizer each) and the
-driver writes each `rows_per_shard` batch as it arrives, in input order, so memory stays bounded
-by the pipeline's in-flight blocks whatever the catalogue size.
+driver writes each `rows_per_shard` batch as it arrives, in order, so memory stays bounded by the
+pipeline's in-flight blocks whatever the catalogue size. Training rows are first sorted into
+their epoch's seeded order (Ray Data's distributed sort; a sort key of 8 bytes a row).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from llara.common import absolute_path, absolute_paths, atomic_directory
 from llara.config import FinetuneConfig
 from llara.data import PreparedDataset
 from llara.model import load_tokenizer, resolve_llm
-from llara.training import (SHARD_FILES, SHARD_FORMAT, ShardManifest, ShardSpec, ShardTokenizer,
-                            shard_key, write_shard)
+from llara.training import (ORDER_COLUMN, SHARD_FILES, SHARD_FORMAT, ShardManifest, ShardSpec,
+                            ShardTokenizer, order_boundaries, shard_key, with_training_order,
+                            write_shard)
 
 from .session import actor_cpus
 
@@ -88,10 +90,20 @@ def _write_split(config: FinetuneConfig, dataset, llm: str, split: str, epoch: i
     total = min(meta.num_rows, config.shards.limit or meta.num_rows)
     stream = ray.data.read_parquet(str(source), num_cpus=0.5,
                                    override_num_blocks=meta.num_row_groups)
+    if epoch is not None:
+        # Prepared tables keep each user's rows together (the first 512 MovieLens rows hold 4
+        # users), and training takes a prefix of its shards: sort into the epoch's seeded
+        # order first, so any prefix is a random sample (the local loop draws one too).
+        stream = stream.map_batches(with_training_order, fn_args=(config.shards.seed, epoch),
+                                    batch_format="pyarrow", num_cpus=0.5)
+        stream = stream.sort([ORDER_COLUMN, "sample_id"],
+                             boundaries=order_boundaries(meta.num_row_groups))
+        stream = stream.drop_columns([ORDER_COLUMN])
+    # No more actors than blocks to read: an idle actor only earns a warning.
+    pool = max(1, min(actors, meta.num_row_groups if epoch is not None
+                      else blocks_to_read(meta, total)))
     if config.shards.limit:
         stream = stream.limit(config.shards.limit)
-    # No more actors than blocks to read: an idle actor only earns a warning.
-    pool = max(1, min(actors, blocks_to_read(meta, total)))
     spec = asdict(ShardSpec.for_split(config, dataset, llm, split, epoch or 0))
     stream = stream.map_batches(
         ShardTokenizer, fn_constructor_args=(spec,),

@@ -19,11 +19,13 @@ class ShardConfig:
     splits: tuple[str, ...] = ("train", "val", "test")
     """Dataset splits to shard."""
     seed: int = 0
-    """Seeds the template picked for each sample (a pure function of seed and sample id)."""
+    """Seeds the template picked for each training sample and the shuffled order training rows
+    are written in (pure functions of seed, epoch and sample id)."""
     concurrency: int | None = None
     """Tokenising actors; default: one per CPU Ray offers."""
     limit: int | None = None
-    """Shard only the first N samples of each split (quick runs); None for all."""
+    """Shard only N samples of each split (quick runs): a seeded random N of the training rows,
+    the first N of validation and test; None for all."""
 
     def __post_init__(self) -> None:
         require(self.rows_per_shard >= 1, "shards.rows_per_shard", "must be at least 1")

@@ -9,6 +9,8 @@ from llara.training.progress import MetricsFollower, training_progress
 from llara.training.schedule import learning_rate_factor
 from llara.training.shard_key import shard_key, changed_keys, tokenizer_fingerprint
 from llara.training.shards import (SHARD_FILES, SHARD_FORMAT, SHARD_SCHEMA, ShardSpec, template_choice,
+                                   ORDER_COLUMN, order_boundaries, training_order,
+                                   with_training_order,
                                    shard_table, ShardTokenizer, write_shard, prompts_from_rows,
                                    priors_from_rows,
                                    ShardManifest)
@@ -46,6 +48,10 @@ __all__ = [
     "SHARD_SCHEMA",
     "ShardSpec",
     "template_choice",
+    "ORDER_COLUMN",
+    "training_order",
+    "order_boundaries",
+    "with_training_order",
     "shard_table",
     "ShardTokenizer",
     "write_shard",

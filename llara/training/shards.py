@@ -4,8 +4,10 @@ A shard row is a pure function of (sample, seeds, epoch, tokenizer, recommender)
 come from `sample_candidates` (keyed by sample id, and by the epoch in training, as the local
 loop draws them) or, with candidates.source=recommender, from the frozen recommender's top-N,
 the template from (shards.seed, epoch, sample id). Training shards hold one set of files per
-epoch (train-e<epoch>-<n>.parquet), so every epoch trains on fresh negatives. Shard files are
-byte-identical across rebuilds whatever the parallelism, and workers only collate.
+epoch (train-e<epoch>-<n>.parquet), so every epoch trains on fresh negatives, in the epoch's
+shuffled order (`training_order`): prepared tables keep each user's rows together, so an
+unshuffled prefix (shards.limit, train.max_train_samples) would hold a handful of users. Shard
+files are byte-identical across rebuilds whatever the parallelism, and workers only collate.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from llara.recsys.ranking import candidate_log_probs
 from llara.recsys.retrieval import training_lists
 from llara.training.shard_key import changed_keys
 
-SHARD_FORMAT = "llara-shards/4"
+SHARD_FORMAT = "llara-shards/5"  # 5: training rows in training_order, not table order
 SHARD_FILES = ("manifest.json", "train-*.parquet", "val-*.parquet", "test-*.parquet")
 """What a shard folder is made of, and all that rebuilding it may replace."""
 _ids = pa.list_(pa.int32())
@@ -94,6 +96,36 @@ class ShardSpec:
                    epoch=epoch, layout=config.prompt.layout,
                    item_text=config.prompt.item_text,
                    residual=split == "train" and config.scoring.residual > 0)
+
+
+ORDER_COLUMN = "training_order"
+"""The sort key column the shard builder adds to training rows, and drops after sorting."""
+
+
+def training_order(seed: int, epoch: int, sample_ids: np.ndarray) -> np.ndarray:
+    """(N,) int64 sort keys in [0, 2**63) of training samples: a seeded hash of (seed, epoch,
+    sample id) (splitmix64's finaliser), so the order is a pure function of each sample and
+    not of how the table was read or split. Sorted by it, any prefix of an epoch's shards is a
+    uniform random sample of the rows, and each epoch takes another one."""
+    salt = np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0]
+    with np.errstate(over="ignore"):  # the hash multiplies modulo 2**64 on purpose
+        x = np.asarray(sample_ids).astype(np.uint64) ^ salt
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(1)).astype(np.int64)  # 63 bits: a signed column sorts the same
+
+
+def order_boundaries(parts: int) -> list[int]:
+    """Range boundaries that cut training_order's (uniform) keys into `parts` equal ranges:
+    a sort then needs no sampling pass and no more partitions than the table has blocks."""
+    return [round(i * 2**63 / parts) for i in range(1, parts)]
+
+
+def with_training_order(table: pa.Table, seed: int, epoch: int) -> pa.Table:
+    """`table` of sample rows plus its ORDER_COLUMN (Ray Data sorts training rows by it)."""
+    keys = training_order(seed, epoch, table["sample_id"].to_numpy())
+    return table.append_column(ORDER_COLUMN, pa.array(keys, pa.int64()))
 
 
 def template_choice(seed: int, sample_ids: np.ndarray, count: int,

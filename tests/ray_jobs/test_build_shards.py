@@ -1,5 +1,7 @@
 """Ray Data shard building: content equals the library's prompts, reruns are byte-identical."""
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow.parquet as pq
 
@@ -11,7 +13,8 @@ from llara.model.llm import load_tokenizer
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import templates_for
 from llara.ray_jobs.build_shards import build_shards
-from llara.training.shards import SHARD_SCHEMA, ShardManifest, prompts_from_rows, template_choice
+from llara.training.shards import (SHARD_SCHEMA, ShardManifest, prompts_from_rows, template_choice,
+                                   training_order)
 from tests.conftest import toy_config
 from tests.data.test_released import toy_rows, write_released
 
@@ -27,7 +30,9 @@ def test_shards_hold_both_prompt_variants_of_every_sample(ray_local, toy_inputs,
     assert len(manifest.splits["train"]["files"]) == -(-len(kept) // 64)
     table = pq.read_table(manifest.files(directory, "train"))
     assert table.schema.equals(SHARD_SCHEMA)
-    assert table["sample_id"].to_pylist() == kept.sample_id.tolist()  # input order kept
+    # training rows in the epoch's seeded order, every row once
+    kept = kept.select(np.lexsort((kept.sample_id, training_order(0, 0, kept.sample_id))))
+    assert table["sample_id"].to_pylist() == kept.sample_id.tolist()
 
     titles = dataset.titles()
     builder = PromptBuilder(load_tokenizer("tiny", titles), titles, config.prompt.max_length)
@@ -98,7 +103,8 @@ def test_recommender_source_shards_train_on_retrieved_lists(ray_local, toy_input
     expected = training_lists(kept, "recommender", dataset.num_items, 8, 0, 0,
                               load_checkpoint(toy_inputs[1]).model)
     table = pq.read_table(manifest.files(directory, "train"))
-    assert table["candidates"].to_pylist() == expected.tolist()
+    by_id = dict(zip(table["sample_id"].to_pylist(), table["candidates"].to_pylist()))
+    assert [by_id[s] for s in kept.sample_id.tolist()] == expected.tolist()
     # Evaluation shards keep the paper's lists whatever the training source.
     test = pq.read_table(manifest.files(directory, "test"))
     assert test["candidates"].to_pylist() == sample_candidates(
@@ -144,14 +150,37 @@ def test_every_epoch_trains_on_the_lists_the_local_loop_draws(ray_local, toy_inp
     kept = train.select(np.flatnonzero(train.len_history >= config.prompt.min_history))
     tables = [pq.read_table(manifest.files(directory, "train", e)) for e in (0, 1)]
     for epoch, table in enumerate(tables):
-        assert table["sample_id"].to_pylist() == kept.sample_id.tolist()
+        order = np.lexsort((kept.sample_id, training_order(0, epoch, kept.sample_id)))
+        assert table["sample_id"].to_pylist() == kept.sample_id[order].tolist()
         local = training_lists(kept, "random", dataset.num_items, 10, 0, epoch)
-        assert table["candidates"].to_pylist() == local.tolist()
-    assert tables[0]["candidates"].to_pylist() != tables[1]["candidates"].to_pylist()
+        assert table["candidates"].to_pylist() == local[order].tolist()
+    assert tables[0]["sample_id"] != tables[1]["sample_id"]  # each epoch in its own order
     # The local loop's own epoch-1 lists for a subset of samples are the same rows' lists.
     subset = kept.select(np.arange(3, 9))
+    by_id = dict(zip(tables[1]["sample_id"].to_pylist(), tables[1]["candidates"].to_pylist()))
     assert training_lists(subset, "random", dataset.num_items, 10, 0, 1).tolist() == \
-        tables[1]["candidates"].to_pylist()[3:9]
+        [by_id[s] for s in subset.sample_id.tolist()]
+
+
+def test_a_limited_run_trains_on_random_users_not_the_first_few(ray_local, toy_inputs,
+                                                                tmp_path):
+    """Prepared tables keep a user's rows together; a limit (or max_train_samples, which takes
+    a prefix of the shards) must still sample across users, a new sample each epoch."""
+    config = toy_config(toy_inputs, tmp_path / "run", epochs=2)
+    config.shards.splits, config.shards.limit = ("train", "test"), 40
+    manifest = ShardManifest.read(build_shards(config, progress=False, log=lambda *_: None))
+    dataset = PreparedDataset.open(toy_inputs[0])
+    train = dataset.samples("train")
+    head_users = set(train.user[:40])
+    for epoch in (0, 1):
+        drawn = train.select(np.lexsort((train.sample_id,
+                                         training_order(0, epoch, train.sample_id)))[:40])
+        drawn = drawn.select(np.flatnonzero(drawn.len_history >= config.prompt.min_history))
+        table = pq.read_table(manifest.files(Path(config.shard_dir()), "train", epoch))
+        assert table["sample_id"].to_pylist() == drawn.sample_id.tolist()
+        assert len(set(drawn.user)) >= 2 * len(head_users)
+    assert pq.read_table(manifest.files(Path(config.shard_dir()), "test"))[
+        "sample_id"].to_pylist() == dataset.samples("test").sample_id[:40].tolist()
 
 
 def test_shards_are_rebuilt_when_anything_that_shapes_them_changes(ray_local, toy_inputs,
