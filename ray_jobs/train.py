@@ -27,7 +27,7 @@ from llara.model import MODEL_FILES, build_llara, collate_prompts, compile_decod
 from llara.prompts import PromptBuilder, run_templates
 from llara.training import (DeepSpeedBackend, adamw, EpochValidator, ShardManifest, TrainState,
                             check_inputs, check_outputs, deepspeed_config, hybrid_probability,
-                            learning_rate_factor, TrainingClock, load_recommender, load_state_tree,
+                            learning_rate_factor, load_recommender, load_state_tree,
                             load_trainable, priors_from_rows, prompts_from_rows,
                             run_inputs, save_state_tree,
                             save_trainable, step_plan, train_step, training_progress, use_hybrid)
@@ -104,9 +104,8 @@ def train_loop(loop_config: dict) -> None:
     ds_config = deepspeed_config(config, plan, deepspeed_bf16(config.train.precision, device))
     params = model.trainable_parameters()
     optimizer = adamw(model, config.train, fused=device.startswith("cuda"))
-    clock = TrainingClock(config.train.max_minutes, state.train_seconds)
     schedule = lambda opt: torch.optim.lr_scheduler.LambdaLR(  # noqa: E731
-        opt, lambda s: learning_rate_factor(s, plan.total_steps, config.train, clock.fraction))
+        opt, lambda s: learning_rate_factor(s, plan.total_steps, config.train))
     engine, _, _, scheduler = deepspeed.initialize(
         model=model, optimizer=optimizer, model_parameters=params, lr_scheduler=schedule,
         config=ds_config, dist_init_required=False)
@@ -141,18 +140,7 @@ def train_loop(loop_config: dict) -> None:
                                                    "num_items": dataset.num_items})
             ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
 
-    def slowest(fraction: float) -> float:
-        """The largest share of the minutes gone on any worker: all stop at the same step."""
-        if world == 1:
-            return fraction
-        shared = torch.tensor([fraction], dtype=torch.float64, device=device)
-        torch.distributed.all_reduce(shared, op=torch.distributed.ReduceOp.MAX)
-        return float(shared.item())
-
-    clock.tick(slowest)  # a restart may find the minutes spent already
     for epoch in range(state.epoch, config.train.epochs):
-        if clock.out_of_time:
-            break
         engine.train()
         batches = ray.train.get_dataset_shard(epoch_dataset(epoch)).iter_batches(
             batch_size=plan.per_worker_batch, batch_format="pyarrow", drop_last=True,
@@ -180,9 +168,6 @@ def train_loop(loop_config: dict) -> None:
                                                      plan.total_steps)}
             if sink:
                 sink.write(record)
-            state.train_seconds = clock.spent()
-            if clock.tick(slowest) >= 1.0:
-                break  # out of minutes: validate and save as at the epoch's end
             if state.step % config.distributed.checkpoint_every == 0 and \
                     state.position < plan.steps_per_epoch:
                 report(record)

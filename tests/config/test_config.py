@@ -53,11 +53,8 @@ def test_exponent_notation_is_a_number_as_users_type_it(tmp_path):
         apply_overrides(RecRunConfig(), ["train.lr=fast"])
 
 
-def test_the_fresh_module_rate_scale_and_the_minute_budget_must_be_positive():
+def test_a_fresh_module_learning_rate_scale_must_be_positive():
     from llara.config.run import FinetuneConfig
     assert apply_overrides(FinetuneConfig(), ["train.fresh_lr_scale=8"]).train.fresh_lr_scale == 8
     with pytest.raises(ConfigError, match=r"train\.fresh_lr_scale"):
         apply_overrides(FinetuneConfig(), ["train.fresh_lr_scale=0"])
-    assert apply_overrides(FinetuneConfig(), ["train.max_minutes=2.5"]).train.max_minutes == 2.5
-    with pytest.raises(ConfigError, match=r"train\.max_minutes"):
-        apply_overrides(FinetuneConfig(), ["train.max_minutes=0"])
