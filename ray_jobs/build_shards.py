@@ -99,9 +99,11 @@ def _write_split(config: FinetuneConfig, dataset, llm: str, split: str, epoch: i
         stream = stream.sort([ORDER_COLUMN, "sample_id"],
                              boundaries=order_boundaries(meta.num_row_groups))
         stream = stream.drop_columns([ORDER_COLUMN])
-    # No more actors than blocks to read: an idle actor only earns a warning.
-    pool = max(1, min(actors, meta.num_row_groups if epoch is not None
-                      else blocks_to_read(meta, total)))
+    # No more actors than blocks to read: an idle actor only earns a warning. The sort's
+    # partitions hold about equal shares of the rows, so a limit reaches at least this many.
+    blocks = meta.num_row_groups * total // max(1, meta.num_rows) if epoch is not None \
+        else blocks_to_read(meta, total)
+    pool = max(1, min(actors, blocks))
     if config.shards.limit:
         stream = stream.limit(config.shards.limit)
     spec = asdict(ShardSpec.for_split(config, dataset, llm, split, epoch or 0))
