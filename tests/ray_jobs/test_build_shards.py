@@ -19,6 +19,12 @@ from tests.conftest import toy_config
 from tests.data.test_released import toy_rows, write_released
 
 
+def in_training_order(samples, epoch: int):
+    """`samples` in the order the epoch's training shards hold them (shards.seed 0)."""
+    return samples.select(np.lexsort((samples.sample_id,
+                                      training_order(0, epoch, samples.sample_id))))
+
+
 def test_shards_hold_both_prompt_variants_of_every_sample(ray_local, toy_inputs, tmp_path):
     config = toy_config(toy_inputs, tmp_path / "run")
     directory = build_shards(config, progress=False, log=lambda *_: None)
@@ -31,7 +37,7 @@ def test_shards_hold_both_prompt_variants_of_every_sample(ray_local, toy_inputs,
     table = pq.read_table(manifest.files(directory, "train"))
     assert table.schema.equals(SHARD_SCHEMA)
     # training rows in the epoch's seeded order, every row once
-    kept = kept.select(np.lexsort((kept.sample_id, training_order(0, 0, kept.sample_id))))
+    kept = in_training_order(kept, 0)
     assert table["sample_id"].to_pylist() == kept.sample_id.tolist()
 
     titles = dataset.titles()
@@ -150,16 +156,18 @@ def test_every_epoch_trains_on_the_lists_the_local_loop_draws(ray_local, toy_inp
     kept = train.select(np.flatnonzero(train.len_history >= config.prompt.min_history))
     tables = [pq.read_table(manifest.files(directory, "train", e)) for e in (0, 1)]
     for epoch, table in enumerate(tables):
-        order = np.lexsort((kept.sample_id, training_order(0, epoch, kept.sample_id)))
-        assert table["sample_id"].to_pylist() == kept.sample_id[order].tolist()
-        local = training_lists(kept, "random", dataset.num_items, 10, 0, epoch)
-        assert table["candidates"].to_pylist() == local[order].tolist()
-    assert tables[0]["sample_id"] != tables[1]["sample_id"]  # each epoch in its own order
+        ordered = in_training_order(kept, epoch)
+        assert table["sample_id"].to_pylist() == ordered.sample_id.tolist()
+        local = training_lists(ordered, "random", dataset.num_items, 10, 0, epoch)
+        assert table["candidates"].to_pylist() == local.tolist()
+    assert tables[0]["sample_id"].to_pylist() != tables[1]["sample_id"].to_pylist()
+    lists = [dict(zip(t["sample_id"].to_pylist(), t["candidates"].to_pylist())) for t in tables]
+    assert [lists[0][s] for s in kept.sample_id.tolist()] != \
+        [lists[1][s] for s in kept.sample_id.tolist()]  # fresh negatives every epoch
     # The local loop's own epoch-1 lists for a subset of samples are the same rows' lists.
     subset = kept.select(np.arange(3, 9))
-    by_id = dict(zip(tables[1]["sample_id"].to_pylist(), tables[1]["candidates"].to_pylist()))
     assert training_lists(subset, "random", dataset.num_items, 10, 0, 1).tolist() == \
-        [by_id[s] for s in subset.sample_id.tolist()]
+        [lists[1][s] for s in subset.sample_id.tolist()]
 
 
 def test_a_limited_run_trains_on_random_users_not_the_first_few(ray_local, toy_inputs,
@@ -173,8 +181,7 @@ def test_a_limited_run_trains_on_random_users_not_the_first_few(ray_local, toy_i
     train = dataset.samples("train")
     head_users = set(train.user[:40])
     for epoch in (0, 1):
-        drawn = train.select(np.lexsort((train.sample_id,
-                                         training_order(0, epoch, train.sample_id)))[:40])
+        drawn = in_training_order(train, epoch).select(np.arange(40))
         drawn = drawn.select(np.flatnonzero(drawn.len_history >= config.prompt.min_history))
         table = pq.read_table(manifest.files(Path(config.shard_dir()), "train", epoch))
         assert table["sample_id"].to_pylist() == drawn.sample_id.tolist()
