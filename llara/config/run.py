@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llara.common.paths import PATH, PATH_OR_NAME
+from llara.config.checks import require
 from llara.config.candidates import CandidateConfig
 from llara.config.curriculum import CurriculumConfig
 from llara.config.distributed import DistributedConfig, ShardConfig
@@ -21,6 +22,11 @@ class FinetuneConfig:
 
     llm: str = field(default="smollm2-135m", metadata=PATH_OR_NAME)
     """A packaged model name, a Hugging Face folder or hub id, a .gguf file, or `tiny`."""
+    llm_layers: int = 0
+    """Keep only the LLM's first N decoder layers (0: all). The head then reads layer N's
+    states through the model's final norm; the layers above are never loaded, so a step
+    costs about N / depth of the whole model's. SLMRec (Xu et al., ICLR 2025) found most
+    intermediate layers of an LLM recommender redundant."""
     data_dir: str = field(default="data/movielens-100k", metadata=PATH)
     """Prepared dataset (`llara data prepare`)."""
     rec_checkpoint: str = field(default="runs/rec/sasrec", metadata=PATH)
@@ -46,6 +52,10 @@ class FinetuneConfig:
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     """Ray Train + DeepSpeed."""
 
+    def __post_init__(self) -> None:
+        require(self.llm_layers >= 0, "llm_layers", "must be 0 (every layer) or a positive "
+                "number of decoder layers to keep")
+
     def uses_user_state(self) -> bool:
         """Whether the model reads the recommender's user state (token or conditioning)."""
         return self.prompt.user_token or self.prompt.conditioned_candidates
@@ -57,13 +67,13 @@ class FinetuneConfig:
 PAPER_METHOD = {"scoring.head": "title", "prompt.conditioned_candidates": False,
                 "prompt.user_token": False, "prompt.layout": "paper",
                 "curriculum.schedule": "linear", "lora.dropout": 0.1,
-                "train.fresh_lr_scale": 1.0}
+                "train.fresh_lr_scale": 1.0, "llm_layers": 0}
 """What the defaults change from the paper's LLaRA (examples/paper.yaml is the whole run)."""
 
 
 def paper_method(config: FinetuneConfig) -> FinetuneConfig:
-    """`config` with the paper's ranking (title answers), prompts (item embeddings alone) and
-    curriculum (linear)."""
+    """`config` with the paper's ranking (title answers), prompts (item embeddings alone),
+    curriculum (linear) and the whole LLM."""
     from llara.config.io import apply_overrides
 
     return apply_overrides(config, [f"{key}={str(value).lower()}"

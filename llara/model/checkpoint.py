@@ -41,7 +41,8 @@ def read_run_json(checkpoint: str | Path) -> dict:
 
 def run_config_of(payload: dict) -> FinetuneConfig:
     """The run config recorded in a run.json payload, as written (paths as recorded)."""
-    return from_dict(FinetuneConfig, payload["config"])
+    # Checkpoints from before the option ran every layer, whatever today's default.
+    return from_dict(FinetuneConfig, {"llm_layers": 0, **payload["config"]})
 
 
 def read_run_config(checkpoint: str | Path) -> FinetuneConfig:

@@ -4,6 +4,7 @@ random-weight model built from a config (tests). LLaRA's special tokens are alwa
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import warnings
 import zipfile
@@ -13,7 +14,7 @@ from pathlib import Path
 import torch
 
 from llara.common.atomic import atomic_directory
-from llara.common.errors import LlaraError
+from llara.common.errors import ConfigError, LlaraError
 from llara.common.wheels import download_wheel
 from llara.data.fetch import default_cache_dir
 from llara.prompts.templates import SPECIAL_TOKENS, TEMPLATES, USER_FIELD
@@ -61,7 +62,10 @@ def tiny_tokenizer(extra_text: list[str] = ()):
     return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>")
 
 
-def tiny_llm(vocab_size: int, hidden_size: int = 32, layers: int = 2, heads: int = 4,
+TINY_LAYERS = 2
+
+
+def tiny_llm(vocab_size: int, hidden_size: int = 32, layers: int = TINY_LAYERS, heads: int = 4,
              context: int = 1024):
     """A Llama-shaped model with fixed random weights: real code paths, seconds on a CPU."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -121,12 +125,52 @@ def load_tokenizer(source: str, extra_text: list[str] = ()):
     return tokenizer
 
 
-def load_llm(source: str, dtype: torch.dtype = torch.float32, extra_text: list[str] = ()):
+def stored_depth(source: str) -> int:
+    """How many decoder layers the LLM at `source` has, from its config alone."""
+    from transformers import AutoConfig
+
+    if source == TINY:
+        return TINY_LAYERS
+    path = Path(source)
+    kwargs = {"gguf_file": path.name, "local_files_only": True} if source.endswith(".gguf") \
+        else {"local_files_only": path.is_dir()}
+    try:
+        config = AutoConfig.from_pretrained(path.parent if source.endswith(".gguf") else source,
+                                            **kwargs)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"cannot read the LLM's config from '{source}': {err}") from None
+    return int(config.num_hidden_layers)
+
+
+def keep_first_layers(model, layers: int) -> None:
+    """Drop every decoder layer from `layers` on (0 keeps all); the final norm and the LM head
+    stay, so the head reads layer `layers` as it would the last one."""
+    decoder = model.get_decoder()
+    depth = len(decoder.layers)
+    if layers > depth:
+        raise ConfigError(f"invalid 'llm_layers': the LLM has {depth} decoder layers, "
+                          f"got {layers}")
+    if layers in (0, depth):
+        return
+    decoder.layers = decoder.layers[:layers]
+    model.config.num_hidden_layers = layers
+    if isinstance(getattr(model.config, "layer_types", None), list):
+        model.config.layer_types = model.config.layer_types[:layers]
+
+
+def load_llm(source: str, dtype: torch.dtype = torch.float32, extra_text: list[str] = (),
+             layers: int = 0):
     """(model, tokenizer) from `tiny`, a .gguf file, a local folder, or a hub id, its weights
-    in `dtype` whatever dtype they were saved in (llara.common.device.base_dtype decides)."""
+    in `dtype` whatever dtype they were saved in (llara.common.device.base_dtype decides),
+    with only its first `layers` decoder layers where `layers` is not 0 (llm_layers)."""
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(source, extra_text)
+    if layers:
+        depth = stored_depth(source)
+        if layers > depth:
+            raise ConfigError(f"invalid 'llm_layers': the LLM at '{source}' has {depth} decoder "
+                              f"layers, got {layers}")
     try:
         if source == TINY:
             model = tiny_llm(len(tokenizer))
@@ -135,13 +179,34 @@ def load_llm(source: str, dtype: torch.dtype = torch.float32, extra_text: list[s
             model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
                                                          local_files_only=True)
         else:
-            model = AutoModelForCausalLM.from_pretrained(
-                source, local_files_only=Path(source).is_dir(), dtype=dtype)
+            # The layers above `layers` are never built: their weights are skipped on load.
+            depth = {"num_hidden_layers": layers} if layers else {}
+            with _quiet_unused_weights(bool(layers)):
+                model = AutoModelForCausalLM.from_pretrained(
+                    source, local_files_only=Path(source).is_dir(), dtype=dtype, **depth)
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"cannot load the LLM from '{source}': {err}") from None
+    keep_first_layers(model, layers)
     model.to(dtype)
     add_llara_tokens(model, tokenizer)
     return model, tokenizer
+
+
+@contextlib.contextmanager
+def _quiet_unused_weights(quiet: bool):
+    """transformers warns of every checkpoint weight it skips; the skipped layers are the
+    point of llm_layers, so that warning says nothing to the user there."""
+    if not quiet:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 CONVERTED_FILES = ("*.json", "*.safetensors", "*.txt", "*.jinja", "*.model")

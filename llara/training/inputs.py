@@ -65,7 +65,7 @@ def run_inputs(config: FinetuneConfig, device: str, cache_dir, log,
         if config.uses_user_state() else None
     llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log),
                               base_dtype(config.train.precision, device),
-                              extra_text=titles)
+                              extra_text=titles, layers=config.llm_layers)
     if not inference:
         llm.set_attn_implementation(attention_implementation(config.train.attention, device))
     return RunInputs(dataset, titles, llm, tokenizer, table, encoder)

