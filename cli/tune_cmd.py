@@ -65,7 +65,8 @@ def tune(config: Optional[Path] = typer.Option(None, help=SPEC_HELP),
          time_budget: Optional[float] = typer.Option(None, min=1, help="Seconds for the whole "
                                                      "search."),
          workers: Optional[int] = typer.Option(None, min=1, help="Ray Train workers per trial."),
-         cpus_per_worker: Optional[int] = typer.Option(None, min=1, help="CPUs per worker."),
+         cpus_per_worker: Optional[float] = typer.Option(None, min=0.01,
+                                                         help="CPUs per worker."),
          gpus: Optional[bool] = typer.Option(None, "--gpus/--no-gpus",
                                              help="One GPU per worker."),
          epochs: Optional[int] = typer.Option(None, min=1, help="Epochs per trial (ASHA's "

@@ -27,10 +27,13 @@ from llara.model import MODEL_FILES, build_llara, collate_prompts, compile_decod
 from llara.prompts import PromptBuilder, run_templates
 from llara.training import (DeepSpeedBackend, adamw, EpochValidator, ShardManifest, TrainState,
                             check_inputs, check_outputs, deepspeed_config, hybrid_probability,
-                            learning_rate_factor, load_recommender, load_state_tree,
+                            learning_rate_factor, TrainingClock, load_recommender, load_state_tree,
                             load_trainable, priors_from_rows, prompts_from_rows,
                             run_inputs, save_state_tree,
                             save_trainable, step_plan, train_step, training_progress, use_hybrid)
+
+READ_CPUS = 0.25
+"""CPUs of one Ray Data task reading training shards for the workers."""
 
 
 @dataclass
@@ -104,8 +107,9 @@ def train_loop(loop_config: dict) -> None:
     ds_config = deepspeed_config(config, plan, deepspeed_bf16(config.train.precision, device))
     params = model.trainable_parameters()
     optimizer = adamw(model, config.train, fused=device.startswith("cuda"))
+    clock = TrainingClock(config.train.max_minutes, state.train_seconds)
     schedule = lambda opt: torch.optim.lr_scheduler.LambdaLR(  # noqa: E731
-        opt, lambda s: learning_rate_factor(s, plan.total_steps, config.train))
+        opt, lambda s: learning_rate_factor(s, plan.total_steps, config.train, clock.fraction))
     engine, _, _, scheduler = deepspeed.initialize(
         model=model, optimizer=optimizer, model_parameters=params, lr_scheduler=schedule,
         config=ds_config, dist_init_required=False)
@@ -140,7 +144,19 @@ def train_loop(loop_config: dict) -> None:
                                                    "num_items": dataset.num_items})
             ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
 
+    def slowest(fraction: float) -> float:
+        """The largest share of the minutes gone on any worker: all stop at the same step."""
+        if world == 1:
+            return fraction
+        shared = torch.tensor([fraction], dtype=torch.float64, device=device)
+        torch.distributed.all_reduce(shared, op=torch.distributed.ReduceOp.MAX)
+        return float(shared.item())
+
+    # The clock is read after each step only, so a run (or a restart that finds its minutes
+    # spent) trains at least one step and ends with a validated, saved checkpoint.
     for epoch in range(state.epoch, config.train.epochs):
+        if clock.out_of_time:
+            break
         engine.train()
         batches = ray.train.get_dataset_shard(epoch_dataset(epoch)).iter_batches(
             batch_size=plan.per_worker_batch, batch_format="pyarrow", drop_last=True,
@@ -168,6 +184,9 @@ def train_loop(loop_config: dict) -> None:
                                                      plan.total_steps)}
             if sink:
                 sink.write(record)
+            state.train_seconds = clock.spent()
+            if clock.tick(slowest) >= 1.0:
+                break  # out of minutes: validate and save as at the epoch's end
             if state.step % config.distributed.checkpoint_every == 0 and \
                     state.position < plan.steps_per_epoch:
                 report(record)
@@ -229,8 +248,23 @@ def distributed_trainer(config: FinetuneConfig, manifest: ShardManifest, cache_d
         run_config=RunConfig(name=name, storage_path=storage, callbacks=list(callbacks),
                              failure_config=FailureConfig(max_failures=dist.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=dist.num_to_keep)),
-        datasets={name: ray.data.read_parquet(files, num_cpus=0.25)
+        datasets={name: ray.data.read_parquet(files, num_cpus=READ_CPUS)
                   for name, files in epochs.items()})
+
+
+def warn_if_no_cpu_left_for_data(config: FinetuneConfig, log) -> None:
+    """Ray Data reads the training shards with the CPUs the workers leave free (0.25 a read
+    task): workers that reserve every CPU of the cluster wait for their first batch until
+    more CPUs join, which on a fixed cluster is never."""
+    dist = config.distributed
+    total = float(ray.cluster_resources().get("CPU", 0.0))
+    reserved = dist.num_workers * dist.cpus_per_worker
+    if total - reserved < READ_CPUS:
+        log(f"warning: {dist.num_workers} workers x distributed.cpus_per_worker="
+            f"{dist.cpus_per_worker:g} reserve {reserved:g} of the cluster's {total:g} CPUs, "
+            f"leaving less than the {READ_CPUS} that reading the training shards needs: "
+            "training waits for its first batch until more CPUs join the cluster (lower "
+            "distributed.cpus_per_worker or num_workers on a fixed cluster)")
 
 
 def epoch_dataset(epoch: int) -> str:
@@ -260,6 +294,7 @@ def run_training(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     manifest = shard_manifest(config, cache_dir, progress, log)
     output = Path(config.output_dir)
     storage = config.distributed.storage_path or str(output / "ray")
+    warn_if_no_cpu_left_for_data(config, log)
     trainer = distributed_trainer(config, manifest, cache_dir, "llara-" + output.name, storage)
     plan = step_plan(config, manifest.splits["train"]["rows"], config.distributed.num_workers)
     with training_progress(output / "metrics.jsonl", plan.total_steps, progress):

@@ -46,8 +46,10 @@ class DistributedConfig:
     """Training workers (one process each; one GPU each when use_gpu)."""
     use_gpu: bool = False
     """Give every worker a GPU (bf16 DeepSpeed); False trains on CPUs (gloo)."""
-    cpus_per_worker: int = 1
-    """CPUs reserved per worker."""
+    cpus_per_worker: float = 1.0
+    """CPUs reserved per worker (a fraction shares one). Ray Data reads the training shards
+    with the CPUs the workers leave free: workers that reserve every CPU of the cluster wait
+    for data that never comes (`llara train` says so before it starts them)."""
     deepspeed: str = field(default="zero2", metadata=PATH_OR_NAME)
     """DeepSpeed config: a packaged name (zero2, zero3, zero2_offload) or a JSON file path;
     batch sizes, precision and clipping are filled in from this config."""
@@ -62,7 +64,7 @@ class DistributedConfig:
 
     def __post_init__(self) -> None:
         require(self.num_workers >= 1, "distributed.num_workers", "must be at least 1")
-        require(self.cpus_per_worker >= 1, "distributed.cpus_per_worker", "must be at least 1")
+        require(self.cpus_per_worker > 0, "distributed.cpus_per_worker", "must be positive")
         require(self.max_failures >= -1, "distributed.max_failures",
                  "must be -1 (unlimited) or more")
         require(self.checkpoint_every >= 1, "distributed.checkpoint_every", "must be positive")

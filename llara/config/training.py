@@ -35,6 +35,12 @@ class FinetuneTrainConfig:
     """AdamW weight decay."""
     max_train_samples: int | None = None
     """Budget: training samples per epoch (a seeded subset), None for all."""
+    max_minutes: float | None = None
+    """Budget in wall-clock minutes of training (compiling and validation included): the run
+    stops at the first optimiser step past it, validates and saves as at an epoch's end, and
+    the learning rate decays over the minutes where they run out before the steps. With
+    max_train_samples as the cap, a run trains as many samples as the machine fits. None:
+    steps only."""
     max_eval_samples: int | None = None
     """Validation samples scored each epoch, None for all."""
     precision: str = "auto"
@@ -66,6 +72,8 @@ class FinetuneTrainConfig:
         require(0.0 <= self.warmup_ratio < 1.0, "train.warmup_ratio", "must be in [0, 1)")
         require(self.max_train_samples is None or self.max_train_samples >= 1,
                  "train.max_train_samples", "must be positive or null")
+        require(self.max_minutes is None or self.max_minutes > 0, "train.max_minutes",
+                 "must be positive or null")
         require(self.max_eval_samples is None or self.max_eval_samples >= 1,
                  "train.max_eval_samples", "must be positive or null")
         require(self.precision in PRECISIONS, "train.precision",

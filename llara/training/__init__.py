@@ -6,7 +6,7 @@ from llara.training.deepspeed import PACKAGED_DEEPSPEED, deepspeed_config, StepP
 from llara.training.inputs import RunInputs, check_inputs, check_outputs, run_inputs, eligible
 from llara.training.loop import train_local, FinetuneResult, finetune
 from llara.training.progress import MetricsFollower, training_progress
-from llara.training.schedule import learning_rate_factor
+from llara.training.schedule import TrainingClock, learning_rate_factor
 from llara.training.shard_key import shard_key, changed_keys, tokenizer_fingerprint
 from llara.training.shards import (SHARD_FILES, SHARD_FORMAT, SHARD_SCHEMA, ShardSpec, template_choice,
                                    ORDER_COLUMN, order_boundaries, training_order,
@@ -40,6 +40,7 @@ __all__ = [
     "MetricsFollower",
     "training_progress",
     "learning_rate_factor",
+    "TrainingClock",
     "shard_key",
     "changed_keys",
     "tokenizer_fingerprint",

@@ -30,7 +30,7 @@ from llara.recsys.ranking import candidate_log_probs
 from llara.recsys.retrieval import training_lists
 from llara.training.curriculum import hybrid_probability, use_hybrid
 from llara.training.inputs import check_outputs, eligible, run_inputs
-from llara.training.schedule import learning_rate_factor
+from llara.training.schedule import TrainingClock, learning_rate_factor
 from llara.training.step import TorchBackend, adamw, train_step
 from llara.training.validation import EpochValidator, load_recommender
 
@@ -81,8 +81,9 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
     steps_per_epoch = math.ceil(per_epoch / opts.batch_size)
     total = steps_per_epoch * opts.epochs
     optimizer = adamw(model, opts)
+    clock = TrainingClock(opts.max_minutes)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: learning_rate_factor(s, total, opts))
+        optimizer, lambda s: learning_rate_factor(s, total, opts, clock.fraction))
     backend = TorchBackend(model.trainable_parameters(), optimizer, scheduler)
     if opts.compile:
         compile_decoder_layers(model)
@@ -90,6 +91,8 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
     records, step, hybrid_steps = [], 0, 0
     bar = tqdm(total=total, desc="fine-tuning", disable=not progress)
     for epoch in range(opts.epochs):
+        if clock.out_of_time:
+            break
         model.train()
         subset = train.select(np.sort(shuffle.permutation(len(train))[:per_epoch]))
         order = shuffle.permutation(len(subset))
@@ -116,6 +119,10 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
             step += 1
             bar.update(1)
             bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", hybrid=hybrid)
+            if clock.tick() >= 1.0:
+                log(f"train.max_minutes={opts.max_minutes:g} reached after {step} of {total} "
+                    f"steps ({step * opts.batch_size} samples)")
+                break
         outcome = validator.validate(model, epoch)
         records.append({"epoch": epoch, "step": step, **outcome.reported})
         log(f"epoch {epoch}: val HitRatio@1 {outcome.metrics['HitRatio@1']:.4f} "

@@ -26,6 +26,8 @@ class TrainState:
     hybrid_steps: int = 0
     restarts: int = 0
     best_hr1: float = -1.0
+    train_seconds: float = 0.0
+    """Wall-clock seconds trained so far, against train.max_minutes across restarts."""
 
     def save(self, directory: Path) -> None:
         (directory / "trainer_state.json").write_text(json.dumps(asdict(self), indent=2))

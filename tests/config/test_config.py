@@ -53,8 +53,23 @@ def test_exponent_notation_is_a_number_as_users_type_it(tmp_path):
         apply_overrides(RecRunConfig(), ["train.lr=fast"])
 
 
-def test_a_fresh_module_learning_rate_scale_must_be_positive():
+def test_the_fresh_module_rate_scale_and_the_minute_budget_must_be_positive():
     from llara.config.run import FinetuneConfig
     assert apply_overrides(FinetuneConfig(), ["train.fresh_lr_scale=8"]).train.fresh_lr_scale == 8
     with pytest.raises(ConfigError, match=r"train\.fresh_lr_scale"):
         apply_overrides(FinetuneConfig(), ["train.fresh_lr_scale=0"])
+    assert apply_overrides(FinetuneConfig(), ["train.max_minutes=2.5"]).train.max_minutes == 2.5
+    with pytest.raises(ConfigError, match=r"train\.max_minutes"):
+        apply_overrides(FinetuneConfig(), ["train.max_minutes=0"])
+
+
+def test_llm_layers_is_zero_or_a_positive_count_and_older_checkpoints_ran_every_layer():
+    from llara.config.io import to_dict
+    from llara.config.run import FinetuneConfig
+    from llara.model.checkpoint import run_config_of
+    assert apply_overrides(FinetuneConfig(), ["llm_layers=10"]).llm_layers == 10
+    with pytest.raises(ConfigError, match="'llm_layers'"):
+        apply_overrides(FinetuneConfig(), ["llm_layers=-1"])
+    older = to_dict(apply_overrides(FinetuneConfig(), ["llm_layers=10"]))
+    del older["llm_layers"]  # a run.json written before the option
+    assert run_config_of({"config": older}).llm_layers == 0

@@ -11,7 +11,7 @@ import torch
 
 from llara.inference.trained import load_trained
 from llara.model.batch import collate_prompts
-from llara.ray_jobs.train import run_training
+from llara.ray_jobs.train import run_training, warn_if_no_cpu_left_for_data
 from llara.training.shards import ShardManifest, prompts_from_rows
 from tests.conftest import HANG_GUARD_S, toy_config
 
@@ -122,3 +122,33 @@ def test_a_killed_worker_is_restarted_from_its_checkpoint(ray_local, toy_inputs,
     metrics = out["result"].metrics
     assert metrics["step"] == total and metrics["restarts"] == 1
     assert logged_steps(log) == list(range(1, total + 1))  # continued, not started over
+
+
+def test_a_run_out_of_minutes_stops_every_worker_at_one_step_and_saves(ray_local, toy_inputs,
+                                                                      tmp_path):
+    """train.max_minutes on two workers: the slowest one's clock stops both after the same
+    step (a worker left waiting in a collective would hang the run), then it validates and
+    saves as at the epoch's end."""
+    config = toy_config(toy_inputs, tmp_path / "run", max_train_samples=48, max_minutes=1e-6)
+    config.distributed.num_workers = 2
+    # Half a CPU each: two whole ones would hold both of the test cluster's CPUs, and Ray Data
+    # could not read the shards they wait for.
+    config.distributed.cpus_per_worker = 0.5
+    result = run_training(config, progress=False, log=quiet)
+    assert result.metrics["step"] == 1 and "val_HitRatio@1" in result.metrics  # of 6
+    assert logged_steps(tmp_path / "run" / "metrics.jsonl") == [1]
+    assert (tmp_path / "run" / "final" / "projector.safetensors").is_file()
+    states = sorted(Path(result.storage).rglob("trainer_state.json"))
+    assert states and json.loads(states[-1].read_text())["train_seconds"] > 0  # for a restart
+
+
+def test_workers_that_hold_every_cpu_are_told_before_they_start(ray_local, toy_inputs, tmp_path):
+    said = []
+    config = toy_config(toy_inputs, tmp_path / "run")
+    config.distributed.num_workers = 2  # 1 CPU each, of the test cluster's 2
+    warn_if_no_cpu_left_for_data(config, said.append)
+    assert len(said) == 1 and "reserve 2 of the cluster's 2 CPUs" in said[0]
+    config.distributed.cpus_per_worker = 0.5
+    said.clear()
+    warn_if_no_cpu_left_for_data(config, said.append)
+    assert said == []

@@ -20,7 +20,7 @@ from llara.model.llm import load_llm
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import TEMPLATES
 from llara.training.loop import finetune
-from llara.training.schedule import learning_rate_factor
+from llara.training.schedule import TrainingClock, learning_rate_factor
 
 CLASSES, PER_CLASS = 6, 3
 ANSWERS = ["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot"]
@@ -50,7 +50,7 @@ def item_table() -> torch.Tensor:
                       torch.randn(CLASSES, 8, generator=g)])
 
 
-def run(schedule: str, tmp_path, epochs=16):
+def run(schedule: str, tmp_path, epochs=16, max_minutes=None, log=lambda *_: None):
     # 16 epochs: at 8, which class the model confused in generation moved with the tiny model's
     # random start (one more special token shifts it), and 3 of 24 answers fell outside the
     # candidates; at 16 both starts pass with room.
@@ -62,11 +62,10 @@ def run(schedule: str, tmp_path, epochs=16):
         curriculum=CurriculumConfig(schedule), scoring=ScoringConfig("title"),  # the paper's
         # fp32: the same run on CPUs with and without native bf16 (auto picks bf16 there).
         train=FinetuneTrainConfig(epochs=epochs, batch_size=16, micro_batch_size=8, lr=1e-2,
-                                  min_lr=3e-4, precision="fp32"))
+                                  min_lr=3e-4, precision="fp32", max_minutes=max_minutes))
     model = build_llara(config, llm, tokenizer, table)
     result = finetune(model, TITLES, samples(32, 100, seed=0), samples(4, 0, seed=1), DATA,
-                      len(TITLES), config, tmp_path / schedule, progress=False,
-                      log=lambda *_: None)
+                      len(TITLES), config, tmp_path / schedule, progress=False, log=log)
     return result, table
 
 
@@ -108,3 +107,31 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(factors[9:], factors[10:]))
     assert factors[-1] == pytest.approx(0.01, abs=1e-3)
+
+
+def test_the_decay_follows_minutes_when_they_run_out_before_the_steps():
+    config = FinetuneTrainConfig(lr=1e-3, min_lr=1e-5, warmup_ratio=0.1)
+    by_time = [learning_rate_factor(20, 100, config, t) for t in np.linspace(0, 1, 11)]
+    assert by_time[0] == learning_rate_factor(20, 100, config)  # steps further along
+    assert all(a >= b for a, b in zip(by_time, by_time[1:])) and by_time[5] < by_time[0]
+    assert by_time[-1] == pytest.approx(0.01)  # the floor when the minutes are spent
+    assert learning_rate_factor(3, 100, config, 0.9) == pytest.approx(0.4)  # warm-up is steps'
+
+
+def test_the_clock_stops_every_worker_on_the_slowest_share():
+    unlimited = TrainingClock(None)
+    assert unlimited.tick() == 0.0 and not unlimited.out_of_time
+    clock = TrainingClock(10.0, spent_s=300.0)  # a restart halfway through
+    assert 0.5 <= clock.tick() < 0.6 and not clock.out_of_time
+    assert clock.tick(lambda mine: max(mine, 1.2)) == 1.2 and clock.out_of_time
+
+
+def test_a_run_out_of_minutes_stops_validates_and_saves(tmp_path):
+    said = []
+    result, table = run("linear", tmp_path, epochs=3, max_minutes=1e-6, log=said.append)
+    assert result.steps == 1 and result.best_epoch == 0
+    records = [json.loads(line) for line in (tmp_path / "linear" / "metrics.jsonl").open()]
+    assert [r["step"] for r in records if "loss" in r] == [0]
+    assert [r["epoch"] for r in records if "loss" not in r] == [0]  # validated once
+    assert (result.checkpoint_dir / "projector.safetensors").is_file()
+    assert "train.max_minutes=1e-06 reached after 1 of 36 steps (16 samples)" in said
