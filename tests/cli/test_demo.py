@@ -16,14 +16,15 @@ from tests.data.test_released import toy_rows, write_released
 @pytest.mark.network
 def test_demo_from_a_relative_workdir(tmp_path):
     cache = os.environ.get("LLARA_CACHE_DIR") or REPO / ".pytest_cache" / "llara-data"
-    done = _llara("demo", "--workdir", "runs/demo", "--llm", "tiny", "--budget", "16",
-                  "--rec-epochs", "2", "--eval-samples", "24",
+    done = _llara("demo", "--workdir", "runs/demo", "--llm", "tiny", "--layers", "1",
+                  "--budget", "16", "--rec-epochs", "2", "--eval-samples", "24",
                   "--cache-dir", os.path.relpath(cache, tmp_path), "--no-progress",
                   cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     workdir = tmp_path / "runs" / "demo"
     assert "MovieLens-100K test (24 users," in done.stdout
+    assert "trained on 16 samples (at most --budget 16, in at most --minutes 4)" in done.stdout
     lines = done.stdout.splitlines()
     assert any("SASRec" in line and "0.3444" in line for line in lines)  # the paper's beside
     head = f"LLaRA ({FinetuneConfig().scoring.head} head)"
@@ -47,6 +48,7 @@ def test_demo_from_a_relative_workdir(tmp_path):
     run = json.loads((workdir / "llara" / "final" / "run.json").read_text())["config"]
     assert run["data_dir"] == str(workdir / "data")
     assert run["rec_checkpoint"] == str(workdir / "rec" / "sasrec")
+    assert run["llm_layers"] == 1  # the tiny LLM's first layer of its two
     assert "logging_progress" not in output and "deprecated" not in output
     assert "warnings.warn" not in output
     assert "Traceback" not in output
@@ -59,7 +61,8 @@ def test_lastfm_demo_on_released_tables_without_a_test_split(tmp_path):
     del tables["test"]
     write_released(tmp_path / "released", tables)
     done = _llara("demo", "--dataset", "lastfm", "--source", "released", "--workdir",
-                  "runs/demo", "--llm", "tiny", "--budget", "16", "--rec-epochs", "2",
+                  "runs/demo", "--llm", "tiny", "--layers", "0", "--budget", "16",
+                  "--rec-epochs", "2",
                   "--no-progress", cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
