@@ -144,13 +144,10 @@ def stored_depth(source: str) -> int:
 
 def keep_first_layers(model, layers: int) -> None:
     """Drop every decoder layer from `layers` on (0 keeps all); the final norm and the LM head
-    stay, so the head reads layer `layers` as it would the last one."""
+    stay, so the head reads layer `layers` as it would the last one. load_llm has checked
+    `layers` against the stored depth before building the model."""
     decoder = model.get_decoder()
-    depth = len(decoder.layers)
-    if layers > depth:
-        raise ConfigError(f"invalid 'llm_layers': the LLM has {depth} decoder layers, "
-                          f"got {layers}")
-    if layers in (0, depth):
+    if layers in (0, len(decoder.layers)):
         return
     decoder.layers = decoder.layers[:layers]
     model.config.num_hidden_layers = layers
