@@ -37,6 +37,10 @@ def tokenize_prompts(tokenizer, prompts: list[str], answers: list[str | None],
     `slot_kinds[i]`: the kind of every slot marker of prompt i in order of appearance
     (history, candidate or user), which places each candidate's slot; `targets[i]`: the true
     item's index among its candidates."""
+    if not prompts:
+        # A fast tokenizer fails on an empty batch (IndexError), and a training batch whose
+        # histories are all under min_history is empty.
+        return []
     prompt_ids = tokenizer(prompts, add_special_tokens=True)["input_ids"]
     with_answer = [i for i, a in enumerate(answers) if a is not None]
     answer_ids: list[list[int]] = [[] for _ in prompts]

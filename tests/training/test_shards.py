@@ -9,7 +9,7 @@ from llara.data.prepare import PreparedDataset
 from llara.recsys.checkpoint import load_checkpoint
 from llara.recsys.ranking import candidate_log_probs
 from llara.training.shard_key import shard_key
-from llara.training.shards import ShardSpec, ShardTokenizer, priors_from_rows
+from llara.training.shards import SHARD_SCHEMA, ShardSpec, ShardTokenizer, priors_from_rows
 from tests.conftest import toy_config
 
 
@@ -47,3 +47,17 @@ def test_plain_shards_have_an_empty_prior_per_row(toy_inputs, tmp_path):
     dataset = PreparedDataset.open(toy_inputs[0])
     _, table = shard_rows(toy_config(toy_inputs, tmp_path / "run"), dataset)
     assert all(p == [] for p in table["prior"].to_pylist())
+
+
+def test_a_batch_of_only_short_histories_gives_an_empty_shard_not_an_error(toy_inputs, tmp_path):
+    # Ray Data can hand the tokenizer a batch whose rows training drops entirely (all under
+    # min_history): the fast tokenizer fails on an empty list, and the build must not.
+    dataset = PreparedDataset.open(toy_inputs[0])
+    config = toy_config(toy_inputs, tmp_path / "run")
+    spec = ShardSpec.for_split(config, dataset, "tiny", "train")
+    source = pq.read_table(dataset.directory / "train.parquet")
+    short = np.flatnonzero(dataset.samples("train").len_history < config.prompt.min_history)
+    assert len(short) > 0
+    table = ShardTokenizer(to_dict(spec))(source.take(short[:5]))
+    assert table.num_rows == 0 and table.schema == SHARD_SCHEMA
+    assert ShardTokenizer(to_dict(spec))(source.slice(0, 0)).num_rows == 0
