@@ -80,6 +80,10 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
          eval_samples: Optional[int] = typer.Option(None, min=1, help="Evaluation samples "
                                                     "(all)."),
          rec_epochs: int = typer.Option(15, min=1, help="Upper bound on SASRec epochs."),
+         compile_layers: bool = typer.Option(True, "--compile/--no-compile", help="Compile "
+                                             "the LLM's decoder layers (train.compile): "
+                                             "faster steps after a compile of a minute or "
+                                             "more, which a short run may not win back."),
          llm: str = typer.Option("smollm2-135m", help="The LLM to fine-tune."),
          cache_dir: CacheDir = None,
          progress: Progress = True) -> None:
@@ -125,7 +129,8 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
         # examples/run.yaml's optimisation: the first 10 layers, compiled, SDPA attention in
         # micro-batches of 4 (under 2 GB), the fresh modules at 10x lr (the default)
         train=FinetuneTrainConfig(epochs=1, batch_size=16, micro_batch_size=4, lr=1e-3,
-                                  compile=True, attention="sdpa", max_train_samples=budget,
+                                  compile=compile_layers, attention="sdpa",
+                                  max_train_samples=budget,
                                   max_minutes=minutes, max_eval_samples=32, device="cpu"),
         shards=ShardConfig(limit=max(4 * budget, 256)),
         distributed=DistributedConfig(num_workers=1, checkpoint_every=1000))
