@@ -79,11 +79,13 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
                                     "(llm_layers; examples/run.yaml's 10, 0 = all)."),
          eval_samples: Optional[int] = typer.Option(None, min=1, help="Evaluation samples "
                                                     "(all)."),
-         rec_epochs: int = typer.Option(15, min=1, help="Upper bound on SASRec epochs."),
-         compile_layers: bool = typer.Option(True, "--compile/--no-compile", help="Compile "
+         rec_epochs: int = typer.Option(10, min=1, help="Upper bound on SASRec epochs."),
+         # On the 2-core AVX2 CPU compiling 10 layers took 70-80 s of the 4 minutes and made a
+         # step 7% faster (bench/results/2026-12-04-train-rate-layers.md): it does not pay.
+         compile_layers: bool = typer.Option(False, "--compile/--no-compile", help="Compile "
                                              "the LLM's decoder layers (train.compile): "
                                              "faster steps after a compile of a minute or "
-                                             "more, which a short run may not win back."),
+                                             "more, which a short run does not win back."),
          llm: str = typer.Option("smollm2-135m", help="The LLM to fine-tune."),
          cache_dir: CacheDir = None,
          progress: Progress = True) -> None:
@@ -126,7 +128,7 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     config = FinetuneConfig(
         llm=llm, llm_layers=layers, data_dir=str(data_dir),
         rec_checkpoint=str(rec.checkpoint_dir), output_dir=str(workdir / "llara"),
-        # examples/run.yaml's optimisation: the first 10 layers, compiled, SDPA attention in
+        # examples/run.yaml's optimisation: the first 10 layers, SDPA attention in
         # micro-batches of 4 (under 2 GB), the fresh modules at 10x lr (the default)
         train=FinetuneTrainConfig(epochs=1, batch_size=16, micro_batch_size=4, lr=1e-3,
                                   compile=compile_layers, attention="sdpa",
