@@ -79,7 +79,7 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
                                     "(llm_layers; examples/run.yaml's 10, 0 = all)."),
          eval_samples: Optional[int] = typer.Option(None, min=1, help="Evaluation samples "
                                                     "(all)."),
-         rec_epochs: int = typer.Option(10, min=1, help="Upper bound on SASRec epochs."),
+         rec_epochs: int = typer.Option(15, min=1, help="Upper bound on SASRec epochs."),
          # On the 2-core AVX2 CPU compiling 10 layers took 70-80 s of the 4 minutes and made a
          # step 7% faster (bench/results/2026-12-04-train-rate-layers.md): it does not pay.
          compile_layers: bool = typer.Option(False, "--compile/--no-compile", help="Compile "
