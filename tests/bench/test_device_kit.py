@@ -107,6 +107,34 @@ def test_the_run_script_passes_on_the_cpu_with_the_tiny_llm(toy_inputs, tmp_path
     assert list(results["stages"])[-2:] == ["full-catalogue val", "full-catalogue test"]
 
 
+def test_the_rate_script_reports_each_variant_and_a_failed_one_beside_them(toy_inputs,
+                                                                         tmp_path):
+    kit, out = tmp_path / "kit", tmp_path / "out"
+    bench_module("pack").pack(kit, None, model=None, data_dir=toy_inputs[0],
+                              sasrec_dir=toy_inputs[1], wheels=False, log=lambda *_: None)
+    # The tiny LLM has 2 layers: the 10-layer variant fails, and the others still run.
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "device" / "rate_run.py"),
+                           "--kit", str(kit), "--out", str(out), "--llm", "tiny", "--device",
+                           "cpu", "--batch-size", "8", "--micro-batch", "4", "--steps", "1",
+                           "--variants", "before: 30 layers eager dropout 0.1,10 layers eager,"
+                           "30 layers eager"],
+                          capture_output=True, text=True, timeout=HANG_GUARD_S)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    variants = json.loads((out / "results.json").read_text())["variants"]
+    assert list(variants) == ["before: 30 layers eager dropout 0.1", "10 layers eager",
+                              "30 layers eager"]
+    assert "llm_layers" in variants["10 layers eager"]["error"]
+    assert all(variants[v]["samples_per_s"] > 0 for v in ("before: 30 layers eager dropout 0.1",
+                                                          "30 layers eager"))
+    table = (out / "results.md").read_text()
+    assert "| before: 30 layers eager dropout 0.1 |" in table and "| 1.00x |" in table
+    assert "| 10 layers eager | failed: ConfigError" in table
+    unknown = subprocess.run([sys.executable, str(REPO / "bench" / "device" / "rate_run.py"),
+                              "--kit", str(kit), "--variants", "no such variant"],
+                             capture_output=True, text=True, timeout=HANG_GUARD_S)
+    assert unknown.returncode != 0 and "unknown variants" in unknown.stderr
+
+
 def test_cluster_kit_joins_ray_and_checks_every_wheel(tmp_path):
     pack, cluster = bench_module("pack"), bench_module("cluster_run")
     kit = tmp_path / "kit"
