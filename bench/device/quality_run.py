@@ -42,7 +42,9 @@ from llara.config.training import FinetuneTrainConfig  # noqa: E402
 from llara.data.candidates import sample_candidates  # noqa: E402
 from llara.data.prepare import PreparedDataset  # noqa: E402
 from llara.evaluation.fusion import ranks_of  # noqa: E402
+from llara.evaluation.intervals import comparison_report  # noqa: E402
 from llara.evaluation.metrics import ranking_metrics  # noqa: E402
+from llara.evaluation.report import comparison_markdown  # noqa: E402
 from llara.inference.evaluate import evaluate_samples  # noqa: E402
 from llara.inference.trained import TrainedModel  # noqa: E402
 from llara.model.batch import collate_prompts  # noqa: E402
@@ -148,9 +150,28 @@ def markdown(data: dict) -> str:
                   f"history; HitRatio@1 {history['HitRatio@1_own']:.4f} own vs "
                   f"{history['HitRatio@1_other']:.4f} other. Fusion weight (chosen on the "
                   f"validation rows): {data.get('fusion_weight')}."]
+    for split, comparison in data.get("comparison", {}).items():
+        lines += ["", f"### {split} rows", ""] + comparison_markdown(comparison)
     lines += ["", "Stage end times (s): " + ", ".join(f"{k} {v}" for k, v in
                                                     data.get("stages", {}).items()), ""]
     return "\n".join(lines)
+
+
+def paired_comparison(found: dict, dataset: PreparedDataset) -> dict:
+    """LLaRA, the fused ranking and popularity against SASRec on the same rows (candidate
+    scoring): mean differences with 95% intervals of a bootstrap over users, by target
+    popularity and history length, and every row's rank, so later runs can be paired."""
+    samples, candidates = found["samples"], found["candidates"]
+    counts = target_counts(dataset.samples("train"), dataset.num_items)
+    ranks = {"LLaRA": ranks_of(found["ranking"].scores, candidates, samples.next),
+             "fused": np.asarray(found["fused_ranks"]),
+             "SASRec": ranks_of(found["rec_scores"], candidates, samples.next),
+             "popularity": ranks_of(popularity_scores(counts, candidates), candidates,
+                                    samples.next)}
+    report = comparison_report(ranks, "SASRec", samples.user, samples.sample_id, samples.next,
+                               samples.len_history, counts)
+    report["ranks"] = {name: r.tolist() for name, r in ranks.items()}
+    return report
 
 
 def first_rows(dataset: PreparedDataset, split: str, rows: int):
@@ -326,15 +347,16 @@ def main() -> None:
 
     trained = TrainedModel(model, config, dataset, inputs.titles, builder, template,
                            {"fusion": {"weight": weight}})
-    llara, fused = {}, {}
+    llara, fused, comparisons = {}, {}, {}
     for split in splits_of(dataset):
         found = evaluate_samples(trained, first_rows(dataset, split, args.eval_rows), "both",
                                  progress=False, diagnostics=split == "val")
         llara[split] = {"score": found["score"], "generate": found["generate"]}
         fused[split] = {"score": found["fused"]}
         metrics[name], metrics[f"fused (w={weight:g})"] = llara, fused
+        comparisons[split] = paired_comparison(found, dataset)
         extra = {"history": found["history"]} if split == "val" else {}
-        report.stage(f"evaluate {split}", metrics=metrics, **extra)
+        report.stage(f"evaluate {split}", metrics=metrics, comparison=comparisons, **extra)
     for split in splits_of(dataset):  # the whole catalogue: SASRec's top N, reranked
         full = evaluate_samples(trained, first_rows(dataset, split, args.eval_rows), "score",
                                 progress=False, protocol="full")

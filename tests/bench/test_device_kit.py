@@ -88,6 +88,18 @@ def test_the_run_script_passes_on_the_cpu_with_the_tiny_llm(toy_inputs, tmp_path
         assert results["metrics"]["SASRec"][split]["full"]["HitRatio@10"] == \
             pytest.approx(reranked[f"Recall@{n}"])
     assert 0.0 <= results["history"]["top1_changed"] <= 1.0
+    # Paired against SASRec on the same rows, with every row's rank kept for later pairing
+    for split in ("val", "test"):
+        comparison = results["comparison"][split]
+        assert comparison["baseline"] == "SASRec"
+        assert set(comparison["ranks"]) == {"LLaRA", "fused", "SASRec", "popularity"}
+        rows = len(comparison["ranks"]["LLaRA"])
+        assert comparison["rows"] == rows > 0
+        llm = comparison["against"]["LLaRA"]["HitRatio@1"]
+        assert llm["low"] <= llm["mean"] <= llm["high"]
+        assert llm["mean"] == pytest.approx(
+            results["metrics"][arm][split]["score"]["HitRatio@1"] -
+            results["metrics"]["SASRec"][split]["score"]["HitRatio@1"])
     assert list(results["stages"]) == ["start", "sasrec", "model", "rate", "train",
                                        "evaluate val", "evaluate test", "full-catalogue val",
                                        "full-catalogue test"]
@@ -95,6 +107,7 @@ def test_the_run_script_passes_on_the_cpu_with_the_tiny_llm(toy_inputs, tmp_path
     assert f"| {arm} | test | generate |" in table and "| SASRec | val | score |" in table
     assert "| popularity | val | score |" in table and "History diagnostic" in table
     assert "| SASRec | test | full |" in table and f"(Recall@{n})" in table
+    assert "### test rows" in table and "| LLaRA |" in table and "HR@1 - SASRec" in table
     steps = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in steps if "loss" in r] == [0, 1]
     # LastFM, packed beside it: validation users carved out of its training table, the
