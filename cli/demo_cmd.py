@@ -80,8 +80,9 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
          eval_samples: Optional[int] = typer.Option(None, min=1, help="Evaluation samples "
                                                     "(all)."),
          rec_epochs: int = typer.Option(15, min=1, help="Upper bound on SASRec epochs."),
-         # On the 2-core AVX2 CPU compiling 10 layers took 70-80 s of the 4 minutes and made a
-         # step 7% faster (bench/results/2026-12-04-train-rate-layers.md): it does not pay.
+         # On the 2-core AVX2 CPU compiling 10 layers cost ~25 s of the first step and made a
+         # step 7% faster (bench/results/2026-12-04-train-rate-layers.md): two fresh demos
+         # trained 288 samples compiled and 320 eager in their 4 minutes.
          compile_layers: bool = typer.Option(False, "--compile/--no-compile", help="Compile "
                                              "the LLM's decoder layers (train.compile): "
                                              "faster steps after a compile of a minute or "
