@@ -174,6 +174,21 @@ def paired_comparison(found: dict, dataset: PreparedDataset) -> dict:
     return report
 
 
+def build_run(config: FinetuneConfig, dataset: PreparedDataset, device: str, compiled: bool,
+              log=print):
+    """The run's inputs, its model on `device` (decoder layers compiled if asked), prompt
+    builder, first template and eligible training rows."""
+    inputs = run_inputs(config, device, None, log=log)
+    model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
+                        inputs.user_encoder).to(device)
+    if compiled:
+        compile_decoder_layers(model)
+    builder = PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config)
+    template = run_templates(config.prompt, dataset.config)[0]
+    train = eligible(dataset.samples("train"), config.prompt.min_history)
+    return inputs, model, builder, template, train
+
+
 def first_rows(dataset: PreparedDataset, split: str, rows: int):
     samples = dataset.samples(split)
     return samples.select(np.arange(min(rows or len(samples), len(samples))))
@@ -308,14 +323,7 @@ def main() -> None:
         ("user token" if config.prompt.user_token else "conditioned" if
          config.prompt.conditioned_candidates else "no user state") + \
         f", {config.curriculum.schedule})"
-    inputs = run_inputs(config, device, None, log=print)
-    model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
-                        inputs.user_encoder).to(device)
-    if compiled:
-        compile_decoder_layers(model)
-    builder = PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config)
-    template = run_templates(config.prompt, dataset.config)[0]
-    train = eligible(dataset.samples("train"), config.prompt.min_history)
+    inputs, model, builder, template, train = build_run(config, dataset, device, compiled)
     report.stage("model", config=to_dict(config), compiled=compiled, arm=name)
 
     rate = measure_rate(model, builder, train, dataset.num_items, dataset.config, config.train,

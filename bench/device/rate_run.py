@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality_run import join_model, measure_rate, read_kit  # noqa: E402
+from quality_run import build_run, join_model, measure_rate, read_kit  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -35,10 +35,6 @@ from llara.config.io import apply_overrides  # noqa: E402
 from llara.config.run import FinetuneConfig  # noqa: E402
 from llara.config.training import FinetuneTrainConfig  # noqa: E402
 from llara.data.prepare import PreparedDataset  # noqa: E402
-from llara.model.llara import build_llara, compile_decoder_layers  # noqa: E402
-from llara.prompts.builder import PromptBuilder  # noqa: E402
-from llara.prompts.templates import run_templates  # noqa: E402
-from llara.training.inputs import eligible, run_inputs  # noqa: E402
 
 VARIANTS = {
     # The GPU path before issue 25: every layer, eager, LoRA dropout 0.1
@@ -54,14 +50,8 @@ VARIANTS = {
 def measure_variant(base: FinetuneConfig, compiled: bool, overrides: list[str],
                     dataset: PreparedDataset, device: str, steps: int) -> dict:
     config = apply_overrides(base, overrides)
-    inputs = run_inputs(config, device, None, log=lambda *_: None)
-    model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
-                        inputs.user_encoder).to(device)
-    if compiled:
-        compile_decoder_layers(model)
-    builder = PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config)
-    template = run_templates(config.prompt, dataset.config)[0]
-    train = eligible(dataset.samples("train"), config.prompt.min_history)
+    inputs, model, builder, template, train = build_run(config, dataset, device, compiled,
+                                                        log=lambda *_: None)
     cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
