@@ -96,8 +96,10 @@ def _write_split(config: FinetuneConfig, dataset, llm: str, split: str, epoch: i
         # order first, so any prefix is a random sample (the local loop draws one too).
         stream = stream.map_batches(with_training_order, fn_args=(config.shards.seed, epoch),
                                     batch_format="pyarrow", num_cpus=0.5)
+        # At least 2 ranges: Ray reads no boundaries at all as "sample 200 partitions",
+        # which cost a one-row-group table 5 s of tiny tasks.
         stream = stream.sort([ORDER_COLUMN, "sample_id"],
-                             boundaries=order_boundaries(meta.num_row_groups))
+                             boundaries=order_boundaries(max(2, meta.num_row_groups)))
         stream = stream.drop_columns([ORDER_COLUMN])
     # No more actors than blocks to read: an idle actor only earns a warning. The sort's
     # partitions hold about equal shares of the rows, so a limit reaches at least this many.

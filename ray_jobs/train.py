@@ -207,25 +207,36 @@ def train_loop(loop_config: dict) -> None:
                 "restarts": state.restarts, **outcome.reported})
 
 
-def shard_manifest(config: FinetuneConfig, cache_dir, progress: bool, log) -> ShardManifest:
-    """The run's shards, built first when missing or when anything that shapes them changed
-    (data, tokenizer, templates, prompt and candidate options: llara/training/shard_key.py),
-    saying what changed."""
-    from .build_shards import build_shards, run_shard_key
+def shards_outdated(config: FinetuneConfig, cache_dir, log) -> tuple[dict, str | None]:
+    """(the key of the shards `config` needs, why the shards in its folder cannot serve it:
+    None when they can)."""
+    from .build_shards import run_shard_key
 
     directory = Path(config.shard_dir())
     key = run_shard_key(config, cache_dir, log)
     found = ShardManifest.found(directory)
     if found is not None:
         changes = found.changes_for(key)
-        if not changes:
-            return found
-        log(f"shards in {directory} were built for other inputs ({'; '.join(changes)}): "
-            "rebuilding")
-    elif (directory / "manifest.json").is_file():
-        log(f"shards in {directory} were written by another version: rebuilding")
+        return key, (f"shards in {directory} were built for other inputs "
+                     f"({'; '.join(changes)})" if changes else None)
+    if (directory / "manifest.json").is_file():
+        return key, f"shards in {directory} were written by another version"
+    return key, "no shards yet"
+
+
+def shard_manifest(config: FinetuneConfig, cache_dir, progress: bool, log) -> ShardManifest:
+    """The run's shards, built first when missing or when anything that shapes them changed
+    (data, tokenizer, templates, prompt and candidate options: llara/training/shard_key.py),
+    saying what changed."""
+    from .build_shards import build_shards
+
+    key, outdated = shards_outdated(config, cache_dir, log)
+    if outdated is None:
+        return ShardManifest.read(config.shard_dir())
+    if outdated != "no shards yet":
+        log(f"{outdated}: rebuilding")
     build_shards(config, cache_dir, progress, log, key)
-    return ShardManifest.read(directory)
+    return ShardManifest.read(config.shard_dir())
 
 
 def distributed_trainer(config: FinetuneConfig, manifest: ShardManifest, cache_dir, name: str,

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from llara.config.data import DataConfig
 from llara.data.candidates import sample_candidates
@@ -25,9 +26,16 @@ def in_training_order(samples, epoch: int):
                                       training_order(0, epoch, samples.sample_id))))
 
 
-def test_shards_hold_both_prompt_variants_of_every_sample(ray_local, toy_inputs, tmp_path):
+@pytest.fixture(scope="module")
+def toy_shards(ray_local, toy_inputs, tmp_path_factory) -> Path:
+    """Shards of the toy run's defaults, built once for the tests that only read them."""
+    return build_shards(toy_config(toy_inputs, tmp_path_factory.mktemp("toy-shards") / "run"),
+                        progress=False, log=lambda *_: None)
+
+
+def test_shards_hold_both_prompt_variants_of_every_sample(toy_shards, toy_inputs, tmp_path):
     config = toy_config(toy_inputs, tmp_path / "run")
-    directory = build_shards(config, progress=False, log=lambda *_: None)
+    directory = toy_shards
     manifest = ShardManifest.read(directory)
     dataset = PreparedDataset.open(toy_inputs[0])
     train = dataset.samples("train")
@@ -60,9 +68,8 @@ def test_shards_hold_both_prompt_variants_of_every_sample(ray_local, toy_inputs,
     assert set(test["template"].to_pylist()) == {0}
 
 
-def test_rebuilding_with_the_same_seed_is_byte_identical(ray_local, toy_inputs, tmp_path):
-    first = build_shards(toy_config(toy_inputs, tmp_path / "a"), progress=False,
-                         log=lambda *_: None)
+def test_rebuilding_with_the_same_seed_is_byte_identical(toy_shards, toy_inputs, tmp_path):
+    first = toy_shards
     config = toy_config(toy_inputs, tmp_path / "b")
     config.shards.concurrency = 2
     config.shards.rows_per_shard = 64
@@ -71,19 +78,18 @@ def test_rebuilding_with_the_same_seed_is_byte_identical(ray_local, toy_inputs, 
     assert names == sorted(p.name for p in second.glob("*.parquet")) and len(names) > 3
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
-    config.shards.seed = 1
+    config.shards.seed, config.shards.splits = 1, ("train",)
     third = build_shards(config, progress=False, log=lambda *_: None)
     assert (first / "train-e0-00000.parquet").read_bytes() != \
         (third / "train-e0-00000.parquet").read_bytes()
 
 
-def test_shard_bytes_do_not_depend_on_how_rows_were_chunked(ray_local, toy_inputs, tmp_path):
+def test_shard_bytes_do_not_depend_on_how_rows_were_chunked(toy_shards, tmp_path):
     import pyarrow as pa
 
     from llara.training.shards import write_shard
 
-    directory = build_shards(toy_config(toy_inputs, tmp_path / "run"), progress=False,
-                             log=lambda *_: None)
+    directory = toy_shards
     table = pq.read_table(directory / "train-e0-00000.parquet")
     stitched = pa.concat_tables([table.slice(0, 10), table.slice(10, 30), table.slice(40)])
     assert stitched.column(0).num_chunks == 3
@@ -192,14 +198,21 @@ def test_a_limited_run_trains_on_random_users_not_the_first_few(ray_local, toy_i
 
 def test_shards_are_rebuilt_when_anything_that_shapes_them_changes(ray_local, toy_inputs,
                                                                     tmp_path):
+    import copy
     import shutil
 
-    from llara.ray_jobs.train import shard_manifest
+    from llara.ray_jobs.train import shard_manifest, shards_outdated
+
+    def outdated(config) -> str | None:  # why the shards on disk cannot serve config; no build
+        return shards_outdated(config, None, lambda *_: None)[1]
 
     said = []
+    templates = tmp_path / "templates.txt"
+    templates.write_text("History: [HistoryHere]. Pick one of [CansHere]. Answer:\n")
     config = toy_config(toy_inputs, tmp_path / "run")
     config.shards.dir = str(tmp_path / "shards")
-    config.shards.splits, config.shards.limit = ("train",), 64  # each rebuild is quick
+    config.shards.splits, config.shards.limit = ("train",), 64  # each build is quick
+    config.prompt.template_file = str(templates)
     first = shard_manifest(config, None, False, said.append)
     said.clear()
     assert shard_manifest(config, None, False, said.append) == first and said == []
@@ -207,37 +220,31 @@ def test_shards_are_rebuilt_when_anything_that_shapes_them_changes(ray_local, to
     # Another dataset folder with the same catalogue: item ids would still be valid.
     other = tmp_path / "other-data"
     shutil.copytree(toy_inputs[0], other)
-    config.data_dir = str(other)
-    rebuilt = shard_manifest(config, None, False, said.append)
-    assert said[0] == (f"shards in {tmp_path / 'shards'} were built for other inputs (data_dir "
-                       f"(\"{toy_inputs[0]}\" -> \"{other}\")): rebuilding")
-    assert rebuilt.key["data_dir"] == str(other)
+    moved = copy.deepcopy(config)
+    moved.data_dir = str(other)
+    assert outdated(moved) == (f"shards in {tmp_path / 'shards'} were built for other inputs "
+                               f"(data_dir (\"{toy_inputs[0]}\" -> \"{other}\"))")
     # The same folder edited in place: the dataset's content.
     (other / "dataset.json").write_text((other / "dataset.json").read_text() + "\n")
-    assert "(dataset)" in rebuild_reason(config, shard_manifest)
-    # A template file, then the same file edited; the prompt's options.
-    templates = tmp_path / "templates.txt"
-    templates.write_text("History: [HistoryHere]. Pick one of [CansHere]. Answer:\n")
-    config.prompt.template_file = str(templates)
-    reason = rebuild_reason(config, shard_manifest)
-    assert "template_file (null -> " in reason and "templates" in reason
+    assert outdated(moved).endswith("; dataset)")
+    # The prompt's options; the template file, then the same file edited.
+    for option, value, change in [
+            ("template_file", None, f"template_file (\"{templates}\" -> null)"),
+            ("min_history", 3, "min_history (2 -> 3)")]:
+        changed = copy.deepcopy(config)
+        setattr(changed.prompt, option, value)
+        assert change in outdated(changed)
     templates.write_text("Seen: [HistoryHere]. Choose from [CansHere]. Answer:\n")
-    assert rebuild_reason(config, shard_manifest).endswith("(templates): rebuilding")
-    rows = pq.read_table(ShardManifest.read(tmp_path / "shards").files(
-        tmp_path / "shards", "train"))
-    tokenizer = load_tokenizer("tiny", PreparedDataset.open(other).titles())
-    assert tokenizer.decode(rows["input_ids"][0].as_py()).count("Choose from") == 1
-    config.prompt.min_history = 3
-    assert "min_history (2 -> 3)" in rebuild_reason(config, shard_manifest)
+    assert outdated(config).endswith("(templates)")
     config.train.epochs = 2
-    assert "epochs (1 -> 2)" in rebuild_reason(config, shard_manifest)
-    assert rebuild_reason(config, shard_manifest) is None  # nothing changed: reused
+    assert "epochs (1 -> 2)" in outdated(config)
+    said.clear()
+    rebuilt = shard_manifest(config, None, False, said.append)
+    assert said[0].startswith(f"shards in {tmp_path / 'shards'} were built for other inputs (")
+    assert said[0].endswith("): rebuilding") and "templates" in said[0]
+    rows = pq.read_table(rebuilt.files(tmp_path / "shards", "train"))
+    tokenizer = load_tokenizer("tiny", PreparedDataset.open(toy_inputs[0]).titles())
+    assert tokenizer.decode(rows["input_ids"][0].as_py()).count("Choose from") == 1
+    assert outdated(config) is None  # nothing changed: reused
     config.train.epochs = 1
-    assert rebuild_reason(config, shard_manifest) is None  # two epochs serve a one-epoch run
-
-
-def rebuild_reason(config, shard_manifest) -> str | None:
-    """The line saying why the shards were rebuilt, or None when they were reused."""
-    said = []
-    shard_manifest(config, None, False, said.append)
-    return next((line for line in said if "rebuilding" in line), None)
+    assert outdated(config) is None  # two epochs serve a one-epoch run
