@@ -79,7 +79,9 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
                                     "(llm_layers; examples/run.yaml's 10, 0 = all)."),
          eval_samples: Optional[int] = typer.Option(None, min=1, help="Evaluation samples "
                                                     "(all)."),
-         rec_epochs: int = typer.Option(15, min=1, help="Upper bound on SASRec epochs."),
+         # MovieLens validation HR@1 (94 rows) reaches its plateau, 0.45-0.48, by epoch 6 of
+         # 15 (bench/results/2026-12-04-demo-sasrec-epochs.md); an epoch is ~12 s on 2 cores.
+         rec_epochs: int = typer.Option(8, min=1, help="Upper bound on SASRec epochs."),
          # On the 2-core AVX2 CPU compiling 10 layers cost ~25 s of the first step and made a
          # step 7% faster (bench/results/2026-12-04-train-rate-layers.md): two fresh demos
          # trained 288 samples compiled and 320 eager in their 4 minutes.
@@ -136,7 +138,9 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
                                   compile=compile_layers, attention="sdpa",
                                   max_train_samples=budget,
                                   max_minutes=minutes, max_eval_samples=32, device="cpu"),
-        shards=ShardConfig(limit=max(4 * budget, 256)),
+        # the budget and a margin for histories too short to train on: tokenising four times
+        # the budget cost the demo 14 s
+        shards=ShardConfig(limit=max(budget + budget // 4, 256)),
         distributed=DistributedConfig(num_workers=1, checkpoint_every=1000))
     console.rule("4/7 start Ray")
     dashboard = connect(log=console.print)
