@@ -87,7 +87,7 @@ class ItemIndex:
         found = self._found(reference)
         if found:
             return self._one(reference, found)
-        if reference.strip().isdigit():
+        if reference.strip().isdecimal():  # int() reads these; "²" is a digit it cannot
             return self._id(int(reference.strip()))
         close = self.suggest(reference)
         raise ItemLookupError(f"unknown item title {reference!r}"

@@ -181,7 +181,7 @@ def read_recbole(directory: Path) -> RawDataset:
         data.titles.append(normalise_title(fields[item_cols[title_col]]))
         year = fields[item_cols[year_col]].strip() if year_col else ""
         data.raw_titles.append(fields[item_cols[title_col]].strip() +
-                               (f" ({year})" if year.isdigit() else ""))
+                               (f" ({year})" if year.isdecimal() else ""))
         data.extras.append("; ".join(f"{c}: {fields[item_cols[c]].strip()}" for c in extra_cols
                                      if fields[item_cols[c]].strip()))
     inter_cols = _atomic_header(inter_path)

@@ -92,7 +92,7 @@ def read_names(directory: Path) -> tuple[list[str], list[str], str, Path, list[s
             if not line.strip():
                 continue
             parts = line.rstrip("\r\n").split(separator)
-            if len(parts) < 2 or not parts[0].strip().isdigit():
+            if len(parts) < 2 or not parts[0].strip().isdecimal():  # what int() reads
                 raise DataError(path, f"cannot read {line.strip()[:60]!r}", line=line_number,
                                 expected=f"id{separator}name")
             item = int(parts[0]) - offset

@@ -21,7 +21,7 @@ class UserLog:
 
 def _sort_key(raw_id: str) -> tuple:
     # Numeric ids sort numerically ("2" before "10"); mixed ids fall back to text order.
-    return (0, int(raw_id), "") if raw_id.isdigit() else (1, 0, raw_id)
+    return (0, int(raw_id), "") if raw_id.isdecimal() else (1, 0, raw_id)
 
 
 def build_user_logs(raw: RawDataset) -> list[UserLog]:

@@ -16,7 +16,7 @@ INDEX = ItemIndex.build([normalise_title(t) for t in RAW], RAW)
     ("Toy Story", 0), ("toy story ", 0), ("The Usual Suspects", 1), ("Usual Suspects, The", 1),
     ("Star Wars (1977)", 2), ("star wars (1977)", 2), ("The Usual Suspects (1995)", 1),
     ("Usual Suspects, The (1995)", 1), ("Hamlet (1948)", 6), ("Hamlet (1996)", 5),
-    (9, 9), ("9", 9), ("1984", 7), ("Heat", 9), ("Heat 2", 10),
+    (9, 9), ("9", 9), ("\u0669", 9), ("1984", 7), ("Heat", 9), ("Heat 2", 10),
 ])
 def test_titles_then_titles_with_their_year_then_ids(reference, item):
     assert INDEX.resolve(reference) == item
@@ -30,6 +30,8 @@ def test_titles_then_titles_with_their_year_then_ids(reference, item):
     ("Toy Stroy", r"unknown item title 'Toy Stroy'; did you mean \['Toy Story'\]"),
     ("Star Wars (1978)", "did you mean"), (True, "neither an item id nor a title"),
     ("x" * 301, "a title of 301 characters names no item"),
+    # digits to str.isdigit() that int() cannot read (the service's fuzzing found "\x85²")
+    ("\u00b2", "unknown item title '\u00b2'"), ("\x85\u00b2", "unknown item title"),
 ])
 def test_what_names_no_item_or_several_is_an_error_that_says_so(reference, message):
     with pytest.raises(ItemLookupError, match=message):

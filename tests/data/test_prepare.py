@@ -160,3 +160,14 @@ def test_prompt_titles_add_the_year_and_genres_of_the_item_file(toy_raw, tmp_pat
     assert all(y.startswith(t + " (") and g.startswith(y[:-1]) for t, y, g in
                zip(titles, with_year, with_genres))
     assert any(len(g) > len(y) for y, g in zip(with_year, with_genres))
+
+
+def test_user_ids_that_only_look_like_numbers_sort_as_text():
+    from llara.data.readers import RawDataset
+    from llara.data.sequences import build_user_logs
+
+    # "²" is a digit to str.isdigit() but no number to int(): it sorts after the numbers
+    raw = RawDataset(item_ids=["a", "b"], titles=["A", "B"], extras=["", ""],
+                     users=["10", "\u00b2", "2", "10"], items=["a", "b", "a", "b"],
+                     ratings=[5.0] * 4, timestamps=[1.0, 2.0, 3.0, 4.0], source="test")
+    assert [log.user for log in build_user_logs(raw)] == ["2", "10", "\u00b2"]

@@ -238,6 +238,10 @@ def broken(kind: str, tables: dict) -> tuple[dict, list | None, str]:
     elif kind == "name gap":
         names = [f"{i}::Artist {i}" for i in range(ITEMS) if i != 7] + [f"{ITEMS}::Extra"]
         match = "id2name.txt: no item 7 among 30 names"
+    elif kind == "superscript id":  # a digit to isdigit(), not a number to int()
+        names = [f"{i}::Artist {i}" for i in range(ITEMS)]
+        names[4] = "\u00b2::Artist"
+        match = r"id2name.txt, line 5: cannot read '\u00b2::Artist'"
     elif kind == "name twice":
         names = [f"{i}::Artist {i}" for i in range(ITEMS)] + ["3::Again"]
         match = "id2name.txt, line 31: item id 3 appears twice"
@@ -249,7 +253,7 @@ def broken(kind: str, tables: dict) -> tuple[dict, list | None, str]:
 
 
 @pytest.mark.parametrize("kind", ["unknown id", "long history", "length", "missing column",
-                                  "name gap", "name twice", "marker"])
+                                  "name gap", "superscript id", "name twice", "marker"])
 def test_bad_tables_are_refused_naming_the_file_and_line_and_nothing_is_written(tmp_path,
                                                                              kind):
     tables, names, match = broken(kind, toy_rows())
