@@ -79,8 +79,8 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
                                     "(llm_layers; examples/run.yaml's 10, 0 = all)."),
          eval_samples: Optional[int] = typer.Option(None, min=1, help="Evaluation samples "
                                                     "(all)."),
-         # MovieLens validation HR@1 (94 rows) reaches its plateau, 0.45-0.48, by epoch 6 of
-         # 15 (bench/results/2026-12-04-demo-sasrec-epochs.md); an epoch is ~12 s on 2 cores.
+         # At lr 6e-3 SASRec's training loss after 8 epochs is where lr 3e-3 took 10-11, at
+         # ~12 s an epoch on 2 cores (bench/results/2026-12-04-demo-sasrec-epochs.md).
          rec_epochs: int = typer.Option(8, min=1, help="Upper bound on SASRec epochs."),
          # On the 2-core AVX2 CPU compiling 10 layers cost ~25 s of the first step and made a
          # step 7% faster (bench/results/2026-12-04-train-rate-layers.md): two fresh demos
@@ -122,7 +122,7 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     console.rule("3/7 train SASRec (the frozen recommender)")
     rec = train_recommender(dataset, RecRunConfig(
         model=RecommenderConfig(model="sasrec"),
-        train=RecTrainConfig(epochs=rec_epochs, batch_size=1024, lr=3e-3, patience=5)),
+        train=RecTrainConfig(epochs=rec_epochs, batch_size=1024, lr=6e-3, patience=5)),
         workdir / "rec" / "sasrec", progress=progress, log=console.print)
     split = "test" if dataset.has("test") else "val"
     rows = dataset.samples(split)
