@@ -207,9 +207,13 @@ def train_loop(loop_config: dict) -> None:
                 "restarts": state.restarts, **outcome.reported})
 
 
+NO_SHARDS = "no shards yet"
+"""What `shards_outdated` says of a folder that holds none."""
+
+
 def shards_outdated(config: FinetuneConfig, cache_dir, log) -> tuple[dict, str | None]:
     """(the key of the shards `config` needs, why the shards in its folder cannot serve it:
-    None when they can)."""
+    None when they can, NO_SHARDS when there are none)."""
     from .build_shards import run_shard_key
 
     directory = Path(config.shard_dir())
@@ -221,7 +225,7 @@ def shards_outdated(config: FinetuneConfig, cache_dir, log) -> tuple[dict, str |
                      f"({'; '.join(changes)})" if changes else None)
     if (directory / "manifest.json").is_file():
         return key, f"shards in {directory} were written by another version"
-    return key, "no shards yet"
+    return key, NO_SHARDS
 
 
 def shard_manifest(config: FinetuneConfig, cache_dir, progress: bool, log) -> ShardManifest:
@@ -233,7 +237,7 @@ def shard_manifest(config: FinetuneConfig, cache_dir, progress: bool, log) -> Sh
     key, outdated = shards_outdated(config, cache_dir, log)
     if outdated is None:
         return ShardManifest.read(config.shard_dir())
-    if outdated != "no shards yet":
+    if outdated != NO_SHARDS:
         log(f"{outdated}: rebuilding")
     build_shards(config, cache_dir, progress, log, key)
     return ShardManifest.read(config.shard_dir())
