@@ -63,20 +63,21 @@ def test_an_interrupted_search_resumes_without_rerunning_finished_trials(ray_loc
     address = ray_local.get_runtime_context().gcs_address
     config = search_file(favourite_inputs, tmp_path,
                          {"train.lr": {"loguniform": [5.0e-3, 2.0e-2]}, "lora.r": [4, 8]},
-                         num_samples=4, max_concurrent=1, scheduler="fifo", searcher="optuna")
+                         num_samples=3, max_concurrent=1, scheduler="fifo", searcher="optuna")
     search = tmp_path / "search"
     first = llara_process(address, "tune", "--config", config, "--no-progress")
     hang_guard = time.monotonic() + HANG_GUARD_S
-    # Wait for the event (two finished trials), however long a loaded machine takes.
+    # Wait for the event (a finished trial), however long a loaded machine takes; each trial
+    # is a whole Ray Train run, so three in all.
     while time.monotonic() < hang_guard and first.poll() is None and \
-            sum(e["event"] == "complete" for e in ledger(search)) < 2:
+            sum(e["event"] == "complete" for e in ledger(search)) < 1:
         time.sleep(1)
     assert first.poll() is None, first.stdout.read()
     first.send_signal(signal.SIGINT)  # Ctrl+C
     output = first.communicate(timeout=HANG_GUARD_S)[0]
     assert first.returncode == 130 and "search interrupted" in output, output
     done_before = {e["trial"] for e in ledger(search) if e["event"] == "complete"}
-    assert len(done_before) >= 2
+    assert len(done_before) >= 1
     resumed_at = time.time()
 
     second = llara_process(address, "tune", "--config", config, "--resume", "--no-progress")
@@ -87,9 +88,9 @@ def test_an_interrupted_search_resumes_without_rerunning_finished_trials(ray_loc
         assert sum(e["event"] == "start" and e["trial"] == trial for e in events) == 1
         assert all(e["time"] < resumed_at for e in events if e["trial"] == trial)
     completed = {e["trial"] for e in events if e["event"] == "complete"}
-    assert len(completed) == 4 and done_before < completed
+    assert len(completed) == 3 and done_before < completed
     statuses = csv.read_csv(search / "trials.csv").column("status").to_pylist()
-    assert statuses == ["finished"] * 4
+    assert statuses == ["finished"] * 3
     assert "best: trial" in output and (search / "best.yaml").is_file()
 
 
