@@ -11,8 +11,10 @@ Figures, not assertions.
     python bench/llara_quality.py --curve --resume --workdir /tmp/study \
         --arms slot:token,slot:none --budgets 0,512       # the LLM-stage study (bench/study.py)
 
---curve: arms of ranking head x user state x curriculum (`head:user[:schedule][:key=value]`)
-at training budgets (one run per budget, its schedule complete). Each point reports HitRatio@1
+--curve: arms of ranking head x user state x curriculum (`head[:user[:schedule]][:key=value]`,
+an omitted user state or schedule is the base's) at training budgets (one run per budget, its
+schedule complete), each a change of --base (default examples/run.yaml; `paper`: the paper's
+method). Each point reports HitRatio@1
 /3 and NDCG@5 on the paper's validation rows and on the test users, the history diagnostic
 (the top-1 with another user's history), score fusion with the weight chosen on the validation
 rows, and why an arm falls short (position or popularity prior, projected-vector norms,
@@ -28,7 +30,7 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import study
@@ -37,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llara.config.data import DataConfig
-from llara.config.io import apply_overrides
+from llara.config.io import apply_overrides, load_yaml
 from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
 from llara.config.run import FinetuneConfig, paper_method
 from llara.config.training import FinetuneTrainConfig
@@ -63,7 +65,7 @@ VARIANTS = {"LLaRA text-only": "text_only", "LLaRA direct": "direct",
             "LLaRA curriculum": "linear"}
 DEFAULT_ARMS = ",".join(f"{head}:{user}" for head in ("title", "slot", "letter")
                         for user in ("none", "token", "cond"))
-"""--curve: every head with every user state, the paper's linear curriculum."""
+"""--curve: every head with every user state, the base's curriculum."""
 
 
 @dataclass
@@ -150,13 +152,30 @@ def compare_variants(args, console: Console) -> None:
     console.print(table)
 
 
+def study_base(args, inputs: Inputs) -> FinetuneConfig:
+    """What the arms change: the method settings of the run config --base names (prompt,
+    head, LoRA, curriculum, depth, fresh_lr_scale, compile), or the paper's method; the study
+    sets the data, recommender, LLM, output and training sizes either way."""
+    if args.base == study.PAPER_BASE:
+        config = run_config(args, inputs, "linear", None, "study", epochs=1)
+    else:
+        config = load_yaml(FinetuneConfig, REPO / args.base)
+        config = replace(config, llm=inputs.llm, data_dir=str(inputs.work / "data"),
+                         rec_checkpoint=str(inputs.work / "sasrec"),
+                         output_dir=str(inputs.work / "study"), train=replace(
+                             config.train, epochs=1, batch_size=args.batch_size,
+                             micro_batch_size=args.micro_batch, lr=args.lr,
+                             min_lr=args.lr / 100, device=args.device, precision=args.precision,
+                             max_train_samples=None))
+    # Each epoch validates on all the paper's rows: the fusion weight is chosen on them.
+    return apply_overrides(config, ["train.max_eval_samples=null"])
+
+
 def learning_curve(args, console: Console) -> None:
     """The study's arms at every budget, results after every point (resumable)."""
     started = time.perf_counter()
     inputs = prepare_inputs(args, console)
-    # Each epoch validates on all the paper's rows: the fusion weight is chosen on them.
-    base = apply_overrides(run_config(args, inputs, "linear", None, "study", epochs=1),
-                           ["train.max_eval_samples=null"])
+    base = study_base(args, inputs)
     report = study.run_study(args, inputs, base, console, args.out)
     report["seconds_this_invocation"] = round(time.perf_counter() - started)
     report["command"] = args.command
@@ -180,6 +199,11 @@ def main() -> None:
     parser.add_argument("--budgets", default="0,512,2048", help="--curve: training samples")
     parser.add_argument("--arms", default=DEFAULT_ARMS,
                         help="--curve: head:user[:schedule][:key=value] arms, comma-separated")
+    parser.add_argument("--base", default="examples/run.yaml",
+                        help="--curve: the run config (a path under the repository) whose "
+                        "method settings the arms change, or 'paper': the paper's method "
+                        "(title answers, linear curriculum, every layer, fresh_lr_scale 1; "
+                        "the base of every study before 2026-12-05)")
     parser.add_argument("--reference-arm", default=None,
                         help="--curve: pair every arm with this one (its name without "
                         "train.seed) on the same test rows and seed")

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from llara.common.device import autocast_for, resolve_device
-from llara.config.io import apply_overrides
+from llara.common.paths import absolute_paths
+from llara.config.io import apply_overrides, first_difference, to_dict
 from llara.config.run import FinetuneConfig
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
@@ -32,6 +33,7 @@ from llara.evaluation.metrics import ranking_metrics
 from llara.evaluation.scoring import score_candidates
 from llara.inference.trained import TrainedModel, load_trained
 from llara.model.batch import collate_prompts
+from llara.model.checkpoint import read_run_json, run_config_of
 from llara.model.llara import build_llara
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import run_templates
@@ -41,6 +43,8 @@ from llara.recsys.ranking import candidate_scores
 from llara.training.inputs import run_inputs
 from llara.training.loop import train_local
 
+PAPER_BASE = "paper"
+"""--base of the paper's method (every study before 2026-12-05 was made on it)."""
 USER_STATES = {
     "none": {"prompt.user_token": False, "prompt.conditioned_candidates": False},
     "token": {"prompt.user_token": True, "prompt.conditioned_candidates": False},
@@ -51,18 +55,19 @@ USER_STATES = {
 class Arm:
     name: str
     head: str
-    user: str
-    schedule: str
+    user: str | None
+    """None: the base's own user state (so with the schedule)."""
+    schedule: str | None
     options: dict
 
 
 def parse_arm(text: str) -> Arm:
     parts = text.split(":")
-    head, user = parts[0], parts[1] if len(parts) > 1 else "none"
+    head, user = parts[0], parts[1] if len(parts) > 1 else None
     rest = parts[2:]
-    schedule = rest.pop(0) if rest and "=" not in rest[0] else "linear"
+    schedule = rest.pop(0) if rest and "=" not in rest[0] else None
     options = dict(part.split("=", 1) for part in rest)
-    if user not in USER_STATES:
+    if user is not None and user not in USER_STATES:
         raise SystemExit(f"arm {text}: user state {user!r} is not one of {list(USER_STATES)}")
     return Arm(text, head, user, schedule, options)
 
@@ -112,9 +117,10 @@ def split_rows(data, split: str, sasrec_model) -> Rows:
 
 
 def arm_config(base: FinetuneConfig, arm: Arm, budget: int, out: Path) -> FinetuneConfig:
-    overrides = {"scoring.head": arm.head, "curriculum.schedule": arm.schedule,
-                 "train.max_train_samples": budget or "null", "output_dir": str(out),
-                 **USER_STATES[arm.user], **arm.options}
+    overrides = {"scoring.head": arm.head, "train.max_train_samples": budget or "null",
+                 "output_dir": str(out), **USER_STATES.get(arm.user, {}), **arm.options}
+    if arm.schedule:
+        overrides["curriculum.schedule"] = arm.schedule
     if "lr" in arm.options:
         overrides["train.lr"] = overrides.pop("lr")
         overrides["train.min_lr"] = float(overrides["train.lr"]) / 100
@@ -248,6 +254,19 @@ def evaluate_point(trained: TrainedModel, val: Rows, test: Rows | None,
     return point
 
 
+def check_same_run(best: Path, config: FinetuneConfig) -> None:
+    """A finished run in the arm's folder is reused only if it was trained as this arm asks
+    now: arm names are relative to the study's base, which can change between invocations."""
+    done = to_dict(absolute_paths(run_config_of(read_run_json(best))))
+    wanted = to_dict(absolute_paths(config))
+    for side in (done, wanted):  # `best` holds only the best epoch's weights
+        side.pop("output_dir")
+    differs = first_difference(json.loads(json.dumps(done)), json.loads(json.dumps(wanted)))
+    if differs:
+        raise SystemExit(f"--resume: the finished run in {best} was trained with another "
+                         f"'{differs}' than this arm asks now; use another --workdir")
+
+
 def run_point(base: FinetuneConfig, arm: Arm, budget: int, work: Path, val: Rows,
               test: Rows | None,
               device: str, cache_dir, log) -> dict:
@@ -260,6 +279,7 @@ def run_point(base: FinetuneConfig, arm: Arm, budget: int, work: Path, val: Rows
     else:
         best = out / "best"
         if (best / "run.json").is_file():
+            check_same_run(best, config)
             log(f"--resume: the finished run in {best}")
             trend["resumed"] = True
         else:
@@ -309,6 +329,19 @@ SASREC: list = []
 """The SASRec module of the run, for the baselines' history diagnostic."""
 
 
+def report_to_continue(path: Path, resume: bool, base: str) -> dict:
+    """The report --resume adds to (a fresh one without it), refused when its arms were made
+    on another base: the same arm name means another run there."""
+    report = json.loads(path.read_text()) if resume and path.is_file() else {"points": []}
+    # Reports from before --base existed were all made on the paper's method.
+    made_on = report.get("base", PAPER_BASE if report["points"] else base)
+    if made_on != base:
+        raise SystemExit(f"--resume: {path} holds arms on the base {made_on!r}, this run asks "
+                         f"--base {base!r}; write to another --out")
+    report["base"] = base
+    return report
+
+
 def run_study(args, inputs, base: FinetuneConfig, console, out: Path) -> dict:
     """Every arm at every budget (finished points are kept across invocations)."""
     device = resolve_device(args.device)
@@ -316,7 +349,7 @@ def run_study(args, inputs, base: FinetuneConfig, console, out: Path) -> dict:
     val = split_rows(inputs.data, "val", SASREC[0])
     test = split_rows(inputs.data, "test", SASREC[0]) if inputs.data.has("test") else None
     path = out.with_suffix(".json")
-    report = json.loads(path.read_text()) if args.resume and path.is_file() else {"points": []}
+    report = report_to_continue(path, args.resume, args.base)
     report.update({"date": time.strftime("%Y-%m-%d"), "machine": "CPU (2 cores)",
                    "llm": args.llm, "candidates": inputs.data.config.num_candidates,
                    "rows": rows_described(inputs.data, val, test),
@@ -461,6 +494,13 @@ def pairs_markdown(points: list[dict], reference: str | None,
     return lines if rows else []
 
 
+def base_text(base: str) -> str:
+    if base == PAPER_BASE:
+        return ("Each arm changes the paper's method (title answers, item embeddings alone, "
+                "linear curriculum, every layer, LoRA dropout 0.1, train.fresh_lr_scale 1).")
+    return f"Each arm changes the run config {base} (its method settings)."
+
+
 def markdown(report: dict) -> str:
     base = report["baselines"]
     lines = [f"# The LLM stage on the CPU ({report['date']})", "",
@@ -468,7 +508,8 @@ def markdown(report: dict) -> str:
              f"{report['candidates']} candidates; val = "
              f"{report['rows']['val']}, test = {report['rows']['test']}. One epoch over the "
              f"budget, batch {report['settings']['batch_size']}, lr {report['settings']['lr']}, "
-             f"{report['settings']['precision']}. History sensitivity: the share of val rows "
+             f"{report['settings']['precision']}. {base_text(report.get('base', PAPER_BASE))} "
+             "History sensitivity: the share of val rows "
              "whose top-1 changes when the history (and user state) is another user's.", "",
              "| arm (head:user:schedule) | budget | val HR@1 | val HR@3 | val NDCG@5 | "
              "top-1 changed | HR@1 own / other | fused val HR@1 (w) | test HR@1 | fused test "

@@ -24,7 +24,7 @@ from ray.tune.search import BasicVariantGenerator
 
 from llara.common import ConfigError, absolute_path, absolute_paths, find_llara_error
 from llara.config import (METRICS, SCHEDULERS, SEARCHERS, FinetuneConfig, SearchSettings,
-                          from_dict, to_dict)
+                          first_difference, from_dict, to_dict)
 from llara.training import ShardManifest, check_inputs
 from llara.tune import (Parameter, TrialLedger, TrialRecord, TuneSpec, build_spec, ranked,
                         results_table, shard_runs, trial_config, trial_records, write_best,
@@ -145,16 +145,6 @@ class SearchOutcome:
     interrupted: bool
 
 
-def _first_difference(a, b, prefix: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            found = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
-            if found:
-                return found
-        return None
-    return None if a == b else prefix.rstrip(".")
-
-
 def saved_spec(search_dir: str | Path) -> TuneSpec:
     """The spec a search was started with, for `--resume` without the search file."""
     path = Path(search_dir) / "search.json"
@@ -170,7 +160,7 @@ def _prepare_directory(spec: TuneSpec, out: Path, resume: bool) -> None:
         previous, current = saved_spec(out).to_dict(), spec.to_dict()
         for spec_dict in (previous, current):  # the folder may be named another way
             spec_dict["search"].pop("output_dir")
-        diff = _first_difference(previous, current)
+        diff = first_difference(previous, current)
         if diff:
             raise ConfigError(f"cannot resume: '{diff}' differs from the search started in "
                               f"{out} (see {out / 'search.json'}); resume with the same file")

@@ -88,6 +88,17 @@ def to_dict(config: Any) -> dict[str, Any]:
     return {k: plain(v) for k, v in dataclasses.asdict(config).items()}
 
 
+def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    """The first dotted key (sorted) at which two nested mappings differ, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            found = first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
+            if found:
+                return found
+        return None
+    return None if a == b else prefix.rstrip(".")
+
+
 def read_mapping(path: str | Path, what: str = "config") -> dict[str, Any]:
     """A YAML file whose top level is a mapping, with clear errors when it is not."""
     path = Path(path)

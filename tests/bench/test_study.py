@@ -1,0 +1,92 @@
+"""The LLM-stage study's arms are changes of a named base (the run's own settings by default),
+and --resume never mixes runs made on another base."""
+
+import argparse
+import importlib
+import json
+import sys
+
+import pytest
+
+from llara.config import FinetuneConfig, apply_overrides
+from llara.model.checkpoint import run_payload
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        yield importlib.import_module("study"), importlib.import_module("llara_quality")
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+
+
+def study_args(base: str) -> argparse.Namespace:
+    return argparse.Namespace(base=base, batch_size=16, micro_batch=4, lr=1e-3, device="cpu",
+                              precision="auto", budget=0, epochs=1)
+
+
+def base_config(bench, base: str, tmp_path) -> FinetuneConfig:
+    _, quality = bench
+    inputs = quality.Inputs(work=tmp_path, data=None, split=range(94), sasrec={}, llm="tiny")
+    return quality.study_base(study_args(base), inputs)
+
+
+def test_the_default_base_is_the_run_config_and_paper_is_the_papers_method(bench, tmp_path):
+    run = base_config(bench, "examples/run.yaml", tmp_path)
+    assert (run.train.fresh_lr_scale, run.llm_layers, run.train.compile) == (10.0, 10, True)
+    assert (run.scoring.head, run.curriculum.schedule, run.prompt.conditioned_candidates) == \
+        ("slot", "direct", True)
+    # The study's own sizes and paths, whatever the file says.
+    assert (run.train.lr, run.train.max_train_samples, run.train.max_eval_samples) == \
+        (1e-3, None, None)
+    assert run.data_dir == str(tmp_path / "data") and run.llm == "tiny"
+    paper = base_config(bench, "paper", tmp_path)
+    assert (paper.train.fresh_lr_scale, paper.llm_layers, paper.lora.dropout) == (1.0, 0, 0.1)
+    assert (paper.scoring.head, paper.curriculum.schedule) == ("title", "linear")
+
+
+def test_an_arm_keeps_what_it_does_not_name(bench, tmp_path):
+    study, _ = bench
+    run = base_config(bench, "examples/run.yaml", tmp_path)
+    plain = study.arm_config(run, study.parse_arm("slot"), 512, tmp_path / "a")
+    assert (plain.curriculum.schedule, plain.prompt.conditioned_candidates) == ("direct", True)
+    assert plain.train.max_train_samples == 512
+    named = study.arm_config(run, study.parse_arm("title:none:linear:llm_layers=0"), 64,
+                             tmp_path / "b")
+    assert (named.scoring.head, named.curriculum.schedule, named.llm_layers) == \
+        ("title", "linear", 0)
+    assert named.prompt.conditioned_candidates is False
+    paper = base_config(bench, "paper", tmp_path)
+    assert study.arm_config(paper, study.parse_arm("slot:cond"), 8, tmp_path / "c") \
+        .curriculum.schedule == "linear"  # what such arm names meant in earlier studies
+    with pytest.raises(SystemExit, match="user state 'soon'"):
+        study.parse_arm("slot:soon")
+
+
+def test_a_finished_run_is_reused_only_when_trained_as_the_arm_asks(bench, tmp_path):
+    study, _ = bench
+    config = apply_overrides(base_config(bench, "examples/run.yaml", tmp_path),
+                             [f"output_dir={tmp_path / 'arm'}"])
+    best = tmp_path / "arm" / "best"
+    best.mkdir(parents=True)
+    (best / "run.json").write_text(run_payload(config, {"epoch": 0}))
+    study.check_same_run(best, config)
+    other = apply_overrides(config, ["train.fresh_lr_scale=1.0"])
+    with pytest.raises(SystemExit, match="'train.fresh_lr_scale'"):
+        study.check_same_run(best, other)
+
+
+def test_resume_refuses_a_report_made_on_another_base(bench, tmp_path):
+    study, _ = bench
+    path = tmp_path / "result.json"
+    assert study.report_to_continue(path, True, "examples/run.yaml") == \
+        {"points": [], "base": "examples/run.yaml"}
+    earlier = {"points": [{"arm": "slot:cond", "budget": 512}]}  # before --base: the paper's
+    path.write_text(json.dumps(earlier))
+    assert study.report_to_continue(path, True, "paper")["points"] == earlier["points"]
+    with pytest.raises(SystemExit, match="base 'paper'"):
+        study.report_to_continue(path, True, "examples/run.yaml")
+    assert json.loads(path.read_text()) == earlier  # refused before anything was written
+    assert study.report_to_continue(path, False, "examples/run.yaml")["points"] == []
