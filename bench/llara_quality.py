@@ -203,7 +203,7 @@ def main() -> None:
                         help="--curve: the run config (a path under the repository) whose "
                         "method settings the arms change, or 'paper': the paper's method "
                         "(title answers, linear curriculum, every layer, fresh_lr_scale 1; "
-                        "the base of every study before 2026-12-05)")
+                        "the base of every study in bench/results dated up to 2026-12-04)")
     parser.add_argument("--reference-arm", default=None,
                         help="--curve: pair every arm with this one (its name without "
                         "train.seed) on the same test rows and seed")

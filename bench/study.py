@@ -44,7 +44,8 @@ from llara.training.inputs import run_inputs
 from llara.training.loop import train_local
 
 PAPER_BASE = "paper"
-"""--base of the paper's method (every study before 2026-12-05 was made on it)."""
+"""--base of the paper's method (every study in bench/results dated up to 2026-12-04 was made
+on it)."""
 USER_STATES = {
     "none": {"prompt.user_token": False, "prompt.conditioned_candidates": False},
     "token": {"prompt.user_token": True, "prompt.conditioned_candidates": False},
