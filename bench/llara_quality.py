@@ -14,7 +14,8 @@ Figures, not assertions.
 --curve: arms of ranking head x user state x curriculum (`head[:user[:schedule]][:key=value]`,
 an omitted user state or schedule is the base's) at training budgets (one run per budget, its
 schedule complete), each a change of --base (default examples/run.yaml; `paper`: the paper's
-method). Each point reports HitRatio@1
+method). An option `holdout=N` trains the arm on the parts `bench/holdout_split.py --last N`
+wrote into --workdir (the LLM on rows its recommender never trained on). Each point reports HitRatio@1
 /3 and NDCG@5 on the paper's validation rows and on the test users, the history diagnostic
 (the top-1 with another user's history), score fusion with the weight chosen on the validation
 rows, and why an arm falls short (position or popularity prior, projected-vector norms,
@@ -40,7 +41,6 @@ from rich.table import Table
 
 from llara.config.data import DataConfig
 from llara.config.io import apply_overrides, load_yaml
-from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
 from llara.config.run import FinetuneConfig, paper_method
 from llara.config.training import FinetuneTrainConfig
 from llara.data.candidates import sample_candidates
@@ -89,12 +89,10 @@ def prepare_inputs(args, console: Console) -> Inputs:
         prepare_dataset(raw, work / "data", DataConfig(rows_per_user=args.rows_per_user),
                         reference_dir=args.reference_split or SHARED / "movielens")
     data = PreparedDataset.open(work / "data")
-    rec = RecRunConfig(model=RecommenderConfig(model="sasrec"),
-                       train=RecTrainConfig(epochs=8, batch_size=512, lr=2e-3, patience=3))
     if args.resume and (work / "sasrec" / "model.safetensors").exists():
         console.print(f"--resume: SASRec from {work / 'sasrec'}")
     else:
-        train_recommender(data, rec, work / "sasrec", progress=False, log=console.print)
+        train_recommender(data, study.STUDY_SASREC, work / "sasrec", progress=False, log=console.print)
     split = data.samples(args.split)
     split = split.select(range(min(args.eval_samples or len(split), len(split))))
     candidates = sample_candidates(split, data.num_items, data.config.num_candidates,

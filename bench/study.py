@@ -21,6 +21,7 @@ import torch
 from llara.common.device import autocast_for, resolve_device
 from llara.common.paths import absolute_paths
 from llara.config.io import apply_overrides, first_difference, to_dict
+from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
 from llara.config.run import FinetuneConfig
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
@@ -43,6 +44,9 @@ from llara.recsys.ranking import candidate_scores
 from llara.training.inputs import run_inputs
 from llara.training.loop import train_local
 
+STUDY_SASREC = RecRunConfig(model=RecommenderConfig(model="sasrec"),
+                           train=RecTrainConfig(epochs=8, batch_size=512, lr=2e-3, patience=3))
+"""The SASRec every study trains on its data (and bench/holdout_split.py on its own part)."""
 PAPER_BASE = "paper"
 """--base of the paper's method (every study in bench/results dated up to 2026-12-04 was made
 on it)."""
@@ -63,10 +67,13 @@ class Arm:
 
 
 def parse_arm(text: str) -> Arm:
-    parts = text.split(":")
-    head, user = parts[0], parts[1] if len(parts) > 1 else None
-    rest = parts[2:]
-    schedule = rest.pop(0) if rest and "=" not in rest[0] else None
+    head, *rest = text.split(":")
+    named = []  # the user state and schedule, where given, come before any key=value
+    while rest and "=" not in rest[0] and len(named) < 2:
+        named.append(rest.pop(0))
+    user, schedule = (named + [None, None])[:2]
+    if any("=" not in part for part in rest):
+        raise SystemExit(f"arm {text}: after head[:user[:schedule]] come key=value options")
     options = dict(part.split("=", 1) for part in rest)
     if user is not None and user not in USER_STATES:
         raise SystemExit(f"arm {text}: user state {user!r} is not one of {list(USER_STATES)}")
@@ -122,6 +129,10 @@ def arm_config(base: FinetuneConfig, arm: Arm, budget: int, out: Path) -> Finetu
                  "output_dir": str(out), **USER_STATES.get(arm.user, {}), **arm.options}
     if arm.schedule:
         overrides["curriculum.schedule"] = arm.schedule
+    if "holdout" in arm.options:  # the parts bench/holdout_split.py --last N wrote
+        tag = f"last{overrides.pop('holdout')}"
+        overrides["data_dir"] = str(out.parent / f"data-llm-{tag}")
+        overrides["rec_checkpoint"] = str(out.parent / f"sasrec-{tag}")
     if "lr" in arm.options:
         overrides["train.lr"] = overrides.pop("lr")
         overrides["train.min_lr"] = float(overrides["train.lr"]) / 100

@@ -58,11 +58,16 @@ def test_an_arm_keeps_what_it_does_not_name(bench, tmp_path):
     assert (named.scoring.head, named.curriculum.schedule, named.llm_layers) == \
         ("title", "linear", 0)
     assert named.prompt.conditioned_candidates is False
+    held_out = study.arm_config(run, study.parse_arm("slot:holdout=5"), 64, tmp_path / "d")
+    assert (held_out.data_dir, held_out.rec_checkpoint) == \
+        (str(tmp_path / "data-llm-last5"), str(tmp_path / "sasrec-last5"))
     paper = base_config(bench, "paper", tmp_path)
     assert study.arm_config(paper, study.parse_arm("slot:cond"), 8, tmp_path / "c") \
         .curriculum.schedule == "linear"  # what such arm names meant in earlier studies
     with pytest.raises(SystemExit, match="user state 'soon'"):
         study.parse_arm("slot:soon")
+    with pytest.raises(SystemExit, match="key=value"):
+        study.parse_arm("slot:cond:direct:linear")
 
 
 def test_a_finished_run_is_reused_only_when_trained_as_the_arm_asks(bench, tmp_path):
