@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import study
+import study_markdown
 import torch
 from rich.console import Console
 from rich.table import Table
@@ -181,7 +182,7 @@ def learning_curve(args, console: Console) -> None:
 
 
 def write_curve(report: dict, out: Path, console: Console) -> None:
-    text = study.markdown(report)
+    text = study_markdown.markdown(report)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".md").write_text(text)

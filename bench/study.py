@@ -2,10 +2,11 @@
 curriculum at training budgets, each reported beside popularity and SASRec on the same rows,
 with the diagnostics that say whether the LLM reads the user.
 
-An arm is `head:user[:schedule][:key=value...]`: head title|letter|slot; user none (item
-embeddings only), token (a [UserEmb] slot) or cond (candidates carry [e ; u*e]); schedule a
-curriculum (default linear); extra run options as dotted keys, e.g. `lr=0.003` or
-`scoring.label_smoothing=0.1`.
+An arm is `head[:user[:schedule]][:key=value...]`, a change of the study's base run config:
+head title|letter|slot; user none (item embeddings only), token (a [UserEmb] slot) or cond
+(candidates carry [e ; u*e]); schedule a curriculum (user and schedule default to the base's);
+extra run options as dotted keys, e.g. `lr=0.003` or `scoring.label_smoothing=0.1`. The
+report's tables are written by study_markdown.py.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from llara.data.tables import Samples
 from llara.evaluation.diagnostics import history_sensitivity
 from llara.evaluation.fusion import choose_weight, fused_scores, fusion_grid, ranks_of
 from llara.evaluation.gate import fit_gate, gate_features
-from llara.evaluation.intervals import (comparison_report, interval_text, paired_interval,
-                                        per_row, user_groups)
+from llara.evaluation.intervals import comparison_report, user_groups
 from llara.evaluation.metrics import ranking_metrics
 from llara.evaluation.scoring import score_candidates
 from llara.inference.trained import TrainedModel, load_trained
@@ -43,13 +43,11 @@ from llara.recsys.popularity import popularity_scores, target_counts
 from llara.recsys.ranking import candidate_scores
 from llara.training.inputs import run_inputs
 from llara.training.loop import train_local
+from study_markdown import PAPER_BASE
 
 STUDY_SASREC = RecRunConfig(model=RecommenderConfig(model="sasrec"),
                            train=RecTrainConfig(epochs=8, batch_size=512, lr=2e-3, patience=3))
 """The SASRec every study trains on its data (and bench/holdout_split.py on its own part)."""
-PAPER_BASE = "paper"
-"""--base of the paper's method (every study in bench/results dated up to 2026-12-04 was made
-on it)."""
 USER_STATES = {
     "none": {"prompt.user_token": False, "prompt.conditioned_candidates": False},
     "token": {"prompt.user_token": True, "prompt.conditioned_candidates": False},
@@ -404,209 +402,3 @@ def run_study(args, inputs, base: FinetuneConfig, console, out: Path) -> dict:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(report, indent=2) + "\n")
     return report
-
-
-NAMES = {"movielens": "MovieLens-100K", "lastfm": "LastFM"}
-
-
-def _hr(metrics: dict | None, key: str = "HitRatio@1") -> str:
-    return "-" if metrics is None else f"{metrics[key]:.4f}"
-
-
-def _against(comparison: dict | None, model: str, metric: str = "HitRatio@1") -> str:
-    return "-" if comparison is None else interval_text(comparison["against"][model][metric])
-
-
-def _tail(comparison: dict | None, model: str) -> str:
-    if comparison is None:
-        return "-"
-    tail = [row for row in comparison["popularity"] if row["slice"] == "tail"]
-    return interval_text(tail[0]["against"][model]["HitRatio@1"]) if tail else "-"
-
-
-def intervals_markdown(points: list[dict]) -> list[str]:
-    """Each point against SASRec on the same rows: the paired difference with its 95%
-    interval over users (points from before the intervals existed are left out)."""
-    shown = sorted((p for p in points if "val_comparison" in p),
-                   key=lambda p: (p["budget"], p["arm"]))
-    if not shown:
-        return []
-    lines = ["", "Against SASRec on the same rows: mean difference [95% interval, users "
-             "resampled]; tail = the third of rows whose target is rarest among training "
-             "targets.", "",
-             "| arm | budget | val LLM - SASRec | val fused - SASRec | test rows (users) | "
-             "test LLM - SASRec | test fused - SASRec | test fused - SASRec, NDCG@5 | "
-             "test tail: fused - SASRec | test, per-row gate: - SASRec | test, ranked at "
-             "w = residual: - SASRec |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for p in shown:
-        val, test = p["val_comparison"], p.get("test_comparison")
-        rows = "-" if test is None else f"{test['rows']} ({test['users']})"
-        lines.append(f"| {p['arm']} | {p['budget']} | {_against(val, 'LLM')} | "
-                     f"{_against(val, 'fused')} | {rows} | {_against(test, 'LLM')} | "
-                     f"{_against(test, 'fused')} | {_against(test, 'fused', 'NDCG@5')} | "
-                     f"{_tail(test, 'fused')} | {_against(p.get('test_gated'), 'fused')} | "
-                     f"{_against(p.get('test_residual'), 'fused')} |")
-    return lines
-
-
-def arm_family(name: str) -> tuple[str, int]:
-    """(the arm without its train.seed option, the seed): arms of one family differ only in
-    their training seed."""
-    parts = name.split(":")
-    seeds = [p for p in parts if p.startswith("train.seed=")]
-    rest = ":".join(p for p in parts if not p.startswith("train.seed="))
-    return rest, int(seeds[0].split("=", 1)[1]) if seeds else 0
-
-
-def _mean_std(values: list[float]) -> str:
-    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.4f}"
-
-
-def seeds_markdown(points: list[dict]) -> list[str]:
-    """Mean ± std over the training seeds of every arm run with more than one (the candidate
-    lists are the same for every seed)."""
-    families: dict[tuple[str, int], list[dict]] = {}
-    for p in points:
-        families.setdefault((arm_family(p["arm"])[0], p["budget"]), []).append(p)
-    shown = {k: v for k, v in families.items() if len(v) > 1}
-    if not shown:
-        return []
-    lines = ["", "Over training seeds (mean ± std; the same candidate lists for every seed):", "",
-             "| arm | budget | seeds | val HR@1 | test HR@1 | fused test HR@1 |",
-             "|---|---|---|---|---|---|"]
-    for (family, budget), group in sorted(shown.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        seeds = sorted(arm_family(p["arm"])[1] for p in group)
-        tests = [p["test"]["HitRatio@1"] for p in group if p.get("test")]
-        fused = [p["test_fused"]["HitRatio@1"] for p in group if p.get("test_fused")]
-        lines.append(f"| {family} | {budget} | {', '.join(map(str, seeds))} | "
-                     f"{_mean_std([p['val']['HitRatio@1'] for p in group])} | "
-                     f"{_mean_std(tests) if tests else '-'} | "
-                     f"{_mean_std(fused) if fused else '-'} |")
-    return lines
-
-
-def pooled_markdown(points: list[dict], test_groups: list[int] | None = None) -> list[str]:
-    """Every arm run with several seeds against SASRec on the same test rows, each row's hit
-    averaged over the seeds first: one interval over users for the family, where seed
-    variance shows as the spread of the per-seed rows of the tables above."""
-    families: dict[tuple[str, int], list[dict]] = {}
-    for p in points:
-        if p.get("test_comparison") and ("groups" in p["test_comparison"] or test_groups):
-            families.setdefault((arm_family(p["arm"])[0], p["budget"]), []).append(p)
-    shown = {k: v for k, v in families.items() if len(v) > 1}
-    if not shown:
-        return []
-    lines = ["", "Over training seeds against SASRec on the same test rows (each row's hit "
-             "averaged over the seeds, then the mean difference [95% interval, users "
-             "resampled]):", "",
-             "| arm | budget | seeds | LLM - SASRec, HR@1 | fused - SASRec, HR@1 | "
-             "fused - SASRec, NDCG@5 |", "|---|---|---|---|---|---|"]
-    for (family, budget), group in sorted(shown.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        comparisons = [p["test_comparison"] for p in group]
-        groups = np.array(comparisons[0].get("groups", test_groups))
-        recommender = per_row(np.array(comparisons[0]["ranks"]["recommender"]))
-        cells = []
-        for model, metric in (("LLM", "HitRatio@1"), ("fused", "HitRatio@1"),
-                              ("fused", "NDCG@5")):
-            mean = np.mean([per_row(np.array(c["ranks"][model]))[metric] for c in comparisons],
-                           axis=0)  # (N,)
-            cells.append(interval_text(paired_interval(mean, recommender[metric], groups)))
-        seeds = sorted(arm_family(p["arm"])[1] for p in group)
-        lines.append(f"| {family} | {budget} | {', '.join(map(str, seeds))} | "
-                     + " | ".join(cells) + " |")
-    return lines
-
-
-def pairs_markdown(points: list[dict], reference: str | None,
-                   test_groups: list[int] | None = None) -> list[str]:
-    """Each arm against the reference arm on the same test rows, seed for seed: the paired
-    difference of the LLM's and of the fused ranking (95% interval, users resampled;
-    `test_groups`: the test rows' users, for points stored without them)."""
-    if not reference:
-        return []
-    by_key = {(arm_family(p["arm"])[0], arm_family(p["arm"])[1], p["budget"]): p
-              for p in points if p.get("test_comparison") and
-              ("groups" in p["test_comparison"] or test_groups)}
-    lines = ["", f"Against the arm `{reference}` on the same test rows and seed (mean "
-             "difference [95% interval, users resampled]):", "",
-             "| arm | budget | seed | LLM HR@1 | fused HR@1 | fused NDCG@5 |",
-             "|---|---|---|---|---|---|"]
-    rows = 0
-    for (family, seed, budget), point in sorted(by_key.items(), key=lambda kv: (kv[0][2],
-                                                                                 kv[0][0])):
-        base = by_key.get((reference, seed, budget))
-        if family == reference or base is None:
-            continue
-        mine, theirs = point["test_comparison"], base["test_comparison"]
-        groups = np.array(mine.get("groups", test_groups))
-        cells = []
-        for model, metric in (("LLM", "HitRatio@1"), ("fused", "HitRatio@1"),
-                              ("fused", "NDCG@5")):
-            a = per_row(np.array(mine["ranks"][model]))[metric]
-            b = per_row(np.array(theirs["ranks"][model]))[metric]
-            cells.append(interval_text(paired_interval(a, b, groups)))
-        lines.append(f"| {family} | {budget} | {seed} | " + " | ".join(cells) + " |")
-        rows += 1
-    return lines if rows else []
-
-
-def base_text(base: str) -> str:
-    if base == PAPER_BASE:
-        return ("Each arm changes the paper's method (title answers, item embeddings alone, "
-                "linear curriculum, every layer, LoRA dropout 0.1, train.fresh_lr_scale 1).")
-    return f"Each arm changes the run config {base} (its method settings)."
-
-
-def markdown(report: dict) -> str:
-    base = report["baselines"]
-    lines = [f"# The LLM stage on the CPU ({report['date']})", "",
-             f"{report['llm']}, {NAMES[report.get('dataset', 'movielens')]}, "
-             f"{report['candidates']} candidates; val = "
-             f"{report['rows']['val']}, test = {report['rows']['test']}. One epoch over the "
-             f"budget, batch {report['settings']['batch_size']}, lr {report['settings']['lr']}, "
-             f"{report['settings']['precision']}. {base_text(report.get('base', PAPER_BASE))} "
-             "History sensitivity: the share of val rows "
-             "whose top-1 changes when the history (and user state) is another user's.", "",
-             "| arm (head:user:schedule) | budget | val HR@1 | val HR@3 | val NDCG@5 | "
-             "top-1 changed | HR@1 own / other | fused val HR@1 (w) | test HR@1 | fused test "
-             "HR@1 / NDCG@5 | s (train / eval) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for p in sorted(report["points"], key=lambda p: (p["budget"], p["arm"])):
-        h = p["history"]
-        lines.append(
-            f"| {p['arm']} | {p['budget']} | {p['val']['HitRatio@1']:.4f} | "
-            f"{p['val']['HitRatio@3']:.4f} | {p['val']['NDCG@5']:.4f} | "
-            f"{h['top1_changed']:.2f} | {h['HitRatio@1_own']:.3f} / {h['HitRatio@1_other']:.3f} "
-            f"| {p['val_fused']['HitRatio@1']:.4f} ({p['fusion_weight']:g}) | "
-            f"{_hr(p['test'])} | {_hr(p['test_fused'])} / {_hr(p['test_fused'], 'NDCG@5')} | "
-            f"{p['train_seconds']:.0f} / {p['eval_seconds']:.0f} |")
-    for name in ("popularity", "sasrec"):
-        b = base[name]
-        lines.append(f"| {name} | - | {b['val']['HitRatio@1']:.4f} | {b['val']['HitRatio@3']:.4f}"
-                     f" | {b['val']['NDCG@5']:.4f} | " +
-                     (f"{base['sasrec_history']['top1_changed']:.2f} | "
-                      f"{base['sasrec_history']['HitRatio@1_own']:.3f} / "
-                      f"{base['sasrec_history']['HitRatio@1_other']:.3f}" if name == "sasrec"
-                      else "0.00 | -") +
-                     f" | - | {_hr(b['test'])} | {_hr(b['test'], 'NDCG@5')} (NDCG@5) | - |")
-    if "train" in base["sasrec"]:
-        lines += ["", f"SASRec on 1024 of its own training rows: HR@1 "
-                  f"{base['sasrec']['train']['HitRatio@1']:.4f} (val {_hr(base['sasrec']['val'])}"
-                  "): what each conditioned candidate's u.e tells the LLM while it trains."]
-    lines += intervals_markdown(report["points"])
-    lines += seeds_markdown(report["points"])
-    lines += pooled_markdown(report["points"], report.get("test_groups"))
-    lines += pairs_markdown(report["points"], report.get("reference_arm"),
-                            report.get("test_groups"))
-    lines += ["", "Diagnostics (val rows):", "",
-              "| arm | budget | choice loss | top-1 at most chosen position | corr(score, "
-              "popularity) | projected / token norm | candidate->history attention | "
-              "train loss first / last tenth |", "|---|---|---|---|---|---|---|---|"]
-    for p in sorted(report["points"], key=lambda p: (p["budget"], p["arm"])):
-        loss = f"{p['loss_first_tenth']:.3f} / {p['loss_last_tenth']:.3f}" \
-            if "loss_first_tenth" in p else "-"
-        lines.append(f"| {p['arm']} | {p['budget']} | {p['val_choice_loss']:.3f} | "
-                     f"{p['top1_position_share']:.2f} | {p['popularity_rank_corr']:.2f} | "
-                     f"{p['projected_item_norm']:.2f} / {p['token_embedding_norm']:.2f} | "
-                     f"{p['candidate_to_history_attention']:.3f} | {loss} |")
-    lines += [""] + list(report.get("notes", [])) + [""]
-    return "\n".join(lines)

@@ -98,7 +98,7 @@ def test_resume_refuses_a_report_made_on_another_base(bench, tmp_path):
 
 
 def test_seeds_are_pooled_row_by_row_against_the_recommender(bench):
-    study, _ = bench
+    markdown = importlib.import_module("study_markdown")
     recommender = [0, 1, 0, 2]  # 0-based ranks of the true item on four rows of two users
 
     def point(seed: int, llm: list[int]) -> dict:
@@ -106,8 +106,8 @@ def test_seeds_are_pooled_row_by_row_against_the_recommender(bench):
         return {"arm": f"slot:train.seed={seed}", "budget": 64,
                 "test_comparison": {"ranks": ranks, "groups": [0, 0, 1, 1]}}
 
-    lines = study.pooled_markdown([point(0, [0, 0, 0, 0]), point(1, [1, 0, 1, 1])])
+    lines = markdown.pooled_markdown([point(0, [0, 0, 0, 0]), point(1, [1, 0, 1, 1])])
     row = next(line for line in lines if line.startswith("| slot |"))
     # HR@1 per row, averaged over the seeds: 0.5, 1, 0.5, 0.5 against SASRec's 1, 0, 1, 0.
     assert row.startswith("| slot | 64 | 0, 1 | +0.1250 ")
-    assert study.pooled_markdown([point(0, [0, 0, 0, 0])]) == []  # one seed: nothing pooled
+    assert markdown.pooled_markdown([point(0, [0, 0, 0, 0])]) == []  # one seed: nothing pooled
