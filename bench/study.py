@@ -321,11 +321,47 @@ def memorised(data, count: int = 1024) -> dict[str, float]:
     return ranking_metrics(ranks_of(candidate_scores(SASREC[0], rows, lists), lists, rows.next))
 
 
+RECENT_ROWS = 5
+"""Rows per user whose targets count for the recent-popularity control."""
+
+
+def recent_counts(train: Samples, num_items: int, last: int = RECENT_ROWS) -> np.ndarray:
+    """How often each item is the target of a user's last `last` training rows: what was
+    popular at the end of the training period (rows of a user are in time order)."""
+    users = np.asarray(train.user)
+    _, codes = np.unique(users, return_inverse=True)
+    from_end = np.zeros(len(codes), np.int64)  # (N,) 0 for each user's newest row
+    for code in np.unique(codes):
+        rows = np.flatnonzero(codes == code)
+        from_end[rows] = np.arange(len(rows))[::-1]
+    return target_counts(train.select(np.flatnonzero(from_end < last)), num_items)
+
+
+def recency_control(val: Rows, test: Rows | None, data) -> dict:
+    """A control for any gain over SASRec: the recent popularity alone, and fused with SASRec
+    as the LLM is (the weight chosen on val), against SASRec on the test rows. An LLM arm
+    that adds only what was popular lately gains no more than this."""
+    counts = recent_counts(data.samples("train"), data.num_items)
+    own = popularity_scores(counts, val.lists)
+    weight = choose_weight(fusion_grid(own, val.sasrec, val.lists, val.samples.next,
+                                       (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)))
+    control = {"rows_per_user": RECENT_ROWS, "val": val.metrics(own), "weight": weight}
+    if test is not None:
+        scores = popularity_scores(counts, test.lists)
+        control["test"] = test.metrics(scores)
+        control["test_comparison"] = test.comparison(scores, fused_scores(scores, test.sasrec,
+                                                                          weight))
+        for bulky in ("ranks", "groups"):
+            del control["test_comparison"][bulky]
+    return control
+
+
 def baselines(val: Rows, test: Rows | None, data) -> dict:
     return {"popularity": {"val": val.metrics(val.popularity),
                            "test": test and test.metrics(test.popularity)},
             "sasrec": {"val": val.metrics(val.sasrec), "test": test and test.metrics(test.sasrec),
                        "train": memorised(data)},
+            "recent_popularity": recency_control(val, test, data),
             "sasrec_history": history_sensitivity(
                 lambda samples: candidate_scores(SASREC[0], samples, val.lists),
                 val.samples, val.lists, own=val.sasrec)}

@@ -157,6 +157,20 @@ def pairs_markdown(points: list[dict], reference: str | None,
     return lines if rows else []
 
 
+def recency_markdown(control: dict | None) -> list[str]:
+    """The recent-popularity control (bench/study.py recency_control), where the report has
+    it."""
+    if not control:
+        return []
+    comparison = control.get("test_comparison")
+    return ["", f"Control, popularity among each user's last {control['rows_per_user']} "
+            f"training targets: HR@1 val {_hr(control['val'])}, test {_hr(control.get('test'))}"
+            f"; fused with SASRec (w = {control['weight']:g}, chosen on val) minus SASRec on "
+            f"test: HR@1 {_against(comparison, 'fused')}, NDCG@5 "
+            f"{_against(comparison, 'fused', 'NDCG@5')}, tail third {_tail(comparison, 'fused')}."
+            " A gain over SASRec that is no larger than this is what was popular lately."]
+
+
 def base_text(base: str) -> str:
     if base == PAPER_BASE:
         return ("Each arm changes the paper's method (title answers, item embeddings alone, "
@@ -195,6 +209,7 @@ def markdown(report: dict) -> str:
                       f"{base['sasrec_history']['HitRatio@1_other']:.3f}" if name == "sasrec"
                       else "0.00 | -") +
                      f" | - | {_hr(b['test'])} | {_hr(b['test'], 'NDCG@5')} (NDCG@5) | - |")
+    lines += recency_markdown(base.get("recent_popularity"))
     if "train" in base["sasrec"]:
         lines += ["", f"SASRec on 1024 of its own training rows: HR@1 "
                   f"{base['sasrec']['train']['HitRatio@1']:.4f} (val {_hr(base['sasrec']['val'])}"

@@ -111,3 +111,15 @@ def test_seeds_are_pooled_row_by_row_against_the_recommender(bench):
     # HR@1 per row, averaged over the seeds: 0.5, 1, 0.5, 0.5 against SASRec's 1, 0, 1, 0.
     assert row.startswith("| slot | 64 | 0, 1 | +0.1250 ")
     assert markdown.pooled_markdown([point(0, [0, 0, 0, 0])]) == []  # one seed: nothing pooled
+
+
+def test_recent_popularity_counts_each_users_newest_targets(bench):
+    study, _ = bench
+    from llara.data.tables import Samples
+
+    # Two users' rows in time order, interleaved as a table may hold them.
+    users, targets = ["a", "b", "a", "a", "b"], [0, 1, 2, 3, 3]
+    train = Samples.from_histories([[4]] * 5, targets, 1, 5)
+    train.user = users
+    assert study.recent_counts(train, 5, last=1)[:4].tolist() == [0, 0, 0, 2]  # a: 3, b: 3
+    assert study.recent_counts(train, 5, last=2)[:4].tolist() == [0, 1, 1, 2]
