@@ -295,7 +295,10 @@ def run_point(base: FinetuneConfig, arm: Arm, budget: int, work: Path, val: Rows
         else:
             train_local(config, cache_dir, log=log)
         trained = load_trained(best, device, cache_dir)
-        weight = trained.fusion_weight
+        # The weight training chose fuses with the arm's own recommender; an arm built on
+        # another (holdout=N) is fused with the study's SASRec, so its weight is chosen anew.
+        same = Path(config.rec_checkpoint).resolve() == (work / "sasrec").resolve()
+        weight = trained.fusion_weight if same else None
         steps = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         losses = [r["loss"] for r in steps if "loss" in r]
         tenth = max(1, len(losses) // 10)
