@@ -14,11 +14,11 @@ Figures, not assertions.
 --curve: arms of ranking head x user state x curriculum (`head[:user[:schedule]][:key=value]`,
 an omitted user state or schedule is the base's) at training budgets (one run per budget, its
 schedule complete), each a change of --base (default examples/run.yaml; `paper`: the paper's
-method). An option `holdout=N` trains the arm on the parts `bench/holdout_split.py --last N`
-wrote into --workdir (the LLM on rows its recommender never trained on). Each point reports HitRatio@1
-/3 and NDCG@5 on the paper's validation rows and on the test users, the history diagnostic
-(the top-1 with another user's history), score fusion with the weight chosen on the validation
-rows, and why an arm falls short (position or popularity prior, projected-vector norms,
+method). An option `holdout=N` trains the arm on the parts `bench/holdout_split.py --last
+N` wrote into --workdir (the LLM on rows its recommender never trained on). Each point reports
+HitRatio@1/3 and NDCG@5 on the paper's validation rows and on the test users, the history
+diagnostic (the top-1 with another user's history), score fusion with the weight chosen on the
+validation rows, and why an arm falls short (position or popularity prior, projected-vector norms,
 attention from candidate slots to history slots, held-out choice loss), beside popularity and
 SASRec on the same rows. Results are written after every point; --resume skips finished
 points and reuses finished runs in --workdir.
@@ -93,7 +93,8 @@ def prepare_inputs(args, console: Console) -> Inputs:
     if args.resume and (work / "sasrec" / "model.safetensors").exists():
         console.print(f"--resume: SASRec from {work / 'sasrec'}")
     else:
-        train_recommender(data, study.STUDY_SASREC, work / "sasrec", progress=False, log=console.print)
+        train_recommender(data, study.STUDY_SASREC, work / "sasrec", progress=False,
+                          log=console.print)
     split = data.samples(args.split)
     split = split.select(range(min(args.eval_samples or len(split), len(split))))
     candidates = sample_candidates(split, data.num_items, data.config.num_candidates,
@@ -197,7 +198,7 @@ def main() -> None:
                         help="--curve: only rewrite the Markdown from the JSON at --out")
     parser.add_argument("--budgets", default="0,512,2048", help="--curve: training samples")
     parser.add_argument("--arms", default=DEFAULT_ARMS,
-                        help="--curve: head:user[:schedule][:key=value] arms, comma-separated")
+                        help="--curve: head[:user[:schedule]][:key=value] arms, comma-separated")
     parser.add_argument("--base", default="examples/run.yaml",
                         help="--curve: the run config (a path under the repository) whose "
                         "method settings the arms change, or 'paper': the paper's method "

@@ -328,16 +328,21 @@ RECENT_ROWS = 5
 """Rows per user whose targets count for the recent-popularity control."""
 
 
-def recent_counts(train: Samples, num_items: int, last: int = RECENT_ROWS) -> np.ndarray:
-    """How often each item is the target of a user's last `last` training rows: what was
-    popular at the end of the training period (rows of a user are in time order)."""
-    users = np.asarray(train.user)
-    _, codes = np.unique(users, return_inverse=True)
+def newest_rows(users, last: int) -> np.ndarray:
+    """Indices of each user's last `last` rows, in table order (rows of a user are in time
+    order): (K,)."""
+    _, codes = np.unique(np.asarray(users), return_inverse=True)
     from_end = np.zeros(len(codes), np.int64)  # (N,) 0 for each user's newest row
     for code in np.unique(codes):
         rows = np.flatnonzero(codes == code)
         from_end[rows] = np.arange(len(rows))[::-1]
-    return target_counts(train.select(np.flatnonzero(from_end < last)), num_items)
+    return np.flatnonzero(from_end < last)
+
+
+def recent_counts(train: Samples, num_items: int, last: int = RECENT_ROWS) -> np.ndarray:
+    """How often each item is the target of a user's last `last` training rows: what was
+    popular at the end of the training period."""
+    return target_counts(train.select(newest_rows(train.user, last)), num_items)
 
 
 def recency_control(val: Rows, test: Rows | None, data) -> dict:

@@ -123,3 +123,32 @@ def test_recent_popularity_counts_each_users_newest_targets(bench):
     train.user = users
     assert study.recent_counts(train, 5, last=1)[:4].tolist() == [0, 0, 0, 2]  # a: 3, b: 3
     assert study.recent_counts(train, 5, last=2)[:4].tolist() == [0, 1, 1, 2]
+
+
+def test_the_holdout_split_gives_each_users_newest_rows_to_the_llm_and_the_rest_to_sasrec(
+        toy_inputs, tmp_path):
+    import shutil
+    import subprocess
+
+    import pyarrow.parquet as pq
+
+    data, _ = toy_inputs
+    shutil.copytree(data, tmp_path / "data")
+    before = (tmp_path / "data" / "train.parquet").read_bytes()
+    command = [sys.executable, str(REPO / "bench" / "holdout_split.py"), "--workdir",
+               str(tmp_path), "--last", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    full = pq.read_table(tmp_path / "data" / "train.parquet").to_pydict()
+    llm = pq.read_table(tmp_path / "data-llm-last2" / "train.parquet").to_pydict()
+    rec = pq.read_table(tmp_path / "data-rec-last2" / "train.parquet").to_pydict()
+    assert sorted(llm["sample_id"] + rec["sample_id"]) == sorted(full["sample_id"])
+    for user in set(full["user"]):
+        mine = [s for s, u in zip(full["sample_id"], full["user"]) if u == user]
+        assert [s for s, u in zip(llm["sample_id"], llm["user"]) if u == user] == mine[-2:]
+    meta = json.loads((tmp_path / "data-llm-last2" / "dataset.json").read_text())
+    assert meta["samples"]["train"] == len(llm["sample_id"])
+    assert (tmp_path / "sasrec-last2" / "model.safetensors").is_file()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode != 0 and "exists" in again.stderr
+    assert (tmp_path / "data" / "train.parquet").read_bytes() == before  # the study's data
