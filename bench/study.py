@@ -24,6 +24,7 @@ from llara.common.paths import absolute_paths
 from llara.config.io import apply_overrides, first_difference, to_dict
 from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
 from llara.config.run import FinetuneConfig
+from llara.config.scoring import ScoringConfig
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
 from llara.evaluation.diagnostics import history_sensitivity
@@ -351,8 +352,8 @@ def recency_control(val: Rows, test: Rows | None, data) -> dict:
     that adds only what was popular lately gains no more than this."""
     counts = recent_counts(data.samples("train"), data.num_items)
     own = popularity_scores(counts, val.lists)
-    weight = choose_weight(fusion_grid(own, val.sasrec, val.lists, val.samples.next,
-                                       (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)))
+    grid = tuple(w for w in ScoringConfig().fusion_grid if w)  # w = 0 would be the control alone
+    weight = choose_weight(fusion_grid(own, val.sasrec, val.lists, val.samples.next, grid))
     control = {"rows_per_user": RECENT_ROWS, "val": val.metrics(own), "weight": weight}
     if test is not None:
         scores = popularity_scores(counts, test.lists)
