@@ -30,7 +30,8 @@ from llara.training import (DeepSpeedBackend, adamw, EpochValidator, ShardManife
                             learning_rate_factor, TrainingClock, load_recommender, load_state_tree,
                             load_trainable, priors_from_rows, prompts_from_rows,
                             run_inputs, save_state_tree,
-                            save_trainable, step_plan, train_step, training_progress, use_hybrid)
+                            save_trainable, step_plan, train_step, training_progress, use_hybrid,
+                            wait_for_build_lock)
 
 READ_CPUS = 0.25
 """CPUs of one Ray Data task reading training shards for the workers."""
@@ -51,6 +52,18 @@ def _gathered(engine, stage: int):
     if stage < 3:
         return contextlib.nullcontext()
     return deepspeed.zero.GatheredParameters(list(engine.module.parameters()), modifier_rank=None)
+
+
+def _deepspeed_jit_ops() -> list[str]:
+    """The ops deepspeed.initialize builds on first use here: the CPU accelerator's
+    shared-memory all-reduce (none on CUDA, where NCCL needs no build)."""
+    import deepspeed.ops
+    from deepspeed.accelerator import get_accelerator
+
+    builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
+    if builder is None or not deepspeed.ops.__compatible_ops__.get(builder.NAME, False):
+        return []
+    return [builder.NAME]
 
 
 class MetricsSink:
@@ -110,6 +123,8 @@ def train_loop(loop_config: dict) -> None:
     clock = TrainingClock(config.train.max_minutes, state.train_seconds)
     schedule = lambda opt: torch.optim.lr_scheduler.LambdaLR(  # noqa: E731
         opt, lambda s: learning_rate_factor(s, plan.total_steps, config.train, clock.fraction))
+    for name in _deepspeed_jit_ops():
+        wait_for_build_lock(name, log=lambda line: print(f"[rank {rank}] {line}", flush=True))
     engine, _, _, scheduler = deepspeed.initialize(
         model=model, optimizer=optimizer, model_parameters=params, lr_scheduler=schedule,
         config=ds_config, dist_init_required=False)

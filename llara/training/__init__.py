@@ -2,6 +2,7 @@
 
 from llara.training.curriculum import (SCHEDULE_FUNCTIONS, hybrid_probability, evaluates_hybrid,
                                        use_hybrid)
+from llara.training.build_lock import StaleBuildLock, wait_for_build_lock
 from llara.training.deepspeed import PACKAGED_DEEPSPEED, deepspeed_config, StepPlan, step_plan
 from llara.training.inputs import RunInputs, check_inputs, check_outputs, run_inputs, eligible
 from llara.training.loop import train_local, FinetuneResult, finetune
@@ -25,6 +26,8 @@ __all__ = [
     "hybrid_probability",
     "evaluates_hybrid",
     "use_hybrid",
+    "StaleBuildLock",
+    "wait_for_build_lock",
     "PACKAGED_DEEPSPEED",
     "deepspeed_config",
     "StepPlan",
