@@ -360,6 +360,8 @@ def recency_control(val: Rows, test: Rows | None, data) -> dict:
         control["test"] = test.metrics(scores)
         control["test_comparison"] = test.comparison(scores, fused_scores(scores, test.sasrec,
                                                                           weight))
+        # the fused control's ranks stay, so that arms can be paired with it row by row
+        control["fused_ranks"] = control["test_comparison"]["ranks"]["fused"]
         for bulky in ("ranks", "groups"):
             del control["test_comparison"][bulky]
     return control

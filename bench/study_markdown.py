@@ -92,10 +92,13 @@ def seeds_markdown(points: list[dict]) -> list[str]:
     return lines
 
 
-def pooled_markdown(points: list[dict], test_groups: list[int] | None = None) -> list[str]:
+def pooled_markdown(points: list[dict], test_groups: list[int] | None = None,
+                    control: dict | None = None) -> list[str]:
     """Every arm run with several seeds against SASRec on the same test rows, each row's hit
     averaged over the seeds first: one interval over users for the family, where seed
-    variance shows as the spread of the per-seed rows of the tables above."""
+    variance shows as the spread of the per-seed rows of the tables above. With the
+    recent-popularity control's fused ranks, the fused ranking against that control too: a
+    gain over SASRec that recent popularity explains shows there as no gain."""
     families: dict[tuple[str, int], list[dict]] = {}
     for p in points:
         if p.get("test_comparison") and ("groups" in p["test_comparison"] or test_groups):
@@ -103,21 +106,30 @@ def pooled_markdown(points: list[dict], test_groups: list[int] | None = None) ->
     shown = {k: v for k, v in families.items() if len(v) > 1}
     if not shown:
         return []
+    against_control = control is not None and "fused_ranks" in control
     lines = ["", "Over training seeds against SASRec on the same test rows (each row's hit "
              "averaged over the seeds, then the mean difference [95% interval, users "
              "resampled]):", "",
              "| arm | budget | seeds | LLM - SASRec, HR@1 | fused - SASRec, HR@1 | "
-             "fused - SASRec, NDCG@5 |", "|---|---|---|---|---|---|"]
+             "fused - SASRec, NDCG@5 |" + (" fused - recent-popularity control fused, HR@1 | "
+                                          "NDCG@5 |" if against_control else ""),
+             "|---|---|---|---|---|---|" + ("---|---|" if against_control else "")]
     for (family, budget), group in sorted(shown.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         comparisons = [p["test_comparison"] for p in group]
         groups = np.array(comparisons[0].get("groups", test_groups))
         recommender = per_row(np.array(comparisons[0]["ranks"]["recommender"]))
+        pooled = {model: [per_row(np.array(c["ranks"][model])) for c in comparisons]
+                  for model in ("LLM", "fused")}
         cells = []
         for model, metric in (("LLM", "HitRatio@1"), ("fused", "HitRatio@1"),
                               ("fused", "NDCG@5")):
-            mean = np.mean([per_row(np.array(c["ranks"][model]))[metric] for c in comparisons],
-                           axis=0)  # (N,)
+            mean = np.mean([rows[metric] for rows in pooled[model]], axis=0)  # (N,)
             cells.append(interval_text(paired_interval(mean, recommender[metric], groups)))
+        if against_control:
+            reference = per_row(np.array(control["fused_ranks"]))
+            for metric in ("HitRatio@1", "NDCG@5"):
+                mean = np.mean([rows[metric] for rows in pooled["fused"]], axis=0)  # (N,)
+                cells.append(interval_text(paired_interval(mean, reference[metric], groups)))
         seeds = sorted(arm_family(p["arm"])[1] for p in group)
         lines.append(f"| {family} | {budget} | {', '.join(map(str, seeds))} | "
                      + " | ".join(cells) + " |")
@@ -216,7 +228,8 @@ def markdown(report: dict) -> str:
                   "): what each conditioned candidate's u.e tells the LLM while it trains."]
     lines += intervals_markdown(report["points"])
     lines += seeds_markdown(report["points"])
-    lines += pooled_markdown(report["points"], report.get("test_groups"))
+    lines += pooled_markdown(report["points"], report.get("test_groups"),
+                             base.get("recent_popularity"))
     lines += pairs_markdown(report["points"], report.get("reference_arm"),
                             report.get("test_groups"))
     lines += ["", "Diagnostics (val rows):", "",

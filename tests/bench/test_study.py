@@ -111,6 +111,15 @@ def test_seeds_are_pooled_row_by_row_against_the_recommender(bench):
     # HR@1 per row, averaged over the seeds: 0.5, 1, 0.5, 0.5 against SASRec's 1, 0, 1, 0.
     assert row.startswith("| slot | 64 | 0, 1 | +0.1250 ")
     assert markdown.pooled_markdown([point(0, [0, 0, 0, 0])]) == []  # one seed: nothing pooled
+    # against a control whose fused ranking hits rows 1 and 2: the pooled fused ranking
+    # (SASRec's: rows 1 and 3) is even with it in HR@1
+    control = {"fused_ranks": [0, 0, 1, 1]}
+    lines = markdown.pooled_markdown([point(0, [0, 0, 0, 0]), point(1, [1, 0, 1, 1])],
+                                     control=control)
+    header = next(line for line in lines if line.startswith("| arm |"))
+    assert "recent-popularity control" in header
+    row = next(line for line in lines if line.startswith("| slot |")).split(" | ")
+    assert len(row) == 8 and row[6].startswith("+0.0000")
 
 
 def test_recent_popularity_counts_each_users_newest_targets(bench):
