@@ -13,6 +13,7 @@ import llara.data.pickles
 import llara.inference.serving
 import llara.model.llm
 import llara.prompts.tokenize
+import llara.training.build_lock
 import llara.ray_jobs.submit
 from llara.common.errors import (ConfigError, DataError, LlaraError, error_line, find_llara_error,
                                  llara_error_in_text)
@@ -38,6 +39,8 @@ EXAMPLES = {
         lambda: llara.data.items.ItemLookupError("'Hamlet' names 2 items (ids 5, 6)"),
     llara.common.atomic.ForeignFilesError:
         lambda: llara.common.atomic.ForeignFilesError("data/ml: refusing to replace"),
+    llara.training.build_lock.StaleBuildLock:
+        lambda: llara.training.build_lock.StaleBuildLock("lock: a build lock left behind"),
 }
 
 
