@@ -140,7 +140,9 @@ def pairs_markdown(points: list[dict], reference: str | None,
                    test_groups: list[int] | None = None) -> list[str]:
     """Each arm against the reference arm on the same test rows, seed for seed: the paired
     difference of the LLM's and of the fused ranking (95% interval, users resampled;
-    `test_groups`: the test rows' users, for points stored without them)."""
+    `test_groups`: the test rows' users, for points stored without them). An arm with two or
+    more seeds in common with the reference gets a row pooled over them too: each row's
+    metric averaged over those seeds on both sides, then paired."""
     if not reference:
         return []
     by_key = {(arm_family(p["arm"])[0], arm_family(p["arm"])[1], p["budget"]): p
@@ -150,23 +152,33 @@ def pairs_markdown(points: list[dict], reference: str | None,
              "difference [95% interval, users resampled]):", "",
              "| arm | budget | seed | LLM HR@1 | fused HR@1 | fused NDCG@5 |",
              "|---|---|---|---|---|---|"]
-    rows = 0
+    measures = (("LLM", "HitRatio@1"), ("fused", "HitRatio@1"), ("fused", "NDCG@5"))
+    pairs: dict[tuple[str, int], list[tuple[dict, dict]]] = {}
     for (family, seed, budget), point in sorted(by_key.items(), key=lambda kv: (kv[0][2],
                                                                                  kv[0][0])):
         base = by_key.get((reference, seed, budget))
         if family == reference or base is None:
             continue
-        mine, theirs = point["test_comparison"], base["test_comparison"]
-        groups = np.array(mine.get("groups", test_groups))
-        cells = []
-        for model, metric in (("LLM", "HitRatio@1"), ("fused", "HitRatio@1"),
-                              ("fused", "NDCG@5")):
-            a = per_row(np.array(mine["ranks"][model]))[metric]
-            b = per_row(np.array(theirs["ranks"][model]))[metric]
-            cells.append(interval_text(paired_interval(a, b, groups)))
-        lines.append(f"| {family} | {budget} | {seed} | " + " | ".join(cells) + " |")
-        rows += 1
-    return lines if rows else []
+        pairs.setdefault((family, budget), []).append(
+            (seed, point["test_comparison"], base["test_comparison"]))
+    for (family, budget), found in pairs.items():
+        found.sort(key=lambda pair: pair[0])
+        groups = np.array(found[0][1].get("groups", test_groups))
+        for seed, mine, theirs in found:
+            cells = [interval_text(paired_interval(
+                per_row(np.array(mine["ranks"][model]))[metric],
+                per_row(np.array(theirs["ranks"][model]))[metric], groups))
+                for model, metric in measures]
+            lines.append(f"| {family} | {budget} | {seed} | " + " | ".join(cells) + " |")
+        if len(found) > 1:
+            cells = []
+            for model, metric in measures:
+                sides = [np.mean([per_row(np.array(pair[side]["ranks"][model]))[metric]
+                                  for pair in found], axis=0) for side in (1, 2)]  # (N,) each
+                cells.append(interval_text(paired_interval(sides[0], sides[1], groups)))
+            lines.append(f"| {family} | {budget} | {len(found)} seeds pooled | "
+                         + " | ".join(cells) + " |")
+    return lines if pairs else []
 
 
 def recency_markdown(control: dict | None) -> list[str]:

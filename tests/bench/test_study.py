@@ -122,6 +122,25 @@ def test_seeds_are_pooled_row_by_row_against_the_recommender(bench):
     assert len(row) == 8 and row[6].startswith("+0.0000")
 
 
+def test_arms_are_paired_with_the_reference_seed_for_seed_and_pooled(bench):
+    markdown = importlib.import_module("study_markdown")
+    sasrec = [0, 1, 0, 2]
+
+    def point(arm: str, seed: int, llm: list[int]) -> dict:
+        ranks = {"LLM": llm, "fused": sasrec, "recommender": sasrec}
+        return {"arm": f"{arm}:train.seed={seed}", "budget": 64,
+                "test_comparison": {"ranks": ranks, "groups": [0, 0, 1, 1]}}
+
+    points = [point("slot:deep", 1, [0, 0, 0, 1]), point("slot", 0, [1, 1, 1, 1]),
+              point("slot:deep", 0, [0, 0, 1, 1]), point("slot", 1, [0, 1, 1, 1])]
+    rows = [line.split(" | ") for line in markdown.pairs_markdown(points, "slot")
+            if line.startswith("| slot:deep |")]
+    # seed 0: HR@1 0.5 against 0; seed 1: 0.75 against 0.25; pooled: 0.625 against 0.125
+    assert [(r[2], r[3][:7]) for r in rows] == [("0", "+0.5000"), ("1", "+0.5000"),
+                                                ("2 seeds pooled", "+0.5000")]
+    assert markdown.pairs_markdown(points[:2], "slot") == []  # no seed in common with slot:deep
+
+
 def test_recent_popularity_counts_each_users_newest_targets(bench):
     study, _ = bench
     from llara.data.tables import Samples
