@@ -153,7 +153,7 @@ def pairs_markdown(points: list[dict], reference: str | None,
              "| arm | budget | seed | LLM HR@1 | fused HR@1 | fused NDCG@5 |",
              "|---|---|---|---|---|---|"]
     measures = (("LLM", "HitRatio@1"), ("fused", "HitRatio@1"), ("fused", "NDCG@5"))
-    pairs: dict[tuple[str, int], list[tuple[dict, dict]]] = {}
+    pairs: dict[tuple[str, int], list[tuple[int, dict, dict]]] = {}
     for (family, seed, budget), point in sorted(by_key.items(), key=lambda kv: (kv[0][2],
                                                                                  kv[0][0])):
         base = by_key.get((reference, seed, budget))
