@@ -92,6 +92,16 @@ def seeds_markdown(points: list[dict]) -> list[str]:
     return lines
 
 
+MEASURES = (("LLM", "HitRatio@1"), ("fused", "HitRatio@1"), ("fused", "NDCG@5"))
+"""The (ranking, metric) pairs the seed tables compare."""
+
+
+def seed_mean(comparisons: list[dict], model: str, metric: str) -> np.ndarray:
+    """Each test row's `metric` of ranking `model`, averaged over comparisons of one arm made
+    with different seeds (one comparison: that seed's own): (N,)."""
+    return np.mean([per_row(np.array(c["ranks"][model]))[metric] for c in comparisons], axis=0)
+
+
 def pooled_markdown(points: list[dict], test_groups: list[int] | None = None,
                     control: dict | None = None) -> list[str]:
     """Every arm run with several seeds against SASRec on the same test rows, each row's hit
@@ -118,18 +128,14 @@ def pooled_markdown(points: list[dict], test_groups: list[int] | None = None,
         comparisons = [p["test_comparison"] for p in group]
         groups = np.array(comparisons[0].get("groups", test_groups))
         recommender = per_row(np.array(comparisons[0]["ranks"]["recommender"]))
-        pooled = {model: [per_row(np.array(c["ranks"][model])) for c in comparisons]
-                  for model in ("LLM", "fused")}
-        cells = []
-        for model, metric in (("LLM", "HitRatio@1"), ("fused", "HitRatio@1"),
-                              ("fused", "NDCG@5")):
-            mean = np.mean([rows[metric] for rows in pooled[model]], axis=0)  # (N,)
-            cells.append(interval_text(paired_interval(mean, recommender[metric], groups)))
+        means = {measure: seed_mean(comparisons, *measure) for measure in MEASURES}
+        cells = [interval_text(paired_interval(means[(model, metric)], recommender[metric],
+                                               groups)) for model, metric in MEASURES]
         if against_control:
             reference = per_row(np.array(control["fused_ranks"]))
-            for metric in ("HitRatio@1", "NDCG@5"):
-                mean = np.mean([rows[metric] for rows in pooled["fused"]], axis=0)  # (N,)
-                cells.append(interval_text(paired_interval(mean, reference[metric], groups)))
+            cells += [interval_text(paired_interval(means[("fused", metric)], reference[metric],
+                                                    groups))
+                      for metric in ("HitRatio@1", "NDCG@5")]
         seeds = sorted(arm_family(p["arm"])[1] for p in group)
         lines.append(f"| {family} | {budget} | {', '.join(map(str, seeds))} | "
                      + " | ".join(cells) + " |")
@@ -152,7 +158,6 @@ def pairs_markdown(points: list[dict], reference: str | None,
              "difference [95% interval, users resampled]):", "",
              "| arm | budget | seed | LLM HR@1 | fused HR@1 | fused NDCG@5 |",
              "|---|---|---|---|---|---|"]
-    measures = (("LLM", "HitRatio@1"), ("fused", "HitRatio@1"), ("fused", "NDCG@5"))
     pairs: dict[tuple[str, int], list[tuple[int, dict, dict]]] = {}
     for (family, seed, budget), point in sorted(by_key.items(), key=lambda kv: (kv[0][2],
                                                                                  kv[0][0])):
@@ -164,20 +169,15 @@ def pairs_markdown(points: list[dict], reference: str | None,
     for (family, budget), found in pairs.items():
         found.sort(key=lambda pair: pair[0])
         groups = np.array(found[0][1].get("groups", test_groups))
-        for seed, mine, theirs in found:
-            cells = [interval_text(paired_interval(
-                per_row(np.array(mine["ranks"][model]))[metric],
-                per_row(np.array(theirs["ranks"][model]))[metric], groups))
-                for model, metric in measures]
-            lines.append(f"| {family} | {budget} | {seed} | " + " | ".join(cells) + " |")
+        rows = [(str(seed), [mine], [theirs]) for seed, mine, theirs in found]
         if len(found) > 1:
-            cells = []
-            for model, metric in measures:
-                sides = [np.mean([per_row(np.array(pair[side]["ranks"][model]))[metric]
-                                  for pair in found], axis=0) for side in (1, 2)]  # (N,) each
-                cells.append(interval_text(paired_interval(sides[0], sides[1], groups)))
-            lines.append(f"| {family} | {budget} | {len(found)} seeds pooled | "
-                         + " | ".join(cells) + " |")
+            rows.append((f"{len(found)} seeds pooled", [pair[1] for pair in found],
+                         [pair[2] for pair in found]))
+        for label, mine, theirs in rows:
+            cells = [interval_text(paired_interval(seed_mean(mine, *measure),
+                                                   seed_mean(theirs, *measure), groups))
+                     for measure in MEASURES]
+            lines.append(f"| {family} | {budget} | {label} | " + " | ".join(cells) + " |")
     return lines if pairs else []
 
 
