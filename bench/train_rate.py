@@ -28,28 +28,30 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PAPER_PROMPT = ["prompt.layout=paper"]
+# The earlier paths ran the whole model; run.yaml's depth must not leak into them
+ALL_LAYERS = ["llm_layers=0"]
 VARIANTS = {
     # What this commit's parent trained with: fp32 base weights under bf16 autocast, LoRA
     # dropout 0.1, PyTorch's SDPA kernels, the paper's item layout.
     "before": {"base": "fp32", "overrides": ["lora.dropout=0.1", "train.attention=sdpa",
-                                             *PAPER_PROMPT]},
+                                             *PAPER_PROMPT, *ALL_LAYERS]},
     # Issue 25's measured path as it ran then: eager, micro-batches of 4, LoRA dropout 0.1,
     # SDPA, the paper's layout, every layer (its bf16 autocast where the CPU has bf16)
     "issue 25's settings": {"base": "auto", "overrides": ["train.compile=false",
                                                           "train.micro_batch_size=4",
                                                           "lora.dropout=0.1",
                                                           "train.attention=sdpa",
-                                                          *PAPER_PROMPT]},
+                                                          *PAPER_PROMPT, *ALL_LAYERS]},
     "bf16 weights": {"base": "bf16", "overrides": ["lora.dropout=0.1", "train.attention=sdpa",
-                                                   *PAPER_PROMPT]},
+                                                   *PAPER_PROMPT, *ALL_LAYERS]},
     "+ no dropout": {"base": "bf16", "overrides": ["lora.dropout=0.0", "train.attention=sdpa",
-                                                   *PAPER_PROMPT]},
+                                                   *PAPER_PROMPT, *ALL_LAYERS]},
     "+ eager attention": {"base": "bf16", "overrides": ["lora.dropout=0.0",
                                                         "train.attention=eager",
-                                                        *PAPER_PROMPT]},
+                                                        *PAPER_PROMPT, *ALL_LAYERS]},
     "+ compact items": {"base": "bf16", "overrides": ["lora.dropout=0.0",
                                                       "train.attention=eager",
-                                                      "prompt.layout=compact"]},
+                                                      "prompt.layout=compact", *ALL_LAYERS]},
     "defaults": {"base": "auto", "overrides": []},
     # glibc serves allocations over 128 KiB from fresh mappings returned on free, instead of
     # heaps that activations of changing sizes fragment
@@ -69,7 +71,10 @@ VARIANTS = {
         "base": "auto", "overrides": ["train.compile=true", "train.attention=sdpa",
                                       "train.micro_batch_size=8"]},
     # The first N decoder layers of 30 (llm_layers): less work, not faster work
+    "defaults + all 30 layers": {"base": "auto", "overrides": ["llm_layers=0"]},
     "defaults + 15 layers": {"base": "auto", "overrides": ["llm_layers=15"]},
+    "defaults + 13 layers": {"base": "auto", "overrides": ["llm_layers=13"]},
+    "defaults + 12 layers": {"base": "auto", "overrides": ["llm_layers=12"]},
     "defaults + 10 layers": {"base": "auto", "overrides": ["llm_layers=10"]},
     "defaults + 6 layers": {"base": "auto", "overrides": ["llm_layers=6"]},
     "defaults + 10 layers + eager": {"base": "auto", "overrides": ["llm_layers=10",
