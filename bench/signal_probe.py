@@ -8,6 +8,11 @@ paired against the recommender alone with the user bootstrap. If the facts add n
 score here, text carrying them cannot be expected to lift the LLM past the recommender.
 
     python bench/signal_probe.py --workdir runs/q32      # a bench/llara_quality.py workdir
+    python bench/signal_probe.py --workdir runs/q32 --raw ~/.cache/llara/datasets/movielens-100k
+
+`--raw` (the raw dataset the workdir was prepared from, for its timestamps) adds what happened
+around each row's time, which the sequence model never sees: how often other users took each
+candidate in the 7 and 30 days before, and whether anyone had taken it yet.
 """
 
 from __future__ import annotations
@@ -43,8 +48,11 @@ FEATURE_SETS = {
                                      "genre_overlap"],
     "+ ratings (liked genres, liked items)": ["rec", "liked_genres", "liked_items"],
     "+ the LLM's title similarity": ["rec", "title_similarity"],
+    "+ trending (7 and 30 days before the row)": ["rec", "trend_7d", "trend_30d"],
+    "+ not yet taken by anyone, days since first taken": ["rec", "unborn", "age"],
     "all of the above": ["rec", "pop", "year_after", "year_gap", "year_unknown",
-                         "genre_overlap", "liked_genres", "liked_items", "title_similarity"],
+                         "genre_overlap", "liked_genres", "liked_items", "title_similarity",
+                         "trend_7d", "trend_30d", "unborn", "age"],
 }
 
 
@@ -61,6 +69,47 @@ def item_table(data: PreparedDataset) -> tuple[np.ndarray, np.ndarray]:
         for g in item_genres:
             genres[row, names.index(g)] = 1.0
     return np.append(years, np.nan), genres
+
+
+TIME_FEATURES = ("trend_7d", "trend_30d", "unborn", "age")
+
+
+def time_features(raw_dir: Path, data: PreparedDataset, samples, lists: np.ndarray
+                  ) -> dict[str, np.ndarray]:
+    """(B, C) features of each candidate at the time of its row, from the interactions of
+    training users only (the held-out users' own rows never feed them): log counts in the 7
+    and 30 days before the row, 1 where no training user had taken it yet, log days since one
+    first did."""
+    import pyarrow.parquet as pq
+
+    from llara.data.readers import read_raw
+
+    raw = read_raw(raw_dir)
+    items = pq.read_table(data.directory / "items.parquet", columns=["item_id", "raw_id"])
+    item_of = dict(zip(items.column("raw_id").to_pylist(), items.column("item_id").to_pylist()))
+    when = {(u, item_of.get(i, -1)): t for u, i, t in zip(raw.users, raw.items, raw.timestamps)}
+    missing = [(u, n) for u, n in zip(samples.user, samples.next) if (u, int(n)) not in when]
+    if missing:
+        raise SystemExit(f"--raw {raw_dir}: {len(missing)} rows (first {missing[0]}) have no "
+                         "timestamp there; is it the dataset this workdir was prepared from?")
+    train_users = set(pq.read_table(data.directory / "train.parquet", columns=["user"])
+                      .column("user").to_pylist()) - set(samples.user)
+    events = sorted((t, item_of[i]) for u, i, t in zip(raw.users, raw.items, raw.timestamps)
+                    if u in train_users and i in item_of)
+    times = np.array([t for t, _ in events])
+    taken = np.array([i for _, i in events])
+    first = np.full(data.num_items + 1, np.inf)
+    np.minimum.at(first, taken, times)
+    row_time = np.array([when[(u, int(n))] for u, n in zip(samples.user, samples.next)])
+    counts = {days: np.zeros(lists.shape) for days in (7, 30)}
+    for row, t in enumerate(row_time):
+        for days, out in counts.items():
+            lo, hi = np.searchsorted(times, [t - days * 86400, t])
+            out[row] = np.bincount(taken[lo:hi], minlength=data.num_items + 1)[lists[row]]
+    since = (row_time[:, None] - first[lists]) / 86400  # (B, C) days; -inf: never taken
+    return {"trend_7d": np.log1p(counts[7]), "trend_30d": np.log1p(counts[30]),
+            "unborn": (since <= 0).astype(float),
+            "age": np.log1p(np.clip(np.nan_to_num(since, neginf=0.0), 0, None))}
 
 
 @torch.no_grad()
@@ -164,6 +213,9 @@ def main() -> None:
     parser.add_argument("--llm", default="smollm2-135m", help="whose title states to read")
     parser.add_argument("--layer", type=int, default=0,
                         help="read the titles after this many decoder layers (0: all)")
+    parser.add_argument("--raw", type=Path, default=None,
+                        help="the raw dataset folder the workdir was prepared from: adds the "
+                        "time arms (its timestamps)")
     parser.add_argument("--out", type=Path, default=None, help="results path without suffix")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -178,6 +230,8 @@ def main() -> None:
     years, genres = item_table(data)
     titles = title_vectors(args.llm, data.titles(), args.layer)
     table = features(samples, lists, rec, counts, years, genres, embeddings, titles)
+    if args.raw:
+        table.update(time_features(args.raw.expanduser(), data, samples, lists))
     target = (lists == samples.next[:, None]).argmax(1)
     groups = user_groups(samples.user, samples.sample_id)
     base = per_row(ranks_of(rec, lists, samples.next))
@@ -192,6 +246,10 @@ def main() -> None:
              f"| recommender alone | {base['HitRatio@1'].mean():.4f} | "
              f"{base['NDCG@5'].mean():.4f} | - | - |"]
     for name, keys in FEATURE_SETS.items():
+        if not args.raw and set(keys) & set(TIME_FEATURES):
+            keys = [k for k in keys if k not in TIME_FEATURES]
+            if name != "all of the above":
+                continue
         x = np.stack([table[k] for k in keys], axis=-1)  # (B, C, F)
         scores, weights = cross_fitted(x, target, groups)
         rows = per_row(ranks_of(scores, lists, samples.next))
