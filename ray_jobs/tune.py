@@ -174,6 +174,21 @@ def _prepare_directory(spec: TuneSpec, out: Path, resume: bool) -> None:
     (out / "search.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
 
 
+def ended_early(grid_ended: int, grid_trials: int, records: list[TrialRecord],
+                spec: TuneSpec) -> bool:
+    """Whether Ctrl+C ended fit() early: trials left running or pending, or never proposed (a
+    time budget running out is a normal end instead). The ledger decides too: a trial Tune
+    had created but not started when Ctrl+C came has no results to fetch, and the grid
+    counts it among its errors. `grid_ended`: the result grid's terminated and errored
+    trials, of `grid_trials`."""
+    if grid_ended < grid_trials:
+        return True
+    if spec.search.time_budget_s is not None:
+        return False
+    ended = sum(r.status != "unfinished" for r in records)
+    return ended < len(records) or ended < planned_trials(spec)
+
+
 def planned_trials(spec: TuneSpec) -> int:
     grids = [len(p.values) for p in spec.space if p.kind == "grid"]
     return spec.search.num_samples * int(np.prod(grids or [1]))
@@ -258,11 +273,9 @@ def run_search(spec: TuneSpec, resume: bool = False, cache_dir=None, progress: b
                 callbacks=[LedgerCallback(str(out / "trials.jsonl"),
                                           [p.key for p in spec.space])]))
     grid = tuner.fit()
-    # Ctrl+C ends fit() early: trials left running or pending, or never proposed (a time
-    # budget running out is a normal end instead).
-    unfinished = grid.num_terminated + grid.num_errors < len(grid)
-    unproposed = spec.search.time_budget_s is None and len(grid) < planned_trials(spec)
-    outcome = collect_results(spec, out, unfinished or unproposed)
+    outcome = collect_results(spec, out, interrupted=False)
+    outcome.interrupted = ended_early(grid.num_terminated + grid.num_errors, len(grid),
+                                      outcome.records, spec)
     if len(grid) and grid.num_errors == len(grid):
         # Every trial failed: when one of our own errors says why, that is the answer.
         found = next(filter(None, map(find_llara_error, grid.errors)), None)

@@ -9,7 +9,8 @@ import pyarrow.parquet as pq
 from llara.config.io import load_yaml, to_dict
 from llara.config.run import FinetuneConfig
 from llara.ray_jobs.train import run_training
-from llara.ray_jobs.tune import run_search
+from llara.ray_jobs.tune import ended_early, run_search
+from llara.tune import TrialRecord
 from llara.tune.space import build_spec
 from tests.conftest import toy_config
 
@@ -23,6 +24,26 @@ def search_run(inputs, tmp_path) -> dict:
                      max_train_samples=64, max_eval_samples=20)
     run.distributed.checkpoint_every = 100  # report at epoch ends only
     return to_dict(run)
+
+
+def test_ctrl_c_before_the_next_trial_started_counts_as_interrupted():
+    # Ctrl+C just after a trial ended: Tune had created the next one but not started it, so
+    # the grid lists it as an error (no results to fetch) and the ledger never saw it start.
+    def spec(**search):
+        return build_spec({"space": {"train.lr": {"choice": [1e-3, 1e-2]}},
+                           "search": {"searcher": "random", "num_samples": 2, **search}})
+
+    def records(*statuses):
+        return [TrialRecord(f"t{i}", {}, starts=1, status=s) for i, s in enumerate(statuses)]
+
+    assert not ended_early(2, 2, records("finished", "stopped early"), spec())
+    assert not ended_early(2, 2, records("finished", "error"), spec())
+    assert ended_early(2, 2, records("finished"), spec())  # the unstarted one, a grid "error"
+    assert ended_early(1, 1, records("finished"), spec())  # never proposed
+    assert ended_early(2, 2, records("finished", "unfinished"), spec())
+    assert ended_early(1, 2, records("finished", "finished"), spec())  # one left running
+    # A time budget that runs out ends the search normally, with trials never proposed.
+    assert not ended_early(1, 1, records("finished"), spec(time_budget_s=60))
 
 
 def test_asha_stops_the_clearly_worse_trial_and_the_best_yaml_trains(ray_local,
