@@ -123,8 +123,10 @@ def test_the_run_script_passes_on_the_cpu_with_the_tiny_llm(toy_inputs, tmp_path
 def test_the_rate_script_reports_each_variant_and_a_failed_one_beside_them(toy_inputs,
                                                                          tmp_path):
     kit, out = tmp_path / "kit", tmp_path / "out"
+    # No LastFM beside it: packing the released tables trains a SASRec on them (minutes)
     bench_module("pack").pack(kit, None, model=None, data_dir=toy_inputs[0],
-                              sasrec_dir=toy_inputs[1], wheels=False, log=lambda *_: None)
+                              sasrec_dir=toy_inputs[1], wheels=False, log=lambda *_: None,
+                              lastfm=None)
     # The tiny LLM has 2 layers: the 10-layer variant fails, and the others still run.
     done = subprocess.run([sys.executable, str(REPO / "bench" / "device" / "rate_run.py"),
                            "--kit", str(kit), "--out", str(out), "--llm", "tiny", "--device",

@@ -25,6 +25,7 @@ def test_shards_then_train_with_relative_paths(toy_inputs, tmp_path):
     project = project_with(toy_inputs, tmp_path)
     done = _llara("data", "shards", "--data", "data", "--llm", "tiny", "--out", "run/shards",
                   "--rows-per-shard", "64", "--num-cpus", "2", "--set", "prompt.min_history=2",
+                  "--set", "train.epochs=1",  # the run's one epoch, not the default's five
                   "--no-progress", cwd=project)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
