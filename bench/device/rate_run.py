@@ -43,6 +43,7 @@ VARIANTS = {
     "30 layers compiled": (True, []),
     "10 layers eager": (False, ["llm_layers=10"]),
     "10 layers compiled": (True, ["llm_layers=10"]),
+    "12 layers compiled": (True, ["llm_layers=12"]),  # examples/run.yaml's depth
 }
 """name -> (compile the decoder layers, run options on top of FinetuneConfig's defaults)."""
 
