@@ -275,13 +275,29 @@ def check_same_run(best: Path, config: FinetuneConfig) -> None:
     differs = first_difference(json.loads(json.dumps(done)), json.loads(json.dumps(wanted)))
     if differs:
         raise SystemExit(f"--resume: the finished run in {best} was trained with another "
-                         f"'{differs}' than this arm asks now; use another --workdir")
+                         f"'{differs}' than this arm asks now (arm names are relative to "
+                         "--base); name that setting in the arm, or use another --workdir")
+
+
+def point_dir(work: Path, arm: Arm, budget: int) -> Path:
+    return work / f"{arm.name.replace(':', '-').replace('=', '')}-{budget}"
+
+
+def check_done_points(done: set[tuple[str, int]], wanted: list[tuple[Arm, int]],
+                      base: FinetuneConfig, work: Path) -> None:
+    """--resume keeps the report's finished points only where each was trained as its arm
+    asks now: an arm's name is relative to the --base file, and an edited file (a new
+    default) would otherwise leave points of the old settings under the arm's name."""
+    for arm, budget in wanted:
+        best = point_dir(work, arm, budget) / "best"
+        if (arm.name, budget) in done and (best / "run.json").is_file():
+            check_same_run(best, arm_config(base, arm, budget, best.parent))
 
 
 def run_point(base: FinetuneConfig, arm: Arm, budget: int, work: Path, val: Rows,
               test: Rows | None,
               device: str, cache_dir, log) -> dict:
-    out = work / f"{arm.name.replace(':', '-').replace('=', '')}-{budget}"
+    out = point_dir(work, arm, budget)
     config = arm_config(base, arm, budget, out)
     started = time.perf_counter()
     trend: dict = {}
@@ -434,18 +450,19 @@ def run_study(args, inputs, base: FinetuneConfig, console, out: Path) -> dict:
     if getattr(args, "reference_arm", None):
         report["reference_arm"] = args.reference_arm
     done = {(p["arm"], p["budget"]) for p in report["points"]}
-    for budget in [int(b) for b in args.budgets.split(",")]:
-        for text in args.arms.split(","):
-            arm = parse_arm(text)
-            if (arm.name, budget) in done:
-                continue
-            console.rule(f"{arm.name}, budget {budget}")
-            point = run_point(base, arm, budget, inputs.work, val, test, device,
-                              args.cache_dir, console.print)
-            report["points"].append(point)
-            console.print(f"{arm.name} @ {budget}: val HR@1 {point['val']['HitRatio@1']:.4f}, "
-                          f"top-1 changed {point['history']['top1_changed']:.2f}, "
-                          f"fused val HR@1 {point['val_fused']['HitRatio@1']:.4f}")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(report, indent=2) + "\n")
+    wanted = [(parse_arm(text), int(budget)) for budget in args.budgets.split(",")
+              for text in args.arms.split(",")]
+    check_done_points(done, wanted, base, inputs.work)  # before any training
+    for arm, budget in wanted:
+        if (arm.name, budget) in done:
+            continue
+        console.rule(f"{arm.name}, budget {budget}")
+        point = run_point(base, arm, budget, inputs.work, val, test, device,
+                          args.cache_dir, console.print)
+        report["points"].append(point)
+        console.print(f"{arm.name} @ {budget}: val HR@1 {point['val']['HitRatio@1']:.4f}, "
+                      f"top-1 changed {point['history']['top1_changed']:.2f}, "
+                      f"fused val HR@1 {point['val_fused']['HitRatio@1']:.4f}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -83,6 +83,25 @@ def test_a_finished_run_is_reused_only_when_trained_as_the_arm_asks(bench, tmp_p
         study.check_same_run(best, other)
 
 
+def test_resume_keeps_a_finished_point_only_when_trained_as_its_arm_asks_now(bench, tmp_path):
+    # The report's "slot" point was trained when the base file said 10 layers; the file now
+    # says 12, so "slot" means another run and its old point must not stand for it.
+    study, _ = bench
+    base = base_config(bench, "examples/run.yaml", tmp_path)
+    slot = study.parse_arm("slot")
+    best = study.point_dir(tmp_path, slot, 8) / "best"
+    best.mkdir(parents=True)
+    trained = study.arm_config(base, slot, 8, best.parent)
+    (best / "run.json").write_text(run_payload(trained, {"epoch": 0}))
+    study.check_done_points({("slot", 8)}, [(slot, 8)], base, tmp_path)
+    edited = apply_overrides(base, ["llm_layers=10"])
+    with pytest.raises(SystemExit, match="another 'llm_layers'.*name that setting in the arm"):
+        study.check_done_points({("slot", 8)}, [(slot, 8)], edited, tmp_path)
+    study.check_done_points(set(), [(slot, 8)], edited, tmp_path)  # no point kept: no check
+    named = study.parse_arm(f"slot:llm_layers={base.llm_layers}")  # the old setting, by name
+    assert study.arm_config(edited, named, 8, best.parent) == trained
+
+
 def test_resume_refuses_a_report_made_on_another_base(bench, tmp_path):
     study, _ = bench
     path = tmp_path / "result.json"
