@@ -178,9 +178,9 @@ def ended_early(grid_ended: int, grid_trials: int, records: list[TrialRecord],
                 spec: TuneSpec) -> bool:
     """Whether Ctrl+C ended fit() early: trials left running or pending, or never proposed (a
     time budget running out is a normal end instead). The ledger decides too: a trial Tune
-    had created but not started when Ctrl+C came has no results to fetch, and the grid
-    counts it among its errors. `grid_ended`: the result grid's terminated and errored
-    trials, of `grid_trials`."""
+    had created but not started when Ctrl+C came has no results to fetch ("Failed to fetch
+    metrics"), and the result grid does not count it as unfinished. `grid_ended`: the grid's
+    terminated and errored trials, of `grid_trials`."""
     if grid_ended < grid_trials:
         return True
     if spec.search.time_budget_s is not None:

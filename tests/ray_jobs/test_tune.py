@@ -28,7 +28,7 @@ def search_run(inputs, tmp_path) -> dict:
 
 def test_ctrl_c_before_the_next_trial_started_counts_as_interrupted():
     # Ctrl+C just after a trial ended: Tune had created the next one but not started it, so
-    # the grid lists it as an error (no results to fetch) and the ledger never saw it start.
+    # the result grid does not count it as unfinished and the ledger never saw it start.
     def spec(**search):
         return build_spec({"space": {"train.lr": {"choice": [1e-3, 1e-2]}},
                            "search": {"searcher": "random", "num_samples": 2, **search}})
