@@ -194,15 +194,18 @@ def planned_trials(spec: TuneSpec) -> int:
     return spec.search.num_samples * int(np.prod(grids or [1]))
 
 
-def collect_results(spec: TuneSpec, out: Path, interrupted: bool) -> SearchOutcome:
-    """Rank the ledger's trials; write the CSV/Parquet table and the best run's YAML."""
+def collect_results(spec: TuneSpec, out: Path, grid_ended: int, grid_trials: int
+                    ) -> SearchOutcome:
+    """Rank the ledger's trials; write the CSV/Parquet table and the best run's YAML.
+    `grid_ended` of `grid_trials`: what the result grid says ended (see ended_early)."""
     records = trial_records(TrialLedger(out / "trials.jsonl").events(), spec.search.metric,
                             spec.run.train.epochs)
     table = results_table(records, spec.search.metric, [p.key for p in spec.space])
     files = write_results(table, out)
     best = next((r for r in ranked(records) if r.history), None)
     best_yaml = write_best(spec, best) if best else None
-    return SearchOutcome(records, table, best, best_yaml, files, interrupted)
+    return SearchOutcome(records, table, best, best_yaml, files,
+                         ended_early(grid_ended, grid_trials, records, spec))
 
 
 def _state_api_probe(address: str) -> str | None:
@@ -273,9 +276,7 @@ def run_search(spec: TuneSpec, resume: bool = False, cache_dir=None, progress: b
                 callbacks=[LedgerCallback(str(out / "trials.jsonl"),
                                           [p.key for p in spec.space])]))
     grid = tuner.fit()
-    outcome = collect_results(spec, out, interrupted=False)
-    outcome.interrupted = ended_early(grid.num_terminated + grid.num_errors, len(grid),
-                                      outcome.records, spec)
+    outcome = collect_results(spec, out, grid.num_terminated + grid.num_errors, len(grid))
     if len(grid) and grid.num_errors == len(grid):
         # Every trial failed: when one of our own errors says why, that is the answer.
         found = next(filter(None, map(find_llara_error, grid.errors)), None)
