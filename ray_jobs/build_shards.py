@@ -1,8 +1,9 @@
 """Ray Data job: prepared sample tables -> tokenised hybrid + text-only prompt shards.
 
-Streaming: Parquet blocks flow through a pool of tokenising actors (one tokenizer each) and the
-driver writes each `rows_per_shard` batch as it arrives, in order, so memory stays bounded by the
-pipeline's in-flight blocks whatever the catalogue size. Training rows are first sorted into
+Streaming: Parquet blocks flow through tokenising tasks (Ray's pooled workers keep their
+tokenizer between tasks, so a split costs no actor start-up) and the driver writes each
+`rows_per_shard` batch as it arrives, in order, so memory stays bounded by the pipeline's
+in-flight blocks whatever the catalogue size. Training rows are first sorted into
 their epoch's seeded order (Ray Data's distributed sort; a sort key of 8 bytes a row).
 """
 
@@ -22,10 +23,10 @@ from llara.config import FinetuneConfig
 from llara.data import PreparedDataset
 from llara.model import load_tokenizer, resolve_llm
 from llara.training import (ORDER_COLUMN, SHARD_FILES, SHARD_FORMAT, ShardManifest, ShardSpec,
-                            ShardTokenizer, order_boundaries, shard_key, with_training_order,
-                            write_shard)
+                            order_boundaries, shard_key, tokenize_shard_batch,
+                            with_training_order, write_shard)
 
-from .session import actor_cpus
+from .session import read_parquet
 
 
 def blocks_to_read(meta, rows: int) -> int:
@@ -49,14 +50,17 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     dataset = PreparedDataset.open(config.data_dir)
     llm = resolve_llm(config.llm, cache_dir, log)
     key = key or shard_key(config, dataset, llm)
-    # fail here, not in actors
+    # fail here, not in Ray workers
     vocab = len(load_tokenizer(llm, extra_text=dataset.prompt_titles(config.prompt.item_text)))
-    actors = config.shards.concurrency or \
+    workers = config.shards.concurrency or \
         max(1, int(ray.available_resources().get("CPU", 1)))
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # shard i always holds the same samples
+    # The task-based sort: Ray 2.60's default shuffle starts a fresh actor pool per sort, ~5 s
+    # each training epoch on a 2-CPU machine however few the rows (1.2 s with tasks).
+    context.shuffle_strategy = "sort_shuffle_pull_based"
     # Small read blocks: one sample file would otherwise arrive as one block and feed a single
-    # tokenising actor; ~4 MB keeps every actor busy while memory stays bounded.
+    # tokenising task; ~4 MB keeps every worker busy while memory stays bounded.
     context.target_max_block_size = 4 * 2**20
     splits: dict[str, dict] = {}
     started = time.perf_counter()
@@ -68,7 +72,7 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                 continue
             # Training shards: one set per epoch, each with that epoch's negatives.
             epochs = range(config.train.epochs) if split == "train" else [None]
-            built = [_write_split(config, dataset, llm, split, epoch, tmp, actors, progress)
+            built = [_write_split(config, dataset, llm, split, epoch, tmp, workers, progress)
                      for epoch in epochs]
             rows_written = built[0][0]
             splits[split] = {"rows": rows_written, "files": built[0][1]}
@@ -82,14 +86,14 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
 
 
 def _write_split(config: FinetuneConfig, dataset, llm: str, split: str, epoch: int | None,
-                 tmp: Path, actors: int, progress: bool) -> tuple[int, list[str]]:
+                 tmp: Path, workers: int, progress: bool) -> tuple[int, list[str]]:
     """One split's (one training epoch's) shards into `tmp`: (rows, file names)."""
     rows = config.shards.rows_per_shard
     source = dataset.directory / f"{split}.parquet"
     meta = pq.ParquetFile(source).metadata
     total = min(meta.num_rows, config.shards.limit or meta.num_rows)
-    stream = ray.data.read_parquet(str(source), num_cpus=0.5,
-                                   override_num_blocks=meta.num_row_groups)
+    stream = read_parquet(str(source), num_cpus=0.5,
+                          override_num_blocks=meta.num_row_groups)
     if epoch is not None:
         # Prepared tables keep each user's rows together (the first 512 MovieLens rows hold 4
         # users), and training takes a prefix of its shards: sort into the epoch's seeded
@@ -101,18 +105,19 @@ def _write_split(config: FinetuneConfig, dataset, llm: str, split: str, epoch: i
         stream = stream.sort([ORDER_COLUMN, "sample_id"],
                              boundaries=order_boundaries(max(2, meta.num_row_groups)))
         stream = stream.drop_columns([ORDER_COLUMN])
-    # No more actors than blocks to read: an idle actor only earns a warning. The sort's
-    # partitions hold about equal shares of the rows, so a limit reaches at least this many.
+    # No more tasks at once than blocks to read. The sort's partitions hold about equal
+    # shares of the rows, so a limit reaches at least this many.
     blocks = meta.num_row_groups * total // max(1, meta.num_rows) if epoch is not None \
         else blocks_to_read(meta, total)
-    pool = max(1, min(actors, blocks))
+    pool = max(1, min(workers, blocks))
     if config.shards.limit:
         stream = stream.limit(config.shards.limit)
     spec = asdict(ShardSpec.for_split(config, dataset, llm, split, epoch or 0))
-    stream = stream.map_batches(
-        ShardTokenizer, fn_constructor_args=(spec,),
-        batch_size=min(rows, 1024), batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=actor_cpus(pool))
+    # Tasks, not an actor pool: a pool's start-up cost every split and epoch ~4 s however
+    # few its rows, while task workers stay warm and keep their tokenizer (ShardTokenizer).
+    stream = stream.map_batches(tokenize_shard_batch, fn_args=(spec,),
+                                batch_size=min(rows, 1024), batch_format="pyarrow",
+                                compute=ray.data.TaskPoolStrategy(size=pool), num_cpus=1)
     prefix = split if epoch is None else f"{split}-e{epoch}"
     files, written = [], 0
     label = split if epoch is None else f"{split} epoch {epoch}"

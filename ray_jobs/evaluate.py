@@ -18,7 +18,7 @@ from llara.evaluation import metrics_from_predictions
 from llara.inference import CheckpointEvaluator, check_mode
 from llara.model import read_run_config
 
-from .session import actor_cpus
+from .session import actor_cpus, read_parquet
 
 
 def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str = "score",
@@ -38,7 +38,7 @@ def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str 
     started = time.perf_counter()
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
-    stream = ray.data.read_parquet(str(source), num_cpus=0.5)
+    stream = read_parquet(str(source), num_cpus=0.5)
     if max_samples:
         stream = stream.limit(max_samples)
     stream = stream.map_batches(

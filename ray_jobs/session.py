@@ -85,6 +85,24 @@ def quiet_ray_data() -> None:
             handler.setLevel(logging.CRITICAL + 1)
 
 
+def read_parquet(paths, **options) -> "ray.data.Dataset":
+    """`ray.data.read_parquet` through Ray Data's file-list-free Parquet reader. Ray 2.60's
+    default (DataSourceV2) runs a ListFiles task before every read, which measured 1.4-2 s of
+    waiting per read on a warm 2-CPU cluster, once per shard split, epoch and evaluation,
+    against 0.1 s here; both read the same rows in the same order."""
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    previous = getattr(context, "use_datasource_v2", None)
+    if previous is None:  # a Ray without the choice
+        return ray.data.read_parquet(paths, **options)
+    context.use_datasource_v2 = False
+    try:
+        return ray.data.read_parquet(paths, **options)
+    finally:
+        context.use_datasource_v2 = previous
+
+
 def require_gpus(workers: int, use_gpu: bool) -> None:
     """Ray Train would wait forever for GPUs a fixed cluster does not have: say so instead."""
     from llara.common import ConfigError

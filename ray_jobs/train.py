@@ -33,6 +33,8 @@ from llara.training import (DeepSpeedBackend, adamw, EpochValidator, ShardManife
                             save_trainable, step_plan, train_step, training_progress, use_hybrid,
                             wait_for_build_lock)
 
+from .session import read_parquet
+
 READ_CPUS = 0.25
 """CPUs of one Ray Data task reading training shards for the workers."""
 
@@ -278,7 +280,7 @@ def distributed_trainer(config: FinetuneConfig, manifest: ShardManifest, cache_d
         run_config=RunConfig(name=name, storage_path=storage, callbacks=list(callbacks),
                              failure_config=FailureConfig(max_failures=dist.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=dist.num_to_keep)),
-        datasets={name: ray.data.read_parquet(files, num_cpus=READ_CPUS)
+        datasets={name: read_parquet(files, num_cpus=READ_CPUS)
                   for name, files in epochs.items()})
 
 

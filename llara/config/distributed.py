@@ -22,7 +22,7 @@ class ShardConfig:
     """Seeds the template picked for each training sample and the shuffled order training rows
     are written in (pure functions of seed, epoch and sample id)."""
     concurrency: int | None = None
-    """Tokenising actors; default: one per CPU Ray offers."""
+    """Tokenising tasks at once; default: one per CPU Ray offers."""
     limit: int | None = None
     """Shard only N samples of each split (quick runs): a seeded random N of the training rows,
     the first N of validation and test; None for all."""

@@ -12,7 +12,8 @@ from llara.training.shard_key import shard_key, changed_keys, tokenizer_fingerpr
 from llara.training.shards import (SHARD_FILES, SHARD_FORMAT, SHARD_SCHEMA, ShardSpec, template_choice,
                                    ORDER_COLUMN, order_boundaries, training_order,
                                    with_training_order,
-                                   shard_table, ShardTokenizer, write_shard, prompts_from_rows,
+                                   shard_table, ShardTokenizer, tokenize_shard_batch,
+                                   write_shard, prompts_from_rows,
                                    priors_from_rows,
                                    ShardManifest)
 from llara.training.state import (TrainState, save_trainable, load_trainable, save_state_tree,
@@ -58,6 +59,7 @@ __all__ = [
     "with_training_order",
     "shard_table",
     "ShardTokenizer",
+    "tokenize_shard_batch",
     "write_shard",
     "prompts_from_rows",
     "priors_from_rows",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -177,29 +178,57 @@ def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
     }, schema=SHARD_SCHEMA)
 
 
+def _stamp(path: str | None) -> tuple:
+    """(name, size, mtime) of a file or of a folder's top-level files: a cache key that
+    changes when the inputs are rewritten in place."""
+    if not path or not Path(path).exists():
+        return ()
+    files = [Path(path)] if Path(path).is_file() else sorted(Path(path).iterdir())
+    return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file())
+
+
+@lru_cache(maxsize=4)
+def _cached_builder(llm: str, data_dir: str, item_text: str, max_length: int, scoring: str,
+                    user_token: bool, layout: str, stamps: tuple) -> PromptBuilder:
+    from llara.data.prepare import PreparedDataset
+    from llara.model.llm import load_tokenizer
+
+    titles = PreparedDataset.open(data_dir).prompt_titles(item_text)
+    return PromptBuilder(load_tokenizer(llm, extra_text=titles), titles, max_length, scoring,
+                         user_token, layout)
+
+
+@lru_cache(maxsize=2)
+def _cached_retriever(rec_checkpoint: str, stamp: tuple) -> torch.nn.Module:
+    from llara.recsys.checkpoint import load_checkpoint
+
+    return load_checkpoint(rec_checkpoint).model
+
+
 class ShardTokenizer:
-    """Callable over Arrow batches of sample rows; loads the tokenizer and titles once."""
+    """Callable over Arrow batches of sample rows. The tokenizer, titles and retriever are
+    cached per process (keyed by their files' sizes and times): Ray Data runs this in pooled
+    task workers, which then load them once however many batches and splits they serve."""
 
     def __init__(self, spec: dict):
-        from llara.data.prepare import PreparedDataset
-        from llara.model.llm import load_tokenizer
-
         self.spec = ShardSpec(**spec)
-        titles = PreparedDataset.open(self.spec.data_dir).prompt_titles(self.spec.item_text)
-        tokenizer = load_tokenizer(self.spec.llm, extra_text=titles)
-        self.builder = PromptBuilder(tokenizer, titles, self.spec.max_length,
-                                     self.spec.scoring, self.spec.user_token, self.spec.layout)
+        s = self.spec
+        self.builder = _cached_builder(s.llm, s.data_dir, s.item_text, s.max_length, s.scoring,
+                                       s.user_token, s.layout,
+                                       (_stamp(s.data_dir), _stamp(s.llm)))
         self.retriever = None
-        if self.spec.split == "train" and (self.spec.candidate_source == "recommender" or
-                                           self.spec.residual):
-            from llara.recsys.checkpoint import load_checkpoint
-
-            self.retriever = load_checkpoint(self.spec.rec_checkpoint).model
+        if s.split == "train" and (s.candidate_source == "recommender" or s.residual):
+            self.retriever = _cached_retriever(s.rec_checkpoint, _stamp(s.rec_checkpoint))
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         samples = samples_from_table(batch, self.spec.num_items, 1,
                                      f"{self.spec.data_dir}/{self.spec.split}.parquet")
         return shard_table(samples, self.spec, self.builder, self.retriever)
+
+
+def tokenize_shard_batch(batch: pa.Table, spec: dict) -> pa.Table:
+    """Ray Data task body: one batch of sample rows -> shard rows (see ShardTokenizer)."""
+    return ShardTokenizer(spec)(batch)
 
 
 def write_shard(table: pa.Table, path: Path) -> None:

@@ -61,3 +61,24 @@ def test_a_local_session_gives_serve_proxies_a_minute_to_get_ready(ray_local):
         return {name: os.environ.get(name) for name in LOCAL_SERVE_TIMEOUTS}
 
     assert ray_local.get(seen.remote()) == LOCAL_SERVE_TIMEOUTS
+
+
+def test_parquet_reads_skip_the_file_listing_step_and_keep_rows_and_order(ray_local, tmp_path,
+                                                                         capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from llara.ray_jobs.session import read_parquet
+
+    table = pa.table({"sample_id": list(range(300)), "x": [i * 0.5 for i in range(300)]})
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=64)
+    context = ray_local.data.DataContext.get_current()
+    before = context.use_datasource_v2
+    context.execution_options.preserve_order = True
+    stream = read_parquet(str(tmp_path / "t.parquet"), override_num_blocks=5)
+    assert context.use_datasource_v2 == before  # the caller's choice is left as it was
+    capsys.readouterr()
+    stream.explain()  # the plan Ray will run, printed before it runs
+    plan = capsys.readouterr().out
+    assert "ReadParquet" in plan and "ListFiles" not in plan, plan
+    assert pa.concat_tables(stream.iter_batches(batch_format="pyarrow")).equals(table)

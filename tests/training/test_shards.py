@@ -61,3 +61,27 @@ def test_a_batch_of_only_short_histories_gives_an_empty_shard_not_an_error(toy_i
     table = ShardTokenizer(to_dict(spec))(source.take(short[:5]))
     assert table.num_rows == 0 and table.schema == SHARD_SCHEMA
     assert ShardTokenizer(to_dict(spec))(source.slice(0, 0)).num_rows == 0
+
+
+def test_a_worker_reuses_its_tokenizer_until_the_titles_change_in_place(toy_inputs, tmp_path):
+    # Ray's task workers outlive a build and serve the next: the cached tokenizer and titles
+    # must follow a dataset rewritten at the same path.
+    import shutil
+
+    import pyarrow as pa
+
+    data = tmp_path / "data"
+    shutil.copytree(toy_inputs[0], data)
+    config = toy_config((data, toy_inputs[1]), tmp_path / "run")
+    spec = to_dict(ShardSpec.for_split(config, PreparedDataset.open(data), "tiny", "val"))
+    first = ShardTokenizer(spec)
+    assert ShardTokenizer(spec).builder is first.builder  # loaded once per process
+    items = pq.read_table(data / "items.parquet")
+    renamed = [f"Renamed Film {i}" for i in range(items.num_rows)]
+    items = items.set_column(items.schema.get_field_index("title"), "title",
+                             pa.array(renamed, pa.string()))
+    pq.write_table(items, data / "items.parquet")
+    second = ShardTokenizer(spec)
+    assert second.builder is not first.builder and second.builder.titles[1:] == renamed[1:]
+    table = second(pq.read_table(data / "val.parquet").slice(0, 2))
+    assert "Renamed Film" in second.builder.tokenizer.decode(table["input_ids"][0].as_py())
