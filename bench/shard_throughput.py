@@ -30,10 +30,11 @@ from llara.config.data import DataConfig
 from llara.config.distributed import ShardConfig
 from llara.config.io import to_dict
 from llara.config.run import FinetuneConfig
-from llara.data.tables import Samples, samples_from_table, write_items, write_samples  # noqa: E402
-from llara.model.llm import load_tokenizer, resolve_llm
-from llara.prompts.builder import PromptBuilder
-from llara.training.shards import ShardSpec, shard_table, write_shard
+from llara.config.training import FinetuneTrainConfig
+from llara.data.prepare import PreparedDataset
+from llara.data.tables import Samples, write_items, write_samples  # noqa: E402
+from llara.model.llm import resolve_llm
+from llara.training.shards import ShardSpec, ShardTokenizer, training_order, write_shard
 
 NUM_ITEMS, HISTORY = 1682, 10
 
@@ -78,24 +79,30 @@ class PeakMemory:
         return self.peak / 2**30
 
 
-def plain_loop(data: Path, out: Path, llm: str, titles: list[str], rows: int) -> int:
-    """One process: read the table, build and write each shard in turn."""
-    tokenizer = load_tokenizer(llm, extra_text=titles)
-    builder = PromptBuilder(tokenizer, titles, 4096)
-    spec = ShardSpec(llm, str(data), "train", NUM_ITEMS, 20, 0, "movies", None, 4096, 3, 0)
-    out.mkdir(parents=True, exist_ok=True)
-    written = 0
-    for index, batch in enumerate(pq.ParquetFile(data / "train.parquet").iter_batches(rows)):
-        table = shard_table(samples_from_table(batch_to_table(batch), NUM_ITEMS), spec, builder)
-        write_shard(table, out / f"train-{index:05d}.parquet")
-        written += table.num_rows
-    return written
-
-
-def batch_to_table(batch):
+def plain_loop(config: FinetuneConfig, out: Path, rows: int) -> int:
+    """One process: the training table in the epoch's seeded order, tokenised a block at a
+    time, written `rows` shard rows at a time (the files `build_shards` writes)."""
     import pyarrow as pa
 
-    return pa.Table.from_batches([batch])
+    dataset = PreparedDataset.open(config.data_dir)
+    spec = ShardSpec.for_split(config, dataset, config.llm, "train", 0)
+    tokenizer = ShardTokenizer(to_dict(spec))
+    table = pq.read_table(dataset.directory / "train.parquet")
+    order = np.lexsort((table["sample_id"].to_numpy(),
+                        training_order(config.shards.seed, 0, table["sample_id"].to_numpy())))
+    table = table.take(order)
+    out.mkdir(parents=True, exist_ok=True)
+    pending, written, files = [], 0, 0
+    for start in range(0, table.num_rows, 1024):
+        pending.append(tokenizer(table.slice(start, 1024)))
+        buffered = pa.concat_tables(pending)
+        while buffered.num_rows >= rows or (start + 1024 >= table.num_rows
+                                            and buffered.num_rows):
+            write_shard(buffered.slice(0, rows), out / f"train-e0-{files:05d}.parquet")
+            files, written = files + 1, written + min(rows, buffered.num_rows)
+            buffered = buffered.slice(rows)
+        pending = [buffered]
+    return written
 
 
 def main() -> None:
@@ -119,20 +126,24 @@ def main() -> None:
     rows = []
     for size in [int(s) for s in args.sizes.split(",")]:
         data = synthetic_dataset(work / f"data-{size}", size, titles)
-        with PeakMemory() as memory:
-            started = time.perf_counter()
-            plain_rows = plain_loop(data, work / f"plain-{size}", llm, titles, args.rows_per_shard)
-            plain_s = time.perf_counter() - started
-        plain_mem = memory.gib
+        # One epoch: the plain loop writes one set of training shards, and a run builds one
+        # per epoch.
         config = FinetuneConfig(llm=llm, data_dir=str(data), output_dir=str(work / f"ray-{size}"),
                                 shards=ShardConfig(rows_per_shard=args.rows_per_shard,
-                                                   splits=("train",)))
+                                                   splits=("train",)),
+                                train=FinetuneTrainConfig(epochs=1))
+        with PeakMemory() as memory:
+            started = time.perf_counter()
+            plain_rows = plain_loop(config, work / f"plain-{size}", args.rows_per_shard)
+            plain_s = time.perf_counter() - started
+        plain_mem = memory.gib
         with PeakMemory() as memory:
             started = time.perf_counter()
             build_shards(config, progress=False, log=lambda *_: None)
             ray_s = time.perf_counter() - started
-        identical = all((work / f"plain-{size}" / p.name).read_bytes() == p.read_bytes()
-                        for p in sorted((work / f"ray-{size}" / "shards").glob("*.parquet")))
+        built = sorted((work / f"ray-{size}" / "shards").glob("*.parquet"))
+        identical = len(built) == len(list((work / f"plain-{size}").glob("*.parquet"))) and all(
+            (work / f"plain-{size}" / p.name).read_bytes() == p.read_bytes() for p in built)
         rows.append((size, plain_rows / plain_s, plain_mem, size / ray_s, memory.gib, identical,
                      plain_s, ray_s))
         print(f"{size}: plain {plain_s:.1f}s, ray {ray_s:.1f}s, identical files {identical}",
