@@ -26,9 +26,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def head(tmp_path):
-    """Cluster YAML whose head_start_ray_commands start a 2-CPU head on loopback."""
+@pytest.fixture(scope="module")
+def head(tmp_path_factory):
+    """Cluster YAML whose head_start_ray_commands start a 2-CPU head on loopback; one head
+    serves this module's jobs one after another, as a user's cluster would."""
     gcs, dashboard = free_port(), free_port()
     temp = Path(f"/tmp/llara-ray-{gcs}")
     # Every port of its own: a Ray that another test just stopped may still hold the default
@@ -43,7 +44,7 @@ def head(tmp_path):
                "provider": {"type": "local", "head_ip": "127.0.0.1", "worker_ips": []},
                "auth": {"ssh_user": os.environ.get("USER", "root")},
                "head_start_ray_commands": [command], "worker_start_ray_commands": []}
-    path = tmp_path / "cluster.yaml"
+    path = tmp_path_factory.mktemp("cluster") / "cluster.yaml"
     path.write_text(yaml.safe_dump(cluster))
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}")
     subprocess.run(command, shell=True, check=True, env=env, capture_output=True, timeout=120)
