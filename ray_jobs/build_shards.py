@@ -23,7 +23,7 @@ from llara.config import FinetuneConfig
 from llara.data import PreparedDataset
 from llara.model import load_tokenizer, resolve_llm
 from llara.training import (ORDER_COLUMN, SHARD_FILES, SHARD_FORMAT, ShardManifest, ShardSpec,
-                            order_boundaries, shard_key, tokenize_shard_batch,
+                            loaded_inputs, order_boundaries, shard_key, tokenize_shard_batch,
                             with_training_order, write_shard)
 
 from .session import read_parquet
@@ -72,7 +72,8 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                 continue
             # Training shards: one set per epoch, each with that epoch's negatives.
             epochs = range(config.train.epochs) if split == "train" else [None]
-            built = [_write_split(config, dataset, llm, split, epoch, tmp, workers, progress)
+            built = [_write_split(config, dataset, llm, split, epoch, tmp, workers, progress,
+                                  loaded_inputs(key))
                      for epoch in epochs]
             rows_written = built[0][0]
             splits[split] = {"rows": rows_written, "files": built[0][1]}
@@ -86,8 +87,9 @@ def build_shards(config: FinetuneConfig, cache_dir=None, progress: bool = True,
 
 
 def _write_split(config: FinetuneConfig, dataset, llm: str, split: str, epoch: int | None,
-                 tmp: Path, workers: int, progress: bool) -> tuple[int, list[str]]:
-    """One split's (one training epoch's) shards into `tmp`: (rows, file names)."""
+                 tmp: Path, workers: int, progress: bool, inputs: str) -> tuple[int, list[str]]:
+    """One split's (one training epoch's) shards into `tmp`: (rows, file names); `inputs`:
+    ShardSpec.inputs."""
     rows = config.shards.rows_per_shard
     source = dataset.directory / f"{split}.parquet"
     meta = pq.ParquetFile(source).metadata
@@ -112,7 +114,7 @@ def _write_split(config: FinetuneConfig, dataset, llm: str, split: str, epoch: i
     pool = max(1, min(workers, blocks))
     if config.shards.limit:
         stream = stream.limit(config.shards.limit)
-    spec = asdict(ShardSpec.for_split(config, dataset, llm, split, epoch or 0))
+    spec = asdict(ShardSpec.for_split(config, dataset, llm, split, epoch or 0, inputs))
     # Tasks, not an actor pool: a pool's start-up cost every split and epoch ~4 s however
     # few its rows, while task workers stay warm and keep their tokenizer (ShardTokenizer).
     stream = stream.map_batches(tokenize_shard_batch, fn_args=(spec,),

@@ -13,6 +13,7 @@ from llara.training.shards import (SHARD_FILES, SHARD_FORMAT, SHARD_SCHEMA, Shar
                                    ORDER_COLUMN, order_boundaries, training_order,
                                    with_training_order,
                                    shard_table, ShardTokenizer, tokenize_shard_batch,
+                                   loaded_inputs,
                                    write_shard, prompts_from_rows,
                                    priors_from_rows,
                                    ShardManifest)
@@ -60,6 +61,7 @@ __all__ = [
     "shard_table",
     "ShardTokenizer",
     "tokenize_shard_batch",
+    "loaded_inputs",
     "write_shard",
     "prompts_from_rows",
     "priors_from_rows",

@@ -80,11 +80,16 @@ class ShardSpec:
     residual: bool = False
     """Training shards carry the recommender's log-softmax over each list (scoring.residual);
     empty lists otherwise."""
+    inputs: str = ""
+    """The content of the tokenizer, dataset and recommender files (`loaded_inputs` of the
+    run's shard key, hashed once by the driver): a worker keeps what it loaded from them while
+    this holds; empty: load them for every batch."""
 
     @classmethod
     def for_split(cls, config: FinetuneConfig, dataset, llm: str, split: str,
-                  epoch: int = 0) -> "ShardSpec":
-        """The spec of one split's shards for a run (`llm`: the resolved LLM source)."""
+                  epoch: int = 0, inputs: str = "") -> "ShardSpec":
+        """The spec of one split's shards for a run (`llm`: the resolved LLM source;
+        `inputs`: see the field)."""
         return cls(llm=llm, data_dir=str(dataset.directory), split=split,
                    num_items=dataset.num_items, num_candidates=dataset.config.num_candidates,
                    candidate_seed=dataset.config.candidate_seed,
@@ -96,7 +101,13 @@ class ShardSpec:
                    scoring=config.scoring.head, user_token=config.prompt.user_token,
                    epoch=epoch, layout=config.prompt.layout,
                    item_text=config.prompt.item_text,
-                   residual=split == "train" and config.scoring.residual > 0)
+                   residual=split == "train" and config.scoring.residual > 0,
+                   inputs=inputs)
+
+
+def loaded_inputs(key: dict) -> str:
+    """ShardSpec.inputs from a shard key: the digests of what a tokenising worker loads."""
+    return json.dumps([key["tokenizer"], key["dataset"], key["recommender"]])
 
 
 ORDER_COLUMN = "training_order"
@@ -178,18 +189,9 @@ def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
     }, schema=SHARD_SCHEMA)
 
 
-def _stamp(path: str | None) -> tuple:
-    """(name, size, mtime) of a file or of a folder's top-level files: a cache key that
-    changes when the inputs are rewritten in place."""
-    if not path or not Path(path).exists():
-        return ()
-    files = [Path(path)] if Path(path).is_file() else sorted(Path(path).iterdir())
-    return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file())
-
-
 @lru_cache(maxsize=4)
 def _cached_builder(llm: str, data_dir: str, item_text: str, max_length: int, scoring: str,
-                    user_token: bool, layout: str, stamps: tuple) -> PromptBuilder:
+                    user_token: bool, layout: str, inputs: str) -> PromptBuilder:
     from llara.data.prepare import PreparedDataset
     from llara.model.llm import load_tokenizer
 
@@ -199,26 +201,26 @@ def _cached_builder(llm: str, data_dir: str, item_text: str, max_length: int, sc
 
 
 @lru_cache(maxsize=2)
-def _cached_retriever(rec_checkpoint: str, stamp: tuple) -> torch.nn.Module:
+def _cached_retriever(rec_checkpoint: str, inputs: str) -> torch.nn.Module:
     from llara.recsys.checkpoint import load_checkpoint
 
     return load_checkpoint(rec_checkpoint).model
 
 
 class ShardTokenizer:
-    """Callable over Arrow batches of sample rows. The tokenizer, titles and retriever are
-    cached per process (keyed by their files' sizes and times): Ray Data runs this in pooled
-    task workers, which then load them once however many batches and splits they serve."""
+    """Callable over Arrow batches of sample rows. With `spec.inputs` the tokenizer, titles
+    and retriever are cached per process, keyed by it: Ray Data runs this in pooled task
+    workers, which then load them once however many batches and splits they serve."""
 
     def __init__(self, spec: dict):
-        self.spec = ShardSpec(**spec)
-        s = self.spec
-        self.builder = _cached_builder(s.llm, s.data_dir, s.item_text, s.max_length, s.scoring,
-                                       s.user_token, s.layout,
-                                       (_stamp(s.data_dir), _stamp(s.llm)))
+        self.spec = s = ShardSpec(**spec)
+        builder = _cached_builder if s.inputs else _cached_builder.__wrapped__
+        self.builder = builder(s.llm, s.data_dir, s.item_text, s.max_length, s.scoring,
+                               s.user_token, s.layout, s.inputs)
         self.retriever = None
         if s.split == "train" and (s.candidate_source == "recommender" or s.residual):
-            self.retriever = _cached_retriever(s.rec_checkpoint, _stamp(s.rec_checkpoint))
+            retriever = _cached_retriever if s.inputs else _cached_retriever.__wrapped__
+            self.retriever = retriever(s.rec_checkpoint, s.inputs)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         samples = samples_from_table(batch, self.spec.num_items, 1,

@@ -70,18 +70,26 @@ def test_a_worker_reuses_its_tokenizer_until_the_titles_change_in_place(toy_inpu
 
     import pyarrow as pa
 
+    from llara.training.shards import loaded_inputs
+
     data = tmp_path / "data"
     shutil.copytree(toy_inputs[0], data)
     config = toy_config((data, toy_inputs[1]), tmp_path / "run")
-    spec = to_dict(ShardSpec.for_split(config, PreparedDataset.open(data), "tiny", "val"))
-    first = ShardTokenizer(spec)
-    assert ShardTokenizer(spec).builder is first.builder  # loaded once per process
+
+    def spec() -> dict:  # as a build's driver makes it, the shard key hashed anew
+        dataset = PreparedDataset.open(data)
+        return to_dict(ShardSpec.for_split(config, dataset, "tiny", "val",
+                                           inputs=loaded_inputs(shard_key(config, dataset,
+                                                                          "tiny"))))
+
+    first = ShardTokenizer(spec())
+    assert ShardTokenizer(spec()).builder is first.builder  # loaded once per process
     items = pq.read_table(data / "items.parquet")
     renamed = [f"Renamed Film {i}" for i in range(items.num_rows)]
     items = items.set_column(items.schema.get_field_index("title"), "title",
                              pa.array(renamed, pa.string()))
     pq.write_table(items, data / "items.parquet")
-    second = ShardTokenizer(spec)
+    second = ShardTokenizer(spec())
     assert second.builder is not first.builder and second.builder.titles[1:] == renamed[1:]
     table = second(pq.read_table(data / "val.parquet").slice(0, 2))
     assert "Renamed Film" in second.builder.tokenizer.decode(table["input_ids"][0].as_py())
