@@ -26,7 +26,8 @@ from llara.config import FinetuneConfig, from_dict, to_dict
 from llara.model import MODEL_FILES, build_llara, collate_prompts, compile_decoder_layers
 from llara.prompts import PromptBuilder, run_templates
 from llara.training import (DeepSpeedBackend, adamw, EpochValidator, ShardManifest, TrainState,
-                            check_inputs, check_outputs, deepspeed_config, hybrid_probability,
+                            check_inputs, check_outputs, deepspeed_config, deepspeed_jit_ops,
+                            hybrid_probability,
                             learning_rate_factor, TrainingClock, load_recommender, load_state_tree,
                             load_trainable, priors_from_rows, prompts_from_rows,
                             run_inputs, save_state_tree,
@@ -54,18 +55,6 @@ def _gathered(engine, stage: int):
     if stage < 3:
         return contextlib.nullcontext()
     return deepspeed.zero.GatheredParameters(list(engine.module.parameters()), modifier_rank=None)
-
-
-def _deepspeed_jit_ops() -> list[str]:
-    """The ops deepspeed.initialize builds on first use here: the CPU accelerator's
-    shared-memory all-reduce (none on CUDA, where NCCL needs no build)."""
-    import deepspeed.ops
-    from deepspeed.accelerator import get_accelerator
-
-    builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
-    if builder is None or not deepspeed.ops.__compatible_ops__.get(builder.NAME, False):
-        return []
-    return [builder.NAME]
 
 
 class MetricsSink:
@@ -125,7 +114,7 @@ def train_loop(loop_config: dict) -> None:
     clock = TrainingClock(config.train.max_minutes, state.train_seconds)
     schedule = lambda opt: torch.optim.lr_scheduler.LambdaLR(  # noqa: E731
         opt, lambda s: learning_rate_factor(s, plan.total_steps, config.train, clock.fraction))
-    for name in _deepspeed_jit_ops():
+    for name in deepspeed_jit_ops(world):
         wait_for_build_lock(name, log=lambda line: print(f"[rank {rank}] {line}", flush=True))
     engine, _, _, scheduler = deepspeed.initialize(
         model=model, optimizer=optimizer, model_parameters=params, lr_scheduler=schedule,

@@ -3,7 +3,8 @@
 from llara.training.curriculum import (SCHEDULE_FUNCTIONS, hybrid_probability, evaluates_hybrid,
                                        use_hybrid)
 from llara.training.build_lock import StaleBuildLock, wait_for_build_lock
-from llara.training.deepspeed import PACKAGED_DEEPSPEED, deepspeed_config, StepPlan, step_plan
+from llara.training.deepspeed import (PACKAGED_DEEPSPEED, deepspeed_config, deepspeed_jit_ops,
+                                     StepPlan, step_plan)
 from llara.training.inputs import RunInputs, check_inputs, check_outputs, run_inputs, eligible
 from llara.training.loop import train_local, FinetuneResult, finetune
 from llara.training.progress import MetricsFollower, training_progress
@@ -32,6 +33,7 @@ __all__ = [
     "wait_for_build_lock",
     "PACKAGED_DEEPSPEED",
     "deepspeed_config",
+    "deepspeed_jit_ops",
     "StepPlan",
     "step_plan",
     "RunInputs",

@@ -66,3 +66,21 @@ def step_plan(config: FinetuneConfig, train_rows: int, world_size: int) -> StepP
         raise ConfigError(f"invalid 'train.batch_size': {opts.batch_size} exceeds the "
                           f"{rows} training prompts available per epoch")
     return StepPlan(per_worker, per_worker // opts.micro_batch_size, steps, steps * opts.epochs)
+
+
+def deepspeed_jit_ops(world_size: int) -> list[str]:
+    """The C++ ops `deepspeed.initialize` will JIT-build in this process: the CPU accelerator's
+    shared-memory all-reduce (none on CUDA, where NCCL needs no build). One process has
+    nothing to all-reduce, so at world_size 1 the op is marked unavailable for this process
+    and DeepSpeed keeps torch.distributed's own collectives: the build cost about 35 s of the
+    first step on a fresh 2-core machine, inside a run's train.max_minutes."""
+    import deepspeed.ops
+    from deepspeed.accelerator import get_accelerator
+
+    builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
+    if builder is None or not deepspeed.ops.__compatible_ops__.get(builder.NAME, False):
+        return []
+    if world_size == 1:
+        deepspeed.ops.__compatible_ops__[builder.NAME] = False
+        return []
+    return [builder.NAME]

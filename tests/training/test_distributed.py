@@ -1,6 +1,9 @@
 """DeepSpeed on CPU (gloo): the pickle-free optimizer checkpoint continues a run exactly."""
 
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -89,3 +92,20 @@ def test_plan_and_config_errors_name_the_option():
     config.distributed.deepspeed = "zero9"
     with pytest.raises(ConfigError, match="distributed.deepspeed.*zero2"):
         deepspeed_config(config, plan, bf16=False)
+
+
+def test_one_process_skips_the_shared_memory_all_reduce_build(tmp_path):
+    """One worker has nothing to all-reduce: DeepSpeed's CPU shared-memory op is not built (it
+    cost ~35 s of a fresh demo's training minutes); two workers still get it. In a fresh
+    process with an empty extensions folder, since the switch holds for the process."""
+    code = ("from llara.training.deepspeed import deepspeed_jit_ops\n"
+            "import importlib\n"  # deepspeed.comm's own `torch` name hides the submodule
+            "comm = importlib.import_module('deepspeed.comm.torch')\n"
+            "two = deepspeed_jit_ops(2)\n"
+            "print('RESULT', two, deepspeed_jit_ops(1), comm.build_shm_op())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=os.environ | {"TORCH_EXTENSIONS_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
+    assert result == ["RESULT ['deepspeed_shm_comm'] [] None"]
+    assert not list(tmp_path.iterdir())  # nothing compiled
