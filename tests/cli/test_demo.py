@@ -17,13 +17,13 @@ from tests.data.test_released import toy_rows, write_released
 def test_demo_from_a_relative_workdir(tmp_path):
     cache = os.environ.get("LLARA_CACHE_DIR") or REPO / ".pytest_cache" / "llara-data"
     done = _llara("demo", "--workdir", "runs/demo", "--llm", "tiny", "--layers", "1",
-                  "--budget", "16", "--rec-epochs", "2", "--eval-samples", "24",
+                  "--budget", "16", "--rec-epochs", "2", "--eval-samples", "24", "--seed", "1",
                   "--cache-dir", os.path.relpath(cache, tmp_path), "--no-progress",
                   cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     workdir = tmp_path / "runs" / "demo"
-    assert "MovieLens-100K test (24 users," in done.stdout
+    assert "MovieLens-100K test (24 rows of 8 users," in done.stdout  # 3 rows a user
     assert "trained on 16 samples (at most --budget 16, in at most --minutes 4)" in done.stdout
     lines = done.stdout.splitlines()
     assert any("SASRec" in line and "0.3444" in line for line in lines)  # the paper's beside
@@ -49,6 +49,9 @@ def test_demo_from_a_relative_workdir(tmp_path):
     assert run["data_dir"] == str(workdir / "data")
     assert run["rec_checkpoint"] == str(workdir / "rec" / "sasrec")
     assert run["llm_layers"] == 1  # the tiny LLM's first layer of its two
+    assert run["train"]["seed"] == 1
+    prepared = json.loads((workdir / "data" / "dataset.json").read_text())
+    assert prepared["data"]["rows_per_user"] == 3
     assert "logging_progress" not in output and "deprecated" not in output
     assert "warnings.warn" not in output
     assert "Traceback" not in output
@@ -67,7 +70,7 @@ def test_lastfm_demo_on_released_tables_without_a_test_split(tmp_path):
                   "--no-progress", cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
-    assert "LastFM test (10 users," in done.stdout
+    assert "LastFM test (10 rows, " in done.stdout  # released rows: no user ids
     assert "2 of the training table's 20 users carved out as validation users" in done.stdout
     assert "the fused score's weight was chosen on these same rows" not in done.stdout
     run = json.loads((tmp_path / "runs" / "demo" / "llara" / "final" / "run.json").read_text())
