@@ -69,8 +69,8 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
          reference_split: Optional[Path] = typer.Option(
              None, help="MovieLens: the paper's released rows (val.jsonl [test.jsonl]) to "
              "evaluate on."),
-         # On a 2-core AVX2 CPU the 4 minutes fit about 880 samples: LLaRA alone went from
-         # 0.33 at 512 to 0.50 HR@1 (bench/results/2026-12-05-demo-budget.md).
+         # On a 2-core AVX2 CPU the 4 minutes fit 864-896 samples: LLaRA alone 0.45-0.50 HR@1
+         # over three seeds, where 512 gave 0.33 (bench/results/2026-12-05-demo-budget.md).
          budget: int = typer.Option(1024, min=16, help="Upper bound on LLaRA training samples "
                                     "(a seeded random slice)."),
          minutes: float = typer.Option(4.0, min=0.1, help="Upper bound on LLaRA fine-tuning "
@@ -85,8 +85,9 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
                                                     "(all)."),
          rows_per_user: int = typer.Option(3, min=1, help="MovieLens: evaluation rows each "
                                            "held-out user gives (data.rows_per_user; 1 is the "
-                                           "paper's protocol). 3 (282 test rows) narrows the "
-                                           "intervals of the demo's comparison by 1.7x."),
+                                           "paper's protocol). 3: 282 test rows instead of "
+                                           "94, for narrower intervals in the demo's "
+                                           "comparison."),
          # At lr 6e-3 SASRec's training loss after 8 epochs is where lr 3e-3 took 10-11, at
          # ~12 s an epoch on 2 cores (bench/results/2026-12-04-demo-sasrec-epochs.md).
          rec_epochs: int = typer.Option(8, min=1, help="Upper bound on SASRec epochs."),

@@ -114,6 +114,7 @@ def train_loop(loop_config: dict) -> None:
     clock = TrainingClock(config.train.max_minutes, state.train_seconds)
     schedule = lambda opt: torch.optim.lr_scheduler.LambdaLR(  # noqa: E731
         opt, lambda s: learning_rate_factor(s, plan.total_steps, config.train, clock.fraction))
+    # also switches off, in a one-worker process, the shm all-reduce op it would never use
     for name in deepspeed_jit_ops(world):
         wait_for_build_lock(name, log=lambda line: print(f"[rank {rank}] {line}", flush=True))
     engine, _, _, scheduler = deepspeed.initialize(
