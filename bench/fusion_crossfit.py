@@ -44,7 +44,9 @@ def load_predictions(path: Path) -> dict[str, np.ndarray]:
     widths = {len(c) for c in rows["candidates"]}
     if len(widths) != 1:
         raise ValueError(f"{path}: rows have different candidate counts {sorted(widths)}")
-    return {"user": np.array([str(u) for u in rows["user"]], dtype=object),
+    # a row traced to no user (the paper's released rows) is a user of its own
+    users = [f"user:{u}" if u is not None else f"row:{i}" for i, u in enumerate(rows["user"])]
+    return {"user": np.array(users, dtype=object),
             "next": np.array(rows["next"], np.int64),
             "candidates": np.array(rows["candidates"], np.int64),  # (N, C)
             "scores": np.array(rows["scores"], np.float64),  # (N, C)

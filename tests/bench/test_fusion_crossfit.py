@@ -53,6 +53,10 @@ def test_the_report_and_a_parquet_without_scores(crossfit, tmp_path, capsys):
     assert out.startswith("4 rows of 4 users; the recommender alone: HR@1 0.7500")
     assert "| the LLM alone (w = 0) | 0.7500 | +0.0000 " in out
     assert "cross-fitted over 2 folds" in out
+    table["user"] = [None, None, "c", "c"]  # released rows name no user: each its own
+    pq.write_table(pa.table(table), tmp_path / "p.parquet")
+    assert crossfit.load_predictions(tmp_path / "p.parquet")["user"].tolist() == [
+        "row:0", "row:1", "user:c", "user:c"]
     pq.write_table(pa.table({"user": ["a"], "next": [0]}), tmp_path / "bad.parquet")
     assert crossfit.main([str(tmp_path / "bad.parquet")]) == 2
     assert "no column candidates, scores, recommender_scores" in capsys.readouterr().err
