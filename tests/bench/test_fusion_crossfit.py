@@ -1,24 +1,15 @@
 """The cross-fitted fusion weight is chosen on other users' rows only, and a Parquet that is
 not `llara evaluate --predictions` output is refused by name."""
 
-import importlib
-import sys
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import REPO
-
 
 @pytest.fixture(scope="module")
-def crossfit():
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        yield importlib.import_module("fusion_crossfit")
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+def crossfit(bench_module):
+    return bench_module("fusion_crossfit")
 
 
 def rows_of(users, llm, rec):

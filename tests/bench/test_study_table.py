@@ -1,9 +1,7 @@
 """The study's one table pools an arm's seeds row by row against SASRec and refuses points it
 cannot pool."""
 
-import importlib
 import json
-import sys
 
 import pytest
 
@@ -13,12 +11,8 @@ SASREC = [0, 1, 0, 2]  # 0-based ranks of the true item on four rows of two user
 
 
 @pytest.fixture(scope="module")
-def table():
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        yield importlib.import_module("study_table")
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+def table(bench_module):
+    return bench_module("study_table")
 
 
 def point(arm: str, seed: int, llm: list[int], sasrec: list[int] = SASREC, resumed=False,
