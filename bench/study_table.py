@@ -3,7 +3,7 @@ read from the reports `llara_quality.py --curve` writes (bench/results/*.json), 
 on the same test rows.
 
     python bench/study_table.py                      # bench/study_table.yaml -> stdout
-    python bench/study_table.py --out bench/results/2026-12-05-study-table
+    python bench/study_table.py --out /tmp/table          # also writes /tmp/table.md
 
 A row's points must have been scored on the same test rows (the same candidate lists): the
 recommender's per-row ranks are compared, and a row that mixes row sets is refused by name.
@@ -54,10 +54,12 @@ def load_spec(path: Path) -> list[RowSpec]:
     if not isinstance(spec, dict) or not isinstance(spec.get("rows"), list):
         raise ValueError(f"{path}: expected a mapping with a 'rows' list")
     rows = []
+    keys = {"dataset", "label", "family", "budget", "files"}
     for number, row in enumerate(spec["rows"], 1):
-        unknown = set(row) - {"dataset", "label", "family", "budget", "files"}
-        if unknown:
-            raise ValueError(f"{path}: row {number}: unknown keys {sorted(unknown)}")
+        if not isinstance(row, dict) or set(row) != keys:
+            found = set(row) if isinstance(row, dict) else set()
+            raise ValueError(f"{path}: row {number}: needs exactly the keys {sorted(keys)} "
+                             f"(missing {sorted(keys - found)}, unknown {sorted(found - keys)})")
         rows.append(RowSpec(**row))
     return rows
 
@@ -80,6 +82,9 @@ def points_of(row: RowSpec, root: Path = REPO) -> list[dict]:
             if seed in found:
                 raise ValueError(f"row '{row.label}': seed {seed} found twice ({name})")
             groups = comparison.get("groups", report.get("test_groups"))
+            if groups is None:
+                raise ValueError(f"row '{row.label}': {name} does not say which user each "
+                                 "test row is (no groups): its rows cannot be resampled by user")
             found[seed] = dict(point, groups=groups)
     if not found:
         raise ValueError(f"row '{row.label}': no point of arm '{row.family}' at budget "
