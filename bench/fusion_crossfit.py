@@ -7,12 +7,14 @@ on other users keeps: from the per-row scores `llara evaluate --predictions` wri
 
 Prints, against the recommender on the same rows (mean difference [95% interval, users
 resampled]):
-  * every weight of the grid on all the rows: an upper bound, since the best of it is chosen
-    on the very rows it is scored on (a diagnostic, never a result);
+  * every weight of the default fusion grid (scoring.fusion_grid) on all the rows: an upper
+    bound, since the best of it is chosen on the very rows it is scored on (a diagnostic,
+    never a result);
   * the weight cross-fitted by user: the users split into folds (seeded), each fold ranked at
     the weight that is best on the other folds' rows. That estimates what a weight chosen on
     (k-1)/k of these rows gives on new users, where the run's stored weight was chosen on its
-    own validation rows (94 on MovieLens, one per user: one row is 0.011 of HR@1 there).
+    own validation rows (in the quality study on MovieLens, the paper's 94, one a user: one
+    row is 0.011 of HR@1 there).
 """
 
 from __future__ import annotations
