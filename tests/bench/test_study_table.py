@@ -74,6 +74,10 @@ def test_points_on_other_rows_or_absent_are_refused_by_name(table, tmp_path):
     lastfm = write(tmp_path, "d.json", [point("slot", 0, [0, 0, 0, 0])], dataset="lastfm")
     with pytest.raises(ValueError, match="is a lastfm report"):
         table.points_of(spec(table, [lastfm]), tmp_path)
+    anonymous = point("slot", 0, [0, 0, 0, 0])
+    del anonymous["test_comparison"]["groups"]  # and its report has no test_groups either
+    with pytest.raises(ValueError, match="cannot be resampled by user"):
+        table.points_of(spec(table, [write(tmp_path, "e.json", [anonymous])]), tmp_path)
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text("rows:\n  - {dataset: movielens, label: x, family: slot, budget: 64}\n")
     with pytest.raises(ValueError, match=r"row 1: needs exactly .*missing \['files'\]"):
