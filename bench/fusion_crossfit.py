@@ -28,15 +28,15 @@ import pyarrow.parquet as pq
 
 from llara.config.scoring import ScoringConfig
 from llara.evaluation.fusion import choose_weight, fused_scores, ranks_of
-from llara.evaluation.intervals import interval_text, paired_interval, per_row
+from llara.evaluation.intervals import interval_text, paired_interval, per_row, user_groups
 from llara.evaluation.metrics import ranking_metrics
 
 COLUMNS = ("user", "next", "candidates", "scores", "recommender_scores")
 
 
 def load_predictions(path: Path) -> dict[str, np.ndarray]:
-    """The per-row table `llara evaluate --predictions` writes, as arrays: user (N,), next
-    (N,), candidates, scores and recommender_scores (N, C)."""
+    """The per-row table `llara evaluate --predictions` writes, as arrays: group (N,) (each
+    row's user as an index), next (N,), candidates, scores and recommender_scores (N, C)."""
     table = pq.read_table(path)
     missing = [c for c in COLUMNS if c not in table.column_names]
     if missing:
@@ -47,8 +47,7 @@ def load_predictions(path: Path) -> dict[str, np.ndarray]:
     if len(widths) != 1:
         raise ValueError(f"{path}: rows have different candidate counts {sorted(widths)}")
     # a row traced to no user (the paper's released rows) is a user of its own
-    users = [f"user:{u}" if u is not None else f"row:{i}" for i, u in enumerate(rows["user"])]
-    return {"user": np.array(users, dtype=object),
+    return {"group": user_groups(rows["user"], np.arange(len(rows["user"]))),
             "next": np.array(rows["next"], np.int64),
             "candidates": np.array(rows["candidates"], np.int64),  # (N, C)
             "scores": np.array(rows["scores"], np.float64),  # (N, C)
@@ -69,16 +68,15 @@ def user_folds(users: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return dealt[groups]
 
 
-def crossfit(rows: dict[str, np.ndarray], grid: tuple[float, ...], folds: int,
+def crossfit(every: dict[float, np.ndarray], users: np.ndarray, folds: int,
              seed: int) -> tuple[np.ndarray, list[float]]:
-    """(N,) fused ranks, each fold's rows at the weight best on the other folds' rows, and
-    the weight each fold got."""
-    fold = user_folds(rows["user"], folds, seed)
-    every = {w: fused_ranks(rows, w) for w in grid}  # w -> (N,)
+    """From each grid weight's (N,) fused ranks: (N,) ranks, each fold's rows at the weight
+    best on the other folds' rows, and the weight each fold got."""
+    fold = user_folds(users, folds, seed)
     ranks, chosen = np.empty(len(fold), np.int64), []
     for k in range(folds):
         rest = fold != k
-        table = [{"weight": w, **ranking_metrics(every[w][rest])} for w in grid]
+        table = [{"weight": w, **ranking_metrics(ranks_w[rest])} for w, ranks_w in every.items()]
         weight = choose_weight(table)
         chosen.append(weight)
         ranks[fold == k] = every[weight][fold == k]
@@ -87,7 +85,7 @@ def crossfit(rows: dict[str, np.ndarray], grid: tuple[float, ...], folds: int,
 
 def report(rows: dict[str, np.ndarray], grid: tuple[float, ...], folds: int,
            seed: int) -> str:
-    _, groups = np.unique(rows["user"], return_inverse=True)
+    groups = rows["group"]
     recommender = per_row(ranks_of(rows["recommender_scores"], rows["candidates"],
                                    rows["next"]))
 
@@ -101,10 +99,11 @@ def report(rows: dict[str, np.ndarray], grid: tuple[float, ...], folds: int,
              f"{recommender['HitRatio@1'].mean():.4f}, NDCG@5 {recommender['NDCG@5'].mean():.4f}",
              "", "| ranking | HR@1 | HR@1 - recommender | NDCG@5 | NDCG@5 - recommender |",
              "|---|---|---|---|---|"]
-    for w in grid:
+    every = {w: fused_ranks(rows, w) for w in grid}  # w -> (N,)
+    for w, ranks in every.items():
         label = "the LLM alone (w = 0)" if w == 0 else f"w = {w:g}, on every row"
-        lines.append(f"| {label} | {against(fused_ranks(rows, w))} |")
-    ranks, chosen = crossfit(rows, grid, folds, seed)
+        lines.append(f"| {label} | {against(ranks)} |")
+    ranks, chosen = crossfit(every, groups, folds, seed)
     lines.append(f"| w cross-fitted over {folds} folds of users (seed {seed}; chosen: "
                  f"{', '.join(f'{w:g}' for w in chosen)}) | {against(ranks)} |")
     return "\n".join(lines) + "\n"

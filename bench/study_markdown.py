@@ -102,6 +102,15 @@ def seed_mean(comparisons: list[dict], model: str, metric: str) -> np.ndarray:
     return np.mean([per_row(np.array(c["ranks"][model]))[metric] for c in comparisons], axis=0)
 
 
+def pooled_against_recommender(comparisons: list[dict], groups: np.ndarray) -> dict:
+    """(ranking, metric) of MEASURES -> its paired interval against the recommender on the
+    same test rows, each row's metric averaged over the comparisons (one per seed) first."""
+    recommender = per_row(np.array(comparisons[0]["ranks"]["recommender"]))
+    return {(model, metric): paired_interval(seed_mean(comparisons, model, metric),
+                                             recommender[metric], groups)
+            for model, metric in MEASURES}
+
+
 def pooled_markdown(points: list[dict], test_groups: list[int] | None = None,
                     control: dict | None = None) -> list[str]:
     """Every arm run with several seeds against SASRec on the same test rows, each row's hit
@@ -127,14 +136,12 @@ def pooled_markdown(points: list[dict], test_groups: list[int] | None = None,
     for (family, budget), group in sorted(shown.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         comparisons = [p["test_comparison"] for p in group]
         groups = np.array(comparisons[0].get("groups", test_groups))
-        recommender = per_row(np.array(comparisons[0]["ranks"]["recommender"]))
-        means = {measure: seed_mean(comparisons, *measure) for measure in MEASURES}
-        cells = [interval_text(paired_interval(means[(model, metric)], recommender[metric],
-                                               groups)) for model, metric in MEASURES]
+        pooled = pooled_against_recommender(comparisons, groups)
+        cells = [interval_text(pooled[measure]) for measure in MEASURES]
         if against_control:
             reference = per_row(np.array(control["fused_ranks"]))
-            cells += [interval_text(paired_interval(means[("fused", metric)], reference[metric],
-                                                    groups))
+            cells += [interval_text(paired_interval(seed_mean(comparisons, "fused", metric),
+                                                    reference[metric], groups))
                       for metric in ("HitRatio@1", "NDCG@5")]
         seeds = sorted(arm_family(p["arm"])[1] for p in group)
         lines.append(f"| {family} | {budget} | {', '.join(map(str, seeds))} | "

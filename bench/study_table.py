@@ -12,6 +12,7 @@ recommender's per-row ranks are compared, and a row that mixes row sets is refus
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from llara.evaluation.intervals import interval_text, paired_interval, per_row
-from study_markdown import NAMES, arm_family, seed_mean
+from llara.evaluation.intervals import interval_text
+from study_markdown import NAMES, arm_family, pooled_against_recommender
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,6 +65,12 @@ def load_spec(path: Path) -> list[RowSpec]:
     return rows
 
 
+@functools.lru_cache(maxsize=None)
+def read_report(path: Path) -> dict:
+    """A study report, read once for every row that names it (the caller copies points)."""
+    return json.loads(path.read_text())
+
+
 def points_of(row: RowSpec, root: Path = REPO) -> list[dict]:
     """The row's points, one per seed, each with its test rows' users as `groups`."""
     found: dict[int, dict] = {}
@@ -71,7 +78,7 @@ def points_of(row: RowSpec, root: Path = REPO) -> list[dict]:
         path = root / name
         if not path.is_file():
             raise FileNotFoundError(f"row '{row.label}': no report {name}")
-        report = json.loads(path.read_text())
+        report = read_report(path.resolve())
         if report.get("dataset", "movielens") != row.dataset:
             raise ValueError(f"row '{row.label}': {name} is a {report.get('dataset')} report")
         for point in report["points"]:
@@ -126,12 +133,8 @@ def _train_seconds(points: list[dict]) -> str:
 
 def table_row(row: RowSpec, points: list[dict]) -> dict[str, str]:
     comparisons = [p["test_comparison"] for p in points]
-    groups = np.array(points[0]["groups"])
-    sasrec = per_row(np.array(comparisons[0]["ranks"]["recommender"]))
-    pooled = {(model, metric): interval_text(paired_interval(
-        seed_mean(comparisons, model, metric), sasrec[metric], groups))
-        for model, metric in (("LLM", "HitRatio@1"), ("fused", "HitRatio@1"),
-                              ("fused", "NDCG@5"))}
+    pooled = {measure: interval_text(interval) for measure, interval in
+              pooled_against_recommender(comparisons, np.array(points[0]["groups"])).items()}
     metric = {(model, name): _mean_std([c["metrics"][model][name] for c in comparisons])
               for model in ("LLM", "fused") for name in ("HitRatio@1", "NDCG@5")}
     return {

@@ -14,12 +14,8 @@ from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        yield importlib.import_module("study"), importlib.import_module("llara_quality")
-    finally:
-        sys.path.remove(str(REPO / "bench"))
+def bench(bench_module):
+    return bench_module("study"), bench_module("llara_quality")
 
 
 def study_args(base: str) -> argparse.Namespace:
