@@ -26,6 +26,7 @@ from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainCo
 from llara.config.run import FinetuneConfig
 from llara.config.scoring import ScoringConfig
 from llara.data.candidates import sample_candidates
+from llara.data.holdout import newest_rows
 from llara.data.tables import Samples
 from llara.evaluation.diagnostics import history_sensitivity
 from llara.evaluation.fusion import choose_weight, fused_scores, fusion_grid, ranks_of
@@ -128,10 +129,11 @@ def arm_config(base: FinetuneConfig, arm: Arm, budget: int, out: Path) -> Finetu
                  "output_dir": str(out), **USER_STATES.get(arm.user, {}), **arm.options}
     if arm.schedule:
         overrides["curriculum.schedule"] = arm.schedule
-    if "holdout" in arm.options:  # the parts bench/holdout_split.py --last N wrote
+    if "holdout" in arm.options:  # stacking on the parts bench/holdout_split.py --last N wrote
         tag = f"last{overrides.pop('holdout')}"
         overrides["data_dir"] = str(out.parent / f"data-llm-{tag}")
         overrides["rec_checkpoint"] = str(out.parent / f"sasrec-{tag}")
+        overrides["fusion_rec_checkpoint"] = str(out.parent / "sasrec")
     if "lr" in arm.options:
         overrides["train.lr"] = overrides.pop("lr")
         overrides["train.min_lr"] = float(overrides["train.lr"]) / 100
@@ -312,9 +314,10 @@ def run_point(base: FinetuneConfig, arm: Arm, budget: int, work: Path, val: Rows
         else:
             train_local(config, cache_dir, log=log)
         trained = load_trained(best, device, cache_dir)
-        # The weight training chose fuses with the arm's own recommender; an arm built on
-        # another (holdout=N) is fused with the study's SASRec, so its weight is chosen anew.
-        same = Path(config.rec_checkpoint).resolve() == (work / "sasrec").resolve()
+        # The weight training chose is the study's where the run fused with the study's
+        # SASRec (holdout=N arms name it as fusion_rec_checkpoint); else it is chosen anew.
+        fused_with = config.fusion_rec_checkpoint or config.rec_checkpoint
+        same = Path(fused_with).resolve() == (work / "sasrec").resolve()
         weight = trained.fusion_weight if same else None
         steps = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         losses = [r["loss"] for r in steps if "loss" in r]
@@ -343,17 +346,6 @@ def memorised(data, count: int = 1024) -> dict[str, float]:
 
 RECENT_ROWS = 5
 """Rows per user whose targets count for the recent-popularity control."""
-
-
-def newest_rows(users, last: int) -> np.ndarray:
-    """Indices of each user's last `last` rows, in table order (rows of a user are in time
-    order): (K,)."""
-    _, codes = np.unique(np.asarray(users), return_inverse=True)
-    from_end = np.zeros(len(codes), np.int64)  # (N,) 0 for each user's newest row
-    for code in np.unique(codes):
-        rows = np.flatnonzero(codes == code)
-        from_end[rows] = np.arange(len(rows))[::-1]
-    return np.flatnonzero(from_end < last)
 
 
 def recent_counts(train: Samples, num_items: int, last: int = RECENT_ROWS) -> np.ndarray:

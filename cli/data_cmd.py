@@ -1,4 +1,4 @@
-"""`llara data fetch|prepare`."""
+"""`llara data fetch|prepare|holdout`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import typer
 
 from llara.common import ConfigError, DataError
 from llara.config import SOURCE_FORMATS, DataConfig
-from llara.data import (DATASETS, PrepareReport, ReleasedReport, fetch_dataset, import_released,
-                        is_released, prepare_dataset)
+from llara.data import (DATASETS, PrepareReport, ReleasedReport, fetch_dataset, holdout_split,
+                        import_released, is_released, prepare_dataset)
 
 from .common import build_config, console, with_shortcuts
 from .options import CacheDir
@@ -128,3 +128,29 @@ def print_released_report(report: ReleasedReport) -> None:
     elif "test" not in report.splits:
         console.print("test: none in the released tables (evaluate with --split val)")
     console.print(f"wrote {report.output_dir}")
+
+
+@app.command()
+def holdout(data: Path = typer.Argument(..., help="A folder written by `llara data prepare`; "
+                                        "read, never changed."),
+            last: int = typer.Option(5, help="Each user's latest training rows that go to the "
+                                     "LLM stage (and not to the recommender)."),
+            rec_out: Optional[Path] = typer.Option(None, help="The recommender's part (default: "
+                                                   "<data>-rec-last<N> beside DATA)."),
+            llm_out: Optional[Path] = typer.Option(None, help="The LLM stage's part (default: "
+                                                   "<data>-llm-last<N> beside DATA).")) -> None:
+    """Split the training rows in time for stacking: a recommender trained on the first part
+    scores, for the LLM stage, rows it never saw; the recommender trained on every row fuses
+    with the LLM (fusion_rec_checkpoint)."""
+    report = holdout_split(data, last, rec_out, llm_out)
+    console.print(f"{report.users} users: {report.rec_rows} training rows for the recommender "
+                  f"in {report.rec_dir}, {report.llm_rows} (each user's last {last}) for the "
+                  f"LLM stage in {report.llm_dir}")
+    if report.users_without_rec_rows:
+        console.print(f"note: {report.users_without_rec_rows} users have {last} training rows "
+                      "or fewer; the recommender's part has none of theirs")
+    console.print(
+        "next:\n"
+        f"  llara rec train --data {report.rec_dir} --out runs/rec/sasrec-last{last}\n"
+        f"  llara train --data {report.llm_dir} --rec-checkpoint runs/rec/sasrec-last{last} "
+        "--fusion-rec-checkpoint <the recommender trained on every row, e.g. runs/rec/sasrec>")

@@ -10,7 +10,7 @@ import typer
 
 from llara.common import ConfigError, atomic_file, write_json
 from llara.config import ServingConfig
-from llara.data import PreparedDataset
+from llara.data import PreparedDataset, whole_training_set
 from llara.evaluation import comparison_from_predictions, fusion_table, predictions_table
 from llara.inference import (Recommender, check_mode, checkpoint_version, evaluate_trained,
                              load_trained, resolve_text)
@@ -85,7 +85,10 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
         and protocol == "paper" else None
     if grid:
         console.print(fusion_view(grid, stored_fusion_weight(checkpoint)))
-    dataset = PreparedDataset.open(run.data_dir)
+    if run.fusion_rec_checkpoint:
+        console.print(f"recommender (fused and compared): {run.fusion_rec_checkpoint}; the "
+                      f"LLM reads {run.rec_checkpoint}")
+    dataset = whole_training_set(PreparedDataset.open(run.data_dir))  # popularity's slices
     comparison = comparison_from_predictions(table, target_counts(dataset.samples("train"),
                                                                   dataset.num_items))
     for view in comparison_views(comparison) if comparison else ():

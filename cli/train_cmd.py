@@ -32,6 +32,9 @@ def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
           requirements: Requirements = True,
           data: Optional[Path] = typer.Option(None, help="Prepared dataset folder."),
           rec_checkpoint: Optional[Path] = typer.Option(None, help="Recommender checkpoint."),
+          fusion_rec_checkpoint: Optional[Path] = typer.Option(
+              None, help="The recommender that fuses and retrieves, where it is not "
+              "--rec-checkpoint (stacking: `llara data holdout`)."),
           llm: Optional[str] = typer.Option(None, help="smollm2-135m, a HF folder or id, a "
                                             ".gguf file, or tiny."),
           out: Optional[Path] = typer.Option(None, help="Output folder."),
@@ -40,7 +43,8 @@ def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
           cache_dir: CacheDir = None,
           progress: Progress = True) -> None:
     """Fine-tune LLaRA (LoRA + projector, text-to-hybrid curriculum) with Ray Train + DeepSpeed."""
-    run = run_config(config, set_, data_dir=data, rec_checkpoint=rec_checkpoint, llm=llm,
+    run = run_config(config, set_, data_dir=data, rec_checkpoint=rec_checkpoint,
+                     fusion_rec_checkpoint=fusion_rec_checkpoint, llm=llm,
                      output_dir=out, **{"curriculum.schedule": schedule,
                                         "train.max_train_samples": budget,
                                         "distributed.num_workers": workers,

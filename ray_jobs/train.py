@@ -27,8 +27,8 @@ from llara.model import MODEL_FILES, build_llara, collate_prompts, compile_decod
 from llara.prompts import PromptBuilder, run_templates
 from llara.training import (DeepSpeedBackend, adamw, EpochValidator, ShardManifest, TrainState,
                             check_inputs, check_outputs, deepspeed_config, deepspeed_jit_ops,
-                            hybrid_probability,
-                            learning_rate_factor, TrainingClock, load_recommender, load_state_tree,
+                            hybrid_probability, learning_rate_factor, TrainingClock,
+                            load_fusion_recommender, load_state_tree,
                             load_trainable, priors_from_rows, prompts_from_rows,
                             run_inputs, save_state_tree,
                             save_trainable, step_plan, train_step, training_progress, use_hybrid,
@@ -133,8 +133,8 @@ def train_loop(loop_config: dict) -> None:
     builder = PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config)
     template = run_templates(config.prompt, dataset.config)[0]
     validator = EpochValidator(config, dataset.samples("val"), dataset.config, dataset.num_items,
-                               load_recommender(config, device), device, builder, template,
-                               state.best_hr1)
+                               load_fusion_recommender(config, device), device, builder,
+                               template, state.best_hr1)
     pad = inputs.tokenizer.pad_token_id
 
     def report(metrics: dict) -> None:

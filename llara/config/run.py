@@ -31,6 +31,12 @@ class FinetuneConfig:
     """Prepared dataset (`llara data prepare`)."""
     rec_checkpoint: str = field(default="runs/rec/sasrec", metadata=PATH)
     """Recommender checkpoint whose item embeddings feed the projector (`llara rec train`)."""
+    fusion_rec_checkpoint: str | None = field(default=None, metadata=PATH)
+    """The recommender whose scores fuse with the LLM's and whose top-N the full protocol and
+    serving rerank (null: rec_checkpoint). Stacking sets it: rec_checkpoint trained without
+    each user's latest training rows and the LLM stage on those rows only (`llara data
+    holdout`), so the LLM learns where the recommender is wrong out of sample; this one trained
+    on every row. It must share the dataset's catalogue."""
     output_dir: str = field(default="runs/llara", metadata=PATH)
     """Where checkpoints and the metrics log go."""
     prompt: PromptConfig = field(default_factory=PromptConfig)

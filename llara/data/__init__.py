@@ -3,6 +3,8 @@
 from llara.data.candidates import sample_rng, sample_candidates
 from llara.data.fetch import (CACHE_ENV, WheelSource, DatasetSource, DATASETS, SOURCES, FetchError,
                               default_cache_dir, dataset_dir, fetch_dataset)
+from llara.data.holdout import (HoldoutReport, holdout_split, newest_rows,
+                                whole_training_set)
 from llara.data.items import ItemIndex, ItemLookupError
 from llara.data.pickles import ALLOWED_GLOBALS, RefusedPickle, read_frame_pickle, frame_rows
 from llara.data.prepare import (FORMAT_VERSION, SPLITS, PrepareReport, prepare_dataset,
@@ -25,6 +27,10 @@ from llara.data.tables import (DATASET_FILES, ITEM_COLUMNS, SAMPLE_ROW_GROUP, SA
 from llara.data.titles import normalise_title
 
 __all__ = [
+    "HoldoutReport",
+    "holdout_split",
+    "newest_rows",
+    "whole_training_set",
     "ItemIndex",
     "ItemLookupError",
     "sample_rng",

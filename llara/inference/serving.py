@@ -48,7 +48,9 @@ def check_checkpoint(directory: str | Path, run=None) -> dict:
             raise DataError(directory / name, f"cannot be read ({err})",
                             expected="safetensors weights written by `llara train`") from None
     inputs = payload.get("config", {}) if run is None else to_dict(run)
-    for key in ("data_dir", "rec_checkpoint"):
+    for key in ("data_dir", "rec_checkpoint", "fusion_rec_checkpoint"):
+        if key == "fusion_rec_checkpoint" and not inputs.get(key):
+            continue  # fuses with rec_checkpoint
         where = absolute_path(str(inputs.get(key, "")))
         if not where or not Path(where).exists():
             raise DataError(directory / "run.json", f"its {key} {where!r} is missing",

@@ -45,10 +45,13 @@ class TrainedModel:
         return evaluates_hybrid(self.config.curriculum)
 
     def recommender(self) -> torch.nn.Module:
-        """The frozen recommender this run builds on: the retriever of the full protocol."""
+        """The frozen recommender whose scores fuse with the LLM's and whose top-N the full
+        protocol and serving rerank: fusion_rec_checkpoint where the run names one (stacking),
+        else the one it builds on."""
         if self.retriever is None:
             device = str(self.model.item_embeddings.device)
-            self.retriever = load_checkpoint(self.config.rec_checkpoint, device).model
+            checkpoint = self.config.fusion_rec_checkpoint or self.config.rec_checkpoint
+            self.retriever = load_checkpoint(checkpoint, device).model
         return self.retriever
 
     @property

@@ -21,8 +21,9 @@ from llara.training.shards import (SHARD_FILES, SHARD_FORMAT, SHARD_SCHEMA, Shar
 from llara.training.state import (TrainState, save_trainable, load_trainable, save_state_tree,
                                   load_state_tree)
 from llara.training.step import StepBackend, TorchBackend, DeepSpeedBackend, adamw, train_step
-from llara.training.validation import (ValidationSet, load_recommender, validation_set,
-                                       validation_metrics, EpochOutcome, EpochValidator)
+from llara.training.validation import (ValidationSet, load_fusion_recommender, load_recommender,
+                                       validation_set, validation_metrics, EpochOutcome,
+                                       EpochValidator)
 
 __all__ = [
     "SCHEDULE_FUNCTIONS",
@@ -79,6 +80,7 @@ __all__ = [
     "train_step",
     "adamw",
     "ValidationSet",
+    "load_fusion_recommender",
     "load_recommender",
     "validation_set",
     "validation_metrics",

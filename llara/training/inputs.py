@@ -33,17 +33,21 @@ class RunInputs:
 
 
 def check_inputs(config: FinetuneConfig) -> PreparedDataset:
-    """The dataset and the recommender are there and fit each other: the same catalogue and
-    the same history width (a recommender trained on other data is refused, both values
-    named)."""
+    """The dataset and the recommenders (the one the LLM reads, and the one it fuses with where
+    that is another) are there and fit each other: the same catalogue and the same history
+    width (a recommender trained on other data is refused, both values named)."""
     dataset = PreparedDataset.open(config.data_dir)
-    header = read_header(config.rec_checkpoint)
-    for what, theirs, ours in (("items", header.num_items, dataset.num_items),
-                               ("max_history", header.max_history, dataset.config.max_history)):
-        if theirs != ours:
-            raise DataError(config.rec_checkpoint, f"the recommender has {what} {theirs} but the "
-                            f"dataset {config.data_dir} has {what} {ours}",
-                            expected="a recommender trained on this dataset (`llara rec train`)")
+    for checkpoint in (config.rec_checkpoint, config.fusion_rec_checkpoint):
+        if checkpoint is None:
+            continue
+        header = read_header(checkpoint)
+        for what, theirs, ours in (("items", header.num_items, dataset.num_items),
+                                   ("max_history", header.max_history,
+                                    dataset.config.max_history)):
+            if theirs != ours:
+                raise DataError(checkpoint, f"the recommender has {what} {theirs} but the "
+                                f"dataset {config.data_dir} has {what} {ours}", expected="a "
+                                "recommender trained on this dataset (`llara rec train`)")
     return dataset
 
 

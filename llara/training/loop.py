@@ -32,7 +32,8 @@ from llara.training.curriculum import hybrid_probability, use_hybrid
 from llara.training.inputs import check_outputs, eligible, run_inputs
 from llara.training.schedule import TrainingClock, learning_rate_factor
 from llara.training.step import TorchBackend, adamw, train_step
-from llara.training.validation import EpochValidator, load_recommender
+from llara.training.validation import (EpochValidator, load_fusion_recommender,
+                                       load_recommender)
 
 
 def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
@@ -46,7 +47,8 @@ def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     dataset = inputs.dataset
     return finetune(model, inputs.titles, dataset.samples("train"), dataset.samples("val"),
                     dataset.config, dataset.num_items, config, config.output_dir, device,
-                    progress, log, load_recommender(config, device))
+                    progress, log, load_recommender(config, device),
+                    load_fusion_recommender(config, device))
 
 
 @dataclass
@@ -62,9 +64,12 @@ class FinetuneResult:
 def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
              data: DataConfig, num_items: int, config: FinetuneConfig, output_dir: str | Path,
              device: str = "cpu", progress: bool = True, log=print,
-             recommender: torch.nn.Module | None = None) -> FinetuneResult:
+             recommender: torch.nn.Module | None = None,
+             fusion_recommender: torch.nn.Module | None = None) -> FinetuneResult:
     """Train `model`; `recommender` (the frozen one the run builds on) retrieves hard
-    negatives and fuses its scores at validation; without it neither happens."""
+    negatives and gives residual training its prior; `fusion_recommender` (default:
+    `recommender`) fuses its scores at validation and retrieves its full-catalogue lists;
+    without either there is no fusion."""
     started = time.perf_counter()
     opts = config.train
     rng = random.Random(opts.seed)
@@ -75,8 +80,9 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
     train = eligible(train, config.prompt.min_history)
     if config.scoring.residual and recommender is None:
         raise ValueError("scoring.residual trains against the recommender's scores: pass it")
-    validator = EpochValidator(config, val, data, num_items, recommender, device, builder,
-                               templates[0])
+    validator = EpochValidator(config, val, data, num_items,
+                               recommender if fusion_recommender is None else fusion_recommender,
+                               device, builder, templates[0])
     per_epoch = min(len(train), opts.max_train_samples or len(train))
     steps_per_epoch = math.ceil(per_epoch / opts.batch_size)
     total = steps_per_epoch * opts.epochs

@@ -38,9 +38,18 @@ class ValidationSet:
 
 
 def load_recommender(config: FinetuneConfig, device: str) -> torch.nn.Module:
-    """The frozen recommender: fusion's second opinion, and the retriever of runs that train
-    on its hard negatives or validate over the whole catalogue."""
+    """The frozen recommender the LLM reads: the retriever of runs that train on its hard
+    negatives, and the prior of residual training."""
     return load_checkpoint(config.rec_checkpoint, device).model
+
+
+def load_fusion_recommender(config: FinetuneConfig, device: str,
+                            recommender: torch.nn.Module | None = None) -> torch.nn.Module:
+    """The frozen recommender validation fuses with and retrieves from:
+    fusion_rec_checkpoint, or the one the LLM reads (`recommender`, where it is loaded)."""
+    if config.fusion_rec_checkpoint is None and recommender is not None:
+        return recommender
+    return load_checkpoint(config.fusion_rec_checkpoint or config.rec_checkpoint, device).model
 
 
 def validation_set(val: Samples, config: FinetuneConfig, data: DataConfig, num_items: int,

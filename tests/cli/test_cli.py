@@ -57,6 +57,22 @@ def test_prepare_train_evaluate_through_the_runner(raw, tmp_path):
     assert full["HitRatio@10"] == pytest.approx(sum(r["rank"] < 10 for r in table) / 10)
 
 
+def test_holdout_splits_a_prepared_dataset_and_says_what_comes_next(raw, tmp_path):
+    _ok(["data", "prepare", raw, "--out", tmp_path / "data"])
+    out = " ".join(_ok(["data", "holdout", tmp_path / "data", "--last", "2"]).split())
+    assert "80 users: 720 training rows for the recommender" in out  # 880 in all
+    assert "160 (each user's last 2) for the LLM stage" in out
+    assert "--fusion-rec-checkpoint" in out
+    llm = pq.read_table(tmp_path / "data-llm-last2" / "train.parquet")
+    assert llm.num_rows == 160
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("mine")
+    result = runner.invoke(app, ["data", "holdout", str(tmp_path / "data"), "--rec-out",
+                                 str(tmp_path / "mine")])
+    assert result.exit_code != 0 and "not a part written by" in repr(result.exception)
+    assert (tmp_path / "mine" / "keep.txt").read_text() == "mine"
+
+
 def test_yaml_config_file(raw, tmp_path):
     _ok(["data", "prepare", raw, "--out", tmp_path / "data"])
     (tmp_path / "run.yaml").write_text("model:\n  model: caser\n  embedding_dim: 8\n"
@@ -90,6 +106,7 @@ def test_real_subprocess_end_to_end(raw, tmp_path):
     (["data", "fetch", "netflix"], "unknown dataset 'netflix'"),
     (["rec", "train", "--data", "/no/such/folder"], "no dataset.json here"),
     (["rec", "evaluate", "--checkpoint", "/no/such/ck"], "no config.json"),
+    (["data", "holdout", "/no/such/folder"], "no dataset.json here"),
 ])
 def test_errors_are_one_clear_line_without_traceback(args, message):
     done = _llara(*args)

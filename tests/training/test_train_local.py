@@ -105,3 +105,71 @@ def test_a_run_on_the_first_layers_reloads_with_those_layers_only(toy_inputs, tm
     scored = evaluate_trained(trained, "val", "score", progress=False)["score"]
     for metric in ("HitRatio@1", "NDCG@5"):
         assert scored[metric] == pytest.approx(result.val_metrics[metric], abs=1e-9)
+
+
+def test_a_stacked_run_reads_one_recommender_and_fuses_with_the_other(toy_inputs, tmp_path):
+    """Stacking: the LLM reads the recommender trained without each user's last rows and
+    trains on those rows; validation, evaluation and serving fuse with (and retrieve from)
+    the recommender trained on every row."""
+    import numpy as np
+    import torch
+
+    from llara.config.recommender import RecRunConfig, RecTrainConfig
+    from llara.data import PreparedDataset, holdout_split
+    from llara.inference.evaluate import evaluate_samples
+    from llara.inference.serving import check_checkpoint
+    from llara.recsys.checkpoint import load_checkpoint
+    from llara.recsys.ranking import candidate_scores
+    from llara.recsys.train import train_recommender
+
+    data, full = toy_inputs
+    parts = holdout_split(data, last=3, rec_dir=tmp_path / "rec-part",
+                          llm_dir=tmp_path / "llm-part")
+    train_recommender(PreparedDataset.open(parts.rec_dir),
+                      RecRunConfig(train=RecTrainConfig(epochs=1, batch_size=64, device="cpu")),
+                      tmp_path / "sasrec-part", progress=False, log=lambda *_: None)
+    shutil.copytree(full, tmp_path / "sasrec-full")  # this test moves it away below
+    config = apply_overrides(
+        toy_config((parts.llm_dir, tmp_path / "sasrec-part"), tmp_path / "run",
+                   max_train_samples=8),
+        ["scoring.head=slot", "curriculum.schedule=direct",
+         f"fusion_rec_checkpoint={tmp_path / 'sasrec-full'}"])
+    result = train_local(config, progress=False, log=lambda *_: None)
+    trained = load_trained(result.checkpoint_dir, "cpu")
+    assert trained.config.rec_checkpoint == str(tmp_path / "sasrec-part")
+    served = trained.recommender().state_dict()
+    for name, weight in load_checkpoint(tmp_path / "sasrec-full").model.state_dict().items():
+        assert torch.equal(served[name], weight)
+
+    val = trained.dataset.samples("val")
+    val = val.select(np.arange(min(8, len(val))))  # the rows training validated on
+    outcome = evaluate_samples(trained, val, progress=False)
+    lists = outcome["candidates"]
+    assert np.array_equal(outcome["rec_scores"], candidate_scores(
+        load_checkpoint(tmp_path / "sasrec-full").model, val, lists))
+    assert not np.allclose(outcome["rec_scores"], candidate_scores(
+        load_checkpoint(tmp_path / "sasrec-part").model, val, lists))
+    # Training chose its fusion weight against the full recommender too: its grid is the one
+    # evaluation finds with that recommender on the same rows.
+    stored = json.loads((result.checkpoint_dir / "run.json").read_text())["fusion"]["grid"]
+    for mine, theirs in zip(stored, outcome["fusion_grid"]):
+        assert mine["weight"] == theirs["weight"]
+        for metric in ("HitRatio@1", "HitRatio@3", "NDCG@5"):
+            assert mine[metric] == pytest.approx(theirs[metric], abs=1e-9)
+
+    shutil.move(tmp_path / "sasrec-full", tmp_path / "elsewhere")
+    with pytest.raises(DataError, match="fusion_rec_checkpoint .* is missing"):
+        check_checkpoint(result.checkpoint_dir)
+
+
+def test_a_fusion_recommender_of_other_data_is_refused(toy_inputs, tmp_path):
+    data, rec = toy_inputs
+    other = tmp_path / "other-rec"
+    shutil.copytree(rec, other)
+    header = json.loads((other / "config.json").read_text())
+    header["num_items"] = 41
+    (other / "config.json").write_text(json.dumps(header))
+    config = apply_overrides(toy_config(toy_inputs, tmp_path / "run"),
+                             [f"fusion_rec_checkpoint={other}"])
+    with pytest.raises(DataError, match="other-rec: the recommender has items 41"):
+        check_inputs(config)
