@@ -121,6 +121,7 @@ def test_a_stacked_run_reads_one_recommender_and_fuses_with_the_other(toy_inputs
     from llara.recsys.checkpoint import load_checkpoint
     from llara.recsys.ranking import candidate_scores
     from llara.recsys.train import train_recommender
+    from llara.training.validation import load_fusion_recommender
 
     data, full = toy_inputs
     parts = holdout_split(data, last=3, rec_dir=tmp_path / "rec-part",
@@ -138,8 +139,9 @@ def test_a_stacked_run_reads_one_recommender_and_fuses_with_the_other(toy_inputs
     trained = load_trained(result.checkpoint_dir, "cpu")
     assert trained.config.rec_checkpoint == str(tmp_path / "sasrec-part")
     served = trained.recommender().state_dict()
+    validated = load_fusion_recommender(config, "cpu").state_dict()  # the Ray Train loop's
     for name, weight in load_checkpoint(tmp_path / "sasrec-full").model.state_dict().items():
-        assert torch.equal(served[name], weight)
+        assert torch.equal(served[name], weight) and torch.equal(validated[name], weight)
 
     val = trained.dataset.samples("val")
     val = val.select(np.arange(min(8, len(val))))  # the rows training validated on
