@@ -81,8 +81,6 @@ def check_targets(source: Path, targets: tuple[Path, Path]) -> None:
     folder is replaced only where it is an earlier part (its dataset.json says so)."""
     source = source.resolve()
     resolved = [t.resolve() for t in targets]
-    if resolved[0] == resolved[1]:
-        raise ConfigError(f"the recommender's and the LLM's parts are one folder: {targets[0]}")
     for given, target in zip(targets, resolved):
         if target == source or source in target.parents or target in source.parents:
             raise ConfigError(f"{given}: would write over the source dataset {source}; "
@@ -91,6 +89,10 @@ def check_targets(source: Path, targets: tuple[Path, Path]) -> None:
         if target.exists() and not (meta.is_file() and HOLDOUT_KEY in _read_meta(meta)):
             raise DataError(given, "exists and is not a part written by `llara data holdout`; "
                             "it is left as it is", expected="a new output folder")
+    if resolved[0] == resolved[1] or resolved[0] in resolved[1].parents \
+            or resolved[1] in resolved[0].parents:
+        raise ConfigError(f"the recommender's part {targets[0]} and the LLM's part "
+                          f"{targets[1]} overlap; give each a folder of its own")
 
 
 def _read_meta(path: Path) -> dict:

@@ -45,10 +45,11 @@ def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
                         inputs.user_encoder).to(device)
     dataset = inputs.dataset
+    recommender = load_recommender(config, device)
     return finetune(model, inputs.titles, dataset.samples("train"), dataset.samples("val"),
                     dataset.config, dataset.num_items, config, config.output_dir, device,
-                    progress, log, load_recommender(config, device),
-                    load_fusion_recommender(config, device))
+                    progress, log, recommender,
+                    load_fusion_recommender(config, device, recommender))
 
 
 @dataclass

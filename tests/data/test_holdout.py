@@ -88,8 +88,9 @@ def test_a_part_never_writes_over_the_source(source, where):
 def test_bad_options_are_named(source, tmp_path):
     with pytest.raises(ConfigError, match="invalid '--last': 0"):
         holdout_split(source, last=0)
-    with pytest.raises(ConfigError, match="one folder"):
-        holdout_split(source, last=2, rec_dir=tmp_path / "x", llm_dir=tmp_path / "x")
+    for llm_dir in (tmp_path / "x", tmp_path / "x" / "inside"):
+        with pytest.raises(ConfigError, match="overlap"):
+            holdout_split(source, last=2, rec_dir=tmp_path / "x", llm_dir=llm_dir)
     with pytest.raises(DataError, match="recommender's part would be empty"):
         holdout_split(source, last=1000)
     with pytest.raises(DataError, match="no dataset.json"):
