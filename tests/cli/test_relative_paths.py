@@ -33,7 +33,9 @@ def test_shards_then_train_with_relative_paths(toy_inputs, tmp_path):
     assert "Ray logs: " in done.stdout
     assert "logging_progress" not in output and "deprecated" not in output
 
+    shutil.copytree(project / "rec", project / "rec-all")  # stacking's second recommender
     done = _llara("train", "--data", "data", "--rec-checkpoint", "rec", "--llm", "tiny",
+                  "--fusion-rec-checkpoint", "rec-all",
                   "--out", "run", "--budget", "16", "--num-cpus", "2", *TRAIN_OPTIONS,
                   "--no-progress", cwd=project)
     output = done.stdout + done.stderr
@@ -42,6 +44,7 @@ def test_shards_then_train_with_relative_paths(toy_inputs, tmp_path):
     run = json.loads((project / "run" / "final" / "run.json").read_text())["config"]
     assert run["data_dir"] == str(project / "data")  # what the run records: absolute
     assert run["rec_checkpoint"] == str(project / "rec")
+    assert run["fusion_rec_checkpoint"] == str(project / "rec-all")  # loaded by the workers
     assert run["output_dir"] == str(project / "run")
     assert [json.loads(line)["step"] for line in
             (project / "run" / "metrics.jsonl").read_text().splitlines()] == [1, 2, 2]
