@@ -106,8 +106,9 @@ def tune(config: Optional[Path] = typer.Option(None, help=SPEC_HELP),
         console.print(f"job {job_id}: {status}")
         return
     for key in ("data_dir", "rec_checkpoint", "fusion_rec_checkpoint"):  # before Ray starts
-        if getattr(spec.run, key) is not None and not Path(getattr(spec.run, key)).exists():
-            raise ConfigError(f"invalid 'run.{key}': {getattr(spec.run, key)} does not exist")
+        where = getattr(spec.run, key)
+        if where is not None and not Path(where).exists():
+            raise ConfigError(f"invalid 'run.{key}': {where} does not exist")
     from llara.ray_jobs.session import connect, require_gpus
     from llara.ray_jobs.tune import run_search
 

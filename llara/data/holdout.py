@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llara.common.atomic import atomic_directory
@@ -102,9 +103,11 @@ def _read_meta(path: Path) -> dict:
         return {}
 
 
-def write_part(source: PreparedDataset, target: Path, rows: np.ndarray, part: dict) -> None:
-    """A copy of `source` whose training table holds `rows` only (val and test unchanged)."""
-    table = pq.read_table(source.directory / "train.parquet").take(rows)
+def write_part(source: PreparedDataset, train: pa.Table, target: Path, rows: np.ndarray,
+               part: dict) -> None:
+    """A copy of `source` whose training table holds `rows` of `train` (its training table)
+    only (val and test unchanged)."""
+    table = train.take(rows)
     meta = dict(source.meta)
     meta["samples"] = {**meta.get("samples", {}), "train": len(rows)}
     meta[HOLDOUT_KEY] = part
@@ -127,19 +130,19 @@ def holdout_split(source: str | Path, last: int = 5, rec_dir: str | Path | None 
     defaults = default_parts(dataset.directory, last)
     targets = (Path(rec_dir) if rec_dir else defaults[0], Path(llm_dir) if llm_dir else defaults[1])
     check_targets(dataset.directory, targets)
-    users = pq.read_table(dataset.directory / "train.parquet", columns=["user"])["user"]
-    users = users.to_numpy()  # (N,)
+    train = pq.read_table(dataset.directory / "train.parquet")
+    users = train["user"].to_numpy()  # (N,)
     llm_rows = newest_rows(users, last)
     rec_rows = np.setdiff1d(np.arange(len(users)), llm_rows)
     if not len(rec_rows):
         raise DataError(source, f"every user has {last} training rows or fewer, so the "
                         "recommender's part would be empty", expected="a smaller --last")
     common = {"source": str(dataset.directory.resolve()), "last": last}
-    write_part(dataset, targets[0], rec_rows,
+    write_part(dataset, train, targets[0], rec_rows,
                {**common, "part": "recommender", "rows": f"training rows without each "
                 f"user's last {last}"})
-    write_part(dataset, targets[1], llm_rows,
+    write_part(dataset, train, targets[1], llm_rows,
                {**common, "part": "llm", "rows": f"each user's last {last} training rows"})
-    return HoldoutReport(dataset.directory, targets[0], targets[1], len(np.unique(users)),
-                         len(rec_rows), len(llm_rows),
-                         len(np.unique(users)) - len(np.unique(users[rec_rows])))
+    user_count = len(np.unique(users))
+    return HoldoutReport(dataset.directory, targets[0], targets[1], user_count, len(rec_rows),
+                         len(llm_rows), user_count - len(np.unique(users[rec_rows])))
