@@ -28,7 +28,9 @@ from llara.prompts import PromptBuilder, run_templates
 from llara.training import (DeepSpeedBackend, adamw, EpochValidator, ShardManifest, TrainState,
                             check_inputs, check_outputs, deepspeed_config, deepspeed_jit_ops,
                             hybrid_probability, learning_rate_factor, TrainingClock,
-                            load_fusion_recommender, load_state_tree,
+                            load_fusion_recommender, read_scheduler_state,
+                            check_scheduler_state,
+                            load_state_tree,
                             load_trainable, priors_from_rows, prompts_from_rows,
                             run_inputs, save_state_tree,
                             save_trainable, step_plan, train_step, training_progress, use_hybrid,
@@ -106,7 +108,8 @@ def train_loop(loop_config: dict) -> None:
             state.restarts += 1
             load_trainable(model, directory / "trainable.safetensors")
             restored = [load_state_tree(directory / f"optimizer-rank{r}") for r in range(world)]
-            scheduler_state = json.loads((directory / "scheduler.json").read_text())
+            scheduler_file = directory / "scheduler.json"
+            scheduler_state = read_scheduler_state(scheduler_file)
     plan = step_plan(config, loop_config["train_rows"], world)
     ds_config = deepspeed_config(config, plan, deepspeed_bf16(config.train.precision, device))
     params = model.trainable_parameters()
@@ -123,7 +126,8 @@ def train_loop(loop_config: dict) -> None:
     if restored is not None:
         engine.optimizer.load_state_dict(restored, load_optimizer_states=True,
                                          load_from_fp32_weights=True)
-        scheduler.load_state_dict(scheduler_state)
+        scheduler.load_state_dict(check_scheduler_state(scheduler_state, scheduler.state_dict(),
+                                                        scheduler_file))
         engine.global_steps = state.step
     if config.train.compile:
         compile_decoder_layers(model)

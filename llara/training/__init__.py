@@ -19,6 +19,7 @@ from llara.training.shards import (SHARD_FILES, SHARD_FORMAT, SHARD_SCHEMA, Shar
                                    priors_from_rows,
                                    ShardManifest)
 from llara.training.state import (TrainState, save_trainable, load_trainable, save_state_tree,
+                                  read_scheduler_state, check_scheduler_state,
                                   load_state_tree)
 from llara.training.step import StepBackend, TorchBackend, DeepSpeedBackend, adamw, train_step
 from llara.training.validation import (ValidationSet, load_fusion_recommender, load_recommender,
@@ -74,6 +75,8 @@ __all__ = [
     "load_trainable",
     "save_state_tree",
     "load_state_tree",
+    "read_scheduler_state",
+    "check_scheduler_state",
     "StepBackend",
     "TorchBackend",
     "DeepSpeedBackend",
