@@ -316,4 +316,35 @@ class ShardManifest:
                             expected="a folder written by `llara data shards`") from None
         if manifest.format != SHARD_FORMAT:
             raise DataError(path, f"format {manifest.format!r}", expected=SHARD_FORMAT)
+        problem = _manifest_problem(manifest)
+        if problem:
+            raise DataError(path, problem, expected="a folder written by `llara data shards`")
         return manifest
+
+
+def _plain_name(name) -> bool:
+    """A file name inside the shard folder: no folder part, so a manifest names no file
+    elsewhere."""
+    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name \
+        and "\\" not in name
+
+
+def _manifest_problem(manifest: ShardManifest) -> str | None:
+    """What is wrong with a manifest's shape, or None."""
+    if not isinstance(manifest.key, dict) or not isinstance(manifest.splits, dict) or \
+            isinstance(manifest.vocab_size, bool) or not isinstance(manifest.vocab_size, int):
+        return "key, vocab_size or splits of the wrong type"
+    for split, entry in manifest.splits.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("rows"), int) or \
+                not isinstance(entry.get("files"), list):
+            return f"split '{split}' lacks its rows or files"
+        names = list(entry["files"])
+        if split == "train":
+            epochs = entry.get("epochs")
+            if not isinstance(epochs, list) or not all(isinstance(e, list) for e in epochs):
+                return "the training split lacks its files per epoch"
+            names += [name for epoch in epochs for name in epoch]
+        bad = next((n for n in names if not _plain_name(n)), None)
+        if bad is not None:
+            return f"split '{split}' names {bad!r}, which is not a file inside the folder"
+    return None

@@ -16,11 +16,14 @@ from typing import Any
 import pyarrow as pa
 
 from llara.common.atomic import atomic_file
+from llara.common.errors import DataError
 from llara.config.io import dump_yaml
 from llara.config.run import FinetuneConfig
 from llara.tune.space import TuneSpec, plain, with_values
 
 STATUSES = ("finished", "stopped early", "error", "unfinished")
+EVENTS = ("start", "result", "complete", "error")
+"""What the ledger records of a trial."""
 
 
 class TrialLedger:
@@ -37,9 +40,25 @@ class TrialLedger:
             handle.write(json.dumps(record) + "\n")
 
     def events(self) -> list[dict]:
+        """Every event, each checked to name its kind and trial (a damaged line is refused
+        with its number)."""
         if not self.path.is_file():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        events = []
+        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
+            if not line:
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(self.path, f"not JSON ({err.msg})", line=number) from None
+            if not isinstance(event, dict) or event.get("event") not in EVENTS or \
+                    not isinstance(event.get("trial"), str) or \
+                    not isinstance(event.get("time"), (int, float)):
+                raise DataError(self.path, "not a trial event", line=number,
+                                expected=f"event ({', '.join(EVENTS)}), trial and time")
+            events.append(event)
+        return events
 
 
 @dataclass

@@ -93,3 +93,28 @@ def test_a_worker_reuses_its_tokenizer_until_the_titles_change_in_place(toy_inpu
     assert second.builder is not first.builder and second.builder.titles[1:] == renamed[1:]
     table = second(pq.read_table(data / "val.parquet").slice(0, 2))
     assert "Renamed Film" in second.builder.tokenizer.decode(table["input_ids"][0].as_py())
+
+
+def test_a_manifest_names_only_files_inside_its_folder(tmp_path):
+    """A shard folder may come from a shared store: its manifest cannot point a run at files
+    elsewhere, and a manifest of another shape is refused as a whole."""
+    import json
+
+    import pytest
+
+    from llara.common.errors import DataError
+    from llara.training.shards import SHARD_FORMAT, ShardManifest
+
+    good = {"format": SHARD_FORMAT, "key": {}, "vocab_size": 10,
+            "splits": {"train": {"rows": 2, "files": ["a.parquet"], "epochs": [["a.parquet"]]}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(good))
+    assert ShardManifest.read(tmp_path).files(tmp_path, "train", 0) == [str(tmp_path / "a.parquet")]
+    for splits, problem in (
+            ({"train": {"rows": 2, "files": ["../x.parquet"], "epochs": [[]]}}, "not a file"),
+            ({"train": {"rows": 2, "files": [], "epochs": [["/etc/passwd"]]}}, "not a file"),
+            ({"val": {"files": ["v.parquet"]}}, "lacks its rows"),
+            ({"train": {"rows": 2, "files": []}}, "per epoch")):
+        (tmp_path / "manifest.json").write_text(json.dumps({**good, "splits": splits}))
+        with pytest.raises(DataError, match=problem):
+            ShardManifest.read(tmp_path)
+        assert ShardManifest.found(tmp_path) is None
