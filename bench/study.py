@@ -114,6 +114,12 @@ class Rows:
         report["groups"] = user_groups(self.samples.user, self.samples.sample_id).tolist()
         return report
 
+    def identities(self) -> dict[str, list[int]]:
+        """Each row's sample id and target, in order: what pooling seeds or pairing arms
+        checks (study_markdown.check_same_rows) before it treats rows as the same rows."""
+        return {"sample_ids": self.samples.sample_id.tolist(),
+                "targets": self.samples.next.tolist()}
+
 
 def split_rows(data, split: str, sasrec_model) -> Rows:
     samples = data.samples(split)
@@ -252,6 +258,8 @@ def evaluate_point(trained: TrainedModel, val: Rows, test: Rows | None,
                                                                           test_fused),
              "fusion_weight": weight, "fusion_grid_val": table, "history": history,
              "val_choice_loss": choice_loss(own, val), **priors(own, val)}
+    if test is not None:  # which rows these are, so that seeds and arms pool row for row
+        point["test_comparison"].update(test.identities())
     if test is not None:  # a per-row fusion weight, fitted on the val rows
         gate = fit_gate(own, val.sasrec, val.target_index(), val.gate_features(),
                         start_weight=weight or 1.0)

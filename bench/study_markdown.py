@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from llara.evaluation.intervals import interval_text, paired_interval, per_row
+from llara.evaluation.intervals import interval_text, per_row, seeded_paired_interval
 
 PAPER_BASE = "paper"
 """--base of the paper's method (every study in bench/results dated up to 2026-12-04 was made
@@ -94,30 +94,88 @@ def seeds_markdown(points: list[dict]) -> list[str]:
 
 MEASURES = (("LLM", "HitRatio@1"), ("fused", "HitRatio@1"), ("fused", "NDCG@5"))
 """The (ranking, metric) pairs the seed tables compare."""
+POOLED_TEXT = "the mean difference over seeds and rows [95% interval, seeds and users resampled]"
+"""How the pooled rows' intervals are made (seeded_paired_interval), in the tables' prose."""
 
 
-def seed_mean(comparisons: list[dict], model: str, metric: str) -> np.ndarray:
-    """Each test row's `metric` of ranking `model`, averaged over comparisons of one arm made
-    with different seeds (one comparison: that seed's own): (N,)."""
-    return np.mean([per_row(np.array(c["ranks"][model]))[metric] for c in comparisons], axis=0)
+def row_records(comparison: dict, test_groups: list[int] | None = None) -> dict[str, list]:
+    """What a comparison records of each test row that training cannot change, by name: its
+    user (`groups`, or the report's `test_groups`), sample id and target where recorded, and
+    SASRec's and popularity's rank of the true item (the same rows and candidate lists give
+    the same ranks)."""
+    ranks = comparison.get("ranks", {})
+    found = {"user": comparison.get("groups", test_groups),
+             "sample id": comparison.get("sample_ids"), "target": comparison.get("targets"),
+             "SASRec rank": ranks.get("recommender"), "popularity rank": ranks.get("popularity")}
+    return {name: list(values) for name, values in found.items() if values is not None}
+
+
+def check_same_rows(scored: list[tuple[str, int, dict]],
+                    test_groups: list[int] | None = None) -> None:
+    """Refuse to pool comparisons made on other test rows: each (arm, seed, comparison) must
+    record the same rows in the same order as the first, by every per-row record both hold.
+    A comparison that does not say which user each row is, or SASRec's rank on it, cannot be
+    checked (nor resampled by user) and is refused by name."""
+    records = []
+    for arm, seed, comparison in scored:
+        found = row_records(comparison, test_groups)
+        for needed, why in (("user", "no groups: its rows cannot be resampled by user"),
+                            ("SASRec rank", "no SASRec ranks: its rows cannot be checked")):
+            if needed not in found:
+                raise ValueError(f"arm '{arm}' seed {seed}: the report does not record each "
+                                 f"test row's {needed} ({why})")
+        records.append(found)
+    first_arm, first_seed, _ = scored[0]
+    for (arm, seed, _), found in zip(scored[1:], records[1:]):
+        where = (f"arm '{arm}' seed {seed} was scored on different test rows from arm "
+                 f"'{first_arm}' seed {first_seed}")
+        for name in [name for name in records[0] if name in found]:
+            mine, theirs = found[name], records[0][name]
+            if len(mine) != len(theirs):
+                raise ValueError(f"{where}: {len(mine)} rows against {len(theirs)}")
+            differ = [i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b]
+            if differ:
+                row = differ[0]
+                raise ValueError(f"{where}: first at test row {row}, whose {name} is "
+                                 f"{mine[row]} against {theirs[row]}")
+
+
+def seed_rows(comparisons: list[dict], model: str, metric: str) -> np.ndarray:
+    """Each test row's `metric` of ranking `model`, one row per comparison (one per training
+    seed of an arm): (S, N)."""
+    return np.stack([per_row(np.array(c["ranks"][model]))[metric] for c in comparisons])
 
 
 def pooled_against_recommender(comparisons: list[dict], groups: np.ndarray) -> dict:
-    """(ranking, metric) of MEASURES -> its paired interval against the recommender on the
-    same test rows, each row's metric averaged over the comparisons (one per seed) first."""
-    recommender = per_row(np.array(comparisons[0]["ranks"]["recommender"]))
-    return {(model, metric): paired_interval(seed_mean(comparisons, model, metric),
-                                             recommender[metric], groups)
+    """(ranking, metric) of MEASURES -> its interval against the recommender on the same test
+    rows over the comparisons (one per seed): seeds and users resampled
+    (seeded_paired_interval). The caller checks the rows first (check_same_rows)."""
+    return {(model, metric): seeded_paired_interval(
+                seed_rows(comparisons, model, metric)
+                - seed_rows(comparisons, "recommender", metric), groups)  # (S, N)
             for model, metric in MEASURES}
+
+
+def _scored(family: str, points: list[dict]) -> list[tuple[str, int, dict]]:
+    return [(family, arm_family(p["arm"])[1], p["test_comparison"]) for p in points]
+
+
+def _check_control(control: dict, comparisons: list[dict]) -> None:
+    """The recent-popularity control keeps only its fused ranks per row: as many as the
+    arms' rows."""
+    rows = len(comparisons[0]["ranks"]["recommender"])
+    if len(control["fused_ranks"]) != rows:
+        raise ValueError(f"the recent-popularity control was scored on "
+                         f"{len(control['fused_ranks'])} test rows, the arms on {rows}")
 
 
 def pooled_markdown(points: list[dict], test_groups: list[int] | None = None,
                     control: dict | None = None) -> list[str]:
-    """Every arm run with several seeds against SASRec on the same test rows, each row's hit
-    averaged over the seeds first: one interval over users for the family, where seed
-    variance shows as the spread of the per-seed rows of the tables above. With the
-    recent-popularity control's fused ranks, the fused ranking against that control too: a
-    gain over SASRec that recent popularity explains shows there as no gain."""
+    """Every arm run with several seeds against SASRec on the same test rows (checked row for
+    row): one interval per family from a bootstrap that resamples the seeds and the users,
+    so that it speaks of the arm, not of these few training runs. With the recent-popularity
+    control's fused ranks, the fused ranking against that control too: a gain over SASRec
+    that recent popularity explains shows there as no gain."""
     families: dict[tuple[str, int], list[dict]] = {}
     for p in points:
         if p.get("test_comparison") and ("groups" in p["test_comparison"] or test_groups):
@@ -126,23 +184,24 @@ def pooled_markdown(points: list[dict], test_groups: list[int] | None = None,
     if not shown:
         return []
     against_control = control is not None and "fused_ranks" in control
-    lines = ["", "Over training seeds against SASRec on the same test rows (each row's hit "
-             "averaged over the seeds, then the mean difference [95% interval, users "
-             "resampled]):", "",
+    lines = ["", f"Over training seeds against SASRec on the same test rows ({POOLED_TEXT}):",
+             "",
              "| arm | budget | seeds | LLM - SASRec, HR@1 | fused - SASRec, HR@1 | "
              "fused - SASRec, NDCG@5 |" + (" fused - recent-popularity control fused, HR@1 | "
                                           "NDCG@5 |" if against_control else ""),
              "|---|---|---|---|---|---|" + ("---|---|" if against_control else "")]
     for (family, budget), group in sorted(shown.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        check_same_rows(_scored(family, group), test_groups)
         comparisons = [p["test_comparison"] for p in group]
         groups = np.array(comparisons[0].get("groups", test_groups))
         pooled = pooled_against_recommender(comparisons, groups)
         cells = [interval_text(pooled[measure]) for measure in MEASURES]
         if against_control:
+            _check_control(control, comparisons)
             reference = per_row(np.array(control["fused_ranks"]))
-            cells += [interval_text(paired_interval(seed_mean(comparisons, "fused", metric),
-                                                    reference[metric], groups))
-                      for metric in ("HitRatio@1", "NDCG@5")]
+            cells += [interval_text(seeded_paired_interval(
+                          seed_rows(comparisons, "fused", metric) - reference[metric],
+                          groups)) for metric in ("HitRatio@1", "NDCG@5")]
         seeds = sorted(arm_family(p["arm"])[1] for p in group)
         lines.append(f"| {family} | {budget} | {', '.join(map(str, seeds))} | "
                      + " | ".join(cells) + " |")
@@ -151,18 +210,19 @@ def pooled_markdown(points: list[dict], test_groups: list[int] | None = None,
 
 def pairs_markdown(points: list[dict], reference: str | None,
                    test_groups: list[int] | None = None) -> list[str]:
-    """Each arm against the reference arm on the same test rows, seed for seed: the paired
-    difference of the LLM's and of the fused ranking (95% interval, users resampled;
-    `test_groups`: the test rows' users, for points stored without them). An arm with two or
-    more seeds in common with the reference gets a row pooled over them too: each row's
-    metric averaged over those seeds on both sides, then paired."""
+    """Each arm against the reference arm on the same test rows (checked row for row), seed
+    for seed: the paired difference of the LLM's and of the fused ranking (95% interval,
+    users resampled; `test_groups`: the test rows' users, for points stored without them). An
+    arm with two or more seeds in common with the reference gets a row pooled over them too:
+    the difference taken seed for seed, then seeds and users resampled."""
     if not reference:
         return []
     by_key = {(arm_family(p["arm"])[0], arm_family(p["arm"])[1], p["budget"]): p
               for p in points if p.get("test_comparison") and
               ("groups" in p["test_comparison"] or test_groups)}
     lines = ["", f"Against the arm `{reference}` on the same test rows and seed (mean "
-             "difference [95% interval, users resampled]):", "",
+             "difference [95% interval, users resampled]; pooled rows: "
+             f"{POOLED_TEXT}):", "",
              "| arm | budget | seed | LLM HR@1 | fused HR@1 | fused NDCG@5 |",
              "|---|---|---|---|---|---|"]
     pairs: dict[tuple[str, int], list[tuple[int, dict, dict]]] = {}
@@ -175,14 +235,17 @@ def pairs_markdown(points: list[dict], reference: str | None,
             (seed, point["test_comparison"], base["test_comparison"]))
     for (family, budget), found in pairs.items():
         found.sort(key=lambda pair: pair[0])
+        check_same_rows([(arm, seed, c) for seed, mine, theirs in found
+                         for arm, c in ((reference, theirs), (family, mine))], test_groups)
         groups = np.array(found[0][1].get("groups", test_groups))
         rows = [(str(seed), [mine], [theirs]) for seed, mine, theirs in found]
         if len(found) > 1:
             rows.append((f"{len(found)} seeds pooled", [pair[1] for pair in found],
                          [pair[2] for pair in found]))
         for label, mine, theirs in rows:
-            cells = [interval_text(paired_interval(seed_mean(mine, *measure),
-                                                   seed_mean(theirs, *measure), groups))
+            cells = [interval_text(seeded_paired_interval(
+                         seed_rows(mine, *measure) - seed_rows(theirs, *measure),
+                         groups))  # (S, N): seed for seed
                      for measure in MEASURES]
             lines.append(f"| {family} | {budget} | {label} | " + " | ".join(cells) + " |")
     return lines if pairs else []

@@ -5,8 +5,11 @@ on the same test rows.
     python bench/study_table.py                      # bench/study_table.yaml -> stdout
     python bench/study_table.py --out /tmp/table          # also writes /tmp/table.md
 
-A row's points must have been scored on the same test rows (the same candidate lists): the
-recommender's per-row ranks are compared, and a row that mixes row sets is refused by name.
+A row's points must have been scored on the same test rows (the same candidate lists): each
+row's user, SASRec's and popularity's rank (and sample id and target, where a report records
+them) are compared in order, and a row that mixes row sets is refused, naming the arm, the seed
+and the first differing test row. The differences against SASRec pool the seeds with a
+bootstrap that resamples the seeds and the users (seeded_paired_interval).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 import yaml
 
 from llara.evaluation.intervals import interval_text
-from study_markdown import NAMES, arm_family, pooled_against_recommender
+from study_markdown import NAMES, arm_family, check_same_rows, pooled_against_recommender
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -97,11 +100,11 @@ def points_of(row: RowSpec, root: Path = REPO) -> list[dict]:
         raise ValueError(f"row '{row.label}': no point of arm '{row.family}' at budget "
                          f"{row.budget} with test rows in {', '.join(row.files)}")
     points = [found[seed] for seed in sorted(found)]
-    first = points[0]["test_comparison"]["ranks"]["recommender"]
-    for point in points[1:]:
-        if point["test_comparison"]["ranks"]["recommender"] != first:
-            raise ValueError(f"row '{row.label}': its points were scored on different test "
-                             "rows (SASRec's per-row ranks differ); pool only one study's rows")
+    try:
+        check_same_rows([(row.family, arm_family(p["arm"])[1],
+                          dict(p["test_comparison"], groups=p["groups"])) for p in points])
+    except ValueError as error:
+        raise ValueError(f"row '{row.label}': {error}") from None
     return points
 
 
@@ -157,8 +160,9 @@ COLUMNS = (("dataset", "dataset"), ("arm", "arm"), ("budget", "samples"), ("seed
            ("rows", "test rows (users)"), ("llm_hr1", "LLM HR@1"), ("llm_ndcg5", "LLM NDCG@5"),
            ("fused_hr1", "fused HR@1"), ("fused_ndcg5", "fused NDCG@5"),
            ("sasrec_hr1", "SASRec HR@1"), ("popularity_hr1", "popularity HR@1"),
-           ("llm_vs", "LLM - SASRec, HR@1"), ("fused_vs", "fused - SASRec, HR@1"),
-           ("fused_vs_ndcg5", "fused - SASRec, NDCG@5"),
+           ("llm_vs", "LLM - SASRec, HR@1 (seeds, users resampled)"),
+           ("fused_vs", "fused - SASRec, HR@1 (seeds, users resampled)"),
+           ("fused_vs_ndcg5", "fused - SASRec, NDCG@5 (seeds, users resampled)"),
            ("tail_vs", "tail third: fused - SASRec, HR@1"),
            ("top1_changed", "top-1 changed (other history)"), ("train_s", "train s (median)"))
 

@@ -6,9 +6,11 @@ import importlib
 import json
 import sys
 
+import numpy as np
 import pytest
 
 from llara.config import FinetuneConfig, apply_overrides
+from llara.evaluation.intervals import interval_text, paired_interval, seeded_paired_interval
 from llara.model.checkpoint import run_payload
 from tests.conftest import REPO
 
@@ -125,6 +127,10 @@ def test_seeds_are_pooled_row_by_row_against_the_recommender(bench):
     row = next(line for line in lines if line.startswith("| slot |"))
     # HR@1 per row, averaged over the seeds: 0.5, 1, 0.5, 0.5 against SASRec's 1, 0, 1, 0.
     assert row.startswith("| slot | 64 | 0, 1 | +0.1250 ")
+    # the interval resamples the seeds and the users, not the users of the seeds' mean alone
+    diffs = np.array([[0, 1, 0, 1], [-1, 1, -1, 0]], float)  # (S, N): LLM - SASRec, HR@1
+    assert row.split(" | ")[3] == interval_text(seeded_paired_interval(diffs, [0, 0, 1, 1]))
+    assert any("seeds and users resampled" in line for line in lines)
     assert markdown.pooled_markdown([point(0, [0, 0, 0, 0])]) == []  # one seed: nothing pooled
     # against a control whose fused ranking hits rows 1 and 2: the pooled fused ranking
     # (SASRec's: rows 1 and 3) is even with it in HR@1
@@ -154,6 +160,37 @@ def test_arms_are_paired_with_the_reference_seed_for_seed_and_pooled(bench):
     assert [(r[2], r[3][:7]) for r in rows] == [("0", "+0.5000"), ("1", "+0.5000"),
                                                 ("2 seeds pooled", "+0.5000")]
     assert markdown.pairs_markdown(points[:2], "slot") == []  # no seed in common with slot:deep
+    # the pooled row: seed-for-seed differences, seeds and users resampled
+    diffs = np.array([[1, 1, 0, 0], [0, 1, 1, 0]], float)  # (S, N): deep - slot, LLM HR@1
+    assert rows[2][3] == interval_text(seeded_paired_interval(diffs, [0, 0, 1, 1]))
+    # one seed alone: the interval over users only
+    assert rows[0][3] == interval_text(paired_interval(np.array([1, 1, 0, 0], float),
+                                                       np.zeros(4), [0, 0, 1, 1]))
+
+
+def test_pooling_refuses_seeds_or_a_reference_arm_on_other_rows_by_name(bench):
+    markdown = importlib.import_module("study_markdown")
+
+    def point(arm: str, seed: int, sasrec=(0, 1, 0, 2), groups=(0, 0, 1, 1), **rows) -> dict:
+        ranks = {"LLM": [0, 0, 0, 0], "fused": list(sasrec), "recommender": list(sasrec)}
+        return {"arm": f"{arm}:train.seed={seed}", "budget": 64,
+                "test_comparison": {"ranks": ranks, "groups": list(groups), **rows}}
+
+    with pytest.raises(ValueError, match="arm 'slot' seed 1 was scored on different test rows "
+                       "from arm 'slot' seed 0: first at test row 1, whose user is 1 against 0"):
+        markdown.pooled_markdown([point("slot", 0), point("slot", 1, groups=(0, 1, 1, 1))])
+    with pytest.raises(ValueError, match="arm 'slot' seed 1 .*test row 3, whose target is 4"):
+        markdown.pooled_markdown([point("slot", 0, targets=[1, 2, 3, 3]),
+                                  point("slot", 1, targets=[1, 2, 3, 4])])
+    # the reference arm's seed 1 on other rows: named, though the arm's own seeds agree
+    paired = [point("slot:deep", 0), point("slot:deep", 1), point("slot", 0),
+              point("slot", 1, sasrec=(0, 1, 0, 3))]
+    with pytest.raises(ValueError, match="arm 'slot' seed 1 .*test row 3, whose SASRec rank "
+                       "is 3 against 2"):
+        markdown.pairs_markdown(paired, "slot")
+    control = {"fused_ranks": [0, 0, 1]}
+    with pytest.raises(ValueError, match="control was scored on 3 test rows, the arms on 4"):
+        markdown.pooled_markdown([point("slot", 0), point("slot", 1)], control=control)
 
 
 def test_recent_popularity_counts_each_users_newest_targets(bench):

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from llara.evaluation.intervals import (comparison_report, history_slices, paired_interval,
-                                        per_row, popularity_slices, user_groups)
+                                        per_row, popularity_slices, seeded_paired_interval,
+                                        user_groups)
 from llara.evaluation.metrics import ranking_metrics
 
 
@@ -86,3 +87,63 @@ def test_the_report_compares_every_ranking_with_the_baseline_overall_and_per_sli
 def test_no_rows_is_an_error():
     with pytest.raises(ValueError, match="no rows"):
         paired_interval(np.array([]), np.array([]), np.array([], np.int64))
+
+
+def seeded_rows(seeds: int, spread: float, rng: np.random.Generator, users: int = 60,
+                per_user: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """(S, N) hit differences of `seeds` training runs against a fixed baseline, each run's hit
+    rate shifted by its own multiple of `spread`, and (N,) the rows' users."""
+    groups = np.repeat(np.arange(users), per_user)  # (N,)
+    baseline = (rng.random(groups.size) < 0.45).astype(float)  # (N,)
+    shifts = spread * (np.arange(seeds) - (seeds - 1) / 2)  # (S,): what each seed adds
+    hits = rng.random((seeds, groups.size)) < 0.45 + shifts[:, None]  # (S, N)
+    return hits.astype(float) - baseline, groups
+
+
+def test_one_seed_is_the_user_only_interval_draw_for_draw():
+    rng = np.random.default_rng(4)
+    diffs, groups = seeded_rows(1, 0.0, rng)
+    seeded = seeded_paired_interval(diffs, groups, resamples=500, seed=7)
+    alone = paired_interval(diffs[0], np.zeros(diffs.shape[1]), groups, resamples=500, seed=7)
+    assert seeded["seeds"] == 1
+    for key in ("mean", "low", "high"):
+        assert seeded[key] == pytest.approx(alone[key], abs=1e-12)
+    assert (seeded["rows"], seeded["users"]) == (alone["rows"], alone["users"])
+
+
+def test_seed_to_seed_spread_widens_the_interval_beyond_the_seed_means():
+    rng = np.random.default_rng(5)
+    diffs, groups = seeded_rows(3, 0.1, rng)
+    seeded = seeded_paired_interval(diffs, groups, seed=1)
+    # The earlier pooling: each row averaged over the seeds, then users resampled.
+    averaged = paired_interval(diffs.mean(0), np.zeros(diffs.shape[1]), groups, seed=1)
+    width = lambda i: i["high"] - i["low"]  # noqa: E731
+    assert seeded["mean"] == pytest.approx(averaged["mean"], abs=1e-12)
+    assert width(seeded) > 1.3 * width(averaged)
+    assert (seeded["rows"], seeded["users"], seeded["seeds"]) == (300, 60, 3)
+    # Seeds that agree row for row add nothing to resample.
+    same = np.repeat(diffs[:1], 3, axis=0)  # (3, N)
+    repeated, once = (seeded_paired_interval(same, groups, seed=1),
+                      seeded_paired_interval(same[:1], groups, seed=1))
+    for key in ("mean", "low", "high"):
+        assert repeated[key] == pytest.approx(once[key], abs=1e-12)
+
+
+def test_the_seeded_interval_is_reproducible_with_its_seed():
+    rng = np.random.default_rng(6)
+    diffs, groups = seeded_rows(2, 0.05, rng)
+    first = seeded_paired_interval(diffs, groups, resamples=300, seed=11)
+    assert seeded_paired_interval(diffs, groups, resamples=300, seed=11) == first
+    assert seeded_paired_interval(diffs, groups, resamples=300, seed=12) != first
+
+
+def test_the_seeded_interval_names_a_wrong_shape():
+    groups = np.arange(4)
+    with pytest.raises(ValueError, match=r"\(seeds, rows\) matrix; got shape \(4,\)"):
+        seeded_paired_interval(np.zeros(4), groups)
+    with pytest.raises(ValueError, match=r"one entry per row: shape \(4,\).*got \(3,\)"):
+        seeded_paired_interval(np.zeros((2, 4)), np.arange(3))
+    with pytest.raises(ValueError, match="no seeds"):
+        seeded_paired_interval(np.zeros((0, 4)), groups)
+    with pytest.raises(ValueError, match="no rows"):
+        seeded_paired_interval(np.zeros((2, 0)), np.array([], np.int64))
