@@ -24,6 +24,7 @@ from llara.evaluation import (best_per_head, comparison_from_predictions, read_m
 from llara.inference import history_diagnostics, load_trained
 from llara.model import resolve_llm
 from llara.recsys import target_counts, train_recommender
+from llara.training import discard_run
 
 from .common import comparison_views, console
 from .data_cmd import print_prepare_report, print_released_report
@@ -161,6 +162,8 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     console.rule("5/7 prompt shards (Ray Data)")
     build_shards(config, cache_dir, progress, log=console.print)
     console.rule("6/7 fine-tune LLaRA (Ray Train + DeepSpeed ZeRO-2, CPU)")
+    if discard_run(config.output_dir):  # the demo trains anew on every run
+        console.print(f"an earlier demo's run in {config.output_dir} is replaced")
     result = run_training(config, cache_dir, progress, log=console.print)
     steps_log = read_metrics_log(Path(config.output_dir) / "metrics.jsonl")
     samples_trained = config.train.batch_size * max(r["step"] for r in steps_log if "loss" in r)

@@ -16,7 +16,7 @@ from llara.config import to_dict
 from llara.data import PreparedDataset
 from llara.evaluation import metrics_from_predictions
 from llara.inference import CheckpointEvaluator, check_mode
-from llara.model import read_run_config
+from llara.training import checked_run_config
 
 from .session import actor_cpus, read_parquet
 
@@ -29,7 +29,7 @@ def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str 
     """(metrics, per-sample predictions in sample order, seconds)."""
     check_mode(mode, protocol, retrieve_n)
     checkpoint, cache_dir = absolute_path(Path(checkpoint)), absolute_path(cache_dir)
-    config = read_run_config(checkpoint)
+    config = checked_run_config(checkpoint, log=lambda line: print(line, flush=True))
     dataset = PreparedDataset.open(config.data_dir)
     dataset.samples(split)  # validates the split and its file before any actor starts
     source = dataset.directory / f"{split}.parquet"

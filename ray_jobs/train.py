@@ -21,7 +21,8 @@ import torch
 from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from llara.common import absolute_path, absolute_paths, atomic_directory, deepspeed_bf16
+from llara.common import (ConfigError, absolute_path, absolute_paths, atomic_directory,
+                          deepspeed_bf16, is_remote)
 from llara.config import FinetuneConfig, from_dict, to_dict
 from llara.model import MODEL_FILES, build_llara, collate_prompts, compile_decoder_layers
 from llara.prompts import PromptBuilder, run_templates
@@ -32,7 +33,9 @@ from llara.training import (DeepSpeedBackend, adamw, EpochValidator, ShardManife
                             check_scheduler_state,
                             load_state_tree,
                             load_trainable, priors_from_rows, prompts_from_rows,
-                            run_inputs, save_state_tree,
+                            run_inputs, save_state_tree, input_digests, RECORD_FILE,
+                            RunRecord, claim_output, finish_record, plain_config,
+                            start_record,
                             save_trainable, step_plan, train_step, training_progress, use_hybrid,
                             wait_for_build_lock)
 
@@ -138,7 +141,7 @@ def train_loop(loop_config: dict) -> None:
     template = run_templates(config.prompt, dataset.config)[0]
     validator = EpochValidator(config, dataset.samples("val"), dataset.config, dataset.num_items,
                                load_fusion_recommender(config, device), device, builder,
-                               template, state.best_hr1)
+                               template, state.best_hr1, loop_config["inputs"])
     pad = inputs.tokenizer.pad_token_id
 
     def report(metrics: dict) -> None:
@@ -152,7 +155,8 @@ def train_loop(loop_config: dict) -> None:
                 model.save(tmp / "model", config, {"step": state.step, "epoch": state.epoch,
                                                    "fusion": validator.fusion,
                                                    "data": to_dict(dataset.config),
-                                                   "num_items": dataset.num_items})
+                                                   "num_items": dataset.num_items,
+                                                   "inputs": loop_config["inputs"]})
             ray.train.report(metrics, checkpoint=Checkpoint.from_directory(tmp))
 
     def slowest(fraction: float) -> float:
@@ -255,9 +259,10 @@ def shard_manifest(config: FinetuneConfig, cache_dir, progress: bool, log) -> Sh
 
 
 def distributed_trainer(config: FinetuneConfig, manifest: ShardManifest, cache_dir, name: str,
-                        storage: str, callbacks: list = ()) -> TorchTrainer:
+                        storage: str, inputs: dict, callbacks: list = ()) -> TorchTrainer:
     """A Ray Train run of `config` over the manifest's training shards: one dataset per
-    epoch (`train-<epoch>`), each holding that epoch's negatives."""
+    epoch (`train-<epoch>`), each holding that epoch's negatives; its checkpoints record
+    `inputs` (input_digests, taken on the driver)."""
     directory = Path(config.shard_dir())
     epochs = {epoch_dataset(e): manifest.files(directory, "train", e)
               for e in range(config.train.epochs)}  # fails on the driver when one is missing
@@ -266,7 +271,7 @@ def distributed_trainer(config: FinetuneConfig, manifest: ShardManifest, cache_d
     step_plan(config, rows, dist.num_workers)  # fail on the driver, before workers start
     return TorchTrainer(
         train_loop,
-        train_loop_config={"config": to_dict(config), "train_rows": rows,
+        train_loop_config={"config": to_dict(config), "train_rows": rows, "inputs": inputs,
                            "cache_dir": None if cache_dir is None else str(cache_dir)},
         torch_config=TorchConfig(backend="nccl" if dist.use_gpu else "gloo"),
         scaling_config=ScalingConfig(num_workers=dist.num_workers, use_gpu=dist.use_gpu,
@@ -311,20 +316,67 @@ def keep_final(result, output: Path) -> Path:
     return final
 
 
+def claim_storage(storage: str, name: str, config: FinetuneConfig, inputs: dict) -> str:
+    """Where Ray Train keeps this run's snapshots (`<storage>/<name>`, a local folder or a
+    bucket), checked to hold this run or none: a run there under the same name for another
+    output folder or other settings is refused before any work (Ray Train would restore it).
+    Records the run there (RECORD_FILE)."""
+    import pyarrow.fs as pafs
+
+    if is_remote(storage):
+        filesystem, root = pafs.FileSystem.from_uri(storage)
+    else:
+        filesystem, root = pafs.LocalFileSystem(), storage
+    run_dir = f"{root.rstrip('/')}/{name}"
+    where = f"{storage.rstrip('/')}/{name}"
+    record_path = f"{run_dir}/{RECORD_FILE}"
+    if filesystem.get_file_info(run_dir).type != pafs.FileType.NotFound:
+        if filesystem.get_file_info(record_path).type == pafs.FileType.NotFound:
+            raise ConfigError(f"{where} holds a Ray run that no llara run recorded, which Ray "
+                              "would restore: set distributed.storage_path or --out elsewhere")
+        with filesystem.open_input_stream(record_path) as handle:
+            changes = RunRecord.parse(handle.read().decode(), where).changes_for(config, inputs)
+        if changes:
+            raise ConfigError(f"{where} holds another run of the same name, which Ray would "
+                              f"restore ({'; '.join(changes)}): set distributed.storage_path "
+                              "or --out elsewhere")
+    filesystem.create_dir(run_dir, recursive=True)
+    with filesystem.open_output_stream(record_path) as handle:
+        handle.write(RunRecord(plain_config(config), inputs).text().encode())
+    return where
+
+
 def run_training(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                  log=print) -> DistributedResult:
-    """Build shards if needed, then fit; a rerun with the same output_dir resumes."""
+    """Build shards if needed, then fit. One run per output folder: a rerun with the same
+    settings and inputs resumes (a finished one is reported, not trained again); other
+    settings are refused before any work (llara.training.run_record)."""
     config, cache_dir = absolute_paths(config), absolute_path(cache_dir)
     check_inputs(config)  # here, not in workers that Ray Train would restart in vain
     check_outputs(config)
-    manifest = shard_manifest(config, cache_dir, progress, log)
+    inputs = input_digests(config)
+    earlier = claim_output(config, inputs)
     output = Path(config.output_dir)
     storage = config.distributed.storage_path or str(output / "ray")
+    if earlier is not None and earlier.status == "finished" and \
+            (output / "final" / "run.json").is_file():
+        log(f"{output} holds this run, finished already (same settings and inputs): nothing "
+            f"to train; its model is {output / 'final'} (--out elsewhere trains a new run)")
+        return DistributedResult(output / "final", earlier.metrics, storage)
+    manifest = shard_manifest(config, cache_dir, progress, log)
+    where = claim_storage(storage, "llara-" + output.name, config, inputs)
+    if earlier is not None:
+        log(f"resuming the run in {output} (the same settings and inputs as its "
+            f"{RECORD_FILE}): Ray Train continues from its last checkpoint in {where}, where "
+            "it saved one")
+    record = start_record(config, inputs)
     warn_if_no_cpu_left_for_data(config, log)
-    trainer = distributed_trainer(config, manifest, cache_dir, "llara-" + output.name, storage)
+    trainer = distributed_trainer(config, manifest, cache_dir, "llara-" + output.name, storage,
+                                  inputs)
     plan = step_plan(config, manifest.splits["train"]["rows"], config.distributed.num_workers)
     with training_progress(output / "metrics.jsonl", plan.total_steps, progress):
         result = trainer.fit()
     final = keep_final(result, output)
+    finish_record(config, record, dict(result.metrics))
     log(f"final checkpoint -> {final}; best epoch -> {output / 'best'}")
     return DistributedResult(final, dict(result.metrics), storage)

@@ -22,10 +22,11 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import BasicVariantGenerator
 
-from llara.common import ConfigError, absolute_path, absolute_paths, find_llara_error
+from llara.common import (ConfigError, DataError, absolute_path, absolute_paths,
+                          find_llara_error)
 from llara.config import (METRICS, SCHEDULERS, SEARCHERS, FinetuneConfig, SearchSettings,
                           first_difference, from_dict, to_dict)
-from llara.training import ShardManifest, check_inputs
+from llara.training import ShardManifest, changed_inputs, check_inputs, input_digests
 from llara.tune import (Parameter, TrialLedger, TrialRecord, TuneSpec, build_spec, ranked,
                         results_table, shard_runs, trial_config, trial_records, write_best,
                         write_results)
@@ -87,7 +88,8 @@ class EpochReports(UserCallback):
                                       None)
 
 
-def run_trial(params: dict, run: dict, search_dir: str, cache_dir: str | None) -> None:
+def run_trial(params: dict, run: dict, search_dir: str, cache_dir: str | None,
+              inputs: dict) -> None:
     """One trial: the run with this trial's values, trained by Ray Train in its own folder."""
     trial_id = ray.tune.get_context().get_trial_id()
     config = trial_config(from_dict(FinetuneConfig, run), params,
@@ -96,7 +98,7 @@ def run_trial(params: dict, run: dict, search_dir: str, cache_dir: str | None) -
     # A resumed trial reuses its run name, so Ray Train continues from its last checkpoint.
     storage = config.distributed.storage_path or str(Path(search_dir) / "ray")
     trainer = distributed_trainer(config, manifest, cache_dir, f"train-{trial_id}", storage,
-                                  [EpochReports()])
+                                  inputs, [EpochReports()])
     keep_final(trainer.fit(), Path(config.output_dir))
 
 
@@ -154,9 +156,30 @@ def saved_spec(search_dir: str | Path) -> TuneSpec:
     return build_spec(json.loads(path.read_text()))
 
 
-def _prepare_directory(spec: TuneSpec, out: Path, resume: bool) -> None:
+INPUTS_FILE = "inputs.json"
+"""The search folder's record of the content of its data and recommenders (input_digests)."""
+
+
+def _check_search_inputs(spec: TuneSpec, out: Path) -> None:
+    """A resumed search trains on the data and recommenders it started with, or not at all."""
+    path = out / INPUTS_FILE
+    if not path.is_file():
+        raise ConfigError(f"cannot resume: {out} records no digest of its inputs (started by "
+                          "an older llara); start a new search with another --out")
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise DataError(path, f"unreadable ({err})") from None
+    changes = changed_inputs(spec.run, recorded if isinstance(recorded, dict) else {})
+    if changes:
+        raise ConfigError(f"cannot resume the search in {out}: its inputs changed since it "
+                          f"started: {'; '.join(changes)}")
+
+
+def _prepare_directory(spec: TuneSpec, out: Path, resume: bool, inputs: dict) -> None:
     experiment = out / "ray" / EXPERIMENT
     if resume:
+        _check_search_inputs(spec, out)
         previous, current = saved_spec(out).to_dict(), spec.to_dict()
         for spec_dict in (previous, current):  # the folder may be named another way
             spec_dict["search"].pop("output_dir")
@@ -172,6 +195,7 @@ def _prepare_directory(spec: TuneSpec, out: Path, resume: bool) -> None:
                           "search.output_dir (--out) to a new folder")
     out.mkdir(parents=True, exist_ok=True)
     (out / "search.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
+    (out / INPUTS_FILE).write_text(json.dumps(inputs, indent=2) + "\n")
 
 
 def ended_early(grid_ended: int, grid_trials: int, records: list[TrialRecord],
@@ -242,13 +266,15 @@ def run_search(spec: TuneSpec, resume: bool = False, cache_dir=None, progress: b
     cache_dir = absolute_path(cache_dir)
     out = Path(spec.search.output_dir)
     check_inputs(spec.run)
-    _prepare_directory(spec, out, resume)
+    inputs = input_digests(spec.run)
+    _prepare_directory(spec, out, resume, inputs)
     run = spec.run
     for shard_run in shard_runs(spec):  # built once, before any trial
         shard_manifest(shard_run, cache_dir, progress, log)
     trainable = ray.tune.with_resources(
         ray.tune.with_parameters(run_trial, run=to_dict(run), search_dir=str(out),
-                                 cache_dir=None if cache_dir is None else str(cache_dir)),
+                                 cache_dir=None if cache_dir is None else str(cache_dir),
+                                 inputs=inputs),
         # The trial only drives its Ray Train workers, which hold the CPUs and GPUs; Tune needs
         # a non-empty request, and any share of a CPU would starve Ray Data's file listing,
         # which takes a whole one.

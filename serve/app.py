@@ -18,7 +18,7 @@ from ray import serve
 from llara.common import absolute_paths
 from llara.config import FinetuneConfig, ServingConfig, from_dict, to_dict
 from llara.inference import Recommender, RequestError
-from llara.model import read_run_config
+from llara.training import checked_run_config
 
 from .api import (ERRORS, Health, Item, RankedItem, RecommendRequest, RecommendResponse,
                   ResolveRequest, ResolveResponse)
@@ -221,7 +221,7 @@ def deployment_options(config: ServingConfig) -> dict:
 def application(config: ServingConfig):
     """The bound Serve application for `config`, its paths made absolute here."""
     config = absolute_paths(config)
-    run = read_run_config(config.checkpoint)
+    run = checked_run_config(config.checkpoint)
     options = deployment_options(config)
     model = LlaraModel.options(**options).bind(to_dict(config), to_dict(run))
     # One gateway replica: it only forwards and holds no model, and lets through as many

@@ -2,6 +2,7 @@
 
 from llara.common.atomic import (ForeignFilesError, atomic_file, atomic_directory,
                                  ensure_replaceable, foreign_entries, write_json)
+from llara.common.digest import file_digest, folder_digest, short_digest
 from llara.common.device import (resolve_device, cpu_has_bf16, native_bf16, uses_bf16,
                                  autocast_for, deepspeed_bf16, base_dtype,
                                  attention_implementation)
@@ -39,4 +40,7 @@ __all__ = [
     "WheelDownloadError",
     "sha256_file",
     "download_wheel",
+    "file_digest",
+    "folder_digest",
+    "short_digest",
 ]

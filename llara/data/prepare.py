@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from llara.common.atomic import atomic_directory, ensure_replaceable
+from llara.common.digest import folder_digest
 from llara.common.errors import DataError
 from llara.config.data import DataConfig
 from llara.config.io import from_dict, to_dict
@@ -182,6 +183,11 @@ class PreparedDataset:
                             expected="--split " + " or ".join(
                                 s for s in SPLITS if s != split and self.has(s)))
         return read_samples(self.directory / f"{split}.parquet", self.num_items, min_history)
+
+    def digest(self) -> str:
+        """SHA-256 of its tables and metadata (every file `llara data prepare` writes): what
+        a checkpoint records of the data it learned from."""
+        return folder_digest(self.directory, DATASET_FILES)
 
     def has(self, split: str) -> bool:
         """Whether the dataset holds rows of `split` (released tables may lack a test)."""

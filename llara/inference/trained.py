@@ -12,13 +12,12 @@ from llara.common.device import autocast_for, resolve_device
 from llara.config.run import FinetuneConfig
 from llara.data.items import ItemIndex
 from llara.data.prepare import PreparedDataset
-from llara.model.checkpoint import read_run_config
 from llara.model.llara import LLaRA, load_llara
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import run_templates
 from llara.recsys.checkpoint import load_checkpoint
 from llara.training.curriculum import evaluates_hybrid
-from llara.training.inputs import run_inputs
+from llara.training.inputs import checked_run_config, run_inputs
 
 
 @dataclass
@@ -72,9 +71,10 @@ class TrainedModel:
 def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
                  log=print, config: FinetuneConfig | None = None) -> TrainedModel:
     """The checkpoint's model on `device`; `config` is its run config as the driver read it
-    (`read_run_config`), which Ray actors and replicas get instead of reading it themselves."""
+    (`checked_run_config`: its inputs checked there), which Ray actors and replicas get
+    instead of reading it themselves; without it, it is read and checked here."""
     checkpoint = Path(checkpoint)
-    config = config or read_run_config(checkpoint)
+    config = config or checked_run_config(checkpoint, log)
     device = resolve_device(device)
     inputs = run_inputs(config, device, cache_dir, log, inference=True)
     model, _, info = load_llara(checkpoint, inputs.llm, inputs.tokenizer, inputs.item_table,

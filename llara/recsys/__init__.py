@@ -3,7 +3,7 @@
 from llara.recsys.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_FILES, EMBEDDINGS_FILE,
                                      RecommenderCheckpoint,
                                      save_checkpoint, RecommenderHeader, read_header,
-                                     load_checkpoint, load_item_embeddings)
+                                     load_checkpoint, load_item_embeddings, checkpoint_digest)
 from llara.recsys.models import SASRec, GRU4Rec, Caser, RECOMMENDERS, build_recommender
 from llara.recsys.popularity import target_counts, popularity_scores
 from llara.recsys.ranking import (CandidateRanking, candidate_scores, candidate_log_probs,
@@ -23,6 +23,7 @@ __all__ = [
     "read_header",
     "load_checkpoint",
     "load_item_embeddings",
+    "checkpoint_digest",
     "SASRec",
     "GRU4Rec",
     "Caser",

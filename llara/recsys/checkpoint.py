@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from llara.common.atomic import atomic_directory
+from llara.common.digest import folder_digest
 from llara.common.errors import ConfigError, DataError
 from llara.config.io import from_dict, to_dict
 from llara.config.recommender import RecommenderConfig
@@ -26,6 +27,8 @@ CHECKPOINT_FORMAT = "llara-recommender/1"
 EMBEDDINGS_FILE = "item_embeddings.safetensors"
 CHECKPOINT_FILES = ("model.safetensors", EMBEDDINGS_FILE, "config.json", "metrics.jsonl")
 """What a recommender checkpoint folder is made of, and all that saving one may replace."""
+WEIGHT_FILES = ("model.safetensors", EMBEDDINGS_FILE)
+"""What a recommender checkpoint's behaviour is made of: its digest covers these."""
 
 
 @dataclass
@@ -95,6 +98,18 @@ def load_checkpoint(directory: str | Path, device: str = "cpu") -> RecommenderCh
         parameter.requires_grad_(False)
     info = {k: v for k, v in payload.items() if k not in ("format", "model")}
     return RecommenderCheckpoint(model, config, num_items, max_history, info)
+
+
+def checkpoint_digest(directory: str | Path) -> str:
+    """SHA-256 of a recommender checkpoint's weights and item table (WEIGHT_FILES); its
+    weights must be there."""
+    directory = Path(directory)
+    read_header(directory)
+    for name in WEIGHT_FILES:
+        if not (directory / name).is_file():
+            raise DataError(directory / name, "file not found",
+                            expected="a checkpoint from `llara rec train`")
+    return folder_digest(directory, WEIGHT_FILES)
 
 
 def load_item_embeddings(directory: str | Path) -> torch.Tensor:

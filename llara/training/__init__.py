@@ -5,8 +5,13 @@ from llara.training.curriculum import (SCHEDULE_FUNCTIONS, hybrid_probability, e
 from llara.training.build_lock import StaleBuildLock, wait_for_build_lock
 from llara.training.deepspeed import (PACKAGED_DEEPSPEED, deepspeed_config, deepspeed_jit_ops,
                                      StepPlan, step_plan)
-from llara.training.inputs import RunInputs, check_inputs, check_outputs, run_inputs, eligible
+from llara.training.inputs import (RunInputs, check_inputs, check_outputs, run_inputs, eligible,
+                                   input_digests, changed_inputs, check_recorded_inputs,
+                                   checked_run_config)
 from llara.training.loop import train_local, FinetuneResult, finetune
+from llara.training.run_record import (RECORD_FILE, RunRecord, claim_output, finish_record,
+                                       start_record, config_changes, plain_config,
+                                       discard_run)
 from llara.training.progress import MetricsFollower, training_progress
 from llara.training.schedule import TrainingClock, learning_rate_factor
 from llara.training.shard_key import shard_key, changed_keys, tokenizer_fingerprint
@@ -41,6 +46,18 @@ __all__ = [
     "RunInputs",
     "check_inputs",
     "check_outputs",
+    "RECORD_FILE",
+    "RunRecord",
+    "claim_output",
+    "finish_record",
+    "start_record",
+    "config_changes",
+    "plain_config",
+    "discard_run",
+    "input_digests",
+    "changed_inputs",
+    "check_recorded_inputs",
+    "checked_run_config",
     "run_inputs",
     "eligible",
     "train_local",

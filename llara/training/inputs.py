@@ -10,14 +10,19 @@ import torch
 from pathlib import Path
 
 from llara.common.atomic import ensure_replaceable
+from llara.common.digest import short_digest
+from llara.common.paths import absolute_paths
 from llara.common.device import attention_implementation, base_dtype
 from llara.common.errors import DataError
 from llara.config.run import FinetuneConfig
+from llara.data.holdout import whole_training_set
 from llara.data.prepare import PreparedDataset
 from llara.data.tables import Samples
+from llara.model.checkpoint import read_run_json, run_config_of
 from llara.model.llara import MODEL_FILES
 from llara.model.llm import load_llm, resolve_llm
-from llara.recsys.checkpoint import load_checkpoint, load_item_embeddings, read_header
+from llara.recsys.checkpoint import (checkpoint_digest, load_checkpoint, load_item_embeddings,
+                                    read_header)
 
 
 @dataclass
@@ -49,6 +54,66 @@ def check_inputs(config: FinetuneConfig) -> PreparedDataset:
                                 f"dataset {config.data_dir} has {what} {ours}", expected="a "
                                 "recommender trained on this dataset (`llara rec train`)")
     return dataset
+
+
+INPUTS = {"data": "data_dir", "rec_checkpoint": "rec_checkpoint",
+          "fusion_rec_checkpoint": "fusion_rec_checkpoint"}
+"""What a checkpoint records a digest of -> the run option that names it."""
+_INPUT_WORDS = {"data": "the prepared dataset", "rec_checkpoint": "the recommender",
+                "fusion_rec_checkpoint": "the fusion recommender"}
+
+
+def input_digests(config: FinetuneConfig) -> dict[str, str | None]:
+    """The content digest of every input a run learns from: the prepared tables (a holdout
+    part's record of its source included), the recommender the LLM reads and the one it fuses
+    with (None when the run names none)."""
+    dataset = PreparedDataset.open(config.data_dir)
+    whole_training_set(dataset)  # a holdout part's source: still there, the same table
+    return {"data": dataset.digest(),
+            "rec_checkpoint": checkpoint_digest(config.rec_checkpoint),
+            "fusion_rec_checkpoint": None if config.fusion_rec_checkpoint is None else
+            checkpoint_digest(config.fusion_rec_checkpoint)}
+
+
+def changed_inputs(config: FinetuneConfig, recorded: dict) -> list[str]:
+    """One phrase per input whose content differs from `recorded` (input_digests of when the
+    run trained), naming where it is and both digests; empty when all are the same."""
+    current = input_digests(config)
+    changes = []
+    for key, option in INPUTS.items():
+        if recorded.get(key) != current[key]:
+            changes.append(f"{_INPUT_WORDS[key]} {getattr(config, option)} ({option}: digest "
+                           f"{short_digest(recorded.get(key))} then, "
+                           f"{short_digest(current[key])} now)")
+    return changes
+
+
+def check_recorded_inputs(config: FinetuneConfig, recorded, where: str | Path) -> None:
+    """Refuse, naming what changed, to use a checkpoint whose inputs hold other content than
+    when it trained (a recommender trained again into the same folder, data prepared again
+    with another split, a holdout part written again)."""
+    if not isinstance(recorded, dict):
+        raise DataError(where, "records its inputs in another shape",
+                        expected="a run.json written by `llara train`")
+    changes = changed_inputs(config, recorded)
+    if changes:
+        raise DataError(where, "its inputs changed since it was trained: " +
+                        "; ".join(changes), expected="the data and recommender it learned "
+                        "from (train again to use these)")
+
+
+def checked_run_config(checkpoint: str | Path, log=print) -> FinetuneConfig:
+    """A checkpoint's run config (paths absolute, see read_run_config), after checking that
+    its data and recommenders hold what they held when it trained. A checkpoint from before
+    llara recorded digests is used with a warning."""
+    payload = read_run_json(checkpoint)
+    config = absolute_paths(run_config_of(payload))
+    if "inputs" not in payload:
+        log(f"warning: {checkpoint} records no digest of its inputs (written by an older "
+            "llara): its data and recommender are not checked")
+    else:
+        check_recorded_inputs(config, payload["inputs"], Path(checkpoint) / "run.json")
+    return config
 
 
 def check_outputs(config: FinetuneConfig) -> None:

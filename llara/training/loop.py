@@ -29,7 +29,9 @@ from llara.prompts.templates import pick_template, run_templates
 from llara.recsys.ranking import candidate_log_probs
 from llara.recsys.retrieval import training_lists
 from llara.training.curriculum import hybrid_probability, use_hybrid
-from llara.training.inputs import check_outputs, eligible, run_inputs
+from llara.training.inputs import (check_inputs, check_outputs, eligible, input_digests,
+                                   run_inputs)
+from llara.training.run_record import claim_output, finish_record, start_record
 from llara.training.schedule import TrainingClock, learning_rate_factor
 from llara.training.step import TorchBackend, adamw, train_step
 from llara.training.validation import (EpochValidator, load_fusion_recommender,
@@ -39,17 +41,29 @@ from llara.training.validation import (EpochValidator, load_fusion_recommender,
 def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                 log=print) -> FinetuneResult:
     config = absolute_paths(config)  # its run.json records where its inputs are
+    check_inputs(config)
     check_outputs(config)
+    digests = input_digests(config)
+    earlier = claim_output(config, digests)
+    if earlier is not None:
+        log(f"{config.output_dir} holds a run of the same settings and inputs "
+            f"({earlier.status}): one process does not resume, so it trains again from the "
+            "start")
+    record = start_record(config, digests)
     device = resolve_device(config.train.device)
     inputs = run_inputs(config, device, cache_dir, log)
     model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
                         inputs.user_encoder).to(device)
     dataset = inputs.dataset
     recommender = load_recommender(config, device)
-    return finetune(model, inputs.titles, dataset.samples("train"), dataset.samples("val"),
-                    dataset.config, dataset.num_items, config, config.output_dir, device,
-                    progress, log, recommender,
-                    load_fusion_recommender(config, device, recommender))
+    result = finetune(model, inputs.titles, dataset.samples("train"), dataset.samples("val"),
+                      dataset.config, dataset.num_items, config, config.output_dir, device,
+                      progress, log, recommender,
+                      load_fusion_recommender(config, device, recommender), digests)
+    finish_record(config, record, {"best_epoch": result.best_epoch, "steps": result.steps,
+                                   "hybrid_steps": result.hybrid_steps,
+                                   **{f"val_{k}": v for k, v in result.val_metrics.items()}})
+    return result
 
 
 @dataclass
@@ -66,11 +80,13 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
              data: DataConfig, num_items: int, config: FinetuneConfig, output_dir: str | Path,
              device: str = "cpu", progress: bool = True, log=print,
              recommender: torch.nn.Module | None = None,
-             fusion_recommender: torch.nn.Module | None = None) -> FinetuneResult:
+             fusion_recommender: torch.nn.Module | None = None,
+             inputs: dict | None = None) -> FinetuneResult:
     """Train `model`; `recommender` (the frozen one the run builds on) retrieves hard
     negatives and gives residual training its prior; `fusion_recommender` (default:
     `recommender`) fuses its scores at validation and retrieves its full-catalogue lists;
-    without either there is no fusion."""
+    without either there is no fusion. `inputs`: the run's input_digests, recorded with its
+    checkpoints."""
     started = time.perf_counter()
     opts = config.train
     rng = random.Random(opts.seed)
@@ -83,7 +99,7 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
         raise ValueError("scoring.residual trains against the recommender's scores: pass it")
     validator = EpochValidator(config, val, data, num_items,
                                recommender if fusion_recommender is None else fusion_recommender,
-                               device, builder, templates[0])
+                               device, builder, templates[0], inputs=inputs)
     per_epoch = min(len(train), opts.max_train_samples or len(train))
     steps_per_epoch = math.ceil(per_epoch / opts.batch_size)
     total = steps_per_epoch * opts.epochs

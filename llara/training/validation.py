@@ -128,8 +128,10 @@ class EpochValidator:
 
     def __init__(self, config: FinetuneConfig, val: Samples, data: DataConfig, num_items: int,
                  recommender: torch.nn.Module | None, device: str, builder: PromptBuilder,
-                 template: str, best_hr1: float = -1.0):
+                 template: str, best_hr1: float = -1.0, inputs: dict | None = None):
         self.config, self.data, self.num_items = config, data, num_items
+        self.inputs = inputs
+        """input_digests of the run, recorded with every checkpoint it saves."""
         self.device, self.builder, self.template = device, builder, template
         self.validation = validation_set(val, config, data, num_items, recommender, device)
         self.best_hr1, self.best_epoch, self.best_metrics = best_hr1, 0, {"HitRatio@1": best_hr1}
@@ -156,4 +158,5 @@ class EpochValidator:
         was kept with."""
         model.save(Path(output_dir) / "best", self.config, {
             "epoch": epoch, "step": step, "val_metrics": outcome.metrics,
-            "fusion": outcome.fusion, "data": to_dict(self.data), "num_items": self.num_items})
+            "fusion": outcome.fusion, "data": to_dict(self.data), "num_items": self.num_items,
+            **({"inputs": self.inputs} if self.inputs is not None else {})})

@@ -7,8 +7,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
+from llara.common.errors import ConfigError
+from llara.config.io import apply_overrides
 from llara.inference.trained import load_trained
 from llara.model.batch import collate_prompts
 from llara.ray_jobs.train import run_training, warn_if_no_cpu_left_for_data
@@ -50,6 +53,23 @@ def test_two_step_run_writes_checkpoints_that_reload_to_the_same_outputs(ray_loc
                if x]
     assert [r["step"] for r in records if "loss" in r] == [1, 2]
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    assert json.loads((tmp_path / "run" / "final" / "run.json").read_text())["inputs"]["data"]
+
+    # One run per output folder: the same run again is reported finished and not retrained;
+    # other settings are refused before any work, naming what differs.
+    log, logs = [], (tmp_path / "run" / "metrics.jsonl").read_bytes()
+    again = run_training(config, progress=False, log=log.append)
+    assert again.checkpoint_dir == tmp_path / "run" / "final" and again.metrics["step"] == 2
+    assert any("finished already" in line for line in log)
+    assert (tmp_path / "run" / "metrics.jsonl").read_bytes() == logs
+    with pytest.raises(ConfigError, match=r"holds another run \(train.lr: 0.001 -> 0.01\)"):
+        run_training(apply_overrides(config, ["train.lr=0.01"]), progress=False, log=quiet)
+    assert (tmp_path / "run" / "metrics.jsonl").read_bytes() == logs
+    # A shared store: another output folder of the same name would restore this run there.
+    shared = apply_overrides(config, [f"distributed.storage_path={tmp_path / 'run' / 'ray'}",
+                                      f"output_dir={tmp_path / 'elsewhere' / 'run'}"])
+    with pytest.raises(ConfigError, match=r"holds another run of the same name.*output_dir"):
+        run_training(shared, progress=False, log=quiet)
 
 
 def test_residual_training_on_ray_reads_the_priors_its_shards_carry(ray_local, toy_inputs,
