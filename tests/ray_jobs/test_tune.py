@@ -83,3 +83,32 @@ def test_asha_stops_the_clearly_worse_trial_and_the_best_yaml_trains(ray_local,
     assert result.metrics["epoch"] == 1 and "val_HitRatio@1" in result.metrics
     assert Path(best.output_dir) == search / "best-run"
     assert (search / "best-run" / "final" / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_a_search_resumes_only_on_the_inputs_it_started_with(toy_inputs, tmp_path):
+    """`llara tune --resume` after the recommender was trained again into its folder: refused
+    before Ray Tune restores anything, naming the recommender."""
+    import shutil
+
+    import pytest
+
+    from llara.common.errors import ConfigError
+    from llara.ray_jobs.tune import _prepare_directory
+    from llara.recsys.checkpoint import load_checkpoint, save_checkpoint
+    from llara.training import input_digests
+
+    data, rec = tmp_path / "data", tmp_path / "sasrec"
+    shutil.copytree(toy_inputs[0], data)
+    shutil.copytree(toy_inputs[1], rec)
+    spec = build_spec({"run": search_run((data, rec), tmp_path),
+                       "space": {"train.lr": {"choice": [1e-3, 1e-2]}},
+                       "search": {"output_dir": str(tmp_path / "search")}})
+    out = tmp_path / "search"
+    _prepare_directory(spec, out, False, input_digests(spec.run))
+    loaded = load_checkpoint(rec)
+    for parameter in loaded.model.parameters():
+        parameter.data.add_(1e-3)
+    save_checkpoint(rec, loaded.model, loaded.config, loaded.num_items, loaded.max_history,
+                    loaded.info)
+    with pytest.raises(ConfigError, match=r"inputs changed since it started: the recommender"):
+        _prepare_directory(spec, out, True, input_digests(spec.run))
