@@ -209,7 +209,7 @@ def worker(args) -> None:
                                            replace=False)
     subset = train.select(np.sort(rows))
     lists = training_lists(subset, "random", dataset.num_items, dataset.config.num_candidates,
-                           dataset.config.candidate_seed, 0)
+                           dataset.config.candidate_seed, 0).items
     for step in range(steps + profiled):
         if profiled and step == steps:
             from torch.profiler import ProfilerActivity, profile

@@ -9,7 +9,8 @@ from llara.recsys.popularity import target_counts, popularity_scores
 from llara.recsys.ranking import (CandidateRanking, candidate_scores, candidate_log_probs,
                                   rank_candidates,
                                   evaluate_ranking, write_predictions, write_full_predictions)
-from llara.recsys.retrieval import (Retrieval, check_source, retrieve, with_true_item,
+from llara.recsys.retrieval import (Retrieval, check_source, retrieve, answered_lists,
+                                    TrainingLists,
                                     training_lists)
 from llara.recsys.train import TrainResult, seed_everything, train_recommender
 
@@ -41,7 +42,8 @@ __all__ = [
     "Retrieval",
     "check_source",
     "retrieve",
-    "with_true_item",
+    "answered_lists",
+    "TrainingLists",
     "training_lists",
     "TrainResult",
     "seed_everything",

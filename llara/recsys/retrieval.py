@@ -79,37 +79,45 @@ def retrieve(model: torch.nn.Module, samples: Samples, n: int, batch_size: int =
     return Retrieval(np.concatenate(items), np.concatenate(scores), np.concatenate(ranks))
 
 
-def with_true_item(retrieval: Retrieval, samples: Samples, seed: int,
-                   epoch: int | None = None) -> np.ndarray:
-    """Training lists from retrieval (hard negatives): the top-n, where retrieval missed the
-    true item it replaces the lowest-scored one, and every list in its sample's seeded random
-    order.
+@dataclass
+class TrainingLists:
+    """Candidate lists to train on, each holding its row's true item once."""
 
-    Why shuffled: in score order a missed true item sits last (its score is below every
-    retrieved one) in most rows (recall@20 is about 0.25 for SASRec on MovieLens), and at
-    a random position among sorted items it is the one candidate out of order; with
-    conditioned candidates each slot carries the recommender's score, so either is a
-    shortcut evaluation never offers. Shuffled, neither the position nor the order says which
-    candidate is the answer; the scores still say what the recommender thinks."""
-    lists = retrieval.items.copy()  # (N, n)
-    n = lists.shape[1]
-    missed = retrieval.target_ranks >= n
-    lists[missed, n - 1] = samples.next[missed]
-    for row in range(len(lists)):
+    rows: np.ndarray  # (K,) the rows of the samples that have a list, in their order
+    items: np.ndarray  # (K, C) item ids
+
+
+def answered_lists(retrieval: Retrieval, samples: Samples, seed: int,
+                   epoch: int | None = None) -> TrainingLists:
+    """Training lists from retrieval (hard negatives): the top-n of each row whose true item
+    retrieval found, as the rerank protocol scores them; rows it missed get no list.
+
+    Why not insert a missed true item: its score is below every retrieved one, so in each such
+    list the answer would be the candidate the recommender scores lowest (97% of lists where
+    recall@20 is about 0.25), a cue each conditioned slot carries and evaluation never
+    offers. Kept this way, the answer's rank by the recommender inside a training list is
+    distributed as in the lists the model reranks. Each list is in its sample's seeded random
+    order, so the position says nothing either."""
+    n = retrieval.items.shape[1]
+    rows = np.flatnonzero(retrieval.target_ranks < n)  # (K,)
+    lists = retrieval.items[rows].copy()  # (K, n)
+    for k, row in enumerate(rows):
         order = sample_rng(seed, int(samples.sample_id[row]), epoch).permutation(n)
-        lists[row] = lists[row][order]
-    return lists
+        lists[k] = lists[k][order]
+    return TrainingLists(rows, lists)
 
 
 def training_lists(samples: Samples, source: str, num_items: int, num_candidates: int,
                    seed: int, epoch: int | None, retriever: torch.nn.Module | None = None,
-                   device: str = "cpu", retrieve_n: int | None = None) -> np.ndarray:
-    """Lists to train on, each holding its true item once: num_candidates random items (the
-    paper), or the retriever's top-retrieve_n (default num_candidates) as hard negatives."""
+                   device: str = "cpu", retrieve_n: int | None = None) -> TrainingLists:
+    """Lists to train on, each holding its true item once: num_candidates random items for
+    every row (the paper), or the retriever's top-retrieve_n (default num_candidates) as hard
+    negatives for the rows whose true item it retrieved (see answered_lists)."""
     check_source(source)
     if source == "random":
-        return sample_candidates(samples, num_items, num_candidates, seed, epoch)
+        return TrainingLists(np.arange(len(samples)),
+                             sample_candidates(samples, num_items, num_candidates, seed, epoch))
     if retriever is None:
         raise ValueError("candidates.source=recommender needs the recommender")
     top = retrieve(retriever, samples, retrieve_n or num_candidates, device=device)
-    return with_true_item(top, samples, seed, epoch)
+    return answered_lists(top, samples, seed, epoch)

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from llara.common.atomic import atomic_file
 from llara.common.device import resolve_device
+from llara.common.errors import DataError
 from llara.common.paths import absolute_paths
 from llara.config.data import DataConfig
 from llara.config.run import FinetuneConfig
@@ -118,10 +119,20 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
             break
         model.train()
         subset = train.select(np.sort(shuffle.permutation(len(train))[:per_epoch]))
+        lists = training_lists(subset, config.candidates.source, num_items,
+                               data.num_candidates, data.candidate_seed, epoch, recommender,
+                               device, config.candidates.retrieve)
+        if len(lists.rows) < len(subset):  # hard negatives: rows whose answer was retrieved
+            log(f"epoch {epoch}: the recommender retrieved the answer of {len(lists.rows)} of "
+                f"{len(subset)} training rows in its top {lists.items.shape[1]}; training on "
+                "those (the lists the rerank protocol scores)")
+            if not len(lists.rows):
+                raise DataError("candidates.source", "no training row has its answer among "
+                                "the recommender's retrieved items", expected="a larger "
+                                "candidates.retrieve, or candidates.source=random")
+            subset = subset.select(lists.rows)
+        candidates = lists.items  # (n, C)
         order = shuffle.permutation(len(subset))
-        candidates = training_lists(subset, config.candidates.source, num_items,
-                                    data.num_candidates, data.candidate_seed, epoch, recommender,
-                                    device, config.candidates.retrieve)
         priors = None if not config.scoring.residual else \
             candidate_log_probs(recommender, subset, candidates, device)  # (n, C)
         for start in range(0, len(order), opts.batch_size):

@@ -33,7 +33,9 @@ from llara.recsys.ranking import candidate_log_probs
 from llara.recsys.retrieval import training_lists
 from llara.training.shard_key import changed_keys
 
-SHARD_FORMAT = "llara-shards/5"  # 5: training rows in training_order, not table order
+SHARD_FORMAT = "llara-shards/6"
+"""5: training rows in training_order, not table order; 6: hard-negative training rows only
+where retrieval found the answer."""
 SHARD_FILES = ("manifest.json", "train-*.parquet", "val-*.parquet", "test-*.parquet")
 """What a shard folder is made of, and all that rebuilding it may replace."""
 _ids = pa.list_(pa.int32())
@@ -156,12 +158,16 @@ def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
     if train:
         samples = samples.select(np.flatnonzero(samples.len_history >= spec.min_history))
     templates = templates_for(spec.domain, spec.template_file)
-    # Training: the epoch's negatives, as the local loop draws them; evaluation: the lists
-    # `llara evaluate` uses.
-    candidates = training_lists(samples, spec.candidate_source, spec.num_items,
-                                spec.num_candidates, spec.candidate_seed, spec.epoch, retriever,
-                                retrieve_n=spec.retrieve) if train else \
-        sample_candidates(samples, spec.num_items, spec.num_candidates, spec.candidate_seed)
+    # Training: the epoch's negatives, as the local loop draws them (hard negatives only for
+    # rows whose answer was retrieved); evaluation: the lists `llara evaluate` uses.
+    if train:
+        lists = training_lists(samples, spec.candidate_source, spec.num_items,
+                               spec.num_candidates, spec.candidate_seed, spec.epoch, retriever,
+                               retrieve_n=spec.retrieve)
+        samples, candidates = samples.select(lists.rows), lists.items
+    else:
+        candidates = sample_candidates(samples, spec.num_items, spec.num_candidates,
+                                       spec.candidate_seed)
     choice = template_choice(spec.seed, samples.sample_id, len(templates), spec.epoch) \
         if train else np.zeros(len(samples), np.int16)
     rows = range(len(samples))

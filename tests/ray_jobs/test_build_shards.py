@@ -114,9 +114,12 @@ def test_recommender_source_shards_train_on_retrieved_lists(ray_local, toy_input
     kept = train.select(np.flatnonzero(train.len_history >= config.prompt.min_history))
     expected = training_lists(kept, "recommender", dataset.num_items, 8, 0, 0,
                               load_checkpoint(toy_inputs[1]).model)
+    assert 0 < len(expected.rows) < len(kept)  # only the rows whose answer was retrieved
     table = pq.read_table(manifest.files(directory, "train"))
     by_id = dict(zip(table["sample_id"].to_pylist(), table["candidates"].to_pylist()))
-    assert [by_id[s] for s in kept.sample_id.tolist()] == expected.tolist()
+    assert sorted(by_id) == sorted(kept.sample_id[expected.rows].tolist())
+    assert manifest.splits["train"]["rows"] == len(expected.rows)
+    assert [by_id[s] for s in kept.sample_id[expected.rows].tolist()] == expected.items.tolist()
     # Evaluation shards keep the paper's lists whatever the training source.
     test = pq.read_table(manifest.files(directory, "test"))
     assert test["candidates"].to_pylist() == sample_candidates(
@@ -165,14 +168,14 @@ def test_every_epoch_trains_on_the_lists_the_local_loop_draws(ray_local, toy_inp
         ordered = in_training_order(kept, epoch)
         assert table["sample_id"].to_pylist() == ordered.sample_id.tolist()
         local = training_lists(ordered, "random", dataset.num_items, 10, 0, epoch)
-        assert table["candidates"].to_pylist() == local.tolist()
+        assert table["candidates"].to_pylist() == local.items.tolist()
     assert tables[0]["sample_id"].to_pylist() != tables[1]["sample_id"].to_pylist()
     lists = [dict(zip(t["sample_id"].to_pylist(), t["candidates"].to_pylist())) for t in tables]
     assert [lists[0][s] for s in kept.sample_id.tolist()] != \
         [lists[1][s] for s in kept.sample_id.tolist()]  # fresh negatives every epoch
     # The local loop's own epoch-1 lists for a subset of samples are the same rows' lists.
     subset = kept.select(np.arange(3, 9))
-    assert training_lists(subset, "random", dataset.num_items, 10, 0, 1).tolist() == \
+    assert training_lists(subset, "random", dataset.num_items, 10, 0, 1).items.tolist() == \
         [lists[1][s] for s in subset.sample_id.tolist()]
 
 

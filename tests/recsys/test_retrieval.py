@@ -7,7 +7,8 @@ from llara.config.recommender import RecommenderConfig
 from llara.data.tables import Samples
 from llara.evaluation.metrics import full_metrics, full_protocol_metrics, recall_at, reranked_ranks
 from llara.recsys.models import build_recommender
-from llara.recsys.retrieval import Retrieval, check_source, retrieve, training_lists, with_true_item
+from llara.recsys.retrieval import (Retrieval, answered_lists, check_source, retrieve,
+                                    training_lists)
 
 NUM_ITEMS, WIDTH = 30, 5
 
@@ -88,38 +89,46 @@ def test_a_rerank_with_equal_scores_keeps_the_retrieval_order():
     assert ranks.tolist() == retrieval.target_ranks.tolist()
 
 
-def test_training_lists_replace_the_lowest_scored_item_with_a_missed_true_item():
+def test_training_lists_keep_only_rows_whose_true_item_was_retrieved():
     retrieval, targets = hand_retrieval()
     rows = samples([[0], [0], [0]], targets.tolist())
-    lists = with_true_item(retrieval, rows, seed=3, epoch=1)
-    for row in range(2):  # hits keep their retrieved items
-        assert sorted(lists[row].tolist()) == sorted(retrieval.items[row].tolist())
-    assert sorted(lists[2].tolist()) == [9, 10, 11, 20]  # the lowest-scored one makes room
-    assert np.array_equal(lists, with_true_item(retrieval, rows, seed=3, epoch=1))
-    assert not np.array_equal(lists, with_true_item(retrieval, rows, seed=3, epoch=2))
+    lists = answered_lists(retrieval, rows, seed=3, epoch=1)
+    assert lists.rows.tolist() == [0, 1]  # the miss gets no list: nothing is inserted
+    for k, row in enumerate(lists.rows):  # hits keep their retrieved items
+        assert sorted(lists.items[k].tolist()) == sorted(retrieval.items[row].tolist())
+    again = answered_lists(retrieval, rows, seed=3, epoch=1)
+    assert np.array_equal(lists.items, again.items)
+    assert not np.array_equal(lists.items, answered_lists(retrieval, rows, seed=3, epoch=2).items)
 
 
-def test_the_true_items_position_in_training_lists_says_nothing():
-    """Hits and misses alike, the true item's position is uniform over the list (no last
-    slot for misses, no first slot for hits), as in the paper's random lists."""
+def test_the_answers_rank_by_the_recommender_gives_nothing_away():
+    """Issue 42: inserting a missed true item made it the lowest-scored candidate of every such
+    list (97% of lists). Now the answer's rank by the recommender's score inside a training list
+    is its retrieval rank, distributed as in the lists the rerank protocol scores; and its
+    position in the list is uniform."""
     rows_count, n = 4000, 8
     rng = np.random.default_rng(0)
-    scores = -np.sort(-rng.random((rows_count, n)), axis=1)
+    scores = -np.sort(-rng.random((rows_count, n)), axis=1)  # (R, n) best first
     items = np.stack([rng.choice(np.arange(1, 200), n, replace=False) for _ in range(rows_count)])
-    # 3 in 4 rows miss the true item (item 0), the others find it near the top
-    ranks = np.where(rng.random(rows_count) < 0.75, 500, rng.integers(0, 3, rows_count))
+    # 3 in 4 rows miss the true item (item 0), the others find it at ranks 0..n-1
+    ranks = np.where(rng.random(rows_count) < 0.75, 500, rng.integers(0, n, rows_count))
     hits = ranks < n
     items[hits, ranks[hits]] = 0
     rows = samples([[1]] * rows_count, [0] * rows_count)
-    lists = with_true_item(Retrieval(items, scores, ranks), rows, seed=0, epoch=0)
-    positions = np.argmax(lists == 0, axis=1)
-    assert (lists == 0).sum(1).tolist() == [1] * rows_count
+    lists = answered_lists(Retrieval(items, scores, ranks), rows, seed=0, epoch=0)
+    assert np.array_equal(lists.rows, np.flatnonzero(hits))
+    assert (lists.items == 0).sum(1).tolist() == [1] * len(lists.rows)
+    score_of = {(r, int(i)): s for r in lists.rows for i, s in zip(items[r], scores[r])}
+    rank_in_list = np.array([sum(score_of[row, int(i)] > score_of[row, 0] for i in items[row])
+                             for row in lists.rows])
+    assert np.array_equal(rank_in_list, ranks[lists.rows])  # the rerank protocol's ranks
+    lowest = np.mean(rank_in_list == n - 1)
+    assert lowest < 2 / n, lowest  # about 1/n, not 0.97
+    positions = np.argmax(lists.items == 0, axis=1)
     counts = np.bincount(positions, minlength=n)
-    expected, spread = rows_count / n, np.sqrt(rows_count / n * (1 - 1 / n))
+    expected = len(positions) / n
+    spread = np.sqrt(len(positions) / n * (1 - 1 / n))
     assert np.all(np.abs(counts - expected) < 4 * spread), counts
-    for group in (hits, ~hits):  # neither kind of row has a favourite slot
-        share = np.bincount(positions[group], minlength=n) / group.sum()
-        assert share.max() < 2 / n, share
 
 
 def test_unknown_candidate_source_names_the_option():
@@ -131,25 +140,31 @@ def test_unknown_candidate_source_names_the_option():
 def test_recommender_training_lists_are_hard_negatives_with_the_true_item_once():
     rec = tiny_recommender()
     histories = [[3, 7, 1], [0, 29, 5, 6, 2], [11], [4, 9]]
-    rows = samples(histories, [4, 8, 12, 20])
-    top = retrieve(rec, rows, 6)
+    top = retrieve(rec, samples(histories, [0] * 4), 6)
+    # targets: two retrieved items (ranks 0 and 5) and two it missed
+    outside = [next(i for i in range(NUM_ITEMS) if i not in top.items[r] and i not in h)
+               for r, h in enumerate(histories)]
+    targets = [int(top.items[0, 0]), outside[1], int(top.items[2, 5]), outside[3]]
+    rows = samples(histories, targets)
     lists = training_lists(rows, "recommender", NUM_ITEMS, 6, seed=0, epoch=2, retriever=rec)
-    for row, history in enumerate(histories):
-        items = lists[row].tolist()
+    assert lists.rows.tolist() == [0, 2]
+    for k, row in enumerate(lists.rows):
+        items = lists.items[k].tolist()
         assert items.count(int(rows.next[row])) == 1
-        assert not set(history) & set(items)
-        negatives = set(items) - {int(rows.next[row])}
-        assert negatives <= set(top.items[row].tolist())  # every negative is a hard one
+        assert not set(histories[row]) & set(items)
+        assert set(items) == set(top.items[row].tolist())  # every negative is a hard one
     random_lists = training_lists(rows, "random", NUM_ITEMS, 6, seed=0, epoch=2)
-    assert random_lists.shape == lists.shape and not np.array_equal(random_lists, lists)
+    assert random_lists.rows.tolist() == [0, 1, 2, 3] and random_lists.items.shape == (4, 6)
 
 
 def test_retrieve_n_sizes_recommender_lists_only():
     rec = tiny_recommender()
     rows = samples([[3, 7, 1], [11]], [4, 12])
-    assert training_lists(rows, "recommender", NUM_ITEMS, 6, 0, 0, rec, retrieve_n=4).shape \
-        == (2, 4)
-    assert training_lists(rows, "random", NUM_ITEMS, 6, 0, 0, retrieve_n=4).shape == (2, 6)
+    top = retrieve(rec, rows, 4)
+    rows = samples([[3, 7, 1], [11]], top.items[:, 1].tolist())
+    assert training_lists(rows, "recommender", NUM_ITEMS, 6, 0, 0, rec, retrieve_n=4
+                          ).items.shape == (2, 4)
+    assert training_lists(rows, "random", NUM_ITEMS, 6, 0, 0, retrieve_n=4).items.shape == (2, 6)
 
 
 class Tied(torch.nn.Module):
