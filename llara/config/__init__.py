@@ -5,8 +5,8 @@ from llara.config.checks import require
 from llara.config.curriculum import SCHEDULES, CurriculumConfig
 from llara.config.data import SOURCE_FORMATS, DataConfig
 from llara.config.distributed import ShardConfig, DistributedConfig
-from llara.config.io import (from_dict, to_dict, read_mapping, load_yaml, apply_overrides,
-                             dump_yaml, first_difference)
+from llara.config.io import (NULL_TEXT, Override, from_dict, to_dict, read_mapping, load_yaml,
+                             apply_overrides, dump_yaml, first_difference)
 from llara.config.lora import LoRAConfig
 from llara.config.projector import PROJECTOR_KINDS, ProjectorConfig
 from llara.config.prompt import PromptConfig
@@ -32,6 +32,8 @@ __all__ = [
     "read_mapping",
     "load_yaml",
     "apply_overrides",
+    "Override",
+    "NULL_TEXT",
     "first_difference",
     "dump_yaml",
     "LoRAConfig",

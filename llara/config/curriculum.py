@@ -34,3 +34,5 @@ class CurriculumConfig:
         require(0.0 <= self.warmup < 1.0, "curriculum.warmup", "must be in [0, 1)")
         require(0.0 <= self.boundary <= 1.0, "curriculum.boundary", "must be in [0, 1]")
         require(self.steps >= 2, "curriculum.steps", "must be at least 2")
+        require(self.seed >= 0, "curriculum.seed",
+                "must be >= 0 (numpy takes no negative seed)")

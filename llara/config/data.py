@@ -52,4 +52,8 @@ class DataConfig:
                  f"shares must sum to 1, got {sum(self.split_ratios):g}")
         require(self.num_candidates >= 2, "data.num_candidates", "must be at least 2")
         require(self.rows_per_user >= 1, "data.rows_per_user", "must be at least 1")
+        require(self.split_seed >= 0, "data.split_seed",
+                "must be >= 0 (numpy takes no negative seed)")
+        require(self.candidate_seed >= 0, "data.candidate_seed",
+                "must be >= 0 (numpy takes no negative seed)")
         self.split_ratios = tuple(float(r) for r in self.split_ratios)

@@ -29,6 +29,8 @@ class ShardConfig:
 
     def __post_init__(self) -> None:
         require(self.rows_per_shard >= 1, "shards.rows_per_shard", "must be at least 1")
+        require(self.seed >= 0, "shards.seed",
+                "must be >= 0 (numpy takes no negative seed)")
         require(self.limit is None or self.limit >= 1, "shards.limit", "must be positive or null")
         self.splits = tuple(self.splits)
         bad = [s for s in self.splits if s not in ("train", "val", "test")]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,6 +60,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"'{key}' must be a number, got {value!r}")
+        if not math.isfinite(value):  # YAML's .inf, float("nan"), a 1e999 that overflowed
+            raise ConfigError(f"'{key}' must be a finite number, got {float(value)!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
@@ -117,22 +121,73 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
     return from_dict(cls, read_mapping(path))
 
 
-def apply_overrides(config: T, overrides: list[str]) -> T:
-    """Apply `section.option=value` strings (values parsed as YAML) and re-validate."""
+@dataclass(frozen=True)
+class Override:
+    """An override whose value is already typed (a CLI shortcut flag's: --epochs 3, --out
+    PATH): applied as it is, never parsed as text, so a path holding '#' or ': ' stays whole."""
+
+    key: str
+    value: Any
+
+
+NULL_TEXT = "null"
+"""The one text that sets an optional text option (`str | None`) to None in `key=value`."""
+
+
+def _declared_type(cls: type, key: str, item: str) -> Any:
+    """The declared type of the dotted `key` under `cls`, or an error naming the override."""
+    tp: Any = cls
+    for part in key.split("."):
+        types_by_name = _field_types(tp) if _is_dataclass_type(tp) else {}
+        if part not in types_by_name:
+            raise ConfigError(f"unknown option '{key}' in override '{item}'")
+        tp = types_by_name[part]
+    return tp
+
+
+def _is_text(tp: Any) -> bool:
+    """`str`, or `str | None`: options whose override text is taken verbatim."""
+    if tp is str:
+        return True
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(tp) if a is not type(None)] == [str]
+    return False
+
+
+def parse_override_value(raw: str, tp: Any, key: str) -> Any:
+    """The text after '=' as the option's value: verbatim for a text option (YAML would cut
+    "runs/exp #2" at the '#' and read "on" or "1.0" as other types), `null` for None where
+    the option is optional; parsed as YAML for every other type (numbers, booleans, lists)."""
+    if _is_text(tp):
+        return None if raw == NULL_TEXT and tp is not str else raw
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"'{key}': {raw!r} is not a value ({problem})") from None
+
+
+def apply_overrides(config: T, overrides: list[str | Override]) -> T:
+    """Apply `section.option=value` strings and typed Overrides, then re-validate. A text
+    option takes the text after '=' verbatim (`null`: None where it is optional); any other
+    option's text is parsed as YAML and checked against its type."""
     data = to_dict(config)
     for item in overrides:
-        if "=" not in item:
+        if isinstance(item, Override):
+            key, value, shown = item.key, item.value, f"{item.key}={item.value}"
+        elif "=" not in item:
             raise ConfigError(f"override '{item}' must look like key=value, e.g. train.lr=0.001")
-        key, raw = item.split("=", 1)
+        else:
+            key, value = item.split("=", 1)
+            key, shown = key.strip(), item
+        tp = _declared_type(type(config), key, shown)
+        if not isinstance(item, Override):
+            value = parse_override_value(value, tp, key)
         node = data
-        parts = key.strip().split(".")
+        parts = key.split(".")
         for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(f"unknown option '{key}' in override '{item}'")
             node = node[part]
-        if parts[-1] not in node:
-            raise ConfigError(f"unknown option '{key}' in override '{item}'")
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = value
     return from_dict(type(config), data)
 
 

@@ -70,6 +70,8 @@ class RecTrainConfig:
         require(self.weight_decay >= 0, "train.weight_decay", "must be >= 0")
         require(self.patience >= 1, "train.patience", "must be at least 1")
         require(self.eval_batch_size >= 1, "train.eval_batch_size", "must be at least 1")
+        require(self.seed >= 0, "train.seed",
+                "must be >= 0 (numpy takes no negative seed)")
         require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                  "train.device", f"'{self.device}' is not cpu, cuda, cuda:N or auto")
 

@@ -55,3 +55,5 @@ class SearchSettings:
         require(self.reduction_factor >= 2, "search.reduction_factor", "must be at least 2")
         require(self.time_budget_s is None or self.time_budget_s > 0, "search.time_budget_s",
                 "must be positive or null")
+        require(self.seed >= 0, "search.seed",
+                "must be >= 0 (numpy takes no negative seed)")

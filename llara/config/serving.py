@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from llara.common.paths import PATH
@@ -71,7 +72,7 @@ class ServingConfig:
         require(self.max_history >= 1, "serve.max_history", "must be at least 1")
         require(self.max_new_tokens >= 1, "serve.max_new_tokens", "must be at least 1")
         require(self.fusion in ("auto", "off") or _weight(self.fusion) is not None,
-                "serve.fusion", f"'{self.fusion}' is not auto, off or a weight >= 0")
+                "serve.fusion", f"'{self.fusion}' is not auto, off or a finite weight >= 0")
         require(1 <= self.min_replicas <= self.max_replicas, "serve.min_replicas",
                 f"must be between 1 and max_replicas={self.max_replicas}")
         require(self.target_ongoing_requests > 0, "serve.target_ongoing_requests",
@@ -79,11 +80,14 @@ class ServingConfig:
 
 
 def _weight(text: str) -> float | None:
+    """The weight `text` names, or None: a weight is a finite number >= 0 (float() also reads
+    "inf" and "nan", which make every fused score -inf or NaN, and a JSON answer of them
+    cannot be written)."""
     try:
         value = float(text)
     except ValueError:
         return None
-    return value if value >= 0 else None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def fusion_weight(setting: str, stored: float) -> float:

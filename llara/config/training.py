@@ -70,6 +70,9 @@ class FinetuneTrainConfig:
                  "must be positive and at least train.min_lr")
         require(self.fresh_lr_scale > 0, "train.fresh_lr_scale", "must be positive")
         require(0.0 <= self.warmup_ratio < 1.0, "train.warmup_ratio", "must be in [0, 1)")
+        require(self.weight_decay >= 0, "train.weight_decay", "must be >= 0")
+        require(self.seed >= 0, "train.seed",
+                "must be >= 0 (numpy takes no negative seed)")
         require(self.max_train_samples is None or self.max_train_samples >= 1,
                  "train.max_train_samples", "must be positive or null")
         require(self.max_minutes is None or self.max_minutes > 0, "train.max_minutes",

@@ -14,7 +14,8 @@ from typing import Any
 
 from llara.common.errors import ConfigError
 from llara.config.checks import require
-from llara.config.io import apply_overrides, from_dict, load_yaml, read_mapping, to_dict
+from llara.config.io import (Override, apply_overrides, from_dict, load_yaml, read_mapping,
+                             to_dict)
 from llara.config.run import FinetuneConfig
 from llara.config.search import SearchSettings
 
@@ -192,8 +193,8 @@ def _read_run(value: Any, base_dir: Path) -> FinetuneConfig:
     raise ConfigError(f"'run' must be a run YAML path or a mapping of options, got {value!r}")
 
 
-def build_spec(data: dict, base_dir: Path = Path("."), run_overrides: list[str] = (),
-               search_overrides: list[str] = ()) -> TuneSpec:
+def build_spec(data: dict, base_dir: Path = Path("."), run_overrides: list[str | Override] = (),
+               search_overrides: list[str | Override] = ()) -> TuneSpec:
     """A checked TuneSpec from a parsed search file plus CLI overrides."""
     unknown = sorted(set(data) - {"run", "space", "search"})
     if unknown:
@@ -203,17 +204,18 @@ def build_spec(data: dict, base_dir: Path = Path("."), run_overrides: list[str] 
                              list(search_overrides))
     run = apply_overrides(_read_run(data.get("run"), base_dir), list(run_overrides))
     if run.shards.dir is None:  # every trial reads the same shards
-        run = apply_overrides(run, [f"shards.dir={search.output_dir}/shards"])
+        # Typed: the search's folder is a path, never text to parse ('#' would end it).
+        run = apply_overrides(run, [Override("shards.dir", f"{search.output_dir}/shards")])
     if search.metric.startswith("val_full_"):
-        run = apply_overrides(run, ["candidates.validation=full"])
+        run = apply_overrides(run, [Override("candidates.validation", "full")])
     run, params = parse_space(run, data.get("space"), search.searcher)
     require(search.grace_period <= run.train.epochs, "search.grace_period",
             f"{search.grace_period} epochs exceeds train.epochs={run.train.epochs}")
     return TuneSpec(run, params, search)
 
 
-def load_spec(path: str | Path | None, run_overrides: list[str] = (),
-              search_overrides: list[str] = ()) -> TuneSpec:
+def load_spec(path: str | Path | None, run_overrides: list[str | Override] = (),
+              search_overrides: list[str | Override] = ()) -> TuneSpec:
     """Read a search file (None: the default space over a default run)."""
     if path is None:
         return build_spec({}, Path("."), run_overrides, search_overrides)

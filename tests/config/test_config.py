@@ -73,3 +73,96 @@ def test_llm_layers_is_zero_or_a_positive_count_and_older_checkpoints_ran_every_
     older = to_dict(apply_overrides(FinetuneConfig(), ["llm_layers=10"]))
     del older["llm_layers"]  # a run.json written before the option
     assert run_config_of({"config": older}).llm_layers == 0
+
+
+def test_text_options_take_the_override_text_verbatim():
+    """YAML would cut "runs/exp #2" at the '#' and read "a: b" as a mapping; a text option
+    takes what follows '=' as it is, and `null` is None only where the option is optional."""
+    from llara.config.run import FinetuneConfig
+    run = apply_overrides(FinetuneConfig(), ["output_dir=runs/exp #2", "llm=models/a: b",
+                                             "data_dir=data/ml [v2]", "prompt.domain=null",
+                                             "fusion_rec_checkpoint=null", "train.lr=3e-4"])
+    assert (run.output_dir, run.llm, run.data_dir) == ("runs/exp #2", "models/a: b",
+                                                       "data/ml [v2]")
+    assert run.prompt.domain is None and run.fusion_rec_checkpoint is None
+    assert run.train.lr == 3e-4  # other types are still read as YAML
+    assert apply_overrides(FinetuneConfig(), ["output_dir=null"]).output_dir == "null"
+    assert apply_overrides(FinetuneConfig(), ["prompt.domain=1.0"]).prompt.domain == "1.0"
+
+
+def test_typed_overrides_are_applied_as_values_never_parsed():
+    from llara.config.io import Override
+    from llara.config.run import FinetuneConfig
+    run = apply_overrides(FinetuneConfig(), [Override("output_dir", "runs/exp #2"),
+                                             Override("train.epochs", 3),
+                                             Override("prompt.domain", "null")])
+    assert (run.output_dir, run.train.epochs, run.prompt.domain) == ("runs/exp #2", 3, "null")
+    with pytest.raises(ConfigError, match="unknown option 'train.nope'"):
+        apply_overrides(FinetuneConfig(), [Override("train.nope", 1)])
+    with pytest.raises(ConfigError, match="'train.epochs' must be an integer"):
+        apply_overrides(FinetuneConfig(), [Override("train.epochs", "3")])
+
+
+@pytest.mark.parametrize("override, shown", [
+    ("train.lr=inf", "inf"), ("train.lr=.inf", "inf"), ("train.lr=-.inf", "-inf"),
+    ("train.lr=nan", "nan"), ("train.lr=1e999", "inf"), ("train.weight_decay=.nan", "nan"),
+])
+def test_every_float_option_must_be_finite(override, shown):
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"^'{key}' must be a finite number, got {shown}$"):
+        apply_overrides(RecRunConfig(), [override])
+
+
+def test_non_finite_numbers_are_refused_in_files_and_lists_too(tmp_path):
+    from llara.config.run import FinetuneConfig
+    from llara.config.serving import ServingConfig
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  lr: .inf\n")
+    with pytest.raises(ConfigError, match="'train.lr' must be a finite number, got inf"):
+        load_yaml(RecRunConfig, path)
+    with pytest.raises(ConfigError, match="'scoring.fusion_grid' must be a finite number"):
+        apply_overrides(FinetuneConfig(), ["scoring.fusion_grid=[0, 1, .inf]"])
+    with pytest.raises(ConfigError, match="'batch_wait_ms' must be a finite number, got inf"):
+        apply_overrides(ServingConfig(), ["batch_wait_ms=inf"])
+
+
+@pytest.mark.parametrize("fusion", ["inf", "Infinity", "nan", "1e999", "-1"])
+def test_the_serving_fusion_weight_is_a_finite_number_at_least_zero(fusion):
+    from llara.config.serving import ServingConfig
+    with pytest.raises(ConfigError, match=r"'serve.fusion': .* is not auto, off or a finite "
+                       r"weight >= 0"):
+        ServingConfig(fusion=fusion)
+    with pytest.raises(ConfigError, match="serve.fusion"):
+        apply_overrides(ServingConfig(), [f"fusion={fusion}"])
+    assert ServingConfig(fusion="0.5").fusion == "0.5"
+
+
+def test_a_value_that_is_not_yaml_is_one_line_naming_the_option():
+    with pytest.raises(ConfigError, match=r"^'train.lr': '\[' is not a value"):
+        apply_overrides(RecRunConfig(), ["train.lr=["])
+
+
+@pytest.mark.parametrize("override, option", [
+    ("split_seed=-1", "data.split_seed"), ("candidate_seed=-1", "data.candidate_seed"),
+])
+def test_data_seeds_are_not_negative(override, option):
+    with pytest.raises(ConfigError, match=rf"invalid '{option}': must be >= 0"):
+        apply_overrides(DataConfig(), [override])
+
+
+@pytest.mark.parametrize("override, option", [
+    ("train.seed=-1", "train.seed"), ("train.weight_decay=-0.1", "train.weight_decay"),
+    ("curriculum.seed=-1", "curriculum.seed"), ("shards.seed=-2", "shards.seed"),
+])
+def test_run_options_without_a_range_check_before_have_one(override, option):
+    from llara.config.run import FinetuneConfig
+    with pytest.raises(ConfigError, match=rf"invalid '{option}': must be >= 0"):
+        apply_overrides(FinetuneConfig(), [override])
+
+
+def test_recommender_and_search_seeds_are_not_negative():
+    from llara.config.search import SearchSettings
+    with pytest.raises(ConfigError, match="invalid 'train.seed'"):
+        apply_overrides(RecRunConfig(), ["train.seed=-1"])
+    with pytest.raises(ConfigError, match="invalid 'search.seed'"):
+        SearchSettings(seed=-1)
