@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ItemRef = Union[int, str]
-"""An item id, or a title (exact, or with its year: "Star Wars (1977)"), or an id in digits."""
+"""An item id, or a title (exact, or with its year: "Star Wars (1977)"), or an id in digits;
+`id:187` and `title:187` where digits are both an id and another item's title."""
+
+DIGITS_TEXT = ("Digits in a string that are both an item id and another item's title (\"187\" "
+               "in MovieLens-100K) are refused with both readings named: write \"id:187\" or "
+               "\"title:187\" (a JSON number is always an id).")
 
 
 class RecommendRequest(BaseModel):
@@ -18,14 +24,15 @@ class RecommendRequest(BaseModel):
 
     history: list[ItemRef] = Field(
         ..., description="Items the user interacted with, oldest first: item ids or exact "
-        "titles (case-insensitive). The model reads the most recent ones.")
+        "titles (case-insensitive). The model reads the most recent ones. " + DIGITS_TEXT)
     candidates: Optional[list[ItemRef]] = Field(
         None, description="The items to rank (2 to the service's max_candidates, no "
         "repeats). Default: `pin` plus the recommender's top items outside the history "
         "(num_candidates in all; uniform samples when the service's candidate_source is "
-        "random).")
+        "random). Items as in `history`.")
     pin: Optional[list[ItemRef]] = Field(
-        None, description="Items that must be among the default candidates.")
+        None, description="Items that must be among the default candidates, as in "
+        "`history`.")
     k: Optional[int] = Field(None, ge=1, description="How many ranked items to return "
                              "(default: all candidates).")
     mode: Literal["score", "generate"] = Field(
@@ -42,13 +49,25 @@ class RankedItem(BaseModel):
     title: str
     score: Optional[float] = Field(None, description="score mode: the LLM's log-softmax over "
                                    "the candidates plus w x the recommender's (w: "
-                                   "serve.fusion; 0 is the LLM alone); null in generate mode.")
+                                   "serve.fusion; 0 is the LLM alone); a finite number, or "
+                                   "null in generate mode.")
     source: Literal["given", "pinned", "retrieved", "sampled"] = Field(
         ..., description="Where this candidate came from: the request's candidates, its pin, "
         "the recommender's retrieval, or uniform sampling.")
     recommender_rank: Optional[int] = Field(
         None, description="Retrieved items: 0-based rank in the recommender's own ranking "
         "of the catalogue, the history and the pinned items excluded.")
+
+    @field_validator("score")
+    @classmethod
+    def _finite(cls, score: Optional[float]) -> Optional[float]:
+        # JSON has no NaN or infinity: an answer holding one cannot be encoded, so it fails
+        # here, saying what was wrong, never as the encoder's error. (serve.fusion is a finite
+        # weight; a score like this comes from the model itself.)
+        if score is not None and not math.isfinite(score):
+            raise ValueError(f"the model scored a candidate {score}, not a finite number "
+                             "(are the checkpoint's weights damaged?)")
+        return score
 
 
 class RecommendResponse(BaseModel):
@@ -74,7 +93,8 @@ class ResolveRequest(BaseModel):
     text: str = Field(..., max_length=20_000, description="Titles or ids separated by "
                       "commas (a title may hold commas: the longest match wins), or a JSON "
                       "list of them. A title is matched exactly (case aside), then with its "
-                      "year (\"Star Wars (1977)\"); digits that name no title are an id.")
+                      "year (\"Star Wars (1977)\"); digits that name no title are an id. " +
+                      DIGITS_TEXT)
 
 
 class ResolveResponse(BaseModel):

@@ -4,9 +4,12 @@
 A reference is an item id (a JSON number), or text tried as, in order: an exact title (the
 prompt's form "The Usual Suspects", or the file's "Usual Suspects, The"), a title with its year
 ("Star Wars (1977)", as the raw file writes it, or "The Usual Suspects (1995)"), then an id
-written in digits. Case and surrounding spaces do not matter. A title that names several items
-is an error listing their ids. Close matches for an unknown title come from a word index built
-once, so a request costs at most a bounded number of comparisons whatever the catalogue size.
+written in digits. Case and surrounding spaces do not matter. Digits that are both an item's
+id and another item's title ("187" in MovieLens-100K) are an error naming both readings: the
+prefixes `id:` ("id:187") and `title:` ("title:187") say which is meant, and are never needed
+otherwise. A title that names several items is an error listing their ids. Close matches for
+an unknown title come from a word index built once, so a request costs at most a bounded
+number of comparisons whatever the catalogue size.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ MAX_COMPARED = 64
 MAX_TITLE_PARTS = 8
 """Comma-separated parts one title may span in a typed list ("Good, the Bad and the Ugly,
 The (1966)" spans three)."""
+ID_PREFIX, TITLE_PREFIX = "id:", "title:"
+"""Say how a reference is meant where it could be read two ways: `id:187`, `title:187`."""
 
 
 class ItemLookupError(LlaraError):
@@ -39,6 +44,15 @@ class ItemLookupError(LlaraError):
 
 def _key(text: str) -> str:
     return " ".join(text.split()).lower()
+
+
+def _prefixed(text: str) -> tuple[str | None, str]:
+    """(ID_PREFIX, TITLE_PREFIX or None, the reference after it), case aside."""
+    stripped = text.lstrip()
+    for prefix in (ID_PREFIX, TITLE_PREFIX):
+        if stripped[:len(prefix)].lower() == prefix:
+            return prefix, stripped[len(prefix):]
+    return None, text
 
 
 @dataclass
@@ -74,7 +88,8 @@ class ItemIndex:
         return self.exact.get(name) or self.with_year.get(name)
 
     def resolve(self, reference: int | str) -> int:
-        """The item a reference names (ItemLookupError, saying why, when none or several)."""
+        """The item a reference names (ItemLookupError, saying why, when none or several, or
+        when digits are both an id and a title)."""
         if isinstance(reference, bool) or not isinstance(reference, (int, str)):
             # the type, not the value: a nested list's repr can be as deep as the list
             raise ItemLookupError(f"a JSON {type(reference).__name__} is neither an item id "
@@ -84,13 +99,16 @@ class ItemIndex:
         if len(reference) > MAX_REFERENCE_CHARS:
             raise ItemLookupError(f"a title of {len(reference)} characters names no item "
                                   f"(at most {MAX_REFERENCE_CHARS})")
-        found = self._found(reference)
+        prefix, text = _prefixed(reference)
+        if prefix == ID_PREFIX:
+            return self._id_text(text, reference)
+        found = self._found(text)
         if found:
-            return self._one(reference, found)
-        if reference.strip().isdecimal():  # int() reads these; "²" is a digit it cannot
-            return self._id(int(reference.strip()))
-        close = self.suggest(reference)
-        raise ItemLookupError(f"unknown item title {reference!r}"
+            return self._titled(text, found, prefix)
+        if prefix is None and text.strip().isdecimal():  # int() reads these; "²" it cannot
+            return self._id(int(text.strip()))
+        close = self.suggest(text)
+        raise ItemLookupError(f"unknown item title {text!r}"
                               + (f"; did you mean {close}?" if close else ""))
 
     def _id(self, item: int) -> int:
@@ -98,6 +116,26 @@ class ItemIndex:
             raise ItemLookupError(f"unknown item id {item}; ids run from 0 to "
                                   f"{len(self.titles) - 1}")
         return item
+
+    def _id_text(self, text: str, reference: str) -> int:
+        """`id:<digits>`: an id, whatever titles the digits also are."""
+        if not text.strip().isdecimal():
+            raise ItemLookupError(f"{reference!r}: {ID_PREFIX} takes an item id in digits, "
+                                  f"e.g. {ID_PREFIX}42")
+        return self._id(int(text.strip()))
+
+    def _titled(self, name: str, found: list[int], prefix: str | None) -> int:
+        """The item titled `name`; without a prefix, digits that are also an item's id are
+        read neither way, but named as both."""
+        digits = name.strip()
+        if prefix is None and digits.isdecimal() and int(digits) < len(self.titles):
+            item = int(digits)
+            titled = ", ".join(map(str, found))
+            raise ItemLookupError(
+                f"{digits!r} is item id {item} (\"{self.titles[item]}\") and the title of "
+                f"item{'s' if len(found) > 1 else ''} {titled}; write {ID_PREFIX}{digits} or "
+                f"{TITLE_PREFIX}{digits}")
+        return self._one(name, found)
 
     def _one(self, reference: str, found: list[int]) -> int:
         if len(found) > 1:
@@ -107,7 +145,8 @@ class ItemIndex:
 
     def parse(self, text: str) -> list[int]:
         """A typed list: a JSON list of references, or references separated by commas, where
-        a title may itself hold ", " ("Usual Suspects, The (1995)": the longest match wins)."""
+        a title may itself hold ", " ("Usual Suspects, The (1995)": the longest match wins).
+        A part may carry a prefix: `id:` (then it is one id) or `title:` (a title only)."""
         text = text.strip()
         if text.startswith("["):
             try:
@@ -123,11 +162,16 @@ class ItemIndex:
         parts = [p.strip() for p in text.split(",")]
         items, start = [], 0
         while start < len(parts):
+            prefix, first = _prefixed(parts[start])
+            if prefix == ID_PREFIX:
+                items.append(self._id_text(first, parts[start]))
+                start += 1
+                continue
             for stop in range(min(len(parts), start + MAX_TITLE_PARTS), start, -1):
-                name = ", ".join(parts[start:stop])
+                name = ", ".join([first.strip(), *parts[start + 1:stop]])
                 found = self._found(name) if len(name) <= MAX_REFERENCE_CHARS else None
                 if found:
-                    items.append(self._one(name, found))
+                    items.append(self._titled(name, found, prefix))
                     start = stop
                     break
             else:

@@ -75,3 +75,45 @@ def test_close_matches_compare_a_bounded_number_of_titles_in_a_huge_catalogue(mo
     with pytest.raises(ItemLookupError, match="unknown item title"):
         index.resolve("The Movie of Night")  # only common words: nothing to compare
     assert compared == [1, 0] and max(compared) <= MAX_COMPARED
+
+
+# MovieLens-100K's shape in small: a film titled "187" (item 329 there) in a catalogue that
+# also has an item 187.
+NUMBERED = ItemIndex.build(["Toy Story", "Heat", "Star Wars", "187", "Alien", "1984"],
+                           ["Toy Story (1995)", "Heat (1995)", "Star Wars (1977)",
+                            "187 (1997)", "Alien (1979)", "1984 (1984)"])
+
+
+@pytest.mark.parametrize("reference", ["3", " 3 ", "187", "1984"])
+def test_digits_that_are_only_one_thing_need_no_prefix(reference):
+    # "3": an id, no title; "187" and "1984": titles, and no item has such an id
+    assert NUMBERED.resolve(reference) == {"3": 3, " 3 ": 3, "187": 3, "1984": 5}[reference]
+
+
+def test_digits_that_are_an_id_and_a_title_are_an_error_naming_both_readings():
+    index = ItemIndex.build(["Toy Story", "Heat", "3", "Alien"])  # "3" is item 2's title
+    message = (r"^'3' is item id 3 \(\"Alien\"\) and the title of item 2; write id:3 or "
+               r"title:3$")
+    with pytest.raises(ItemLookupError, match=message):
+        index.resolve("3")
+    with pytest.raises(ItemLookupError, match=message):
+        index.parse("Heat, 3, 0")  # in a typed list: the part alone
+    with pytest.raises(ItemLookupError, match=message):
+        index.parse('["Heat", "3"]')  # a JSON string reads as text does
+    # what each prefix means, and a JSON number is always an id
+    assert index.parse("Heat, id:3, 0") == [1, 3, 0]
+    assert index.parse("Heat, title:3, 0") == [1, 2, 0]
+    assert index.parse('["id:3", "title:3", 3]') == [3, 2, 3]
+    assert index.resolve("ID: 3") == 3 and index.resolve("Title:3") == 2
+
+
+def test_prefixes_name_one_reading_or_fail_clearly():
+    assert NUMBERED.parse("title:Heat, id:4, title:Star Wars (1977)") == [1, 4, 2]
+    with pytest.raises(ItemLookupError, match=r"'id:Heat': id: takes an item id in digits"):
+        NUMBERED.parse("id:Heat")
+    with pytest.raises(ItemLookupError, match="unknown item id 99; ids run from 0 to 5"):
+        NUMBERED.resolve("id:99")
+    with pytest.raises(ItemLookupError, match="unknown item title '4'"):
+        NUMBERED.resolve("title:4")  # never read as the id 4
+    with pytest.raises(ItemLookupError, match="names 2 items"):
+        INDEX.parse("title:Chasing Amy")  # a prefix does not choose among duplicates
