@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from llara.common.atomic import atomic_directory
 from llara.common.errors import ConfigError, DataError
 from llara.data.prepare import PreparedDataset
-from llara.data.tables import DATASET_FILES
+from llara.data.tables import DATASET_FILES, read_sample_table
 
 HOLDOUT_KEY = "holdout"
 """dataset.json key that marks a part this module wrote (and may replace)."""
@@ -72,7 +72,9 @@ def whole_training_set(dataset: PreparedDataset) -> PreparedDataset:
 
 
 def default_parts(source: Path, last: int) -> tuple[Path, Path]:
-    """<source>-rec-last<N> and <source>-llm-last<N>, beside the source."""
+    """<source>-rec-last<N> and <source>-llm-last<N>, beside the source. Resolved first: "."
+    or "data/.." names a folder whose name is only known once resolved."""
+    source = Path(source).resolve()
     return (source.with_name(f"{source.name}-rec-last{last}"),
             source.with_name(f"{source.name}-llm-last{last}"))
 
@@ -130,7 +132,7 @@ def holdout_split(source: str | Path, last: int = 5, rec_dir: str | Path | None 
     defaults = default_parts(dataset.directory, last)
     targets = (Path(rec_dir) if rec_dir else defaults[0], Path(llm_dir) if llm_dir else defaults[1])
     check_targets(dataset.directory, targets)
-    train = pq.read_table(dataset.directory / "train.parquet")
+    train = read_sample_table(dataset.directory / "train.parquet")  # damaged: one line
     users = train["user"].to_numpy()  # (N,)
     llm_rows = newest_rows(users, last)
     rec_rows = np.setdiff1d(np.arange(len(users)), llm_rows)

@@ -96,8 +96,11 @@ def _read_parquet(path: Path, required: tuple[str, ...]) -> pa.Table:
         raise DataError(path, "file not found", expected="a table written by `llara data prepare`")
     try:
         table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise DataError(path, f"not a readable Parquet file ({err})") from None
+    except (pa.ArrowException, OSError) as err:  # truncated, overwritten, damaged pages
+        # Arrow's text may span lines ("Couldn't deserialize thrift...\nDeserializing page
+        # header failed."): the user gets one.
+        raise DataError(path, f"not a readable Parquet file ({' '.join(str(err).split())})",
+                        expected="a table written by `llara data prepare`") from None
     missing = [c for c in required if c not in table.column_names]
     if missing:
         raise DataError(path, f"missing column '{missing[0]}'", column=missing[0],
@@ -113,6 +116,12 @@ def _matrix(column: pa.ChunkedArray, path: Path, name: str, dtype) -> np.ndarray
         raise DataError(path, f"type {array.type}", column=name, expected="a fixed-size list")
     return array.flatten().to_numpy(zero_copy_only=False).astype(dtype).reshape(
         len(array), array.type.list_size)
+
+
+def read_sample_table(path: str | Path) -> pa.Table:
+    """A sample table as stored (its ids not yet checked against a catalogue); a missing,
+    damaged or empty file, or one without the sample columns, is a DataError naming it."""
+    return _read_parquet(Path(path), SAMPLE_COLUMNS)
 
 
 def read_samples(path: str | Path, num_items: int, min_history: int = 1) -> Samples:

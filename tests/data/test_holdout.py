@@ -4,6 +4,7 @@ recommender; the source is never changed, and nothing the split did not write is
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -12,6 +13,7 @@ import pytest
 from llara.common.errors import ConfigError, DataError
 from llara.data import holdout_split, newest_rows
 from llara.data.holdout import default_parts
+from tests.data.test_tables import DAMAGES, damage_parquet
 
 
 def digests(folder):
@@ -109,3 +111,26 @@ def test_popularity_counts_come_from_the_whole_training_table_while_it_is_there(
     assert whole_training_set(whole) is whole
     shutil.move(source, tmp_path / "moved")
     assert whole_training_set(part) is part  # the part alone, rather than an error
+
+
+def test_the_dataset_may_be_the_current_folder(source, monkeypatch):
+    """`llara data holdout .`: the parts go beside the folder "." names, not nowhere."""
+    monkeypatch.chdir(source)
+    assert default_parts(Path("."), 2) == default_parts(source, 2)
+    report = holdout_split(".", last=2)
+    assert report.rec_dir == source.resolve().with_name("data-rec-last2")
+    assert report.llm_dir == source.resolve().with_name("data-llm-last2")
+    assert (report.llm_dir / "train.parquet").is_file()
+    monkeypatch.chdir(source.parent / "data-rec-last2")
+    assert default_parts(Path("../data"), 3)[0] == source.resolve().with_name("data-rec-last3")
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_a_damaged_training_table_is_one_line_naming_it(source, how):
+    damage_parquet(source / "train.parquet", how)
+    with pytest.raises(DataError) as caught:
+        holdout_split(source, last=2)
+    message = str(caught.value)
+    assert message.startswith(f"{source / 'train.parquet'}: not a readable Parquet file")
+    assert "\n" not in message
+    assert not any(p.exists() for p in default_parts(source, 2))  # nothing written
