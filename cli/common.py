@@ -2,41 +2,101 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 from typing import TypeVar
 
 from rich.console import Console
 from rich.table import Table
 
-from llara.config import apply_overrides, load_yaml
+from llara.common import ConfigError
+from llara.config import Override, apply_overrides, load_yaml
 
 T = TypeVar("T")
 console = Console()
-PAPER_HR1 = {"gru4rec": 0.3750, "caser": 0.3861, "sasrec": 0.3444}
-"""Published HitRatio@1 on MovieLens-100K (LLaRA paper, Table 2)."""
 
 
-def build_config(cls: type[T], config_file: Path | None, overrides: list[str] | None) -> T:
+@dataclass(frozen=True)
+class PaperBenchmark:
+    """One of the paper's datasets, as the paper's preprocessing left it, and its published
+    HitRatio@1 per recommender (LLaRA paper, Table 2)."""
+
+    name: str
+    num_items: int
+    domain: str
+    hr1: dict[str, float]
+
+
+PAPER_BENCHMARKS = (
+    PaperBenchmark("MovieLens", 1682, "movies",
+                   {"gru4rec": 0.3750, "caser": 0.3861, "sasrec": 0.3444}),
+    PaperBenchmark("Steam", 3581, "games", {"gru4rec": 0.4168, "caser": 0.4368, "sasrec": 0.4010}),
+    PaperBenchmark("LastFM", 4606, "music",
+                   {"gru4rec": 0.2616, "caser": 0.2233, "sasrec": 0.2233}),
+)
+
+
+def paper_benchmark(num_items: int, domain: str | None) -> PaperBenchmark | None:
+    """The paper's benchmark a prepared dataset is, or None (its figures then are not shown).
+
+    The rule: the catalogue has exactly the benchmark's item count (1682 films, 3581 games,
+    4606 artists) and dataset.json's data.domain, where set, is the benchmark's (the released
+    LastFM tables record music). Not dataset.json's `source`: it names the reader, not the
+    data (`movielens-100k` is any u.data/u.item log, a 40-item toy one too; `recbole` and
+    `llara-released` hold any dataset). Holdout parts keep the catalogue and are still their
+    benchmark."""
+    for benchmark in PAPER_BENCHMARKS:
+        if num_items == benchmark.num_items and domain in (None, benchmark.domain):
+            return benchmark
+    return None
+
+
+def build_config(cls: type[T], config_file: Path | None,
+                 overrides: list[str | Override] | None) -> T:
     config = load_yaml(cls, config_file) if config_file else cls()
     return apply_overrides(config, overrides or [])
 
 
-def with_shortcuts(overrides: list[str] | None, shortcuts: dict[str, object]) -> list[str]:
-    """CLI shortcut flags (--epochs 3) become dotted overrides (train.epochs=3), applied last."""
-    return list(overrides or []) + [f"{k}={v}" for k, v in shortcuts.items() if v is not None]
+def with_shortcuts(overrides: list[str | Override] | None,
+                   shortcuts: dict[str, object]) -> list[str | Override]:
+    """CLI shortcut flags (--epochs 3, --out PATH) become typed overrides of their dotted
+    options (train.epochs, output_dir), applied after the --set texts: the value Typer parsed
+    is the option's value (a path as its text), never written out and read back as YAML,
+    which would cut "runs/exp #2" at the '#'."""
+    return list(overrides or []) + [
+        Override(key, str(value) if isinstance(value, PathLike) else value)
+        for key, value in shortcuts.items() if value is not None]
 
 
-def metrics_table(title: str, rows: dict[str, dict[str, float]], paper: dict[str, float]) -> Table:
+def refuse_unused(mode: str, why: str, given: dict[str, object]) -> None:
+    """Flags that `mode` (a flag such as --local) would ignore are an error when given (not
+    None), rather than dropped silently: a user who asked for four workers must not get one
+    process without a word."""
+    named = [flag for flag, value in given.items() if value is not None]
+    if named:
+        them = "it" if len(named) == 1 else "them"
+        raise ConfigError(f"{', '.join(named)} cannot be combined with {mode} ({why}); drop "
+                          f"{them}, or drop {mode}")
+
+
+def metrics_table(title: str, rows: dict[str, dict[str, float]],
+                  paper: PaperBenchmark | None) -> Table:
+    """The recommenders' figures, beside the paper's HitRatio@1 on the same benchmark where
+    the dataset is one (paper_benchmark); no paper column on any other dataset."""
     table = Table(title=title)
     columns = {"ValidRatio": "Valid", "HitRatio@1": "HR@1", "HitRatio@3": "HR@3",
                "HitRatio@5": "HR@5", "NDCG@5": "NDCG@5"}
     table.add_column("model")
     for header in columns.values():
         table.add_column(header, justify="right")
-    table.add_column("paper HR@1", justify="right")
+    if paper is not None:
+        table.add_column(f"paper HR@1 ({paper.name})", justify="right")
     for name, metrics in rows.items():
-        table.add_row(name, *(f"{metrics[c]:.4f}" for c in columns),
-                      f"{paper[name]:.4f}" if name in paper else "-")
+        figures = [f"{metrics[c]:.4f}" for c in columns]
+        if paper is not None:
+            figures.append(f"{paper.hr1[name]:.4f}" if name in paper.hr1 else "-")
+        table.add_row(name, *figures)
     return table
 
 

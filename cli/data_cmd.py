@@ -13,7 +13,7 @@ from llara.data import (DATASETS, PrepareReport, ReleasedReport, fetch_dataset, 
                         import_released, is_released, prepare_dataset)
 
 from .common import build_config, console, with_shortcuts
-from .options import CacheDir
+from .options import SET_TEXT, CacheDir
 
 app = typer.Typer(help="Fetch raw datasets and prepare the paper's sample tables.",
                   no_args_is_help=True)
@@ -67,7 +67,7 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
                 "rows_per_user in the config)."),
             config: Optional[Path] = typer.Option(None, help="YAML file with DataConfig options."),
             set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. "
-                                                     "--set split_seed=3."),
+                                                     "--set split_seed=3. " + SET_TEXT),
             cache_dir: CacheDir = None) -> None:
     """Turn a raw log (or the paper's released tables, --format llara) into items/train/val/
     test Parquet tables."""

@@ -14,12 +14,18 @@ from llara.data import PreparedDataset, whole_training_set
 from llara.evaluation import comparison_from_predictions, fusion_table, predictions_table
 from llara.inference import (Recommender, check_mode, checkpoint_version, evaluate_trained,
                              load_trained, resolve_text)
-from llara.model import read_run_config, stored_fusion_weight
+from llara.model import stored_fusion_weight
+from llara.training import checked_run_config
 
 from llara.recsys import target_counts
 
-from .common import comparison_views, console, fusion_view, metrics_view, print_ranking
+from .common import (comparison_views, console, fusion_view, metrics_view, print_ranking,
+                     refuse_unused)
 from .options import CacheDir, NumCpus, Progress
+
+ITEM_REFERENCES = ("Digits that are both an id and another item's title are an error: "
+                   "write id:187 or title:187 to say which (llara.data.items).")
+"""How --history, --candidates and --pin read digits (the service reads them alike)."""
 
 METRIC_GROUPS = ("generate", "score", "recommender", "fused", "popularity", "reranked",
                  "retrieval")
@@ -39,10 +45,15 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
              max_samples: Optional[int] = typer.Option(None, min=1, help="Evaluate a prefix."),
              predictions: Optional[Path] = typer.Option(None, help="Per-sample Parquet."),
              json_out: Optional[Path] = typer.Option(None, "--json", help="Metrics as JSON."),
-             local: bool = typer.Option(False, "--local", help="One process, no Ray."),
-             actors: int = typer.Option(1, min=1, help="Ray Data actors (one model each)."),
-             gpus: bool = typer.Option(False, "--gpus/--no-gpus", help="One GPU per actor."),
-             batch_size: int = typer.Option(16, min=1, help="Samples per actor call."),
+             local: bool = typer.Option(False, "--local", help="One process, no Ray (so no "
+                                        "--actors, --gpus, --batch-size or --num-cpus)."),
+             # None: not given, so that --local can refuse what it would ignore.
+             actors: Optional[int] = typer.Option(None, min=1, help="Ray Data actors (one "
+                                                  "model each; default 1)."),
+             gpus: Optional[bool] = typer.Option(None, "--gpus/--no-gpus", help="One GPU per "
+                                                 "actor (default: no)."),
+             batch_size: Optional[int] = typer.Option(None, min=1, help="Samples per actor "
+                                                      "call (default 16)."),
              num_cpus: NumCpus = None,
              device: str = typer.Option("auto", help="--local only: cpu, cuda or auto."),
              cache_dir: CacheDir = None,
@@ -59,11 +70,16 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
 
     Runs as Ray Data batch inference (the model loaded once per actor) unless --local."""
     mode = mode or ("score" if protocol == "full" else "both")
+    if local or diagnostics:
+        refuse_unused("--local" if local else "--diagnostics", "it evaluates in this process, "
+                      "without Ray", {"--actors": actors, "--gpus/--no-gpus": gpus,
+                                      "--batch-size": batch_size, "--num-cpus": num_cpus})
+    actors, gpus, batch_size = actors or 1, bool(gpus), batch_size or 16
     check_mode(mode, protocol, retrieve_n, diagnostics)
-    run = read_run_config(checkpoint)
+    run = checked_run_config(checkpoint, log=console.print)
     history = None
     if local or diagnostics:
-        trained = load_trained(checkpoint, device, cache_dir, log=console.print)
+        trained = load_trained(checkpoint, device, cache_dir, log=console.print, config=run)
         result = evaluate_trained(trained, split, mode, max_samples, progress, protocol,
                                   retrieve_n, diagnostics)
         history = result.get("history")
@@ -116,12 +132,13 @@ def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder writt
                                                 "http://127.0.0.1:8000 (instead of "
                                                 "--checkpoint)."),
               history: str = typer.Option(..., help="Titles or item ids, oldest first, "
-                                          "separated by commas."),
+                                          "separated by commas. " + ITEM_REFERENCES),
               candidates: Optional[str] = typer.Option(None, help="Titles or ids to rank "
                                                        "(default: the recommender's top "
-                                                       "items outside the history)."),
+                                                       "items outside the history). " +
+                                                       ITEM_REFERENCES),
               pin: Optional[str] = typer.Option(None, help="Items that must be among the "
-                                                "default candidates."),
+                                                "default candidates. " + ITEM_REFERENCES),
               k: Optional[int] = typer.Option(None, min=1, help="Items to return (default: "
                                               "all candidates)."),
               mode: str = typer.Option("score", help="score or generate."),

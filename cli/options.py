@@ -7,6 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
+SET_TEXT = ("A text option takes everything after '=' as it is (quote it for the shell, "
+            "not for YAML: --set \"output_dir=runs/exp #2\"); `null` sets an optional one to "
+            "none; other options' values are read as YAML numbers, booleans and lists.")
+"""How every --set reads its value (llara.config.io.apply_overrides), for each --set help."""
+
 CacheDir = Annotated[Optional[Path], typer.Option(
     help="Model and dataset cache (default: $LLARA_CACHE_DIR or ~/.cache/llara).")]
 Progress = Annotated[bool, typer.Option(help="Show progress bars.")]

@@ -14,8 +14,9 @@ from llara.evaluation import FULL_KS, full_metrics
 from llara.recsys import (evaluate_ranking, load_checkpoint, rank_candidates, retrieve,
                           train_recommender, write_full_predictions, write_predictions)
 
-from .common import PAPER_HR1, build_config, console, metrics_table, metrics_view, with_shortcuts
-from .options import Progress
+from .common import (build_config, console, metrics_table, metrics_view, paper_benchmark,
+                     with_shortcuts)
+from .options import SET_TEXT, Progress
 
 app = typer.Typer(help="Train and evaluate SASRec, GRU4Rec and Caser.", no_args_is_help=True)
 
@@ -28,7 +29,8 @@ def train(data: Path = typer.Option(..., help="Folder written by `llara data pre
           config: Optional[Path] = typer.Option(None, help="YAML with `model:` and `train:` "
                                                 "sections."),
           set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. "
-                                                   "--set train.lr=0.002 --set model.dropout=0.1."),
+                                                   "--set train.lr=0.002 --set model.dropout=0.1. "
+                                                   + SET_TEXT),
           epochs: Optional[int] = typer.Option(None, help="Shortcut for --set train.epochs=N."),
           seed: Optional[int] = typer.Option(None, help="Shortcut for --set train.seed=N."),
           device: Optional[str] = typer.Option(None, help="cpu, cuda or auto."),
@@ -40,7 +42,8 @@ def train(data: Path = typer.Option(..., help="Folder written by `llara data pre
     result = train_recommender(dataset, run, out or Path("runs/rec") / run.model.model,
                                progress=progress, log=console.print)
     console.print(metrics_table(f"validation, best epoch {result.best_epoch}",
-                                {run.model.model: result.val_metrics}, PAPER_HR1))
+                                {run.model.model: result.val_metrics},
+                                paper_benchmark(dataset.num_items, dataset.config.domain)))
 
 
 @app.command()
@@ -89,7 +92,8 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
     metrics = evaluate_ranking(ranking)
     console.print(metrics_table(f"{split} ({len(samples)} samples, "
                                 f"{dataset.config.num_candidates} candidates)",
-                                {name: metrics}, PAPER_HR1))
+                                {name: metrics},
+                                paper_benchmark(dataset.num_items, dataset.config.domain)))
     if predictions:
         write_predictions(predictions, samples, candidates, ranking)
         console.print(f"predictions -> {predictions}")

@@ -16,7 +16,7 @@ from llara.common import LlaraError
 from llara.config import ServingConfig
 
 from .common import build_config, console, print_ranking, with_shortcuts
-from .options import NumCpus
+from .options import SET_TEXT, NumCpus
 
 
 def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written by `llara "
@@ -36,7 +36,7 @@ def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written b
           max_replicas: Optional[int] = typer.Option(None, min=1, help="Autoscaling ceiling."),
           config: Optional[Path] = typer.Option(None, help="YAML mirroring ServingConfig."),
           set_: Optional[list[str]] = typer.Option(None, "--set", help="Dotted override, "
-                                                   "e.g. --set max_candidates=50."),
+                                                   "e.g. --set max_candidates=50. " + SET_TEXT),
           num_cpus: NumCpus = None,
           ) -> None:
     """Serve a checkpoint over HTTP (POST /v1/recommend, GET /v1/items/{id}, /healthz, /docs)

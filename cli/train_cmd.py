@@ -7,13 +7,15 @@ from typing import Optional
 
 import typer
 
+from llara.common import ConfigError
 from llara.config import FinetuneConfig
 
-from .common import build_config, console, with_shortcuts
-from .options import Address, CacheDir, Cluster, Follow, NumCpus, Progress, Requirements
+from .common import build_config, console, refuse_unused, with_shortcuts
+from .options import (SET_TEXT, Address, CacheDir, Cluster, Follow, NumCpus, Progress,
+                      Requirements)
 
 CONFIG_HELP = "YAML mirroring FinetuneConfig (llm, data_dir, prompt, lora, train, ...)."
-SET_HELP = "Dotted override, repeatable, e.g. --set train.lr=0.0008."
+SET_HELP = "Dotted override, repeatable, e.g. --set train.lr=0.0008. " + SET_TEXT
 
 
 def run_config(config: Optional[Path], set_: Optional[list[str]], **shortcuts) -> FinetuneConfig:
@@ -24,7 +26,9 @@ def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
           set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
           cluster: Cluster = None,
           address: Address = None,
-          local: bool = typer.Option(False, "--local", help="One process, no Ray, no DeepSpeed."),
+          local: bool = typer.Option(False, "--local", help="One process, no Ray, no DeepSpeed "
+                                     "(so no --cluster, --address, --workers, --gpus or "
+                                     "--num-cpus)."),
           workers: Optional[int] = typer.Option(None, min=1, help="Ray Train workers."),
           gpus: Optional[bool] = typer.Option(None, "--gpus/--no-gpus", help="One GPU per worker."),
           num_cpus: NumCpus = None,
@@ -43,6 +47,13 @@ def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
           cache_dir: CacheDir = None,
           progress: Progress = True) -> None:
     """Fine-tune LLaRA (LoRA + projector, text-to-hybrid curriculum) with Ray Train + DeepSpeed."""
+    if local:
+        refuse_unused("--local", "it trains in this process, without Ray", {
+            "--cluster": cluster, "--address": address, "--workers": workers,
+            "--gpus/--no-gpus": gpus, "--num-cpus": num_cpus})
+    elif cluster is None and address is not None:
+        raise ConfigError("--address names the dashboard of a --cluster's head; give "
+                          "--cluster too (without it, training runs on a local Ray)")
     run = run_config(config, set_, data_dir=data, rec_checkpoint=rec_checkpoint,
                      fusion_rec_checkpoint=fusion_rec_checkpoint, llm=llm,
                      output_dir=out, **{"curriculum.schedule": schedule,
