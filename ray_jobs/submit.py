@@ -19,6 +19,8 @@ from llara.tune import TuneSpec
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DASHBOARD_PORT = 8265
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+"""Dashboard hosts that only the head itself can reach (Ray's default is 127.0.0.1)."""
 JOB_ENV = "LLARA_JOB_JSON"
 """The job's verb and configuration, as JSON, in the job's environment (see job_main)."""
 
@@ -33,10 +35,15 @@ class ClusterInfo:
     head: str
     dashboard_port: int
     max_gpus: int | None  # None when the file does not say (an existing cluster)
+    forwarded: str | None = None
+    """The cluster file, where the head's dashboard listens on its loopback only (as
+    cluster.yaml starts it: its Jobs API runs code): `ray dashboard <file>` forwards the port
+    over SSH, and the dashboard is then this machine's loopback at the same port."""
 
     @property
     def dashboard_url(self) -> str:
-        return f"http://{self.head}:{self.dashboard_port}"
+        host = "127.0.0.1" if self.forwarded else self.head
+        return f"http://{host}:{self.dashboard_port}"
 
 
 def _dashboard_port(commands: list[str]) -> int:
@@ -45,6 +52,15 @@ def _dashboard_port(commands: list[str]) -> int:
         if found:
             return int(found.group(1))
     return DEFAULT_DASHBOARD_PORT
+
+
+def _dashboard_host(commands: list[str]) -> str:
+    """The address `ray start --head` binds the dashboard to (Ray's default: loopback)."""
+    for command in commands:
+        found = re.search(r"--dashboard-host[= ](\S+)", command)
+        if found:
+            return found.group(1).strip("'\"")
+    return LOOPBACK[0]
 
 
 def _max_gpus(config: dict) -> int | None:
@@ -94,11 +110,15 @@ def read_cluster(path: str | Path) -> ClusterInfo:
                         expected="a Ray cluster-launcher YAML (see cluster.yaml)")
     _check_schema(path, config)
     provider = config["provider"]
+    commands = config.get("head_start_ray_commands") or []
+    forwarded = str(path) if _dashboard_host(commands) in LOOPBACK else None
     if provider["type"] == "local":
         head = provider.get("head_ip")
         if not head:
             raise DataError(path, "provider.head_ip is missing", column="provider.head_ip",
                             expected="the head node's address for an on-premises cluster")
+    elif forwarded:  # reached through the SSH forward: the head's own address is not needed
+        head = LOOPBACK[0]
     else:
         from ray.autoscaler.sdk import get_head_node_ip
 
@@ -108,9 +128,8 @@ def read_cluster(path: str | Path) -> ClusterInfo:
             raise ClusterError(f"cannot find the head of cluster '{config['cluster_name']}' "
                                f"({type(err).__name__}: {err}); is it up (`ray up {path}`)? "
                                "Or pass --address http://HEAD:8265") from None
-    return ClusterInfo(config["cluster_name"], head,
-                       _dashboard_port(config.get("head_start_ray_commands") or []),
-                       _max_gpus(config))
+    return ClusterInfo(config["cluster_name"], head, _dashboard_port(commands),
+                       _max_gpus(config), forwarded)
 
 
 def auth_headers() -> dict[str, str]:
@@ -197,8 +216,13 @@ def submit_job(job: dict, cluster: ClusterInfo, address: str | None, with_requir
         raise ClusterError(f"the Ray head at {url} requires a token: set RAY_AUTH_TOKEN or "
                            "RAY_AUTH_TOKEN_PATH, or copy the head's ~/.ray/auth_token") from None
     except (ConnectionError, RuntimeError, ValueError) as err:
+        hint = "is the cluster up and its dashboard port open?"
+        if cluster.forwarded and not address:
+            hint = ("is the cluster up? Its dashboard listens on the head's loopback only: "
+                    f"forward it with `ray dashboard {shlex.quote(cluster.forwarded)}` in "
+                    "another terminal (or pass --address)")
         raise ClusterError(f"cannot reach the Ray head at {url} ({str(err).splitlines()[0]}); "
-                           "is the cluster up and its dashboard port open?") from None
+                           f"{hint}") from None
     runtime_env = {"working_dir": str(REPO), "env_vars": {JOB_ENV: json.dumps(job)}}
     if with_requirements:
         runtime_env["pip"] = requirements()

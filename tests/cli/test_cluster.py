@@ -113,3 +113,49 @@ def test_submitted_search_runs_on_the_cluster_from_relative_paths(head, toy_inpu
     assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"failed: {project / 'nowhere'}: no dataset.json here" in done.stdout, \
         done.stdout[-3000:]
+
+
+@pytest.mark.parametrize("name", ["cluster.yaml", "cluster.onprem.yaml"])
+def test_the_shipped_clusters_keep_the_dashboard_on_the_heads_loopback(name):
+    """The Jobs API runs whatever is submitted: the shipped files start the dashboard on the
+    head's loopback, and `llara train --cluster` submits through `ray dashboard FILE`'s SSH
+    forward, on this machine's loopback at the file's port."""
+    from llara.ray_jobs.submit import read_cluster
+
+    path = Path(__file__).resolve().parents[2] / name
+    config = yaml.safe_load(path.read_text())
+    head = " ".join(config["head_start_ray_commands"])
+    assert "--dashboard-host=127.0.0.1" in head and "0.0.0.0" not in path.read_text()
+    assert f"ray dashboard {name}" in path.read_text()  # the comment says how to reach it
+    cluster = read_cluster(path)  # cluster.yaml: no cloud call, the head is not looked up
+    assert cluster.forwarded == str(path) and cluster.dashboard_url == "http://127.0.0.1:8265"
+
+
+def test_a_dashboard_open_on_the_network_is_reached_at_the_head(tmp_path):
+    from llara.ray_jobs.submit import read_cluster
+
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump({
+        "cluster_name": "open", "provider": {"type": "local", "head_ip": "10.0.0.10",
+                                             "worker_ips": []},
+        "auth": {"ssh_user": "llara"},
+        "head_start_ray_commands": ["ray start --head --dashboard-host=0.0.0.0 "
+                                    "--dashboard-port=8300"]}))
+    cluster = read_cluster(path)
+    assert cluster.forwarded is None and cluster.dashboard_url == "http://10.0.0.10:8300"
+
+
+def test_an_unforwarded_dashboard_says_how_to_forward_it(tmp_path):
+    from llara.ray_jobs.submit import ClusterError, read_cluster, submit_job
+
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump({
+        "cluster_name": "closed", "provider": {"type": "local", "head_ip": "10.0.0.10",
+                                               "worker_ips": []},
+        "auth": {"ssh_user": "llara"},
+        "head_start_ray_commands": [f"ray start --head --dashboard-host=127.0.0.1 "
+                                    f"--dashboard-port={free_port()}"]}))
+    with pytest.raises(ClusterError, match=rf"cannot reach the Ray head at http://127\.0\.0\.1:"
+                       rf"\d+ .*forward it with `ray dashboard {path}`"):
+        submit_job({"verb": "train"}, read_cluster(path), None, False, False, 0,
+                   lambda _: None, str(tmp_path))
