@@ -28,12 +28,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from llara.common.atomic import atomic_directory
+from llara.common.digest import folder_digest, short_digest
 from llara.common.errors import ConfigError, DataError
 from llara.data.prepare import PreparedDataset
 from llara.data.tables import DATASET_FILES, read_sample_table
 
 HOLDOUT_KEY = "holdout"
 """dataset.json key that marks a part this module wrote (and may replace)."""
+SOURCE_DIGEST = "source_digest"
+"""Key of the part's record: the digest of the source's training table."""
 
 
 @dataclass
@@ -62,13 +65,30 @@ def newest_rows(users, last: int) -> np.ndarray:
 
 
 def whole_training_set(dataset: PreparedDataset) -> PreparedDataset:
-    """The dataset whose training table holds every row: a part's source where it is still
-    there (popularity and its slices count training targets over all of them), else
-    `dataset` itself."""
-    source = dataset.meta.get(HOLDOUT_KEY, {}).get("source")
-    if source and (Path(source) / "dataset.json").is_file():
-        return PreparedDataset.open(source)
-    return dataset
+    """The dataset whose training table holds every row: a part's source (popularity and its
+    slices count training targets over all of them), else `dataset` itself. A part's source
+    must still be where the part says, with the training table it was split from."""
+    part = dataset.meta.get(HOLDOUT_KEY)
+    if not isinstance(part, dict) or not part.get("source"):
+        return dataset
+    meta = dataset.directory / "dataset.json"
+    source = Path(part["source"])
+    if not (source / "dataset.json").is_file():
+        raise DataError(meta, f"its source dataset {source} (whose training table popularity "
+                        "counts) is gone", expected="the source where `llara data holdout` "
+                        "found it, or the part written again from its new place")
+    recorded = part.get(SOURCE_DIGEST)
+    if recorded is not None and recorded != source_digest(source):
+        raise DataError(meta, f"the training table of its source {source} changed since this "
+                        f"part was split from it (digest {short_digest(recorded)}, now "
+                        f"{short_digest(source_digest(source))})",
+                        expected="`llara data holdout` run again on the source as it is now")
+    return PreparedDataset.open(source)
+
+
+def source_digest(source: str | Path) -> str:
+    """What a part records of its source: the digest of its training table."""
+    return folder_digest(source, ("train.parquet",))
 
 
 def default_parts(source: Path, last: int) -> tuple[Path, Path]:
@@ -139,7 +159,8 @@ def holdout_split(source: str | Path, last: int = 5, rec_dir: str | Path | None 
     if not len(rec_rows):
         raise DataError(source, f"every user has {last} training rows or fewer, so the "
                         "recommender's part would be empty", expected="a smaller --last")
-    common = {"source": str(dataset.directory.resolve()), "last": last}
+    common = {"source": str(dataset.directory.resolve()), "last": last,
+              SOURCE_DIGEST: source_digest(dataset.directory)}
     write_part(dataset, train, targets[0], rec_rows,
                {**common, "part": "recommender", "rows": f"training rows without each "
                 f"user's last {last}"})

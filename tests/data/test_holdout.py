@@ -100,7 +100,7 @@ def test_bad_options_are_named(source, tmp_path):
     assert not any(p.exists() for p in default_parts(source, 1000))
 
 
-def test_popularity_counts_come_from_the_whole_training_table_while_it_is_there(source,
+def test_popularity_counts_come_from_the_whole_training_table_it_was_split_from(source,
                                                                                tmp_path):
     from llara.data import PreparedDataset, whole_training_set
 
@@ -110,7 +110,8 @@ def test_popularity_counts_come_from_the_whole_training_table_while_it_is_there(
     whole = PreparedDataset.open(source)
     assert whole_training_set(whole) is whole
     shutil.move(source, tmp_path / "moved")
-    assert whole_training_set(part) is part  # the part alone, rather than an error
+    with pytest.raises(DataError, match="is gone"):  # not the part's few rows, silently
+        whole_training_set(part)
 
 
 def test_the_dataset_may_be_the_current_folder(source, monkeypatch):
