@@ -178,3 +178,20 @@ def fusion_view(grid: list[dict], stored: float) -> Table:
                                              "NDCG@5")),
                       "stored" if row["weight"] == stored else "")
     return table
+
+
+def fusion_note(fusion: dict) -> str:
+    """What the `fused` ranking is for this checkpoint, and the validation figures that chose
+    it (llara.evaluation.fusion.choose_fusion)."""
+    from llara.evaluation import interval_text  # numpy: not at start-up
+
+    weight, gain, rows = fusion.get("weight", 0.0), fusion.get("gain"), fusion.get("rows")
+    if not gain:
+        return f"fused: LLM + {weight:g} x recommender (w chosen on the validation rows)"
+    figures = ", ".join(f"{m} {interval_text(gain[m])}" for m in ("HitRatio@1", "NDCG@5")
+                        if m in gain)
+    where = f"the {rows} validation rows" if rows else "the validation rows"
+    if fusion.get("serves") == "recommender":
+        return (f"fused: the recommender's own ranking: fusing at the grid's best weight "
+                f"w={weight:g} did not beat it on {where} by more than chance (gain {figures})")
+    return f"fused: LLM + {weight:g} x recommender, chosen on {where} (gain {figures})"

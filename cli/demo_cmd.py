@@ -19,14 +19,14 @@ from llara.config import (DataConfig, DistributedConfig, FinetuneConfig, Finetun
                           RecommenderConfig, RecRunConfig, RecTrainConfig, ShardConfig,
                           TRAINING_LOSSES)
 from llara.data import PreparedDataset, fetch_dataset, import_released, prepare_dataset
-from llara.evaluation import (best_per_head, comparison_from_predictions, read_metrics_log,
-                              reference_results, write_report)
+from llara.evaluation import (best_per_head, comparison_from_predictions, fusion_label,
+                              read_metrics_log, reference_results, write_report)
 from llara.inference import history_diagnostics, load_trained
 from llara.model import resolve_llm
 from llara.recsys import target_counts, train_recommender
 from llara.training import discard_run
 
-from .common import comparison_views, console
+from .common import comparison_views, console, fusion_note
 from .data_cmd import print_prepare_report, print_released_report
 from .options import CacheDir, Progress
 
@@ -185,7 +185,8 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     results = {"popularity": diagnostics["popularity"]["HitRatio@1"],
                "SASRec": metrics["recommender"]["HitRatio@1"],
                head: metrics["score"]["HitRatio@1"],
-               f"fused (w={trained.fusion_weight:g})": metrics["fused"]["HitRatio@1"]}
+               f"fused (w={fusion_label(trained.fusion_weight)})":
+                   metrics["fused"]["HitRatio@1"]}
     # released rows carry no user id (None)
     users = "" if None in rows.user else f" of {len(set(rows.user))} users"
     table = Table(title=f"{DATASET_NAMES[dataset_name]} {split} ({limit} rows{users}, "
@@ -197,6 +198,7 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
         table.add_row(name, f"{value:.4f}",
                       f"{paper_rows[name]:.4f}" if name in paper_rows else "-")
     console.print(table)
+    console.print(fusion_note(trained.info.get("fusion", {})))
     if split == "val":  # the fusion weight is chosen on the validation rows
         console.print("no test rows: the fused score's weight was chosen on these same rows")
     reads = (f"history diagnostic: with another user's history the top-1 changes in "

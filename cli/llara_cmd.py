@@ -14,12 +14,13 @@ from llara.data import PreparedDataset, whole_training_set
 from llara.evaluation import comparison_from_predictions, fusion_table, predictions_table
 from llara.inference import (Recommender, check_mode, checkpoint_version, evaluate_trained,
                              load_trained, resolve_text)
-from llara.model import stored_fusion_weight
+from llara.model import stored_fusion, stored_fusion_weight
 from llara.training import checked_run_config
 
 from llara.recsys import target_counts
 
-from .common import (comparison_views, console, fusion_view, metrics_view, print_ranking,
+from .common import (comparison_views, console, fusion_note, fusion_view, metrics_view,
+                     print_ranking,
                      refuse_unused)
 from .options import CacheDir, NumCpus, Progress
 
@@ -27,6 +28,10 @@ ITEM_REFERENCES = ("Digits that are both an id and another item's title are an e
                    "write id:187 or title:187 to say which (llara.data.items).")
 """How --history, --candidates and --pin read digits (the service reads them alike)."""
 
+SELECTION_CAVEAT = ("these validation rows chose the fusion weight and the best epoch, so the "
+                    "fused ranking's figures and intervals against the recommender on them are "
+                    "optimistic; compare on rows the run never chose on (--split test)")
+"""What `llara evaluate --split val` says next to its intervals."""
 METRIC_GROUPS = ("generate", "score", "recommender", "fused", "popularity", "reranked",
                  "retrieval")
 
@@ -101,6 +106,8 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
         and protocol == "paper" else None
     if grid:
         console.print(fusion_view(grid, stored_fusion_weight(checkpoint)))
+    if "fused" in metrics:
+        console.print(fusion_note(stored_fusion(checkpoint)))
     if run.fusion_rec_checkpoint:
         console.print(f"recommender (fused and compared): {run.fusion_rec_checkpoint}; the "
                       f"LLM reads {run.rec_checkpoint}")
@@ -109,6 +116,9 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
                                                                   dataset.num_items))
     for view in comparison_views(comparison) if comparison else ():
         console.print(view)
+    caveat = SELECTION_CAVEAT if split == "val" else None
+    if caveat and (comparison or "fused" in metrics):
+        console.print(f"[yellow]note[/yellow]: {caveat}")
     if history:
         console.print(f"history: the top-1 changes in {history['top1_changed']:.0%} of "
                       f"{history['rows']} rows with another user's history; HitRatio@1 "
@@ -117,6 +127,7 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
     console.print(f"seconds: {seconds}")
     if json_out:
         write_json(json_out, {"split": split, "protocol": protocol, **metrics,
+                              **({"caveat": caveat} if caveat else {}),
                               **({"fusion_grid": grid} if grid else {}),
                               **({"comparison": comparison} if comparison else {}),
                               **({"history": history} if history else {})})

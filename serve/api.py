@@ -49,8 +49,9 @@ class RankedItem(BaseModel):
     title: str
     score: Optional[float] = Field(None, description="score mode: the LLM's log-softmax over "
                                    "the candidates plus w x the recommender's (w: "
-                                   "serve.fusion; 0 is the LLM alone); a finite number, or "
-                                   "null in generate mode.")
+                                   "serve.fusion; 0 is the LLM alone), or the recommender's "
+                                   "own log-softmax where the checkpoint serves its ranking; "
+                                   "a finite number, or null in generate mode.")
     source: Literal["given", "pinned", "retrieved", "sampled"] = Field(
         ..., description="Where this candidate came from: the request's candidates, its pin, "
         "the recommender's retrieval, or uniform sampling.")

@@ -52,9 +52,10 @@ class ServingConfig:
     target_ongoing_requests: float = 8.0
     """Autoscaling: requests in flight per replica that Serve aims for."""
     fusion: str = "auto"
-    """Score fusion: auto (the weight w chosen on the validation rows and stored with the
-    checkpoint), off (the LLM alone), or a weight w >= 0: a candidate's score is the LLM's
-    log-softmax over the candidates + w x the recommender's."""
+    """Score fusion: auto (what the checkpoint chose on its validation rows: the LLM's
+    log-softmax over the candidates + w x the recommender's, or the recommender's own
+    log-softmax where fusing did not beat it there by more than chance), off (the LLM alone),
+    recommender (the recommender alone), or a weight w >= 0."""
     device: str = "auto"
     """cpu, cuda or auto (cuda when the replica has a GPU)."""
 
@@ -71,8 +72,9 @@ class ServingConfig:
                 f"'{self.candidate_source}' is not one of {', '.join(CANDIDATE_SOURCES)}")
         require(self.max_history >= 1, "serve.max_history", "must be at least 1")
         require(self.max_new_tokens >= 1, "serve.max_new_tokens", "must be at least 1")
-        require(self.fusion in ("auto", "off") or _weight(self.fusion) is not None,
-                "serve.fusion", f"'{self.fusion}' is not auto, off or a finite weight >= 0")
+        require(self.fusion in FUSION_SETTINGS or _weight(self.fusion) is not None,
+                "serve.fusion", f"'{self.fusion}' is not auto, off, recommender or a finite "
+                "weight >= 0")
         require(1 <= self.min_replicas <= self.max_replicas, "serve.min_replicas",
                 f"must be between 1 and max_replicas={self.max_replicas}")
         require(self.target_ongoing_requests > 0, "serve.target_ongoing_requests",
@@ -90,8 +92,15 @@ def _weight(text: str) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
+FUSION_SETTINGS = ("auto", "off", "recommender")
+"""serve.fusion's words (besides a weight)."""
+
+
 def fusion_weight(setting: str, stored: float) -> float:
-    """The weight a service uses: the checkpoint's (`auto`), none (`off`) or the given one."""
+    """The weight a service uses: the checkpoint's (`auto`), none (`off`), the recommender
+    alone (`recommender`: inf, see llara.evaluation.fusion) or the given one."""
     if setting == "auto":
         return stored
+    if setting == "recommender":
+        return math.inf
     return 0.0 if setting == "off" else float(setting)

@@ -2,7 +2,8 @@
 
 from llara.evaluation.diagnostics import derangement, with_histories_of, history_sensitivity
 from llara.evaluation.fusion import (log_softmax_rows, fused_scores, ranks_of, fusion_grid,
-                                     choose_weight)
+                                     choose_weight, choose_fusion, served_weight, fusion_label,
+                                     RECOMMENDER_RANKING)
 from llara.evaluation.generation import (parse_answer, left_aligned, generate_answers,
                                          generation_metrics)
 from llara.evaluation.metrics import (ranking_metrics, FULL_KS, FULL_NDCG_KS, full_metrics,
@@ -27,6 +28,10 @@ __all__ = [
     "ranks_of",
     "fusion_grid",
     "choose_weight",
+    "choose_fusion",
+    "served_weight",
+    "fusion_label",
+    "RECOMMENDER_RANKING",
     "parse_answer",
     "left_aligned",
     "generate_answers",

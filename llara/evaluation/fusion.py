@@ -1,12 +1,20 @@
 """Score fusion: the LLM's log-softmax over a prompt's candidates plus w times the
-recommender's log-softmax over the same candidates. w = 0 is the LLM alone; w is chosen on the
-validation rows from a grid and stored with the checkpoint."""
+recommender's log-softmax over the same candidates. w = 0 is the LLM alone; w = inf
+(RECOMMENDER_RANKING) is the recommender alone. w is chosen on the validation rows from a grid
+and stored with the checkpoint, and the recommender's own ranking is served instead unless the
+chosen fusion beats it there by more than chance (choose_fusion)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from llara.evaluation.intervals import PER_ROW_METRICS, paired_interval, per_row
 from llara.evaluation.metrics import ranking_metrics
+
+RECOMMENDER_RANKING = math.inf
+"""The weight that ranks by the recommender's scores alone."""
 
 
 def log_softmax_rows(scores: np.ndarray) -> np.ndarray:
@@ -17,7 +25,10 @@ def log_softmax_rows(scores: np.ndarray) -> np.ndarray:
 
 
 def fused_scores(llm_scores: np.ndarray, rec_scores: np.ndarray, weight: float) -> np.ndarray:
-    """log_softmax(LLM) + w * log_softmax(recommender), both over the same candidates."""
+    """log_softmax(LLM) + w * log_softmax(recommender), both over the same candidates;
+    w = inf: log_softmax(recommender) (its ranking, finite scores)."""
+    if math.isinf(weight):
+        return log_softmax_rows(rec_scores)
     fused = log_softmax_rows(llm_scores)
     if weight:
         fused = fused + weight * log_softmax_rows(rec_scores)
@@ -45,3 +56,40 @@ def choose_weight(table: list[dict]) -> float:
     most LLM) breaking the rest."""
     best = max(table, key=lambda row: (row["HitRatio@1"], row["NDCG@5"], -row["weight"]))
     return best["weight"]
+
+
+def fusion_label(weight: float) -> str:
+    """A weight as reports write it: `recommender` for the recommender's ranking alone."""
+    return "recommender" if math.isinf(weight) else f"{weight:g}"
+
+
+def choose_fusion(table: list[dict], llm_scores: np.ndarray, rec_scores: np.ndarray,
+                  candidates: np.ndarray, targets: np.ndarray, groups: np.ndarray) -> dict:
+    """What a checkpoint serves: the grid's best weight (choose_weight) only where the fused
+    ranking there beats the recommender's on these rows by more than chance (the lower end of
+    the users-bootstrap interval of its gain above 0, for HR@1 and NDCG@5 alike), else the
+    recommender's own ranking. On a hundred validation rows one row moves HR@1 by 0.01 and
+    the grid's best weight is partly noise; this keeps that noise from serving a ranking worse
+    than the recommender's.
+
+    {"weight": the best weight of the grid, "serves": "fused" or "recommender",
+     "gain": {metric: interval of fused at that weight - recommender}}."""
+    weight = choose_weight(table)
+    fused = per_row(ranks_of(fused_scores(llm_scores, rec_scores, weight), candidates, targets))
+    base = per_row(ranks_of(rec_scores, candidates, targets))
+    gain = {m: paired_interval(fused[m], base[m], groups) for m in PER_ROW_METRICS}
+    beats = all(gain[m]["low"] > 0 for m in PER_ROW_METRICS)
+    return {"weight": weight, "serves": "fused" if beats else "recommender", "gain": gain}
+
+
+def served_weight(fusion: dict) -> float:
+    """The weight a checkpoint's stored fusion choice ranks with: its grid weight, or
+    RECOMMENDER_RANKING where it serves the recommender (checkpoints from before the choice
+    was recorded serve their weight)."""
+    if fusion.get("serves") == "recommender":
+        return RECOMMENDER_RANKING
+    weight = fusion.get("weight", 0.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or \
+            not math.isfinite(weight) or weight < 0:
+        raise ValueError(f"stored fusion weight {weight!r} is not a finite number >= 0")
+    return float(weight)

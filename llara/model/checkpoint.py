@@ -53,5 +53,14 @@ def read_run_config(checkpoint: str | Path) -> FinetuneConfig:
 
 
 def stored_fusion_weight(checkpoint: str | Path) -> float:
-    """The fusion weight training chose on the validation rows (0: the LLM alone)."""
-    return float(read_run_json(checkpoint).get("fusion", {}).get("weight", 0.0))
+    """The best fusion weight of the grid on the validation rows (0: the LLM alone); whether
+    the checkpoint serves it or the recommender's ranking is stored_fusion's "serves"."""
+    return float(stored_fusion(checkpoint).get("weight", 0.0))
+
+
+def stored_fusion(checkpoint: str | Path) -> dict:
+    """The fusion choice training stored: weight, serves (fused or recommender; absent in
+    older checkpoints, which serve their weight), gain (the validation rows' intervals), grid
+    and rows."""
+    fusion = read_run_json(checkpoint).get("fusion", {})
+    return fusion if isinstance(fusion, dict) else {}

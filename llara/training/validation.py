@@ -18,8 +18,10 @@ from llara.config.io import to_dict
 from llara.config.run import FinetuneConfig
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
-from llara.evaluation.fusion import choose_weight, fusion_grid
-from llara.evaluation.metrics import full_protocol_metrics, reranked_ranks
+from llara.evaluation.fusion import (choose_fusion, fused_scores, fusion_grid, ranks_of,
+                                     served_weight)
+from llara.evaluation.intervals import user_groups
+from llara.evaluation.metrics import full_protocol_metrics, ranking_metrics, reranked_ranks
 from llara.evaluation.scoring import score_candidates, scoring_metrics
 from llara.model.llara import LLaRA
 from llara.prompts.builder import PromptBuilder
@@ -71,22 +73,29 @@ def validation_set(val: Samples, config: FinetuneConfig, data: DataConfig, num_i
 
 def validation_metrics(model: LLaRA, builder: PromptBuilder, validation: ValidationSet,
                        template: str, hybrid: bool, grid: tuple[float, ...] = (0.0,)
-                       ) -> tuple[dict[str, float], list[dict]]:
-    """val_HitRatio@1/3/5, val_NDCG@5 (paper lists) and the fused ranking at the best weight
-    of `grid` (val_fused_HitRatio@1, val_fused_NDCG@5, val_fusion_weight); with full
-    validation also val_full_HitRatio@1/5/10, val_full_NDCG@5/10 (reranked) and
-    val_full_Recall@N. Also returns the fusion grid's table."""
+                       ) -> tuple[dict[str, float], list[dict], dict | None]:
+    """val_HitRatio@1/3/5, val_NDCG@5 (paper lists); the ranking the checkpoint serves
+    (val_fused_HitRatio@1, val_fused_NDCG@5: the fused one at the grid's best weight
+    val_fusion_weight where it beats the recommender's by more than chance, val_fusion_fused
+    1, else the recommender's, 0; see choose_fusion); with full validation also
+    val_full_HitRatio@1/5/10, val_full_NDCG@5/10 (reranked) and val_full_Recall@N. Also
+    returns the fusion grid's table and the fusion choice (None without a recommender)."""
     val = validation.samples
     ranking = score_candidates(model, builder, val, validation.lists, template, hybrid=hybrid)
     metrics = {f"val_{k}": v for k, v in scoring_metrics(ranking).items()}
-    table = []
+    table, choice = [], None
     if validation.rec_scores is not None:
         table = fusion_grid(ranking.scores, validation.rec_scores, validation.lists, val.next,
                             grid)
-        weight = choose_weight(table)
-        chosen = next(row for row in table if row["weight"] == weight)
-        metrics.update({"val_fused_HitRatio@1": chosen["HitRatio@1"],
-                        "val_fused_NDCG@5": chosen["NDCG@5"], "val_fusion_weight": weight})
+        choice = choose_fusion(table, ranking.scores, validation.rec_scores, validation.lists,
+                               val.next, user_groups(val.user, val.sample_id))
+        served = ranking_metrics(ranks_of(fused_scores(
+            ranking.scores, validation.rec_scores, served_weight(choice)), validation.lists,
+            val.next))
+        metrics.update({"val_fused_HitRatio@1": served["HitRatio@1"],
+                        "val_fused_NDCG@5": served["NDCG@5"],
+                        "val_fusion_weight": choice["weight"],
+                        "val_fusion_fused": float(choice["serves"] == "fused")})
     if validation.retrieval is not None:
         items = validation.retrieval.items
         ranking = score_candidates(model, builder, val, items, template, hybrid=hybrid)
@@ -95,7 +104,7 @@ def validation_metrics(model: LLaRA, builder: PromptBuilder, validation: Validat
                                      items.shape[1])
         metrics.update({f"val_full_{k}": v for group in ("reranked", "retrieval")
                         for k, v in full[group].items()})
-    return metrics, table
+    return metrics, table, choice
 
 
 def trained_ranking_hr1(metrics: dict[str, float], grid: list[dict], residual: float) -> float:
@@ -140,11 +149,11 @@ class EpochValidator:
 
     def validate(self, model: LLaRA, epoch: int) -> EpochOutcome:
         with torch.no_grad(), autocast_for(self.config.train.precision, self.device):
-            reported, table = validation_metrics(
+            reported, table, choice = validation_metrics(
                 model, self.builder, self.validation, self.template,
                 evaluates_hybrid(self.config.curriculum), self.config.scoring.fusion_grid)
         metrics = {k.removeprefix("val_"): v for k, v in reported.items()}
-        self.fusion = {"weight": reported.get("val_fusion_weight", 0.0), "grid": table,
+        self.fusion = {**(choice or {"weight": 0.0}), "grid": table,
                        "rows": len(self.validation.samples)}
         hr1 = trained_ranking_hr1(metrics, table, self.config.scoring.residual)
         improved = hr1 > self.best_hr1

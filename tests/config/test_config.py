@@ -129,12 +129,13 @@ def test_non_finite_numbers_are_refused_in_files_and_lists_too(tmp_path):
 @pytest.mark.parametrize("fusion", ["inf", "Infinity", "nan", "1e999", "-1"])
 def test_the_serving_fusion_weight_is_a_finite_number_at_least_zero(fusion):
     from llara.config.serving import ServingConfig
-    with pytest.raises(ConfigError, match=r"'serve.fusion': .* is not auto, off or a finite "
-                       r"weight >= 0"):
+    with pytest.raises(ConfigError, match=r"'serve.fusion': .* is not auto, off, recommender "
+                       r"or a finite weight >= 0"):
         ServingConfig(fusion=fusion)
     with pytest.raises(ConfigError, match="serve.fusion"):
         apply_overrides(ServingConfig(), [f"fusion={fusion}"])
     assert ServingConfig(fusion="0.5").fusion == "0.5"
+    assert ServingConfig(fusion="recommender").fusion == "recommender"
 
 
 def test_a_value_that_is_not_yaml_is_one_line_naming_the_option():

@@ -5,8 +5,9 @@ import pytest
 
 from llara.data.tables import Samples
 from llara.evaluation.diagnostics import derangement, history_sensitivity
-from llara.evaluation.fusion import (choose_weight, fused_scores, fusion_grid, log_softmax_rows,
-                                     ranks_of)
+from llara.evaluation.fusion import (RECOMMENDER_RANKING, choose_fusion, choose_weight,
+                                     fused_scores, fusion_grid, fusion_label, log_softmax_rows,
+                                     ranks_of, served_weight)
 
 
 def test_fused_is_the_llm_log_softmax_plus_w_times_the_recommenders():
@@ -34,6 +35,55 @@ def test_the_weight_is_chosen_by_hr1_then_ndcg_then_the_most_llm():
     table = fusion_grid(llm, rec, candidates, targets, (0.0, 1.0, 4.0))
     assert [row["HitRatio@1"] for row in table] == [0.5, 1.0, 1.0]
     assert choose_weight(table) == 1.0  # ties at HR@1 and NDCG: the smaller weight
+
+
+def lists_where(llm_right: np.ndarray, rec_right: np.ndarray, size: int = 5):
+    """(llm scores, rec scores, candidates, targets): each side ranks the true item (0) first
+    on its `right` rows and last elsewhere."""
+    n = len(llm_right)
+    candidates, targets = np.tile(np.arange(size), (n, 1)), np.zeros(n, np.int64)
+    ramp = np.linspace(0.0, 1.0, size)  # (C,) the last candidate highest
+
+    def scores(right):
+        out = np.tile(ramp, (n, 1))
+        out[:, 0] = np.where(right, 2.0, -1.0)
+        return out
+
+    return scores(llm_right), scores(rec_right), candidates, targets
+
+
+def test_fusion_is_served_only_where_it_beats_the_recommender_by_more_than_chance():
+    rng = np.random.default_rng(0)
+    n = 300
+    rec_right = rng.random(n) < 0.4
+    groups = np.arange(n) // 3  # three rows a user
+    grid = (0.0, 0.5, 1.0, 4.0)
+    # An LLM right wherever the recommender is, and on half the other rows: a real gain.
+    llm, rec, candidates, targets = lists_where(rec_right | (rng.random(n) < 0.5), rec_right)
+    table = fusion_grid(llm, rec, candidates, targets, grid)
+    choice = choose_fusion(table, llm, rec, candidates, targets, groups)
+    assert choice["serves"] == "fused" and choice["gain"]["HitRatio@1"]["low"] > 0
+    assert served_weight(choice) == choice["weight"] == choose_weight(table)
+    # An LLM that agrees with the recommender but on a few rows either way: the grid's best
+    # weight may edge it on these rows, but not by more than chance: the recommender serves.
+    flip = rng.random(n) < 0.04
+    llm, rec, candidates, targets = lists_where(rec_right ^ flip, rec_right)
+    table = fusion_grid(llm, rec, candidates, targets, grid)
+    choice = choose_fusion(table, llm, rec, candidates, targets, groups)
+    assert choice["serves"] == "recommender" and choice["gain"]["HitRatio@1"]["low"] <= 0
+    served = fused_scores(llm, rec, served_weight(choice))
+    # What it serves ranks exactly as the recommender: its difference is 0 on any rows.
+    assert np.array_equal(ranks_of(served, candidates, targets), ranks_of(rec, candidates,
+                                                                          targets))
+    assert np.isfinite(served).all() and fusion_label(served_weight(choice)) == "recommender"
+
+
+def test_a_stored_weight_that_is_not_a_finite_number_is_refused():
+    assert served_weight({}) == 0.0 and served_weight({"weight": 2}) == 2.0  # older runs
+    assert served_weight({"weight": 2, "serves": "recommender"}) == RECOMMENDER_RANKING
+    for bad in (float("inf"), -1.0, "2", None):
+        with pytest.raises(ValueError, match="not a finite number"):
+            served_weight({"weight": bad})
 
 
 def test_ranks_of_a_list_without_the_true_item_is_a_miss():

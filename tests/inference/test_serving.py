@@ -14,6 +14,7 @@ from llara.data.tables import Samples
 from llara.inference.requests import RequestError
 from llara.inference.serving import Recommender, check_checkpoint, checkpoint_version
 from llara.recsys.checkpoint import load_checkpoint
+from llara.recsys.ranking import candidate_scores
 from llara.recsys.retrieval import retrieve
 
 
@@ -226,7 +227,7 @@ def test_the_default_run_serves_its_head_with_the_stored_fusion(favourite_inputs
                                  prompt=PromptConfig(min_history=2))
     assert (config.scoring.head, config.curriculum.schedule) == ("slot", "direct")
     checkpoint = train_local(config, progress=False, log=lambda *_: None).checkpoint_dir
-    for fusion in ("off", "auto", "2"):
+    for fusion in ("off", "auto", "2", "recommender"):
         service = Recommender.load(ServingConfig(checkpoint=str(checkpoint), device="cpu",
                                                  fusion=fusion), log=lambda *_: None)
         assert service.trained.model.head is not None
@@ -236,8 +237,15 @@ def test_the_default_run_serves_its_head_with_the_stored_fusion(favourite_inputs
         assert scores == sorted(scores, reverse=True)
         if fusion == "off":  # the head's log-softmax alone: probabilities summing to 1
             assert sum(np.exp(scores)) == pytest.approx(1.0, abs=1e-4)
-        weight = {"off": 0.0, "auto": service.trained.fusion_weight, "2": 2.0}[fusion]
+        weight = {"off": 0.0, "auto": service.trained.fusion_weight, "2": 2.0,
+                  "recommender": float("inf")}[fusion]
         assert service.fusion_weight == weight
+        if fusion == "recommender":  # the recommender's own log-softmax, in its order
+            rec = candidate_scores(service.trained.recommender(), service._samples([query]),
+                                   np.array([[0, 3, 9, 12]]))[0]
+            assert [item for item, _ in ranked] == \
+                [[0, 3, 9, 12][i] for i in np.argsort(-rec, kind="stable")]
+            assert sum(np.exp(scores)) == pytest.approx(1.0, abs=1e-4)
 
 
 @pytest.fixture(scope="module")

@@ -175,3 +175,24 @@ def test_a_fusion_recommender_of_other_data_is_refused(toy_inputs, tmp_path):
                              [f"fusion_rec_checkpoint={other}"])
     with pytest.raises(DataError, match="other-rec: the recommender has items 41"):
         check_inputs(config)
+
+
+def test_a_checkpoint_stores_what_it_serves_and_evaluation_ranks_with_it(toy_inputs, tmp_path):
+    """A tiny LLM barely trained cannot beat SASRec by more than chance on a few validation rows:
+    the checkpoint serves SASRec's ranking, and on other rows its fused ranks are SASRec's."""
+    import numpy as np
+
+    from llara.evaluation.fusion import ranks_of
+
+    result = train_local(toy_config(toy_inputs, tmp_path / "run", max_train_samples=8),
+                         progress=False, log=lambda *_: None)
+    fusion = json.loads((result.checkpoint_dir / "run.json").read_text())["fusion"]
+    assert fusion["serves"] == "recommender" and 0 < fusion["rows"] <= 8
+    assert set(fusion["gain"]) == {"HitRatio@1", "NDCG@5"}
+    assert fusion["gain"]["HitRatio@1"]["low"] <= 0
+    trained = load_trained(result.checkpoint_dir, "cpu", log=lambda *_: None)
+    assert trained.fusion_weight == float("inf")
+    test = evaluate_trained(trained, "test", progress=False)
+    assert np.array_equal(test["fused_ranks"], ranks_of(test["rec_scores"], test["candidates"],
+                                                        test["samples"].next))
+    assert test["fused"] == test["recommender"]
