@@ -13,14 +13,16 @@ from llara.common import ConfigError
 from llara.tune import TuneSpec, load_spec
 
 from .common import console, with_shortcuts
-from .options import Address, CacheDir, Cluster, Follow, NumCpus, Progress, Requirements
+from .options import (SET_TEXT, Address, CacheDir, Cluster, Follow, NumCpus, Progress,
+                      Requirements)
 
 SPEC_HELP = ("Search file: `run` (a run YAML path or inline options), `space` (options to "
              "search as choice, grid, uniform, loguniform or int ranges) and `search` "
              "settings; see examples/tune.yaml. Without it: the default space over a default "
              "run.")
 SET_HELP = ("Dotted override, repeatable: search.* keys set the search, the others the run "
-            "every trial starts from, e.g. --set train.epochs=3 --set search.seed=1.")
+            "every trial starts from, e.g. --set train.epochs=3 --set search.seed=1. "
+            + SET_TEXT)
 
 
 def _spec(config: Optional[Path], set_: list[str], search_shortcuts: dict,

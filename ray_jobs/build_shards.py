@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from llara.common import absolute_path, absolute_paths, atomic_directory
 from llara.config import FinetuneConfig
-from llara.data import PreparedDataset
+from llara.data import PreparedDataset, check_sample_file
 from llara.model import load_tokenizer, resolve_llm
 from llara.training import (ORDER_COLUMN, SHARD_FILES, SHARD_FORMAT, ShardManifest, ShardSpec,
                             loaded_inputs, order_boundaries, shard_key, tokenize_shard_batch,
@@ -92,6 +92,7 @@ def _write_split(config: FinetuneConfig, dataset, llm: str, split: str, epoch: i
     ShardSpec.inputs."""
     rows = config.shards.rows_per_shard
     source = dataset.directory / f"{split}.parquet"
+    check_sample_file(source)  # a damaged table: one line here, not a Ray task's traceback
     meta = pq.ParquetFile(source).metadata
     total = min(meta.num_rows, config.shards.limit or meta.num_rows)
     stream = read_parquet(str(source), num_cpus=0.5,

@@ -22,11 +22,13 @@ from llara.data.sequences import (UserLog, build_user_logs, window_samples, trai
                                   final_samples)
 from llara.data.splits import split_users
 from llara.data.tables import (DATASET_FILES, ITEM_COLUMNS, SAMPLE_ROW_GROUP, SAMPLE_COLUMNS, Samples,
+                               check_sample_file,
                                write_samples, read_samples, samples_from_table, validate_samples,
                                write_items, read_items)
 from llara.data.titles import normalise_title
 
 __all__ = [
+    "check_sample_file",
     "HoldoutReport",
     "holdout_split",
     "newest_rows",

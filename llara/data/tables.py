@@ -118,6 +118,27 @@ def _matrix(column: pa.ChunkedArray, path: Path, name: str, dtype) -> np.ndarray
         len(array), array.type.list_size)
 
 
+def check_sample_file(path: str | Path) -> int:
+    """Read every page of a sample table once, in batches (memory bounded whatever its size),
+    so that a damaged file is a DataError naming it here rather than an Arrow error in a
+    remote task; returns its row count."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file not found", expected="a table written by `llara data prepare`")
+    try:
+        handle = pq.ParquetFile(path)
+        missing = [c for c in SAMPLE_COLUMNS if c not in handle.schema_arrow.names]
+        for _ in handle.iter_batches(batch_size=65536):
+            pass
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(path, f"not a readable Parquet file ({' '.join(str(err).split())})",
+                        expected="a table written by `llara data prepare`") from None
+    if missing:
+        raise DataError(path, f"missing column '{missing[0]}'", column=missing[0],
+                        expected=f"columns {', '.join(SAMPLE_COLUMNS)}")
+    return handle.metadata.num_rows
+
+
 def read_sample_table(path: str | Path) -> pa.Table:
     """A sample table as stored (its ids not yet checked against a catalogue); a missing,
     damaged or empty file, or one without the sample columns, is a DataError naming it."""

@@ -55,3 +55,16 @@ def test_a_damaged_sample_table_is_one_line_naming_the_file(prepared, how):
         message = str(caught.value)
         assert message.startswith(f"{path}: not a readable Parquet file (")
         assert "\n" not in message  # Arrow's own text may span lines; the user gets one
+
+
+@pytest.mark.parametrize("how", ["truncated", "random bytes", "damaged pages"])
+def test_a_sample_file_is_checked_page_by_page_before_a_remote_task_reads_it(prepared, how):
+    """The Ray shard build reads train.parquet in tasks: it checks the file first, so a
+    damaged one is one line naming it."""
+    from llara.data.tables import check_sample_file
+
+    rows = check_sample_file(prepared / "train.parquet")
+    assert rows == len(PreparedDataset.open(prepared).samples("train"))
+    damage_parquet(prepared / "train.parquet", how)
+    with pytest.raises(DataError, match=r"train.parquet: not a readable Parquet file \("):
+        check_sample_file(prepared / "train.parquet")
