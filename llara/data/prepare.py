@@ -170,9 +170,14 @@ class PreparedDataset:
             meta = json.loads(meta_path.read_text())
             num_items = int(meta["num_items"])
             config = from_dict(DataConfig, meta["data"])
+            samples = meta.get("samples", {})
+            if not isinstance(samples, dict) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in samples.values()):
+                raise ValueError(f"samples {samples!r} is not a count per split")
+            padding = int(meta.get("padding_id", num_items))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
             raise DataError(meta_path, f"unreadable metadata ({err})") from None
-        return cls(directory, num_items, int(meta.get("padding_id", num_items)), config, meta)
+        return cls(directory, num_items, padding, config, meta)
 
     def samples(self, split: str, min_history: int = 1) -> Samples:
         if split not in SPLITS:
