@@ -10,6 +10,7 @@ from llara.recsys.ranking import (CandidateRanking, candidate_scores, candidate_
                                   rank_candidates,
                                   evaluate_ranking, write_predictions, write_full_predictions)
 from llara.recsys.retrieval import (Retrieval, check_source, retrieve, answered_lists,
+                                    answered_rows,
                                     TrainingLists,
                                     training_lists)
 from llara.recsys.train import TrainResult, seed_everything, train_recommender
@@ -43,6 +44,7 @@ __all__ = [
     "check_source",
     "retrieve",
     "answered_lists",
+    "answered_rows",
     "TrainingLists",
     "training_lists",
     "TrainResult",

@@ -107,6 +107,15 @@ def answered_lists(retrieval: Retrieval, samples: Samples, seed: int,
     return TrainingLists(rows, lists)
 
 
+def answered_rows(retriever: torch.nn.Module, samples: Samples, n: int,
+                  device: str = "cpu") -> np.ndarray:
+    """(K,) the rows whose true item the retriever's top-n holds: the rows hard negatives
+    can train (answered_lists keeps the same ones)."""
+    if retriever is None:
+        raise ValueError("candidates.source=recommender needs the recommender")
+    return np.flatnonzero(retrieve(retriever, samples, n, device=device).target_ranks < n)
+
+
 def training_lists(samples: Samples, source: str, num_items: int, num_candidates: int,
                    seed: int, epoch: int | None, retriever: torch.nn.Module | None = None,
                    device: str = "cpu", retrieve_n: int | None = None) -> TrainingLists:

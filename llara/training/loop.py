@@ -28,7 +28,7 @@ from llara.model.llara import LLaRA, build_llara, compile_decoder_layers
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import pick_template, run_templates
 from llara.recsys.ranking import candidate_log_probs
-from llara.recsys.retrieval import training_lists
+from llara.recsys.retrieval import answered_rows, training_lists
 from llara.training.curriculum import hybrid_probability, use_hybrid
 from llara.training.inputs import (check_inputs, check_outputs, eligible, input_digests,
                                    run_inputs)
@@ -45,7 +45,7 @@ def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     check_inputs(config)
     check_outputs(config)
     digests = input_digests(config)
-    earlier = claim_output(config, digests)
+    earlier = claim_output(config, digests, log=log)
     if earlier is not None:
         log(f"{config.output_dir} holds a run of the same settings and inputs "
             f"({earlier.status}): one process does not resume, so it trains again from the "
@@ -96,6 +96,19 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
     templates = run_templates(config.prompt, data)
     builder = PromptBuilder.for_run(model.tokenizer, titles, config)
     train = eligible(train, config.prompt.min_history)
+    if config.candidates.source == "recommender":
+        # Hard negatives exist for the rows whose answer the recommender retrieves (the same
+        # rows every epoch: it is frozen); the budget and the schedule count those.
+        top = config.candidates.retrieve or data.num_candidates
+        keep = answered_rows(recommender, train, top, device)
+        log(f"hard negatives: the recommender retrieves the answer of {len(keep)} of "
+            f"{len(train)} training rows in its top {top}; training on those (the lists the "
+            "rerank protocol scores)")
+        if not len(keep):
+            raise DataError("candidates.source", "no training row has its answer among the "
+                            "recommender's retrieved items", expected="a larger "
+                            "candidates.retrieve, or candidates.source=random")
+        train = train.select(keep)
     if config.scoring.residual and recommender is None:
         raise ValueError("scoring.residual trains against the recommender's scores: pass it")
     validator = EpochValidator(config, val, data, num_items,
@@ -122,16 +135,7 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
         lists = training_lists(subset, config.candidates.source, num_items,
                                data.num_candidates, data.candidate_seed, epoch, recommender,
                                device, config.candidates.retrieve)
-        if len(lists.rows) < len(subset):  # hard negatives: rows whose answer was retrieved
-            log(f"epoch {epoch}: the recommender retrieved the answer of {len(lists.rows)} of "
-                f"{len(subset)} training rows in its top {lists.items.shape[1]}; training on "
-                "those (the lists the rerank protocol scores)")
-            if not len(lists.rows):
-                raise DataError("candidates.source", "no training row has its answer among "
-                                "the recommender's retrieved items", expected="a larger "
-                                "candidates.retrieve, or candidates.source=random")
-            subset = subset.select(lists.rows)
-        candidates = lists.items  # (n, C)
+        subset, candidates = subset.select(lists.rows), lists.items  # (n, C): every row kept
         order = shuffle.permutation(len(subset))
         priors = None if not config.scoring.residual else \
             candidate_log_probs(recommender, subset, candidates, device)  # (n, C)
