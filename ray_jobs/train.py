@@ -21,8 +21,8 @@ import torch
 from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from llara.common import (ConfigError, absolute_path, absolute_paths, atomic_directory,
-                          deepspeed_bf16, is_remote)
+from llara.common import (absolute_path, absolute_paths, atomic_directory, atomic_file,
+                          deepspeed_bf16)
 from llara.config import FinetuneConfig, from_dict, to_dict
 from llara.model import MODEL_FILES, build_llara, collate_prompts, compile_decoder_layers
 from llara.prompts import PromptBuilder, run_templates
@@ -34,8 +34,8 @@ from llara.training import (DeepSpeedBackend, adamw, EpochValidator, ShardManife
                             load_state_tree,
                             load_trainable, priors_from_rows, prompts_from_rows,
                             run_inputs, save_state_tree, input_digests, RECORD_FILE,
-                            RunRecord, claim_output, finish_record, plain_config,
-                            start_record,
+                            claim_output, claim_store, finish_record, left_checkpoints,
+                            open_store, start_record, store_has_checkpoints,
                             save_trainable, step_plan, train_step, training_progress, use_hybrid,
                             wait_for_build_lock)
 
@@ -62,6 +62,20 @@ def _gathered(engine, stage: int):
     return deepspeed.zero.GatheredParameters(list(engine.module.parameters()), modifier_rank=None)
 
 
+def _records(path: Path) -> list[tuple[str, dict]]:
+    """(line, record) of a metrics log; a line a killed worker left half-written, or any other
+    that is not a JSON object, is dropped (the log is rewound and rewritten from here)."""
+    records = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(record, dict):
+            records.append((line, record))
+    return records
+
+
 class MetricsSink:
     """Rank 0's JSON-lines log and TensorBoard events, next to the checkpoints."""
 
@@ -72,9 +86,10 @@ class MetricsSink:
         self.path = output_dir / "metrics.jsonl"
         kept = []
         if self.path.is_file():  # a restart rewinds the log to its checkpoint
-            kept = [line for line in self.path.read_text().splitlines()
-                    if json.loads(line).get("step", 0) <= resume_step]
-        self.path.write_text("".join(line + "\n" for line in kept))
+            kept = [line for line, record in _records(self.path)
+                    if record.get("step", 0) <= resume_step]
+        with atomic_file(self.path) as tmp:  # a crash here leaves the old log whole
+            tmp.write_text("".join(line + "\n" for line in kept))
         self.writer = SummaryWriter(str(output_dir / "tensorboard"), purge_step=resume_step)
 
     def write(self, record: dict) -> None:
@@ -316,36 +331,6 @@ def keep_final(result, output: Path) -> Path:
     return final
 
 
-def claim_storage(storage: str, name: str, config: FinetuneConfig, inputs: dict) -> str:
-    """Where Ray Train keeps this run's snapshots (`<storage>/<name>`, a local folder or a
-    bucket), checked to hold this run or none: a run there under the same name for another
-    output folder or other settings is refused before any work (Ray Train would restore it).
-    Records the run there (RECORD_FILE)."""
-    import pyarrow.fs as pafs
-
-    if is_remote(storage):
-        filesystem, root = pafs.FileSystem.from_uri(storage)
-    else:
-        filesystem, root = pafs.LocalFileSystem(), storage
-    run_dir = f"{root.rstrip('/')}/{name}"
-    where = f"{storage.rstrip('/')}/{name}"
-    record_path = f"{run_dir}/{RECORD_FILE}"
-    if filesystem.get_file_info(run_dir).type != pafs.FileType.NotFound:
-        if filesystem.get_file_info(record_path).type == pafs.FileType.NotFound:
-            raise ConfigError(f"{where} holds a Ray run that no llara run recorded, which Ray "
-                              "would restore: set distributed.storage_path or --out elsewhere")
-        with filesystem.open_input_stream(record_path) as handle:
-            changes = RunRecord.parse(handle.read().decode(), where).changes_for(config, inputs)
-        if changes:
-            raise ConfigError(f"{where} holds another run of the same name, which Ray would "
-                              f"restore ({'; '.join(changes)}): set distributed.storage_path "
-                              "or --out elsewhere")
-    filesystem.create_dir(run_dir, recursive=True)
-    with filesystem.open_output_stream(record_path) as handle:
-        handle.write(RunRecord(plain_config(config), inputs).text().encode())
-    return where
-
-
 def run_training(config: FinetuneConfig, cache_dir=None, progress: bool = True,
                  log=print) -> DistributedResult:
     """Build shards if needed, then fit. One run per output folder: a rerun with the same
@@ -355,24 +340,24 @@ def run_training(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     check_inputs(config)  # here, not in workers that Ray Train would restart in vain
     check_outputs(config)
     inputs = input_digests(config)
-    earlier = claim_output(config, inputs)
     output = Path(config.output_dir)
     storage = config.distributed.storage_path or str(output / "ray")
+    name = "llara-" + output.name
+    filesystem, run_dir, where = open_store(storage, name)
+    earlier = claim_output(config, inputs, left_checkpoints(output) or
+                           store_has_checkpoints(filesystem, run_dir), log)
     if earlier is not None and earlier.status == "finished" and \
             (output / "final" / "run.json").is_file():
         log(f"{output} holds this run, finished already (same settings and inputs): nothing "
             f"to train; its model is {output / 'final'} (--out elsewhere trains a new run)")
         return DistributedResult(output / "final", earlier.metrics, storage)
     manifest = shard_manifest(config, cache_dir, progress, log)
-    where = claim_storage(storage, "llara-" + output.name, config, inputs)
-    if earlier is not None:
-        log(f"resuming the run in {output} (the same settings and inputs as its "
-            f"{RECORD_FILE}): Ray Train continues from its last checkpoint in {where}, where "
-            "it saved one")
+    if claim_store(filesystem, run_dir, where, config, inputs) or earlier is not None:
+        log(f"resuming the run (the same settings and inputs as its {RECORD_FILE}): Ray Train "
+            f"continues from its last checkpoint in {where}, where it saved one")
     record = start_record(config, inputs)
     warn_if_no_cpu_left_for_data(config, log)
-    trainer = distributed_trainer(config, manifest, cache_dir, "llara-" + output.name, storage,
-                                  inputs)
+    trainer = distributed_trainer(config, manifest, cache_dir, name, storage, inputs)
     plan = step_plan(config, manifest.splits["train"]["rows"], config.distributed.num_workers)
     with training_progress(output / "metrics.jsonl", plan.total_steps, progress):
         result = trainer.fit()

@@ -11,7 +11,8 @@ from llara.training.inputs import (RunInputs, check_inputs, check_outputs, run_i
 from llara.training.loop import train_local, FinetuneResult, finetune
 from llara.training.run_record import (RECORD_FILE, RunRecord, claim_output, finish_record,
                                        start_record, config_changes, plain_config,
-                                       discard_run)
+                                       discard_run, claim_store, open_store,
+                                       store_has_checkpoints, left_checkpoints)
 from llara.training.progress import MetricsFollower, training_progress
 from llara.training.schedule import TrainingClock, learning_rate_factor
 from llara.training.shard_key import shard_key, changed_keys, tokenizer_fingerprint
@@ -54,6 +55,10 @@ __all__ = [
     "config_changes",
     "plain_config",
     "discard_run",
+    "claim_store",
+    "open_store",
+    "store_has_checkpoints",
+    "left_checkpoints",
     "input_digests",
     "changed_inputs",
     "check_recorded_inputs",

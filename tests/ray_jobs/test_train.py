@@ -172,3 +172,17 @@ def test_workers_that_hold_every_cpu_are_told_before_they_start(ray_local, toy_i
     said.clear()
     warn_if_no_cpu_left_for_data(config, said.append)
     assert said == []
+
+
+def test_a_metrics_log_cut_by_a_killed_worker_still_resumes(tmp_path):
+    """A worker killed mid-append leaves half a line: the restarted run rewinds the log to its
+    checkpoint without it, instead of failing on it until max_failures runs out."""
+    from llara.ray_jobs.train import MetricsSink
+
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n'
+                                            '{"step": 3, "lo')
+    sink = MetricsSink(tmp_path, resume_step=2)
+    sink.write({"step": 3, "loss": 1.0})
+    steps = [json.loads(line)["step"] for line in
+             (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]

@@ -143,10 +143,67 @@ def test_discarding_a_run_removes_only_a_recorded_runs_folder(own_inputs, tmp_pa
         discard_run(out)
     assert (out / "notes.txt").read_text() == "mine" and (out / "best").is_dir()
     (out / "notes.txt").unlink()
-    assert discard_run(out) and not out.exists()
+    (out / "shards").mkdir()  # `llara data shards` may have built them first: kept
+    (out / "shards" / "manifest.json").write_text("{}")
+    assert discard_run(out) and sorted(p.name for p in out.iterdir()) == ["shards"]
+    assert not discard_run(out)  # nothing but shards: nothing to discard
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "metrics.jsonl").write_text("x")
     with pytest.raises(ConfigError, match="no run-record.json"):
         discard_run(foreign)
     assert (foreign / "metrics.jsonl").read_text() == "x"
+
+
+def test_a_run_that_failed_before_its_first_checkpoint_gives_way(own_inputs, tmp_path):
+    """A typo in the first try leaves a record but nothing to resume or use: the corrected
+    run takes the folder, and says so."""
+    from llara.config.io import apply_overrides
+
+    config = toy_config(own_inputs, tmp_path / "run", max_train_samples=8)
+    with pytest.raises(Exception):
+        train_local(apply_overrides(config, ["llm=/nowhere/model.gguf"]), **QUIET)
+    assert RunRecord.read(tmp_path / "run").status == "running"
+    lines = []
+    train_local(apply_overrides(config, ["train.lr=0.002"]), progress=False, log=lines.append)
+    assert any("stopped before its first checkpoint" in line for line in lines)
+    assert RunRecord.read(tmp_path / "run").config["train"]["lr"] == 0.002
+
+
+def test_the_record_compares_paths_resolved_and_inputs_by_content(own_inputs, tmp_path):
+    from llara.training.run_record import plain_config
+
+    config = apply_overrides(toy_config(own_inputs, tmp_path / "run"),
+                             [f"shards.dir={tmp_path / 'shards'}"])
+    record = RunRecord(plain_config(config), {"data": "d"})
+    same = apply_overrides(config, [f"output_dir={tmp_path / 'x' / '..' / 'run'}",
+                                    f"shards.dir={tmp_path / 'a' / '..' / 'shards'}"])
+    moved = apply_overrides(config, [f"data_dir={tmp_path / 'copy-of-data'}"])
+    assert record.changes_for(same, {"data": "d"}) == []
+    assert record.changes_for(moved, {"data": "d"}) == []  # the digest decides
+    assert record.changes_for(moved, {"data": "e"}) == ["the digest of data"]
+
+
+def test_hard_negatives_count_the_budget_and_the_schedule_in_answered_rows(own_inputs,
+                                                                           tmp_path):
+    """With candidates.source=recommender the local loop trains `max_train_samples` rows whose
+    answer was retrieved: its steps are planned on them, so the curriculum and the learning
+    rate run their whole course."""
+    import math
+
+    from llara.data.prepare import PreparedDataset
+    from llara.recsys.checkpoint import load_checkpoint
+    from llara.recsys.retrieval import answered_rows
+    from llara.training.inputs import eligible
+
+    config = apply_overrides(toy_config(own_inputs, tmp_path / "run", max_train_samples=24),
+                             ["candidates.source=recommender", "candidates.retrieve=10"])
+    lines = []
+    result = train_local(config, progress=False, log=lines.append)
+    dataset = PreparedDataset.open(own_inputs[0])
+    train = eligible(dataset.samples("train"), config.prompt.min_history)
+    answered = answered_rows(load_checkpoint(own_inputs[1]).model, train, 10)
+    assert 0 < len(answered) < len(train)
+    assert any(f"answer of {len(answered)} of {len(train)} training rows" in line
+               for line in lines)
+    assert result.steps == math.ceil(min(24, len(answered)) / config.train.batch_size)
