@@ -99,7 +99,7 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
         require_gpus(actors, gpus)
         metrics, table, elapsed = evaluate_distributed(checkpoint, split, mode, max_samples,
                                                        actors, gpus, batch_size, cache_dir,
-                                                       progress, protocol, retrieve_n)
+                                                       progress, protocol, retrieve_n, run)
         seconds = f"{elapsed:.1f} with {actors} actor(s)"
     console.print(metrics_view(f"LLaRA on {split} ({table.num_rows} samples)", metrics))
     grid = fusion_table(table, run.scoring.fusion_grid) if "fused_rank" in table.column_names \

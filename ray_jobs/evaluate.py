@@ -24,12 +24,13 @@ from .session import actor_cpus, read_parquet
 def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str = "score",
                          max_samples: int | None = None, actors: int = 1, use_gpu: bool = False,
                          batch_size: int = 16, cache_dir=None, progress: bool = True,
-                         protocol: str = "paper", retrieve_n: int | None = None
-                         ) -> tuple[dict, pa.Table, float]:
-    """(metrics, per-sample predictions in sample order, seconds)."""
+                         protocol: str = "paper", retrieve_n: int | None = None,
+                         config=None) -> tuple[dict, pa.Table, float]:
+    """(metrics, per-sample predictions in sample order, seconds); `config`: the checkpoint's
+    run config where the caller checked it already (checked_run_config)."""
     check_mode(mode, protocol, retrieve_n)
     checkpoint, cache_dir = absolute_path(Path(checkpoint)), absolute_path(cache_dir)
-    config = checked_run_config(checkpoint, log=lambda line: print(line, flush=True))
+    config = config or checked_run_config(checkpoint, log=lambda line: print(line, flush=True))
     dataset = PreparedDataset.open(config.data_dir)
     dataset.samples(split)  # validates the split and its file before any actor starts
     source = dataset.directory / f"{split}.parquet"

@@ -153,7 +153,14 @@ def saved_spec(search_dir: str | Path) -> TuneSpec:
     if not path.is_file():
         raise ConfigError(f"nothing to resume in {search_dir}: no search.json (no search was "
                           "started there)")
-    return build_spec(json.loads(path.read_text()))
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as err:
+        raise DataError(path, f"unreadable ({err})") from None
+    if not isinstance(data, dict):
+        raise DataError(path, "is not a search file", expected="the search.json `llara tune` "
+                        "wrote")
+    return build_spec(data)
 
 
 INPUTS_FILE = "inputs.json"
@@ -168,7 +175,7 @@ def _check_search_inputs(spec: TuneSpec, out: Path) -> None:
                           "an older llara); start a new search with another --out")
     try:
         recorded = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, ValueError, RecursionError) as err:
         raise DataError(path, f"unreadable ({err})") from None
     changes = changed_inputs(spec.run, recorded if isinstance(recorded, dict) else {})
     if changes:

@@ -13,14 +13,16 @@ import hashlib
 from pathlib import Path
 from typing import Iterable
 
-_CACHE: dict[tuple[str, int, int], str] = {}
+_CACHE: dict[tuple, str] = {}
 
 
 def file_digest(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes (read in 4 MiB blocks)."""
     path = Path(path)
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    # The inode and change time too: a file written again within a coarse clock tick keeps
+    # its size and mtime, but a replaced one (atomic writes rename a new file) is a new inode.
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
     if key not in _CACHE:
         digest = hashlib.sha256()
         with path.open("rb") as handle:

@@ -99,7 +99,7 @@ class ItemIndex:
         if len(reference) > MAX_REFERENCE_CHARS:
             raise ItemLookupError(f"a title of {len(reference)} characters names no item "
                                   f"(at most {MAX_REFERENCE_CHARS})")
-        prefix, text = _prefixed(reference)
+        prefix, text = self._split_prefix([reference], 0)
         if prefix == ID_PREFIX:
             return self._id_text(text, reference)
         found = self._found(text)
@@ -110,6 +110,19 @@ class ItemIndex:
         close = self.suggest(text)
         raise ItemLookupError(f"unknown item title {text!r}"
                               + (f"; did you mean {close}?" if close else ""))
+
+    def _split_prefix(self, parts: list[str], start: int) -> tuple[str | None, str]:
+        """(prefix or None, the rest) of parts[start]; a title that itself begins with "id:"
+        or "title:" ("ID: Invasion", alone or spanning the next parts) is read as that title,
+        and only digits follow `id:` as a prefix."""
+        prefix, rest = _prefixed(parts[start])
+        if prefix is None or (prefix == ID_PREFIX and rest.strip().isdecimal()):
+            return prefix, rest
+        for stop in range(min(len(parts), start + MAX_TITLE_PARTS), start, -1):
+            name = ", ".join(parts[start:stop])
+            if len(name) <= MAX_REFERENCE_CHARS and self._found(name):
+                return None, parts[start]
+        return prefix, rest
 
     def _id(self, item: int) -> int:
         if not 0 <= item < len(self.titles):
@@ -162,7 +175,7 @@ class ItemIndex:
         parts = [p.strip() for p in text.split(",")]
         items, start = [], 0
         while start < len(parts):
-            prefix, first = _prefixed(parts[start])
+            prefix, first = self._split_prefix(parts, start)
             if prefix == ID_PREFIX:
                 items.append(self._id_text(first, parts[start]))
                 start += 1

@@ -175,7 +175,7 @@ class PreparedDataset:
                     isinstance(v, int) and not isinstance(v, bool) for v in samples.values()):
                 raise ValueError(f"samples {samples!r} is not a count per split")
             padding = int(meta.get("padding_id", num_items))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        except (OSError, KeyError, TypeError, ValueError, RecursionError) as err:
             raise DataError(meta_path, f"unreadable metadata ({err})") from None
         return cls(directory, num_items, padding, config, meta)
 

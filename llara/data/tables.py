@@ -91,16 +91,20 @@ def write_samples(path: Path, samples: Samples) -> None:
         pq.write_table(table, tmp, row_group_size=SAMPLE_ROW_GROUP)
 
 
+def _unreadable(path: Path, err: Exception) -> DataError:
+    # Arrow's text may span lines ("Couldn't deserialize thrift...\nDeserializing page header
+    # failed."): the user gets one.
+    return DataError(path, f"not a readable Parquet file ({' '.join(str(err).split())})",
+                     expected="a table written by `llara data prepare`")
+
+
 def _read_parquet(path: Path, required: tuple[str, ...]) -> pa.Table:
     if not path.is_file():
         raise DataError(path, "file not found", expected="a table written by `llara data prepare`")
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as err:  # truncated, overwritten, damaged pages
-        # Arrow's text may span lines ("Couldn't deserialize thrift...\nDeserializing page
-        # header failed."): the user gets one.
-        raise DataError(path, f"not a readable Parquet file ({' '.join(str(err).split())})",
-                        expected="a table written by `llara data prepare`") from None
+        raise _unreadable(path, err) from None
     missing = [c for c in required if c not in table.column_names]
     if missing:
         raise DataError(path, f"missing column '{missing[0]}'", column=missing[0],
@@ -131,8 +135,7 @@ def check_sample_file(path: str | Path) -> int:
         for _ in handle.iter_batches(batch_size=65536):
             pass
     except (pa.ArrowException, OSError) as err:
-        raise DataError(path, f"not a readable Parquet file ({' '.join(str(err).split())})",
-                        expected="a table written by `llara data prepare`") from None
+        raise _unreadable(path, err) from None
     if missing:
         raise DataError(path, f"missing column '{missing[0]}'", column=missing[0],
                         expected=f"columns {', '.join(SAMPLE_COLUMNS)}")

@@ -84,10 +84,15 @@ class Recommender:
 
     @classmethod
     def load(cls, config: ServingConfig, log=print, run=None) -> "Recommender":
-        """`run`: the checkpoint's run config as the driver read it (`read_run_config`)."""
+        """`run`: the checkpoint's run config as the driver read it (`checked_run_config`).
+        A replica checks the inputs' digests again as it starts: autoscaling and restarts
+        start replicas long after the driver checked."""
         from llara.inference.trained import load_trained
+        from llara.training.inputs import check_recorded_inputs
 
-        check_checkpoint(config.checkpoint, run)
+        payload = check_checkpoint(config.checkpoint, run)
+        if run is not None and "inputs" in payload:
+            check_recorded_inputs(run, payload["inputs"], Path(config.checkpoint) / "run.json")
         trained = load_trained(config.checkpoint, config.device, log=log, config=run)
         trained.recommender()  # fusion and retrieval: a broken recommender fails the start
         return cls(trained, config, checkpoint_version(config.checkpoint), log)

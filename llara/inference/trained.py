@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 
 from llara.common.device import autocast_for, resolve_device
-from llara.common.errors import DataError
 from llara.config.run import FinetuneConfig
 from llara.data.items import ItemIndex
 from llara.data.prepare import PreparedDataset
 from llara.evaluation.fusion import served_weight
+from llara.model.checkpoint import checked_fusion
 from llara.model.llara import LLaRA, load_llara
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import run_templates
@@ -60,18 +60,13 @@ class TrainedModel:
         """The fusion weight it ranks with, chosen on the validation rows: 0 the LLM alone,
         RECOMMENDER_RANKING (inf) the recommender's ranking where fusing did not beat it by
         more than chance (llara.evaluation.fusion.choose_fusion)."""
-        fusion = self.info.get("fusion", {})
-        try:
-            return served_weight(fusion if isinstance(fusion, dict) else {})
-        except ValueError as err:
-            raise DataError("run.json", str(err), expected="a checkpoint written by "
-                            "`llara train`") from None
+        return served_weight(checked_fusion(self.info.get("fusion", {}), "run.json"))
 
     @property
     def fusion_gain(self) -> dict | None:
         """The validation rows' interval of the fused ranking's gain over the recommender's
         (HitRatio@1, NDCG@5) that decided what it serves; None for older checkpoints."""
-        return self.info.get("fusion", {}).get("gain")
+        return checked_fusion(self.info.get("fusion", {}), "run.json").get("gain")
 
     @property
     def letters(self) -> bool:

@@ -3,7 +3,7 @@
 from llara.model.batch import PromptBatch, collate_prompts
 from llara.model.checkpoint import (CHECKPOINT_FORMAT, RUN_FILE, run_payload, read_run_json,
                                     run_config_of, read_run_config, stored_fusion_weight,
-                                    stored_fusion)
+                                    stored_fusion, checked_fusion)
 from llara.model.heads import (fp32_linear, LetterHead, SlotHead, letter_label_ids, HEADS,
                                build_head)
 from llara.model.llara import (PROJECTOR_FILE, HEAD_FILE, MODEL_FILES, weight_files, apply_lora, LLaRA,
@@ -25,6 +25,7 @@ __all__ = [
     "read_run_config",
     "stored_fusion_weight",
     "stored_fusion",
+    "checked_fusion",
     "fp32_linear",
     "LetterHead",
     "SlotHead",

@@ -7,6 +7,7 @@ the run config, and what training recorded: epoch, step, metrics, data config).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from llara.common.errors import DataError
@@ -30,12 +31,15 @@ def read_run_json(checkpoint: str | Path) -> dict:
         raise DataError(checkpoint, f"no {RUN_FILE}", expected="a checkpoint from `llara train`")
     try:
         payload = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, ValueError, RecursionError) as err:  # ValueError: bad JSON or UTF-8
         raise DataError(path, f"unreadable ({err})",
                         expected="a checkpoint written by `llara train`") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else None
         raise DataError(path, f"format {found!r}", expected=CHECKPOINT_FORMAT)
+    if not isinstance(payload.get("config"), dict):
+        raise DataError(path, "holds no run config", expected="a checkpoint written by "
+                        "`llara train`")
     return payload
 
 
@@ -62,5 +66,31 @@ def stored_fusion(checkpoint: str | Path) -> dict:
     """The fusion choice training stored: weight, serves (fused or recommender; absent in
     older checkpoints, which serve their weight), gain (the validation rows' intervals), grid
     and rows."""
-    fusion = read_run_json(checkpoint).get("fusion", {})
-    return fusion if isinstance(fusion, dict) else {}
+    return checked_fusion(read_run_json(checkpoint).get("fusion", {}),
+                          Path(checkpoint) / RUN_FILE)
+
+
+def _number(value, low: float = -math.inf) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value) and value >= low
+
+
+def checked_fusion(fusion, where: str | Path) -> dict:
+    """A stored fusion choice, checked to be what `llara train` writes: a finite weight >= 0,
+    serves fused or recommender (absent in older checkpoints), gain intervals of finite
+    numbers."""
+    problem = None
+    if not isinstance(fusion, dict):
+        problem = "is not a mapping"
+    elif not _number(fusion.get("weight", 0.0), 0.0):
+        problem = f"weight {fusion.get('weight')!r} is not a finite number >= 0"
+    elif fusion.get("serves", "fused") not in ("fused", "recommender"):
+        problem = f"serves {fusion.get('serves')!r} is neither fused nor recommender"
+    elif "gain" in fusion and not (isinstance(fusion["gain"], dict) and all(
+            isinstance(v, dict) and all(_number(v.get(k)) for k in ("mean", "low", "high"))
+            for v in fusion["gain"].values())):
+        problem = "gain is not intervals of finite numbers"
+    if problem:
+        raise DataError(where, f"its fusion choice {problem}",
+                        expected="a checkpoint written by `llara train`")
+    return fusion

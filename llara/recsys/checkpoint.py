@@ -77,7 +77,8 @@ def read_header(directory: str | Path) -> RecommenderHeader:
                             expected=CHECKPOINT_FORMAT)
         config = from_dict(RecommenderConfig, payload["model"])
         num_items, max_history = int(payload["num_items"]), int(payload["max_history"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, ConfigError) as err:
+    except (OSError, AttributeError, KeyError, TypeError, ValueError, RecursionError,
+            ConfigError) as err:
         raise DataError(config_path, f"unreadable checkpoint config ({err})") from None
     return RecommenderHeader(config, num_items, max_history, payload)
 

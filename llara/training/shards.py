@@ -317,7 +317,7 @@ class ShardManifest:
         try:
             data = json.loads(path.read_text())
             manifest = cls(**data)
-        except (OSError, json.JSONDecodeError, TypeError) as err:
+        except (OSError, ValueError, RecursionError, TypeError) as err:
             raise DataError(path, f"unreadable shard manifest ({err})",
                             expected="a folder written by `llara data shards`") from None
         if manifest.format != SHARD_FORMAT:

@@ -57,7 +57,7 @@ class TrainState:
 def _read_json(path: Path, what: str):
     try:
         return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (OSError, ValueError, RecursionError) as err:  # ValueError: bad JSON or UTF-8
         raise DataError(path, f"unreadable {what} ({err})") from None
 
 
@@ -254,6 +254,6 @@ def load_state_tree(stem: Path, device: str | torch.device = "cpu"):
     try:
         skeleton = json.loads(stem.with_suffix(".json").read_text())
         tensors = load_file(str(stem.with_suffix(".safetensors")), device=str(device))
-    except (OSError, json.JSONDecodeError, SafetensorError) as err:
+    except (OSError, ValueError, RecursionError, SafetensorError) as err:
         raise DataError(stem, f"unreadable optimizer state ({err})") from None
     return _Unflatten(tensors, stem)(skeleton)

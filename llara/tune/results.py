@@ -40,25 +40,46 @@ class TrialLedger:
             handle.write(json.dumps(record) + "\n")
 
     def events(self) -> list[dict]:
-        """Every event, each checked to name its kind and trial (a damaged line is refused
-        with its number)."""
+        """Every event, each checked to name its kind and trial, a result to carry its epochs
+        and finite metrics. A damaged line is refused with its number, except a last line
+        cut short (a search stopped while appending), which is left out."""
         if not self.path.is_file():
             return []
+        try:
+            lines = self.path.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise DataError(self.path, f"unreadable ({err})") from None
         events = []
-        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
+        for number, line in enumerate(lines, start=1):
             if not line:
                 continue
             try:
                 event = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(self.path, f"not JSON ({err.msg})", line=number) from None
-            if not isinstance(event, dict) or event.get("event") not in EVENTS or \
-                    not isinstance(event.get("trial"), str) or \
-                    not isinstance(event.get("time"), (int, float)):
-                raise DataError(self.path, "not a trial event", line=number,
+            except (ValueError, RecursionError) as err:
+                if number == len(lines) and not line.endswith("}"):
+                    break  # appended to when the search stopped: the event never happened
+                raise DataError(self.path, f"not JSON ({err})", line=number) from None
+            problem = _event_problem(event)
+            if problem:
+                raise DataError(self.path, problem, line=number,
                                 expected=f"event ({', '.join(EVENTS)}), trial and time")
             events.append(event)
         return events
+
+
+def _event_problem(event) -> str | None:
+    if not isinstance(event, dict) or event.get("event") not in EVENTS or \
+            not isinstance(event.get("trial"), str) or \
+            not isinstance(event.get("time"), (int, float)):
+        return "not a trial event"
+    if event["event"] == "result":
+        numbers = {k: v for k, v in event.items() if k not in ("event", "trial", "time")}
+        if not isinstance(numbers.get("epochs_done"), int) or numbers["epochs_done"] < 1:
+            return "a result without its epochs_done"
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in numbers.values()):
+            return "a result whose figures are not finite numbers"
+    return None
 
 
 @dataclass
@@ -94,9 +115,12 @@ def trial_records(events: list[dict], metric: str, epochs: int) -> list[TrialRec
             record.status = "unfinished"
             started.setdefault(trial, event["time"])
             continue
+        if trial not in records:  # its start fell before a damaged, dropped line
+            records[trial] = TrialRecord(trial, {})
+            started[trial] = event["time"]
         record = records[trial]
         record.seconds = event["time"] - started[trial]
-        if event["event"] == "result":
+        if event["event"] == "result" and metric in event:
             done = int(event["epochs_done"])  # a restarted trial reports its epochs again
             record.history = record.history[:done - 1] + [float(event[metric])]
         elif event["event"] == "complete":

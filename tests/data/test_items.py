@@ -117,3 +117,14 @@ def test_prefixes_name_one_reading_or_fail_clearly():
         NUMBERED.resolve("title:4")  # never read as the id 4
     with pytest.raises(ItemLookupError, match="names 2 items"):
         INDEX.parse("title:Chasing Amy")  # a prefix does not choose among duplicates
+
+
+def test_titles_that_begin_like_a_prefix_are_still_titles():
+    from llara.data.items import ItemIndex, ItemLookupError
+
+    index = ItemIndex.build(["ID: Invasion", "Title: Beta", "Heat", "187"])
+    assert index.resolve("ID: Invasion") == 0 and index.resolve("title: beta") == 1
+    assert index.parse("ID: Invasion, Title: Beta, Heat") == [0, 1, 2]
+    assert index.resolve("id:3") == 3 and index.resolve("title:187") == 3
+    with pytest.raises(ItemLookupError, match="id: takes an item id in digits"):
+        index.resolve("id:Heat")

@@ -101,3 +101,28 @@ def test_a_scheduler_state_carries_only_the_live_schedulers_plain_keys():
         check_scheduler_state({**current, "lr_lambdas": [{"__code__": 1}]}, current, "s.json")
     with pytest.raises(DataError, match="base_lrs"):
         check_scheduler_state({**current, "base_lrs": ["x"]}, current, "s.json")
+
+
+@pytest.mark.parametrize("text", [b"\xff\xfe", b"[" * 100000, b'{"t0": '])
+def test_every_saved_file_of_a_run_reads_as_one_line_when_damaged(tmp_path, text):
+    """Bytes that are not UTF-8, JSON nested past the parser's depth, a cut file: each reader
+    of a file a run or a shared store provides says which file, in one line."""
+    from llara.data.prepare import PreparedDataset
+    from llara.model.checkpoint import read_run_json
+    from llara.recsys.checkpoint import read_header
+    from llara.training.run_record import RECORD_FILE, RunRecord
+    from llara.training.shards import ShardManifest
+
+    for name, read in (("trainer_state.json", lambda: TrainState.load(tmp_path)),
+                       ("opt.json", lambda: load_state_tree(tmp_path / "opt")),
+                       ("run.json", lambda: read_run_json(tmp_path)),
+                       ("dataset.json", lambda: PreparedDataset.open(tmp_path)),
+                       ("config.json", lambda: read_header(tmp_path)),
+                       ("manifest.json", lambda: ShardManifest.read(tmp_path)),
+                       (RECORD_FILE, lambda: RunRecord.read(tmp_path))):
+        if name == "opt.json":
+            save_file({"t0": torch.zeros(1)}, str(tmp_path / "opt.safetensors"))
+        (tmp_path / name).write_bytes(text)
+        with pytest.raises(DataError) as caught:
+            read()
+        assert name.split(".")[0] in str(caught.value) and "\n" not in str(caught.value)
