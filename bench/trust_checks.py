@@ -164,6 +164,14 @@ def main() -> None:
                                              "--out", "runs/d"])):
         run(f"{what} on a damaged train.parquet", command, 2, "not a readable Parquet file")
     if not args.no_ray:
+        ray = ["train", "--data", "data", "--rec-checkpoint", "runs/rec/sasrec", "--llm", "tiny",
+               "--budget", "16", "--no-progress", "--num-cpus", "2", "--workers", "1",
+               "--set", "train.batch_size=8", "--set", "train.micro_batch_size=4",
+               "--out", "runs/r"]
+        run("train on Ray", ray, 0)
+        run("... the same run again: finished, not retrained", ray, 0, "finished already")
+        run("... again with another lr: refused", [*ray, "--set", "train.lr=0.01"], 2,
+            "holds another run (train.lr")
         run("data shards on a damaged train.parquet", ["data", "shards", "--data", "damaged",
                                                        "--llm", "tiny", "--out", "shards-d",
                                                        "--no-progress", "--num-cpus", "2"],

@@ -77,8 +77,9 @@ def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
         console.print(f"job {job_id}: {status}")
         return
     from llara.ray_jobs.session import connect, require_gpus
-    from llara.ray_jobs.train import run_training
+    from llara.ray_jobs.train import claim_run, run_training
 
+    claim_run(run, log=lambda *_: None)  # a refusal before Ray starts; run_training says more
     connect(num_cpus, log=console.print)
     require_gpus(run.distributed.num_workers, run.distributed.use_gpu)
     result = run_training(run, cache_dir, progress, log=console.print)

@@ -331,33 +331,57 @@ def keep_final(result, output: Path) -> Path:
     return final
 
 
-def run_training(config: FinetuneConfig, cache_dir=None, progress: bool = True,
-                 log=print) -> DistributedResult:
-    """Build shards if needed, then fit. One run per output folder: a rerun with the same
-    settings and inputs resumes (a finished one is reported, not trained again); other
-    settings are refused before any work (llara.training.run_record)."""
-    config, cache_dir = absolute_paths(config), absolute_path(cache_dir)
+@dataclass
+class RunClaim:
+    """What run_training checked before any work: the inputs' digests, the Ray store, and the
+    earlier record in the output folder (None: a new run)."""
+
+    config: FinetuneConfig
+    inputs: dict
+    storage: str
+    name: str
+    store: tuple
+    """(pyarrow filesystem, run folder on it, the folder as written): see open_store."""
+    earlier: object
+
+
+def claim_run(config: FinetuneConfig, log=print) -> RunClaim:
+    """The checks of a Ray run that need no Ray (the CLI runs them before it starts Ray, so a
+    refusal costs nothing): inputs there and fitting, best/ and final/ replaceable, and the
+    output folder free or holding this same run (run_record.claim_output)."""
+    config = absolute_paths(config)
     check_inputs(config)  # here, not in workers that Ray Train would restart in vain
     check_outputs(config)
     inputs = input_digests(config)
     output = Path(config.output_dir)
     storage = config.distributed.storage_path or str(output / "ray")
     name = "llara-" + output.name
-    filesystem, run_dir, where = open_store(storage, name)
+    store = open_store(storage, name)
     earlier = claim_output(config, inputs, left_checkpoints(output) or
-                           store_has_checkpoints(filesystem, run_dir), log)
+                           store_has_checkpoints(*store[:2]), log)
+    return RunClaim(config, inputs, storage, name, store, earlier)
+
+
+def run_training(config: FinetuneConfig, cache_dir=None, progress: bool = True,
+                 log=print) -> DistributedResult:
+    """Build shards if needed, then fit. One run per output folder: a rerun with the same
+    settings and inputs resumes (a finished one is reported, not trained again); other
+    settings are refused before any work (llara.training.run_record)."""
+    claim = claim_run(config, log)
+    config, inputs, storage, earlier = claim.config, claim.inputs, claim.storage, claim.earlier
+    cache_dir, output = absolute_path(cache_dir), Path(config.output_dir)
     if earlier is not None and earlier.status == "finished" and \
             (output / "final" / "run.json").is_file():
         log(f"{output} holds this run, finished already (same settings and inputs): nothing "
             f"to train; its model is {output / 'final'} (--out elsewhere trains a new run)")
         return DistributedResult(output / "final", earlier.metrics, storage)
     manifest = shard_manifest(config, cache_dir, progress, log)
-    if claim_store(filesystem, run_dir, where, config, inputs) or earlier is not None:
+    if claim_store(*claim.store, config, inputs) or earlier is not None:
         log(f"resuming the run (the same settings and inputs as its {RECORD_FILE}): Ray Train "
-            f"continues from its last checkpoint in {where}, where it saved one")
+            f"continues from its last checkpoint in {claim.store[2]}, where it saved one")
     record = start_record(config, inputs)
     warn_if_no_cpu_left_for_data(config, log)
-    trainer = distributed_trainer(config, manifest, cache_dir, name, storage, inputs)
+    trainer = distributed_trainer(config, manifest, cache_dir, claim.name, storage, inputs)
     plan = step_plan(config, manifest.splits["train"]["rows"], config.distributed.num_workers)
     with training_progress(output / "metrics.jsonl", plan.total_steps, progress):
         result = trainer.fit()
