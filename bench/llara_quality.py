@@ -42,7 +42,8 @@ from rich.table import Table
 
 from llara.config.data import DataConfig
 from llara.config.io import apply_overrides, load_yaml
-from llara.config.run import FinetuneConfig, paper_method
+from llara.config.run import FinetuneConfig
+from paper_method import paper_method
 from llara.config.training import FinetuneTrainConfig
 from llara.data.candidates import sample_candidates
 from llara.data.fetch import fetch_dataset

@@ -30,7 +30,8 @@ from rich.table import Table
 
 from llara.config.data import DataConfig
 from llara.config.recommender import RecRunConfig, RecTrainConfig
-from llara.config.run import FinetuneConfig, paper_method
+from llara.config.run import FinetuneConfig
+from paper_method import paper_method
 from llara.config.training import FinetuneTrainConfig
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset

@@ -26,7 +26,8 @@ from rich.console import Console
 from rich.table import Table
 
 from llara.config.data import DataConfig
-from llara.config.run import FinetuneConfig, paper_method
+from llara.config.run import FinetuneConfig
+from paper_method import paper_method
 from llara.data.candidates import sample_candidates
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset

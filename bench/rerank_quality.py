@@ -27,7 +27,8 @@ from llara.config.candidates import CandidateConfig
 from llara.config.data import DataConfig
 from llara.config.io import apply_overrides, to_dict
 from llara.config.recommender import RecommenderConfig, RecRunConfig, RecTrainConfig
-from llara.config.run import FinetuneConfig, paper_method
+from llara.config.run import FinetuneConfig
+from paper_method import paper_method
 from llara.config.training import FinetuneTrainConfig
 from llara.data.fetch import fetch_dataset
 from llara.data.prepare import PreparedDataset, prepare_dataset

@@ -29,7 +29,8 @@ from torch import nn
 
 from llara.common.device import autocast_for
 from llara.config.lora import LoRAConfig
-from llara.config.run import FinetuneConfig, paper_method
+from llara.config.run import FinetuneConfig
+from paper_method import paper_method
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
 from llara.evaluation.generation import generate_answers, left_aligned

@@ -14,6 +14,7 @@ CONFIGS = {"data.yaml": (DataConfig, "llara data prepare"),
            "rec.yaml": (RecRunConfig, "llara rec train"),
            "run.yaml": (FinetuneConfig, "llara train"),
            "paper.yaml": (FinetuneConfig, "llara train"),
+           "gpu.yaml": (FinetuneConfig, "llara train"),
            "serve.yaml": (ServingConfig, "llara serve")}
 
 
@@ -38,3 +39,16 @@ def test_tune_example_is_a_checked_search():
     assert path.read_text().startswith("# llara tune --config examples/tune.yaml\n")
     spec = load_spec(path)
     assert {p.key for p in spec.space} >= {"projector.kind", "train.lr", "lora.alpha"}
+
+
+def test_the_default_run_is_examples_run_yaml():
+    """`llara train` with no --config runs what examples/run.yaml spells out, option by option;
+    `llara rec train` what examples/rec.yaml does."""
+    from llara.config import to_dict
+
+    assert to_dict(load_yaml(FinetuneConfig, EXAMPLES / "run.yaml")) == to_dict(FinetuneConfig())
+    assert to_dict(load_yaml(RecRunConfig, EXAMPLES / "rec.yaml")) == to_dict(RecRunConfig())
+    text = (EXAMPLES / "run.yaml").read_text()
+    for section, options in to_dict(FinetuneConfig()).items():  # every option written out
+        for option in (options if isinstance(options, dict) else {section: options}):
+            assert f"\n{'  ' if isinstance(options, dict) else ''}{option}:" in text, option

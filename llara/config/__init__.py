@@ -6,18 +6,20 @@ from llara.config.curriculum import SCHEDULES, CurriculumConfig
 from llara.config.data import SOURCE_FORMATS, DataConfig
 from llara.config.distributed import ShardConfig, DistributedConfig
 from llara.config.io import (NULL_TEXT, Override, from_dict, to_dict, read_mapping, load_yaml,
+                             with_options,
                              apply_overrides, dump_yaml, first_difference)
 from llara.config.lora import LoRAConfig
 from llara.config.projector import PROJECTOR_KINDS, ProjectorConfig
 from llara.config.prompt import PromptConfig
 from llara.config.recommender import RECOMMENDERS, RecommenderConfig, RecTrainConfig, RecRunConfig
-from llara.config.run import FinetuneConfig, PAPER_METHOD, paper_method
+from llara.config.run import FinetuneConfig
 from llara.config.scoring import SCORING_HEADS, TRAINING_LOSSES, ScoringConfig
 from llara.config.search import SEARCHERS, SCHEDULERS, METRICS, SearchSettings
 from llara.config.serving import ServingConfig, fusion_weight
 from llara.config.training import FinetuneTrainConfig
 
 __all__ = [
+    "with_options",
     "CANDIDATE_SOURCES",
     "CandidateConfig",
     "require",
@@ -45,8 +47,6 @@ __all__ = [
     "RecTrainConfig",
     "RecRunConfig",
     "FinetuneConfig",
-    "PAPER_METHOD",
-    "paper_method",
     "SCORING_HEADS",
     "ScoringConfig",
     "TRAINING_LOSSES",

@@ -16,9 +16,8 @@ class CandidateConfig:
     source: str = "random"
     """Training lists: random (num_candidates - 1 uniform negatives and the true item: the
     paper) or recommender (the frozen recommender's top-N over the catalogue, the history
-    excluded: hard negatives; where retrieval missed the true item it replaces the
-    lowest-scored one, and each list is in a seeded random order, so neither position nor
-    order gives the answer away)."""
+    excluded: hard negatives, for the rows whose true item it retrieves; each list in a
+    seeded random order, so neither position nor order gives the answer away)."""
     validation: str = "paper"
     """Each epoch's validation: paper (the dataset's random lists) or full (the recommender's
     top-N reranked over the whole catalogue, reported as val_full_* beside the paper figures;

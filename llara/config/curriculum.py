@@ -14,9 +14,9 @@ class CurriculumConfig:
     """When a batch uses the hybrid prompt instead of the text-only one."""
 
     schedule: str = "direct"
-    """direct (hybrid throughout: the default, with the slot head; text-only steps taught it
-    only a popularity prior at CPU budgets), linear (hybrid with probability t/T, the paper),
-    two_stage, step, cosine, text_only."""
+    """direct (hybrid throughout), linear (hybrid with probability t/T: the paper's
+    curriculum), two_stage (text-only, then hybrid), step (the probability climbs in
+    plateaus), cosine (a cosine ramp), text_only."""
     warmup: float = 0.0
     """Share of the first steps kept on text-only prompts before the schedule starts; the
     schedule then runs over the remaining steps (0: the paper)."""

@@ -193,3 +193,23 @@ def apply_overrides(config: T, overrides: list[str | Override]) -> T:
 
 def dump_yaml(config: Any) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+def with_options(config: T, path: str | Path, keys: tuple[str, ...]) -> T:
+    """`config` with the options `keys` (top-level names or dotted `section.option`) taken
+    from the YAML file at `path`, whole sections merged option by option; the file's other
+    options are not read. E.g. a run with the method of examples/paper.yaml but its own
+    data and scale."""
+    source, data = read_mapping(path), to_dict(config)
+    for key in keys:
+        *sections, name = key.split(".")
+        node, found = data, source
+        for section in sections:
+            node, found = node[section], (found or {}).get(section, {})
+        if name not in (found or {}):
+            raise ConfigError(f"{path} sets no '{key}'")
+        if isinstance(node.get(name), dict) and isinstance(found[name], dict):
+            node[name] = {**node[name], **found[name]}
+        else:
+            node[name] = found[name]
+    return from_dict(type(config), data)

@@ -16,10 +16,8 @@ class LoRAConfig:
     alpha: int = 32
     """Scaling numerator (scale = alpha / r)."""
     dropout: float = 0.0
-    """Dropout on the adapter input. 0 by default: peft draws a mask over every adapter's
-    input, a third of the CPU step at the paper's 0.1, and the same 12 batches trained to the
-    same losses without it (bench/results/2026-12-02-train-rate-ablation.md); the paper's
-    method (examples/paper.yaml, config.run.paper_method) keeps 0.1."""
+    """Dropout on the adapter input (the paper: 0.1; peft draws a mask over every adapter's
+    input, which costs time on CPUs)."""
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
                                        "up_proj", "down_proj")
     """Module names that get adapters."""

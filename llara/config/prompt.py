@@ -33,20 +33,16 @@ class PromptConfig:
     compare one user vector with each candidate's embedding."""
     layout: str = "paper"
     """How items are written: paper (`<title> [HistoryEmb], <title> [HistoryEmb]`, the
-    paper's) or compact (`<title>[HistoryEmb] <title>[HistoryEmb]`). With a byte-level
-    tokenizer the paper's space before a slot and its comma are a token each: compact
-    prompts are 23% shorter (188 tokens against 245 on MovieLens) and a step 1.27x faster on 2
-    CPU cores, but the same 12 batches trained to a loss of 2.39 against 1.98
-    (bench/results/2026-12-02-train-rate-ablation.md), so the paper's layout stays the
-    default."""
+    paper's) or compact (`<title>[HistoryEmb] <title>[HistoryEmb]`: fewer tokens with a
+    byte-level tokenizer)."""
     item_text: str = "title"
     """What the prompt writes for each item: title (the paper's, the year removed), year
     (`Toy Story (1995)`) or genres (`Toy Story (1995; Animation, Comedy)`, where the item file
     has genres): text the ID recommender cannot see, at a token cost per item."""
     conditioned_candidates: bool = True
-    """Each [CansEmb] slot carries projector([e_i ; u * e_i]) (history slots [e ; 0]): the
-    coordinates of u * e_i sum to the recommender's own score u . e_i of the item (the
-    default: the best arm of the CPU study; false: the paper's item embeddings alone)."""
+    """Each [CansEmb] slot carries projector([e_i ; u * e_i]) (history slots [e ; 0]), where
+    u is the recommender's state of the user's sequence: the coordinates of u * e_i sum to the
+    recommender's own score u . e_i of the item (false: the paper's item embeddings alone)."""
 
     def __post_init__(self) -> None:
         require(self.min_history >= 1, "prompt.min_history", "must be at least 1")

@@ -22,11 +22,10 @@ class FinetuneConfig:
 
     llm: str = field(default="smollm2-135m", metadata=PATH_OR_NAME)
     """A packaged model name, a Hugging Face folder or hub id, a .gguf file, or `tiny`."""
-    llm_layers: int = 0
-    """Keep only the LLM's first N decoder layers (0: all). The head then reads layer N's
-    states through the model's final norm; the layers above are never loaded, so a step
-    costs about N / depth of the whole model's. SLMRec (Xu et al., ICLR 2025) found most
-    intermediate layers of an LLM recommender redundant."""
+    llm_layers: int = 12
+    """Keep only the LLM's first N decoder layers (0, or N at or above its depth: every
+    layer). The head reads layer N's states through the model's final norm; the layers above
+    are never loaded, so a step costs about N / depth of the whole model's."""
     data_dir: str = field(default="data/movielens-100k", metadata=PATH)
     """Prepared dataset (`llara data prepare`)."""
     rec_checkpoint: str = field(default="runs/rec/sasrec", metadata=PATH)
@@ -34,9 +33,8 @@ class FinetuneConfig:
     fusion_rec_checkpoint: str | None = field(default=None, metadata=PATH)
     """The recommender whose scores fuse with the LLM's and whose top-N the full protocol and
     serving rerank (null: rec_checkpoint). Stacking sets it: rec_checkpoint trained without
-    each user's latest training rows and the LLM stage on those rows only (`llara data
-    holdout`), so the LLM learns where the recommender is wrong out of sample; this one trained
-    on every row. It must share the dataset's catalogue."""
+    each user's latest training rows, the LLM stage on those rows only (`llara data
+    holdout`), and this one trained on every row. It must share the dataset's catalogue."""
     output_dir: str = field(default="runs/llara", metadata=PATH)
     """Where checkpoints and the metrics log go."""
     prompt: PromptConfig = field(default_factory=PromptConfig)
@@ -68,19 +66,3 @@ class FinetuneConfig:
 
     def shard_dir(self) -> str:
         return self.shards.dir or f"{self.output_dir}/shards"
-
-
-PAPER_METHOD = {"scoring.head": "title", "prompt.conditioned_candidates": False,
-                "prompt.user_token": False, "prompt.layout": "paper",
-                "curriculum.schedule": "linear", "lora.dropout": 0.1,
-                "train.fresh_lr_scale": 1.0, "llm_layers": 0}
-"""What the defaults change from the paper's LLaRA (examples/paper.yaml is the whole run)."""
-
-
-def paper_method(config: FinetuneConfig) -> FinetuneConfig:
-    """`config` with the paper's ranking (title answers), prompts (item embeddings alone),
-    curriculum (linear) and the whole LLM."""
-    from llara.config.io import apply_overrides
-
-    return apply_overrides(config, [f"{key}={str(value).lower()}"
-                                    for key, value in PAPER_METHOD.items()])

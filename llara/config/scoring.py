@@ -18,18 +18,17 @@ class ScoringConfig:
     """The ranking head (stored with the checkpoint; every ranking uses it) and fusion."""
 
     head: str = "slot"
-    """slot (the default: it learned the choice from the history on 512 CPU samples, where title
-    scoring learned a prior over titles; bench/results, README "Quality results"); title: the
-    log-likelihood of each candidate's title after the prompt (the paper's
-    answer, learned as text); letter: candidates labelled (A), (B), ... and a softmax over the
-    label tokens at the answer position; slot: a learned linear score of the last hidden state
-    at each candidate's slot token ([CansEmb], [PH] in text-only prompts), a softmax over the
-    candidates. letter and slot read the prompt alone."""
+    """slot: a learned linear score of the last hidden state at each candidate's slot token
+    ([CansEmb], [PH] in text-only prompts), a softmax over the candidates; title: the
+    log-likelihood of each candidate's title after the prompt (the paper's answer, learned as
+    text); letter: candidates labelled (A), (B), ... and a softmax over the label tokens at the
+    answer position. letter and slot read the prompt alone."""
     label_smoothing: float = 0.0
     """letter and slot training: label smoothing of the cross-entropy over the candidates."""
     fusion_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
     """Weights w tried on the validation rows for score fusion (the LLM's log-softmax over the
-    candidates + w x the recommender's); the best is stored with the checkpoint."""
+    candidates + w x the recommender's); the best is served where it beats the recommender's
+    own ranking there by more than chance, else the recommender's ranking is."""
     residual: float = 0.0
     """letter and slot training: the loss is the cross-entropy of head + residual x the frozen
     recommender's log-softmax over the candidates, so that the gradient goes to what the

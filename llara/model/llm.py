@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from llara.common.atomic import atomic_directory
-from llara.common.errors import ConfigError, LlaraError
+from llara.common.errors import LlaraError
 from llara.common.wheels import download_wheel
 from llara.data.fetch import default_cache_dir
 from llara.prompts.templates import SPECIAL_TOKENS, TEMPLATES, USER_FIELD
@@ -159,15 +159,13 @@ def load_llm(source: str, dtype: torch.dtype = torch.float32, extra_text: list[s
              layers: int = 0):
     """(model, tokenizer) from `tiny`, a .gguf file, a local folder, or a hub id, its weights
     in `dtype` whatever dtype they were saved in (llara.common.device.base_dtype decides),
-    with only its first `layers` decoder layers where `layers` is not 0 (llm_layers)."""
+    with only its first `layers` decoder layers where `layers` is below its depth
+    (llm_layers; 0, or as many as it has or more: every layer)."""
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(source, extra_text)
-    if layers:
-        depth = stored_depth(source)
-        if layers > depth:
-            raise ConfigError(f"invalid 'llm_layers': the LLM at '{source}' has {depth} decoder "
-                              f"layers, got {layers}")
+    if layers and layers >= stored_depth(source):
+        layers = 0  # asked for as many layers as it has, or more: all of them
     try:
         if source == TINY:
             model = tiny_llm(len(tokenizer))

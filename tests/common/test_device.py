@@ -56,7 +56,7 @@ def test_frozen_base_weights_are_bf16_wherever_the_run_is(monkeypatch):
 def test_training_keeps_what_trains_in_fp32_over_bf16_frozen_weights(toy_inputs, tmp_path):
     from llara.model.llara import build_llara
 
-    config = toy_config(toy_inputs, tmp_path / "run", precision="bf16")
+    config = toy_config(toy_inputs, tmp_path / "run", precision="bf16", attention="auto")
     inputs = run_inputs(config, "cpu", None, log=lambda *_: None)
     model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table)
     trained = {p.dtype for p in model.parameters() if p.requires_grad}

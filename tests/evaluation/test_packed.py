@@ -37,7 +37,8 @@ def test_layout_positions_mask_and_scored_states():
 
 @pytest.mark.network
 def test_packed_scores_equal_full_forward_passes_on_smollm2(toy_inputs):
-    from llara.config.run import FinetuneConfig, paper_method
+    from llara.config.run import FinetuneConfig
+    from tests.conftest import paper_method
     from llara.data.prepare import PreparedDataset
     from llara.evaluation.scoring import score_candidates
     from llara.model.llara import build_llara

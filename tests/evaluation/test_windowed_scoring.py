@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from llara.config.run import FinetuneConfig, paper_method
+from llara.config.run import FinetuneConfig
+from tests.conftest import paper_method
 from llara.data.tables import Samples
 from llara.evaluation import scoring
 from llara.evaluation.scoring import packed_scoring_exact, score_candidates

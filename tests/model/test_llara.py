@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from llara.config.projector import ProjectorConfig
-from llara.config.run import FinetuneConfig, paper_method
+from llara.config.run import FinetuneConfig
+from tests.conftest import paper_method
 from llara.model.batch import collate_prompts
 from llara.model.llara import build_llara, load_llara
 from llara.model.llm import load_llm
