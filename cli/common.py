@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from os import PathLike
 from pathlib import Path
 from typing import TypeVar
@@ -63,21 +64,23 @@ def with_shortcuts(overrides: list[str | Override] | None,
     """CLI shortcut flags (--epochs 3, --out PATH) become typed overrides of their dotted
     options (train.epochs, output_dir), applied after the --set texts: the value Typer parsed
     is the option's value (a path as its text), never written out and read back as YAML,
-    which would cut "runs/exp #2" at the '#'."""
+    which would cut "runs/exp #2" at the '#'. A choice (cli/options.py) is its text."""
     return list(overrides or []) + [
-        Override(key, str(value) if isinstance(value, PathLike) else value)
+        Override(key, str(value) if isinstance(value, PathLike) else
+                 value.value if isinstance(value, Enum) else value)
         for key, value in shortcuts.items() if value is not None]
 
 
-def refuse_unused(mode: str, why: str, given: dict[str, object]) -> None:
+def refuse_unused(mode: str, why: str, given: dict[str, object],
+                  instead: str | None = None) -> None:
     """Flags that `mode` (a flag such as --local) would ignore are an error when given (not
     None), rather than dropped silently: a user who asked for four workers must not get one
-    process without a word."""
+    process without a word. `instead`: the other way out, where it is not dropping `mode`."""
     named = [flag for flag, value in given.items() if value is not None]
     if named:
         them = "it" if len(named) == 1 else "them"
         raise ConfigError(f"{', '.join(named)} cannot be combined with {mode} ({why}); drop "
-                          f"{them}, or drop {mode}")
+                          f"{them}, or {instead or 'drop ' + mode}")
 
 
 def metrics_table(title: str, rows: dict[str, dict[str, float]],

@@ -1,11 +1,19 @@
-"""Options several commands share, defined once (typer reads them from the annotations)."""
+"""Options several commands share, defined once (typer reads them from the annotations), and
+the choices of the options whose values are a fixed set, as enums built from the library's
+own tuple of names (Typer checks them, lists them in --help and completes them)."""
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, TypeVar
 
 import typer
+
+from llara.config import RECOMMENDERS, SCHEDULERS, SCHEDULES, SEARCHERS, SOURCE_FORMATS
+from llara.data import DATASETS, SOURCES, SPLITS
+from llara.inference import EVALUATION_MODES, MODES, PROTOCOLS
+from llara.model import PACKAGED_MODELS
 
 SET_TEXT = ("A text option takes everything after '=' as it is (quote it for the shell, "
             "not for YAML: --set \"output_dir=runs/exp #2\"); `null` sets an optional one to "
@@ -25,3 +33,43 @@ Follow = Annotated[bool, typer.Option(help="Stream the cluster job's logs until 
 Requirements = Annotated[bool, typer.Option(help="Install this package's requirements in the "
                                             "job's runtime_env (off when the cluster image "
                                             "has them).")]
+
+
+class Choice(str, enum.Enum):
+    """A CLI option's fixed set of values; str() is the value, as the user typed it."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def choices(name: str, names) -> type[Choice]:
+    """An enum of these names (each member's value is its name), in their order."""
+    return Choice(name, {n: n for n in names})
+
+
+EVALUATION_SPLITS = tuple(split for split in SPLITS if split != "train")
+"""The splits a checkpoint is evaluated on (train is what it learnt from)."""
+DEMO_DATASETS = {"movielens": "MovieLens-100K", "lastfm": "LastFM"}
+"""`llara demo --dataset`: MovieLens-100K from its registry package, or the paper's released
+LastFM tables; the names the demo prints."""
+
+EvaluationMode = choices("EvaluationMode", EVALUATION_MODES)
+Protocol = choices("Protocol", PROTOCOLS)
+Split = choices("Split", EVALUATION_SPLITS)
+RequestMode = choices("RequestMode", MODES)
+Schedule = choices("Schedule", SCHEDULES)
+Searcher = choices("Searcher", SEARCHERS)
+Scheduler = choices("Scheduler", SCHEDULERS)
+Recommender = choices("Recommender", RECOMMENDERS)
+DemoDataset = choices("DemoDataset", DEMO_DATASETS)
+Dataset = choices("Dataset", DATASETS)
+FetchSource = choices("FetchSource", SOURCES)
+SourceFormat = choices("SourceFormat", SOURCE_FORMATS)
+PackagedModel = choices("PackagedModel", PACKAGED_MODELS)
+
+T = TypeVar("T")
+
+
+def plain(value: T) -> T | str:
+    """The value a choice stands for (its text), for the library; anything else as it is."""
+    return value.value if isinstance(value, enum.Enum) else value
