@@ -14,7 +14,6 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from llara.common import ConfigError
 from llara.config import (DataConfig, DistributedConfig, FinetuneConfig, FinetuneTrainConfig,
                           RecommenderConfig, RecRunConfig, RecTrainConfig, ShardConfig,
                           TRAINING_LOSSES)
@@ -28,12 +27,11 @@ from llara.training import discard_run
 
 from .common import comparison_views, console, fusion_note
 from .data_cmd import print_prepare_report, print_released_report
-from .options import CacheDir, Progress
+from .options import DEMO_DATASETS, CacheDir, DemoDataset, Progress
 
 PAPER = {"movielens": {"SASRec": 0.3444, "LLaRA (SASRec)": 0.4421},
          "lastfm": {"SASRec": 0.2233, "LLaRA (SASRec)": 0.4508}}
-"""LLaRA paper, Table 2, HitRatio@1."""
-DATASET_NAMES = {"movielens": "MovieLens-100K", "lastfm": "LastFM"}
+"""LLaRA paper, Table 2, HitRatio@1, for each of DEMO_DATASETS."""
 LASTFM = Path(__file__).resolve().parents[2] / "shared" / "data" / "llara_ref" / "lastfm"
 """Where this project keeps the paper's LastFM tables (beside the repository)."""
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
@@ -61,23 +59,25 @@ def reference_table(best: list[dict], paper: dict[str, float]) -> Table:
 
 
 def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and checkpoints go."),
-         dataset_name: str = typer.Option("movielens", "--dataset", help="movielens "
-                                          "(MovieLens-100K from its registry package) or "
-                                          "lastfm (the paper's released LastFM tables)."),
+         dataset_name: DemoDataset = typer.Option("movielens", "--dataset", help="movielens "
+                                                  "(MovieLens-100K from its registry "
+                                                  "package) or lastfm (the paper's released "
+                                                  "LastFM tables)."),
          source: Optional[Path] = typer.Option(None, help="--dataset lastfm: the folder of "
                                                "released tables (default: "
                                                "../shared/data/llara_ref/lastfm)."),
          reference_split: Optional[Path] = typer.Option(
-             None, help="MovieLens: the paper's released rows (val.jsonl [test.jsonl]) to "
-             "evaluate on."),
+             None, help="MovieLens: the paper's released rows (val.jsonl, and test.jsonl "
+             "where it has one) to evaluate on."),
          # On a 2-core AVX2 CPU the 4 minutes fit 864-896 samples: LLaRA alone 0.45-0.50 HR@1
          # over three seeds, where 512 gave 0.33 (bench/results/2026-12-05-demo-budget.md).
-         budget: int = typer.Option(1024, min=16, help="Upper bound on LLaRA training samples "
-                                    "(a seeded random slice)."),
+         max_samples: int = typer.Option(1024, min=16, help="An upper bound on LLaRA "
+                                         "training samples (a seeded random slice, one "
+                                         "epoch)."),
          minutes: float = typer.Option(4.0, min=0.1, help="Upper bound on LLaRA fine-tuning "
                                        "minutes, compiling included: it trains as many "
-                                       "samples as fit, up to --budget, with the learning "
-                                       "rate decaying over the minutes."),
+                                       "samples as fit, up to --max-samples, with the "
+                                       "learning rate decaying over the minutes."),
          layers: int = typer.Option(10, min=0, help="The LLM's decoder layers to keep "
                                     "(llm_layers, 0 = all). 10, not examples/run.yaml's 12: in "
                                     "the demo's fixed minutes it trains about 20% more "
@@ -112,9 +112,7 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     from llara.ray_jobs.session import connect
     from llara.ray_jobs.train import run_training
 
-    if dataset_name not in PAPER:
-        raise ConfigError(f"invalid '--dataset': '{dataset_name}' is not one of "
-                          f"{', '.join(PAPER)}")
+    dataset_name = dataset_name.value
     paper = PAPER[dataset_name]
     started = time.perf_counter()
     data_dir = workdir / "data"
@@ -150,12 +148,12 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
         # micro-batches of 4 (under 2 GB), the fresh modules at 10x lr (the default)
         train=FinetuneTrainConfig(epochs=1, batch_size=16, micro_batch_size=4, lr=1e-3,
                                   compile=compile_layers, attention="sdpa",
-                                  max_train_samples=budget,
+                                  max_train_samples=max_samples,
                                   max_minutes=minutes, max_eval_samples=32, device="cpu",
                                   seed=seed),
-        # the budget and a margin for histories too short to train on: tokenising four times
-        # the budget cost the demo 14 s
-        shards=ShardConfig(limit=max(budget + budget // 4, 256)),
+        # the samples and a margin for histories too short to train on: tokenising four times
+        # as many cost the demo 14 s
+        shards=ShardConfig(limit=max(max_samples + max_samples // 4, 256)),
         distributed=DistributedConfig(num_workers=1, checkpoint_every=1000))
     console.rule("4/7 start Ray")
     dashboard = connect(log=console.print)
@@ -167,8 +165,8 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     result = run_training(config, cache_dir, progress, log=console.print)
     steps_log = read_metrics_log(Path(config.output_dir) / "metrics.jsonl")
     samples_trained = config.train.batch_size * max(r["step"] for r in steps_log if "loss" in r)
-    console.print(f"trained on {samples_trained} samples (at most --budget {budget}, in at "
-                  f"most --minutes {minutes:g})")
+    console.print(f"trained on {samples_trained} samples (at most --max-samples {max_samples}, "
+                  f"in at most --minutes {minutes:g})")
     console.rule(f"7/7 evaluate on {split} (Ray Data batch inference), then the history "
                  "diagnostic")
     metrics, predictions, seconds = evaluate_distributed(result.checkpoint_dir, split, "score",
@@ -189,7 +187,7 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
                    metrics["fused"]["HitRatio@1"]}
     # released rows carry no user id (None)
     users = "" if None in rows.user else f" of {len(set(rows.user))} users"
-    table = Table(title=f"{DATASET_NAMES[dataset_name]} {split} ({limit} rows{users}, "
+    table = Table(title=f"{DEMO_DATASETS[dataset_name]} {split} ({limit} rows{users}, "
                   f"{dataset.config.num_candidates} candidates), HitRatio@1")
     for column in ("model", "this run", "paper"):
         table.add_column(column, justify="right")
@@ -216,14 +214,14 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     elapsed = (time.perf_counter() - started) / 60
     notes = [f"LLaRA ({config.scoring.head} head, curriculum {config.curriculum.schedule}"
              f"{', user token' if config.prompt.user_token else ''}) trained on a slice of "
-             f"{samples_trained} samples (1 epoch, batch 16, at most {budget} samples and "
-             f"{minutes:g} minutes) of {llm} on the CPU: the paper trains 5 "
+             f"{samples_trained} samples (1 epoch, batch 16, at most {max_samples} samples "
+             f"and {minutes:g} minutes) of {llm} on the CPU: the paper trains 5 "
              "epochs on all samples on GPUs, so this run shows the pipeline, not the paper's "
              "quality.", reads + ".",
              f"Candidate scoring on {limit} {split} rows took {seconds:.0f}s; whole demo "
              f"{elapsed:.1f} min.", f"Ray dashboard during the run: {dashboard}",
              f"Checkpoint: {result.checkpoint_dir}; Ray results: {result.storage}"]
-    report = write_report(workdir / "report", f"LLaRA demo: {DATASET_NAMES[dataset_name]}",
+    report = write_report(workdir / "report", f"LLaRA demo: {DEMO_DATASETS[dataset_name]}",
                           results, paper_rows, steps_log, notes,
                           references, TRAINING_LOSSES[config.scoring.head], comparison)
     console.print(f"report -> {report / 'README.md'} ({elapsed:.1f} min)")

@@ -24,8 +24,10 @@ def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written b
           host: Optional[str] = typer.Option(None, help="Bind address (default 127.0.0.1)."),
           port: Optional[int] = typer.Option(None, help="HTTP port (default 8000)."),
           replicas: Optional[int] = typer.Option(None, min=1, help="Replicas (fixed)."),
-          gpus: Optional[float] = typer.Option(None, min=0, help="GPUs per replica."),
-          cpus: Optional[float] = typer.Option(None, help="CPUs per replica."),
+          gpus_per_replica: Optional[float] = typer.Option(
+              None, min=0, help="GPUs per replica (gpus_per_replica; default 0: the CPU)."),
+          cpus_per_replica: Optional[float] = typer.Option(
+              None, min=0.01, help="CPUs per replica (cpus_per_replica; default 1)."),
           max_batch_size: Optional[int] = typer.Option(None, min=1, help="Requests per "
                                                        "forward pass (1: no batching)."),
           batch_wait_ms: Optional[float] = typer.Option(None, min=0, help="Wait for a batch "
@@ -43,9 +45,9 @@ def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written b
     until Ctrl+C."""
     settings = build_config(ServingConfig, config, with_shortcuts(set_, {
         "checkpoint": checkpoint, "host": host, "port": port, "replicas": replicas,
-        "gpus_per_replica": gpus, "cpus_per_replica": cpus, "max_batch_size": max_batch_size,
-        "batch_wait_ms": batch_wait_ms, "autoscale": autoscale, "min_replicas": min_replicas,
-        "max_replicas": max_replicas}))
+        "gpus_per_replica": gpus_per_replica, "cpus_per_replica": cpus_per_replica,
+        "max_batch_size": max_batch_size, "batch_wait_ms": batch_wait_ms,
+        "autoscale": autoscale, "min_replicas": min_replicas, "max_replicas": max_replicas}))
     from llara.inference import check_checkpoint
     from llara.ray_jobs.session import connect
     from llara.serve.run import start, stop

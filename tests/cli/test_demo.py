@@ -17,14 +17,15 @@ from tests.data.test_released import toy_rows, write_released
 def test_demo_from_a_relative_workdir(tmp_path):
     cache = os.environ.get("LLARA_CACHE_DIR") or REPO / ".pytest_cache" / "llara-data"
     done = _llara("demo", "--workdir", "runs/demo", "--llm", "tiny", "--layers", "1",
-                  "--budget", "16", "--rec-epochs", "2", "--eval-samples", "24", "--seed", "1",
-                  "--cache-dir", os.path.relpath(cache, tmp_path), "--no-progress",
+                  "--max-samples", "16", "--rec-epochs", "2", "--eval-samples", "24",
+                  "--seed", "1", "--cache-dir", os.path.relpath(cache, tmp_path), "--no-progress",
                   cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     workdir = tmp_path / "runs" / "demo"
     assert "MovieLens-100K test (24 rows of 8 users," in done.stdout  # 3 rows a user
-    assert "trained on 16 samples (at most --budget 16, in at most --minutes 4)" in done.stdout
+    assert "trained on 16 samples (at most --max-samples 16, in at most --minutes 4)" in \
+        done.stdout
     lines = done.stdout.splitlines()
     assert any("SASRec" in line and "0.3444" in line for line in lines)  # the paper's beside
     head = f"LLaRA ({FinetuneConfig().scoring.head} head)"
@@ -65,7 +66,7 @@ def test_lastfm_demo_on_released_tables_without_a_test_split(tmp_path):
     del tables["test"]
     write_released(tmp_path / "released", tables)
     done = _llara("demo", "--dataset", "lastfm", "--source", "released", "--workdir",
-                  "runs/demo", "--llm", "tiny", "--layers", "0", "--budget", "16",
+                  "runs/demo", "--llm", "tiny", "--layers", "0", "--max-samples", "16",
                   "--rec-epochs", "2", "--compile",  # the Ray path compiled once
                   "--no-progress", cwd=tmp_path)
     output = done.stdout + done.stderr
