@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from importlib.metadata import version as package_version
+from typing import Optional
 
 import typer
 
@@ -13,13 +15,27 @@ from .common import console
 
 app = typer.Typer(help="LLaRA: LLM-based sequential recommendation.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
+
+
+def show_version(given: bool) -> None:
+    if given:
+        console.print(f"llara {package_version('llara')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def options(version: Optional[bool] = typer.Option(
+        None, "--version", callback=show_version, is_eager=True,
+        help="Print the installed llara version and exit.")) -> None:
+    """LLaRA: LLM-based sequential recommendation."""
+
+
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(rec_cmd.app, name="rec")
 app.add_typer(models_cmd.app, name="models")
 app.command("train")(train_cmd.train)
 app.command("tune")(tune_cmd.tune)
 app.command("serve")(serve_cmd.serve)
-data_cmd.app.command("shards")(train_cmd.shards)
 app.command("evaluate")(llara_cmd.evaluate)
 app.command("recommend")(llara_cmd.recommend)
 app.command("demo")(demo_cmd.demo)

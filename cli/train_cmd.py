@@ -1,4 +1,4 @@
-"""`llara train` (local Ray, a cluster, or one process) and `llara data shards`."""
+"""`llara train`: on a local Ray, as a Ray Job on a cluster, or in one process."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from llara.config import FinetuneConfig
 
 from .common import build_config, console, refuse_unused, with_shortcuts
 from .options import (SET_TEXT, Address, CacheDir, Cluster, Follow, NumCpus, Progress,
-                      Requirements)
+                      Requirements, Schedule)
 
 CONFIG_HELP = "YAML mirroring FinetuneConfig (llm, data_dir, prompt, lora, train, ...)."
 SET_HELP = "Dotted override, repeatable, e.g. --set train.lr=0.0008. " + SET_TEXT
@@ -42,8 +42,10 @@ def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
           llm: Optional[str] = typer.Option(None, help="smollm2-135m, a HF folder or id, a "
                                             ".gguf file, or tiny."),
           out: Optional[Path] = typer.Option(None, help="Output folder."),
-          schedule: Optional[str] = typer.Option(None, help="Curriculum schedule."),
-          budget: Optional[int] = typer.Option(None, help="Training samples per epoch."),
+          schedule: Optional[Schedule] = typer.Option(None, help="Curriculum schedule "
+                                                      "(curriculum.schedule)."),
+          budget: Optional[int] = typer.Option(None, help="Training samples per epoch "
+                                               "(train.max_train_samples)."),
           cache_dir: CacheDir = None,
           progress: Progress = True) -> None:
     """Fine-tune LLaRA (LoRA + projector, text-to-hybrid curriculum) with Ray Train + DeepSpeed."""
@@ -51,7 +53,10 @@ def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
         refuse_unused("--local", "it trains in this process, without Ray", {
             "--cluster": cluster, "--address": address, "--workers": workers,
             "--gpus/--no-gpus": gpus, "--num-cpus": num_cpus})
-    elif cluster is None and address is not None:
+    elif cluster is not None:
+        refuse_unused("--cluster", "the job runs on the cluster's own CPUs",
+                      {"--num-cpus": num_cpus})
+    elif address is not None:
         raise ConfigError("--address names the dashboard of a --cluster's head; give "
                           "--cluster too (without it, training runs on a local Ray)")
     run = run_config(config, set_, data_dir=data, rec_checkpoint=rec_checkpoint,
@@ -88,21 +93,3 @@ def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
                   f"HitRatio@1 {metrics.get('val_HitRatio@1', float('nan')):.4f} -> "
                   f"{result.checkpoint_dir}; Ray results in {result.storage}")
 
-
-def shards(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
-           set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
-           data: Optional[Path] = typer.Option(None, help="Prepared dataset folder."),
-           llm: Optional[str] = typer.Option(None, help="The LLM whose tokenizer is used."),
-           out: Optional[Path] = typer.Option(None, help="Shard folder (shards.dir)."),
-           rows_per_shard: Optional[int] = typer.Option(None, min=1, help="Samples per file."),
-           num_cpus: NumCpus = None,
-           cache_dir: CacheDir = None,
-           progress: Progress = True) -> None:
-    """Tokenise hybrid and text-only prompts into Parquet shards with Ray Data."""
-    run = run_config(config, set_, data_dir=data, llm=llm,
-                     **{"shards.dir": out, "shards.rows_per_shard": rows_per_shard})
-    from llara.ray_jobs.build_shards import build_shards
-    from llara.ray_jobs.session import connect
-
-    connect(num_cpus, log=console.print)
-    build_shards(run, cache_dir, progress, log=console.print)
