@@ -22,7 +22,7 @@ from llara.recsys import target_counts
 from .common import (comparison_views, console, fusion_note, fusion_view, metrics_view,
                      print_ranking,
                      refuse_unused)
-from .options import CacheDir, NumCpus, Progress
+from .options import CacheDir, EvaluationMode, NumCpus, Progress, Protocol, RequestMode, Split
 
 ITEM_REFERENCES = ("Digits that are both an id and another item's title are an error: "
                    "write id:187 or title:187 to say which (llara.data.items).")
@@ -37,13 +37,16 @@ METRIC_GROUPS = ("generate", "score", "recommender", "fused", "popularity", "rer
 
 
 def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara train`."),
-             split: str = typer.Option("test", help="val or test."),
-             mode: Optional[str] = typer.Option(None, help="score (candidate likelihood), "
-                                                "generate (the paper's protocol) or both; "
-                                                "default both, score with --protocol full."),
-             protocol: str = typer.Option("paper", help="paper (20 random candidates, the "
-                                          "true item among them) or full (the recommender's "
-                                          "top-N over the whole catalogue, reranked)."),
+             split: Split = typer.Option("test", help="The rows to evaluate on."),
+             mode: EvaluationMode = typer.Option(
+                 "score", help="score (candidate likelihood by the checkpoint's ranking "
+                 "head), generate (the paper's protocol: the LLM writes a title) or both. "
+                 "Generation reads answers that only the `title` head trains: with another "
+                 "head it scores about 0. --protocol full takes score only."),
+             protocol: Protocol = typer.Option("paper", help="paper (20 random candidates, "
+                                               "the true item among them) or full (the "
+                                               "recommender's top-N over the whole "
+                                               "catalogue, reranked)."),
              retrieve_n: Optional[int] = typer.Option(None, "--retrieve", help="--protocol "
                                                       "full: items retrieved (default: the "
                                                       "dataset's num_candidates)."),
@@ -60,7 +63,9 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
              batch_size: Optional[int] = typer.Option(None, min=1, help="Samples per actor "
                                                       "call (default 16)."),
              num_cpus: NumCpus = None,
-             device: str = typer.Option("auto", help="--local only: cpu, cuda or auto."),
+             device: Optional[str] = typer.Option(None, help="--local (or --diagnostics) "
+                                                  "only: cpu, cuda, cuda:N or auto "
+                                                  "(default: auto)."),
              cache_dir: CacheDir = None,
              diagnostics: bool = typer.Option(False, "--diagnostics", help="Also the "
                                               "popularity baseline on the same lists and "
@@ -68,13 +73,18 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
                                               "same lists scored with another user's "
                                               "history); runs in this process."),
              progress: Progress = True) -> None:
-    """ValidRatio and HitRatio@1 by generation; HitRatio@1/3/5 and NDCG@5 by the checkpoint's
-    ranking head, beside the recommender alone and the fused score (with the fusion grid).
-    With --protocol full: HitRatio@1/5/10 and NDCG@5/10 over the whole catalogue for the
-    recommender alone and for its top-N reranked by LLaRA, and the retrieval's recall@N.
+    """HitRatio@1/3/5 and NDCG@5 by the checkpoint's ranking head, beside the recommender
+    alone and the fused score (with the fusion grid); with --mode generate or both also
+    ValidRatio and HitRatio@1 by generation. With --protocol full: HitRatio@1/5/10 and
+    NDCG@5/10 over the whole catalogue for the recommender alone and for its top-N reranked
+    by LLaRA, and the retrieval's recall@N.
 
     Runs as Ray Data batch inference (the model loaded once per actor) unless --local."""
-    mode = mode or ("score" if protocol == "full" else "both")
+    split, mode, protocol = split.value, mode.value, protocol.value
+    if not (local or diagnostics):
+        refuse_unused("Ray Data batch inference", "its actors run where --gpus/--no-gpus "
+                      "puts them", {"--device": device}, instead="add --local")
+    device = device or "auto"
     if local or diagnostics:
         refuse_unused("--local" if local else "--diagnostics", "it evaluates in this process, "
                       "without Ray", {"--actors": actors, "--gpus/--no-gpus": gpus,
@@ -152,10 +162,13 @@ def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder writt
                                                 "default candidates. " + ITEM_REFERENCES),
               k: Optional[int] = typer.Option(None, min=1, help="Items to return (default: "
                                               "all candidates)."),
-              mode: str = typer.Option("score", help="score or generate."),
+              mode: RequestMode = typer.Option("score", help="score (rank the candidates) "
+                                               "or generate (the LLM writes a title; only "
+                                               "the `title` head trains answers)."),
               seed: Optional[int] = typer.Option(None, help="Seed for sampled candidates "
                                                  "(a service with candidate_source random)."),
-              device: str = typer.Option("auto", help="--checkpoint: cpu, cuda or auto."),
+              device: Optional[str] = typer.Option(None, help="--checkpoint only: cpu, "
+                                                   "cuda, cuda:N or auto (default: auto)."),
               cache_dir: CacheDir = None
               ) -> None:
     """Rank candidates for a history and print them with their scores and where each came
@@ -163,11 +176,15 @@ def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder writt
     if (url is None) == (checkpoint is None):
         raise ConfigError("give either --checkpoint (rank here) or --url (ask a running "
                           "`llara serve`)")
+    mode = mode.value
     if url is not None:
+        refuse_unused("--url", "the service ranks with its own model",
+                      {"--device": device, "--cache-dir": cache_dir})
         from .serve_cmd import recommend_remote
 
         recommend_remote(url, history, candidates, pin, k, mode, seed)
         return
+    device = device or "auto"
     trained = load_trained(checkpoint, device, cache_dir, log=console.print)
     # The service's own reading of the same text (llara.data.items), so that --checkpoint
     # and --url agree.

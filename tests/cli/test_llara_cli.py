@@ -50,8 +50,8 @@ def test_train_writes_adapter_projector_and_log(trained):
 
 def test_evaluate_both_protocols_in_process_and_as_ray_batch_inference(trained):
     out = _ok(["evaluate", "--local", "--checkpoint", trained / "run" / "best", "--split",
-               "test", "--max-samples", "5", "--predictions", trained / "p.parquet", "--json",
-               trained / "m.json", "--no-progress"])
+               "test", "--mode", "both", "--max-samples", "5", "--predictions",
+               trained / "p.parquet", "--json", trained / "m.json", "--no-progress"])
     assert "generate" in out and "score" in out
     metrics = json.loads((trained / "m.json").read_text())
     assert metrics["score"]["ValidRatio"] == 1.0 and "HitRatio@1" in metrics["generate"]
@@ -77,7 +77,7 @@ def test_evaluate_both_protocols_in_process_and_as_ray_batch_inference(trained):
     run = json.loads((old / "run.json").read_text())
     run["config"].update(data_dir="data", rec_checkpoint="rec")
     (old / "run.json").write_text(json.dumps(run))
-    done = _llara("evaluate", "--checkpoint", "old-style", "--split", "test",
+    done = _llara("evaluate", "--checkpoint", "old-style", "--split", "test", "--mode", "both",
                   "--max-samples", "5", "--batch-size", "2", "--num-cpus", "2",
                   "--predictions", "ray.parquet", "--json", "ray.json", "--no-progress",
                   cwd=trained)
