@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from llara.common import ConfigError, DataError, resolve_device, write_json
-from llara.config import RECOMMENDERS, RecRunConfig
+from llara.common import DataError, resolve_device, write_json
+from llara.config import RecRunConfig
 from llara.data import PreparedDataset, sample_candidates
 from llara.evaluation import FULL_KS, full_metrics
 from llara.recsys import (evaluate_ranking, load_checkpoint, rank_candidates, retrieve,
@@ -16,14 +16,15 @@ from llara.recsys import (evaluate_ranking, load_checkpoint, rank_candidates, re
 
 from .common import (build_config, console, metrics_table, metrics_view, paper_benchmark,
                      with_shortcuts)
-from .options import SET_TEXT, Progress
+from .options import SET_TEXT, Progress, Protocol, Recommender, Split
 
 app = typer.Typer(help="Train and evaluate SASRec, GRU4Rec and Caser.", no_args_is_help=True)
 
 
 @app.command()
 def train(data: Path = typer.Option(..., help="Folder written by `llara data prepare`."),
-          model: Optional[str] = typer.Option(None, help=f"One of {', '.join(RECOMMENDERS)}."),
+          model: Optional[Recommender] = typer.Option(None, help="The recommender "
+                                                      "(model.model; default sasrec)."),
           out: Optional[Path] = typer.Option(None, help="Checkpoint folder "
                                              "(default: runs/rec/<model>)."),
           config: Optional[Path] = typer.Option(None, help="YAML with `model:` and `train:` "
@@ -50,21 +51,19 @@ def train(data: Path = typer.Option(..., help="Folder written by `llara data pre
 def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara rec train`."),
              data: Optional[Path] = typer.Option(None, help="Prepared data (default: the one "
                                                  "the checkpoint was trained on)."),
-             split: str = typer.Option("test", help="val or test."),
+             split: Split = typer.Option("test", help="The rows to evaluate on."),
              predictions: Optional[Path] = typer.Option(None, help="Write per-sample rankings "
                                                         "here (Parquet)."),
              json_out: Optional[Path] = typer.Option(None, "--json", help="Write metrics as JSON."),
              device: str = typer.Option("auto", help="cpu, cuda or auto."),
              batch_size: int = typer.Option(1024, min=1, help="Samples per batch."),
-             protocol: str = typer.Option("paper", help="paper (20 random candidates) or full "
-                                          "(a ranking of the whole catalogue).")) -> None:
+             protocol: Protocol = typer.Option("paper", help="paper (20 random candidates) "
+                                               "or full (a ranking of the whole "
+                                               "catalogue).")) -> None:
     """HitRatio@1/3/5, NDCG@5 and ValidRatio in the 20-candidate protocol; with --protocol
     full, HitRatio@1/5/10 and NDCG@5/10 of the ranking over the whole catalogue (the history
     excluded, the true item never inserted)."""
-    if split not in ("val", "test"):
-        raise ConfigError(f"invalid '--split': '{split}' is not val or test")
-    if protocol not in ("paper", "full"):
-        raise ConfigError(f"invalid '--protocol': '{protocol}' is not paper or full")
+    split, protocol = split.value, protocol.value
     device = resolve_device(device)
     loaded = load_checkpoint(checkpoint, device)
     data = data or Path(loaded.info.get("dataset_dir", ""))

@@ -12,9 +12,9 @@ from rich.table import Table
 from llara.common import ConfigError
 from llara.tune import TuneSpec, load_spec
 
-from .common import console, with_shortcuts
+from .common import console, refuse_unused, with_shortcuts
 from .options import (SET_TEXT, Address, CacheDir, Cluster, Follow, NumCpus, Progress,
-                      Requirements)
+                      Requirements, Scheduler, Searcher)
 
 SPEC_HELP = ("Search file: `run` (a run YAML path or inline options), `space` (options to "
              "search as choice, grid, uniform, loguniform or int ranges) and `search` "
@@ -62,8 +62,9 @@ def tune(config: Optional[Path] = typer.Option(None, help=SPEC_HELP),
          num_samples: Optional[int] = typer.Option(None, min=1, help="Trials to run."),
          max_concurrent: Optional[int] = typer.Option(None, min=1, help="Trials at once "
                                                       "(default: as many as the cluster fits)."),
-         searcher: Optional[str] = typer.Option(None, help="optuna (TPE) or random."),
-         scheduler: Optional[str] = typer.Option(None, help="asha (early stopping) or fifo."),
+         searcher: Optional[Searcher] = typer.Option(None, help="optuna (TPE) or random."),
+         scheduler: Optional[Scheduler] = typer.Option(None, help="asha (early stopping) or "
+                                                       "fifo."),
          time_budget: Optional[float] = typer.Option(None, min=1, help="Seconds for the whole "
                                                      "search."),
          workers: Optional[int] = typer.Option(None, min=1, help="Ray Train workers per trial."),
@@ -82,6 +83,12 @@ def tune(config: Optional[Path] = typer.Option(None, help=SPEC_HELP),
          progress: Progress = True) -> None:
     """Search projector, curriculum, LoRA and learning-rate settings: every trial is a Ray
     Train run scored by validation HitRatio@1 after each epoch; ASHA stops trailing trials."""
+    if cluster is not None:
+        refuse_unused("--cluster", "the job runs on the cluster's own CPUs",
+                      {"--num-cpus": num_cpus})
+    elif address is not None:
+        raise ConfigError("--address names the dashboard of a --cluster's head; give "
+                          "--cluster too (without it, the search runs on a local Ray)")
     search_shortcuts = {"output_dir": out, "num_samples": num_samples,
                         "max_concurrent": max_concurrent, "searcher": searcher,
                         "scheduler": scheduler, "time_budget_s": time_budget}
