@@ -14,12 +14,11 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from llara.config import (DataConfig, DistributedConfig, FinetuneConfig, FinetuneTrainConfig,
-                          RecommenderConfig, RecRunConfig, RecTrainConfig, ShardConfig,
-                          TRAINING_LOSSES)
+from llara.config import (TRAINING_LOSSES, DataConfig, FinetuneConfig, Override, RecRunConfig,
+                          apply_overrides)
 from llara.data import PreparedDataset, fetch_dataset, import_released, prepare_dataset
-from llara.evaluation import (best_per_head, comparison_from_predictions, fusion_label,
-                              read_metrics_log, reference_results, write_report)
+from llara.evaluation import (comparison_from_predictions, fusion_label, read_metrics_log,
+                              write_report)
 from llara.inference import history_diagnostics, load_trained
 from llara.model import resolve_llm
 from llara.recsys import target_counts, train_recommender
@@ -34,28 +33,35 @@ PAPER = {"movielens": {"SASRec": 0.3444, "LLaRA (SASRec)": 0.4421},
 """LLaRA paper, Table 2, HitRatio@1, for each of DEMO_DATASETS."""
 LASTFM = Path(__file__).resolve().parents[2] / "shared" / "data" / "llara_ref" / "lastfm"
 """Where this project keeps the paper's LastFM tables (beside the repository)."""
-RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
-"""Benchmark results committed with the repository (learning curve, GPU quality runs)."""
 
 
-def reference_table(best: list[dict], paper: dict[str, float]) -> Table:
-    """The best committed run of each ranking head, then the paper's rows."""
-    table = Table(title="To compare with: the best run of each head in bench/results (HitRatio@1, "
-                  "20 candidates; every run is there) and the paper")
-    for column in ("model", "HR@1", "SASRec, same rows", "where", "training budget", "file"):
-        # fold, not cut: arms differ only at the end of their names (options after the schedule)
-        table.add_column(column, justify="left" if "HR@1" not in column and
-                         "SASRec" not in column else "right", overflow="fold")
-    for row in best:
-        recommender = row.get("recommender")
-        table.add_row(row["model"], f"{row['hr1']:.4f}",
-                      "-" if recommender is None else f"{recommender:.4f}", row["where"],
-                      row["budget"], row["source"])
-    for name, value in paper.items():
-        table.add_row(f"{name}, paper (Table 2)", f"{value:.4f}", "-",
-                      "LLaMA2-7B, GPUs" if "LLaRA" in name else "-", "all samples, 5 epochs"
-                      if "LLaRA" in name else "-", "-")
-    return table
+def demo_run(llm: str, layers: int, data_dir: Path, rec_dir: Path, output_dir: Path,
+             max_samples: int, minutes: float, compile_layers: bool,
+             seed: int) -> FinetuneConfig:
+    """The default run (FinetuneConfig(), which examples/run.yaml spells out) with the
+    demo's few overrides, each for a reason."""
+    return apply_overrides(FinetuneConfig(), [
+        Override("llm", llm), Override("data_dir", str(data_dir)),
+        Override("rec_checkpoint", str(rec_dir)), Override("output_dir", str(output_dir)),
+        Override("llm_layers", layers),  # fewer layers: more samples fit in fixed minutes
+        Override("train.max_train_samples", max_samples),  # a slice, not the whole table
+        Override("train.max_minutes", minutes),  # a fixed wall-clock budget
+        Override("train.max_eval_samples", 32),  # validation in seconds, not minutes
+        Override("train.device", "cpu"),
+        Override("train.compile", compile_layers),  # a few minutes do not win a compile back
+        Override("train.seed", seed),
+        Override("shards.limit", max_samples),  # tokenise only the prompts it may train
+        Override("distributed.checkpoint_every", 1000)])  # one checkpoint, at the end
+
+
+def demo_recommender(epochs: int) -> RecRunConfig:
+    """examples/rec.yaml's SASRec with the demo's budget: at most `epochs` epochs, at 6x the
+    learning rate and 4x the batch (so that few epochs reach a low training loss) and a
+    patience of 5."""
+    return apply_overrides(RecRunConfig(), [Override("train.epochs", epochs),
+                                            Override("train.batch_size", 1024),
+                                            Override("train.lr", 6e-3),
+                                            Override("train.patience", 5)])
 
 
 def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and checkpoints go."),
@@ -69,8 +75,6 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
          reference_split: Optional[Path] = typer.Option(
              None, help="MovieLens: the paper's released rows (val.jsonl, and test.jsonl "
              "where it has one) to evaluate on."),
-         # On a 2-core AVX2 CPU the 4 minutes fit 864-896 samples: LLaRA alone 0.45-0.50 HR@1
-         # over three seeds, where 512 gave 0.33 (bench/results/2026-12-05-demo-budget.md).
          max_samples: int = typer.Option(1024, min=16, help="An upper bound on LLaRA "
                                          "training samples (a seeded random slice, one "
                                          "epoch)."),
@@ -79,27 +83,19 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
                                        "samples as fit, up to --max-samples, with the "
                                        "learning rate decaying over the minutes."),
          layers: int = typer.Option(10, min=0, help="The LLM's decoder layers to keep "
-                                    "(llm_layers, 0 = all). 10, not examples/run.yaml's 12: in "
-                                    "the demo's fixed minutes it trains about 20% more "
-                                    "samples."),
+                                    "(llm_layers, 0 = all). 10, not the default 12: more "
+                                    "samples fit in the demo's minutes."),
          eval_samples: Optional[int] = typer.Option(None, min=1, help="Evaluation samples "
                                                     "(all)."),
          rows_per_user: int = typer.Option(3, min=1, help="MovieLens: evaluation rows each "
                                            "held-out user gives (data.rows_per_user; 1 is the "
-                                           "paper's protocol). 3: 282 test rows instead of "
-                                           "94, for narrower intervals in the demo's "
-                                           "comparison."),
-         # At lr 6e-3 SASRec's training loss after 8 epochs is where lr 3e-3 took 10-11, at
-         # ~12 s an epoch on 2 cores (bench/results/2026-12-04-demo-sasrec-epochs.md).
+                                           "paper's protocol). 3: three times the rows, for "
+                                           "narrower intervals in the demo's comparison."),
          rec_epochs: int = typer.Option(8, min=1, help="Upper bound on SASRec epochs."),
-         # On the 2-core AVX2 CPU compiling 10 layers cost ~25 s of the first step and made a
-         # step 7% faster (bench/results/2026-12-04-train-rate-layers.md): two fresh demos
-         # trained 288 samples compiled and 320 eager in their 4 minutes.
          compile_layers: bool = typer.Option(False, "--compile/--no-compile", help="Compile "
                                              "the LLM's decoder layers (train.compile): "
-                                             "7% faster steps on a 2-core CPU after a "
-                                             "compile that a 4-minute run does not win "
-                                             "back."),
+                                             "faster steps after a compile that a few "
+                                             "minutes' run does not win back on a CPU."),
          seed: int = typer.Option(0, help="LLaRA's training seed (train.seed): the initial "
                                   "projector, slot head and LoRA weights. The slice, SASRec "
                                   "and the candidate lists keep their own seeds."),
@@ -132,29 +128,14 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
                                              reference_dir=reference_split))
     dataset = PreparedDataset.open(data_dir)
     console.rule("3/7 train SASRec (the frozen recommender)")
-    rec = train_recommender(dataset, RecRunConfig(
-        model=RecommenderConfig(model="sasrec"),
-        train=RecTrainConfig(epochs=rec_epochs, batch_size=1024, lr=6e-3, patience=5)),
-        workdir / "rec" / "sasrec", progress=progress, log=console.print)
+    rec = train_recommender(dataset, demo_recommender(rec_epochs), workdir / "rec" / "sasrec",
+                            progress=progress, log=console.print)
     split = "test" if dataset.has("test") else "val"
     rows = dataset.samples(split)
     limit = min(len(rows), eval_samples or len(rows))
     rows = rows.select(list(range(limit)))
-    # The run defaults (ranking head, user state, curriculum) on a slice, on the CPU.
-    config = FinetuneConfig(
-        llm=llm, llm_layers=layers, data_dir=str(data_dir),
-        rec_checkpoint=str(rec.checkpoint_dir), output_dir=str(workdir / "llara"),
-        # examples/run.yaml's optimisation (but 10 layers, see --layers): SDPA attention in
-        # micro-batches of 4 (under 2 GB), the fresh modules at 10x lr (the default)
-        train=FinetuneTrainConfig(epochs=1, batch_size=16, micro_batch_size=4, lr=1e-3,
-                                  compile=compile_layers, attention="sdpa",
-                                  max_train_samples=max_samples,
-                                  max_minutes=minutes, max_eval_samples=32, device="cpu",
-                                  seed=seed),
-        # the samples and a margin for histories too short to train on: tokenising four times
-        # as many cost the demo 14 s
-        shards=ShardConfig(limit=max(max_samples + max_samples // 4, 256)),
-        distributed=DistributedConfig(num_workers=1, checkpoint_every=1000))
+    config = demo_run(llm, layers, data_dir, rec.checkpoint_dir, workdir / "llara", max_samples,
+                      minutes, compile_layers, seed)
     console.rule("4/7 start Ray")
     dashboard = connect(log=console.print)
     console.rule("5/7 prompt shards (Ray Data)")
@@ -207,14 +188,11 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
         predictions, target_counts(dataset.samples("train"), dataset.num_items))
     if comparison:  # the slices go to the report
         console.print(comparison_views(comparison)[0])
-    references = best_per_head(reference_results(RESULTS, dataset_name))
-    if not references:
-        console.print(f"no benchmark results in {RESULTS} to compare with")
-    console.print(reference_table(references, paper))
     elapsed = (time.perf_counter() - started) / 60
     notes = [f"LLaRA ({config.scoring.head} head, curriculum {config.curriculum.schedule}"
              f"{', user token' if config.prompt.user_token else ''}) trained on a slice of "
-             f"{samples_trained} samples (1 epoch, batch 16, at most {max_samples} samples "
+             f"{samples_trained} samples (1 epoch, batch {config.train.batch_size}, at most "
+             f"{max_samples} samples "
              f"and {minutes:g} minutes) of {llm} on the CPU: the paper trains 5 "
              "epochs on all samples on GPUs, so this run shows the pipeline, not the paper's "
              "quality.", reads + ".",
@@ -223,5 +201,5 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
              f"Checkpoint: {result.checkpoint_dir}; Ray results: {result.storage}"]
     report = write_report(workdir / "report", f"LLaRA demo: {DEMO_DATASETS[dataset_name]}",
                           results, paper_rows, steps_log, notes,
-                          references, TRAINING_LOSSES[config.scoring.head], comparison)
+                          TRAINING_LOSSES[config.scoring.head], comparison)
     console.print(f"report -> {report / 'README.md'} ({elapsed:.1f} min)")

@@ -154,8 +154,8 @@ class LlaraModel:
 @serve.ingress(api)
 class LlaraGateway:
     """The HTTP routes: each request goes to a model replica through a handle, and again to
-    another when the one it went to died under it (a replica killed under load answered 500s
-    when the routes lived on the model replicas themselves: bench/robustness.py)."""
+    another when the one it went to died under it (a replica killed under load would otherwise
+    answer 500s for the requests it held)."""
 
     def __init__(self, model):
         self.model = model  # DeploymentHandle of LlaraModel

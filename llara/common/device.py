@@ -74,11 +74,10 @@ def base_dtype(precision: str, device: str) -> torch.dtype:
     """The dtype the LLM's frozen base weights load in, whatever dtype its checkpoint was
     saved in (an fp16 folder is never run in fp16): bf16 where the run uses bf16, for training
     as for evaluation and serving, else fp32. Frozen weights never take an update, so bf16 loses
-    nothing autocast would keep, and autocast over fp32 weights re-cast every weight on every
-    forward (7% of the default step on 2 CPU cores, with twice the weights' memory held:
-    bench/results/*-train-rate.md). LoRA adapters stay fp32 under peft, as do the projector,
-    the head and the optimizer state. `bf16-mixed` keeps fp32 base weights under bf16
-    autocast (norms and the residual stream in fp32: the platform's setting until 2026-12)."""
+    nothing autocast would keep, and autocast over fp32 weights re-casts every weight on every
+    forward, with twice the weights' memory held. LoRA adapters stay fp32 under peft, as do
+    the projector, the head and the optimizer state. `bf16-mixed` keeps fp32 base weights
+    under bf16 autocast (norms and the residual stream in fp32)."""
     if precision == "bf16-mixed":
         return torch.float32
     return torch.bfloat16 if uses_bf16(precision, device) else torch.float32

@@ -2,9 +2,8 @@
 stage trains on rows its recommender never saw.
 
 The default LLM stage trains on rows the recommender also trained on. Where the recommender
-has memorised them (LastFM's SASRec: HR@1 0.93 on its own training rows, 0.31 on new users),
-each conditioned candidate hands the LLM a score that is right far more often than it will be
-at test time, and the LLM learns to copy it. Stacked generalisation (Wolpert 1992) fits the
+has memorised them, each conditioned candidate hands the LLM a score that is right far more
+often than it will be at test time, and the LLM learns to copy it. Stacked generalisation (Wolpert 1992) fits the
 second stage on the first stage's out-of-sample predictions instead; here, in time:
 
 - the recommender's part: every user's training rows but the last `last`;
@@ -13,7 +12,7 @@ second stage on the first stage's out-of-sample predictions instead; here, in ti
 
 Validation and test rows are the source's in both. The recommender trained on the first part
 feeds the LLM stage (`rec_checkpoint`); the one trained on every row fuses with it and
-retrieves (`fusion_rec_checkpoint`). bench/results/2026-12-05-study.md measures it.
+retrieves (`fusion_rec_checkpoint`).
 """
 
 from __future__ import annotations

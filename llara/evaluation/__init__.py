@@ -14,8 +14,7 @@ from llara.evaluation.intervals import (interval_text, per_row, user_groups, pai
                                         comparison_report)
 from llara.evaluation.predictions import (predictions_table, metrics_from_predictions,
                                           fusion_table, comparison_from_predictions)
-from llara.evaluation.report import (best_per_head, read_metrics_log, reference_results,
-                                     write_report)
+from llara.evaluation.report import read_metrics_log, write_report
 from llara.evaluation.scoring import (LLMRanking, ranking_of, packed_scoring_exact,
                                       score_candidates, scoring_metrics)
 
@@ -58,8 +57,6 @@ __all__ = [
     "metrics_from_predictions",
     "fusion_table",
     "read_metrics_log",
-    "reference_results",
-    "best_per_head",
     "write_report",
     "LLMRanking",
     "ranking_of",

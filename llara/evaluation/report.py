@@ -67,94 +67,6 @@ def _plots(directory: Path, steps: list[dict], results: dict[str, float],
     return names + ["hit_ratio.png"]
 
 
-def reference_results(directory: str | Path, dataset: str = "movielens") -> list[dict]:
-    """HitRatio@1 of the benchmark runs on `dataset` committed under bench/results, one row per
-    run and model, labelled with where it ran and its training budget: what a slice run cannot
-    show. Reads the CPU learning curve (bench/llara_quality.py --curve: its largest budget per
-    arm) and GPU quality runs (bench/device/quality_run.py: the paper's validation rows); a
-    file that names no dataset is MovieLens, the only one such runs had."""
-    rows = []
-    for path in sorted(Path(directory).glob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if not isinstance(data, dict) or data.get("dataset", "movielens") != dataset:
-            continue
-        if "points" in data and "baselines" in data:  # the LLM-stage study
-            rows += _study_rows(data, path.name)
-        elif "points" in data:  # a learning curve
-            for model in dict.fromkeys(p["model"] for p in data["points"]):
-                last = max((p for p in data["points"] if p["model"] == model),
-                           key=lambda p: p["budget"])
-                rows.append({"model": model, "hr1": last["HitRatio@1"], "source": path.name,
-                             "where": f"{data.get('machine', 'CPU')}, {data.get('llm', '?')}",
-                             "budget": f"{last['budget']} samples", "rows": data.get("split"),
-                             "head": _head_of(data.get("config", {})),
-                             "recommender": data.get("sasrec", {}).get("HitRatio@1")})
-            if "sasrec" in data:
-                rows.append({"model": "SASRec", "hr1": data["sasrec"]["HitRatio@1"],
-                             "source": path.name, "where": "same rows", "budget": "-",
-                             "rows": data.get("split")})
-        elif "metrics" in data and "budget" in data:  # a GPU quality run
-            for model, splits in data["metrics"].items():
-                val = splits.get("val", {})
-                for protocol in ("generate", "score"):
-                    if protocol in val:
-                        rows.append({"model": f"{model} ({protocol})",
-                                     "hr1": val[protocol]["HitRatio@1"], "source": path.name,
-                                     "where": f"{data.get('card', 'GPU')}, {data.get('llm')}",
-                                     "budget": f"{data['budget'].get('samples')} samples",
-                                     "rows": "the paper's validation rows",
-                                     # the recommender, popularity and the fused
-                                     # ranking ride along in a run's metrics: no head
-                                     "head": _head_of(data.get("config", {}))
-                                     if model.startswith("LLaRA") else None})
-    return rows
-
-
-def _study_rows(data: dict, source: str) -> list[dict]:
-    """The study's largest budget of every arm on the paper's released rows, and the
-    baselines of the same rows (bench/llara_quality.py --curve)."""
-    where = f"{data.get('machine', 'CPU')}, {data.get('llm', '?')}"
-    split = data.get("paper_rows", "val")  # test where validation users were carved out
-    rows_label = data.get("rows", {}).get(split, split)
-    found = []
-    for arm in dict.fromkeys(p["arm"] for p in data["points"]):
-        last = max((p for p in data["points"] if p["arm"] == arm), key=lambda p: p["budget"])
-        found.append({"model": f"LLaRA {arm}", "hr1": last[split]["HitRatio@1"],
-                      "source": source, "where": where, "budget": f"{last['budget']} samples",
-                      "rows": rows_label, "head": last.get("head", arm.split(":")[0]),
-                      "recommender": data["baselines"]["sasrec"][split]["HitRatio@1"]})
-    for name in ("popularity", "sasrec"):
-        found.append({"model": name, "hr1": data["baselines"][name][split]["HitRatio@1"],
-                      "source": source, "where": "same rows", "budget": "-",
-                      "rows": rows_label})
-    return found
-
-
-def _hr(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
-
-
-def _head_of(config: dict) -> str:
-    """The ranking head of a run's saved config; runs from before heads existed ranked by
-    generated titles, the paper's way."""
-    return (config.get("scoring") or {}).get("head", "title")
-
-
-def best_per_head(references: list[dict]) -> list[dict]:
-    """What a newcomer compares a run with: the best LLaRA run of each ranking head (title,
-    letter, slot) among `references`, best first; baseline rows and the study's other arms
-    stay in bench/results."""
-    best: dict[str, dict] = {}
-    for row in references:
-        head = row.get("head")
-        if head is not None and (head not in best or row["hr1"] > best[head]["hr1"]):
-            best[head] = row
-    return sorted(best.values(), key=lambda r: -r["hr1"])
-
-
 def comparison_markdown(report: dict) -> list[str]:
     """The paired comparison (llara.evaluation.intervals.comparison_report) as Markdown: each
     ranking's difference from the baseline with its 95% interval, overall and per slice."""
@@ -187,8 +99,7 @@ def comparison_markdown(report: dict) -> list[str]:
 
 def write_report(directory: str | Path, title: str, results: dict[str, float],
                  paper: dict[str, float], metrics_log: list[dict], notes: list[str],
-                 references: list[dict] = (), loss_name: str = "training loss",
-                 comparison: dict | None = None) -> Path:
+                 loss_name: str = "training loss", comparison: dict | None = None) -> Path:
     """README.md + PNGs in `directory` (replaced atomically); `loss_name` labels the loss
     plot with the loss the run trained (`loss_description` of its head); `comparison` adds
     the paired intervals against the recommender."""
@@ -206,13 +117,6 @@ def write_report(directory: str | Path, title: str, results: dict[str, float],
         lines += [""] + [f"- {note}" for note in notes] + [""]
         if comparison:
             lines += comparison_markdown(comparison)
-        if references:
-            lines += ["## Reference results (other runs, from bench/results)", "",
-                      "| model | HitRatio@1 | SASRec, same rows | where | training budget | "
-                      "rows | file |", "|---|---|---|---|---|---|---|"]
-            lines += [f"| {r['model']} | {r['hr1']:.4f} | {_hr(r.get('recommender'))} | "
-                      f"{r['where']} | {r['budget']} | {r['rows']} | {r['source']} |"
-                      for r in references] + [""]
         lines += [f"![{name}]({name})" for name in images] + [""]
         (tmp / "README.md").write_text("\n".join(lines))
     return directory

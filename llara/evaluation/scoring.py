@@ -59,8 +59,8 @@ def score_candidates(model: LLaRA, builder: PromptBuilder, samples: Samples,
                      batch_size: int | None = None, hybrid: bool = True) -> LLMRanking:
     """Scores of every candidate by the model's head; higher is better.
 
-    Default batch: 8 prompts on a GPU, 4 on a CPU (4 scored 5-17% faster than 1 on 2 cores,
-    bench/rank_throughput.py). Every head's last step runs in fp32 whatever the autocast."""
+    Default batch: 8 prompts on a GPU, 4 on a CPU. Every head's last step runs in fp32
+    whatever the autocast."""
     model.eval()
     device = model.item_embeddings.device
     batch_size = batch_size or (8 if device.type == "cuda" else 4)
