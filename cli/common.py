@@ -198,3 +198,14 @@ def fusion_note(fusion: dict) -> str:
         return (f"fused: the recommender's own ranking: fusing at the grid's best weight "
                 f"w={weight:g} did not beat it on {where} by more than chance (gain {figures})")
     return f"fused: LLM + {weight:g} x recommender, chosen on {where} (gain {figures})"
+
+
+def refuse_cluster_conflicts(cluster, address, num_cpus, what: str) -> None:
+    """--num-cpus sizes a local Ray, which a --cluster job never starts; --address names a
+    --cluster's head, so it means nothing alone."""
+    if cluster is not None:
+        refuse_unused("--cluster", "the job runs on the cluster's own CPUs",
+                      {"--num-cpus": num_cpus})
+    elif address is not None:
+        raise ConfigError(f"--address names the dashboard of a --cluster's head; give "
+                          f"--cluster too (without it, {what} runs on a local Ray)")

@@ -7,10 +7,9 @@ from typing import Optional
 
 import typer
 
-from llara.common import ConfigError
 from llara.config import FinetuneConfig
 
-from .common import build_config, console, refuse_unused, with_shortcuts
+from .common import build_config, console, refuse_cluster_conflicts, refuse_unused, with_shortcuts
 from .options import (SET_TEXT, Address, CacheDir, Cluster, Follow, NumCpus, Progress,
                       Requirements, Schedule)
 
@@ -53,12 +52,8 @@ def train(config: Optional[Path] = typer.Option(None, help=CONFIG_HELP),
         refuse_unused("--local", "it trains in this process, without Ray", {
             "--cluster": cluster, "--address": address, "--workers": workers,
             "--gpus/--no-gpus": gpus, "--num-cpus": num_cpus})
-    elif cluster is not None:
-        refuse_unused("--cluster", "the job runs on the cluster's own CPUs",
-                      {"--num-cpus": num_cpus})
-    elif address is not None:
-        raise ConfigError("--address names the dashboard of a --cluster's head; give "
-                          "--cluster too (without it, training runs on a local Ray)")
+    else:
+        refuse_cluster_conflicts(cluster, address, num_cpus, "training")
     run = run_config(config, set_, data_dir=data, rec_checkpoint=rec_checkpoint,
                      fusion_rec_checkpoint=fusion_rec_checkpoint, llm=llm,
                      output_dir=out, **{"curriculum.schedule": schedule,

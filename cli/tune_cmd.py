@@ -12,7 +12,7 @@ from rich.table import Table
 from llara.common import ConfigError
 from llara.tune import TuneSpec, load_spec
 
-from .common import console, refuse_unused, with_shortcuts
+from .common import console, refuse_cluster_conflicts, with_shortcuts
 from .options import (SET_TEXT, Address, CacheDir, Cluster, Follow, NumCpus, Progress,
                       Requirements, Scheduler, Searcher)
 
@@ -83,12 +83,7 @@ def tune(config: Optional[Path] = typer.Option(None, help=SPEC_HELP),
          progress: Progress = True) -> None:
     """Search projector, curriculum, LoRA and learning-rate settings: every trial is a Ray
     Train run scored by validation HitRatio@1 after each epoch; ASHA stops trailing trials."""
-    if cluster is not None:
-        refuse_unused("--cluster", "the job runs on the cluster's own CPUs",
-                      {"--num-cpus": num_cpus})
-    elif address is not None:
-        raise ConfigError("--address names the dashboard of a --cluster's head; give "
-                          "--cluster too (without it, the search runs on a local Ray)")
+    refuse_cluster_conflicts(cluster, address, num_cpus, "the search")
     search_shortcuts = {"output_dir": out, "num_samples": num_samples,
                         "max_concurrent": max_concurrent, "searcher": searcher,
                         "scheduler": scheduler, "time_budget_s": time_budget}

@@ -147,16 +147,21 @@ class SearchOutcome:
     interrupted: bool
 
 
+def _read_json(path: Path):
+    """A search folder's JSON file; damaged, one line naming it."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as err:  # ValueError: bad JSON or UTF-8
+        raise DataError(path, f"unreadable ({err})") from None
+
+
 def saved_spec(search_dir: str | Path) -> TuneSpec:
     """The spec a search was started with, for `--resume` without the search file."""
     path = Path(search_dir) / "search.json"
     if not path.is_file():
         raise ConfigError(f"nothing to resume in {search_dir}: no search.json (no search was "
                           "started there)")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError) as err:
-        raise DataError(path, f"unreadable ({err})") from None
+    data = _read_json(path)
     if not isinstance(data, dict):
         raise DataError(path, "is not a search file", expected="the search.json `llara tune` "
                         "wrote")
@@ -173,10 +178,7 @@ def _check_search_inputs(spec: TuneSpec, out: Path) -> None:
     if not path.is_file():
         raise ConfigError(f"cannot resume: {out} records no digest of its inputs (started by "
                           "an older llara); start a new search with another --out")
-    try:
-        recorded = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError) as err:
-        raise DataError(path, f"unreadable ({err})") from None
+    recorded = _read_json(path)
     changes = changed_inputs(spec.run, recorded if isinstance(recorded, dict) else {})
     if changes:
         raise ConfigError(f"cannot resume the search in {out}: its inputs changed since it "
