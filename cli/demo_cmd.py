@@ -21,7 +21,7 @@ from llara.evaluation import (comparison_from_predictions, fusion_label, read_me
                               write_report)
 from llara.inference import history_diagnostics, load_trained
 from llara.model import resolve_llm
-from llara.recsys import target_counts, train_recommender
+from llara.recsys import dataset_target_counts, train_recommender
 from llara.training import discard_run
 
 from .common import comparison_views, console, fusion_note
@@ -185,7 +185,7 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
              f"own vs {history['HitRatio@1_other']:.4f} other")
     console.print(reads)
     comparison = comparison_from_predictions(
-        predictions, target_counts(dataset.samples("train"), dataset.num_items))
+        predictions, dataset_target_counts(dataset))
     if comparison:  # the slices go to the report
         console.print(comparison_views(comparison)[0])
     elapsed = (time.perf_counter() - started) / 60

@@ -10,14 +10,14 @@ import typer
 
 from llara.common import ConfigError, atomic_file, write_json
 from llara.config import ServingConfig
-from llara.data import PreparedDataset, whole_training_set
+from llara.data import PreparedDataset
 from llara.evaluation import comparison_from_predictions, fusion_table, predictions_table
 from llara.inference import (Recommender, check_mode, checkpoint_version, evaluate_trained,
                              load_trained, resolve_text)
 from llara.model import stored_fusion, stored_fusion_weight
 from llara.training import checked_run_config
 
-from llara.recsys import target_counts
+from llara.recsys import dataset_target_counts
 
 from .common import (comparison_views, console, fusion_note, fusion_view, metrics_view,
                      print_ranking,
@@ -121,9 +121,8 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
     if run.fusion_rec_checkpoint:
         console.print(f"recommender (fused and compared): {run.fusion_rec_checkpoint}; the "
                       f"LLM reads {run.rec_checkpoint}")
-    dataset = whole_training_set(PreparedDataset.open(run.data_dir))  # popularity's slices
-    comparison = comparison_from_predictions(table, target_counts(dataset.samples("train"),
-                                                                  dataset.num_items))
+    comparison = comparison_from_predictions(
+        table, dataset_target_counts(PreparedDataset.open(run.data_dir)))
     for view in comparison_views(comparison) if comparison else ():
         console.print(view)
     caveat = SELECTION_CAVEAT if split == "val" else None

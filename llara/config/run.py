@@ -64,5 +64,10 @@ class FinetuneConfig:
         """Whether the model reads the recommender's user state (token or conditioning)."""
         return self.prompt.user_token or self.prompt.conditioned_candidates
 
+    def fusion_recommender(self) -> str:
+        """The recommender that fuses with the LLM, is compared against and retrieves:
+        fusion_rec_checkpoint where the run names one (stacking), else rec_checkpoint."""
+        return self.fusion_rec_checkpoint or self.rec_checkpoint
+
     def shard_dir(self) -> str:
         return self.shards.dir or f"{self.output_dir}/shards"

@@ -10,7 +10,6 @@ import numpy as np
 
 from llara.common.errors import ConfigError
 from llara.data.candidates import sample_candidates
-from llara.data.holdout import whole_training_set
 from llara.data.tables import Samples
 from llara.evaluation.diagnostics import history_sensitivity
 from llara.evaluation.fusion import fused_scores, fusion_grid, ranks_of
@@ -19,7 +18,7 @@ from llara.evaluation.metrics import (full_metrics, full_protocol_metrics, ranki
                                       reranked_ranks)
 from llara.evaluation.scoring import score_candidates, scoring_metrics
 from llara.inference.trained import TrainedModel
-from llara.recsys.popularity import popularity_scores, target_counts
+from llara.recsys.popularity import dataset_target_counts, popularity_scores
 from llara.recsys.ranking import candidate_scores
 from llara.recsys.retrieval import retrieve
 
@@ -126,8 +125,7 @@ def history_diagnostics(trained: TrainedModel, samples: Samples, candidates: np.
     """Popularity on the same lists, and whether the LLM's choice follows the history. `own`:
     the LLM's scores of `candidates` with each row's own history (B, C), however they were
     computed (here, or by Ray Data batch inference); only the other-history rows are scored."""
-    whole = whole_training_set(trained.dataset)  # a stacked run's LLM part holds a few rows
-    counts = target_counts(whole.samples("train"), whole.num_items)
+    counts = dataset_target_counts(trained.dataset)
     popularity = ranks_of(popularity_scores(counts, candidates), candidates, samples.next)
 
     def llm_scores(rows: Samples) -> np.ndarray:

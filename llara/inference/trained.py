@@ -51,8 +51,7 @@ class TrainedModel:
         else the one it builds on."""
         if self.retriever is None:
             device = str(self.model.item_embeddings.device)
-            checkpoint = self.config.fusion_rec_checkpoint or self.config.rec_checkpoint
-            self.retriever = load_checkpoint(checkpoint, device).model
+            self.retriever = load_checkpoint(self.config.fusion_recommender(), device).model
         return self.retriever
 
     @property

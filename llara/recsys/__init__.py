@@ -5,7 +5,7 @@ from llara.recsys.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_FILES, EMBEDD
                                      save_checkpoint, RecommenderHeader, read_header,
                                      load_checkpoint, load_item_embeddings, checkpoint_digest)
 from llara.recsys.models import SASRec, GRU4Rec, Caser, RECOMMENDERS, build_recommender
-from llara.recsys.popularity import target_counts, popularity_scores
+from llara.recsys.popularity import target_counts, popularity_scores, dataset_target_counts
 from llara.recsys.ranking import (CandidateRanking, candidate_scores, candidate_log_probs,
                                   rank_candidates,
                                   evaluate_ranking, write_predictions, write_full_predictions)
@@ -33,6 +33,7 @@ __all__ = [
     "build_recommender",
     "target_counts",
     "popularity_scores",
+    "dataset_target_counts",
     "CandidateRanking",
     "candidate_scores",
     "candidate_log_probs",

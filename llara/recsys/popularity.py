@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from llara.data.holdout import whole_training_set
+from llara.data.prepare import PreparedDataset
 from llara.data.tables import Samples
 
 
 def target_counts(train: Samples, num_items: int) -> np.ndarray:
     """(num_items,) times each item is the next item of a training sample."""
     return np.bincount(train.next, minlength=num_items).astype(np.float64)
+
+
+def dataset_target_counts(dataset: PreparedDataset) -> np.ndarray:
+    """(num_items,) training-target counts of a prepared dataset, over its whole training
+    table: a holdout part's source, whose rows the part took a few of (popularity and the
+    popularity slices of every comparison count these)."""
+    whole = whole_training_set(dataset)
+    return target_counts(whole.samples("train"), whole.num_items)
 
 
 def popularity_scores(counts: np.ndarray, candidates: np.ndarray) -> np.ndarray:

@@ -51,7 +51,7 @@ def load_fusion_recommender(config: FinetuneConfig, device: str,
     fusion_rec_checkpoint, or the one the LLM reads (`recommender`, where it is loaded)."""
     if config.fusion_rec_checkpoint is None and recommender is not None:
         return recommender
-    return load_checkpoint(config.fusion_rec_checkpoint or config.rec_checkpoint, device).model
+    return load_checkpoint(config.fusion_recommender(), device).model
 
 
 def validation_set(val: Samples, config: FinetuneConfig, data: DataConfig, num_items: int,
