@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,17 +25,15 @@ from llara.common import (absolute_path, absolute_paths, atomic_directory, atomi
 from llara.config import FinetuneConfig, from_dict, to_dict
 from llara.model import MODEL_FILES, build_llara, collate_prompts, compile_decoder_layers
 from llara.prompts import PromptBuilder, run_templates
-from llara.training import (DeepSpeedBackend, adamw, EpochValidator, ShardManifest, TrainState,
-                            check_inputs, check_outputs, deepspeed_config, deepspeed_jit_ops,
-                            hybrid_probability, learning_rate_factor, TrainingClock,
-                            load_fusion_recommender, read_scheduler_state,
-                            check_scheduler_state,
-                            load_state_tree,
-                            load_trainable, priors_from_rows, prompts_from_rows,
-                            run_inputs, save_state_tree, input_digests, RECORD_FILE,
-                            claim_output, claim_store, finish_record, left_checkpoints,
-                            open_store, start_record, store_has_checkpoints,
-                            save_trainable, step_plan, train_step, training_progress, use_hybrid,
+from llara.training import (RECORD_FILE, DeepSpeedBackend, EpochLoop, EpochValidator,
+                            ShardManifest, TrainingClock, TrainState, adamw, check_inputs,
+                            check_outputs, check_scheduler_state, claim_output, claim_store,
+                            deepspeed_config, deepspeed_jit_ops, finish_record, input_digests,
+                            learning_rate_factor, left_checkpoints, load_fusion_recommender,
+                            load_state_tree, load_trainable, open_store, priors_from_rows,
+                            prompts_from_rows, read_scheduler_state, run_inputs,
+                            save_state_tree, save_trainable, start_record, step_plan,
+                            store_has_checkpoints, train_step, training_progress,
                             wait_for_build_lock)
 
 from .session import read_parquet
@@ -182,59 +179,49 @@ def train_loop(loop_config: dict) -> None:
         torch.distributed.all_reduce(shared, op=torch.distributed.ReduceOp.MAX)
         return float(shared.item())
 
-    # The clock is read after each step only, so a run (or a restart that finds its minutes
-    # spent) trains at least one step and ends with a validated, saved checkpoint.
-    for epoch in range(state.epoch, config.train.epochs):
-        if clock.out_of_time:
-            break
-        engine.train()
-        batches = ray.train.get_dataset_shard(epoch_dataset(epoch)).iter_batches(
-            batch_size=plan.per_worker_batch, batch_format="pyarrow", drop_last=True,
-            local_shuffle_buffer_size=4 * plan.per_worker_batch,
-            local_shuffle_seed=config.train.seed + epoch)
-        for position, rows in enumerate(batches):
-            if position >= plan.steps_per_epoch:
-                break
-            if position < state.position:  # taken before the restart
-                continue
-            started = time.perf_counter()
-            hybrid = use_hybrid(config.curriculum, state.step, plan.total_steps)
-            prompts, priors = prompts_from_rows(rows, hybrid), priors_from_rows(rows)
-            size = config.train.micro_batch_size
-            micro = [collate_prompts(prompts[m:m + size], pad,
-                                     None if priors is None else priors[m:m + size])
-                     for m in range(0, len(prompts), size)]
-            loss, lr = train_step(engine, micro, hybrid, backend, config.train.precision, device)
-            state.step, state.position = state.step + 1, position + 1
-            state.hybrid_steps += hybrid
-            record = {"step": state.step, "epoch": epoch, "loss": loss, "lr": lr,
-                      "hybrid": int(hybrid), "samples_per_s": config.train.batch_size /
-                      (time.perf_counter() - started),
-                      "p_hybrid": hybrid_probability(config.curriculum, state.step - 1,
-                                                     plan.total_steps)}
-            if sink:
-                sink.write(record)
-            state.train_seconds = clock.spent()
-            if clock.tick(slowest) >= 1.0:
-                break  # out of minutes: validate and save as at the epoch's end
-            if state.step % config.distributed.checkpoint_every == 0 and \
-                    state.position < plan.steps_per_epoch:
-                report(record)
-        engine.eval()
+    def batches(epoch: int):
+        """This worker's split of the epoch's shards, each step's rows turned into the
+        hybrid or the text-only prompts they carry."""
+        size = config.train.micro_batch_size
+        for rows in ray.train.get_dataset_shard(epoch_dataset(epoch)).iter_batches(
+                batch_size=plan.per_worker_batch, batch_format="pyarrow", drop_last=True,
+                local_shuffle_buffer_size=4 * plan.per_worker_batch,
+                local_shuffle_seed=config.train.seed + epoch):
+            def micro(hybrid: bool, rows=rows) -> list:
+                prompts, priors = prompts_from_rows(rows, hybrid), priors_from_rows(rows)
+                return [collate_prompts(prompts[m:m + size], pad,
+                                        None if priors is None else priors[m:m + size])
+                        for m in range(0, len(prompts), size)]
+
+            yield micro
+
+    def tick() -> float:
+        state.train_seconds = clock.spent()
+        return clock.tick(slowest)
+
+    def checkpoint_mid_epoch(record: dict, position: int) -> None:
+        if state.step % config.distributed.checkpoint_every == 0 and \
+                state.position < plan.steps_per_epoch:
+            report(record)
+
+    def save_best(epoch: int, step: int, outcome) -> None:
         with _gathered(engine, stage):
-            outcome = validator.validate(model, epoch)
-        state.epoch, state.position = epoch + 1, 0
-        if sink:
-            sink.write({"step": state.step, "epoch": epoch, **outcome.reported})
-        # Every rank scored the same rows with the same weights, so all take this branch
-        # together, as gathering ZeRO-3 partitions requires.
-        if outcome.improved:
-            state.best_hr1 = validator.best_hr1
-            with _gathered(engine, stage):
-                if rank == 0:
-                    validator.save_best(model, config.output_dir, epoch, state.step, outcome)
-        report({"step": state.step, "epoch": epoch, "hybrid_steps": state.hybrid_steps,
-                "restarts": state.restarts, **outcome.reported})
+            if rank == 0:
+                validator.save_best(model, config.output_dir, epoch, step, outcome)
+
+    EpochLoop(
+        config, model, validator, plan.steps_per_epoch, plan.total_steps, batches,
+        step=lambda micro, hybrid: train_step(engine, micro, hybrid, backend,
+                                              config.train.precision, device),
+        record=sink.write if sink else lambda record: None, tick=tick,
+        out_of_time=lambda: clock.out_of_time, save_best=save_best,
+        after_step=checkpoint_mid_epoch,
+        after_epoch=lambda epoch, outcome: report({
+            "step": state.step, "epoch": epoch, "hybrid_steps": state.hybrid_steps,
+            "restarts": state.restarts, **outcome.reported}),
+        around_validation=lambda: _gathered(engine, stage),
+        train_mode=lambda on: engine.train() if on else engine.eval(),
+        log=lambda line: print(line, flush=True) if rank == 0 else None).run(state)
 
 
 NO_SHARDS = "no shards yet"

@@ -8,6 +8,7 @@ from llara.training.deepspeed import (PACKAGED_DEEPSPEED, deepspeed_config, deep
 from llara.training.inputs import (RunInputs, check_inputs, check_outputs, run_inputs, eligible,
                                    input_digests, changed_inputs, check_recorded_inputs,
                                    checked_run_config)
+from llara.training.epochs import EpochLoop
 from llara.training.loop import train_local, FinetuneResult, finetune
 from llara.training.run_record import (RECORD_FILE, RunRecord, claim_output, finish_record,
                                        start_record, config_changes, plain_config,
@@ -33,6 +34,7 @@ from llara.training.validation import (ValidationSet, load_fusion_recommender, l
                                        EpochValidator)
 
 __all__ = [
+    "EpochLoop",
     "SCHEDULE_FUNCTIONS",
     "hybrid_probability",
     "evaluates_hybrid",

@@ -29,11 +29,12 @@ from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import pick_template, run_templates
 from llara.recsys.ranking import candidate_log_probs
 from llara.recsys.retrieval import answered_rows, training_lists
-from llara.training.curriculum import hybrid_probability, use_hybrid
+from llara.training.epochs import EpochLoop
 from llara.training.inputs import (check_inputs, check_outputs, eligible, input_digests,
                                    run_inputs)
 from llara.training.run_record import claim_output, finish_record, start_record
 from llara.training.schedule import TrainingClock, learning_rate_factor
+from llara.training.state import TrainState
 from llara.training.step import TorchBackend, adamw, train_step
 from llara.training.validation import (EpochValidator, load_fusion_recommender,
                                        load_recommender)
@@ -125,12 +126,11 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
     if opts.compile:
         compile_decoder_layers(model)
     shuffle = np.random.default_rng(opts.seed)
-    records, step, hybrid_steps = [], 0, 0
-    bar = tqdm(total=total, desc="fine-tuning", disable=not progress)
-    for epoch in range(opts.epochs):
-        if clock.out_of_time:
-            break
-        model.train()
+    pad = model.tokenizer.pad_token_id
+
+    def batches(epoch: int):
+        """The epoch's seeded subset in a seeded order, each step's prompts built for the
+        curriculum's draw with a template drawn per step."""
         subset = train.select(np.sort(shuffle.permutation(len(train))[:per_epoch]))
         lists = training_lists(subset, config.candidates.source, num_items,
                                data.num_candidates, data.candidate_seed, epoch, recommender,
@@ -141,34 +141,42 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
             candidate_log_probs(recommender, subset, candidates, device)  # (n, C)
         for start in range(0, len(order), opts.batch_size):
             rows = order[start:start + opts.batch_size]
-            hybrid = use_hybrid(config.curriculum, step, total)
-            template = pick_template(templates, rng)
             parts = [rows[m:m + opts.micro_batch_size]
                      for m in range(0, len(rows), opts.micro_batch_size)]
-            micro = [collate_prompts(builder.build(subset, candidates, part, template, hybrid,
-                                                   True), model.tokenizer.pad_token_id,
-                                     None if priors is None else priors[part])
-                     for part in parts]
-            loss, lr = train_step(model, micro, hybrid, backend, opts.precision, device)
-            records.append({"step": step, "epoch": epoch, "loss": loss, "lr": lr,
-                            "hybrid": hybrid,
-                            "p_hybrid": hybrid_probability(config.curriculum, step, total)})
-            hybrid_steps += hybrid
-            step += 1
+
+            def micro(hybrid: bool, parts=parts) -> list:
+                template = pick_template(templates, rng)
+                return [collate_prompts(builder.build(subset, candidates, part, template,
+                                                      hybrid, True), pad,
+                                        None if priors is None else priors[part])
+                        for part in parts]
+
+            yield micro
+
+    records = []
+    bar = tqdm(total=total, desc="fine-tuning", disable=not progress)
+
+    def record(entry: dict) -> None:
+        records.append(entry)
+        if "loss" in entry:
             bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loss:.3f}", hybrid=hybrid)
-            if clock.tick() >= 1.0:
-                log(f"train.max_minutes={opts.max_minutes:g} reached after {step} of {total} "
-                    f"steps ({step * opts.batch_size} samples)")
-                break
-        outcome = validator.validate(model, epoch)
-        records.append({"epoch": epoch, "step": step, **outcome.reported})
+            bar.set_postfix(epoch=entry["epoch"], loss=f"{entry['loss']:.3f}",
+                            hybrid=entry["hybrid"])
+
+    def validated(epoch: int, outcome) -> None:
         log(f"epoch {epoch}: val HitRatio@1 {outcome.metrics['HitRatio@1']:.4f} "
             "(candidate scoring)")
-        if outcome.improved:
-            validator.save_best(model, output_dir, epoch, step, outcome)
+
+    state = EpochLoop(
+        config, model, validator, steps_per_epoch, total, batches,
+        step=lambda micro, hybrid: train_step(model, micro, hybrid, backend, opts.precision,
+                                              device),
+        record=record, tick=clock.tick, out_of_time=lambda: clock.out_of_time,
+        save_best=lambda epoch, step, outcome: validator.save_best(model, output_dir, epoch,
+                                                                   step, outcome),
+        after_epoch=validated, log=log).run(TrainState())
     bar.close()
     with atomic_file(output_dir / "metrics.jsonl") as tmp:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
     return FinetuneResult(output_dir / "best", validator.best_epoch, validator.best_metrics,
-                          step, hybrid_steps, time.perf_counter() - started)
+                          state.step, state.hybrid_steps, time.perf_counter() - started)

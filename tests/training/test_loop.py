@@ -131,7 +131,7 @@ def test_a_run_out_of_minutes_stops_validates_and_saves(tmp_path):
     result, table = run("linear", tmp_path, epochs=3, max_minutes=1e-6, log=said.append)
     assert result.steps == 1 and result.best_epoch == 0
     records = [json.loads(line) for line in (tmp_path / "linear" / "metrics.jsonl").open()]
-    assert [r["step"] for r in records if "loss" in r] == [0]
+    assert [r["step"] for r in records if "loss" in r] == [1]  # steps taken, as on Ray
     assert [r["epoch"] for r in records if "loss" not in r] == [0]  # validated once
     assert (result.checkpoint_dir / "projector.safetensors").is_file()
     assert "train.max_minutes=1e-06 reached after 1 of 36 steps (16 samples)" in said
