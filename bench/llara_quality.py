@@ -40,6 +40,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from llara.config.evaluation import EvalConfig
 from llara.config.data import DataConfig
 from llara.config.io import apply_overrides, load_yaml
 from llara.config.run import FinetuneConfig
@@ -133,7 +134,8 @@ def compare_variants(args, console: Console) -> None:
         console.rule(name)
         result = train_local(config, args.cache_dir, log=console.print)
         trained = load_trained(result.checkpoint_dir, args.device, args.cache_dir)
-        metrics = evaluate_trained(trained, args.split, "both", len(inputs.split))
+        metrics = evaluate_trained(trained, EvalConfig(split=args.split, mode="both",
+                                                       max_samples=len(inputs.split)))
         rows[name] = {"valid": metrics["generate"]["ValidRatio"],
                       "gen": metrics["generate"]["HitRatio@1"],
                       "score": metrics["score"]["HitRatio@1"],

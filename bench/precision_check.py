@@ -28,6 +28,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from llara.config.evaluation import EvalConfig
 from llara.config.data import DataConfig
 from llara.config.recommender import RecRunConfig, RecTrainConfig
 from llara.config.run import FinetuneConfig
@@ -104,7 +105,7 @@ def main() -> None:
                                config=config)
         trained.config.train.precision = "fp32" if name == "fp32" else "bf16"
         started = time.perf_counter()
-        evaluated[name] = evaluate_trained(trained, "val", "score", progress=False)
+        evaluated[name] = evaluate_trained(trained, EvalConfig(split="val"), progress=False)
         evaluated[name]["wall"] = time.perf_counter() - started
     scores = {p: evaluated[p]["ranking"].scores for p in evaluated}
     changed = {p: int((scores["fp32"].argmax(1) != scores[p].argmax(1)).sum())
@@ -127,7 +128,7 @@ def main() -> None:
                            config=config)
     head = trained.model.llm.get_output_embeddings()
     trained.model.token_logits = lambda states: head(states.to(head.weight.dtype)).float()
-    rounded = evaluate_trained(trained, "val", "score", progress=False)["ranking"].scores
+    rounded = evaluate_trained(trained, EvalConfig(split="val"), progress=False)["ranking"].scores
     exact = scores["bf16 weights"]
 
     def ties(found: np.ndarray) -> int:

@@ -23,6 +23,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from llara.config.evaluation import EvalConfig
 from llara.config.candidates import CandidateConfig
 from llara.config.data import DataConfig
 from llara.config.io import apply_overrides, to_dict
@@ -106,8 +107,8 @@ def main() -> None:
     trained = load_trained(finished, args.device, args.cache_dir, log=console.print)
     rows = {}
     for split, label in (("val", "paper's validation rows"), ("test", "our test users")):
-        result = evaluate_trained(trained, split, "score", progress=True, protocol="full",
-                                  retrieve_n=args.retrieve)
+        result = evaluate_trained(trained, EvalConfig(split=split, protocol="full",
+                                                      retrieve=args.retrieve), progress=True)
         recall = result["retrieval"][f"Recall@{args.retrieve}"]
         rows[f"{split}: SASRec full ranking"] = {**result["recommender"], "recall": recall}
         rows[f"{split}: SASRec top-{args.retrieve} reranked by LLaRA"] = {

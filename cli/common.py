@@ -209,3 +209,36 @@ def refuse_cluster_conflicts(cluster, address, num_cpus, what: str) -> None:
     elif address is not None:
         raise ConfigError(f"--address names the dashboard of a --cluster's head; give "
                           f"--cluster too (without it, {what} runs on a local Ray)")
+
+
+def print_report(report: dict) -> None:
+    """An evaluation report (llara.inference.evaluation_report) as `llara evaluate` prints it."""
+    metrics = report["metrics"]
+    console.print(metrics_view(f"LLaRA on {report['split']} ({report['rows']} samples)",
+                               metrics))
+    if report["fusion_grid"]:
+        console.print(fusion_view(report["fusion_grid"], report["fusion"].get("weight", 0.0)))
+    if report["fusion"] is not None:
+        console.print(fusion_note(report["fusion"]))
+    if report["fusion_recommender"] != report["llm_reads"]:
+        console.print(f"recommender (fused and compared): {report['fusion_recommender']}; the "
+                      f"LLM reads {report['llm_reads']}")
+    for view in comparison_views(report["comparison"]) if report["comparison"] else ():
+        console.print(view)
+    if report["caveat"]:
+        console.print(f"[yellow]note[/yellow]: {report['caveat']}")
+    history = report["history"]
+    if history:
+        console.print(f"history: the top-1 changes in {history['top1_changed']:.0%} of "
+                      f"{history['rows']} rows with another user's history; HitRatio@1 "
+                      f"{history['HitRatio@1_own']:.4f} own vs "
+                      f"{history['HitRatio@1_other']:.4f} other")
+    console.print(f"seconds: {report['seconds']}")
+
+
+def report_json(report: dict) -> dict:
+    """The report as `--json` writes it: each ranking's metrics at the top level (as before
+    the report had its own shape), then the rest, without what is empty."""
+    rest = {k: v for k, v in report.items() if k != "metrics" and v is not None}
+    return {"split": report["split"], "protocol": report["protocol"], **report["metrics"],
+            **rest}

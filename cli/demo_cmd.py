@@ -14,14 +14,13 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from llara.config import (TRAINING_LOSSES, DataConfig, FinetuneConfig, Override, RecRunConfig,
-                          apply_overrides)
+from llara.config import (TRAINING_LOSSES, DataConfig, EvalConfig, FinetuneConfig, Override,
+                          RecRunConfig, apply_overrides)
 from llara.data import PreparedDataset, fetch_dataset, import_released, prepare_dataset
-from llara.evaluation import (comparison_from_predictions, fusion_label, read_metrics_log,
-                              write_report)
-from llara.inference import history_diagnostics, load_trained
-from llara.model import resolve_llm
-from llara.recsys import dataset_target_counts, train_recommender
+from llara.evaluation import fusion_label, read_metrics_log, write_report
+from llara.inference import evaluation_report, history_diagnostics, load_trained
+from llara.model import checked_fusion, resolve_llm
+from llara.recsys import train_recommender
 from llara.training import discard_run
 
 from .common import comparison_views, console, fusion_note
@@ -150,18 +149,21 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
                   f"in at most --minutes {minutes:g})")
     console.rule(f"7/7 evaluate on {split} (Ray Data batch inference), then the history "
                  "diagnostic")
-    metrics, predictions, seconds = evaluate_distributed(result.checkpoint_dir, split, "score",
-                                                         limit, cache_dir=cache_dir,
-                                                         progress=progress)
+    evaluation = EvalConfig(split=split, max_samples=limit)
+    scored = evaluate_distributed(result.checkpoint_dir, evaluation, cache_dir, progress)
+    predictions = scored.table
     trained = load_trained(result.checkpoint_dir, "cpu", cache_dir, log=lambda *_: None)
     # The rows' own-history scores come from the batch inference above (in sample order);
     # only the other-history rows are scored here.
-    diagnostics = history_diagnostics(trained, rows,
-                                      np.array(predictions["candidates"].to_pylist()),
-                                      np.array(predictions["scores"].to_pylist()))
-    history = diagnostics["history"]
+    scored.diagnostics = history_diagnostics(trained, rows,
+                                             np.array(predictions["candidates"].to_pylist()),
+                                             np.array(predictions["scores"].to_pylist()))
+    report = evaluation_report(scored, trained.config,
+                               checked_fusion(trained.info.get("fusion", {}), "run.json"),
+                               evaluation)
+    metrics, history = report["metrics"], report["history"]
     head = f"LLaRA ({config.scoring.head} head)"
-    results = {"popularity": diagnostics["popularity"]["HitRatio@1"],
+    results = {"popularity": metrics["popularity"]["HitRatio@1"],
                "SASRec": metrics["recommender"]["HitRatio@1"],
                head: metrics["score"]["HitRatio@1"],
                f"fused (w={fusion_label(trained.fusion_weight)})":
@@ -177,15 +179,14 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
         table.add_row(name, f"{value:.4f}",
                       f"{paper_rows[name]:.4f}" if name in paper_rows else "-")
     console.print(table)
-    console.print(fusion_note(trained.info.get("fusion", {})))
-    if split == "val":  # the fusion weight is chosen on the validation rows
-        console.print("no test rows: the fused score's weight was chosen on these same rows")
+    console.print(fusion_note(report["fusion"]))
+    if report["caveat"]:  # no test rows: the validation rows chose the fusion weight
+        console.print(f"[yellow]note[/yellow]: {report['caveat']}")
     reads = (f"history diagnostic: with another user's history the top-1 changes in "
              f"{history['top1_changed']:.0%} of rows; HitRatio@1 {history['HitRatio@1_own']:.4f} "
              f"own vs {history['HitRatio@1_other']:.4f} other")
     console.print(reads)
-    comparison = comparison_from_predictions(
-        predictions, dataset_target_counts(dataset))
+    comparison = report["comparison"]
     if comparison:  # the slices go to the report
         console.print(comparison_views(comparison)[0])
     elapsed = (time.perf_counter() - started) / 60
@@ -196,8 +197,8 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
              f"and {minutes:g} minutes) of {llm} on the CPU: the paper trains 5 "
              "epochs on all samples on GPUs, so this run shows the pipeline, not the paper's "
              "quality.", reads + ".",
-             f"Candidate scoring on {limit} {split} rows took {seconds:.0f}s; whole demo "
-             f"{elapsed:.1f} min.", f"Ray dashboard during the run: {dashboard}",
+             f"Candidate scoring on {limit} {split} rows took {scored.seconds} s; whole "
+             f"demo {elapsed:.1f} min.", f"Ray dashboard during the run: {dashboard}",
              f"Checkpoint: {result.checkpoint_dir}; Ray results: {result.storage}"]
     report = write_report(workdir / "report", f"LLaRA demo: {DEMO_DATASETS[dataset_name]}",
                           results, paper_rows, steps_log, notes,

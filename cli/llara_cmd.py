@@ -9,31 +9,18 @@ import pyarrow.parquet as pq
 import typer
 
 from llara.common import ConfigError, atomic_file, write_json
-from llara.config import ServingConfig
-from llara.data import PreparedDataset
-from llara.evaluation import comparison_from_predictions, fusion_table, predictions_table
-from llara.inference import (Recommender, check_mode, checkpoint_version, evaluate_trained,
+from llara.config import EvalConfig, ServingConfig
+from llara.inference import (Recommender, checkpoint_version, evaluate_here, evaluation_report,
                              load_trained, resolve_text)
-from llara.model import stored_fusion, stored_fusion_weight
+from llara.model import stored_fusion
 from llara.training import checked_run_config
 
-from llara.recsys import dataset_target_counts
-
-from .common import (comparison_views, console, fusion_note, fusion_view, metrics_view,
-                     print_ranking,
-                     refuse_unused)
+from .common import console, print_ranking, print_report, refuse_unused, report_json
 from .options import CacheDir, EvaluationMode, NumCpus, Progress, Protocol, RequestMode, Split
 
 ITEM_REFERENCES = ("Digits that are both an id and another item's title are an error: "
                    "write id:187 or title:187 to say which (llara.data.items).")
 """How --history, --candidates and --pin read digits (the service reads them alike)."""
-
-SELECTION_CAVEAT = ("these validation rows chose the fusion weight and the best epoch, so the "
-                    "fused ranking's figures and intervals against the recommender on them are "
-                    "optimistic; compare on rows the run never chose on (--split test)")
-"""What `llara evaluate --split val` says next to its intervals."""
-METRIC_GROUPS = ("generate", "score", "recommender", "fused", "popularity", "reranked",
-                 "retrieval")
 
 
 def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara train`."),
@@ -80,69 +67,33 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
     by LLaRA, and the retrieval's recall@N.
 
     Runs as Ray Data batch inference (the model loaded once per actor) unless --local."""
-    split, mode, protocol = split.value, mode.value, protocol.value
     if not (local or diagnostics):
         refuse_unused("Ray Data batch inference", "its actors run where --gpus/--no-gpus "
                       "puts them", {"--device": device}, instead="add --local")
-    device = device or "auto"
-    if local or diagnostics:
+    else:
         refuse_unused("--local" if local else "--diagnostics", "it evaluates in this process, "
                       "without Ray", {"--actors": actors, "--gpus/--no-gpus": gpus,
                                       "--batch-size": batch_size, "--num-cpus": num_cpus})
-    actors, gpus, batch_size = actors or 1, bool(gpus), batch_size or 16
-    check_mode(mode, protocol, retrieve_n, diagnostics)
+    evaluation = EvalConfig(split.value, mode.value, protocol.value, retrieve_n, max_samples,
+                            diagnostics, local, actors or 1, bool(gpus), batch_size or 16,
+                            device or "auto")
     run = checked_run_config(checkpoint, log=console.print)
-    history = None
-    if local or diagnostics:
-        trained = load_trained(checkpoint, device, cache_dir, log=console.print, config=run)
-        result = evaluate_trained(trained, split, mode, max_samples, progress, protocol,
-                                  retrieve_n, diagnostics)
-        history = result.get("history")
-        table = predictions_table(result, trained.titles, trained.letters)
-        metrics = {k: result[k] for k in METRIC_GROUPS if k in result}
-        seconds = ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items())
+    if evaluation.in_process:
+        scored = evaluate_here(checkpoint, evaluation, run, cache_dir, progress, console.print)
     else:
         from llara.ray_jobs.evaluate import evaluate_distributed
         from llara.ray_jobs.session import connect, require_gpus
 
         connect(num_cpus, log=console.print)
-        require_gpus(actors, gpus)
-        metrics, table, elapsed = evaluate_distributed(checkpoint, split, mode, max_samples,
-                                                       actors, gpus, batch_size, cache_dir,
-                                                       progress, protocol, retrieve_n, run)
-        seconds = f"{elapsed:.1f} with {actors} actor(s)"
-    console.print(metrics_view(f"LLaRA on {split} ({table.num_rows} samples)", metrics))
-    grid = fusion_table(table, run.scoring.fusion_grid) if "fused_rank" in table.column_names \
-        and protocol == "paper" else None
-    if grid:
-        console.print(fusion_view(grid, stored_fusion_weight(checkpoint)))
-    if "fused" in metrics:
-        console.print(fusion_note(stored_fusion(checkpoint)))
-    if run.fusion_rec_checkpoint:
-        console.print(f"recommender (fused and compared): {run.fusion_rec_checkpoint}; the "
-                      f"LLM reads {run.rec_checkpoint}")
-    comparison = comparison_from_predictions(
-        table, dataset_target_counts(PreparedDataset.open(run.data_dir)))
-    for view in comparison_views(comparison) if comparison else ():
-        console.print(view)
-    caveat = SELECTION_CAVEAT if split == "val" else None
-    if caveat and (comparison or "fused" in metrics):
-        console.print(f"[yellow]note[/yellow]: {caveat}")
-    if history:
-        console.print(f"history: the top-1 changes in {history['top1_changed']:.0%} of "
-                      f"{history['rows']} rows with another user's history; HitRatio@1 "
-                      f"{history['HitRatio@1_own']:.4f} own vs {history['HitRatio@1_other']:.4f}"
-                      " other")
-    console.print(f"seconds: {seconds}")
+        require_gpus(evaluation.actors, evaluation.use_gpu)
+        scored = evaluate_distributed(checkpoint, evaluation, cache_dir, progress, run)
+    report = evaluation_report(scored, run, stored_fusion(checkpoint), evaluation)
+    print_report(report)
     if json_out:
-        write_json(json_out, {"split": split, "protocol": protocol, **metrics,
-                              **({"caveat": caveat} if caveat else {}),
-                              **({"fusion_grid": grid} if grid else {}),
-                              **({"comparison": comparison} if comparison else {}),
-                              **({"history": history} if history else {})})
+        write_json(json_out, report_json(report))
     if predictions:
         with atomic_file(predictions) as tmp:
-            pq.write_table(table, tmp)
+            pq.write_table(scored.table, tmp)
         console.print(f"predictions -> {predictions}")
 
 

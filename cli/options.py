@@ -10,9 +10,10 @@ from typing import Annotated, Optional, TypeVar
 
 import typer
 
-from llara.config import RECOMMENDERS, SCHEDULERS, SCHEDULES, SEARCHERS, SOURCE_FORMATS
-from llara.data import DATASETS, SOURCES, SPLITS
-from llara.inference import EVALUATION_MODES, MODES, PROTOCOLS
+from llara.config import (EVALUATION_MODES, EVALUATION_SPLITS, PROTOCOLS, RECOMMENDERS,
+                          SCHEDULERS, SCHEDULES, SEARCHERS, SOURCE_FORMATS)
+from llara.data import DATASETS, SOURCES
+from llara.inference import MODES
 from llara.model import PACKAGED_MODELS
 
 SET_TEXT = ("A text option takes everything after '=' as it is (quote it for the shell, "
@@ -47,8 +48,6 @@ def choices(name: str, names) -> type[Choice]:
     return Choice(name, {n: n for n in names})
 
 
-EVALUATION_SPLITS = tuple(split for split in SPLITS if split != "train")
-"""The splits a checkpoint is evaluated on (train is what it learnt from)."""
 DEMO_DATASETS = {"movielens": "MovieLens-100K", "lastfm": "LastFM"}
 """`llara demo --dataset`: MovieLens-100K from its registry package, or the paper's released
 LastFM tables; the names the demo prints."""

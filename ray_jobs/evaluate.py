@@ -12,23 +12,21 @@ import ray
 from tqdm.auto import tqdm
 
 from llara.common import absolute_path
-from llara.config import to_dict
+from llara.config import EvalConfig, to_dict
 from llara.data import PreparedDataset
-from llara.evaluation import metrics_from_predictions
-from llara.inference import CheckpointEvaluator, check_mode
+from llara.inference import CheckpointEvaluator, Scored
 from llara.training import checked_run_config
 
 from .session import actor_cpus, read_parquet
 
 
-def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str = "score",
-                         max_samples: int | None = None, actors: int = 1, use_gpu: bool = False,
-                         batch_size: int = 16, cache_dir=None, progress: bool = True,
-                         protocol: str = "paper", retrieve_n: int | None = None,
-                         config=None) -> tuple[dict, pa.Table, float]:
-    """(metrics, per-sample predictions in sample order, seconds); `config`: the checkpoint's
-    run config where the caller checked it already (checked_run_config)."""
-    check_mode(mode, protocol, retrieve_n)
+def evaluate_distributed(checkpoint: str | Path, evaluation: EvalConfig, cache_dir=None,
+                         progress: bool = True, config=None) -> Scored:
+    """`evaluation` as Ray Data batch inference (per-sample predictions in sample order);
+    `config`: the checkpoint's run config where the caller checked it already
+    (checked_run_config)."""
+    split, max_samples, actors = evaluation.split, evaluation.max_samples, evaluation.actors
+    use_gpu = evaluation.use_gpu
     checkpoint, cache_dir = absolute_path(Path(checkpoint)), absolute_path(cache_dir)
     config = config or checked_run_config(checkpoint, log=lambda line: print(line, flush=True))
     dataset = PreparedDataset.open(config.data_dir)
@@ -44,11 +42,12 @@ def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str 
         stream = stream.limit(max_samples)
     stream = stream.map_batches(
         CheckpointEvaluator,
-        fn_constructor_args=(str(checkpoint), mode, "cuda" if use_gpu else "cpu",
+        fn_constructor_args=(str(checkpoint), to_dict(evaluation),
+                             "cuda" if use_gpu else "cpu",
                              None if cache_dir is None else str(cache_dir),
                              None if use_gpu else max(1, (os.cpu_count() or 1) // actors),
-                             to_dict(config), protocol, retrieve_n),
-        batch_size=batch_size, batch_format="pyarrow",
+                             to_dict(config)),
+        batch_size=evaluation.batch_size, batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_gpus=1 if use_gpu else 0,
         num_cpus=actor_cpus(actors))
@@ -58,5 +57,5 @@ def evaluate_distributed(checkpoint: str | Path, split: str = "test", mode: str 
         for batch in stream.iter_batches(batch_size=None, batch_format="pyarrow"):
             parts.append(batch)
             bar.update(batch.num_rows)
-    predictions = pa.concat_tables(parts)
-    return metrics_from_predictions(predictions), predictions, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    return Scored(pa.concat_tables(parts), f"{seconds:.1f} with {actors} actor(s)")

@@ -36,6 +36,7 @@ import torch  # noqa: E402
 from llara.common.device import resolve_device  # noqa: E402
 from llara.common.errors import DataError  # noqa: E402
 from llara.common.wheels import sha256_file as sha256  # noqa: E402
+from llara.config.evaluation import EvalConfig  # noqa: E402
 from llara.config.io import apply_overrides, to_dict  # noqa: E402
 from llara.config.run import FinetuneConfig  # noqa: E402
 from llara.config.training import FinetuneTrainConfig  # noqa: E402
@@ -357,8 +358,9 @@ def main() -> None:
                            {"fusion": {"weight": weight}})
     llara, fused, comparisons = {}, {}, {}
     for split in splits_of(dataset):
-        found = evaluate_samples(trained, first_rows(dataset, split, args.eval_rows), "both",
-                                 progress=False, diagnostics=split == "val")
+        found = evaluate_samples(trained, first_rows(dataset, split, args.eval_rows),
+                                 EvalConfig(mode="both", diagnostics=split == "val"),
+                                 progress=False)
         llara[split] = {"score": found["score"], "generate": found["generate"]}
         fused[split] = {"score": found["fused"]}
         metrics[name], metrics[f"fused (w={weight:g})"] = llara, fused
@@ -366,8 +368,8 @@ def main() -> None:
         extra = {"history": found["history"]} if split == "val" else {}
         report.stage(f"evaluate {split}", metrics=metrics, comparison=comparisons, **extra)
     for split in splits_of(dataset):  # the whole catalogue: SASRec's top N, reranked
-        full = evaluate_samples(trained, first_rows(dataset, split, args.eval_rows), "score",
-                                progress=False, protocol="full")
+        full = evaluate_samples(trained, first_rows(dataset, split, args.eval_rows),
+                                EvalConfig(protocol="full"), progress=False)
         metrics["SASRec"][split]["full"] = full["recommender"]
         retrieved = dataset.config.num_candidates
         llara[split][f"full: SASRec top-{retrieved} reranked"] = {**full["reranked"],

@@ -5,6 +5,8 @@ from llara.config.checks import require
 from llara.config.curriculum import SCHEDULES, CurriculumConfig
 from llara.config.data import SOURCE_FORMATS, DataConfig
 from llara.config.distributed import ShardConfig, DistributedConfig
+from llara.config.evaluation import (EVALUATION_MODES, EVALUATION_SPLITS, PROTOCOLS,
+                                     EvalConfig)
 from llara.config.io import (NULL_TEXT, Override, from_dict, to_dict, read_mapping, load_yaml,
                              with_options,
                              apply_overrides, dump_yaml, first_difference)
@@ -19,6 +21,10 @@ from llara.config.serving import ServingConfig, fusion_weight
 from llara.config.training import FinetuneTrainConfig
 
 __all__ = [
+    "EVALUATION_MODES",
+    "EVALUATION_SPLITS",
+    "PROTOCOLS",
+    "EvalConfig",
     "with_options",
     "CANDIDATE_SOURCES",
     "CandidateConfig",

@@ -3,8 +3,8 @@ stage trains on rows its recommender never saw.
 
 The default LLM stage trains on rows the recommender also trained on. Where the recommender
 has memorised them, each conditioned candidate hands the LLM a score that is right far more
-often than it will be at test time, and the LLM learns to copy it. Stacked generalisation (Wolpert 1992) fits the
-second stage on the first stage's out-of-sample predictions instead; here, in time:
+often than it will be at test time, and the LLM learns to copy it. Stacked generalisation
+(Wolpert 1992) fits the second stage on the first stage's out-of-sample predictions instead; here, in time:
 
 - the recommender's part: every user's training rows but the last `last`;
 - the LLM's part: those last `last` rows only (each user's latest, closest to the evaluation

@@ -14,19 +14,19 @@ from llara.evaluation.predictions import predictions_table
 class CheckpointEvaluator:
     """Loads the trained model once; each call evaluates one batch of sample rows."""
 
-    def __init__(self, checkpoint: str, mode: str, device: str = "auto",
+    def __init__(self, checkpoint: str, evaluation: dict, device: str = "auto",
                  cache_dir: str | None = None, threads: int | None = None,
-                 run_config: dict | None = None, protocol: str = "paper",
-                 retrieve_n: int | None = None):
+                 run_config: dict | None = None):
         import torch
 
+        from llara.config.evaluation import EvalConfig
         from llara.config.io import from_dict
         from llara.config.run import FinetuneConfig
         from llara.inference.trained import load_trained
 
         if threads:
             torch.set_num_threads(threads)  # Ray allots one thread per reserved CPU
-        self.mode, self.protocol, self.retrieve_n = mode, protocol, retrieve_n
+        self.evaluation = from_dict(EvalConfig, evaluation)
         # The driver's reading of run.json: an actor's own working directory is not the user's.
         config = None if run_config is None else from_dict(FinetuneConfig, run_config)
         self.trained, self.error = None, None
@@ -44,6 +44,5 @@ class CheckpointEvaluator:
         if self.error is not None:
             raise self.error
         samples = samples_from_table(batch, self.trained.dataset.num_items)
-        result = evaluate_samples(self.trained, samples, self.mode, False, self.protocol,
-                                  self.retrieve_n)
+        result = evaluate_samples(self.trained, samples, self.evaluation, False)
         return predictions_table(result, self.trained.titles, self.trained.letters)

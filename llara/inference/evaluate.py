@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from llara.common.errors import ConfigError
+from llara.config.evaluation import EvalConfig
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
 from llara.evaluation.diagnostics import history_sensitivity
@@ -22,48 +22,22 @@ from llara.recsys.popularity import dataset_target_counts, popularity_scores
 from llara.recsys.ranking import candidate_scores
 from llara.recsys.retrieval import retrieve
 
-EVALUATION_MODES = ("score", "generate", "both")
-PROTOCOLS = ("paper", "full")
-"""paper: num_candidates random items with the true one inserted; full: the recommender's
-top-N over the whole catalogue reranked, the true item never inserted."""
+def evaluate_trained(trained: TrainedModel, evaluation: EvalConfig,
+                     progress: bool = True) -> dict:
+    """Metrics (and per-sample outputs) of `evaluation` (its split's first max_samples rows,
+    its protocol and mode; with diagnostics, popularity and the history diagnostic too)."""
+    samples = trained.dataset.samples(evaluation.split)
+    limit = min(len(samples), evaluation.max_samples or len(samples))
+    return evaluate_samples(trained, samples.select(np.arange(limit)), evaluation, progress)
 
 
-def evaluate_trained(trained: TrainedModel, split: str = "test", mode: str = "score",
-                     max_samples: int | None = None, progress: bool = True,
-                     protocol: str = "paper", retrieve_n: int | None = None,
-                     diagnostics: bool = False) -> dict:
-    """Metrics (and per-sample outputs) on the dataset's deterministic candidate lists
-    (`paper`) or on the recommender's top-N over the whole catalogue (`full`)."""
-    samples = trained.dataset.samples(split)
-    samples = samples.select(np.arange(min(len(samples), max_samples or len(samples))))
-    return evaluate_samples(trained, samples, mode, progress, protocol, retrieve_n,
-                            diagnostics)
-
-
-def check_mode(mode: str, protocol: str = "paper", retrieve_n: int | None = None,
-               diagnostics: bool = False) -> None:
-    if mode not in EVALUATION_MODES:
-        raise ConfigError(f"invalid '--mode': '{mode}' is not score, generate or both")
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"invalid '--protocol': '{protocol}' is not paper or full")
-    if protocol == "full" and mode != "score":
-        raise ConfigError(f"invalid '--mode': '{mode}' with --protocol full, which ranks the "
-                          "retrieved items by candidate scoring (--mode score)")
-    if retrieve_n is not None and (protocol != "full" or retrieve_n < 2):
-        raise ConfigError("invalid '--retrieve': " + (
-            "only the full protocol retrieves" if protocol != "full" else "must be at least 2"))
-    if diagnostics and (protocol != "paper" or mode == "generate"):
-        raise ConfigError("invalid '--diagnostics': it compares rankings on the paper's lists "
-                          "(--protocol paper, --mode score or both)")
-
-
-def evaluate_samples(trained: TrainedModel, samples: Samples, mode: str = "score",
-                     progress: bool = True, protocol: str = "paper",
-                     retrieve_n: int | None = None, diagnostics: bool = False) -> dict:
-    check_mode(mode, protocol, retrieve_n, diagnostics)
+def evaluate_samples(trained: TrainedModel, samples: Samples, evaluation: EvalConfig,
+                     progress: bool = True) -> dict:
+    """evaluate_trained on the given rows (a batch of Ray Data's, a study's)."""
     with trained.autocast():
-        return _evaluate_samples(trained, samples, mode, progress, protocol, retrieve_n,
-                                 diagnostics)
+        return _evaluate_samples(trained, samples, evaluation.mode, progress,
+                                 evaluation.protocol, evaluation.retrieve,
+                                 evaluation.diagnostics)
 
 
 def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progress: bool,

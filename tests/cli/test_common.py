@@ -20,7 +20,8 @@ from llara.common import ConfigError
 from llara.config import (RECOMMENDERS, SCHEDULERS, SCHEDULES, SEARCHERS, SOURCE_FORMATS,
                           FinetuneConfig, RecRunConfig, ServingConfig)
 from llara.data import DATASETS, SOURCES
-from llara.inference import EVALUATION_MODES, MODES, PROTOCOLS
+from llara.config import EVALUATION_MODES, PROTOCOLS
+from llara.inference import MODES
 from llara.model import PACKAGED_MODELS
 from llara.tune import load_spec
 

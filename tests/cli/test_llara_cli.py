@@ -184,6 +184,7 @@ def test_train_errors_are_one_clear_line(trained, tmp_path):
     done = _llara("train", "--config", trained / "run.yaml", "--cluster", bad)
     assert done.returncode == 2 and "cannot reach the Ray head at http://127.0.0.1:9" \
         in done.stdout
-    done = _llara("train", "--config", trained / "run.yaml", "--gpus", "--num-cpus", "1")
+    done = _llara("train", "--config", trained / "run.yaml", "--gpus", "--num-cpus", "1",
+                  "--out", tmp_path / "gpu-run")  # a new run: the fixture's holds its folder
     assert done.returncode == 2 and "has 0 GPU(s)" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr

@@ -5,6 +5,7 @@ import pytest
 
 from llara.common.errors import ConfigError
 from llara.evaluation.predictions import metrics_from_predictions, predictions_table
+from llara.config.evaluation import EvalConfig
 from llara.inference.evaluate import evaluate_trained
 from llara.inference.trained import load_trained
 from llara.recsys.checkpoint import load_checkpoint
@@ -17,8 +18,8 @@ def trained(served_checkpoint):
 
 
 def test_full_protocol_reranks_the_recommenders_own_top_n(trained):
-    result = evaluate_trained(trained, "test", "score", progress=False, protocol="full",
-                              retrieve_n=10)
+    result = evaluate_trained(trained, EvalConfig(protocol="full", retrieve=10),
+                              progress=False)
     samples = result["samples"]
     own = retrieve(load_checkpoint(trained.config.rec_checkpoint).model, samples, 10)
     np.testing.assert_array_equal(result["candidates"], own.items)
@@ -46,8 +47,6 @@ def test_full_protocol_reranks_the_recommenders_own_top_n(trained):
     ("score", "paper", 10, "--retrieve.*only the full protocol"),
     ("score", "full", 1, "--retrieve.*at least 2"),
 ])
-def test_protocol_options_are_checked_before_any_work(trained, mode, protocol, retrieve_n,
-                                                      words):
+def test_protocol_options_are_checked_before_any_work(mode, protocol, retrieve_n, words):
     with pytest.raises(ConfigError, match=words):
-        evaluate_trained(trained, "test", mode, progress=False, protocol=protocol,
-                         retrieve_n=retrieve_n)
+        EvalConfig(mode=mode, protocol=protocol, retrieve=retrieve_n)

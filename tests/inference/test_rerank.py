@@ -12,6 +12,7 @@ from llara.config.candidates import CandidateConfig
 from llara.config.data import DataConfig
 from llara.config.recommender import RecommenderConfig
 from llara.data.prepare import PreparedDataset, prepare_dataset
+from llara.config.evaluation import EvalConfig
 from llara.inference.evaluate import evaluate_trained
 from llara.inference.trained import load_trained
 from llara.recsys.checkpoint import save_checkpoint
@@ -67,7 +68,7 @@ def test_a_title_reading_reranker_beats_the_retriever_it_reranks(gold_inputs, tm
     config.candidates = CandidateConfig(source="recommender")  # hard negatives, true inserted
     result = train_local(config, progress=False, log=lambda *_: None)
     trained = load_trained(result.checkpoint_dir, "cpu", log=lambda *_: None)
-    full = evaluate_trained(trained, "test", "score", progress=False, protocol="full")
+    full = evaluate_trained(trained, EvalConfig(protocol="full"), progress=False)
     samples = full["samples"]
     assert len(samples) >= 30 and (samples.next >= ITEMS - GOLD).all()
     retriever, reranked = full["recommender"]["HitRatio@1"], full["reranked"]["HitRatio@1"]

@@ -289,7 +289,7 @@ def test_a_damaged_slot_head_is_a_one_line_error_everywhere(slot_checkpoint, tmp
         load_trained(broken, "cpu", log=lambda *_: None)
     assert "\n" not in str(caught.value)
     # Ray Data's evaluation actors report it as that error, from their first batch.
-    evaluator = CheckpointEvaluator(str(broken), "score", "cpu")
+    evaluator = CheckpointEvaluator(str(broken), {"mode": "score"}, "cpu")
     assert isinstance(evaluator.error, DataError) and "head.safetensors" in str(evaluator.error)
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from llara.common.errors import DataError
 from llara.config.candidates import CandidateConfig
+from llara.config.evaluation import EvalConfig
 from llara.config.io import apply_overrides
 from llara.inference.evaluate import evaluate_trained
 from llara.inference.trained import load_trained
@@ -102,7 +103,7 @@ def test_a_run_on_the_first_layers_reloads_with_those_layers_only(toy_inputs, tm
     trained = load_trained(result.checkpoint_dir, "cpu", log=lambda *_: None)
     assert trained.config.llm_layers == 1
     assert len(trained.model.llm.get_decoder().layers) == 1
-    scored = evaluate_trained(trained, "val", "score", progress=False)["score"]
+    scored = evaluate_trained(trained, EvalConfig(split="val"), progress=False)["score"]
     for metric in ("HitRatio@1", "NDCG@5"):
         assert scored[metric] == pytest.approx(result.val_metrics[metric], abs=1e-9)
 
@@ -145,7 +146,7 @@ def test_a_stacked_run_reads_one_recommender_and_fuses_with_the_other(toy_inputs
 
     val = trained.dataset.samples("val")
     val = val.select(np.arange(min(8, len(val))))  # the rows training validated on
-    outcome = evaluate_samples(trained, val, progress=False)
+    outcome = evaluate_samples(trained, val, EvalConfig(split="val"), progress=False)
     lists = outcome["candidates"]
     assert np.array_equal(outcome["rec_scores"], candidate_scores(
         load_checkpoint(tmp_path / "sasrec-full").model, val, lists))
@@ -192,7 +193,7 @@ def test_a_checkpoint_stores_what_it_serves_and_evaluation_ranks_with_it(toy_inp
     assert fusion["gain"]["HitRatio@1"]["low"] <= 0
     trained = load_trained(result.checkpoint_dir, "cpu", log=lambda *_: None)
     assert trained.fusion_weight == float("inf")
-    test = evaluate_trained(trained, "test", progress=False)
+    test = evaluate_trained(trained, EvalConfig(), progress=False)
     assert np.array_equal(test["fused_ranks"], ranks_of(test["rec_scores"], test["candidates"],
                                                         test["samples"].next))
     assert test["fused"] == test["recommender"]

@@ -1,0 +1,69 @@
+"""One evaluation's whole report, whichever path scored it (in this process or as Ray Data
+batch inference): what `llara evaluate` prints and writes with --json, and what the demo
+prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from llara.config.evaluation import EvalConfig
+from llara.config.run import FinetuneConfig
+from llara.data.prepare import PreparedDataset
+from llara.evaluation.predictions import (comparison_from_predictions, fusion_table,
+                                          metrics_from_predictions, predictions_table)
+from llara.inference.evaluate import evaluate_trained
+from llara.inference.trained import load_trained
+from llara.recsys.popularity import dataset_target_counts
+
+SELECTION_CAVEAT = ("these validation rows chose the fusion weight and the best epoch, so the "
+                    "served ranking's figures and intervals against the recommender on them "
+                    "are optimistic; compare on rows the run never chose on (--split test)")
+"""What a report on the validation rows says next to its intervals."""
+
+
+@dataclass
+class Scored:
+    """What one evaluation scored: per-sample predictions, and in this process the
+    diagnostics (popularity on the same lists, the history diagnostic)."""
+
+    table: pa.Table
+    seconds: str
+    diagnostics: dict | None = None
+
+
+def evaluate_here(checkpoint: str | Path, evaluation: EvalConfig, run: FinetuneConfig,
+                  cache_dir=None, progress: bool = True, log=print) -> Scored:
+    """The evaluation in this process (--local, --diagnostics); `run`: the checkpoint's run
+    config, its inputs checked (checked_run_config)."""
+    trained = load_trained(checkpoint, evaluation.device, cache_dir, log=log, config=run)
+    result = evaluate_trained(trained, evaluation, progress)
+    seconds = ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items())
+    diagnostics = {k: result[k] for k in ("popularity", "history") if k in result}
+    return Scored(predictions_table(result, trained.titles, trained.letters), seconds,
+                  diagnostics or None)
+
+
+def evaluation_report(scored: Scored, run: FinetuneConfig, fusion: dict,
+                      evaluation: EvalConfig) -> dict:
+    """Every figure of one evaluation: each ranking's metrics, the fusion grid and the stored
+    fusion choice (paper protocol), the comparison against the recommender with its slices,
+    the history diagnostic where it ran, and the caveat of the validation rows."""
+    table = scored.table
+    metrics = metrics_from_predictions(table)
+    if scored.diagnostics and "popularity" in scored.diagnostics:
+        metrics["popularity"] = scored.diagnostics["popularity"]
+    grid = fusion_table(table, run.scoring.fusion_grid) \
+        if evaluation.protocol == "paper" and "fused_rank" in table.column_names else None
+    comparison = comparison_from_predictions(
+        table, dataset_target_counts(PreparedDataset.open(run.data_dir)))
+    caveat = SELECTION_CAVEAT if evaluation.split == "val" and \
+        (comparison or "fused" in metrics) else None
+    return {"split": evaluation.split, "protocol": evaluation.protocol, "rows": table.num_rows,
+            "metrics": metrics, "fusion": fusion if "fused" in metrics else None,
+            "fusion_grid": grid, "comparison": comparison,
+            "history": (scored.diagnostics or {}).get("history"), "caveat": caveat,
+            "fusion_recommender": run.fusion_recommender(), "llm_reads": run.rec_checkpoint,
+            "seconds": scored.seconds}
