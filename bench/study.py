@@ -30,7 +30,7 @@ from llara.data.holdout import newest_rows
 from llara.data.tables import Samples
 from llara.evaluation.diagnostics import history_sensitivity
 from llara.evaluation.fusion import choose_weight, fused_scores, fusion_grid, ranks_of
-from llara.evaluation.gate import fit_gate, gate_features
+from gate import fit_gate, gate_features
 from llara.evaluation.intervals import comparison_report, user_groups
 from llara.evaluation.metrics import ranking_metrics
 from llara.evaluation.scoring import score_candidates

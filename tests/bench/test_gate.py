@@ -1,7 +1,14 @@
+"""The per-row fusion gate of the study (bench/gate.py): not a product option."""
+
 import numpy as np
+import pytest
 
 from llara.evaluation.fusion import fused_scores, ranks_of
-from llara.evaluation.gate import FusionGate, fit_gate, gate_features
+
+
+@pytest.fixture
+def gates(bench_module):
+    return bench_module("gate")
 
 
 def rows(n=400, c=10, seed=0):
@@ -19,10 +26,10 @@ def rows(n=400, c=10, seed=0):
     return llm, rec, target, lengths
 
 
-def test_the_gate_trusts_the_recommender_where_it_is_right_and_beats_one_weight():
+def test_the_gate_trusts_the_recommender_where_it_is_right_and_beats_one_weight(gates):
     llm, rec, target, lengths = rows()
-    features = gate_features(rec, lengths)
-    gate = fit_gate(llm[:200], rec[:200], target[:200], features[:200])
+    features = gates.gate_features(rec, lengths)
+    gate = gates.fit_gate(llm[:200], rec[:200], target[:200], features[:200])
     weights = gate.weights(features[200:])
     assert weights[lengths[200:] >= 6].mean() > 2 * weights[lengths[200:] < 6].mean()
     candidates = np.tile(np.arange(10), (400, 1))
@@ -33,10 +40,10 @@ def test_the_gate_trusts_the_recommender_where_it_is_right_and_beats_one_weight(
     assert np.mean(gated == 0) >= best_global
 
 
-def test_a_constant_gate_is_the_global_weight():
+def test_a_constant_gate_is_the_global_weight(gates):
     llm, rec, target, lengths = rows(50)
-    features = gate_features(rec, lengths)
-    gate = FusionGate(np.array([np.log(2.0), 0.0, 0.0, 0.0]))
+    features = gates.gate_features(rec, lengths)
+    gate = gates.FusionGate(np.array([np.log(2.0), 0.0, 0.0, 0.0]))
     assert np.allclose(gate.fused(llm, rec, features), fused_scores(llm, rec, 2.0))
     assert features.shape == (50, 4) and np.allclose(features[:, 0], 1.0)
     assert ((features[:, 2] > 0) & (features[:, 2] <= 1)).all()
