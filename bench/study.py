@@ -5,7 +5,7 @@ with the diagnostics that say whether the LLM reads the user.
 An arm is `head[:user[:schedule]][:key=value...]`, a change of the study's base run config:
 head title|letter|slot; user none (item embeddings only), token (a [UserEmb] slot) or cond
 (candidates carry [e ; u*e]); schedule a curriculum (user and schedule default to the base's);
-extra run options as dotted keys, e.g. `lr=0.003` or `scoring.label_smoothing=0.1`. The
+extra run options as dotted keys, e.g. `lr=0.003` or `lora.dropout=0.1`. The
 report's tables are written by study_markdown.py.
 """
 
@@ -266,10 +266,6 @@ def evaluate_point(trained: TrainedModel, val: Rows, test: Rows | None,
         point["gate_theta"] = gate.theta.tolist()
         point["test_gated"] = test.comparison(test_scores, gate.fused(
             test_scores, test.sasrec, test.gate_features()))
-    residual = trained.config.scoring.residual
-    if residual and test is not None:  # the ranking residual training trained
-        point["test_residual"] = test.comparison(test_scores, fused_scores(
-            test_scores, test.sasrec, residual))
     point.update(geometry(trained, val))
     point["eval_seconds"] = round(time.perf_counter() - started, 1)
     return point

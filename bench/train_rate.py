@@ -27,31 +27,27 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PAPER_PROMPT = ["prompt.layout=paper"]
 # The earlier paths ran the whole model; run.yaml's depth must not leak into them
 ALL_LAYERS = ["llm_layers=0"]
 VARIANTS = {
     # What this commit's parent trained with: fp32 base weights under bf16 autocast, LoRA
     # dropout 0.1, PyTorch's SDPA kernels, the paper's item layout.
     "before": {"base": "fp32", "overrides": ["lora.dropout=0.1", "train.attention=sdpa",
-                                             *PAPER_PROMPT, *ALL_LAYERS]},
+                                             *ALL_LAYERS]},
     # Issue 25's measured path as it ran then: eager, micro-batches of 4, LoRA dropout 0.1,
     # SDPA, the paper's layout, every layer (its bf16 autocast where the CPU has bf16)
     "issue 25's settings": {"base": "auto", "overrides": ["train.compile=false",
                                                           "train.micro_batch_size=4",
                                                           "lora.dropout=0.1",
                                                           "train.attention=sdpa",
-                                                          *PAPER_PROMPT, *ALL_LAYERS]},
+                                                          *ALL_LAYERS]},
     "bf16 weights": {"base": "bf16", "overrides": ["lora.dropout=0.1", "train.attention=sdpa",
-                                                   *PAPER_PROMPT, *ALL_LAYERS]},
+                                                   *ALL_LAYERS]},
     "+ no dropout": {"base": "bf16", "overrides": ["lora.dropout=0.0", "train.attention=sdpa",
-                                                   *PAPER_PROMPT, *ALL_LAYERS]},
+                                                   *ALL_LAYERS]},
     "+ eager attention": {"base": "bf16", "overrides": ["lora.dropout=0.0",
                                                         "train.attention=eager",
-                                                        *PAPER_PROMPT, *ALL_LAYERS]},
-    "+ compact items": {"base": "bf16", "overrides": ["lora.dropout=0.0",
-                                                      "train.attention=eager",
-                                                      "prompt.layout=compact", *ALL_LAYERS]},
+                                                        *ALL_LAYERS]},
     "defaults": {"base": "auto", "overrides": []},
     # glibc serves allocations over 128 KiB from fresh mappings returned on free, instead of
     # heaps that activations of changing sizes fragment
@@ -234,7 +230,7 @@ def worker(args) -> None:
     result = {"variant": args.worker, "base_dtype": str(dtype).split(".")[-1],
               "bf16_autocast": uses_bf16(opts.precision, "cpu"),
               "micro_batch": opts.micro_batch_size, "lora_dropout": config.lora.dropout,
-              "attention": llm.config._attn_implementation, "layout": config.prompt.layout,
+              "attention": llm.config._attn_implementation,
               "compile": opts.compile, "step_s": statistics.median(times),
               "warmup_s": sum(warmups),
               "losses": losses[:steps],

@@ -30,7 +30,7 @@ from llara.training import (RECORD_FILE, DeepSpeedBackend, EpochLoop, EpochValid
                             check_outputs, check_scheduler_state, claim_output, claim_store,
                             deepspeed_config, deepspeed_jit_ops, finish_record, input_digests,
                             learning_rate_factor, left_checkpoints, load_fusion_recommender,
-                            load_state_tree, load_trainable, open_store, priors_from_rows,
+                            load_state_tree, load_trainable, open_store,
                             prompts_from_rows, read_scheduler_state, run_inputs,
                             save_state_tree, save_trainable, start_record, step_plan,
                             store_has_checkpoints, train_step, training_progress,
@@ -188,9 +188,8 @@ def train_loop(loop_config: dict) -> None:
                 local_shuffle_buffer_size=4 * plan.per_worker_batch,
                 local_shuffle_seed=config.train.seed + epoch):
             def micro(hybrid: bool, rows=rows) -> list:
-                prompts, priors = prompts_from_rows(rows, hybrid), priors_from_rows(rows)
-                return [collate_prompts(prompts[m:m + size], pad,
-                                        None if priors is None else priors[m:m + size])
+                prompts = prompts_from_rows(rows, hybrid)
+                return [collate_prompts(prompts[m:m + size], pad)
                         for m in range(0, len(prompts), size)]
 
             yield micro

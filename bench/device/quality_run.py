@@ -312,8 +312,9 @@ def main() -> None:
                  else manifest["model"]["file"])
 
     compiled = device.startswith("cuda") if args.compile is None else args.compile
+    # The whole LLM at paper scale, as the earlier device runs (the CPU default keeps 12).
     config = apply_overrides(FinetuneConfig(
-        llm=llm, data_dir=str(first / "data"), rec_checkpoint=str(first / "sasrec"),
+        llm=llm, llm_layers=0, data_dir=str(first / "data"), rec_checkpoint=str(first / "sasrec"),
         output_dir=str(scratch / "run"),
         train=FinetuneTrainConfig(epochs=1, batch_size=args.batch_size,
                                   micro_batch_size=args.micro_batch, lr=args.lr,

@@ -31,10 +31,12 @@ from quality_run import build_run, join_model, measure_rate, read_kit  # noqa: E
 import torch  # noqa: E402
 
 from llara.common.device import resolve_device  # noqa: E402
+from llara.common.errors import ConfigError  # noqa: E402
 from llara.config.io import apply_overrides  # noqa: E402
 from llara.config.run import FinetuneConfig  # noqa: E402
 from llara.config.training import FinetuneTrainConfig  # noqa: E402
 from llara.data.prepare import PreparedDataset  # noqa: E402
+from llara.model.llm import stored_depth  # noqa: E402
 
 VARIANTS = {
     # The GPU path before issue 25: every layer, eager, LoRA dropout 0.1
@@ -51,6 +53,10 @@ VARIANTS = {
 def measure_variant(base: FinetuneConfig, compiled: bool, overrides: list[str],
                     dataset: PreparedDataset, device: str, steps: int) -> dict:
     config = apply_overrides(base, overrides)
+    depth = stored_depth(config.llm)
+    if config.llm_layers > depth:  # the library would run every layer: a mislabelled figure
+        raise ConfigError(f"invalid 'llm_layers': the variant asks for {config.llm_layers} "
+                          f"layers of a {depth}-layer LLM")
     inputs, model, builder, template, train = build_run(config, dataset, device, compiled,
                                                         log=lambda *_: None)
     cuda = device.startswith("cuda")
@@ -111,11 +117,15 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="llara-rate-"))
     llm = "tiny" if args.llm == "tiny" else str(join_model(args.kit, manifest, scratch))
     data = args.kit / "a" / "data"
+    # Every layer and the attention each device does best unless a variant says otherwise,
+    # whatever today's run defaults keep: the variants' names say what they measure.
     base = FinetuneConfig(
-        llm=llm, data_dir=str(data), rec_checkpoint=str(args.kit / "a" / "sasrec"),
+        llm=llm, llm_layers=0, data_dir=str(data),
+        rec_checkpoint=str(args.kit / "a" / "sasrec"),
         output_dir=str(scratch / "run"),
         train=FinetuneTrainConfig(batch_size=args.batch_size, micro_batch_size=args.micro_batch,
-                                  device=device, precision="bf16" if cuda else "auto"))
+                                  device=device, precision="bf16" if cuda else "auto",
+                                  attention="auto"))
     results = {"card": torch.cuda.get_device_name() if cuda else "CPU",
                "date": time.strftime("%Y-%m-%d"), "kit_commit": manifest["commit"],
                "torch": torch.__version__, "batch_size": args.batch_size,

@@ -70,10 +70,38 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     return value
 
 
+REMOVED_OPTIONS = {"prompt.layout": "paper", "scoring.residual": 0.0,
+                   "scoring.label_smoothing": 0.0}
+"""Options earlier versions had, with the value that did what today's code does: a run.json
+that records that value loads; another value, or a config that sets one, is refused."""
+
+
+def _removed(key: str) -> str:
+    return (f"option '{key}' was removed in 2026-12: no default used it, and the study that "
+            "tried it found no gain (docs/results.md); leave it out")
+
+
+def without_removed(data: dict) -> tuple[dict, list[str]]:
+    """`data` (a nested config mapping) without the REMOVED_OPTIONS it holds at their old
+    default, and the `option=value` of those it holds at another value."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    other = []
+    for dotted, default in REMOVED_OPTIONS.items():
+        section, name = dotted.split(".")
+        if isinstance(data.get(section), dict) and name in data[section]:
+            value = data[section].pop(name)
+            if value != default:
+                other.append(f"{dotted}={value!r}")
+    return data, other
+
+
 def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     """Build `cls` from a mapping; unknown keys are an error that lists the known ones."""
     types_by_name = _field_types(cls)
     unknown = sorted(set(data) - set(types_by_name))
+    removed = [name for name in unknown if f"{prefix}{name}" in REMOVED_OPTIONS]
+    if removed:
+        raise ConfigError(_removed(f"{prefix}{removed[0]}"))
     if unknown:
         raise ConfigError(
             f"unknown option '{prefix}{unknown[0]}'; known options: "
@@ -140,6 +168,8 @@ def _declared_type(cls: type, key: str, item: str) -> Any:
     for part in key.split("."):
         types_by_name = _field_types(tp) if _is_dataclass_type(tp) else {}
         if part not in types_by_name:
+            if key in REMOVED_OPTIONS:
+                raise ConfigError(_removed(key))
             raise ConfigError(f"unknown option '{key}' in override '{item}'")
         tp = types_by_name[part]
     return tp

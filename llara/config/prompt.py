@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from llara.common.paths import PATH
 from llara.config.checks import require
 
-LAYOUTS = ("compact", "paper")
 ITEM_TEXTS = ("title", "year", "genres")
 """llara.data.titles.ITEM_TEXTS (the config layer imports no data code)."""
 
@@ -31,10 +30,6 @@ class PromptConfig:
     [UserEmb] slot (SASRec's last position, GRU4Rec's final state, Caser's output, through
     the projector), where a template's [UserHere] field is (else at its start), so the LLM can
     compare one user vector with each candidate's embedding."""
-    layout: str = "paper"
-    """How items are written: paper (`<title> [HistoryEmb], <title> [HistoryEmb]`, the
-    paper's) or compact (`<title>[HistoryEmb] <title>[HistoryEmb]`: fewer tokens with a
-    byte-level tokenizer)."""
     item_text: str = "title"
     """What the prompt writes for each item: title (the paper's, the year removed), year
     (`Toy Story (1995)`) or genres (`Toy Story (1995; Animation, Comedy)`, where the item file
@@ -47,7 +42,5 @@ class PromptConfig:
     def __post_init__(self) -> None:
         require(self.min_history >= 1, "prompt.min_history", "must be at least 1")
         require(self.max_length >= 16, "prompt.max_length", "must be at least 16")
-        require(self.layout in LAYOUTS, "prompt.layout",
-                f"'{self.layout}' is not one of {', '.join(LAYOUTS)}")
         require(self.item_text in ITEM_TEXTS, "prompt.item_text",
                 f"'{self.item_text}' is not one of {', '.join(ITEM_TEXTS)}")

@@ -15,16 +15,13 @@ class PromptBatch:
     slot_items: torch.Tensor  # (B, S) item ids in slot order, -1 after the last slot
     candidate_positions: torch.Tensor  # (B, C) each candidate's slot token; -1 for none
     targets: torch.Tensor  # (B,) the true item's index among the candidates; -1 for none
-    prior: torch.Tensor  # (B, C) the recommender's log-softmax over the candidates, or zeros
-    """What residual training (scoring.residual) adds to the head's scores; zeros elsewhere."""
 
     def to(self, device) -> "PromptBatch":
         return PromptBatch(*(t.to(device, non_blocking=True) for t in vars(self).values()))
 
 
-def collate_prompts(prompts: list, pad_id: int, priors=None) -> PromptBatch:
-    """Right-pad TokenizedPrompts into one batch (positions come from the attention mask);
-    `priors`: one row of the recommender's candidate log-probabilities per prompt."""
+def collate_prompts(prompts: list, pad_id: int) -> PromptBatch:
+    """Right-pad TokenizedPrompts into one batch (positions come from the attention mask)."""
     width = max(len(p.input_ids) for p in prompts)
     slots = max([len(p.slot_items) for p in prompts] + [1])
     count = max([len(p.candidate_positions) for p in prompts] + [1])
@@ -42,7 +39,4 @@ def collate_prompts(prompts: list, pad_id: int, priors=None) -> PromptBatch:
         positions[row, :len(prompt.candidate_positions)] = torch.tensor(
             prompt.candidate_positions, dtype=torch.long)
     targets = torch.tensor([p.target for p in prompts], dtype=torch.long)
-    prior = torch.zeros((len(prompts), count), dtype=torch.float32)
-    for row, values in enumerate(priors if priors is not None else ()):
-        prior[row, :len(values)] = torch.as_tensor(values, dtype=torch.float32)
-    return PromptBatch(input_ids, attention, labels, slot_items, positions, targets, prior)
+    return PromptBatch(input_ids, attention, labels, slot_items, positions, targets)

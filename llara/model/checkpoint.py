@@ -12,7 +12,7 @@ from pathlib import Path
 
 from llara.common.errors import DataError
 from llara.common.paths import absolute_paths
-from llara.config.io import from_dict, to_dict
+from llara.config.io import from_dict, to_dict, without_removed
 from llara.config.run import FinetuneConfig
 
 CHECKPOINT_FORMAT = "llara-model/1"
@@ -46,7 +46,11 @@ def read_run_json(checkpoint: str | Path) -> dict:
 def run_config_of(payload: dict) -> FinetuneConfig:
     """The run config recorded in a run.json payload, as written (paths as recorded)."""
     # Checkpoints from before the option ran every layer, whatever today's default.
-    return from_dict(FinetuneConfig, {"llm_layers": 0, **payload["config"]})
+    config, other = without_removed({"llm_layers": 0, **payload["config"]})
+    if other:
+        raise DataError(RUN_FILE, f"trained with {', '.join(other)}, an option this version "
+                        "removed", expected="a checkpoint trained without it (train again)")
+    return from_dict(FinetuneConfig, config)
 
 
 def read_run_config(checkpoint: str | Path) -> FinetuneConfig:

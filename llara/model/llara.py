@@ -65,14 +65,12 @@ class LLaRA(nn.Module):
     def __init__(self, llm: nn.Module, tokenizer, projector: nn.Module,
                  item_embeddings: torch.Tensor, head_kind: str = "title",
                  head: nn.Module | None = None, user_encoder: nn.Module | None = None,
-                 conditioned: bool = False, label_smoothing: float = 0.0,
-                 residual: float = 0.0):
+                 conditioned: bool = False):
         super().__init__()
         self.llm = llm
         self.tokenizer = tokenizer
         self.projector = projector
-        self.head_kind, self.head, self.label_smoothing = head_kind, head, label_smoothing
-        self.residual = residual
+        self.head_kind, self.head = head_kind, head
         # The recommender is frozen: its table is a buffer, never a parameter.
         self.register_buffer("item_embeddings", item_embeddings.detach().float().clone(),
                              persistent=False)  # (N, E)
@@ -180,10 +178,7 @@ class LLaRA(nn.Module):
         letter and slot: cross-entropy over the candidates' scores."""
         if self.head is not None:
             scores = self.candidate_scores(batch, hybrid)  # (B, C) fp32
-            if self.residual:  # the head learns what the recommender's choice misses
-                scores = scores + self.residual * batch.prior
-            return nn.functional.cross_entropy(scores, batch.targets, ignore_index=-1,
-                                               label_smoothing=self.label_smoothing)
+            return nn.functional.cross_entropy(scores, batch.targets, ignore_index=-1)
         hidden = self.hidden_states(batch, hybrid)
         predicts = batch.label_mask[:, 1:]  # (B, T-1): position t predicts token t + 1
         logits = self.token_logits(hidden[:, :-1][predicts])  # (K, V)
@@ -270,8 +265,7 @@ def _assemble(config: FinetuneConfig, llm: nn.Module, tokenizer, item_embeddings
                  item_embeddings, config.scoring.head,
                  build_head(config.scoring.head, llm, tokenizer),
                  user_encoder if config.uses_user_state() else None,
-                 config.prompt.conditioned_candidates, config.scoring.label_smoothing,
-                 config.scoring.residual)
+                 config.prompt.conditioned_candidates)
 
 
 def build_llara(config: FinetuneConfig, llm: nn.Module, tokenizer,

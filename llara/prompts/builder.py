@@ -21,14 +21,12 @@ class PromptBuilder:
     prompts carry an answer to learn."""
     user_token: bool = False
     """Whether prompts hold the recommender's user state (prompt.user_token)."""
-    layout: str = "paper"
-    """How items are written (prompt.layout: compact or paper)."""
 
     @classmethod
     def for_run(cls, tokenizer, titles: list[str], config) -> "PromptBuilder":
         """The builder a run's FinetuneConfig asks for."""
         return cls(tokenizer, titles, config.prompt.max_length, config.scoring.head,
-                   config.prompt.user_token, config.prompt.layout)
+                   config.prompt.user_token)
 
     def render(self, samples: Samples, candidates: np.ndarray, row: int, template: str,
                hybrid: bool) -> tuple[str, list[int], list[str]]:
@@ -39,7 +37,7 @@ class PromptBuilder:
         cands = candidates[row].tolist()
         text = render_prompt(template, [self.titles[i] for i in history],
                              [self.titles[i] for i in cands], hybrid, self.user_token,
-                             letters=self.scoring == "letter", layout=self.layout)
+                             letters=self.scoring == "letter")
         fields = {"history": history, "candidate": cands, "user": [None]}
         layout = slot_layout(template, self.user_token)
         kinds = [kind for field in layout for kind in [field] * len(fields[field])]

@@ -119,22 +119,19 @@ def slot_layout(template: str, user_token: bool) -> list[str]:
 
 
 def render_prompt(template: str, history_titles: list[str], candidate_titles: list[str],
-                  hybrid: bool, user_token: bool = False, letters: bool = False,
-                  layout: str = "paper") -> str:
+                  hybrid: bool, user_token: bool = False, letters: bool = False) -> str:
     """Hybrid: `<title> [HistoryEmb]`, `<title> [CansEmb]` and (user_token) `[UserEmb]`;
-    text-only: `[PH]` in each of those places. `letters` labels candidates `(A) <title>`.
-    `layout` paper joins items with ", " and puts a space before each slot; compact writes
-    `<title>[Slot]` joined by spaces (prompt.layout)."""
+    text-only: `[PH]` in each of those places, items joined by ", " as in the paper.
+    `letters` labels candidates `(A) <title>`."""
     history_slot, candidate_slot, user_slot = (HISTORY_SLOT, CANDIDATE_SLOT, USER_SLOT) \
         if hybrid else (PLACEHOLDER, PLACEHOLDER, PLACEHOLDER)
     if letters and len(candidate_titles) > len(LETTER_LABELS):
         raise ConfigError(f"invalid 'scoring.head': letter labels run out at "
                           f"{len(LETTER_LABELS)} candidates, got {len(candidate_titles)}")
-    gap, join = ("", " ") if layout == "compact" else (" ", ", ")
-    history = join.join(f"{t}{gap}{history_slot}" for t in history_titles)
+    history = ", ".join(f"{t} {history_slot}" for t in history_titles)
     labels = [f"({label}) " for label in LETTER_LABELS] if letters else [""] * len(
         candidate_titles)
-    candidates = join.join(f"{label}{t}{gap}{candidate_slot}" for label, t in
+    candidates = ", ".join(f"{label}{t} {candidate_slot}" for label, t in
                            zip(labels, candidate_titles))
     user = USER_TEXT.format(slot=user_slot) if user_token else ""
     if user_token and USER_FIELD not in template:

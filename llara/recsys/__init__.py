@@ -6,7 +6,7 @@ from llara.recsys.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_FILES, EMBEDD
                                      load_checkpoint, load_item_embeddings, checkpoint_digest)
 from llara.recsys.models import SASRec, GRU4Rec, Caser, RECOMMENDERS, build_recommender
 from llara.recsys.popularity import target_counts, popularity_scores, dataset_target_counts
-from llara.recsys.ranking import (CandidateRanking, candidate_scores, candidate_log_probs,
+from llara.recsys.ranking import (CandidateRanking, candidate_scores,
                                   rank_candidates,
                                   evaluate_ranking, write_predictions, write_full_predictions)
 from llara.recsys.retrieval import (Retrieval, check_source, retrieve, answered_lists,
@@ -36,7 +36,6 @@ __all__ = [
     "dataset_target_counts",
     "CandidateRanking",
     "candidate_scores",
-    "candidate_log_probs",
     "rank_candidates",
     "evaluate_ranking",
     "write_predictions",

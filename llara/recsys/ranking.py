@@ -12,7 +12,6 @@ import torch
 
 from llara.common.atomic import atomic_file
 from llara.data.tables import Samples
-from llara.evaluation.fusion import log_softmax_rows
 from llara.evaluation.metrics import ranking_metrics
 from llara.recsys.retrieval import Retrieval
 
@@ -41,14 +40,6 @@ def candidate_scores(model: torch.nn.Module, samples: Samples, candidates: np.nd
             scores.append(model(history, lengths).float().gather(1, cands).cpu().numpy())
     model.train(was_training)
     return np.concatenate(scores) if scores else np.zeros(candidates.shape, np.float32)
-
-
-def candidate_log_probs(model: torch.nn.Module, samples: Samples, candidates: np.ndarray,
-                        device: str = "cpu") -> np.ndarray:
-    """(N, C) float32 log-softmax of the recommender's scores over each row's candidates:
-    the prior residual training adds to the head (scoring.residual), as fusion adds it."""
-    scores = candidate_scores(model, samples, candidates, device=device)
-    return log_softmax_rows(scores).astype(np.float32)
 
 
 def rank_candidates(model: torch.nn.Module, samples: Samples, candidates: np.ndarray,

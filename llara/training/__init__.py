@@ -23,7 +23,6 @@ from llara.training.shards import (SHARD_FILES, SHARD_FORMAT, SHARD_SCHEMA, Shar
                                    shard_table, ShardTokenizer, tokenize_shard_batch,
                                    loaded_inputs,
                                    write_shard, prompts_from_rows,
-                                   priors_from_rows,
                                    ShardManifest)
 from llara.training.state import (TrainState, save_trainable, load_trainable, save_state_tree,
                                   read_scheduler_state, check_scheduler_state,
@@ -92,7 +91,6 @@ __all__ = [
     "loaded_inputs",
     "write_shard",
     "prompts_from_rows",
-    "priors_from_rows",
     "ShardManifest",
     "TrainState",
     "save_trainable",

@@ -27,7 +27,6 @@ from llara.model.batch import collate_prompts
 from llara.model.llara import LLaRA, build_llara, compile_decoder_layers
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import pick_template, run_templates
-from llara.recsys.ranking import candidate_log_probs
 from llara.recsys.retrieval import answered_rows, training_lists
 from llara.training.epochs import EpochLoop
 from llara.training.inputs import (check_inputs, check_outputs, eligible, input_digests,
@@ -85,7 +84,7 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
              fusion_recommender: torch.nn.Module | None = None,
              inputs: dict | None = None) -> FinetuneResult:
     """Train `model`; `recommender` (the frozen one the run builds on) retrieves hard
-    negatives and gives residual training its prior; `fusion_recommender` (default:
+    negatives; `fusion_recommender` (default:
     `recommender`) fuses its scores at validation and retrieves its full-catalogue lists;
     without either there is no fusion. `inputs`: the run's input_digests, recorded with its
     checkpoints."""
@@ -110,8 +109,6 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
                             "recommender's retrieved items", expected="a larger "
                             "candidates.retrieve, or candidates.source=random")
         train = train.select(keep)
-    if config.scoring.residual and recommender is None:
-        raise ValueError("scoring.residual trains against the recommender's scores: pass it")
     validator = EpochValidator(config, val, data, num_items,
                                recommender if fusion_recommender is None else fusion_recommender,
                                device, builder, templates[0], inputs=inputs)
@@ -137,8 +134,6 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
                                device, config.candidates.retrieve)
         subset, candidates = subset.select(lists.rows), lists.items  # (n, C): every row kept
         order = shuffle.permutation(len(subset))
-        priors = None if not config.scoring.residual else \
-            candidate_log_probs(recommender, subset, candidates, device)  # (n, C)
         for start in range(0, len(order), opts.batch_size):
             rows = order[start:start + opts.batch_size]
             parts = [rows[m:m + opts.micro_batch_size]
@@ -147,8 +142,7 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
             def micro(hybrid: bool, parts=parts) -> list:
                 template = pick_template(templates, rng)
                 return [collate_prompts(builder.build(subset, candidates, part, template,
-                                                      hybrid, True), pad,
-                                        None if priors is None else priors[part])
+                                                      hybrid, True), pad)
                         for part in parts]
 
             yield micro

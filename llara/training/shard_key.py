@@ -49,8 +49,8 @@ def tokenizer_fingerprint(llm_source: str) -> str:
 def shard_key(config: FinetuneConfig, dataset: PreparedDataset, llm_source: str) -> dict:
     """Everything a shard row depends on, for the run `config` (paths absolute)."""
     prompt, candidates = config.prompt, config.candidates
-    # Hard negatives and residual priors come from the recommender's weights.
-    retrieved = candidates.source == "recommender" or config.scoring.residual > 0
+    # Hard negatives come from the recommender's weights.
+    retrieved = candidates.source == "recommender"
     return {
         "llm": config.llm,
         "tokenizer": tokenizer_fingerprint(llm_source),
@@ -62,10 +62,8 @@ def shard_key(config: FinetuneConfig, dataset: PreparedDataset, llm_source: str)
         "min_history": prompt.min_history,
         "max_length": prompt.max_length,
         "user_token": prompt.user_token,
-        "layout": prompt.layout,
         "item_text": prompt.item_text,
         "scoring": config.scoring.head,
-        "residual": config.scoring.residual > 0,
         "num_candidates": dataset.config.num_candidates,
         "candidate_seed": dataset.config.candidate_seed,
         "candidate_source": candidates.source,

@@ -29,13 +29,12 @@ from llara.data.tables import Samples, samples_from_table
 from llara.prompts.builder import PromptBuilder
 from llara.prompts.templates import templates_for
 from llara.prompts.tokenize import TokenizedPrompt
-from llara.recsys.ranking import candidate_log_probs
 from llara.recsys.retrieval import training_lists
 from llara.training.shard_key import changed_keys
 
-SHARD_FORMAT = "llara-shards/6"
+SHARD_FORMAT = "llara-shards/7"
 """5: training rows in training_order, not table order; 6: hard-negative training rows only
-where retrieval found the answer."""
+where retrieval found the answer; 7: no prior column."""
 SHARD_FILES = ("manifest.json", "train-*.parquet", "val-*.parquet", "test-*.parquet")
 """What a shard folder is made of, and all that rebuilding it may replace."""
 _ids = pa.list_(pa.int32())
@@ -46,7 +45,6 @@ SHARD_SCHEMA = pa.schema([
     ("slot_positions", _ids), ("slot_items", _ids), ("candidate_positions", _ids),
     ("text_input_ids", _ids), ("text_label_mask", pa.list_(pa.bool_())),
     ("text_candidate_positions", _ids),
-    ("prior", pa.list_(pa.float32())),
 ])
 
 
@@ -75,13 +73,8 @@ class ShardSpec:
     """Whether prompts hold the user state slot (prompt.user_token)."""
     epoch: int = 0
     """Training shards: the epoch whose negatives and templates they hold."""
-    layout: str = "paper"
-    """How items are written (prompt.layout)."""
     item_text: str = "title"
     """What prompts write for each item (prompt.item_text)."""
-    residual: bool = False
-    """Training shards carry the recommender's log-softmax over each list (scoring.residual);
-    empty lists otherwise."""
     inputs: str = ""
     """The content of the tokenizer, dataset and recommender files (`loaded_inputs` of the
     run's shard key, hashed once by the driver): a worker keeps what it loaded from them while
@@ -101,10 +94,7 @@ class ShardSpec:
                    seed=config.shards.seed, candidate_source=config.candidates.source,
                    rec_checkpoint=config.rec_checkpoint, retrieve=config.candidates.retrieve,
                    scoring=config.scoring.head, user_token=config.prompt.user_token,
-                   epoch=epoch, layout=config.prompt.layout,
-                   item_text=config.prompt.item_text,
-                   residual=split == "train" and config.scoring.residual > 0,
-                   inputs=inputs)
+                   epoch=epoch, item_text=config.prompt.item_text, inputs=inputs)
 
 
 def loaded_inputs(key: dict) -> str:
@@ -153,7 +143,7 @@ def template_choice(seed: int, sample_ids: np.ndarray, count: int,
 def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
                 retriever: torch.nn.Module | None = None) -> pa.Table:
     """(N sample rows) -> (N shard rows); training drops histories under min_history.
-    `retriever`: the frozen recommender, for hard negatives and residual priors."""
+    `retriever`: the frozen recommender, for hard negatives."""
     train = spec.split == "train"
     if train:
         samples = samples.select(np.flatnonzero(samples.len_history >= spec.min_history))
@@ -174,8 +164,6 @@ def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
     chosen = [templates[i] for i in choice]
     hybrid = builder.build(samples, candidates, rows, chosen, True, True)
     text = builder.build(samples, candidates, rows, chosen, False, True)
-    priors = candidate_log_probs(retriever, samples, candidates).tolist() if spec.residual \
-        else [[] for _ in rows]
     return pa.table({
         "sample_id": pa.array(samples.sample_id, pa.int64()),
         "split": pa.array([spec.split] * len(samples), pa.string()),
@@ -191,19 +179,18 @@ def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
         "text_input_ids": pa.array([p.input_ids for p in text], _ids),
         "text_label_mask": pa.array([p.label_mask for p in text], pa.list_(pa.bool_())),
         "text_candidate_positions": pa.array([p.candidate_positions for p in text], _ids),
-        "prior": pa.array(priors, pa.list_(pa.float32())),
     }, schema=SHARD_SCHEMA)
 
 
 @lru_cache(maxsize=4)
 def _cached_builder(llm: str, data_dir: str, item_text: str, max_length: int, scoring: str,
-                    user_token: bool, layout: str, inputs: str) -> PromptBuilder:
+                    user_token: bool, inputs: str) -> PromptBuilder:
     from llara.data.prepare import PreparedDataset
     from llara.model.llm import load_tokenizer
 
     titles = PreparedDataset.open(data_dir).prompt_titles(item_text)
     return PromptBuilder(load_tokenizer(llm, extra_text=titles), titles, max_length, scoring,
-                         user_token, layout)
+                         user_token)
 
 
 @lru_cache(maxsize=2)
@@ -222,9 +209,9 @@ class ShardTokenizer:
         self.spec = s = ShardSpec(**spec)
         builder = _cached_builder if s.inputs else _cached_builder.__wrapped__
         self.builder = builder(s.llm, s.data_dir, s.item_text, s.max_length, s.scoring,
-                               s.user_token, s.layout, s.inputs)
+                               s.user_token, s.inputs)
         self.retriever = None
-        if s.split == "train" and (s.candidate_source == "recommender" or s.residual):
+        if s.split == "train" and s.candidate_source == "recommender":
             retriever = _cached_retriever if s.inputs else _cached_retriever.__wrapped__
             self.retriever = retriever(s.rec_checkpoint, s.inputs)
 
@@ -244,12 +231,6 @@ def write_shard(table: pa.Table, path: Path) -> None:
     however the rows arrived (Ray batches are stitched from several blocks)."""
     pq.write_table(table.cast(SHARD_SCHEMA).combine_chunks(), path, compression="zstd",
                    compression_level=3, write_statistics=False, store_schema=True)
-
-
-def priors_from_rows(rows: pa.Table) -> list[list[float]] | None:
-    """The recommender's log-probabilities of each row's candidates (residual shards)."""
-    priors = rows["prior"].to_pylist()
-    return priors if any(priors) else None
 
 
 def prompts_from_rows(rows: pa.Table, hybrid: bool) -> list[TokenizedPrompt]:

@@ -41,7 +41,7 @@ class ValidationSet:
 
 def load_recommender(config: FinetuneConfig, device: str) -> torch.nn.Module:
     """The frozen recommender the LLM reads: the retriever of runs that train on its hard
-    negatives, and the prior of residual training."""
+    negatives."""
     return load_checkpoint(config.rec_checkpoint, device).model
 
 
@@ -107,17 +107,6 @@ def validation_metrics(model: LLaRA, builder: PromptBuilder, validation: Validat
     return metrics, table, choice
 
 
-def trained_ranking_hr1(metrics: dict[str, float], grid: list[dict], residual: float) -> float:
-    """HitRatio@1 of the ranking a run trains: the head's, or with residual training the
-    fused one at w = residual (a weight of the grid)."""
-    if not residual:
-        return metrics["HitRatio@1"]
-    row = next((r for r in grid if r["weight"] == residual), None)
-    if row is None:
-        raise ValueError("scoring.residual needs the recommender at validation (fusion grid)")
-    return row["HitRatio@1"]
-
-
 @dataclass
 class EpochOutcome:
     reported: dict[str, float]
@@ -127,8 +116,7 @@ class EpochOutcome:
     fusion: dict
     """The fusion weight chosen on these rows and the grid it was chosen from."""
     improved: bool
-    """Validation HitRatio@1 of the ranking trained (the LLM alone; with residual training,
-    the fused ranking at w = residual) beat every earlier epoch's."""
+    """Validation HitRatio@1 of the LLM's ranking beat every earlier epoch's."""
 
 
 class EpochValidator:
@@ -155,7 +143,7 @@ class EpochValidator:
         metrics = {k.removeprefix("val_"): v for k, v in reported.items()}
         self.fusion = {**(choice or {"weight": 0.0}), "grid": table,
                        "rows": len(self.validation.samples)}
-        hr1 = trained_ranking_hr1(metrics, table, self.config.scoring.residual)
+        hr1 = metrics["HitRatio@1"]
         improved = hr1 > self.best_hr1
         if improved:
             self.best_hr1, self.best_epoch, self.best_metrics = hr1, epoch, metrics

@@ -33,7 +33,7 @@ def base_config(bench, base: str, tmp_path) -> FinetuneConfig:
 
 def test_the_default_base_is_the_run_config_and_paper_is_the_papers_method(bench, tmp_path):
     run = base_config(bench, "examples/run.yaml", tmp_path)
-    assert (run.train.fresh_lr_scale, run.llm_layers, run.train.compile) == (10.0, 12, True)
+    assert (run.train.fresh_lr_scale, run.llm_layers, run.train.compile) == (10.0, 12, False)
     assert (run.scoring.head, run.curriculum.schedule, run.prompt.conditioned_candidates) == \
         ("slot", "direct", True)
     # The study's own sizes and paths, whatever the file says.

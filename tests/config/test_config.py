@@ -66,6 +66,7 @@ def test_the_fresh_module_rate_scale_and_the_minute_budget_must_be_positive():
 def test_llm_layers_is_zero_or_a_positive_count_and_older_checkpoints_ran_every_layer():
     from llara.config.io import to_dict
     from llara.config.run import FinetuneConfig
+    from llara.config.run import FinetuneConfig
     from llara.model.checkpoint import run_config_of
     assert apply_overrides(FinetuneConfig(), ["llm_layers=10"]).llm_layers == 10
     with pytest.raises(ConfigError, match="'llm_layers'"):
@@ -167,3 +168,25 @@ def test_recommender_and_search_seeds_are_not_negative():
         apply_overrides(RecRunConfig(), ["train.seed=-1"])
     with pytest.raises(ConfigError, match="invalid 'search.seed'"):
         SearchSettings(seed=-1)
+
+
+def test_removed_options_are_named_and_old_checkpoints_still_load():
+    """prompt.layout, scoring.residual and scoring.label_smoothing were study arms no default
+    used: a config that sets one is told so; a run.json that records one at the value that
+    did what today's code does loads, another value is refused."""
+    from llara.common.errors import DataError
+    from llara.config.io import to_dict
+    from llara.config.run import FinetuneConfig
+    from llara.model.checkpoint import run_config_of
+
+    with pytest.raises(ConfigError, match="'scoring.residual' was removed"):
+        from_dict(FinetuneConfig, {"scoring": {"residual": 1.0}})
+    with pytest.raises(ConfigError, match="'prompt.layout' was removed"):
+        apply_overrides(FinetuneConfig(), ["prompt.layout=paper"])
+    old = to_dict(FinetuneConfig())
+    old["prompt"]["layout"], old["scoring"]["residual"] = "paper", 0.0
+    old["scoring"]["label_smoothing"] = 0.0
+    assert run_config_of({"config": old}) == FinetuneConfig()
+    old["scoring"]["residual"] = 2.0
+    with pytest.raises(DataError, match="trained with scoring.residual=2.0"):
+        run_config_of({"config": old})

@@ -136,7 +136,7 @@ def test_candidates_and_their_slots_stay_aligned_when_shuffled(head):
             assert [prompt.slot_items[i] for i in order] == shuffled[r].tolist()
             text = builder.tokenizer.decode(prompt.input_ids)
             if head == "letter":  # each label sits just before its own candidate's title
-                gap = "" if builder.layout == "compact" else " "
+                gap = " "
                 for label, item in zip(LETTER_LABELS, shuffled[r]):
                     assert f"({label}) {TITLES[item]}{gap}{CANDIDATE_SLOT}" in text
         assert torch.equal(batch.targets, torch.tensor([p.target for p in prompts]))
@@ -239,35 +239,3 @@ def test_a_step_moves_only_lora_projector_and_head(head, user):
                            for n in changed)
     assert any(n.startswith("head.") for n in changed) == (head == "slot")
     assert not model.user_encoder.training  # frozen: no dropout in the user state
-
-
-def test_residual_training_adds_the_recommenders_log_probabilities_to_the_head():
-    model, builder, _ = make("slot", "cond")
-    rows = samples(4)
-    cands = lists(rows, 6)
-    prompts, plain = batch_of(builder, rows, cands)
-    prior = torch.log_softmax(torch.randn(4, 6, generator=torch.Generator().manual_seed(3)), 1)
-    batch = collate_prompts(prompts, builder.tokenizer.pad_token_id, prior.tolist())
-    assert torch.equal(plain.prior, torch.zeros(4, 6)) and torch.allclose(batch.prior, prior)
-    with torch.no_grad():
-        head = model.candidate_scores(batch, True)  # (B, C): the head ignores the prior
-        assert model.loss(batch, True) == pytest.approx(float(torch.nn.functional.cross_entropy(
-            head, batch.targets)), abs=1e-6)
-        model.residual = 2.0
-        assert model.loss(batch, True) == pytest.approx(float(torch.nn.functional.cross_entropy(
-            head + 2.0 * prior, batch.targets)), abs=1e-6)
-        # Where the recommender is sure of the true item there is nothing left to learn.
-        sure = torch.full((4, 6), -30.0).scatter(1, batch.targets[:, None], 0.0)
-        certain = collate_prompts(prompts, builder.tokenizer.pad_token_id, sure.tolist())
-        assert model.loss(certain, True) < 1e-3 < model.loss(batch, True)
-
-
-def test_residual_weight_joins_the_fusion_grid_and_needs_a_candidate_head():
-    config = apply_overrides(FinetuneConfig(llm="tiny"), ["scoring.residual=3"])
-    assert 3.0 in config.scoring.fusion_grid
-    assert list(config.scoring.fusion_grid) == sorted(config.scoring.fusion_grid)
-    with pytest.raises(ConfigError, match="scoring.residual"):
-        apply_overrides(FinetuneConfig(llm="tiny"), ["scoring.head=title",
-                                                     "scoring.residual=1"])
-    with pytest.raises(ConfigError, match="scoring.residual"):
-        apply_overrides(FinetuneConfig(llm="tiny"), ["scoring.residual=-1"])

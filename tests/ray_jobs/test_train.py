@@ -72,26 +72,6 @@ def test_two_step_run_writes_checkpoints_that_reload_to_the_same_outputs(ray_loc
         run_training(shared, progress=False, log=quiet)
 
 
-def test_residual_training_on_ray_reads_the_priors_its_shards_carry(ray_local, toy_inputs,
-                                                                   tmp_path):
-    import math
-
-    from llara.config.io import apply_overrides
-
-    config = apply_overrides(toy_config(toy_inputs, tmp_path / "run", max_train_samples=16),
-                             ["scoring.head=slot", "curriculum.schedule=direct",
-                              "scoring.residual=1"])
-    result = run_training(config, progress=False, log=quiet)
-    assert result.metrics["step"] == 2
-    manifest = ShardManifest.read(config.shard_dir())
-    assert manifest.key["residual"] is True
-    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().split("\n")
-               if x and '"loss"' in x]
-    # The slot head starts at zero, so its loss alone would be ln C exactly; the first step's
-    # is the recommender's own.
-    assert abs(records[0]["loss"] - math.log(10)) > 1e-2
-
-
 def training_worker_pids():
     """This session's training workers: Ray titles each actor's process `ray::<Class>.<method>`,
     and the session hands its workers its address as RAY_ADDRESS. Matching the title alone

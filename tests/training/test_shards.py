@@ -1,15 +1,12 @@
-"""Shard rows built in process (Ray Data runs the same callable): residual shards carry the
-recommender's log-probabilities of each training list, others none."""
+"""Shard rows built in process (Ray Data runs the same callable)."""
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from llara.config.io import apply_overrides, to_dict
+from llara.config.io import to_dict
 from llara.data.prepare import PreparedDataset
-from llara.recsys.checkpoint import load_checkpoint
-from llara.recsys.ranking import candidate_log_probs
 from llara.training.shard_key import shard_key
-from llara.training.shards import SHARD_SCHEMA, ShardSpec, ShardTokenizer, priors_from_rows
+from llara.training.shards import SHARD_SCHEMA, ShardSpec, ShardTokenizer
 from tests.conftest import toy_config
 
 
@@ -17,36 +14,6 @@ def shard_rows(config, dataset, split="train", rows=12):
     spec = ShardSpec.for_split(config, dataset, "tiny", split)
     source = pq.read_table(dataset.directory / f"{split}.parquet").slice(0, rows)
     return spec, ShardTokenizer(to_dict(spec))(source)
-
-
-def test_residual_shards_carry_the_recommenders_log_probabilities(toy_inputs, tmp_path):
-    dataset = PreparedDataset.open(toy_inputs[0])
-    base = apply_overrides(toy_config(toy_inputs, tmp_path / "run"), ["scoring.head=slot"])
-    residual = apply_overrides(base, ["scoring.residual=1"])
-    _, plain = shard_rows(base, dataset)
-    spec, table = shard_rows(residual, dataset)
-    assert spec.residual and priors_from_rows(plain) is None
-    priors = np.array(priors_from_rows(table))  # (N, C)
-    samples = dataset.samples("train").select(np.arange(12))
-    kept = samples.select(np.flatnonzero(samples.len_history >= base.prompt.min_history))
-    candidates = np.array(table["candidates"].to_pylist())
-    assert table["sample_id"].to_pylist() == kept.sample_id.tolist()
-    expected = candidate_log_probs(load_checkpoint(toy_inputs[1]).model, kept, candidates)
-    assert np.allclose(priors, expected, atol=1e-6)
-    assert np.allclose(np.exp(priors).sum(1), 1.0, atol=1e-5)
-    # Evaluation shards never carry it: the prior is a training input only.
-    _, val = shard_rows(residual, dataset, "val")
-    assert priors_from_rows(val) is None
-    # A folder built without priors does not serve a residual run.
-    assert shard_key(base, dataset, "tiny")["residual"] is False
-    assert shard_key(residual, dataset, "tiny")["residual"] is True
-    assert shard_key(residual, dataset, "tiny")["recommender"] is not None
-
-
-def test_plain_shards_have_an_empty_prior_per_row(toy_inputs, tmp_path):
-    dataset = PreparedDataset.open(toy_inputs[0])
-    _, table = shard_rows(toy_config(toy_inputs, tmp_path / "run"), dataset)
-    assert all(p == [] for p in table["prior"].to_pylist())
 
 
 def test_a_batch_of_only_short_histories_gives_an_empty_shard_not_an_error(toy_inputs, tmp_path):

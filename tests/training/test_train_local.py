@@ -66,32 +66,6 @@ def test_a_best_folder_with_foreign_files_is_refused_before_training(toy_inputs,
     assert (best / "notes.md").read_text() == "my notes"
 
 
-def test_residual_training_learns_against_the_recommenders_scores(toy_inputs, tmp_path):
-    import math
-
-    from llara.config.io import apply_overrides
-
-    first = {}
-    for residual in (0.0, 2.0):
-        out = tmp_path / f"run-{residual:g}"
-        config = apply_overrides(toy_config(toy_inputs, out, max_train_samples=16),
-                                 ["scoring.head=slot", "curriculum.schedule=direct",
-                                  f"scoring.residual={residual}"])
-        result = train_local(config, progress=False, log=lambda *_: None)
-        steps = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
-                 if '"loss"' in line]
-        first[residual] = steps[0]["loss"]
-        run = json.loads((result.checkpoint_dir / "run.json").read_text())
-        assert run["config"]["scoring"]["residual"] == residual
-    # The slot head starts at zero: alone it scores every candidate alike (ln C); with the
-    # residual its first loss is the recommender's own, 2 x its log-softmax.
-    candidates = 10  # toy_inputs' num_candidates
-    assert first[0.0] == pytest.approx(math.log(candidates), abs=1e-4)
-    assert abs(first[2.0] - math.log(candidates)) > 1e-2
-    grid = [row["weight"] for row in run["fusion"]["grid"]]
-    assert 2.0 in grid
-
-
 def test_a_run_on_the_first_layers_reloads_with_those_layers_only(toy_inputs, tmp_path):
     """llm_layers travels in run.json: evaluation rebuilds the same shortened LLM, so the
     reloaded checkpoint scores the validation rows as training did."""
