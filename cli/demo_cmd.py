@@ -49,7 +49,9 @@ def demo_run(llm: str, layers: int, data_dir: Path, rec_dir: Path, output_dir: P
         Override("train.device", "cpu"),
         Override("train.compile", compile_layers),  # a few minutes do not win a compile back
         Override("train.seed", seed),
-        Override("shards.limit", max_samples),  # tokenise only the prompts it may train
+        # Tokenise only what it may train: the samples, a margin for the histories too short
+        # to train, and the window the workers' local shuffle draws each step from.
+        Override("shards.limit", max(max_samples + max_samples // 4, 256)),
         Override("distributed.checkpoint_every", 1000)])  # one checkpoint, at the end
 
 

@@ -113,17 +113,14 @@ def _write_split(config: FinetuneConfig, dataset, llm: str, split: str, epoch: i
     blocks = meta.num_row_groups * total // max(1, meta.num_rows) if epoch is not None \
         else blocks_to_read(meta, total)
     pool = max(1, min(workers, blocks))
+    if config.shards.limit:
+        stream = stream.limit(config.shards.limit)
     spec = asdict(ShardSpec.for_split(config, dataset, llm, split, epoch or 0, inputs))
     # Tasks, not an actor pool: a pool's start-up cost every split and epoch ~4 s however
     # few its rows, while task workers stay warm and keep their tokenizer (ShardTokenizer).
     stream = stream.map_batches(tokenize_shard_batch, fn_args=(spec,),
                                 batch_size=min(rows, 1024), batch_format="pyarrow",
                                 compute=ray.data.TaskPoolStrategy(size=pool), num_cpus=1)
-    if config.shards.limit:
-        # After tokenising, which drops training rows (short histories; rows whose answer
-        # retrieval missed, for hard negatives): the limit counts the prompts written, as the
-        # local loop's budget counts the rows it trains.
-        stream = stream.limit(config.shards.limit)
     prefix = split if epoch is None else f"{split}-e{epoch}"
     files, written = [], 0
     label = split if epoch is None else f"{split} epoch {epoch}"

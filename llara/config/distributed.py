@@ -24,9 +24,10 @@ class ShardConfig:
     concurrency: int | None = None
     """Tokenising tasks at once; default: one per CPU Ray offers."""
     limit: int | None = None
-    """Shard only N prompts of each split (quick runs): the first N training prompts in a
-    seeded random order of the rows (after rows that cannot train are dropped), the first N
-    of validation and test; None for all."""
+    """Shard only N samples of each split (quick runs): a seeded random N of the training rows
+    (of which those that cannot train are left out: short histories, and with hard negatives
+    the rows whose answer the recommender does not retrieve), the first N of validation and
+    test; None for all."""
 
     def __post_init__(self) -> None:
         require(self.rows_per_shard >= 1, "shards.rows_per_shard", "must be at least 1")

