@@ -109,9 +109,9 @@ class LLaRA(nn.Module):
 
     def user_states(self, input_ids: torch.Tensor, slot_items: torch.Tensor) -> torch.Tensor:
         """The recommender's state of each row's history, scaled to the item embeddings'
-        mean norm: (B, E). SASRec's state leaves a LayerNorm at about 8x an item's norm;
-        through the projector item vectors learn on, it swamped the prompt (the history
-        diagnostic fell to 0.09 at 512 samples). Its direction is what ranks items."""
+        mean norm: (B, E). A state that leaves a LayerNorm is several times an item's norm and,
+        through the projector item vectors learn on, would swamp the prompt; its direction is
+        what ranks items."""
         history, lengths = self.history_items(input_ids, slot_items)
         with torch.no_grad(), torch.autocast(history.device.type, enabled=False):
             states = self.user_encoder.encode(history, lengths.clamp(min=1)).float()

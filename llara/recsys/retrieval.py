@@ -93,9 +93,8 @@ def answered_lists(retrieval: Retrieval, samples: Samples, seed: int,
     retrieval found, as the rerank protocol scores them; rows it missed get no list.
 
     Why not insert a missed true item: its score is below every retrieved one, so in each such
-    list the answer would be the candidate the recommender scores lowest (97% of lists where
-    recall@20 is about 0.25), a cue each conditioned slot carries and evaluation never
-    offers. Kept this way, the answer's rank by the recommender inside a training list is
+    list the answer would be the candidate the recommender scores lowest, a cue each
+    conditioned slot carries and evaluation never offers. Kept this way, the answer's rank by the recommender inside a training list is
     distributed as in the lists the model reranks. Each list is in its sample's seeded random
     order, so the position says nothing either."""
     n = retrieval.items.shape[1]
