@@ -194,9 +194,11 @@ def fusion_note(fusion: dict) -> str:
     figures = ", ".join(f"{m} {interval_text(gain[m])}" for m in ("HitRatio@1", "NDCG@5")
                         if m in gain)
     where = f"the {rows} validation rows" if rows else "the validation rows"
+    best = "the LLM alone, the grid's best," if weight == 0 else \
+        f"fusing at the grid's best weight w={weight:g}"
     if fusion.get("serves") == "recommender":
-        return (f"fused: the recommender's own ranking: fusing at the grid's best weight "
-                f"w={weight:g} did not beat it on {where} by more than chance (gain {figures})")
+        return (f"fused: the recommender's own ranking: {best} did not beat it on {where} by "
+                f"more than chance (gain {figures})")
     return f"fused: LLM + {weight:g} x recommender, chosen on {where} (gain {figures})"
 
 
