@@ -13,7 +13,7 @@ from llara.data import (DATASETS, PrepareReport, ReleasedReport, fetch_dataset, 
                         import_released, is_released, prepare_dataset)
 
 from .common import build_config, console, with_shortcuts
-from .options import (SET_TEXT, CacheDir, Dataset, FetchSource, NumCpus, Progress,
+from .options import (SET_TEXT, CacheDir, ColdBy, Dataset, FetchSource, NumCpus, Progress,
                       SourceFormat, plain)
 from .train_cmd import CONFIG_HELP, SET_HELP, run_config
 
@@ -47,6 +47,10 @@ def print_prepare_report(report: PrepareReport) -> None:
         if ref.unmatched:
             console.print(f"warning: {ref.unmatched} reference rows match no user of this log; "
                           "if their users are in it, their rows may be in training")
+    if report.cold is not None:
+        console.print(f"cold items: {report.cold['items']} of {report.num_items}, left out of "
+                      "every training row; rows with a cold target: " + ", ".join(
+                          f"{k} {v}" for k, v in report.cold["rows"].items() if k != "train"))
     console.print(f"wrote {report.output_dir}")
 
 
@@ -70,6 +74,14 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
                 None, min=1, help="Evaluation rows per validation and test user of our own "
                 "split: their last K interactions (default 1, the paper's protocol; "
                 "rows_per_user in the config)."),
+            cold_items: Optional[float] = typer.Option(
+                None, min=0.0, max=0.99, help="The cold-item protocol: this share of the "
+                "catalogue (the newest by first interaction) becomes new items, left out of "
+                "every training row; held-out users keep them, and give every row with a cold "
+                "target beside their last K (data.cold_items; default 0, off)."),
+            cold_by: Optional[ColdBy] = typer.Option(
+                None, help="Which items --cold-items chooses: the newest, or a random share "
+                "seeded by split_seed (data.cold_by)."),
             config: Optional[Path] = typer.Option(None, help="YAML file with DataConfig options."),
             set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. "
                                                      "--set split_seed=3. " + SET_TEXT),
@@ -78,7 +90,8 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
     test Parquet tables."""
     format = plain(format)
     data_config = build_config(DataConfig, config, with_shortcuts(
-        set_, {"rows_per_user": rows_per_user}))
+        set_, {"rows_per_user": rows_per_user, "cold_items": cold_items,
+               "cold_by": plain(cold_by)}))
     if source in DATASETS:
         raw_dir = fetch_dataset(source, cache_dir, log=console.print)
         name = source

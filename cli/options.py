@@ -10,7 +10,7 @@ from typing import Annotated, Optional, TypeVar
 
 import typer
 
-from llara.config import (EVALUATION_MODES, EVALUATION_SPLITS, PROTOCOLS, RECOMMENDERS,
+from llara.config import (COLD_BY, EVALUATION_MODES, EVALUATION_SPLITS, PROTOCOLS, RECOMMENDERS,
                           SCHEDULERS, SCHEDULES, SEARCHERS, SOURCE_FORMATS)
 from llara.data import DATASETS, SOURCES
 from llara.inference import MODES
@@ -64,6 +64,7 @@ DemoDataset = choices("DemoDataset", DEMO_DATASETS)
 Dataset = choices("Dataset", DATASETS)
 FetchSource = choices("FetchSource", SOURCES)
 SourceFormat = choices("SourceFormat", SOURCE_FORMATS)
+ColdBy = choices("ColdBy", COLD_BY)
 PackagedModel = choices("PackagedModel", PACKAGED_MODELS)
 
 T = TypeVar("T")

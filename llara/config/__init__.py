@@ -3,7 +3,7 @@
 from llara.config.candidates import CANDIDATE_SOURCES, CandidateConfig
 from llara.config.checks import require
 from llara.config.curriculum import SCHEDULES, CurriculumConfig
-from llara.config.data import SOURCE_FORMATS, DataConfig
+from llara.config.data import COLD_BY, SOURCE_FORMATS, DataConfig
 from llara.config.distributed import ShardConfig, DistributedConfig
 from llara.config.evaluation import (EVALUATION_MODES, EVALUATION_SPLITS, PROTOCOLS,
                                      EvalConfig)
@@ -15,6 +15,7 @@ from llara.config.projector import PROJECTOR_KINDS, ProjectorConfig
 from llara.config.prompt import PromptConfig
 from llara.config.recommender import RECOMMENDERS, RecommenderConfig, RecTrainConfig, RecRunConfig
 from llara.config.run import FinetuneConfig
+from llara.config.cold import CONTENT_PATHS, ColdConfig
 from llara.config.scoring import SCORING_HEADS, TRAINING_LOSSES, ScoringConfig
 from llara.config.search import SEARCHERS, SCHEDULERS, METRICS, SearchSettings
 from llara.config.serving import ServingConfig, fusion_weight
@@ -32,6 +33,7 @@ __all__ = [
     "SCHEDULES",
     "CurriculumConfig",
     "SOURCE_FORMATS",
+    "COLD_BY",
     "DataConfig",
     "ShardConfig",
     "DistributedConfig",
@@ -55,6 +57,8 @@ __all__ = [
     "FinetuneConfig",
     "SCORING_HEADS",
     "ScoringConfig",
+    "ColdConfig",
+    "CONTENT_PATHS",
     "TRAINING_LOSSES",
     "SEARCHERS",
     "SCHEDULERS",

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from llara.config.checks import require
 
+COLD_BY = ("newest", "random")
+"""How the cold-item protocol chooses its items (llara.data.cold)."""
+
 SOURCE_FORMATS = ("auto", "movielens-100k", "movielens-1m", "recbole", "llara")
 """Raw logs, or `llara`: the paper's released sample tables (llara.data.released)."""
 
@@ -41,6 +44,15 @@ class DataConfig:
     """Prompt templates the LLM stage uses for this dataset (movies, games or music); default:
     music for released tables named by id2name.txt (LastFM), else movies."""
 
+    cold_items: float = 0.0
+    """The cold-item protocol: this share of the catalogue becomes new items. Every
+    interaction with them leaves the training users' logs (for the recommender and the LLM);
+    held-out users keep them as targets, candidates and history items, and give, beside their
+    last rows_per_user rows, every earlier row whose target is a cold item. 0 turns it off."""
+    cold_by: str = "newest"
+    """Which items the cold-item protocol chooses: `newest` (the latest first interactions, as
+    new releases are) or `random` (seeded by split_seed)."""
+
     def __post_init__(self) -> None:
         require(self.max_history >= 1, "data.max_history", "must be at least 1")
         require(1 <= self.min_history <= self.max_history, "data.min_history",
@@ -56,4 +68,8 @@ class DataConfig:
                 "must be >= 0 (numpy takes no negative seed)")
         require(self.candidate_seed >= 0, "data.candidate_seed",
                 "must be >= 0 (numpy takes no negative seed)")
+        require(0.0 <= self.cold_items < 1.0, "data.cold_items",
+                f"must be a share in [0, 1), got {self.cold_items!r}")
+        require(self.cold_by in COLD_BY, "data.cold_by",
+                f"'{self.cold_by}' is not one of {', '.join(COLD_BY)}")
         self.split_ratios = tuple(float(r) for r in self.split_ratios)

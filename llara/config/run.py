@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from llara.common.paths import PATH, PATH_OR_NAME
 from llara.config.checks import require
 from llara.config.candidates import CandidateConfig
+from llara.config.cold import ColdConfig
 from llara.config.curriculum import CurriculumConfig
 from llara.config.distributed import DistributedConfig, ShardConfig
 from llara.config.lora import LoRAConfig
@@ -49,6 +50,8 @@ class FinetuneConfig:
     """Candidate lists of training prompts and of validation."""
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     """The ranking head and score fusion."""
+    cold: ColdConfig = field(default_factory=ColdConfig)
+    """New items: what their slots hold, and ID dropout."""
     train: FinetuneTrainConfig = field(default_factory=FinetuneTrainConfig)
     """Optimisation."""
     shards: ShardConfig = field(default_factory=ShardConfig)

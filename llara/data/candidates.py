@@ -14,15 +14,18 @@ from llara.data.tables import Samples
 
 
 def _negatives(rng: np.random.Generator, excluded: set[int], num_items: int,
-               count: int) -> list[int]:
-    if num_items < 4 * (count + len(excluded)):
+               count: int, pool: np.ndarray | None = None) -> list[int]:
+    size = num_items if pool is None else len(pool)
+    if size < 4 * (count + len(excluded)):
         # Small catalogue: rejection would spin, so draw from the explicit complement.
-        pool = np.array([i for i in range(num_items) if i not in excluded])
-        return rng.choice(pool, size=count, replace=False).tolist()
+        free = np.array([i for i in (range(num_items) if pool is None else pool.tolist())
+                         if i not in excluded])
+        return rng.choice(free, size=count, replace=False).tolist()
     chosen: list[int] = []
     seen = set(excluded)
     while len(chosen) < count:
-        for item in rng.integers(0, num_items, size=2 * (count - len(chosen))).tolist():
+        drawn = rng.integers(0, size, size=2 * (count - len(chosen)))
+        for item in (drawn if pool is None else pool[drawn]).tolist():
             if item not in seen:
                 seen.add(item)
                 chosen.append(item)
@@ -39,18 +42,22 @@ def sample_rng(seed: int, sample_id: int, epoch: int | None = None) -> np.random
 
 
 def sample_candidates(samples: Samples, num_items: int, num_candidates: int, seed: int,
-                      epoch: int | None = None) -> np.ndarray:
-    """(N, num_candidates) item ids; each row holds its true next item exactly once."""
+                      epoch: int | None = None, pool: np.ndarray | None = None) -> np.ndarray:
+    """(N, num_candidates) item ids; each row holds its true next item exactly once.
+    `pool`: the sorted item ids negatives may be (training under the cold-item protocol draws
+    warm items only: new items did not exist yet); default every item."""
     out = np.empty((len(samples), num_candidates), np.int64)
     for row in range(len(samples)):
         length = int(samples.len_history[row])
         target = int(samples.next[row])
         excluded = set(samples.history[row, :length].tolist()) | {target}
-        if num_items - len(excluded) < num_candidates - 1:
+        free = num_items - len(excluded) if pool is None else \
+            len(pool) - int(np.isin(pool, list(excluded)).sum())
+        if free < num_candidates - 1:
             raise DataError("candidates", f"sample {samples.sample_id[row]} leaves only "
-                            f"{num_items - len(excluded)} items outside its history",
+                            f"{free} items outside its history",
                             expected=f"at least {num_candidates - 1} (data.num_candidates - 1)")
         rng = sample_rng(seed, int(samples.sample_id[row]), epoch)
-        row_items = _negatives(rng, excluded, num_items, num_candidates - 1) + [target]
+        row_items = _negatives(rng, excluded, num_items, num_candidates - 1, pool) + [target]
         out[row] = np.asarray(row_items)[rng.permutation(num_candidates)]
     return out

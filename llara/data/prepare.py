@@ -16,7 +16,8 @@ from llara.config.io import from_dict, to_dict
 from llara.data.readers import read_raw
 from llara.data.reference import (MatchReport, load_reference_split, match_reference_users,
                                   rows_to_samples)
-from llara.data.sequences import build_user_logs, final_samples, training_samples
+from llara.data.cold import choose_cold_items, cold_mask_of, first_interactions
+from llara.data.sequences import build_user_logs, final_samples, training_samples, without_items
 from llara.data.splits import split_users
 from llara.data.tables import (DATASET_FILES, Samples, read_items, read_samples,
                                validate_samples, write_items, write_samples)
@@ -36,18 +37,23 @@ class PrepareReport:
     samples: dict[str, int]
     test_source: str
     reference: MatchReport | None
+    cold: dict | None = None
+    """The cold-item protocol: its item count and each split's rows with a cold target."""
 
 
-def _evaluation_samples(logs, users, config: DataConfig, padding_id: int) -> Samples:
+def _evaluation_samples(logs, users, config: DataConfig, padding_id: int,
+                        cold: np.ndarray | None) -> Samples:
     chosen = set(users)
     parts = [final_samples(log, config.max_history, config.min_history, padding_id,
-                           config.rows_per_user) for log in logs if log.user in chosen]
+                           config.rows_per_user, cold) for log in logs if log.user in chosen]
     return Samples.concat(parts, config.max_history)
 
 
-def _training_samples(logs, users, config: DataConfig, padding_id: int) -> Samples:
+def _training_samples(logs, users, config: DataConfig, padding_id: int,
+                      cold: np.ndarray | None) -> Samples:
     chosen = set(users)
-    parts = [training_samples(log, config.max_history, config.min_history, padding_id)
+    parts = [training_samples(log if cold is None else without_items(log, cold),
+                              config.max_history, config.min_history, padding_id)
              for log in logs if log.user in chosen]
     return Samples.concat([p for p in parts if len(p)], config.max_history)
 
@@ -106,6 +112,16 @@ def _split_shares(config: DataConfig, reference_splits: set[str]) -> tuple[float
     return (train / total, val / total, test / total)
 
 
+def _cold_items(raw, config: DataConfig) -> np.ndarray | None:
+    """The cold-item protocol's items (llara.data.cold), or None when it is off."""
+    if config.cold_items == 0:
+        return None
+    index = {raw_id: i for i, raw_id in enumerate(raw.item_ids)}
+    items = np.fromiter((index[i] for i in raw.items), np.int64, len(raw.items))
+    first = first_interactions(items, np.asarray(raw.timestamps, np.float64), len(index))
+    return choose_cold_items(first, config.cold_items, config.cold_by, config.split_seed)
+
+
 def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataConfig,
                     source_format: str = "auto", reference_dir: str | Path | None = None,
                     allow_pickle: bool = False) -> PrepareReport:
@@ -113,6 +129,11 @@ def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataCon
     raw = read_raw(raw_dir, source_format)
     num_items = padding_id = len(raw.item_ids)
     logs = build_user_logs(raw)
+    cold_items = _cold_items(raw, config)
+    cold = None
+    if cold_items is not None:
+        cold = np.zeros(num_items, bool)
+        cold[cold_items] = True
     tables: dict[str, Samples] = {}
     match: MatchReport | None = None
     if reference_dir is not None:
@@ -127,19 +148,24 @@ def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataCon
         "own split" if match is None else "own split of the other users")
     for split in ("val", "test"):
         if split not in tables:
-            tables[split] = _evaluation_samples(logs, assigned[split], config, padding_id)
-    tables["train"] = _training_samples(logs, assigned["train"], config, padding_id)
+            tables[split] = _evaluation_samples(logs, assigned[split], config, padding_id, cold)
+    tables["train"] = _training_samples(logs, assigned["train"], config, padding_id, cold)
     if len(tables["train"]) == 0:
         raise DataError(raw_dir, "no training samples", expected="users with more than "
                         f"data.min_history={config.min_history} interactions")
     _number_samples(tables, released)
     report = PrepareReport(str(output_dir), raw.source, num_items, len(set(raw.users)),
-                           len(raw.users), {s: len(tables[s]) for s in SPLITS}, test_source, match)
+                           len(raw.users), {s: len(tables[s]) for s in SPLITS}, test_source, match,
+                           None if cold is None else {
+                               "items": int(cold.sum()),
+                               "rows": {s: int(cold[tables[s].next].sum()) for s in SPLITS}})
     meta = {"format_version": FORMAT_VERSION, "num_items": num_items, "padding_id": padding_id,
             "data": to_dict(config), **{k: v for k, v in asdict(report).items()
-                                        if k not in ("output_dir", "reference")},
+                                        if k not in ("output_dir", "reference", "cold")},
             "reference": None if match is None else
-            {k: v for k, v in asdict(match).items() if k != "excluded_users"}}
+            {k: v for k, v in asdict(match).items() if k != "excluded_users"},
+            "cold": None if cold is None else {"items": cold_items.tolist(),
+                                               "rows": report.cold["rows"]}}
     with atomic_directory(output_dir, DATASET_FILES) as tmp:
         write_items(tmp / "items.parquet", raw.item_ids, raw.titles, raw.extras, raw.raw_titles)
         for split in SPLITS:
@@ -216,6 +242,35 @@ class PreparedDataset:
             items["title"].to_pylist()
         return [item_text(t, r, e or "", mode) for t, r, e in zip(
             items["title"].to_pylist(), raw, items["extra"].to_pylist())]
+
+    def cold_mask(self) -> np.ndarray:
+        """(num_items,) True for the items this dataset's training table never holds, as
+        target or history item: the recommender's rows of these never trained (the
+        cold-item protocol's items, and any other item no training user chose)."""
+        return cold_mask_of(self.samples("train"), self.num_items)
+
+    def cold_protocol_items(self) -> np.ndarray | None:
+        """The ids the cold-item protocol chose (data.cold_items), or None without it."""
+        cold = self.meta.get("cold")
+        if not cold:
+            return None
+        try:
+            items = np.asarray(cold["items"], np.int64)
+        except (KeyError, TypeError, ValueError):
+            raise DataError(self.directory / "dataset.json", "unreadable cold items") from None
+        if items.ndim != 1 or ((items < 0) | (items >= self.num_items)).any():
+            raise DataError(self.directory / "dataset.json", "cold items outside the catalogue",
+                            expected=f"ids in [0, {self.num_items})")
+        return items
+
+    def negative_pool(self) -> np.ndarray | None:
+        """The items training lists draw negatives from: every item but the cold-item
+        protocol's (new items did not exist when the model trained); None (every item)
+        without the protocol."""
+        cold = self.cold_protocol_items()
+        if cold is None:
+            return None
+        return np.setdiff1d(np.arange(self.num_items), cold)
 
     def raw_titles(self) -> list[str]:
         """Titles as the raw item file writes them (year included); the prompt's titles for

@@ -232,6 +232,9 @@ def import_released(directory: str | Path, output_dir: str | Path, config: DataC
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(directory, "directory not found")
+    if config.cold_items:
+        raise ConfigError("invalid 'data.cold_items': the cold-item protocol needs a raw "
+                          "interaction log; released tables are the paper's split already")
     ensure_replaceable(output_dir, DATASET_FILES, "--out")
     titles, raw_ids, domain, names, raw_titles = read_names(directory)
     num_items, width = len(titles), config.max_history

@@ -66,8 +66,20 @@ def training_samples(log: UserLog, max_history: int, min_history: int,
 
 
 def final_samples(log: UserLog, max_history: int, min_history: int, padding_id: int,
-                  count: int = 1) -> Samples:
+                  count: int = 1, also: np.ndarray | None = None) -> Samples:
     """The user's last `count` interactions as targets (validation/test users), oldest first,
-    each with at least min_history items before it; count 1 is the final interaction alone."""
+    each with at least min_history items before it; count 1 is the final interaction alone.
+    `also`: (num_items,) bool, items whose every earlier interaction is a target too (the
+    cold-item protocol's cold rows)."""
     first = max(min_history, len(log.items) - count)
-    return window_samples(log, np.arange(first, len(log.items)), max_history, padding_id)
+    positions = np.arange(first, len(log.items))
+    if also is not None:
+        earlier = np.arange(min_history, first)
+        positions = np.concatenate([earlier[also[log.items[earlier]]], positions])
+    return window_samples(log, positions, max_history, padding_id)
+
+
+def without_items(log: UserLog, removed: np.ndarray) -> UserLog:
+    """The log with every interaction with a `removed` item ((num_items,) bool) left out."""
+    keep = ~removed[log.items]
+    return UserLog(log.user, log.items[keep], log.ratings[keep])
