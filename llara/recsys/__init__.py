@@ -1,9 +1,11 @@
-"""SASRec, GRU4Rec, Caser: training, candidate ranking, checkpoints, and retrieval."""
+"""SASRec, GRU4Rec, Caser: training, candidate ranking, checkpoints, and retrieval; the
+popularity and content baselines."""
 
 from llara.recsys.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_FILES, EMBEDDINGS_FILE,
                                      RecommenderCheckpoint,
                                      save_checkpoint, RecommenderHeader, read_header,
                                      load_checkpoint, load_item_embeddings, checkpoint_digest)
+from llara.recsys.content import DEFAULT_DECAY, ContentIndex, content_scores, item_tokens
 from llara.recsys.models import SASRec, GRU4Rec, Caser, RECOMMENDERS, build_recommender
 from llara.recsys.popularity import target_counts, popularity_scores, dataset_target_counts
 from llara.recsys.ranking import (CandidateRanking, candidate_scores,
@@ -31,6 +33,10 @@ __all__ = [
     "Caser",
     "RECOMMENDERS",
     "build_recommender",
+    "DEFAULT_DECAY",
+    "ContentIndex",
+    "content_scores",
+    "item_tokens",
     "target_counts",
     "popularity_scores",
     "dataset_target_counts",
