@@ -166,6 +166,7 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     metrics, history = report["metrics"], report["history"]
     head = f"LLaRA ({config.scoring.head} head)"
     results = {"popularity": metrics["popularity"]["HitRatio@1"],
+               "content": metrics["content"]["HitRatio@1"],
                "SASRec": metrics["recommender"]["HitRatio@1"],
                head: metrics["score"]["HitRatio@1"],
                f"fused (w={fusion_label(trained.fusion_weight)})":

@@ -80,10 +80,13 @@ def fusion_table(table: pa.Table, grid: tuple[float, ...]) -> list[dict]:
 
 
 def comparison_from_predictions(table: pa.Table, train_counts: np.ndarray,
-                                seed: int = 0) -> dict | None:
-    """The LLM, the fused ranking and popularity against the recommender on a paper-protocol
-    table: paired intervals over users and the slices (llara.evaluation.intervals); None for
-    tables without candidate scores (generation only, the full protocol)."""
+                                seed: int = 0,
+                                content_ranks: np.ndarray | None = None) -> dict | None:
+    """The LLM, the fused ranking, popularity and (given its ranks) the content baseline
+    against the recommender on a paper-protocol table: paired intervals over users and the
+    slices (llara.evaluation.intervals); None for tables without candidate scores (generation
+    only, the full protocol). `content_ranks`: (N,) 0-based rank of each row's true item by
+    the content baseline (llara.recsys.content), in the table's row order."""
     needed = ("rank", "fused_rank", "recommender_scores", "user", "len_history")
     if not all(name in table.column_names for name in needed) or table.num_rows == 0:
         return None
@@ -92,6 +95,12 @@ def comparison_from_predictions(table: pa.Table, train_counts: np.ndarray,
     ranks = {"LLM": table["rank"].to_numpy(), "fused": table["fused_rank"].to_numpy(),
              "recommender": ranks_of(_matrix(table["recommender_scores"]), candidates, targets),
              "popularity": ranks_of(np.log1p(train_counts[candidates]), candidates, targets)}
+    if content_ranks is not None:
+        content_ranks = np.asarray(content_ranks)
+        if content_ranks.shape != targets.shape:
+            raise ValueError(f"content_ranks must hold one rank per row: shape "
+                             f"{targets.shape}; got {content_ranks.shape}")
+        ranks["content"] = content_ranks
     return comparison_report(ranks, "recommender", table["user"].to_pylist(),
                              table["sample_id"].to_numpy(), targets,
                              table["len_history"].to_numpy(), train_counts, seed)

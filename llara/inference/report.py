@@ -7,15 +7,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
+from llara.common.errors import DataError
 from llara.config.evaluation import EvalConfig
 from llara.config.run import FinetuneConfig
 from llara.data.prepare import PreparedDataset
+from llara.evaluation.fusion import ranks_of
+from llara.evaluation.metrics import ranking_metrics
 from llara.evaluation.predictions import (comparison_from_predictions, fusion_table,
                                           metrics_from_predictions, predictions_table)
 from llara.inference.evaluate import evaluate_trained
 from llara.inference.trained import load_trained
+from llara.recsys.content import ContentIndex, content_scores
 from llara.recsys.popularity import dataset_target_counts
 
 SELECTION_CAVEAT = ("these validation rows chose the fusion weight and the best epoch, so the "
@@ -46,19 +51,47 @@ def evaluate_here(checkpoint: str | Path, evaluation: EvalConfig, run: FinetuneC
                   diagnostics or None)
 
 
+def content_ranks(table: pa.Table, dataset: PreparedDataset, split: str) -> np.ndarray | None:
+    """(N,) 0-based rank of each row's true item by the content baseline
+    (llara.recsys.content) on the row's own candidate list, the history read from `dataset`'s
+    `split` by sample id; None for the full protocol (no candidate lists) or no rows."""
+    if "recommender_rank" in table.column_names or table.num_rows == 0:
+        return None
+    samples = dataset.samples(split)
+    position = {int(s): i for i, s in enumerate(samples.sample_id.tolist())}
+    missing = [s for s in table["sample_id"].to_pylist() if s not in position]
+    if missing:
+        raise DataError(dataset.directory, f"the evaluated sample {missing[0]} is not a "
+                        f"{split} row of this dataset", expected="the predictions of its rows")
+    rows = np.array([position[s] for s in table["sample_id"].to_pylist()], np.int64)  # (N,)
+    targets = table["next"].to_numpy()
+    if not np.array_equal(samples.next[rows], targets):
+        raise DataError(dataset.directory, f"the evaluated rows' true items differ from its "
+                        f"{split} rows'", expected="the predictions of its rows")
+    candidates = np.array(table["candidates"].to_pylist(), np.int64)  # (N, C)
+    scores = content_scores(ContentIndex.from_dataset(dataset), samples.history[rows],
+                            samples.len_history[rows], candidates)
+    return ranks_of(scores, candidates, targets)
+
+
 def evaluation_report(scored: Scored, run: FinetuneConfig, fusion: dict,
                       evaluation: EvalConfig) -> dict:
-    """Every figure of one evaluation: each ranking's metrics, the fusion grid and the stored
-    fusion choice (paper protocol), the comparison against the recommender with its slices,
-    the history diagnostic where it ran, and the caveat of the validation rows."""
+    """Every figure of one evaluation: each ranking's metrics (the content baseline's on the
+    same candidate lists), the fusion grid and the stored fusion choice (paper protocol), the
+    comparison against the recommender with its slices, the history diagnostic where it ran,
+    and the caveat of the validation rows."""
     table = scored.table
     metrics = metrics_from_predictions(table)
     if scored.diagnostics and "popularity" in scored.diagnostics:
         metrics["popularity"] = scored.diagnostics["popularity"]
+    dataset = PreparedDataset.open(run.data_dir)
+    content = content_ranks(table, dataset, evaluation.split)
+    if content is not None:
+        metrics["content"] = ranking_metrics(content)
     grid = fusion_table(table, run.scoring.fusion_grid) \
         if evaluation.protocol == "paper" and "fused_rank" in table.column_names else None
-    comparison = comparison_from_predictions(
-        table, dataset_target_counts(PreparedDataset.open(run.data_dir)))
+    comparison = comparison_from_predictions(table, dataset_target_counts(dataset),
+                                             content_ranks=content)
     caveat = SELECTION_CAVEAT if evaluation.split == "val" and \
         (comparison or "fused" in metrics) else None
     return {"split": evaluation.split, "protocol": evaluation.protocol, "rows": table.num_rows,

@@ -62,7 +62,8 @@ def test_evaluate_both_protocols_in_process_and_as_ray_batch_inference(trained):
     # Every ranking against the recommender, with the interval of the paired difference.
     comparison = metrics["comparison"]
     assert comparison["rows"] == 5 and comparison["users"] == 5
-    assert set(comparison["against"]) == {"LLM", "fused", "popularity"}
+    assert set(comparison["against"]) == {"LLM", "fused", "popularity", "content"}
+    assert comparison["metrics"]["content"]["HitRatio@1"] == metrics["content"]["HitRatio@1"]
     llm = comparison["against"]["LLM"]["HitRatio@1"]
     assert llm["low"] <= llm["mean"] <= llm["high"]
     assert llm["mean"] == pytest.approx(metrics["score"]["HitRatio@1"] -
