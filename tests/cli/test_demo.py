@@ -31,6 +31,7 @@ def test_demo_from_a_relative_workdir(tmp_path):
     head = f"LLaRA ({FinetuneConfig().scoring.head} head)"
     assert any(head in line and "0.4421" in line for line in lines)
     assert any("popularity" in line for line in lines)
+    assert any("content" in line for line in lines)  # the content baseline beside it
     assert any("fused (w=" in line for line in lines)
     assert "history diagnostic: with another user's history the top-1 changes in" in done.stdout
     # Its own run beside the paper's Table 2; nothing read from the lab's bench/results.
