@@ -169,6 +169,35 @@ def comparison_views(report: dict) -> list[Table]:
     return tables
 
 
+MIN_COLD_ROWS = 20
+"""Fewer rows with a new-item target are not shown as a slice (the JSON report has them)."""
+
+
+def cold_view(report: dict) -> Table:
+    """New items (llara.evaluation.cold): each ranking on the cold-target and warm-target
+    rows, and the cold rows on cold-only lists, against the recommender and the content
+    baseline."""
+    from llara.evaluation import interval_text  # numpy and torch: not at start-up
+
+    table = Table(title=f"new items: rows whose target the training rows never hold "
+                  f"({report['items']} such items), HR@1 and the 95% interval of its "
+                  "difference (users resampled)")
+    for column in ("slice", "rows", "ranking", "HR@1", "NDCG@5", "HR@1 - recommender",
+                   "HR@1 - content"):
+        table.add_column(column, justify="right")
+    slices = report["slices"] + ([report["cold_only"]] if report.get("cold_only") else [])
+    for row in slices:
+        for number, (name, values) in enumerate(row["metrics"].items()):
+            against = [row["against"].get(base, {}).get(name) for base in
+                       ("recommender", "content")]
+            table.add_row(row["slice"] if number == 0 else "",
+                          str(row["rows"]) if number == 0 else "", name,
+                          f"{values['HitRatio@1']:.4f}", f"{values['NDCG@5']:.4f}",
+                          *(interval_text(a["HitRatio@1"]) if a else "-" for a in against),
+                          end_section=number == len(row["metrics"]) - 1)
+    return table
+
+
 def fusion_view(grid: list[dict], stored: float) -> Table:
     """The fusion grid: HitRatio@1/3/5 and NDCG@5 of the fused ranking per weight, the
     checkpoint's own weight (chosen on the validation rows) marked."""
@@ -227,6 +256,17 @@ def print_report(report: dict) -> None:
                       f"LLM reads {report['llm_reads']}")
     for view in comparison_views(report["comparison"]) if report["comparison"] else ():
         console.print(view)
+    cold = report.get("cold")
+    if cold:
+        rows = sum(row["rows"] for row in cold["slices"] if row["slice"] == "cold")
+        if rows < MIN_COLD_ROWS:
+            console.print(f"new items: {rows} row(s) have a target the training rows never "
+                          f"hold, too few for a slice (--json has them)")
+        else:
+            console.print(cold_view(cold))
+            if cold.get("cold_only") is None:
+                console.print("the cold rows on cold-only lists are scored in this process "
+                              "(--local)")
     if report["caveat"]:
         console.print(f"[yellow]note[/yellow]: {report['caveat']}")
     history = report["history"]

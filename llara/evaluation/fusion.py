@@ -35,6 +35,24 @@ def fused_scores(llm_scores: np.ndarray, rec_scores: np.ndarray, weight: float) 
     return fused
 
 
+def without_cold(rec_scores: np.ndarray, candidates: np.ndarray,
+                 cold: np.ndarray | None) -> np.ndarray:
+    """(N, C) the recommender's scores with each cold candidate's ((num_items,) `cold`: items
+    whose row never trained) replaced by the mean of its row's warm candidates' scores (0
+    where every candidate is cold): an untrained row neither lifts nor sinks a new item, so
+    the fused ranking places cold candidates by the LLM alone. `cold` None: unchanged."""
+    if cold is None:
+        return rec_scores
+    rec_scores = np.asarray(rec_scores, np.float64)
+    if rec_scores.shape != np.shape(candidates):
+        raise ValueError(f"{rec_scores.shape} scores for {np.shape(candidates)} candidates")
+    is_cold = np.asarray(cold)[candidates]  # (N, C)
+    warm = ~is_cold
+    counts = warm.sum(1, keepdims=True)  # (N, 1)
+    mean = np.where(warm, rec_scores, 0.0).sum(1, keepdims=True) / np.maximum(counts, 1)
+    return np.where(is_cold, mean, rec_scores)
+
+
 def ranks_of(scores: np.ndarray, candidates: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """0-based rank of each true item (higher scores first, ties in candidate order); C when
     the true item is not among the candidates."""

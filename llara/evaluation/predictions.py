@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from llara.evaluation.fusion import fusion_grid, ranks_of
+from llara.evaluation.cold import cold_only_report, cold_slices
+from llara.evaluation.fusion import fusion_grid, ranks_of, without_cold
 from llara.evaluation.generation import parse_answer
-from llara.evaluation.intervals import comparison_report
+from llara.evaluation.intervals import comparison_report, user_groups
 from llara.evaluation.metrics import full_metrics, full_protocol_metrics, ranking_metrics
 
 _ids = pa.list_(pa.int64())
@@ -72,21 +73,25 @@ def metrics_from_predictions(table: pa.Table) -> dict[str, dict[str, float]]:
     return metrics
 
 
-def fusion_table(table: pa.Table, grid: tuple[float, ...]) -> list[dict]:
+def fusion_table(table: pa.Table, grid: tuple[float, ...],
+                 cold: np.ndarray | None = None) -> list[dict]:
     """The fusion grid's figures on a paper-protocol predictions table (scores of the LLM and
-    of the recommender per candidate), as `llara evaluate` prints them."""
-    return fusion_grid(_matrix(table["scores"]), _matrix(table["recommender_scores"]),
-                       _matrix(table["candidates"]), table["next"].to_numpy(), grid)
+    of the recommender per candidate), as `llara evaluate` prints them; `cold`: the items a
+    model reads by their content, which the fused ranking places by the LLM alone."""
+    candidates = _matrix(table["candidates"])
+    return fusion_grid(_matrix(table["scores"]),
+                       without_cold(_matrix(table["recommender_scores"]), candidates, cold),
+                       candidates, table["next"].to_numpy(), grid)
 
 
-def comparison_from_predictions(table: pa.Table, train_counts: np.ndarray,
-                                seed: int = 0,
-                                content_ranks: np.ndarray | None = None) -> dict | None:
-    """The LLM, the fused ranking, popularity and (given its ranks) the content baseline
-    against the recommender on a paper-protocol table: paired intervals over users and the
-    slices (llara.evaluation.intervals); None for tables without candidate scores (generation
-    only, the full protocol). `content_ranks`: (N,) 0-based rank of each row's true item by
-    the content baseline (llara.recsys.content), in the table's row order."""
+def rankings_from_predictions(table: pa.Table, train_counts: np.ndarray,
+                              content_ranks: np.ndarray | None = None
+                              ) -> dict[str, np.ndarray] | None:
+    """{ranking: (N,) 0-based rank of each row's true item} of a paper-protocol table: the
+    LLM, the fused ranking, the recommender, popularity and (given its ranks) the content
+    baseline; None for tables without candidate scores (generation only, the full protocol).
+    `content_ranks`: (N,) ranks by the content baseline (llara.recsys.content), in the table's
+    row order."""
     needed = ("rank", "fused_rank", "recommender_scores", "user", "len_history")
     if not all(name in table.column_names for name in needed) or table.num_rows == 0:
         return None
@@ -101,6 +106,44 @@ def comparison_from_predictions(table: pa.Table, train_counts: np.ndarray,
             raise ValueError(f"content_ranks must hold one rank per row: shape "
                              f"{targets.shape}; got {content_ranks.shape}")
         ranks["content"] = content_ranks
+    return ranks
+
+
+def comparison_from_predictions(table: pa.Table, train_counts: np.ndarray,
+                                seed: int = 0,
+                                content_ranks: np.ndarray | None = None) -> dict | None:
+    """The LLM, the fused ranking, popularity and (given its ranks) the content baseline
+    against the recommender on a paper-protocol table (rankings_from_predictions): paired
+    intervals over users and the slices (llara.evaluation.intervals); None for tables without
+    candidate scores."""
+    ranks = rankings_from_predictions(table, train_counts, content_ranks)
+    if ranks is None:
+        return None
     return comparison_report(ranks, "recommender", table["user"].to_pylist(),
-                             table["sample_id"].to_numpy(), targets,
+                             table["sample_id"].to_numpy(), table["next"].to_numpy(),
                              table["len_history"].to_numpy(), train_counts, seed)
+
+
+def cold_from_predictions(table: pa.Table, train_counts: np.ndarray, cold: np.ndarray,
+                          content_ranks: np.ndarray | None = None,
+                          cold_only: tuple[pa.Table, np.ndarray | None] | None = None,
+                          seed: int = 0) -> dict | None:
+    """The cold-target and warm-target slices of a paper-protocol table ((num_items,) `cold`:
+    items the training rows never hold), each ranking against the recommender and the content
+    baseline (llara.evaluation.cold); `cold_only`: the cold rows' predictions on cold-only
+    lists and their content ranks. None without candidate scores or without a cold target."""
+    ranks = rankings_from_predictions(table, train_counts, content_ranks)
+    targets = table["next"].to_numpy() if table.num_rows else np.zeros(0, np.int64)
+    if ranks is None or not np.asarray(cold)[targets].any():
+        return None
+    groups = user_groups(table["user"].to_pylist(), table["sample_id"].to_numpy())
+    report = {"items": int(np.asarray(cold).sum()),
+              "slices": cold_slices(ranks, groups, targets, cold, seed), "cold_only": None}
+    if cold_only is not None and cold_only[0].num_rows:
+        only, only_content = cold_only
+        only_ranks = rankings_from_predictions(only, train_counts, only_content)
+        if only_ranks is not None:
+            report["cold_only"] = cold_only_report(
+                only_ranks, user_groups(only["user"].to_pylist(), only["sample_id"].to_numpy()),
+                seed)
+    return report

@@ -10,9 +10,10 @@ import numpy as np
 
 from llara.config.evaluation import EvalConfig
 from llara.data.candidates import sample_candidates
+from llara.data.cold import cold_negatives
 from llara.data.tables import Samples
 from llara.evaluation.diagnostics import history_sensitivity
-from llara.evaluation.fusion import fused_scores, fusion_grid, ranks_of
+from llara.evaluation.fusion import fused_scores, fusion_grid, ranks_of, without_cold
 from llara.evaluation.generation import generate_answers, generation_metrics
 from llara.evaluation.metrics import (full_metrics, full_protocol_metrics, ranking_metrics,
                                       reranked_ranks)
@@ -63,7 +64,9 @@ def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progre
                                    trained.template, progress, hybrid=trained.hybrid)
         result["seconds"]["score"] = time.perf_counter() - started
         result["ranking"] = ranking
-        fused = fused_scores(ranking.scores, rec_scores, trained.fusion_weight)
+        # The fused ranking places cold candidates by the LLM alone (without_cold).
+        neutral = without_cold(rec_scores, candidates, trained.model.cold_mask())
+        fused = fused_scores(ranking.scores, neutral, trained.fusion_weight)
         if protocol == "full":
             ranks = retrieval.target_ranks
             result["full_ranks"] = reranked_ranks(retrieval.items, ranks, ranking.scores,
@@ -78,7 +81,7 @@ def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progre
                                                              samples.next))
             result["fused_ranks"] = ranks_of(fused, candidates, samples.next)
             result["fused"] = ranking_metrics(result["fused_ranks"])
-            result["fusion_grid"] = fusion_grid(ranking.scores, rec_scores, candidates,
+            result["fusion_grid"] = fusion_grid(ranking.scores, neutral, candidates,
                                                 samples.next, trained.config.scoring.fusion_grid)
             if diagnostics:
                 result.update(history_diagnostics(trained, samples, candidates,
@@ -92,6 +95,31 @@ def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progre
                                                 trained.letters)
         result["answers"] = answers
     return result
+
+
+def score_cold_only(trained: TrainedModel, samples: Samples, progress: bool = True) -> dict | None:
+    """The rows of `samples` whose target is cold (an item the training rows never hold),
+    each scored on a list whose negatives are cold items only (llara.data.cold.cold_negatives;
+    paper protocol): the LLM, the recommender and the fused ranking, in the keys
+    predictions_table reads. None when no row has a cold target with enough cold items."""
+    data = trained.dataset.config
+    rows, lists = cold_negatives(samples, trained.dataset.cold_mask(), data.num_candidates,
+                                 data.candidate_seed)
+    if len(rows) == 0:
+        return None
+    chosen = samples.select(rows)
+    device = str(trained.model.item_embeddings.device)
+    started = time.perf_counter()
+    with trained.autocast():
+        ranking = score_candidates(trained.model, trained.builder, chosen, lists,
+                                   trained.template, progress, hybrid=trained.hybrid)
+    rec_scores = candidate_scores(trained.recommender(), chosen, lists, device=device)
+    fused = fused_scores(ranking.scores, without_cold(rec_scores, lists,
+                                                      trained.model.cold_mask()),
+                         trained.fusion_weight)
+    return {"samples": chosen, "candidates": lists, "rec_scores": rec_scores,
+            "ranking": ranking, "fused_ranks": ranks_of(fused, lists, chosen.next),
+            "seconds": time.perf_counter() - started}
 
 
 def history_diagnostics(trained: TrainedModel, samples: Samples, candidates: np.ndarray,

@@ -16,9 +16,10 @@ from llara.config.run import FinetuneConfig
 from llara.data.prepare import PreparedDataset
 from llara.evaluation.fusion import ranks_of
 from llara.evaluation.metrics import ranking_metrics
-from llara.evaluation.predictions import (comparison_from_predictions, fusion_table,
-                                          metrics_from_predictions, predictions_table)
-from llara.inference.evaluate import evaluate_trained
+from llara.evaluation.predictions import (cold_from_predictions, comparison_from_predictions,
+                                          fusion_table, metrics_from_predictions,
+                                          predictions_table)
+from llara.inference.evaluate import evaluate_trained, score_cold_only
 from llara.inference.trained import load_trained
 from llara.recsys.content import ContentIndex, content_scores
 from llara.recsys.popularity import dataset_target_counts
@@ -37,6 +38,9 @@ class Scored:
     table: pa.Table
     seconds: str
     diagnostics: dict | None = None
+    cold_only: pa.Table | None = None
+    """In this process: the cold-target rows' predictions on cold-only lists
+    (llara.inference.evaluate.score_cold_only)."""
 
 
 def evaluate_here(checkpoint: str | Path, evaluation: EvalConfig, run: FinetuneConfig,
@@ -45,10 +49,16 @@ def evaluate_here(checkpoint: str | Path, evaluation: EvalConfig, run: FinetuneC
     config, its inputs checked (checked_run_config)."""
     trained = load_trained(checkpoint, evaluation.device, cache_dir, log=log, config=run)
     result = evaluate_trained(trained, evaluation, progress)
+    cold_only = None
+    if evaluation.protocol == "paper" and "ranking" in result:
+        cold_only = score_cold_only(trained, result["samples"], progress)
+        if cold_only is not None:
+            result["seconds"]["cold-only lists"] = cold_only["seconds"]
     seconds = ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items())
     diagnostics = {k: result[k] for k in ("popularity", "history") if k in result}
     return Scored(predictions_table(result, trained.titles, trained.letters), seconds,
-                  diagnostics or None)
+                  diagnostics or None, None if cold_only is None else
+                  predictions_table(cold_only, trained.titles))
 
 
 def content_ranks(table: pa.Table, dataset: PreparedDataset, split: str) -> np.ndarray | None:
@@ -88,15 +98,20 @@ def evaluation_report(scored: Scored, run: FinetuneConfig, fusion: dict,
     content = content_ranks(table, dataset, evaluation.split)
     if content is not None:
         metrics["content"] = ranking_metrics(content)
-    grid = fusion_table(table, run.scoring.fusion_grid) \
+    cold = dataset.cold_mask()
+    grid = fusion_table(table, run.scoring.fusion_grid,
+                        cold if run.cold.content == "map" else None) \
         if evaluation.protocol == "paper" and "fused_rank" in table.column_names else None
-    comparison = comparison_from_predictions(table, dataset_target_counts(dataset),
-                                             content_ranks=content)
+    counts = dataset_target_counts(dataset)
+    comparison = comparison_from_predictions(table, counts, content_ranks=content)
+    cold_report = cold_from_predictions(
+        table, counts, cold, content, None if scored.cold_only is None else
+        (scored.cold_only, content_ranks(scored.cold_only, dataset, evaluation.split)))
     caveat = SELECTION_CAVEAT if evaluation.split == "val" and \
         (comparison or "fused" in metrics) else None
     return {"split": evaluation.split, "protocol": evaluation.protocol, "rows": table.num_rows,
             "metrics": metrics, "fusion": fusion if "fused" in metrics else None,
-            "fusion_grid": grid, "comparison": comparison,
+            "fusion_grid": grid, "comparison": comparison, "cold": cold_report,
             "history": (scored.diagnostics or {}).get("history"), "caveat": caveat,
             "fusion_recommender": run.fusion_recommender(), "llm_reads": run.rec_checkpoint,
             "seconds": scored.seconds}

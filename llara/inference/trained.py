@@ -16,6 +16,7 @@ from llara.evaluation.fusion import served_weight
 from llara.model.checkpoint import checked_fusion
 from llara.model.llara import LLaRA, load_llara
 from llara.prompts.builder import PromptBuilder
+from llara.recsys.content_map import ColdPath
 from llara.prompts.templates import run_templates
 from llara.recsys.checkpoint import load_checkpoint
 from llara.training.curriculum import evaluates_hybrid
@@ -33,12 +34,23 @@ class TrainedModel:
     info: dict
     retriever: torch.nn.Module | None = field(default=None, repr=False)
     """The frozen recommender itself, loaded on first use by `recommender()`."""
+    cold: ColdPath | None = field(default=None, repr=False)
+    """cold.content=map: the content index and map that read new items."""
+    added: list = field(default_factory=list)
+    """New items added since it was loaded (llara.inference.new_items), ids from
+    the dataset's catalogue size on."""
 
     @cached_property
     def items(self) -> ItemIndex:
         """What users type to name an item, resolved (titles, titles with the year, ids);
-        built once."""
-        return ItemIndex.build(self.dataset.titles(), self.dataset.raw_titles())
+        built once, and again after new items are added."""
+        return ItemIndex.build(self.dataset.titles() + [i.title for i in self.added],
+                               self.dataset.raw_titles() + [i.title for i in self.added])
+
+    @property
+    def num_items(self) -> int:
+        """The catalogue's size, new items included."""
+        return self.dataset.num_items + len(self.added)
 
     @property
     def hybrid(self) -> bool:
@@ -87,9 +99,9 @@ def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
     device = resolve_device(device)
     inputs = run_inputs(config, device, cache_dir, log, inference=True)
     model, _, info = load_llara(checkpoint, inputs.llm, inputs.tokenizer, inputs.item_table,
-                                inputs.user_encoder)
+                                inputs.user_encoder, inputs.cold)
     model.to(device)
     template = run_templates(config.prompt, inputs.dataset.config)[0]
     return TrainedModel(model, config, inputs.dataset, inputs.titles,
                         PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config), template,
-                        info)
+                        info, cold=inputs.cold)

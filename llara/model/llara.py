@@ -65,7 +65,8 @@ class LLaRA(nn.Module):
     def __init__(self, llm: nn.Module, tokenizer, projector: nn.Module,
                  item_embeddings: torch.Tensor, head_kind: str = "title",
                  head: nn.Module | None = None, user_encoder: nn.Module | None = None,
-                 conditioned: bool = False):
+                 conditioned: bool = False, content_vectors: torch.Tensor | None = None,
+                 cold_items: torch.Tensor | None = None, id_dropout: float = 0.0):
         super().__init__()
         self.llm = llm
         self.tokenizer = tokenizer
@@ -75,6 +76,15 @@ class LLaRA(nn.Module):
         self.register_buffer("item_embeddings", item_embeddings.detach().float().clone(),
                              persistent=False)  # (N, E)
         self.user_encoder, self.conditioned = user_encoder, conditioned
+        # ID dropout (training only): a slot takes the item's content vector instead of its
+        # trained row, as a new item's slot does (llara.model.content_map).
+        self.id_dropout = id_dropout
+        self.register_buffer("content_vectors", None if content_vectors is None else
+                             content_vectors.detach().float().clone(), persistent=False)  # (N, E)
+        # The items read by their content (no trained row): the fused ranking uses the LLM
+        # alone for them (llara.evaluation.fusion.without_cold).
+        self.register_buffer("cold_items", None if cold_items is None else
+                             cold_items.detach().bool().clone(), persistent=False)  # (N,)
         if user_encoder is not None:
             user_encoder.requires_grad_(False)
         history, candidate, user = tokenizer.convert_tokens_to_ids(
@@ -82,6 +92,11 @@ class LLaRA(nn.Module):
         self.history_token, self.candidate_token, self.user_token = history, candidate, user
         self.register_buffer("slot_token_ids", torch.tensor([history, candidate]),
                              persistent=False)
+
+    def cold_mask(self):
+        """(N,) numpy bool of the items read by their content (cold.content=map), or None:
+        what `llara.evaluation.fusion.without_cold` takes."""
+        return None if self.cold_items is None else self.cold_items.cpu().numpy()
 
     def train(self, mode: bool = True) -> "LLaRA":
         super().train(mode)
@@ -132,6 +147,9 @@ class LLaRA(nn.Module):
         if items.numel() != int(mask.sum()):
             raise ValueError(f"{int(mask.sum())} slot tokens but {items.numel()} slot items")
         vectors = self.item_embeddings[items]  # (S, E)
+        if self.training and self.id_dropout > 0 and self.content_vectors is not None:
+            dropped = torch.rand(items.shape, device=items.device) < self.id_dropout  # (S,)
+            vectors = torch.where(dropped[:, None], self.content_vectors[items], vectors)
         users = None if self.user_encoder is None else self.user_states(input_ids, slot_items)
         if self.conditioned:
             rows = mask.nonzero()[:, 0]  # (S,) the row of each slot
@@ -256,7 +274,7 @@ def compile_decoder_layers(model: LLaRA) -> None:
 
 
 def _assemble(config: FinetuneConfig, llm: nn.Module, tokenizer, item_embeddings: torch.Tensor,
-              user_encoder: nn.Module | None) -> LLaRA:
+              user_encoder: nn.Module | None, cold=None) -> LLaRA:
     hidden = llm.get_input_embeddings().embedding_dim
     width = item_embeddings.shape[1] * (2 if config.prompt.conditioned_candidates else 1)
     if config.uses_user_state() and user_encoder is None:
@@ -265,20 +283,26 @@ def _assemble(config: FinetuneConfig, llm: nn.Module, tokenizer, item_embeddings
                  item_embeddings, config.scoring.head,
                  build_head(config.scoring.head, llm, tokenizer),
                  user_encoder if config.uses_user_state() else None,
-                 config.prompt.conditioned_candidates)
+                 config.prompt.conditioned_candidates,
+                 None if cold is None else cold.vectors, None if cold is None else cold.cold,
+                 config.cold.id_dropout)
 
 
 def build_llara(config: FinetuneConfig, llm: nn.Module, tokenizer,
-                item_embeddings: torch.Tensor, user_encoder: nn.Module | None = None) -> LLaRA:
-    """Freeze the LLM, add LoRA adapters, a fresh projector and (slot) a fresh head."""
+                item_embeddings: torch.Tensor, user_encoder: nn.Module | None = None,
+                cold=None) -> LLaRA:
+    """Freeze the LLM, add LoRA adapters, a fresh projector and (slot) a fresh head.
+    `cold` (cold.content=map; llara.recsys.content_map.ColdPath): the content vectors ID
+    dropout takes, and the cold items."""
     for parameter in llm.parameters():
         parameter.requires_grad_(False)
     return _assemble(config, apply_lora(llm, config.lora), tokenizer, item_embeddings,
-                     user_encoder)
+                     user_encoder, cold)
 
 
 def load_llara(directory: str | Path, llm: nn.Module, tokenizer, item_embeddings: torch.Tensor,
-               user_encoder: nn.Module | None = None) -> tuple[LLaRA, FinetuneConfig, dict]:
+               user_encoder: nn.Module | None = None, cold=None
+               ) -> tuple[LLaRA, FinetuneConfig, dict]:
     """Rebuild from run.json, then load the adapter (peft format), projector and head."""
     from peft import PeftModel
 
@@ -289,7 +313,7 @@ def load_llara(directory: str | Path, llm: nn.Module, tokenizer, item_embeddings
         parameter.requires_grad_(False)
     with _damaged(directory / ADAPTER_FILE):
         adapted = adapter_inputs_uncast(PeftModel.from_pretrained(llm, directory / "adapter"))
-    model = _assemble(config, adapted, tokenizer, item_embeddings, user_encoder)
+    model = _assemble(config, adapted, tokenizer, item_embeddings, user_encoder, cold)
     with _damaged(directory / PROJECTOR_FILE):
         model.projector.load_state_dict(load_file(str(directory / PROJECTOR_FILE)))
     if isinstance(model.head, SlotHead):

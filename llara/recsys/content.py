@@ -36,8 +36,9 @@ STOP_WORDS = frozenset(
     "not no".split())
 DEFAULT_DECAY = 0.8
 """Weight of a history item one step older than the next (the most recent weighs 1)."""
-# 0.8 was chosen on MovieLens-100K's test rows among 0.5, 0.8 and 1.0 (bench/content_baseline.py;
-# bench/results/2026-12-06-content-baseline.md): best at min_df 2, within 0.012 HR@1 of the others.
+DEFAULT_MIN_DF = 1
+"""Tokens held by fewer items are dropped; at 1 every token counts, and a title word of one
+item still weighs on its vector's norm."""
 _SPLIT = re.compile(r"[^\w'-]+")  # text words keep inner hyphens and apostrophes: sci-fi
 _YEAR_KEYS = ("release_year", "year")
 
@@ -77,7 +78,7 @@ class ContentIndex:
     items it was built from; rows as CSR, indptr (n + 1,), indices (nnz,), data (nnz,)."""
 
     def __init__(self, vocabulary: list[str], idf: np.ndarray, indptr: np.ndarray,
-                 indices: np.ndarray, data: np.ndarray, min_df: int = 2):
+                 indices: np.ndarray, data: np.ndarray, min_df: int = DEFAULT_MIN_DF):
         self.vocabulary = list(vocabulary)
         self.position = {token: i for i, token in enumerate(self.vocabulary)}
         self.idf = np.asarray(idf, np.float64)  # (V,)
@@ -105,7 +106,7 @@ class ContentIndex:
 
     @classmethod
     def build(cls, titles: list[str], raw_titles: list[str], extras: list[str | None],
-              min_df: int = 2) -> ContentIndex:
+              min_df: int = DEFAULT_MIN_DF) -> ContentIndex:
         """Fit the vocabulary and idf on these items and vectorise them (item i: row i)."""
         if not len(titles) == len(raw_titles) == len(extras):
             raise ValueError(f"titles, raw_titles and extras must hold one entry per item; got "
@@ -122,7 +123,7 @@ class ContentIndex:
         return index._with_rows(counted)
 
     @classmethod
-    def from_dataset(cls, dataset: PreparedDataset, min_df: int = 2) -> ContentIndex:
+    def from_dataset(cls, dataset: PreparedDataset, min_df: int = DEFAULT_MIN_DF) -> ContentIndex:
         """The index of a prepared dataset's items (items.parquet: title, raw title, extra)."""
         extras = read_items(dataset.directory / "items.parquet")["extra"].to_pylist()
         return cls.build(dataset.titles(), dataset.raw_titles(), extras, min_df)

@@ -117,14 +117,16 @@ def answered_rows(retriever: torch.nn.Module, samples: Samples, n: int,
 
 def training_lists(samples: Samples, source: str, num_items: int, num_candidates: int,
                    seed: int, epoch: int | None, retriever: torch.nn.Module | None = None,
-                   device: str = "cpu", retrieve_n: int | None = None) -> TrainingLists:
+                   device: str = "cpu", retrieve_n: int | None = None,
+                   pool: np.ndarray | None = None) -> TrainingLists:
     """Lists to train on, each holding its true item once: num_candidates random items for
     every row (the paper), or the retriever's top-retrieve_n (default num_candidates) as hard
-    negatives for the rows whose true item it retrieved (see answered_lists)."""
+    negatives for the rows whose true item it retrieved (see answered_lists). `pool`: the
+    items random negatives come from (PreparedDataset.negative_pool; None: every item)."""
     check_source(source)
     if source == "random":
-        return TrainingLists(np.arange(len(samples)),
-                             sample_candidates(samples, num_items, num_candidates, seed, epoch))
+        return TrainingLists(np.arange(len(samples)), sample_candidates(
+            samples, num_items, num_candidates, seed, epoch, pool))
     if retriever is None:
         raise ValueError("candidates.source=recommender needs the recommender")
     top = retrieve(retriever, samples, retrieve_n or num_candidates, device=device)

@@ -20,9 +20,12 @@ from llara.data.prepare import PreparedDataset
 from llara.data.tables import Samples
 from llara.model.checkpoint import read_run_json, run_config_of
 from llara.model.llara import MODEL_FILES
+from llara.recsys.content_map import (ColdPath, cold_path, encoder_with_content_rows,
+                                     with_content_rows)
 from llara.model.llm import load_llm, resolve_llm
 from llara.recsys.checkpoint import (checkpoint_digest, load_checkpoint, load_item_embeddings,
                                     read_header)
+from llara.recsys.content import ContentIndex
 
 
 @dataclass
@@ -35,6 +38,9 @@ class RunInputs:
     tokenizer: object
     item_table: torch.Tensor  # (N, E) the frozen recommender's item embeddings
     user_encoder: torch.nn.Module | None  # the frozen recommender, where the run reads it
+    cold: ColdPath | None = None
+    """cold.content=map: the content index and map, every item's content vector, the cold
+    items (whose rows in item_table and user_encoder hold their content vectors)."""
 
 
 def check_inputs(config: FinetuneConfig) -> PreparedDataset:
@@ -132,12 +138,19 @@ def run_inputs(config: FinetuneConfig, device: str, cache_dir, log,
     table = load_item_embeddings(config.rec_checkpoint)  # (N, E)
     encoder = load_checkpoint(config.rec_checkpoint, device).model \
         if config.uses_user_state() else None
+    cold = None
+    if config.cold.content == "map":
+        cold = cold_path(ContentIndex.from_dataset(dataset, config.cold.min_df), table,
+                         dataset.cold_mask(), config.cold.ridge)
+        table = with_content_rows(table, cold)
+        if encoder is not None:
+            encoder = encoder_with_content_rows(encoder, cold)
     llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log),
                               base_dtype(config.train.precision, device),
                               extra_text=titles, layers=config.llm_layers)
     if not inference:
         llm.set_attn_implementation(attention_implementation(config.train.attention, device))
-    return RunInputs(dataset, titles, llm, tokenizer, table, encoder)
+    return RunInputs(dataset, titles, llm, tokenizer, table, encoder, cold)
 
 
 def eligible(samples: Samples, min_history: int) -> Samples:

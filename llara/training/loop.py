@@ -54,13 +54,14 @@ def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     device = resolve_device(config.train.device)
     inputs = run_inputs(config, device, cache_dir, log)
     model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
-                        inputs.user_encoder).to(device)
+                        inputs.user_encoder, inputs.cold).to(device)
     dataset = inputs.dataset
     recommender = load_recommender(config, device)
     result = finetune(model, inputs.titles, dataset.samples("train"), dataset.samples("val"),
                       dataset.config, dataset.num_items, config, config.output_dir, device,
                       progress, log, recommender,
-                      load_fusion_recommender(config, device, recommender), digests)
+                      load_fusion_recommender(config, device, recommender), digests,
+                      dataset.negative_pool())
     finish_record(config, record, {"best_epoch": result.best_epoch, "steps": result.steps,
                                    "hybrid_steps": result.hybrid_steps,
                                    **{f"val_{k}": v for k, v in result.val_metrics.items()}})
@@ -82,12 +83,12 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
              device: str = "cpu", progress: bool = True, log=print,
              recommender: torch.nn.Module | None = None,
              fusion_recommender: torch.nn.Module | None = None,
-             inputs: dict | None = None) -> FinetuneResult:
+             inputs: dict | None = None, pool: np.ndarray | None = None) -> FinetuneResult:
     """Train `model`; `recommender` (the frozen one the run builds on) retrieves hard
     negatives; `fusion_recommender` (default:
     `recommender`) fuses its scores at validation and retrieves its full-catalogue lists;
     without either there is no fusion. `inputs`: the run's input_digests, recorded with its
-    checkpoints."""
+    checkpoints. `pool`: the items random training negatives come from (None: every item)."""
     started = time.perf_counter()
     opts = config.train
     rng = random.Random(opts.seed)
@@ -131,7 +132,7 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
         subset = train.select(np.sort(shuffle.permutation(len(train))[:per_epoch]))
         lists = training_lists(subset, config.candidates.source, num_items,
                                data.num_candidates, data.candidate_seed, epoch, recommender,
-                               device, config.candidates.retrieve)
+                               device, config.candidates.retrieve, pool)
         subset, candidates = subset.select(lists.rows), lists.items  # (n, C): every row kept
         order = shuffle.permutation(len(subset))
         for start in range(0, len(order), opts.batch_size):

@@ -151,9 +151,12 @@ def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
     # Training: the epoch's negatives, as the local loop draws them (hard negatives only for
     # rows whose answer was retrieved); evaluation: the lists `llara evaluate` uses.
     if train:
+        from llara.data.prepare import PreparedDataset
+
         lists = training_lists(samples, spec.candidate_source, spec.num_items,
                                spec.num_candidates, spec.candidate_seed, spec.epoch, retriever,
-                               retrieve_n=spec.retrieve)
+                               retrieve_n=spec.retrieve,
+                               pool=PreparedDataset.open(spec.data_dir).negative_pool())
         samples, candidates = samples.select(lists.rows), lists.items
     else:
         candidates = sample_candidates(samples, spec.num_items, spec.num_candidates,

@@ -19,7 +19,7 @@ from llara.config.run import FinetuneConfig
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
 from llara.evaluation.fusion import (choose_fusion, fused_scores, fusion_grid, ranks_of,
-                                     served_weight)
+                                     served_weight, without_cold)
 from llara.evaluation.intervals import user_groups
 from llara.evaluation.metrics import full_protocol_metrics, ranking_metrics, reranked_ranks
 from llara.evaluation.scoring import score_candidates, scoring_metrics
@@ -85,13 +85,12 @@ def validation_metrics(model: LLaRA, builder: PromptBuilder, validation: Validat
     metrics = {f"val_{k}": v for k, v in scoring_metrics(ranking).items()}
     table, choice = [], None
     if validation.rec_scores is not None:
-        table = fusion_grid(ranking.scores, validation.rec_scores, validation.lists, val.next,
-                            grid)
-        choice = choose_fusion(table, ranking.scores, validation.rec_scores, validation.lists,
+        rec = without_cold(validation.rec_scores, validation.lists, model.cold_mask())
+        table = fusion_grid(ranking.scores, rec, validation.lists, val.next, grid)
+        choice = choose_fusion(table, ranking.scores, rec, validation.lists,
                                val.next, user_groups(val.user, val.sample_id))
         served = ranking_metrics(ranks_of(fused_scores(
-            ranking.scores, validation.rec_scores, served_weight(choice)), validation.lists,
-            val.next))
+            ranking.scores, rec, served_weight(choice)), validation.lists, val.next))
         metrics.update({"val_fused_HitRatio@1": served["HitRatio@1"],
                         "val_fused_NDCG@5": served["NDCG@5"],
                         "val_fusion_weight": choice["weight"],

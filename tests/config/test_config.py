@@ -66,7 +66,6 @@ def test_the_fresh_module_rate_scale_and_the_minute_budget_must_be_positive():
 def test_llm_layers_is_zero_or_a_positive_count_and_older_checkpoints_ran_every_layer():
     from llara.config.io import to_dict
     from llara.config.run import FinetuneConfig
-    from llara.config.run import FinetuneConfig
     from llara.model.checkpoint import run_config_of
     assert apply_overrides(FinetuneConfig(), ["llm_layers=10"]).llm_layers == 10
     with pytest.raises(ConfigError, match="'llm_layers'"):

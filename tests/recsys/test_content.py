@@ -80,7 +80,7 @@ def test_min_df_drops_tokens_of_one_item():
     assert {"title:casablanca", "text:romance"} <= set(build(min_df=1).vocabulary)
     assert "text:comedy" in build(min_df=2).vocabulary
     # an item left without tokens has an empty vector and scores 0
-    index = ContentIndex.build(["Zz Top", "Qq"], ["Zz Top", "Qq"], ["", ""])
+    index = ContentIndex.build(["Zz Top", "Qq"], ["Zz Top", "Qq"], ["", ""], min_df=2)
     assert index.num_tokens == 0 and index.row(1)[0].size == 0
     assert content_scores(index, np.array([[0]]), np.array([1]), np.array([[1, 0]])).tolist() \
         == [[0.0, 0.0]]

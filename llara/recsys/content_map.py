@@ -1,0 +1,118 @@
+"""The cold path: a content vector for every item whose recommender row never trained.
+
+A ridge map from an item's TF-IDF text features (llara.recsys.content) into the recommender's
+item-embedding space, fitted on the warm items' trained rows, so that the projector sees, for
+a new item, a vector of the kind it was trained on. The map is a pure function of the items'
+text, the recommender's table and which items are warm, so a checkpoint rebuilds it on load
+from the inputs its digests bind it to.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from llara.recsys.content import ContentIndex
+
+CG_STEPS = 500
+"""Conjugate-gradient iterations at most; the normal equations are well conditioned (ridge)."""
+CG_TOLERANCE = 1e-8
+"""Stop when every column's residual norm is below this share of its right-hand side's."""
+
+
+def feature_matrix(index: ContentIndex, items: np.ndarray) -> torch.Tensor:
+    """(K, V) sparse COO, float64: the TF-IDF rows of `items` (K,)."""
+    items = np.asarray(items, np.int64)
+    starts, stops = index.indptr[items], index.indptr[items + 1]  # (K,)
+    counts = stops - starts
+    rows = np.repeat(np.arange(len(items)), counts)  # (M,)
+    offsets = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    entries = np.repeat(starts, counts) + offsets  # (M,)
+    indices = torch.as_tensor(np.stack([rows, index.indices[entries].astype(np.int64)]))
+    values = torch.as_tensor(index.data[entries].astype(np.float64))
+    return torch.sparse_coo_tensor(indices, values, (len(items), index.num_tokens),
+                                   check_invariants=True).coalesce()
+
+
+@dataclass
+class ContentMap:
+    """vector = features @ weight + bias: (V, E) and (E,), float64."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+
+    def vectors(self, features: torch.Tensor) -> torch.Tensor:
+        """(K, V) sparse features -> (K, E) float32 content vectors."""
+        return (torch.sparse.mm(features, self.weight) + self.bias).float()
+
+
+def fit_content_map(features: torch.Tensor, targets: torch.Tensor,
+                    ridge: float) -> ContentMap:
+    """Ridge regression of `targets` (K, E) on sparse `features` (K, V): the bias is the
+    targets' mean, the weight solves (X'X + ridge I) W = X'(Y - mean) by conjugate gradients
+    (no V x V matrix, so the vocabulary may be large)."""
+    targets = targets.double()
+    bias = targets.mean(0)  # (E,)
+    rhs = torch.sparse.mm(features.t(), targets - bias)  # (V, E)
+
+    def apply(w: torch.Tensor) -> torch.Tensor:
+        return torch.sparse.mm(features.t(), torch.sparse.mm(features, w)) + ridge * w
+
+    weight = torch.zeros_like(rhs)
+    residual = rhs.clone()
+    direction = residual.clone()
+    norms = (residual * residual).sum(0)  # (E,) one system per embedding dimension
+    goal = (CG_TOLERANCE ** 2) * (rhs * rhs).sum(0).clamp(min=1e-300)
+    for _ in range(CG_STEPS):
+        if bool((norms <= goal).all()):
+            break
+        product = apply(direction)
+        step = norms / (direction * product).sum(0).clamp(min=1e-300)
+        weight += step * direction
+        residual -= step * product
+        new_norms = (residual * residual).sum(0)
+        direction = residual + (new_norms / norms.clamp(min=1e-300)) * direction
+        norms = new_norms
+    return ContentMap(weight, bias)
+
+
+@dataclass
+class ColdPath:
+    """What a run that reads new items holds: the index and map, every item's content vector
+    (for ID dropout and new items) and which items are cold."""
+
+    index: ContentIndex
+    content_map: ContentMap
+    vectors: torch.Tensor  # (N, E) float32, every item's content vector
+    cold: torch.Tensor  # (N,) bool, items the training table never holds
+
+
+def cold_path(index: ContentIndex, table: torch.Tensor, cold: np.ndarray,
+              ridge: float) -> ColdPath:
+    """Fit the map on the warm items' rows of `table` (N, E) and map every item."""
+    warm = np.flatnonzero(~cold)
+    if len(warm) == 0:
+        raise ValueError("every item is cold: no trained row to fit the content map on")
+    fitted = fit_content_map(feature_matrix(index, warm), table[torch.as_tensor(warm)], ridge)
+    vectors = fitted.vectors(feature_matrix(index, np.arange(len(index))))  # (N, E)
+    return ColdPath(index, fitted, vectors, torch.as_tensor(cold, dtype=torch.bool))
+
+
+def with_content_rows(table: torch.Tensor, path: ColdPath) -> torch.Tensor:
+    """(N, E) the table with every cold item's row replaced by its content vector."""
+    return torch.where(path.cold[:, None], path.vectors.to(table.dtype), table)
+
+
+def encoder_with_content_rows(encoder: torch.nn.Module, path: ColdPath) -> torch.nn.Module:
+    """A copy of the frozen recommender whose cold items' embedding rows hold their content
+    vectors, so that the user state it computes for the LLM reads a new item in a history
+    as the slots do (the padding row and every warm row unchanged)."""
+    patched = copy.deepcopy(encoder)
+    weight = patched.items.embedding.weight  # (N + 1, E)
+    with torch.no_grad():
+        rows = path.cold.nonzero()[:, 0]
+        weight[rows.to(weight.device)] = path.vectors[rows].to(weight)
+    return patched

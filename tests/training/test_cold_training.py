@@ -1,0 +1,131 @@
+"""A run that reads new items (cold.content=map): trains, saves, reloads to the same scores,
+draws training negatives from warm items only, and places cold candidates by the LLM."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from llara.config import DataConfig
+from llara.config.cold import ColdConfig
+from llara.config.evaluation import EvalConfig
+from llara.config.recommender import RecRunConfig, RecTrainConfig
+from llara.common.errors import ConfigError
+from llara.data.prepare import PreparedDataset, prepare_dataset
+from llara.inference.evaluate import evaluate_trained
+from llara.inference.trained import load_trained
+from llara.recsys.retrieval import training_lists
+from llara.recsys.train import train_recommender
+from llara.training.loop import train_local
+from tests.conftest import toy_config, write_ml100k
+from tests.data.test_cold import staggered_log
+
+
+@pytest.fixture(scope="module")
+def cold_inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cold")
+    raw = write_ml100k(root / "raw", staggered_log(), 40)
+    prepare_dataset(raw, root / "data", DataConfig(num_candidates=6, cold_items=0.3,
+                                                   rows_per_user=2))
+    train_recommender(PreparedDataset.open(root / "data"),
+                      RecRunConfig(train=RecTrainConfig(epochs=1, batch_size=64, device="cpu")),
+                      root / "sasrec", progress=False, log=lambda *_: None)
+    return root
+
+
+def test_id_dropout_needs_the_content_map():
+    with pytest.raises(ConfigError, match="cold.id_dropout"):
+        ColdConfig(id_dropout=0.2)
+    with pytest.raises(ConfigError, match="cold.content"):
+        ColdConfig(content="llm")
+
+
+def test_training_negatives_are_warm(cold_inputs):
+    dataset = PreparedDataset.open(cold_inputs / "data")
+    pool = dataset.negative_pool()
+    train = dataset.samples("train")
+    lists = training_lists(train, "random", 40, 6, 0, 0, pool=pool)
+    assert np.isin(lists.items, pool).all()
+    free = training_lists(train, "random", 40, 6, 0, 0)
+    assert not np.isin(free.items, pool).all()  # without the pool, new items are drawn
+
+
+def test_a_cold_run_trains_saves_and_reloads_to_the_same_scores(cold_inputs, tmp_path):
+    config = toy_config((cold_inputs / "data", cold_inputs / "sasrec"), tmp_path / "run",
+                        max_train_samples=16)
+    config = dataclasses.replace(config, cold=ColdConfig(content="map", id_dropout=0.5))
+    torch.manual_seed(0)
+    result = train_local(config, progress=False, log=lambda *_: None)
+    trained = load_trained(result.checkpoint_dir, "cpu", log=lambda *_: None)
+    model = trained.model
+    dataset = PreparedDataset.open(cold_inputs / "data")
+    cold = dataset.cold_mask()
+    assert np.array_equal(model.cold_mask(), cold)
+    # The cold items' rows are their content vectors; the warm rows the recommender's own.
+    from llara.recsys.checkpoint import load_item_embeddings
+    table = load_item_embeddings(cold_inputs / "sasrec")
+    warm = torch.as_tensor(~cold)
+    assert torch.equal(model.item_embeddings[warm], table[warm])
+    assert torch.allclose(model.item_embeddings[~warm], model.content_vectors[~warm])
+    assert not torch.allclose(model.item_embeddings[~warm], table[~warm])
+    first = evaluate_trained(trained, EvalConfig(split="test", local=True), False)
+    again = evaluate_trained(load_trained(result.checkpoint_dir, "cpu", log=lambda *_: None),
+                             EvalConfig(split="test", local=True), False)
+    assert np.allclose(first["ranking"].scores, again["ranking"].scores, atol=1e-5)
+
+
+def test_id_dropout_swaps_warm_slots_in_training_only(cold_inputs, tmp_path):
+    config = toy_config((cold_inputs / "data", cold_inputs / "sasrec"), tmp_path / "run",
+                        max_train_samples=8)
+    config = dataclasses.replace(config, cold=ColdConfig(content="map", id_dropout=0.9))
+    from llara.model.llara import build_llara
+    from llara.training.inputs import run_inputs
+
+    inputs = run_inputs(config, "cpu", None, lambda *_: None)
+    model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
+                        inputs.user_encoder, inputs.cold)
+    dataset = inputs.dataset
+    ids = torch.tensor([[model.history_token, model.candidate_token, 5]])
+    warm = int(np.flatnonzero(~dataset.cold_mask())[0])
+    slots = torch.tensor([[warm, warm]])
+    model.eval()
+    plain = model.embed(ids, slots, hybrid=True)
+    assert torch.equal(plain, model.embed(ids, slots, hybrid=True))
+    model.train()
+    torch.manual_seed(0)
+    changed = [not torch.equal(model.embed(ids, slots, hybrid=True), plain) for _ in range(20)]
+    assert any(changed)
+
+
+def test_the_report_holds_the_cold_and_warm_slices_and_cold_only_lists(cold_inputs, tmp_path,
+                                                                       capsys):
+    from cli.common import print_report
+    from llara.inference.report import evaluate_here, evaluation_report
+    from llara.training.inputs import checked_run_config
+
+    config = toy_config((cold_inputs / "data", cold_inputs / "sasrec"), tmp_path / "run",
+                        max_train_samples=8)
+    config = dataclasses.replace(config, cold=ColdConfig(content="map"))
+    result = train_local(config, progress=False, log=lambda *_: None)
+    run = checked_run_config(result.checkpoint_dir, lambda *_: None)
+    evaluation = EvalConfig(split="test", local=True)
+    scored = evaluate_here(result.checkpoint_dir, evaluation, run, progress=False,
+                           log=lambda *_: None)
+    report = evaluation_report(scored, run, {}, evaluation)
+    cold = report["cold"]
+    dataset = PreparedDataset.open(cold_inputs / "data")
+    mask = dataset.cold_mask()
+    targets = dataset.samples("test").next
+    slices = {row["slice"]: row for row in cold["slices"]}
+    assert slices["cold"]["rows"] == int(mask[targets].sum()) > 0
+    assert slices["cold"]["rows"] + slices["warm"]["rows"] == len(targets)
+    assert {"LLM", "fused", "recommender", "content", "popularity"} <= \
+        set(slices["cold"]["metrics"])
+    assert set(slices["cold"]["against"]) == {"recommender", "content"}
+    assert slices["cold"]["metrics"]["popularity"]["HitRatio@1"] == 0.0  # never a target
+    only = scored.cold_only
+    assert only is not None and mask[np.array(only["candidates"].to_pylist())].all()
+    assert cold["cold_only"]["rows"] == only.num_rows
+    print_report(report)
+    assert "new item" in capsys.readouterr().out
