@@ -119,6 +119,11 @@ def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder writt
                                                  "(a service with candidate_source random)."),
               device: Optional[str] = typer.Option(None, help="--checkpoint only: cpu, "
                                                    "cuda, cuda:N or auto (default: auto)."),
+              new_items: Optional[Path] = typer.Option(
+                  None, help="--checkpoint only: a JSON-lines file of new items "
+                  "({\"title\": ..., \"text\": ...} a line) added to the catalogue first, as "
+                  "`llara serve --new-items` reads it (a checkpoint trained with "
+                  "cold.content=map)."),
               cache_dir: CacheDir = None
               ) -> None:
     """Rank candidates for a history and print them with their scores and where each came
@@ -129,19 +134,23 @@ def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder writt
     mode = mode.value
     if url is not None:
         refuse_unused("--url", "the service ranks with its own model",
-                      {"--device": device, "--cache-dir": cache_dir})
+                      {"--device": device, "--cache-dir": cache_dir, "--new-items": new_items})
         from .serve_cmd import recommend_remote
 
         recommend_remote(url, history, candidates, pin, k, mode, seed)
         return
     device = device or "auto"
     trained = load_trained(checkpoint, device, cache_dir, log=console.print)
+    config = ServingConfig(checkpoint=str(checkpoint), device=device,
+                           new_items=None if new_items is None else str(new_items))
+    if new_items is not None and trained.cold is None:
+        raise ConfigError("invalid '--new-items': this checkpoint reads no new items: it was "
+                          "trained with cold.content=none (train with --set cold.content=map)")
+    recommender = Recommender(trained, config, checkpoint_version(checkpoint), console.print)
     # The service's own reading of the same text (llara.data.items), so that --checkpoint
     # and --url agree.
-    items = resolve_text(trained.items, history, "--history")
-    config = ServingConfig(checkpoint=str(checkpoint), device=device,
-                           max_history=max(len(items), 1))
-    recommender = Recommender(trained, config, checkpoint_version(checkpoint), console.print)
+    items = resolve_text(recommender.items, history, "--history")
+    recommender.config.max_history = max(len(items), 1)
     query = recommender.parse(
         items, recommender.resolve_text(candidates, "--candidates") if candidates else None,
         recommender.resolve_text(pin, "--pin") if pin else None, k, mode, seed)

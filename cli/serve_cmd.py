@@ -36,18 +36,23 @@ def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written b
                                                    help="Scale replicas with the load."),
           min_replicas: Optional[int] = typer.Option(None, min=1, help="Autoscaling floor."),
           max_replicas: Optional[int] = typer.Option(None, min=1, help="Autoscaling ceiling."),
+          new_items: Optional[Path] = typer.Option(
+              None, help="A JSON-lines file of new items ({\"title\": ..., \"text\": ...} a "
+              "line): read at start-up and whenever it grows; POST /v1/items appends to it. "
+              "Needs a checkpoint trained with cold.content=map."),
           config: Optional[Path] = typer.Option(None, help="YAML mirroring ServingConfig."),
           set_: Optional[list[str]] = typer.Option(None, "--set", help="Dotted override, "
                                                    "e.g. --set max_candidates=50. " + SET_TEXT),
           num_cpus: NumCpus = None,
           ) -> None:
-    """Serve a checkpoint over HTTP (POST /v1/recommend, GET /v1/items/{id}, /healthz, /docs)
-    until Ctrl+C."""
+    """Serve a checkpoint over HTTP (POST /v1/recommend, GET /v1/items/{id}, POST /v1/items,
+    /healthz, /docs) until Ctrl+C."""
     settings = build_config(ServingConfig, config, with_shortcuts(set_, {
         "checkpoint": checkpoint, "host": host, "port": port, "replicas": replicas,
         "gpus_per_replica": gpus_per_replica, "cpus_per_replica": cpus_per_replica,
         "max_batch_size": max_batch_size, "batch_wait_ms": batch_wait_ms,
-        "autoscale": autoscale, "min_replicas": min_replicas, "max_replicas": max_replicas}))
+        "autoscale": autoscale, "min_replicas": min_replicas, "max_replicas": max_replicas,
+        "new_items": new_items}))
     from llara.inference import check_checkpoint
     from llara.ray_jobs.session import connect
     from llara.serve.run import start, stop

@@ -52,9 +52,10 @@ class RankedItem(BaseModel):
                                    "serve.fusion; 0 is the LLM alone), or the recommender's "
                                    "own log-softmax where the checkpoint serves its ranking; "
                                    "a finite number, or null in generate mode.")
-    source: Literal["given", "pinned", "retrieved", "sampled"] = Field(
+    source: Literal["given", "pinned", "retrieved", "sampled", "new"] = Field(
         ..., description="Where this candidate came from: the request's candidates, its pin, "
-        "the recommender's retrieval, or uniform sampling.")
+        "the recommender's retrieval, uniform sampling, or a new item near the history in "
+        "content (added to retrieved lists: the recommender has no row for it).")
     recommender_rank: Optional[int] = Field(
         None, description="Retrieved items: 0-based rank in the recommender's own ranking "
         "of the catalogue, the history and the pinned items excluded.")
@@ -102,6 +103,32 @@ class ResolveResponse(BaseModel):
     items: list[Item] = Field(..., description="The items named, in the order given.")
 
 
+class NewItemBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(..., min_length=1, max_length=300, description="As prompts write it "
+                       "and users name it; no other item may have it.")
+    text: str = Field("", max_length=2000, description="Genres, tags, a year, a description: "
+                      "what the item file's text column holds for the others.")
+
+
+class AddItemsRequest(BaseModel):
+    """New items, read by their content at once (the checkpoint was trained with
+    cold.content=map)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"items": [{"title": "Star Wars: Episode I - The Phantom Menace (1999)",
+                    "text": "Action Adventure Sci-Fi"}]}]})
+
+    items: list[NewItemBody] = Field(..., min_length=1, max_length=1000)
+
+
+class AddItemsResponse(BaseModel):
+    items: list[Item] = Field(..., description="The new items with their ids, in the order "
+                              "given.")
+    catalogue: int = Field(..., description="Items in the catalogue now.")
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     model_version: str
@@ -114,4 +141,5 @@ class ErrorBody(BaseModel):
 
 
 ERRORS = {404: {"model": ErrorBody, "description": "No such item."},
+          409: {"model": ErrorBody, "description": "The service takes no new items."},
           422: {"model": ErrorBody, "description": "The request names what is wrong."}}

@@ -20,7 +20,8 @@ from llara.config import FinetuneConfig, ServingConfig, from_dict, to_dict
 from llara.inference import Recommender, RequestError
 from llara.training import checked_run_config
 
-from .api import (ERRORS, Health, Item, RankedItem, RecommendRequest, RecommendResponse,
+from .api import (ERRORS, AddItemsRequest, AddItemsResponse, Health, Item, RankedItem,
+                  RecommendRequest, RecommendResponse,
                   ResolveRequest, ResolveResponse)
 
 api = FastAPI(title="LLaRA recommendation service", version="1",
@@ -141,6 +142,15 @@ class LlaraModel:
             return Item(id=item_id, title=self.recommender.item_title(item_id))
         return await _refusing(titled())
 
+    async def add_items(self, body: AddItemsRequest) -> AddItemsResponse | Refusal:
+        async def added() -> AddItemsResponse:
+            rec = self.recommender
+            values = [item.model_dump() for item in body.items]
+            ids = await asyncio.to_thread(rec.add_items, values)
+            return AddItemsResponse(items=[Item(id=i, title=rec.titles[i]) for i in ids],
+                                    catalogue=rec.num_items)
+        return await _refusing(added())
+
     async def health(self) -> Health:
         return Health(status="ok", model_version=self.recommender.version,
                       items=self.recommender.num_items)
@@ -191,6 +201,13 @@ class LlaraGateway:
     async def item(self, item_id: int) -> Item:
         """An item's title."""
         return await self._ask("item", item_id)
+
+    @api.post("/v1/items", response_model=AddItemsResponse, responses=ERRORS)
+    async def add_items(self, body: AddItemsRequest) -> AddItemsResponse:
+        """Add new items to the catalogue: every replica recommends them from its next answer
+        on, without retraining or a restart (needs --new-items FILE and a checkpoint
+        trained with cold.content=map)."""
+        return await self._ask("add_items", body)
 
     @api.get("/healthz", response_model=Health)
     async def healthz(self) -> Health:

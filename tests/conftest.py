@@ -195,6 +195,35 @@ def served_checkpoint(favourite_inputs, tmp_path_factory) -> Path:
     return train_local(config, progress=False, log=lambda *_: None).checkpoint_dir
 
 
+SAGAS = ("Star Saga", "Farm Tales", "Ghost House", "Speed Run")
+"""A catalogue of four series in four genres: item i is part i // 4 + 1 of SAGAS[i % 4]."""
+
+
+def saga_titles(num_items: int) -> dict[int, str]:
+    return {i: f"{SAGAS[i % 4]} {i // 4 + 1} (199{i % 4})" for i in range(num_items)}
+
+
+@pytest.fixture(scope="session")
+def cold_checkpoint(tmp_path_factory) -> Path:
+    """A tiny LLaRA that reads new items (cold.content=map) on a catalogue of series (SAGAS),
+    its newest fifth of items left out of training (the cold-item protocol)."""
+    import dataclasses
+
+    from llara.config.cold import ColdConfig
+    from llara.training.loop import train_local
+    from tests.data.test_cold import staggered_log
+
+    root = tmp_path_factory.mktemp("cold-served")
+    raw = write_ml100k(root / "raw", staggered_log(), 40, saga_titles(40))
+    prepare_dataset(raw, root / "data", DataConfig(num_candidates=6, cold_items=0.2))
+    train_recommender(PreparedDataset.open(root / "data"),
+                      RecRunConfig(train=RecTrainConfig(epochs=1, batch_size=64, device="cpu")),
+                      root / "sasrec", progress=False, log=lambda *_: None)
+    config = toy_config((root / "data", root / "sasrec"), root / "run", max_train_samples=8)
+    config = dataclasses.replace(config, cold=ColdConfig(content="map", id_dropout=0.2))
+    return train_local(config, progress=False, log=lambda *_: None).checkpoint_dir
+
+
 def toy_config(inputs, output: Path, **train) -> FinetuneConfig:
     data, rec = inputs
     options = dict(epochs=1, batch_size=8, micro_batch_size=4, lr=1e-3,

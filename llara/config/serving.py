@@ -58,6 +58,17 @@ class ServingConfig:
     recommender (the recommender alone), or a weight w >= 0."""
     device: str = "auto"
     """cpu, cuda or auto (cuda when the replica has a GPU)."""
+    new_items: str | None = field(default=None, metadata=PATH)
+    """A JSON-lines file of new items ({"title": ..., "text": ...} a line), read at start-up
+    and again whenever it grows, before a request is answered: POST /v1/items appends to it.
+    Every replica reads the same file (on a cluster: a shared file system). Needs a checkpoint
+    trained with cold.content=map. None: no new items (POST /v1/items is refused)."""
+    max_new_items: int = 10000
+    """The most new items the file may hold; adding past it is refused."""
+    new_item_candidates: int = 5
+    """Retrieved candidate lists (candidate_source=recommender) also hold up to this many new
+    items, the nearest in content to the history: the recommender has no row to retrieve
+    them by."""
 
     def __post_init__(self) -> None:
         require(1 <= self.port <= 65535, "serve.port", f"{self.port} is not a TCP port")
@@ -75,6 +86,10 @@ class ServingConfig:
         require(self.fusion in FUSION_SETTINGS or _weight(self.fusion) is not None,
                 "serve.fusion", f"'{self.fusion}' is not auto, off, recommender or a finite "
                 "weight >= 0")
+        require(self.max_new_items >= 1, "serve.max_new_items", "must be at least 1")
+        require(0 <= self.new_item_candidates < self.num_candidates,
+                "serve.new_item_candidates",
+                f"must be between 0 and num_candidates - 1 = {self.num_candidates - 1}")
         require(1 <= self.min_replicas <= self.max_replicas, "serve.min_replicas",
                 f"must be between 1 and max_replicas={self.max_replicas}")
         require(self.target_ongoing_requests > 0, "serve.target_ongoing_requests",

@@ -83,6 +83,11 @@ class ItemIndex:
     def __len__(self) -> int:
         return len(self.titles)
 
+    def names_item(self, text: str) -> bool:
+        """Whether `text` is an item's title, with or without its year (case and spaces
+        aside): what a new item's title may not be."""
+        return bool(self._found(text))
+
     def _found(self, text: str) -> list[int] | None:
         name = _key(text)
         return self.exact.get(name) or self.with_year.get(name)

@@ -7,6 +7,7 @@ RequestError naming the field before any model work, and only valid queries reac
 from __future__ import annotations
 
 import hashlib
+import threading
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -19,9 +20,12 @@ from llara.config.io import to_dict
 from llara.config.serving import ServingConfig, fusion_weight
 from llara.data.items import ItemIndex, ItemLookupError
 from llara.data.tables import Samples
-from llara.evaluation.fusion import fused_scores
+from llara.evaluation.fusion import fused_scores, without_cold
 from llara.evaluation.generation import generate_answers, parse_answer
 from llara.evaluation.scoring import score_candidates
+from llara.inference.new_items import (NewItemError, add_to_model, append_new_items,
+                                      history_without_new, new_item,
+                                      read_new_items)
 from llara.inference.requests import MODES, Query, RequestError
 from llara.model.checkpoint import read_run_json, run_config_of
 from llara.model.llara import weight_files
@@ -67,6 +71,21 @@ def checkpoint_version(directory: str | Path) -> str:
     return f"{Path(directory).resolve().name}@{digest.hexdigest()[:12]}"
 
 
+def known_item_scores(recommender, samples: Samples, candidates: np.ndarray, known: int,
+                      device: str) -> np.ndarray:
+    """(N, C) the recommender's scores of the candidates, where it has a row for them: new
+    items (ids >= `known`) leave the histories it reads and score 0 (without_cold then
+    makes their score neutral)."""
+    if samples.history.max(initial=0) <= known and candidates.max(initial=0) < known:
+        return candidate_scores(recommender, samples, candidates, device=device)
+    history, lengths = history_without_new(samples.history, samples.len_history, known)
+    rows = Samples(samples.sample_id, samples.user, history, lengths, samples.next,
+                   samples.history_ratings, samples.next_rating)
+    scores = candidate_scores(recommender, rows, np.where(candidates < known, candidates, 0),
+                              device=device)
+    return np.where(candidates < known, scores, 0.0)
+
+
 class Recommender:
     """A loaded checkpoint plus the request rules of a ServingConfig.
 
@@ -76,11 +95,56 @@ class Recommender:
 
     def __init__(self, trained, config: ServingConfig, version: str, log=print):
         self.trained, self.version = trained, version
-        self.titles: list[str] = trained.titles
-        self.num_items = trained.dataset.num_items
-        self.items = trained.items
+        self.titles: list[str] = trained.titles  # grows with new items
         self.fusion_weight = fusion_weight(config.fusion, trained.fusion_weight)
+        # New items change the model's tables: one request at a time touches them.
+        self.lock = threading.RLock()
+        self.config = config
+        self.refresh()
         self.config = _fitting(config, trained, log)
+
+    @property
+    def num_items(self) -> int:
+        """The catalogue's size, new items included."""
+        return self.trained.num_items
+
+    @property
+    def items(self) -> ItemIndex:
+        return self.trained.items
+
+    def refresh(self) -> None:
+        """Read the new items the file holds beyond those this replica has (serve.new_items):
+        called before each request, so every replica answers with the whole catalogue."""
+        if self.config.new_items is None:
+            return
+        with self.lock:
+            fresh = read_new_items(self.config.new_items, start=len(self.trained.added))
+            if fresh:
+                add_to_model(self.trained, fresh)
+
+    def add_items(self, values: list) -> list[int]:
+        """Add new items (JSON objects with a title and an optional text) to the catalogue,
+        for this replica at once and for the others before their next answer; their ids."""
+        if self.config.new_items is None:
+            raise RequestError("items", "this service takes no new items: start it with "
+                               "--new-items FILE", status=409)
+        if self.trained.cold is None:
+            raise RequestError("items", "this checkpoint reads no new items: it was trained "
+                               "with cold.content=none (train with --set cold.content=map)",
+                               status=409)
+        if not isinstance(values, list) or not values:
+            raise RequestError("items", "give a non-empty list of new items")
+        try:
+            parsed = [new_item(v, f"items[{i}]") for i, v in enumerate(values)]
+            with self.lock:
+                self.refresh()
+                start = append_new_items(self.config.new_items, parsed, self.items,
+                                         self.config.max_new_items)
+                self.refresh()
+        except NewItemError as err:
+            raise RequestError("items", str(err).removeprefix("items: ")) from None
+        first = self.trained.dataset.num_items + start  # ids follow the file's order
+        return list(range(first, first + len(parsed)))
 
     @classmethod
     def load(cls, config: ServingConfig, log=print, run=None) -> "Recommender":
@@ -120,6 +184,12 @@ class Recommender:
               k: int | None = None, mode: str = "score", seed: int | None = None) -> Query:
         """Check one request and settle its candidate list (sampled ones are seeded by the
         history unless `seed` is given, so the same request gets the same answer)."""
+        self.refresh()
+        with self.lock:
+            return self._parse(history, candidates, pin, k, mode, seed)
+
+    def _parse(self, history: list, candidates: list | None, pin: list | None, k: int | None,
+               mode: str, seed: int | None) -> Query:
         cfg = self.config
         if mode not in MODES:
             raise RequestError("mode", f"{mode!r} is not one of {', '.join(MODES)}")
@@ -153,8 +223,10 @@ class Recommender:
             added, added_ranks = (self._retrieve(items, chosen) if cfg.candidate_source ==
                                   "recommender" else self._sample(items, chosen, seed))
             chosen = chosen + added
-            origins += ["retrieved" if cfg.candidate_source == "recommender" else "sampled"] * \
-                len(added)
+            known = self.trained.dataset.num_items
+            origins += [("new" if item >= known else "retrieved")
+                        if cfg.candidate_source == "recommender" else "sampled"
+                        for item in added]
             ranks += added_ranks
         if len(chosen) < 2:
             raise RequestError("history", "leaves fewer than 2 items outside it to rank; "
@@ -202,13 +274,33 @@ class Recommender:
                    self.num_items - len(set(recent)))
         if want <= 0:
             return [], []
-        sample = Samples.from_histories([recent], [0], width, self.num_items)
+        known = self.trained.dataset.num_items  # the recommender's catalogue
+        sample = Samples.from_histories([[i for i in recent if i < known]], [0], width, known)
+        sample.len_history = np.maximum(sample.len_history, 1)  # only new items: no signal
+        excluded = set(pinned) | set(history)
+        new = self._nearest_new(recent, excluded)
+        want = min(want, known - len({i for i in recent if i < known}))
         top = retrieve(self.trained.recommender(), sample, want,
                        device=str(self.trained.model.item_embeddings.device))
-        excluded = set(pinned) | set(history)
         kept = [int(i) for i in top.items[0].tolist()
-                if i not in excluded][:self.config.num_candidates - len(pinned)]
-        return kept, list(range(len(kept)))
+                if i not in excluded][:self.config.num_candidates - len(pinned) - len(new)]
+        return kept + new, list(range(len(kept))) + [None] * len(new)
+
+    def _nearest_new(self, recent: list[int], excluded: set[int]) -> list[int]:
+        """Up to serve.new_item_candidates new items, the nearest in content to the history
+        (llara.recsys.content.content_scores), outside `excluded`."""
+        added = [i for i in range(self.trained.dataset.num_items, self.num_items)
+                 if i not in excluded]
+        count = min(self.config.new_item_candidates, len(added))
+        if count == 0 or self.trained.cold is None:
+            return []
+        from llara.recsys.content import content_scores
+
+        history = np.asarray([recent], np.int64)
+        scores = content_scores(self.trained.cold.index, history, np.array([len(recent)]),
+                                np.asarray([added], np.int64))[0]
+        order = np.argsort(-scores, kind="stable")[:count]
+        return [added[i] for i in order]
 
     def _samples(self, queries: list[Query]) -> Samples:
         # No true next item at serving time; the first candidate stands in (rank unused).
@@ -227,7 +319,8 @@ class Recommender:
     def rank(self, queries: list[Query]) -> list[list[tuple[int, float]] | Exception]:
         """Score mode for a batch of queries: per query its best k (item, score), or the
         exception that query alone raised (the others still get their answers)."""
-        return _each_alone(self._rank, queries)
+        with self.lock:
+            return _each_alone(self._rank, queries)
 
     def _rank(self, queries: list[Query]) -> list[list[tuple[int, float]]]:
         results: list[list[tuple[int, float]] | None] = [None] * len(queries)
@@ -241,7 +334,9 @@ class Recommender:
                 ranking = score_candidates(self.trained.model, self.trained.builder,
                                            samples, candidates, self.trained.template,
                                            batch_size=len(group), hybrid=self.trained.hybrid)
-            rec = candidate_scores(recommender, samples, candidates, device=device) \
+            rec = without_cold(known_item_scores(recommender, samples, candidates,
+                                                 self.trained.dataset.num_items, device),
+                               candidates, self.trained.model.cold_mask()) \
                 if self.fusion_weight else None
             scores = fused_scores(ranking.scores, rec, self.fusion_weight)  # (B, C)
             for row, index in enumerate(indices):
@@ -253,7 +348,8 @@ class Recommender:
     def generate(self, queries: list[Query]) -> list[tuple[str, int | None] | Exception]:
         """Generate mode for a batch: the answer text and the candidate it names, if any (or
         the exception that query alone raised)."""
-        return _each_alone(self._generate, queries)
+        with self.lock:
+            return _each_alone(self._generate, queries)
 
     def _generate(self, queries: list[Query]) -> list[tuple[str, int | None]]:
         results: list[tuple[str, int | None] | None] = [None] * len(queries)
