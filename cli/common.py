@@ -38,7 +38,8 @@ PAPER_BENCHMARKS = (
 )
 
 
-def paper_benchmark(num_items: int, domain: str | None) -> PaperBenchmark | None:
+def paper_benchmark(num_items: int, domain: str | None,
+                    cold_items: float = 0.0) -> PaperBenchmark | None:
     """The paper's benchmark a prepared dataset is, or None (its figures then are not shown).
 
     The rule: the catalogue has exactly the benchmark's item count (1682 films, 3581 games,
@@ -46,7 +47,10 @@ def paper_benchmark(num_items: int, domain: str | None) -> PaperBenchmark | None
     LastFM tables record music). Not dataset.json's `source`: it names the reader, not the
     data (`movielens-100k` is any u.data/u.item log, a 40-item toy one too; `recbole` and
     `llara-released` hold any dataset). Holdout parts keep the catalogue and are still their
-    benchmark."""
+    benchmark; a dataset of the cold-item protocol (`cold_items` > 0) trains on other rows and
+    is none."""
+    if cold_items:
+        return None
     for benchmark in PAPER_BENCHMARKS:
         if num_items == benchmark.num_items and domain in (None, benchmark.domain):
             return benchmark

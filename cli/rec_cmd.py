@@ -44,7 +44,8 @@ def train(data: Path = typer.Option(..., help="Folder written by `llara data pre
                                progress=progress, log=console.print)
     console.print(metrics_table(f"validation, best epoch {result.best_epoch}",
                                 {run.model.model: result.val_metrics},
-                                paper_benchmark(dataset.num_items, dataset.config.domain)))
+                                paper_benchmark(dataset.num_items, dataset.config.domain,
+                                                dataset.config.cold_items)))
 
 
 @app.command()
@@ -92,7 +93,8 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
     console.print(metrics_table(f"{split} ({len(samples)} samples, "
                                 f"{dataset.config.num_candidates} candidates)",
                                 {name: metrics},
-                                paper_benchmark(dataset.num_items, dataset.config.domain)))
+                                paper_benchmark(dataset.num_items, dataset.config.domain,
+                                                dataset.config.cold_items)))
     if predictions:
         write_predictions(predictions, samples, candidates, ranking)
         console.print(f"predictions -> {predictions}")

@@ -204,6 +204,7 @@ def test_the_paper_benchmark_is_told_by_catalogue_size_and_domain(num_items, dom
                                                                    benchmark):
     found = paper_benchmark(num_items, domain)
     assert (found.name if found else None) == benchmark
+    assert paper_benchmark(num_items, domain, cold_items=0.2) is None  # other training rows
 
 
 def _rendered(table) -> str:
