@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -150,7 +151,7 @@ def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder writt
     # The service's own reading of the same text (llara.data.items), so that --checkpoint
     # and --url agree.
     items = resolve_text(recommender.items, history, "--history")
-    recommender.config.max_history = max(len(items), 1)
+    recommender.config = replace(recommender.config, max_history=max(len(items), 1))
     query = recommender.parse(
         items, recommender.resolve_text(candidates, "--candidates") if candidates else None,
         recommender.resolve_text(pin, "--pin") if pin else None, k, mode, seed)

@@ -220,7 +220,13 @@ def cold_checkpoint(tmp_path_factory) -> Path:
                       RecRunConfig(train=RecTrainConfig(epochs=1, batch_size=64, device="cpu")),
                       root / "sasrec", progress=False, log=lambda *_: None)
     config = toy_config((root / "data", root / "sasrec"), root / "run", max_train_samples=8)
-    config = dataclasses.replace(config, cold=ColdConfig(content="map", id_dropout=0.2))
+    # The default heads: the slot head, candidates conditioned on the user state (whose
+    # recommender copy grows with new items).
+    config = dataclasses.replace(
+        config, cold=ColdConfig(content="map", id_dropout=0.2),
+        prompt=dataclasses.replace(config.prompt, conditioned_candidates=True),
+        scoring=dataclasses.replace(config.scoring, head="slot"),
+        curriculum=dataclasses.replace(config.curriculum, schedule="direct"))
     return train_local(config, progress=False, log=lambda *_: None).checkpoint_dir
 
 

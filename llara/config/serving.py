@@ -67,8 +67,8 @@ class ServingConfig:
     """The most new items the file may hold; adding past it is refused."""
     new_item_candidates: int = 5
     """Retrieved candidate lists (candidate_source=recommender) also hold up to this many new
-    items, the nearest in content to the history: the recommender has no row to retrieve
-    them by."""
+    items (fewer than num_candidates), the nearest in content to the history: the
+    recommender has no row to retrieve them by."""
 
     def __post_init__(self) -> None:
         require(1 <= self.port <= 65535, "serve.port", f"{self.port} is not a TCP port")
@@ -87,9 +87,7 @@ class ServingConfig:
                 "serve.fusion", f"'{self.fusion}' is not auto, off, recommender or a finite "
                 "weight >= 0")
         require(self.max_new_items >= 1, "serve.max_new_items", "must be at least 1")
-        require(0 <= self.new_item_candidates < self.num_candidates,
-                "serve.new_item_candidates",
-                f"must be between 0 and num_candidates - 1 = {self.num_candidates - 1}")
+        require(self.new_item_candidates >= 0, "serve.new_item_candidates", "must be >= 0")
         require(1 <= self.min_replicas <= self.max_replicas, "serve.min_replicas",
                 f"must be between 1 and max_replicas={self.max_replicas}")
         require(self.target_ongoing_requests > 0, "serve.target_ongoing_requests",

@@ -264,13 +264,13 @@ class PreparedDataset:
         return items
 
     def negative_pool(self) -> np.ndarray | None:
-        """The items training lists draw negatives from: every item but the cold-item
-        protocol's (new items did not exist when the model trained); None (every item)
-        without the protocol."""
-        cold = self.cold_protocol_items()
-        if cold is None:
+        """The items training lists draw negatives from under the cold-item protocol: those
+        the training rows hold (new items did not exist when the model trained, and an item
+        seen only as a negative would teach that an unknown item is never the answer); None
+        (every item) without the protocol."""
+        if self.cold_protocol_items() is None:
             return None
-        return np.setdiff1d(np.arange(self.num_items), cold)
+        return np.flatnonzero(~self.cold_mask())
 
     def raw_titles(self) -> list[str]:
         """Titles as the raw item file writes them (year included); the prompt's titles for

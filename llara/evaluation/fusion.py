@@ -40,7 +40,9 @@ def without_cold(rec_scores: np.ndarray, candidates: np.ndarray,
     """(N, C) the recommender's scores with each cold candidate's ((num_items,) `cold`: items
     whose row never trained) replaced by the mean of its row's warm candidates' scores (0
     where every candidate is cold): an untrained row neither lifts nor sinks a new item, so
-    the fused ranking places cold candidates by the LLM alone. `cold` None: unchanged."""
+    the fused ranking places cold candidates by the LLM alone. Where a checkpoint serves the
+    recommender's own ranking (w = inf) there is no LLM term: cold candidates then sit at the
+    row's mean, in candidate order. `cold` None: unchanged."""
     if cold is None:
         return rec_scores
     rec_scores = np.asarray(rec_scores, np.float64)

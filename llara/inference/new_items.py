@@ -71,53 +71,76 @@ def new_item(value: object, where: str) -> NewItem:
     return NewItem(" ".join(title.split()), " ".join(text.split()))
 
 
-def read_new_items(path: str | Path, start: int = 0) -> list[NewItem]:
-    """The items of a new-items file from line `start` (0-based) on; a missing file holds
-    none. A damaged line is an error naming the file and the line."""
+def read_new_items(path: str | Path, offset: int = 0) -> tuple[list[NewItem], int]:
+    """The items of a new-items file after byte `offset` (0: all), and the offset after the
+    last whole line read: a line still being written (no newline yet) waits for the next
+    read. Read under a shared lock; a missing file holds none. A damaged line is an error
+    naming its line."""
     path = Path(path)
-    if not path.exists():
-        return []
-    items = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise NewItemError(f"{path}: cannot be read ({err})") from None
-    for number, line in enumerate(lines[start:], start=start + 1):
-        try:
-            value = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            raise NewItemError(f"{path}, line {number}: not a JSON object") from None
-        items.append(new_item(value, f"{path}, line {number}"))
-    return items
+        with open(path, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            try:
+                handle.seek(offset)
+                data = handle.read()
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    except FileNotFoundError:
+        return [], offset
+    except OSError as err:
+        raise NewItemError(f"the new-items file cannot be read ({err.strerror})") from None
+    whole = data[:data.rfind(b"\n") + 1]  # complete lines only
+    items = []
+    first = (_line_count(path, offset) if offset else 0) + 1
+    for number, line in enumerate(whole.split(b"\n")[:-1], start=first):
+        items.append(_parsed_line(line, number))
+    return items, offset + len(whole)
+
+
+def _line_count(path: Path, offset: int) -> int:
+    with open(path, "rb") as handle:
+        return handle.read(offset).count(b"\n")
+
+
+def _parsed_line(line: bytes, number: int) -> NewItem:
+    where = f"the new-items file, line {number}"
+    try:
+        value = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise NewItemError(f"{where}: not a JSON object") from None
+    return new_item(value, where)
 
 
 def append_new_items(path: str | Path, items: list[NewItem], known: ItemIndex,
                      limit: int) -> int:
     """Append `items` to the file under an exclusive lock and return the index (0-based among
     the file's items) of the first; refused, with nothing written, when a title names an item
-    already there (`known`: the catalogue as this process holds it; the file's own titles are
-    read under the lock) or when the file would pass `limit` items."""
+    already there (`known`: the catalogue as this process holds it; the file's own titles and
+    the batch's are read under the lock and compared the same way: case, spaces and a year
+    aside) or when the file would pass `limit` items."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as handle:
+    with open(path, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # another replica may append at the same moment
         try:
             handle.seek(0)
-            present = [new_item(json.loads(line), f"{path}") for line in
-                       handle.read().splitlines()]
-            taken = {item.title.lower() for item in present}
-            seen: set[str] = set()
-            for index, item in enumerate(items):
-                key = item.title.lower()
-                if key in taken or key in seen or known.names_item(item.title):
-                    raise NewItemError(f"items[{index}]: an item titled {item.title!r} is in "
-                                       "the catalogue already")
-                seen.add(key)
+            data = handle.read()
+            if data and not data.endswith(b"\n"):
+                raise NewItemError("the new-items file ends in a cut line; repair it first")
+            present = [_parsed_line(line, n) for n, line in
+                       enumerate(data.split(b"\n")[:-1], start=1)]
             if len(present) + len(items) > limit:
                 raise NewItemError(f"items: {len(present)} new items are in the catalogue and "
                                    f"{len(items)} more would pass serve.max_new_items={limit}")
+            titles = [item.title for item in present]
+            for index, item in enumerate(items):
+                if known.names_item(item.title) or \
+                        ItemIndex.build(titles, titles).names_item(item.title):
+                    raise NewItemError(f"items[{index}]: an item titled {item.title!r} is in "
+                                       "the catalogue already")
+                titles.append(item.title)
             handle.write("".join(json.dumps({"title": i.title, "text": i.text}) + "\n"
-                                 for i in items))
+                                 for i in items).encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
         finally:
@@ -164,12 +187,19 @@ def add_to_model(trained, items: list[NewItem]) -> list[int]:
                                   torch.ones(len(items), dtype=torch.bool, device=device)])
     if model.user_encoder is not None:
         _grown_encoder(model.user_encoder, vectors)
-    mode = trained.config.prompt.item_text
     # The prompt builder holds the same list: prompts write the new items as the others.
-    trained.titles.extend(item_text(i.title, i.title, i.text, mode) for i in items)
+    trained.titles.extend(prompt_title(trained, i) for i in items)
     trained.added.extend(items)
-    trained.__dict__.pop("items", None)  # the item index: built again on next use
+    # The item index in one step: a reader never sees the grown catalogue with the old index.
+    trained.items = ItemIndex.build(
+        trained.dataset.titles() + [i.title for i in trained.added],
+        trained.dataset.raw_titles() + [i.title for i in trained.added])
     return list(range(first, first + len(items)))
+
+
+def prompt_title(trained, item: NewItem) -> str:
+    """How prompts write a new item (prompt.item_text: the title, with a year, with genres)."""
+    return item_text(item.title, item.title, item.text, trained.config.prompt.item_text)
 
 
 def history_without_new(history: np.ndarray, lengths: np.ndarray,

@@ -46,11 +46,13 @@ class Scored:
 def evaluate_here(checkpoint: str | Path, evaluation: EvalConfig, run: FinetuneConfig,
                   cache_dir=None, progress: bool = True, log=print) -> Scored:
     """The evaluation in this process (--local, --diagnostics); `run`: the checkpoint's run
-    config, its inputs checked (checked_run_config)."""
+    config, its inputs checked (checked_run_config). A run that reads new items, or one on a
+    dataset of the cold-item protocol, also scores its cold rows on cold-only lists."""
     trained = load_trained(checkpoint, evaluation.device, cache_dir, log=log, config=run)
     result = evaluate_trained(trained, evaluation, progress)
     cold_only = None
-    if evaluation.protocol == "paper" and "ranking" in result:
+    reads_new = run.cold.content == "map" or trained.dataset.cold_protocol_items() is not None
+    if evaluation.protocol == "paper" and "ranking" in result and reads_new:
         cold_only = score_cold_only(trained, result["samples"], progress)
         if cold_only is not None:
             result["seconds"]["cold-only lists"] = cold_only["seconds"]

@@ -7,6 +7,7 @@ RequestError naming the field before any model work, and only valid queries reac
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import zlib
 from dataclasses import replace
@@ -71,6 +72,13 @@ def checkpoint_version(directory: str | Path) -> str:
     return f"{Path(directory).resolve().name}@{digest.hexdigest()[:12]}"
 
 
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
 def known_item_scores(recommender, samples: Samples, candidates: np.ndarray, known: int,
                       device: str) -> np.ndarray:
     """(N, C) the recommender's scores of the candidates, where it has a row for them: new
@@ -99,9 +107,9 @@ class Recommender:
         self.fusion_weight = fusion_weight(config.fusion, trained.fusion_weight)
         # New items change the model's tables: one request at a time touches them.
         self.lock = threading.RLock()
-        self.config = config
+        self.config, self.read_to = config, 0  # bytes of the new-items file read
         self.refresh()
-        self.config = _fitting(config, trained, log)
+        self.config, self.log = _fitting(config, trained, log), log
 
     @property
     def num_items(self) -> int:
@@ -115,12 +123,27 @@ class Recommender:
     def refresh(self) -> None:
         """Read the new items the file holds beyond those this replica has (serve.new_items):
         called before each request, so every replica answers with the whole catalogue."""
-        if self.config.new_items is None:
+        path = self.config.new_items
+        if path is None or _size(path) <= self.read_to:  # the common case: no lock, one stat
             return
         with self.lock:
-            fresh = read_new_items(self.config.new_items, start=len(self.trained.added))
+            try:
+                fresh, self.read_to = read_new_items(path, self.read_to)
+            except NewItemError as err:
+                raise RequestError("items", f"the service's new items cannot be read: {err}",
+                                   status=503) from None
             if fresh:
                 add_to_model(self.trained, fresh)
+                self._refit()
+
+    def _refit(self) -> None:
+        """max_candidates measured again with the new titles (a longer title fits fewer
+        candidates); where even num_candidates no longer fits, each request is still
+        measured when it is parsed and refused with the reason."""
+        try:
+            self.config = _fitting(self.config, self.trained, self.log)
+        except ConfigError as err:
+            self.log(f"warning: {err}")
 
     def add_items(self, values: list) -> list[int]:
         """Add new items (JSON objects with a title and an optional text) to the catalogue,
@@ -162,6 +185,7 @@ class Recommender:
         return cls(trained, config, checkpoint_version(config.checkpoint), log)
 
     def item_title(self, item: int) -> str:
+        self.refresh()
         if not 0 <= item < self.num_items:
             raise RequestError("item_id", f"unknown item {item}; ids run from 0 to "
                                f"{self.num_items - 1}", status=404)
@@ -175,6 +199,7 @@ class Recommender:
             raise RequestError(field, str(err)) from None
 
     def resolve_text(self, text: str, field: str = "text") -> list[int]:
+        self.refresh()
         return resolve_text(self.items, text, field)
 
     def _items(self, values: list, field: str) -> list[int]:
@@ -278,20 +303,22 @@ class Recommender:
         sample = Samples.from_histories([[i for i in recent if i < known]], [0], width, known)
         sample.len_history = np.maximum(sample.len_history, 1)  # only new items: no signal
         excluded = set(pinned) | set(history)
-        new = self._nearest_new(recent, excluded)
+        room = max(0, self.config.num_candidates - len(pinned))
+        new = self._nearest_new(recent, excluded)[:room]
         want = min(want, known - len({i for i in recent if i < known}))
         top = retrieve(self.trained.recommender(), sample, want,
                        device=str(self.trained.model.item_embeddings.device))
-        kept = [int(i) for i in top.items[0].tolist()
-                if i not in excluded][:self.config.num_candidates - len(pinned) - len(new)]
+        kept = [int(i) for i in top.items[0].tolist() if i not in excluded][:room - len(new)]
         return kept + new, list(range(len(kept))) + [None] * len(new)
 
     def _nearest_new(self, recent: list[int], excluded: set[int]) -> list[int]:
-        """Up to serve.new_item_candidates new items, the nearest in content to the history
-        (llara.recsys.content.content_scores), outside `excluded`."""
+        """Up to serve.new_item_candidates new items (fewer than num_candidates), the nearest
+        in content to the history (llara.recsys.content.content_scores), outside `excluded`;
+        none that shares no content with it."""
         added = [i for i in range(self.trained.dataset.num_items, self.num_items)
                  if i not in excluded]
-        count = min(self.config.new_item_candidates, len(added))
+        count = min(self.config.new_item_candidates, self.config.num_candidates - 1,
+                    len(added))
         if count == 0 or self.trained.cold is None:
             return []
         from llara.recsys.content import content_scores
@@ -300,7 +327,7 @@ class Recommender:
         scores = content_scores(self.trained.cold.index, history, np.array([len(recent)]),
                                 np.asarray([added], np.int64))[0]
         order = np.argsort(-scores, kind="stable")[:count]
-        return [added[i] for i in order]
+        return [added[i] for i in order if scores[i] > 0]
 
     def _samples(self, queries: list[Query]) -> Samples:
         # No true next item at serving time; the first candidate stands in (rank unused).

@@ -75,9 +75,13 @@ class LLaRA(nn.Module):
         # The recommender is frozen: its table is a buffer, never a parameter.
         self.register_buffer("item_embeddings", item_embeddings.detach().float().clone(),
                              persistent=False)  # (N, E)
+        # The user state's scale, fixed here: new items added at serving time grow the table
+        # and must not change what every other answer reads.
+        self.register_buffer("user_scale", self.item_embeddings.norm(dim=1).mean(),
+                             persistent=False)  # ()
         self.user_encoder, self.conditioned = user_encoder, conditioned
         # ID dropout (training only): a slot takes the item's content vector instead of its
-        # trained row, as a new item's slot does (llara.model.content_map).
+        # trained row, as a new item's slot does (llara.recsys.content_map).
         self.id_dropout = id_dropout
         self.register_buffer("content_vectors", None if content_vectors is None else
                              content_vectors.detach().float().clone(), persistent=False)  # (N, E)
@@ -130,8 +134,7 @@ class LLaRA(nn.Module):
         history, lengths = self.history_items(input_ids, slot_items)
         with torch.no_grad(), torch.autocast(history.device.type, enabled=False):
             states = self.user_encoder.encode(history, lengths.clamp(min=1)).float()
-            return states / states.norm(dim=1, keepdim=True).clamp(min=1e-6) * \
-                self.item_embeddings.norm(dim=1).mean()
+            return states / states.norm(dim=1, keepdim=True).clamp(min=1e-6) * self.user_scale
 
     @property
     def user_encoder_width(self) -> int:

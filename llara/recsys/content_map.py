@@ -10,6 +10,7 @@ from the inputs its digests bind it to.
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +54,9 @@ def fit_content_map(features: torch.Tensor, targets: torch.Tensor,
                     ridge: float) -> ContentMap:
     """Ridge regression of `targets` (K, E) on sparse `features` (K, V): the bias is the
     targets' mean, the weight solves (X'X + ridge I) W = X'(Y - mean) by conjugate gradients
-    (no V x V matrix, so the vocabulary may be large)."""
+    (no V x V matrix, so the vocabulary may be large). The features are not centred (that
+    would make them dense), so the bias is the mean rather than an exact unpenalised
+    intercept; a warning says when a column has not converged."""
     targets = targets.double()
     bias = targets.mean(0)  # (E,)
     rhs = torch.sparse.mm(features.t(), targets - bias)  # (V, E)
@@ -76,6 +79,10 @@ def fit_content_map(features: torch.Tensor, targets: torch.Tensor,
         new_norms = (residual * residual).sum(0)
         direction = residual + (new_norms / norms.clamp(min=1e-300)) * direction
         norms = new_norms
+    else:
+        if not bool((norms <= goal).all()):
+            warnings.warn(f"the content map's solver stopped after {CG_STEPS} steps before "
+                          "every column converged; raise cold.ridge", stacklevel=2)
     return ContentMap(weight, bias)
 
 

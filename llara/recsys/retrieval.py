@@ -33,8 +33,9 @@ def check_source(source: str, option: str = "candidates.source") -> None:
 
 @torch.no_grad()
 def retrieve(model: torch.nn.Module, samples: Samples, n: int, batch_size: int = 512,
-             device: str = "cpu") -> Retrieval:
-    """Top-n items per history over the whole catalogue, history excluded, best first.
+             device: str = "cpu", pool: np.ndarray | None = None) -> Retrieval:
+    """Top-n items per history over the whole catalogue (or the sorted item ids of `pool`),
+    history excluded, best first.
 
     A true item that is also in the history can never be retrieved: its rank is the catalogue
     size (a miss at every cut-off)."""
@@ -55,6 +56,10 @@ def retrieve(model: torch.nn.Module, samples: Samples, n: int, batch_size: int =
         seen = torch.zeros(logits.shape[0], num_items + 1, dtype=torch.bool, device=device)
         seen.scatter_(1, history, True)
         seen = seen[:, :num_items]  # (B, I)
+        if pool is not None:
+            outside = torch.ones(num_items, dtype=torch.bool, device=device)
+            outside[torch.as_tensor(pool, device=device)] = False
+            seen = seen | outside  # items outside the pool are never retrieved
         logits = logits.masked_fill(seen, float("-inf"))
         top = torch.topk(logits, n, dim=1, sorted=True)
         short = torch.isinf(top.values[:, -1]).nonzero()
@@ -107,12 +112,13 @@ def answered_lists(retrieval: Retrieval, samples: Samples, seed: int,
 
 
 def answered_rows(retriever: torch.nn.Module, samples: Samples, n: int,
-                  device: str = "cpu") -> np.ndarray:
+                  device: str = "cpu", pool: np.ndarray | None = None) -> np.ndarray:
     """(K,) the rows whose true item the retriever's top-n holds: the rows hard negatives
     can train (answered_lists keeps the same ones)."""
     if retriever is None:
         raise ValueError("candidates.source=recommender needs the recommender")
-    return np.flatnonzero(retrieve(retriever, samples, n, device=device).target_ranks < n)
+    return np.flatnonzero(retrieve(retriever, samples, n, device=device,
+                                   pool=pool).target_ranks < n)
 
 
 def training_lists(samples: Samples, source: str, num_items: int, num_candidates: int,
@@ -122,12 +128,12 @@ def training_lists(samples: Samples, source: str, num_items: int, num_candidates
     """Lists to train on, each holding its true item once: num_candidates random items for
     every row (the paper), or the retriever's top-retrieve_n (default num_candidates) as hard
     negatives for the rows whose true item it retrieved (see answered_lists). `pool`: the
-    items random negatives come from (PreparedDataset.negative_pool; None: every item)."""
+    items negatives come from (PreparedDataset.negative_pool; None: every item)."""
     check_source(source)
     if source == "random":
         return TrainingLists(np.arange(len(samples)), sample_candidates(
             samples, num_items, num_candidates, seed, epoch, pool))
     if retriever is None:
         raise ValueError("candidates.source=recommender needs the recommender")
-    top = retrieve(retriever, samples, retrieve_n or num_candidates, device=device)
+    top = retrieve(retriever, samples, retrieve_n or num_candidates, device=device, pool=pool)
     return answered_lists(top, samples, seed, epoch)

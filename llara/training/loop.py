@@ -101,7 +101,7 @@ def finetune(model: LLaRA, titles: list[str], train: Samples, val: Samples,
         # Hard negatives exist for the rows whose answer the recommender retrieves (the same
         # rows every epoch: it is frozen); the budget and the schedule count those.
         top = config.candidates.retrieve or data.num_candidates
-        keep = answered_rows(recommender, train, top, device)
+        keep = answered_rows(recommender, train, top, device, pool)
         log(f"hard negatives: the recommender retrieves the answer of {len(keep)} of "
             f"{len(train)} training rows in its top {top}; training on those (the lists the "
             "rerank protocol scores)")

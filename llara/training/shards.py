@@ -151,12 +151,11 @@ def shard_table(samples: Samples, spec: ShardSpec, builder: PromptBuilder,
     # Training: the epoch's negatives, as the local loop draws them (hard negatives only for
     # rows whose answer was retrieved); evaluation: the lists `llara evaluate` uses.
     if train:
-        from llara.data.prepare import PreparedDataset
-
         lists = training_lists(samples, spec.candidate_source, spec.num_items,
                                spec.num_candidates, spec.candidate_seed, spec.epoch, retriever,
                                retrieve_n=spec.retrieve,
-                               pool=PreparedDataset.open(spec.data_dir).negative_pool())
+                               pool=(_negative_pool if spec.inputs else
+                                     _negative_pool.__wrapped__)(spec.data_dir, spec.inputs))
         samples, candidates = samples.select(lists.rows), lists.items
     else:
         candidates = sample_candidates(samples, spec.num_items, spec.num_candidates,
@@ -194,6 +193,15 @@ def _cached_builder(llm: str, data_dir: str, item_text: str, max_length: int, sc
     titles = PreparedDataset.open(data_dir).prompt_titles(item_text)
     return PromptBuilder(load_tokenizer(llm, extra_text=titles), titles, max_length, scoring,
                          user_token)
+
+
+@lru_cache(maxsize=4)
+def _negative_pool(data_dir: str, inputs: str):
+    """The dataset's negative pool (PreparedDataset.negative_pool), read once per worker while
+    its inputs hold (`inputs`: see ShardSpec.inputs; empty: read again)."""
+    from llara.data.prepare import PreparedDataset
+
+    return PreparedDataset.open(data_dir).negative_pool()
 
 
 @lru_cache(maxsize=2)

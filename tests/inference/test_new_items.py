@@ -30,21 +30,27 @@ def test_bad_new_items_are_named(value, words):
 def test_the_file_grows_under_its_limit_and_refuses_repeated_titles(tmp_path):
     path = tmp_path / "new.jsonl"
     known = ItemIndex.build(["B"], ["B (1995)"])
-    assert read_new_items(path) == []
+    assert read_new_items(path) == ([], 0)
     assert append_new_items(path, [NewItem("A 1", "x")], known, limit=3) == 0
     assert append_new_items(path, [NewItem("A 2")], known, limit=3) == 1
     before = path.read_bytes()
-    for title in ("a 1", "B", "b (1995)"):
+    for batch in (["a 1"], ["B"], ["b (1995)"], ["C (1999)", "c"]):
         with pytest.raises(NewItemError, match="in the catalogue already"):
-            append_new_items(path, [NewItem(title)], known, limit=3)
+            append_new_items(path, [NewItem(title) for title in batch], known, limit=5)
     with pytest.raises(NewItemError, match="max_new_items=3"):
         append_new_items(path, [NewItem("C"), NewItem("D")], known, limit=3)
     assert path.read_bytes() == before  # a refusal writes nothing
-    assert read_new_items(path) == [NewItem("A 1", "x"), NewItem("A 2")]
-    assert read_new_items(path, start=1) == [NewItem("A 2")]
-    path.write_text(path.read_text() + "{not json\n")
+    items, offset = read_new_items(path)
+    assert items == [NewItem("A 1", "x"), NewItem("A 2")] and offset == len(before)
+    first_line = before.index(b"\n") + 1
+    assert read_new_items(path, first_line) == ([NewItem("A 2")], len(before))
+    path.write_bytes(before + b'{"title": "half')  # a line still being written waits
+    assert read_new_items(path, offset) == ([], offset)
+    with pytest.raises(NewItemError, match="cut line"):
+        append_new_items(path, [NewItem("D")], known, limit=5)
+    path.write_bytes(before + b"{not json\n")
     with pytest.raises(NewItemError, match="line 3"):
-        read_new_items(path)
+        read_new_items(path, offset)
 
 
 def test_concurrent_appends_keep_every_item_once(tmp_path):
@@ -63,7 +69,8 @@ def test_concurrent_appends_keep_every_item_once(tmp_path):
     for thread in threads:
         thread.join(timeout=60)
     assert not errors
-    assert sorted(i.title for i in read_new_items(path)) == sorted(f"Item {n}" for n in range(16))
+    assert sorted(i.title for i in read_new_items(path)[0]) == \
+        sorted(f"Item {n}" for n in range(16))
 
 
 def test_histories_drop_what_the_recommender_has_no_row_for():
@@ -83,9 +90,10 @@ def test_a_new_item_is_read_by_its_content(cold_checkpoint):
     # Its slot vector is the content map's reading of its text, as a cold item's is.
     assert torch.allclose(model.item_embeddings[-1], trained.cold.content_map.vectors(
         _features(trained, size)).squeeze(0))
-    if model.user_encoder is not None:
-        assert model.user_encoder.items.embedding.weight.shape[0] == size + 2
-        assert model.user_encoder.items.num_items == size + 1
+    assert model.user_encoder is not None  # the fixture conditions candidates on it
+    assert model.user_encoder.items.embedding.weight.shape[0] == size + 2
+    assert model.user_encoder.items.num_items == size + 1
+    assert model.user_encoder.items.embedding.padding_idx == size + 1
     assert trained.items.resolve("Star Saga 11") == size
     assert trained.titles[size] == "Star Saga 11 (1990)"
 
@@ -104,14 +112,21 @@ def test_the_recommender_ranks_new_items_in_candidates_and_history(cold_checkpoi
     other = Recommender(load_trained(cold_checkpoint, "cpu", log=lambda *_: None), config,
                         checkpoint_version(cold_checkpoint), lambda *_: None)
     size = one.num_items
+    warm = one.parse(["Star Saga 1", "Star Saga 2"], candidates=[0, 4, 8, 12])
+    (before,) = one.rank([warm])
     ids = one.add_items([{"title": "Star Saga 11 (1990)", "text": "Action"},
                          {"title": "Farm Tales 11 (1991)", "text": "Children's"}])
     assert ids == [size, size + 1]
+    (after,) = one.rank([one.parse(["Star Saga 1", "Star Saga 2"], candidates=[0, 4, 8, 12])])
+    # Answers that hold no new item are as before (the user state keeps its scale).
+    assert [i for i, _ in after] == [i for i, _ in before]
+    assert np.allclose([s for _, s in after], [s for _, s in before], atol=1e-5)
     for service in (one, other):  # the second reads the file before it answers
         query = service.parse(["Star Saga 1", "Star Saga 2"], k=6)
-        assert query.candidates[-2:] == [size, size + 1] or \
-            set(query.candidates) >= {size, size + 1}
+        assert size in query.candidates and len(query.candidates) == 6
         assert query.origin(size)[0] == "new"
+        pinned = service.parse(["Star Saga 1"], pin=[1, 2, 3, 5, 6])
+        assert len(pinned.candidates) == 6 and pinned.candidates[:5] == [1, 2, 3, 5, 6]
         (ranked,) = service.rank([query])
         assert {item for item, _ in ranked} == set(query.candidates)
         assert all(np.isfinite(score) for _, score in ranked)
@@ -122,6 +137,10 @@ def test_the_recommender_ranks_new_items_in_candidates_and_history(cold_checkpoi
         with pytest.raises(RequestError, match="already"):
             one.add_items([{"title": title}])
     assert json.loads(file.read_text().splitlines()[0])["title"] == "Star Saga 11 (1990)"
+    file.write_text(file.read_text() + "{broken\n")  # written by hand, damaged
+    with pytest.raises(RequestError, match="cannot be read") as refused:
+        other.parse(["Star Saga 1"], k=3)
+    assert refused.value.status == 503
 
 
 def test_a_checkpoint_without_the_content_map_refuses_new_items(served_checkpoint, tmp_path):

@@ -129,3 +129,30 @@ def test_the_report_holds_the_cold_and_warm_slices_and_cold_only_lists(cold_inpu
     assert cold["cold_only"]["rows"] == only.num_rows
     print_report(report)
     assert "new item" in capsys.readouterr().out
+
+
+def test_the_local_loop_and_hard_negatives_draw_warm_items_only(cold_inputs, tmp_path,
+                                                               monkeypatch):
+    import llara.training.loop as loop
+    from llara.recsys.checkpoint import load_checkpoint
+
+    dataset = PreparedDataset.open(cold_inputs / "data")
+    pool = dataset.negative_pool()
+    assert set(pool.tolist()) == set(np.flatnonzero(~dataset.cold_mask()).tolist())
+    seen = []
+    original = loop.training_lists
+
+    def recording(*args, **kwargs):
+        lists = original(*args, **kwargs)
+        seen.append(lists.items)
+        return lists
+
+    monkeypatch.setattr(loop, "training_lists", recording)
+    config = toy_config((cold_inputs / "data", cold_inputs / "sasrec"), tmp_path / "run",
+                        max_train_samples=8)
+    train_local(config, progress=False, log=lambda *_: None)
+    assert seen and all(np.isin(items, pool).all() for items in seen)
+    retriever = load_checkpoint(cold_inputs / "sasrec").model
+    hard = training_lists(dataset.samples("train"), "recommender", 40, 6, 0, 0, retriever,
+                          pool=pool)
+    assert len(hard.rows) and np.isin(hard.items, pool).all()
