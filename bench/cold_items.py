@@ -28,6 +28,8 @@ ARMS = {
     "map-drop30": ["cold.content=map", "cold.id_dropout=0.3"],
     "map-drop30-genres": ["cold.content=map", "cold.id_dropout=0.3", "prompt.item_text=genres"],
     "genres": ["prompt.item_text=genres"],
+    "text-only": ["curriculum.schedule=text_only"],
+    "text-only-genres": ["curriculum.schedule=text_only", "prompt.item_text=genres"],
 }
 """Each arm's options over examples/run.yaml."""
 
