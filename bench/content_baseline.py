@@ -37,6 +37,35 @@ def figures(ranks: np.ndarray, rows: np.ndarray) -> dict[str, float]:
     return {m: float(v.mean()) if len(v) else float("nan") for m, v in values.items()}
 
 
+def llm_item_vectors(dataset: PreparedDataset, llm: str) -> np.ndarray:
+    """(N, H) unit vectors: the mean of the LLM's input embeddings of each item's tokens
+    (its title with year and genres, as prompt.item_text=genres writes it)."""
+    import torch
+
+    from llara.model.llm import load_llm, resolve_llm
+
+    model, tokenizer = load_llm(resolve_llm(llm, None, lambda *_: None), layers=1)
+    table = model.get_input_embeddings().weight.detach().float()  # (V, H)
+    vectors = []
+    for text in dataset.prompt_titles("genres"):
+        ids = tokenizer(" " + text, add_special_tokens=False)["input_ids"]
+        vectors.append(table[torch.as_tensor(ids)].mean(0))
+    out = torch.stack(vectors).numpy()
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def dense_scores(vectors: np.ndarray, histories: np.ndarray, lengths: np.ndarray,
+                 candidates: np.ndarray, decay: float) -> np.ndarray:
+    """(N, C) cosine of each candidate's vector with the recency-weighted history profile."""
+    width = histories.shape[1]
+    age = lengths[:, None] - 1 - np.arange(width)[None, :]  # (N, L) 0 for the most recent
+    weights = np.where(age >= 0, decay ** np.maximum(age, 0), 0.0)  # (N, L)
+    safe = np.minimum(histories, len(vectors) - 1)
+    profile = (weights[:, :, None] * vectors[safe]).sum(1)  # (N, H)
+    profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-9)
+    return np.einsum("nh,nch->nc", profile, vectors[candidates])
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data")
@@ -44,6 +73,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--decays", default="0.5,0.8,1.0")
     parser.add_argument("--min-dfs", default="1,2")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--llm", default=None, help="Also the LLM's own mean-pooled input "
+                        "token embeddings of each item's text (title, year, genres) as the "
+                        "item vector, e.g. smollm2-135m")
     args = parser.parse_args(argv)
     dataset = PreparedDataset.open(args.data)
     samples = dataset.samples(args.split)
@@ -73,6 +105,14 @@ def main(argv=None) -> dict:
             seconds[f"score min_df={min_df} decay={decay:g}"] = time.perf_counter() - started
             arms[f"content decay={decay:g} min_df={min_df} ({index.num_tokens} tokens)"] = \
                 ranks_of(scores, candidates, samples.next)
+    if args.llm:
+        started = time.perf_counter()
+        vectors = llm_item_vectors(dataset, args.llm)  # (N, H)
+        for decay in (float(v) for v in args.decays.split(",")):
+            arms[f"LLM embeddings decay={decay:g}"] = ranks_of(dense_scores(
+                vectors, samples.history, samples.len_history, candidates, decay),
+                candidates, samples.next)
+        seconds["LLM embeddings"] = time.perf_counter() - started
     width = config.num_candidates
     chance = {"HitRatio@1": 1 / width,
               "NDCG@5": float(sum(1 / np.log2(r + 2) for r in range(min(5, width))) / width)}
@@ -83,7 +123,11 @@ def main(argv=None) -> dict:
                         for name, rows in groups.items()},
               "arms": {name: {group: figures(ranks, rows) for group, rows in groups.items()}
                        for name, ranks in arms.items()},
-              "chance": chance, "seconds": seconds}
+              "chance": chance, "seconds": seconds,
+              # Per-row ranks, in the split's row order (the lists `llara evaluate` scores),
+              # so that another ranking's predictions pair with them.
+              "sample_id": samples.sample_id.tolist(),
+              "row_ranks": {name: ranks.tolist() for name, ranks in arms.items()}}
     # Each content arm's paired HR@1 difference from the default (decay DEFAULT_DECAY,
     # min_df 2) on all rows, with the 95% interval of a bootstrap over users.
     default = next((n for n in arms if n.startswith(f"content decay={DEFAULT_DECAY:g} "

@@ -43,6 +43,20 @@ def test_a_posted_sequel_is_recommended_after_its_series_by_every_replica(servic
     assert new_items.read_text().count("\n") == 1
 
 
+def test_the_readmes_new_item_is_added_as_written(service):
+    import json
+    import re
+
+    from tests.serve.test_readme_examples import readme_commands
+
+    url, _ = service
+    (curl,) = [c for c in readme_commands("curl") if "/v1/items" in c]
+    body = json.loads(re.search(r"-d '(.*)'", curl).group(1))
+    reply = requests.post(f"{url}/v1/items", json=body, timeout=60)
+    assert reply.status_code == 200, reply.text
+    assert [i["title"] for i in reply.json()["items"]] == [i["title"] for i in body["items"]]
+
+
 @pytest.mark.parametrize("body, status, words", [
     ({"items": []}, 422, "items"),
     ({"items": [{"title": "x", "year": 1999}]}, 422, "year"),
