@@ -4,7 +4,7 @@ for 20 candidates (SASRec's retrieved items plus the new items nearest in conten
 gives each sequel's place in the ranking the service would answer, and whether it was a
 candidate at all.
 
-    python bench/new_item_serving.py CHECKPOINT [--json OUT.json]
+    python bench/new_item_serving.py CHECKPOINT [--fusion auto|off] [--json OUT.json]
 
 CHECKPOINT: trained with cold.content=map (bench/cold_items.py writes such runs).
 """
@@ -45,11 +45,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--fusion", default="auto", help="serve.fusion: auto (what the "
+                        "checkpoint serves), off (the LLM alone), recommender or a weight")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         config = ServingConfig(checkpoint=str(args.checkpoint), device="cpu",
-                               new_items=str(Path(scratch) / "new.jsonl"))
+                               new_items=str(Path(scratch) / "new.jsonl"), fusion=args.fusion)
         service = Recommender(load_trained(args.checkpoint, "cpu", log=lambda *_: None), config,
                               checkpoint_version(args.checkpoint), lambda *_: None)
         ids = service.add_items([item for item, _ in SEQUELS])
@@ -70,8 +72,8 @@ def main() -> None:
     print(f"{len(rows)} sequels: {sum(r == 1 for r in ranks)} ranked first, "
           f"{sum(r <= 5 for r in ranks)} in the top 5, {len(ranks)} among the candidates")
     if args.json:
-        args.json.write_text(json.dumps({"checkpoint": str(args.checkpoint), "rows": rows},
-                                        indent=1) + "\n")
+        args.json.write_text(json.dumps({"checkpoint": str(args.checkpoint),
+                                         "fusion": args.fusion, "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
