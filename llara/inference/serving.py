@@ -107,9 +107,9 @@ class Recommender:
         self.fusion_weight = fusion_weight(config.fusion, trained.fusion_weight)
         # New items change the model's tables: one request at a time touches them.
         self.lock = threading.RLock()
-        self.config, self.read_to = config, 0  # bytes of the new-items file read
-        self.refresh()
-        self.config, self.log = _fitting(config, trained, log), log
+        self.config, self.read_to, self.log = config, 0, log  # read_to: bytes of the file read
+        self.refresh()  # a replica that starts later reads every new item first
+        self.config = _fitting(config, trained, log)
 
     @property
     def num_items(self) -> int:

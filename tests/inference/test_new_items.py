@@ -133,6 +133,10 @@ def test_the_recommender_ranks_new_items_in_candidates_and_history(cold_checkpoi
         with_new = service.parse(["Star Saga 1", "Star Saga 11"], candidates=[0, size + 1, 5])
         (ranked,) = service.rank([with_new])
         assert len(ranked) == 3
+    late = Recommender(load_trained(cold_checkpoint, "cpu", log=lambda *_: None), config,
+                       checkpoint_version(cold_checkpoint), lambda *_: None)
+    assert late.num_items == size + 2  # a replica started later reads them at start-up
+    assert late.items.resolve("Farm Tales 11") == size + 1
     for title in ("star saga 11 (1990)", "Star Saga 1", "Star Saga 1 (1990)"):
         with pytest.raises(RequestError, match="already"):
             one.add_items([{"title": title}])
