@@ -10,6 +10,7 @@ import llara.common.wheels
 import llara.data.fetch
 import llara.data.items
 import llara.data.pickles
+import llara.inference.new_items
 import llara.inference.serving
 import llara.model.llm
 import llara.prompts.tokenize
@@ -37,6 +38,8 @@ EXAMPLES = {
     llara.ray_jobs.submit.ClusterError: lambda: llara.ray_jobs.submit.ClusterError("head is down"),
     llara.data.items.ItemLookupError:
         lambda: llara.data.items.ItemLookupError("'Hamlet' names 2 items (ids 5, 6)"),
+    llara.inference.new_items.NewItemError:
+        lambda: llara.inference.new_items.NewItemError("items[0]: title must be a string"),
     llara.common.atomic.ForeignFilesError:
         lambda: llara.common.atomic.ForeignFilesError("data/ml: refusing to replace"),
     llara.training.build_lock.StaleBuildLock:
