@@ -292,23 +292,23 @@ class Recommender:
         items outside the history and the pins."""
         width = self.trained.dataset.config.max_history
         recent = history[-width:]
+        known = self.trained.dataset.num_items  # the recommender's catalogue: no new items
+        readable = [i for i in recent if i < known]
         # The models read only the recent items; older ones are still never recommended, so
         # fetch enough to drop them (and the pinned ones) and keep num_candidates.
         older = len(set(history) - set(recent))
-        want = min(self.config.num_candidates + len(pinned) + older,
-                   self.num_items - len(set(recent)))
-        if want <= 0:
-            return [], []
-        known = self.trained.dataset.num_items  # the recommender's catalogue
-        sample = Samples.from_histories([[i for i in recent if i < known]], [0], width, known)
-        sample.len_history = np.maximum(sample.len_history, 1)  # only new items: no signal
+        want = min(self.config.num_candidates + len(pinned) + older, known - len(set(readable)))
         excluded = set(pinned) | set(history)
         room = max(0, self.config.num_candidates - len(pinned))
         new = self._nearest_new(recent, excluded)[:room]
-        want = min(want, known - len({i for i in recent if i < known}))
-        top = retrieve(self.trained.recommender(), sample, want,
-                       device=str(self.trained.model.item_embeddings.device))
-        kept = [int(i) for i in top.items[0].tolist() if i not in excluded][:room - len(new)]
+        kept: list[int] = []
+        if want > 0:
+            sample = Samples.from_histories([readable], [0], width, known)
+            sample.len_history = np.maximum(sample.len_history, 1)  # only new items: no signal
+            top = retrieve(self.trained.recommender(), sample, want,
+                           device=str(self.trained.model.item_embeddings.device))
+            kept = [int(i) for i in top.items[0].tolist()
+                    if i not in excluded][:room - len(new)]
         return kept + new, list(range(len(kept))) + [None] * len(new)
 
     def _nearest_new(self, recent: list[int], excluded: set[int]) -> list[int]:
