@@ -34,6 +34,13 @@ def _negatives(rng: np.random.Generator, excluded: set[int], num_items: int,
     return chosen
 
 
+def _inside(pool: np.ndarray, items: set[int]) -> int:
+    """How many of `items` the sorted `pool` holds (a few lookups, not a pass over the pool)."""
+    wanted = np.fromiter(items, np.int64, len(items))
+    places = np.minimum(np.searchsorted(pool, wanted), len(pool) - 1)
+    return int((pool[places] == wanted).sum()) if len(pool) else 0
+
+
 def sample_rng(seed: int, sample_id: int, epoch: int | None = None) -> np.random.Generator:
     """The random stream of one sample: keyed by (seed, sample id), and by the epoch in
     training, so it never depends on batching or on which other samples are drawn."""
@@ -52,7 +59,7 @@ def sample_candidates(samples: Samples, num_items: int, num_candidates: int, see
         target = int(samples.next[row])
         excluded = set(samples.history[row, :length].tolist()) | {target}
         free = num_items - len(excluded) if pool is None else \
-            len(pool) - int(np.isin(pool, list(excluded)).sum())
+            len(pool) - _inside(pool, excluded)
         if free < num_candidates - 1:
             raise DataError("candidates", f"sample {samples.sample_id[row]} leaves only "
                             f"{free} items outside its history",

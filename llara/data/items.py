@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 
 from llara.common.errors import LlaraError
@@ -66,19 +66,26 @@ class ItemIndex:
 
     @classmethod
     def build(cls, titles: list[str], raw_titles: list[str] | None = None) -> "ItemIndex":
-        exact, with_year, words = defaultdict(list), defaultdict(list), defaultdict(list)
-        for item, (title, raw) in enumerate(zip(titles, raw_titles or titles)):
-            year = _YEAR.search(raw)
-            plain = _YEAR.sub("", raw).strip()
-            for name in dict.fromkeys([_key(title), _key(plain)]):
-                exact[name].append(item)
-            if year:
-                for name in dict.fromkeys([_key(raw), _key(f"{title} ({year[1]})"),
-                                           _key(f"{normalise_title(plain)} ({year[1]})")]):
-                    with_year[name].append(item)
-            for word in set(_WORD.findall(title.lower())):
-                words[word].append(item)
-        return cls(list(titles), dict(exact), dict(with_year), dict(words))
+        index = cls([])
+        for title, raw in zip(titles, raw_titles or titles):
+            index.add(title, raw)
+        return index
+
+    def add(self, title: str, raw_title: str | None = None) -> int:
+        """Index one more item (the next id, returned) by its title and raw title."""
+        item, raw = len(self.titles), title if raw_title is None else raw_title
+        self.titles.append(title)
+        year = _YEAR.search(raw)
+        plain = _YEAR.sub("", raw).strip()
+        for name in dict.fromkeys([_key(title), _key(plain)]):
+            self.exact.setdefault(name, []).append(item)
+        if year:
+            for name in dict.fromkeys([_key(raw), _key(f"{title} ({year[1]})"),
+                                       _key(f"{normalise_title(plain)} ({year[1]})")]):
+                self.with_year.setdefault(name, []).append(item)
+        for word in set(_WORD.findall(title.lower())):
+            self.words.setdefault(word, []).append(item)
+        return item
 
     def __len__(self) -> int:
         return len(self.titles)

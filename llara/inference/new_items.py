@@ -90,10 +90,15 @@ def read_new_items(path: str | Path, offset: int = 0) -> tuple[list[NewItem], in
     except OSError as err:
         raise NewItemError(f"the new-items file cannot be read ({err.strerror})") from None
     whole = data[:data.rfind(b"\n") + 1]  # complete lines only
+    lines = whole.split(b"\n")[:-1]
     items = []
-    first = (_line_count(path, offset) if offset else 0) + 1
-    for number, line in enumerate(whole.split(b"\n")[:-1], start=first):
-        items.append(_parsed_line(line, number))
+    for place, line in enumerate(lines):
+        try:
+            items.append(_parsed_line(line, place + 1))
+        except NewItemError:
+            # Named by its number in the file, which is counted only for this error.
+            _parsed_line(line, _line_count(path, offset) + place + 1)
+            raise
     return items, offset + len(whole)
 
 
@@ -133,12 +138,12 @@ def append_new_items(path: str | Path, items: list[NewItem], known: ItemIndex,
                 raise NewItemError(f"items: {len(present)} new items are in the catalogue and "
                                    f"{len(items)} more would pass serve.max_new_items={limit}")
             titles = [item.title for item in present]
+            added = ItemIndex.build(titles, titles)  # the file's items, then the batch's
             for index, item in enumerate(items):
-                if known.names_item(item.title) or \
-                        ItemIndex.build(titles, titles).names_item(item.title):
+                if known.names_item(item.title) or added.names_item(item.title):
                     raise NewItemError(f"items[{index}]: an item titled {item.title!r} is in "
                                        "the catalogue already")
-                titles.append(item.title)
+                added.add(item.title, item.title)
             handle.write("".join(json.dumps({"title": i.title, "text": i.text}) + "\n"
                                  for i in items).encode("utf-8"))
             handle.flush()
@@ -191,9 +196,7 @@ def add_to_model(trained, items: list[NewItem]) -> list[int]:
     trained.titles.extend(prompt_title(trained, i) for i in items)
     trained.added.extend(items)
     # The item index in one step: a reader never sees the grown catalogue with the old index.
-    trained.items = ItemIndex.build(
-        trained.dataset.titles() + [i.title for i in trained.added],
-        trained.dataset.raw_titles() + [i.title for i in trained.added])
+    trained.items = trained.item_index()
     return list(range(first, first + len(items)))
 
 

@@ -44,6 +44,10 @@ class TrainedModel:
     def items(self) -> ItemIndex:
         """What users type to name an item, resolved (titles, titles with the year, ids);
         built once, and again after new items are added."""
+        return self.item_index()
+
+    def item_index(self) -> ItemIndex:
+        """The item index of the catalogue as it is now, new items included."""
         return ItemIndex.build(self.dataset.titles() + [i.title for i in self.added],
                                self.dataset.raw_titles() + [i.title for i in self.added])
 

@@ -63,7 +63,7 @@ def item_tokens(title: str, raw_title: str, extra: str | None) -> list[str]:
     return tokens
 
 
-def _gather(indptr: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def gather_rows(indptr: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(owner, position): for K items, every stored entry of their rows, `owner` the index in
     `items` (M,) and `position` the entry's place in indices/data (M,)."""
     starts = indptr[items]  # (K,)
@@ -180,7 +180,7 @@ class ContentIndex:
         """(n, V) float32 rows of a few items (e.g. to fit a linear map to embeddings)."""
         items = self.check_items(items, "items").reshape(-1)  # (n,)
         out = np.zeros((len(items), self.num_tokens), np.float32)
-        owner, position = _gather(self.indptr, items)
+        owner, position = gather_rows(self.indptr, items)
         out[owner, self.indices[position]] = self.data[position]
         return out
 
@@ -252,14 +252,14 @@ def content_scores(index: ContentIndex, histories: np.ndarray, lengths: np.ndarr
         kept = inside[rows]  # (B, L)
         items = histories[rows][kept].astype(np.int64)  # (K,) history entries, row-major
         owner_row = np.nonzero(kept)[0]  # (K,) row in the batch of each entry
-        owner, position = _gather(index.indptr, items)  # (M,)
+        owner, position = gather_rows(index.indptr, items)  # (M,)
         batch = kept.shape[0]
         profile = np.bincount(owner_row[owner] * vocab + index.indices[position],
                               weights=weights[rows][kept][owner] * index.data[position],
                               minlength=batch * vocab).reshape(batch, vocab)  # (B, V)
         norms = np.linalg.norm(profile, axis=1)  # (B,)
         chosen = candidates[rows].reshape(-1)  # (B * C,)
-        owner, position = _gather(index.indptr, chosen)  # (M,)
+        owner, position = gather_rows(index.indptr, chosen)  # (M,)
         width = candidates.shape[1]
         dots = np.bincount(owner, weights=index.data[position] * profile[
             owner // width, index.indices[position]], minlength=len(chosen))  # (B * C,)

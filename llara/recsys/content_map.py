@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from llara.recsys.content import ContentIndex
+from llara.recsys.content import ContentIndex, gather_rows
 
 CG_STEPS = 500
 """Conjugate-gradient iterations at most; the normal equations are well conditioned (ridge)."""
@@ -27,11 +27,7 @@ CG_TOLERANCE = 1e-8
 def feature_matrix(index: ContentIndex, items: np.ndarray) -> torch.Tensor:
     """(K, V) sparse COO, float64: the TF-IDF rows of `items` (K,)."""
     items = np.asarray(items, np.int64)
-    starts, stops = index.indptr[items], index.indptr[items + 1]  # (K,)
-    counts = stops - starts
-    rows = np.repeat(np.arange(len(items)), counts)  # (M,)
-    offsets = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    entries = np.repeat(starts, counts) + offsets  # (M,)
+    rows, entries = gather_rows(index.indptr, items)  # (M,) each entry's row and place
     indices = torch.as_tensor(np.stack([rows, index.indices[entries].astype(np.int64)]))
     values = torch.as_tensor(index.data[entries].astype(np.float64))
     return torch.sparse_coo_tensor(indices, values, (len(items), index.num_tokens),
