@@ -30,6 +30,8 @@ ARMS = {
     "genres": ["prompt.item_text=genres"],
     "text-only": ["curriculum.schedule=text_only"],
     "text-only-genres": ["curriculum.schedule=text_only", "prompt.item_text=genres"],
+    "map-drop30-genres-newest20": ["cold.content=map", "cold.id_dropout=0.3",
+                                   "prompt.item_text=genres", "cold.newest_warm=0.2"],
 }
 """Each arm's options over examples/run.yaml."""
 
@@ -57,10 +59,12 @@ def main() -> None:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--cold", type=float, default=0.2)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--data", default="data/ml-cold",
+                        help="the prepared dataset's folder under --work")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    data, rec = "data/ml-cold", "runs/rec/sasrec"
+    data, rec = args.data, "runs/rec/sasrec"
     run([LLARA, "data", "prepare", "movielens-100k", "--cold-items", str(args.cold),
          "--rows-per-user", "10", "--set", "split_ratios=[0.7, 0.1, 0.2]", "--out", data],
         work, work / data / "dataset.json", args.resume)

@@ -112,14 +112,18 @@ def _split_shares(config: DataConfig, reference_splits: set[str]) -> tuple[float
     return (train / total, val / total, test / total)
 
 
-def _cold_items(raw, config: DataConfig) -> np.ndarray | None:
+def _first_seen(raw) -> np.ndarray:
+    """(num_items,) each item's first interaction in the log (inf: no one chose it)."""
+    index = {raw_id: i for i, raw_id in enumerate(raw.item_ids)}
+    items = np.fromiter((index[i] for i in raw.items), np.int64, len(raw.items))
+    return first_interactions(items, np.asarray(raw.timestamps, np.float64), len(index))
+
+
+def _cold_items(first_seen: np.ndarray, config: DataConfig) -> np.ndarray | None:
     """The cold-item protocol's items (llara.data.cold), or None when it is off."""
     if config.cold_items == 0:
         return None
-    index = {raw_id: i for i, raw_id in enumerate(raw.item_ids)}
-    items = np.fromiter((index[i] for i in raw.items), np.int64, len(raw.items))
-    first = first_interactions(items, np.asarray(raw.timestamps, np.float64), len(index))
-    return choose_cold_items(first, config.cold_items, config.cold_by, config.split_seed)
+    return choose_cold_items(first_seen, config.cold_items, config.cold_by, config.split_seed)
 
 
 def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataConfig,
@@ -129,7 +133,8 @@ def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataCon
     raw = read_raw(raw_dir, source_format)
     num_items = padding_id = len(raw.item_ids)
     logs = build_user_logs(raw)
-    cold_items = _cold_items(raw, config)
+    first_seen = _first_seen(raw)
+    cold_items = _cold_items(first_seen, config)
     cold = None
     if cold_items is not None:
         cold = np.zeros(num_items, bool)
@@ -167,7 +172,8 @@ def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataCon
             "cold": None if cold is None else {"items": cold_items.tolist(),
                                                "rows": report.cold["rows"]}}
     with atomic_directory(output_dir, DATASET_FILES) as tmp:
-        write_items(tmp / "items.parquet", raw.item_ids, raw.titles, raw.extras, raw.raw_titles)
+        write_items(tmp / "items.parquet", raw.item_ids, raw.titles, raw.extras, raw.raw_titles,
+                    first_seen)
         for split in SPLITS:
             if len(tables[split]):
                 write_samples(tmp / f"{split}.parquet", tables[split])
@@ -248,6 +254,14 @@ class PreparedDataset:
         target or history item: the recommender's rows of these never trained (the
         cold-item protocol's items, and any other item no training user chose)."""
         return cold_mask_of(self.samples("train"), self.num_items)
+
+    def first_seen(self) -> np.ndarray | None:
+        """(num_items,) each item's first interaction in the raw log (NaN: no one chose it),
+        or None for tables without times (the released tables, older preparations)."""
+        items = read_items(self.directory / "items.parquet")
+        if "first_seen" not in items.column_names:
+            return None
+        return items["first_seen"].to_numpy(zero_copy_only=False).astype(np.float64)
 
     def cold_protocol_items(self) -> np.ndarray | None:
         """The ids the cold-item protocol chose (data.cold_items), or None without it."""

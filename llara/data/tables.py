@@ -194,16 +194,23 @@ def validate_samples(samples: Samples, num_items: int, min_history: int, path: P
 
 
 def write_items(path: Path, raw_ids: list[str], titles: list[str], extras: list[str],
-                raw_titles: list[str] | None = None) -> None:
+                raw_titles: list[str] | None = None,
+                first_seen: np.ndarray | None = None) -> None:
     """items.parquet; `raw_title` (the title as the item file writes it) is kept beside the
-    prompt's title, for resolving what users type (tables without it read their titles)."""
-    table = pa.table({
+    prompt's title, for resolving what users type (tables without it read their titles);
+    `first_seen` (where the log has times): each item's first interaction, NaN for an item
+    no one chose."""
+    columns = {
         "item_id": pa.array(np.arange(len(raw_ids)), pa.int32()),
         "raw_id": pa.array(raw_ids, pa.string()),
         "title": pa.array(titles, pa.string()),
         "extra": pa.array(extras, pa.string()),
         "raw_title": pa.array(raw_titles or titles, pa.string()),
-    })
+    }
+    if first_seen is not None:
+        columns["first_seen"] = pa.array(np.where(np.isfinite(first_seen), first_seen, np.nan),
+                                         pa.float64())
+    table = pa.table(columns)
     with atomic_file(path) as tmp:
         pq.write_table(table, tmp)
 

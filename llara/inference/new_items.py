@@ -190,6 +190,9 @@ def add_to_model(trained, items: list[NewItem]) -> list[int]:
         model.content_vectors = torch.cat([model.content_vectors, vectors.to(device)])
     model.cold_items = torch.cat([model.cold_items,
                                   torch.ones(len(items), dtype=torch.bool, device=device)])
+    if model.stand_ins is not None:  # new items are cold, not training's stand-ins
+        model.stand_ins = torch.cat([model.stand_ins,
+                                     torch.zeros(len(items), dtype=torch.bool, device=device)])
     if model.user_encoder is not None:
         _grown_encoder(model.user_encoder, vectors)
     # The prompt builder holds the same list: prompts write the new items as the others.

@@ -66,7 +66,8 @@ class LLaRA(nn.Module):
                  item_embeddings: torch.Tensor, head_kind: str = "title",
                  head: nn.Module | None = None, user_encoder: nn.Module | None = None,
                  conditioned: bool = False, content_vectors: torch.Tensor | None = None,
-                 cold_items: torch.Tensor | None = None, id_dropout: float = 0.0):
+                 cold_items: torch.Tensor | None = None, id_dropout: float = 0.0,
+                 stand_ins: torch.Tensor | None = None):
         super().__init__()
         self.llm = llm
         self.tokenizer = tokenizer
@@ -89,6 +90,9 @@ class LLaRA(nn.Module):
         # alone for them (llara.evaluation.fusion.without_cold).
         self.register_buffer("cold_items", None if cold_items is None else
                              cold_items.detach().bool().clone(), persistent=False)  # (N,)
+        # Warm items read by their content in every training slot (cold.newest_warm).
+        self.register_buffer("stand_ins", None if stand_ins is None else
+                             stand_ins.detach().bool().clone(), persistent=False)  # (N,)
         if user_encoder is not None:
             user_encoder.requires_grad_(False)
         history, candidate, user = tokenizer.convert_tokens_to_ids(
@@ -150,8 +154,11 @@ class LLaRA(nn.Module):
         if items.numel() != int(mask.sum()):
             raise ValueError(f"{int(mask.sum())} slot tokens but {items.numel()} slot items")
         vectors = self.item_embeddings[items]  # (S, E)
-        if self.training and self.id_dropout > 0 and self.content_vectors is not None:
+        if self.training and self.content_vectors is not None and (
+                self.id_dropout > 0 or self.stand_ins is not None):
             dropped = torch.rand(items.shape, device=items.device) < self.id_dropout  # (S,)
+            if self.stand_ins is not None:
+                dropped |= self.stand_ins[items]
             vectors = torch.where(dropped[:, None], self.content_vectors[items], vectors)
         users = None if self.user_encoder is None else self.user_states(input_ids, slot_items)
         if self.conditioned:
@@ -288,7 +295,7 @@ def _assemble(config: FinetuneConfig, llm: nn.Module, tokenizer, item_embeddings
                  user_encoder if config.uses_user_state() else None,
                  config.prompt.conditioned_candidates,
                  None if cold is None else cold.vectors, None if cold is None else cold.cold,
-                 config.cold.id_dropout)
+                 config.cold.id_dropout, None if cold is None else cold.stand_ins)
 
 
 def build_llara(config: FinetuneConfig, llm: nn.Module, tokenizer,

@@ -91,17 +91,35 @@ class ColdPath:
     content_map: ContentMap
     vectors: torch.Tensor  # (N, E) float32, every item's content vector
     cold: torch.Tensor  # (N,) bool, items the training table never holds
+    stand_ins: torch.Tensor | None = None
+    """(N,) bool: warm items read by their content throughout training (cold.newest_warm),
+    left out of the map's fit as new items are; None when there are none."""
 
 
-def cold_path(index: ContentIndex, table: torch.Tensor, cold: np.ndarray,
-              ridge: float) -> ColdPath:
-    """Fit the map on the warm items' rows of `table` (N, E) and map every item."""
-    warm = np.flatnonzero(~cold)
+def cold_path(index: ContentIndex, table: torch.Tensor, cold: np.ndarray, ridge: float,
+              stand_ins: np.ndarray | None = None) -> ColdPath:
+    """Fit the map on the warm items' rows of `table` (N, E), leaving out the `stand_ins`
+    (N,) bool, and map every item."""
+    fit_on = ~cold if stand_ins is None else ~cold & ~stand_ins
+    warm = np.flatnonzero(fit_on)
     if len(warm) == 0:
         raise ValueError("every item is cold: no trained row to fit the content map on")
     fitted = fit_content_map(feature_matrix(index, warm), table[torch.as_tensor(warm)], ridge)
     vectors = fitted.vectors(feature_matrix(index, np.arange(len(index))))  # (N, E)
-    return ColdPath(index, fitted, vectors, torch.as_tensor(cold, dtype=torch.bool))
+    return ColdPath(index, fitted, vectors, torch.as_tensor(cold, dtype=torch.bool),
+                    None if stand_ins is None else torch.as_tensor(stand_ins, dtype=torch.bool))
+
+
+def newest_warm_items(first_seen: np.ndarray, cold: np.ndarray, share: float) -> np.ndarray:
+    """(N,) bool: the newest `share` of the warm items by first interaction (ties: the higher
+    id first), the stand-ins for new items of cold.newest_warm."""
+    warm = np.flatnonzero(~cold & np.isfinite(first_seen))
+    count = int(round(share * len(warm)))
+    chosen = np.zeros(len(cold), bool)
+    if count:
+        order = np.lexsort((-warm, -first_seen[warm]))  # newest first
+        chosen[warm[order[:count]]] = True
+    return chosen
 
 
 def with_content_rows(table: torch.Tensor, path: ColdPath) -> torch.Tensor:
@@ -109,13 +127,16 @@ def with_content_rows(table: torch.Tensor, path: ColdPath) -> torch.Tensor:
     return torch.where(path.cold[:, None], path.vectors.to(table.dtype), table)
 
 
-def encoder_with_content_rows(encoder: torch.nn.Module, path: ColdPath) -> torch.nn.Module:
-    """A copy of the frozen recommender whose cold items' embedding rows hold their content
-    vectors, so that the user state it computes for the LLM reads a new item in a history
-    as the slots do (the padding row and every warm row unchanged)."""
+def encoder_with_content_rows(encoder: torch.nn.Module, path: ColdPath,
+                              stand_ins: bool = False) -> torch.nn.Module:
+    """A copy of the frozen recommender whose cold items' embedding rows (and, with
+    `stand_ins`, those of the training stand-ins) hold their content vectors, so that the user
+    state it computes for the LLM reads a new item in a history as the slots do (the padding
+    row and every other row unchanged)."""
     patched = copy.deepcopy(encoder)
     weight = patched.items.embedding.weight  # (N + 1, E)
+    read = path.cold if not stand_ins or path.stand_ins is None else path.cold | path.stand_ins
     with torch.no_grad():
-        rows = path.cold.nonzero()[:, 0]
+        rows = read.nonzero()[:, 0]
         weight[rows.to(weight.device)] = path.vectors[rows].to(weight)
     return patched

@@ -13,7 +13,7 @@ from llara.common.atomic import ensure_replaceable
 from llara.common.digest import short_digest
 from llara.common.paths import absolute_paths
 from llara.common.device import attention_implementation, base_dtype
-from llara.common.errors import DataError
+from llara.common.errors import ConfigError, DataError
 from llara.config.run import FinetuneConfig
 from llara.data.holdout import whole_training_set
 from llara.data.prepare import PreparedDataset
@@ -21,7 +21,7 @@ from llara.data.tables import Samples
 from llara.model.checkpoint import read_run_json, run_config_of
 from llara.model.llara import MODEL_FILES
 from llara.recsys.content_map import (ColdPath, cold_path, encoder_with_content_rows,
-                                     with_content_rows)
+                                     newest_warm_items, with_content_rows)
 from llara.model.llm import load_llm, resolve_llm
 from llara.recsys.checkpoint import (checkpoint_digest, load_checkpoint, load_item_embeddings,
                                     read_header)
@@ -140,17 +140,32 @@ def run_inputs(config: FinetuneConfig, device: str, cache_dir, log,
         if config.uses_user_state() else None
     cold = None
     if config.cold.content == "map":
+        cold_items = dataset.cold_mask()
         cold = cold_path(ContentIndex.from_dataset(dataset, config.cold.min_df), table,
-                         dataset.cold_mask(), config.cold.ridge)
+                         cold_items, config.cold.ridge, stand_ins(config, dataset, cold_items))
         table = with_content_rows(table, cold)
-        if encoder is not None:
-            encoder = encoder_with_content_rows(encoder, cold)
+        if encoder is not None:  # stand-ins read by content in training's user states only
+            encoder = encoder_with_content_rows(encoder, cold, stand_ins=not inference)
     llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log),
                               base_dtype(config.train.precision, device),
                               extra_text=titles, layers=config.llm_layers)
     if not inference:
         llm.set_attn_implementation(attention_implementation(config.train.attention, device))
     return RunInputs(dataset, titles, llm, tokenizer, table, encoder, cold)
+
+
+def stand_ins(config: FinetuneConfig, dataset: PreparedDataset,
+              cold_items: np.ndarray) -> np.ndarray | None:
+    """cold.newest_warm: (N,) bool of the warm items that stand in for new ones in training."""
+    if config.cold.newest_warm == 0:
+        return None
+    first_seen = dataset.first_seen()
+    if first_seen is None:
+        raise ConfigError("invalid 'cold.newest_warm': the dataset at "
+                          f"{dataset.directory} has no first-interaction times (released "
+                          "tables, or prepared by an older version): prepare it again from "
+                          "the raw log, or set cold.newest_warm=0")
+    return newest_warm_items(first_seen, cold_items, config.cold.newest_warm)
 
 
 def eligible(samples: Samples, min_history: int) -> Samples:

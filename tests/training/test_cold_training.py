@@ -156,3 +156,74 @@ def test_the_local_loop_and_hard_negatives_draw_warm_items_only(cold_inputs, tmp
     hard = training_lists(dataset.samples("train"), "recommender", 40, 6, 0, 0, retriever,
                           pool=pool)
     assert len(hard.rows) and np.isin(hard.items, pool).all()
+
+
+def test_newest_warm_items_stand_in_for_new_ones_in_training_only(cold_inputs, tmp_path):
+    """cold.newest_warm: the newest warm items are read by their content in every training
+    slot (no dropout needed) and in training's user states, are left out of the map's fit,
+    and keep their trained rows once the model ranks."""
+    from llara.model.llara import build_llara
+    from llara.recsys.content_map import newest_warm_items
+    from llara.training.inputs import run_inputs
+
+    with pytest.raises(ConfigError, match="cold.newest_warm"):
+        ColdConfig(newest_warm=0.2)
+    with pytest.raises(ConfigError, match="cold.newest_warm"):
+        ColdConfig(content="map", newest_warm=1.0)
+    dataset = PreparedDataset.open(cold_inputs / "data")
+    first_seen, cold = dataset.first_seen(), dataset.cold_mask()
+    assert first_seen is not None and np.isnan(first_seen).sum() <= cold.sum()
+    chosen = newest_warm_items(first_seen, cold, 0.25)
+    warm = np.flatnonzero(~cold)
+    assert chosen.sum() == round(0.25 * len(warm)) and not (chosen & cold).any()
+    assert first_seen[chosen].min() >= first_seen[warm[~chosen[warm]]].max()  # the newest
+
+    config = toy_config((cold_inputs / "data", cold_inputs / "sasrec"), tmp_path / "run",
+                        max_train_samples=8)
+    config = dataclasses.replace(config, cold=ColdConfig(content="map", newest_warm=0.25),
+                                 prompt=dataclasses.replace(config.prompt,
+                                                            conditioned_candidates=True))
+    inputs = run_inputs(config, "cpu", None, lambda *_: None)
+    assert torch.equal(inputs.cold.stand_ins, torch.as_tensor(chosen))
+    # The map never saw the stand-ins' rows: fitted with them taken as cold, it is the same.
+    from llara.recsys.checkpoint import load_item_embeddings
+    from llara.recsys.content import ContentIndex
+    from llara.recsys.content_map import cold_path
+    refit = cold_path(ContentIndex.from_dataset(dataset, config.cold.min_df),
+                      load_item_embeddings(cold_inputs / "sasrec"), cold | chosen,
+                      config.cold.ridge)
+    assert torch.allclose(refit.vectors, inputs.cold.vectors, atol=1e-6)
+    model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
+                        inputs.user_encoder, inputs.cold)
+    stand_in, other = int(np.flatnonzero(chosen)[0]), int(warm[~chosen[warm]][0])
+    ids = torch.tensor([[model.history_token, model.candidate_token, 5]])
+    table = model.item_embeddings
+    assert not torch.allclose(table[stand_in], model.content_vectors[stand_in])
+    for slots, swapped in (([other, other], False), ([other, stand_in], True)):
+        model.train()
+        hybrid = model.embed(ids, torch.tensor([slots]), hybrid=True)
+        model.eval()
+        plain = model.embed(ids, torch.tensor([slots]), hybrid=True)
+        assert torch.allclose(hybrid, plain) != swapped  # stand-ins: content in training
+    # The training user state reads stand-ins by content; the ranking one by their rows.
+    ranking = run_inputs(config, "cpu", None, lambda *_: None, inference=True)
+    rows = inputs.user_encoder.items.embedding.weight
+    ranked = ranking.user_encoder.items.embedding.weight
+    assert torch.allclose(rows[stand_in], inputs.cold.vectors[stand_in])
+    assert torch.equal(ranked[stand_in], table[stand_in])
+    assert torch.equal(rows[other], ranked[other])
+
+
+def test_newest_warm_needs_first_interaction_times(cold_inputs, tmp_path):
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "data"
+    import shutil
+    shutil.copytree(cold_inputs / "data", data)
+    items = pq.read_table(data / "items.parquet")
+    pq.write_table(items.drop(["first_seen"]), data / "items.parquet")
+    config = toy_config((data, cold_inputs / "sasrec"), tmp_path / "run", max_train_samples=8)
+    config = dataclasses.replace(config, cold=ColdConfig(content="map", newest_warm=0.2))
+    from llara.training.inputs import run_inputs
+    with pytest.raises(ConfigError, match="no first-interaction times"):
+        run_inputs(config, "cpu", None, lambda *_: None)
