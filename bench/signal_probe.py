@@ -82,19 +82,22 @@ def time_features(raw_dir: Path, data: PreparedDataset, samples, lists: np.ndarr
     first did."""
     import pyarrow.parquet as pq
 
-    from llara.data.readers import read_raw
+    from llara.data.table_readers import read_raw
 
     raw = read_raw(raw_dir)
+    # Raw ids again, as the probe compares them with the tables' text ids.
+    users_raw = [raw.user_ids[u] for u in raw.users]
+    items_raw = [raw.item_ids[i] for i in raw.items]
     items = pq.read_table(data.directory / "items.parquet", columns=["item_id", "raw_id"])
     item_of = dict(zip(items.column("raw_id").to_pylist(), items.column("item_id").to_pylist()))
-    when = {(u, item_of.get(i, -1)): t for u, i, t in zip(raw.users, raw.items, raw.timestamps)}
+    when = {(u, item_of.get(i, -1)): t for u, i, t in zip(users_raw, items_raw, raw.timestamps)}
     missing = [(u, n) for u, n in zip(samples.user, samples.next) if (u, int(n)) not in when]
     if missing:
         raise SystemExit(f"--raw {raw_dir}: {len(missing)} rows (first {missing[0]}) have no "
                          "timestamp there; is it the dataset this workdir was prepared from?")
     train_users = set(pq.read_table(data.directory / "train.parquet", columns=["user"])
                       .column("user").to_pylist()) - set(samples.user)
-    events = sorted((t, item_of[i]) for u, i, t in zip(raw.users, raw.items, raw.timestamps)
+    events = sorted((t, item_of[i]) for u, i, t in zip(users_raw, items_raw, raw.timestamps)
                     if u in train_users and i in item_of)
     times = np.array([t for t, _ in events])
     taken = np.array([i for _, i in events])

@@ -47,6 +47,11 @@ def print_prepare_report(report: PrepareReport) -> None:
         if ref.unmatched:
             console.print(f"warning: {ref.unmatched} reference rows match no user of this log; "
                           "if their users are in it, their rows may be in training")
+    if report.domain_from == "nowhere":
+        console.print(f"prompts call the items \"{report.domain}\": the source does not say "
+                      "what they are; name them with --domain (e.g. --domain products)")
+    else:
+        console.print(f"prompts call the items \"{report.domain}\" (from {report.domain_from})")
     if report.cold is not None:
         console.print(f"cold items: {report.cold['items']} of {report.num_items}, left out of "
                       "every training row; rows with a cold target: " + ", ".join(
@@ -82,16 +87,26 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
             cold_by: Optional[ColdBy] = typer.Option(
                 None, help="Which items --cold-items chooses: the newest, or a random share "
                 "seeded by split_seed (data.cold_by)."),
+            domain: Optional[str] = typer.Option(
+                None, help="What the items are, as prompts name them: movies, games, music, "
+                "or any plural noun (products, books); default: what the source says "
+                "(data.domain)."),
+            column: Optional[list[str]] = typer.Option(
+                None, "--column", help="Table logs: ROLE=NAME, the column that holds a role "
+                "(user, item, timestamp, rating, title; text takes NAME,NAME...), where its "
+                "name is not one people commonly use (data.columns); repeatable."),
             config: Optional[Path] = typer.Option(None, help="YAML file with DataConfig options."),
             set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. "
                                                      "--set split_seed=3. " + SET_TEXT),
             cache_dir: CacheDir = None) -> None:
-    """Turn a raw log (or the paper's released tables, --format llara) into items/train/val/
-    test Parquet tables."""
+    """Turn a raw log (MovieLens, Amazon Reviews 2023, RecBole, or any CSV, TSV, Parquet or
+    JSON lines log with an item file; or the paper's released tables, --format llara) into
+    items/train/val/test Parquet tables."""
     format = plain(format)
+    columns = [_column_override(text) for text in column or []]
     data_config = build_config(DataConfig, config, with_shortcuts(
-        set_, {"rows_per_user": rows_per_user, "cold_items": cold_items,
-               "cold_by": plain(cold_by)}))
+        [*(set_ or []), *columns], {"rows_per_user": rows_per_user, "cold_items": cold_items,
+                                    "cold_by": plain(cold_by), "domain": domain}))
     if source in DATASETS:
         raw_dir = fetch_dataset(source, cache_dir, log=console.print)
         name = source
@@ -109,6 +124,17 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
         return
     report = prepare_dataset(raw_dir, out, data_config, format, reference_split, allow_pickle)
     print_prepare_report(report)
+
+
+def _column_override(text: str):
+    """--column ROLE=NAME -> the override of data.columns.ROLE (NAME verbatim)."""
+    from llara.config.io import Override
+
+    role, sep, name = text.partition("=")
+    if not sep or not role.strip() or not name.strip():
+        raise ConfigError(f"invalid '--column {text}': expected ROLE=NAME, e.g. "
+                          "--column user=customer_id")
+    return Override(f"columns.{role.strip()}", name.strip())
 
 
 def default_output(raw_dir: Path, name: str) -> Path:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from llara.config.checks import require
 
 COLD_BY = ("newest", "random")
 """How the cold-item protocol chooses its items (llara.data.cold)."""
 
-SOURCE_FORMATS = ("auto", "movielens-100k", "movielens-1m", "recbole", "llara")
-"""Raw logs, or `llara`: the paper's released sample tables (llara.data.released)."""
+SOURCE_FORMATS = ("auto", "movielens-100k", "movielens-1m", "movielens-25m", "amazon-2023",
+                  "recbole", "table", "llara")
+"""Raw logs (`table`: any CSV, TSV, Parquet or JSON lines log and item file), or `llara`: the
+paper's released sample tables (llara.data.released)."""
+COLUMN_ROLES = ("user", "item", "timestamp", "rating", "title", "text")
+"""What a table column can hold (data.columns)."""
+DOMAIN_PATTERN = re.compile(r"[a-z][a-z ]{1,29}")
+"""A domain is a plural noun in lower case (movies, songs, products), 2-30 letters."""
 
 
 @dataclass
@@ -41,8 +48,19 @@ class DataConfig:
     reported only: never used to choose the fusion weight or the epoch. False keeps the
     released validation rows as the validation split."""
     domain: str | None = None
-    """Prompt templates the LLM stage uses for this dataset (movies, games or music); default:
-    music for released tables named by id2name.txt (LastFM), else movies."""
+    """What the items are, as the prompts name them: movies, games and music have their own
+    templates; any other plural noun (products, songs, books) fills the generic ones. Default:
+    what the source says (MovieLens: movies, Amazon: products, LastFM's released tables:
+    music); a source that says nothing needs it (`llara data prepare --domain`)."""
+    columns: dict[str, str] = field(default_factory=dict)
+    """Table logs: which column holds what, by role (user, item, timestamp, rating, title,
+    text: several text columns separated by commas), e.g. {user: customer, item: sku}; the
+    others are found by the names people give them (user_id, movieId, parent_asin...)."""
+    log_file: str | None = None
+    """Table logs: the interaction log's file name in the folder, where it holds several
+    tables with user and item columns."""
+    item_file: str | None = None
+    """Table logs: the item file's name in the folder (item and title columns)."""
 
     cold_items: float = 0.0
     """The cold-item protocol: this share of the catalogue becomes new items. Every
@@ -70,6 +88,14 @@ class DataConfig:
                 "must be >= 0 (numpy takes no negative seed)")
         require(0.0 <= self.cold_items < 1.0, "data.cold_items",
                 f"must be a share in [0, 1), got {self.cold_items!r}")
+        require(self.domain is None or DOMAIN_PATTERN.fullmatch(self.domain) is not None,
+                "data.domain", f"{self.domain!r} is not a plural noun in lower case (movies, "
+                "products, songs)")
+        unknown = [k for k in self.columns if k not in COLUMN_ROLES]
+        require(not unknown, "data.columns",
+                f"'{unknown[0] if unknown else ''}' is not one of {', '.join(COLUMN_ROLES)}")
+        require(all(isinstance(v, str) and v.strip() for v in self.columns.values()),
+                "data.columns", "every column name must be non-empty text")
         require(self.cold_by in COLD_BY, "data.cold_by",
                 f"'{self.cold_by}' is not one of {', '.join(COLD_BY)}")
         self.split_ratios = tuple(float(r) for r in self.split_ratios)

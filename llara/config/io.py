@@ -38,6 +38,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"'{key}' must be a mapping of options, got {value!r}")
         return from_dict(tp, value, prefix=f"{key}.")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"'{key}' must be a mapping, got {value!r}")
+        key_tp, value_tp = typing.get_args(tp) or (Any, Any)
+        return {_coerce(k, key_tp, key): _coerce(v, value_tp, f"{key}.{k}")
+                for k, v in value.items()}
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"'{key}' must be a list, got {value!r}")
@@ -115,6 +121,8 @@ def to_dict(config: Any) -> dict[str, Any]:
     def plain(v: Any) -> Any:
         if isinstance(v, tuple):
             return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
         return v
 
     return {k: plain(v) for k, v in dataclasses.asdict(config).items()}
@@ -166,6 +174,9 @@ def _declared_type(cls: type, key: str, item: str) -> Any:
     """The declared type of the dotted `key` under `cls`, or an error naming the override."""
     tp: Any = cls
     for part in key.split("."):
+        if typing.get_origin(tp) is dict:  # a mapping option: any key, its value type
+            tp = typing.get_args(tp)[1] if typing.get_args(tp) else Any
+            continue
         types_by_name = _field_types(tp) if _is_dataclass_type(tp) else {}
         if part not in types_by_name:
             if key in REMOVED_OPTIONS:
@@ -216,7 +227,7 @@ def apply_overrides(config: T, overrides: list[str | Override]) -> T:
         node = data
         parts = key.split(".")
         for part in parts[:-1]:
-            node = node[part]
+            node = node.setdefault(part, {})
         node[parts[-1]] = value
     return from_dict(type(config), data)
 

@@ -16,8 +16,9 @@ class PromptConfig:
     """How samples become prompts."""
 
     domain: str | None = None
-    """Built-in template set: movies, games or music; default: the dataset's own (its
-    dataset.json, from `llara data prepare`), else movies."""
+    """What the prompts call the items: movies, games and music have their own templates, any
+    other plural noun (products, books) the generic ones; default: the dataset's own (its
+    dataset.json, from `llara data prepare`)."""
     template_file: str | None = field(default=None, metadata=PATH)
     """Optional JSON list / text file of templates replacing the built-in ones; each holds
     [HistoryHere] and [CansHere] once and may hold [CountHere] (the candidate count)."""

@@ -10,16 +10,17 @@ from llara.data.pickles import ALLOWED_GLOBALS, RefusedPickle, read_frame_pickle
 from llara.data.prepare import (FORMAT_VERSION, SPLITS, PrepareReport, prepare_dataset,
                                 PreparedDataset)
 from llara.data.readers import (ML100K_GENRES, TITLE_COLUMNS, RawDataset, MOVIELENS_LOG_COLUMNS,
-                                read_movielens_100k, read_movielens_1m, read_recbole, READERS,
-                                detect_format, read_raw)
+                                read_movielens_100k, read_movielens_1m, read_recbole)
+from llara.data.table_readers import (TableLayout, detect_format, read_amazon_2023,
+                                      read_movielens_25m, read_raw, read_table_folder, readers)
 from llara.data.reference import (REFERENCE_FILES, RELEASED_COLUMNS, renamed_columns,
                                   rows_from_jsonl, rows_from_pickle, load_reference_split,
                                   rows_to_samples, MatchReport, match_reference_users)
 from llara.data.released import (RELEASED_FILES, NAME_FILES, PAPER_MIN_HISTORY, MARKERS,
                                  SplitCounts, ReleasedReport, is_released, read_names,
                                  import_released)
-from llara.data.sequences import (UserLog, build_user_logs, window_samples, training_samples,
-                                  final_samples)
+from llara.data.sequences import (Logs, UserLog, build_user_logs, final_rows, training_rows,
+                                  window_rows)
 from llara.data.splits import split_users
 from llara.data.tables import (DATASET_FILES, ITEM_COLUMNS, SAMPLE_ROW_GROUP, SAMPLE_COLUMNS, Samples,
                                check_sample_file,
@@ -62,7 +63,11 @@ __all__ = [
     "read_movielens_100k",
     "read_movielens_1m",
     "read_recbole",
-    "READERS",
+    "TableLayout",
+    "read_amazon_2023",
+    "read_movielens_25m",
+    "read_table_folder",
+    "readers",
     "detect_format",
     "read_raw",
     "REFERENCE_FILES",
@@ -85,9 +90,10 @@ __all__ = [
     "import_released",
     "UserLog",
     "build_user_logs",
-    "window_samples",
-    "training_samples",
-    "final_samples",
+    "Logs",
+    "window_rows",
+    "training_rows",
+    "final_rows",
     "split_users",
     "DATASET_FILES",
     "ITEM_COLUMNS",

@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
-from llara.common.atomic import atomic_directory, ensure_replaceable
+from llara.common.atomic import atomic_directory, atomic_file, ensure_replaceable
 from llara.common.digest import folder_digest
 from llara.common.errors import DataError
 from llara.config.data import DataConfig
 from llara.config.io import from_dict, to_dict
-from llara.data.readers import read_raw
+from llara.data.table_readers import TableLayout, read_raw
 from llara.data.reference import (MatchReport, load_reference_split, match_reference_users,
                                   rows_to_samples)
 from llara.data.cold import choose_cold_items, cold_mask_of, first_interactions
-from llara.data.sequences import build_user_logs, final_samples, training_samples, without_items
+from llara.data.sequences import Logs, final_rows, training_rows, window_rows
 from llara.data.splits import split_users
-from llara.data.tables import (DATASET_FILES, Samples, read_items, read_samples,
-                               validate_samples, write_items, write_samples)
+from llara.data.tables import (DATASET_FILES, SAMPLE_ROW_GROUP, Samples, sample_schema,
+                               read_items, read_samples, samples_table, validate_samples,
+                               write_items, write_samples)
 from llara.data.titles import item_text
 
 FORMAT_VERSION = 1
+GENERIC_DOMAIN = "items"
+"""What the prompts call the items of a source that does not say and a run that sets no
+data.domain (said when preparing)."""
 SPLITS = ("train", "val", "test")
 
 
@@ -39,23 +44,41 @@ class PrepareReport:
     reference: MatchReport | None
     cold: dict | None = None
     """The cold-item protocol: its item count and each split's rows with a cold target."""
+    domain: str = "items"
+    """What the prompts call the items."""
+    domain_from: str = "the source"
+    """Where the domain came from: the option, the source, or nowhere (the generic word)."""
 
 
-def _evaluation_samples(logs, users, config: DataConfig, padding_id: int,
+TRAINING_CHUNK = 1 << 20
+"""Training rows built and written at a time: memory stays bounded whatever the log's size."""
+
+
+def _user_mask(logs: Logs, names) -> np.ndarray:
+    """(U,) bool of the users named."""
+    index = {name: i for i, name in enumerate(logs.users)}
+    mask = np.zeros(len(logs.users), bool)
+    mask[[index[n] for n in names]] = True
+    return mask
+
+
+def _evaluation_samples(logs: Logs, users: np.ndarray, config: DataConfig, padding_id: int,
                         cold: np.ndarray | None) -> Samples:
-    chosen = set(users)
-    parts = [final_samples(log, config.max_history, config.min_history, padding_id,
-                           config.rows_per_user, cold) for log in logs if log.user in chosen]
-    return Samples.concat(parts, config.max_history)
+    owner, position = final_rows(logs, users, config.min_history, config.rows_per_user, cold)
+    return window_rows(logs, owner, position, config.max_history, padding_id)
 
 
-def _training_samples(logs, users, config: DataConfig, padding_id: int,
-                      cold: np.ndarray | None) -> Samples:
-    chosen = set(users)
-    parts = [training_samples(log if cold is None else without_items(log, cold),
-                              config.max_history, config.min_history, padding_id)
-             for log in logs if log.user in chosen]
-    return Samples.concat([p for p in parts if len(p)], config.max_history)
+def _write_training(path: Path, logs: Logs, owner: np.ndarray, position: np.ndarray,
+                    config: DataConfig, padding_id: int, first_id: int) -> None:
+    """The training table, TRAINING_CHUNK rows at a time, numbered from first_id."""
+    with atomic_file(path) as tmp, pq.ParquetWriter(
+            tmp, sample_schema(config.max_history)) as writer:
+        for low in range(0, len(owner), TRAINING_CHUNK):
+            part = window_rows(logs, owner[low:low + TRAINING_CHUNK],
+                               position[low:low + TRAINING_CHUNK], config.max_history,
+                               padding_id)
+            part.sample_id = np.arange(first_id + low, first_id + low + len(part))
+            writer.write_table(samples_table(part), row_group_size=SAMPLE_ROW_GROUP)
 
 
 def _final_rows(samples: Samples) -> np.ndarray:
@@ -67,21 +90,25 @@ def _final_rows(samples: Samples) -> np.ndarray:
     return final
 
 
-def _number_samples(tables: dict[str, Samples], released: set[str]) -> None:
+def _number_samples(tables: dict[str, Samples], released: set[str], train_rows: int) -> int:
     """Globally unique sample ids, which seed each sample's candidates. The rows of the
     paper's protocol (released rows, each held-out user's final row) and the training rows
     are numbered first, in today's order; the extra rows of rows_per_user > 1 after them,
-    so that a larger K keeps every other row's id, and so its candidate list."""
-    first = {split: np.ones(len(tables[split]), bool) if split in released or split == "train"
-             else _final_rows(tables[split]) for split in SPLITS}
-    for split in SPLITS:
+    so that a larger K keeps every other row's id, and so its candidate list. Returns the
+    first training id (the training rows, `train_rows` of them, are numbered as written)."""
+    first = {split: np.ones(len(tables[split]), bool) if split in released
+             else _final_rows(tables[split]) for split in ("val", "test")}
+    for split in ("val", "test"):
         tables[split].sample_id = np.full(len(tables[split]), -1, np.int64)
-    next_id = 0
+    next_id, train_first = 0, 0
     for extra in (False, True):
-        for split in ("val", "test", "train"):
+        for split in ("val", "test"):
             rows = np.flatnonzero(first[split] == (not extra))
             tables[split].sample_id[rows] = np.arange(next_id, next_id + len(rows))
             next_id += len(rows)
+        if not extra:
+            train_first, next_id = next_id, next_id + train_rows
+    return train_first
 
 
 def _reference_tables(reference_dir: str | Path, config: DataConfig, num_items: int,
@@ -114,9 +141,7 @@ def _split_shares(config: DataConfig, reference_splits: set[str]) -> tuple[float
 
 def _first_seen(raw) -> np.ndarray:
     """(num_items,) each item's first interaction in the log (inf: no one chose it)."""
-    index = {raw_id: i for i, raw_id in enumerate(raw.item_ids)}
-    items = np.fromiter((index[i] for i in raw.items), np.int64, len(raw.items))
-    return first_interactions(items, np.asarray(raw.timestamps, np.float64), len(index))
+    return first_interactions(raw.items, raw.timestamps, len(raw.item_ids))
 
 
 def _cold_items(first_seen: np.ndarray, config: DataConfig) -> np.ndarray | None:
@@ -130,9 +155,14 @@ def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataCon
                     source_format: str = "auto", reference_dir: str | Path | None = None,
                     allow_pickle: bool = False) -> PrepareReport:
     ensure_replaceable(output_dir, DATASET_FILES, "--out")  # before any reading
-    raw = read_raw(raw_dir, source_format)
+    raw = read_raw(raw_dir, source_format, TableLayout(
+        columns=dict(config.columns), log_file=config.log_file, item_file=config.item_file))
+    domain, domain_from = ((config.domain, "data.domain") if config.domain else
+                           (raw.domain, "the source") if raw.domain else
+                           (GENERIC_DOMAIN, "nowhere"))
+    config = replace(config, domain=domain)
     num_items = padding_id = len(raw.item_ids)
-    logs = build_user_logs(raw)
+    logs = Logs.build(raw)
     first_seen = _first_seen(raw)
     cold_items = _cold_items(first_seen, config)
     cold = None
@@ -141,32 +171,40 @@ def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataCon
         cold[cold_items] = True
     tables: dict[str, Samples] = {}
     match: MatchReport | None = None
+    active = np.ones(len(logs.users), bool)
     if reference_dir is not None:
-        tables, match = _reference_tables(reference_dir, config, num_items, logs, allow_pickle)
-        excluded = set(match.excluded_users)
-        logs = [log for log in logs if log.user not in excluded]
+        tables, match = _reference_tables(reference_dir, config, num_items, logs.user_logs(),
+                                          allow_pickle)
+        active &= ~_user_mask(logs, set(match.excluded_users))
     released = set(tables)
-    eligible = np.array([len(log.items) > config.min_history for log in logs])
-    assigned = split_users([log.user for log in logs], eligible,
+    names = [name for name, on in zip(logs.users, active) if on]
+    assigned = split_users(names, (logs.length > config.min_history)[active],
                            _split_shares(config, set(tables)), config.split_seed)
     test_source = "reference" if "test" in tables else (
         "own split" if match is None else "own split of the other users")
     for split in ("val", "test"):
         if split not in tables:
-            tables[split] = _evaluation_samples(logs, assigned[split], config, padding_id, cold)
-    tables["train"] = _training_samples(logs, assigned["train"], config, padding_id, cold)
-    if len(tables["train"]) == 0:
+            tables[split] = _evaluation_samples(logs, _user_mask(logs, assigned[split]), config,
+                                                padding_id, cold)
+    trainers = _user_mask(logs, assigned["train"])
+    training_logs = logs if cold is None else logs.without(cold, trainers)
+    owner, position = training_rows(training_logs, trainers, config.min_history)
+    if len(owner) == 0:
         raise DataError(raw_dir, "no training samples", expected="users with more than "
                         f"data.min_history={config.min_history} interactions")
-    _number_samples(tables, released)
-    report = PrepareReport(str(output_dir), raw.source, num_items, len(set(raw.users)),
-                           len(raw.users), {s: len(tables[s]) for s in SPLITS}, test_source, match,
+    train_first = _number_samples(tables, released, len(owner))
+    counts = {"train": len(owner), "val": len(tables["val"]), "test": len(tables["test"])}
+    report = PrepareReport(str(output_dir), raw.source, num_items, len(logs.users),
+                           raw.num_interactions, counts, test_source, match,
                            None if cold is None else {
                                "items": int(cold.sum()),
-                               "rows": {s: int(cold[tables[s].next].sum()) for s in SPLITS}})
+                               "rows": {"train": 0, **{s: int(cold[tables[s].next].sum())
+                                                       for s in ("val", "test")}}},
+                           domain, domain_from)
     meta = {"format_version": FORMAT_VERSION, "num_items": num_items, "padding_id": padding_id,
             "data": to_dict(config), **{k: v for k, v in asdict(report).items()
-                                        if k not in ("output_dir", "reference", "cold")},
+                                        if k not in ("output_dir", "reference", "cold",
+                                                     "domain", "domain_from")},
             "reference": None if match is None else
             {k: v for k, v in asdict(match).items() if k != "excluded_users"},
             "cold": None if cold is None else {"items": cold_items.tolist(),
@@ -174,9 +212,11 @@ def prepare_dataset(raw_dir: str | Path, output_dir: str | Path, config: DataCon
     with atomic_directory(output_dir, DATASET_FILES) as tmp:
         write_items(tmp / "items.parquet", raw.item_ids, raw.titles, raw.extras, raw.raw_titles,
                     first_seen)
-        for split in SPLITS:
+        for split in ("val", "test"):
             if len(tables[split]):
                 write_samples(tmp / f"{split}.parquet", tables[split])
+        _write_training(tmp / "train.parquet", training_logs, owner, position, config,
+                        padding_id, train_first)
         (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
     return report
 
@@ -233,7 +273,7 @@ class PreparedDataset:
     @property
     def domain(self) -> str:
         """The prompt templates this dataset's LLM stage uses by default."""
-        return self.config.domain or "movies"
+        return self.config.domain or "movies"  # prepared before domains were recorded
 
     def titles(self) -> list[str]:
         return read_items(self.directory / "items.parquet")["title"].to_pylist()

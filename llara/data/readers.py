@@ -1,17 +1,24 @@
-"""Readers for raw interaction logs: MovieLens 100K / 1M files and RecBole atomic files.
+"""Readers for raw interaction logs: MovieLens 100K / 1M files and RecBole atomic files here;
+CSV, TSV, Parquet and JSON lines folders (MovieLens-25M/32M, Amazon Reviews 2023 among them) in
+llara.data.table_readers.
 
-Every reader returns a `RawDataset`; malformed input raises `DataError` naming the file, the line
-or column, and what was expected.
+Every reader returns a `RawDataset`, the log held column-wise; malformed input raises
+`DataError` naming the file, the line or column, and what was expected.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
 from llara.common.errors import DataError
+from llara.data.tabular import as_numbers, as_text, bad_cell
 from llara.data.titles import normalise_title
 
 ML100K_GENRES = (
@@ -26,19 +33,45 @@ YEAR_COLUMNS = ("release_year", "year")
 
 @dataclass
 class RawDataset:
-    """Items in item-file order and interactions in log order, with raw (string) ids."""
+    """Items in item-file order and the interactions in log order, column-wise: users and
+    items as codes into `user_ids` / `item_ids` (the raw ids, as text)."""
 
     item_ids: list[str]
     titles: list[str]
     extras: list[str]
-    users: list[str]
-    items: list[str]
-    ratings: list[float]
-    timestamps: list[float]
+    user_ids: list[str]
+    """The distinct raw user ids, in order of first appearance."""
+    users: np.ndarray  # (I,) int64 index into user_ids
+    items: np.ndarray  # (I,) int64 index into item_ids
+    ratings: np.ndarray  # (I,) float32, NaN where the log has no rating
+    timestamps: np.ndarray  # (I,) float64 epoch seconds (or the log's own time numbers)
     source: str
     raw_titles: list[str] = field(default_factory=list)
     """Titles as the item file writes them ("Usual Suspects, The (1995)"), the year included
     (from a year column where the file keeps it apart): what users type to name an item."""
+    domain: str | None = None
+    """The kind of item the source holds (movies, products...), where the source says it."""
+
+    @property
+    def num_interactions(self) -> int:
+        return len(self.items)
+
+
+def log_columns(item_ids: list[str], users: pa.Array, items: pa.Array, path: Path,
+                item_column: str = "item", **where) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(user_ids, user codes, item codes) of a log's id columns (text): an item the item file
+    does not list names its line."""
+    if len(set(item_ids)) != len(item_ids):
+        raise DataError(path, "the item file lists an item id twice", expected="unique item ids")
+    codes = pc.index_in(items, value_set=pa.array(item_ids, pa.string()))
+    if codes.null_count:
+        row = int(np.flatnonzero(pc.is_null(codes).to_numpy(zero_copy_only=False))[0])
+        raise bad_cell(path, row, item_column, f"unknown item id {items[row].as_py()!r}",
+                       "an id listed in the item file", **where)
+    encoded = pc.dictionary_encode(users).combine_chunks() if isinstance(
+        users, pa.ChunkedArray) else pc.dictionary_encode(users)
+    return (encoded.dictionary.to_pylist(), encoded.indices.to_numpy().astype(np.int64),
+            codes.to_numpy(zero_copy_only=False).astype(np.int64))
 
 
 def _rows(path: Path, sep: str, min_fields: int, encoding: str = "utf-8",
@@ -63,42 +96,57 @@ def _rows(path: Path, sep: str, min_fields: int, encoding: str = "utf-8",
         raise DataError(path, "file is empty", expected="at least one data row")
 
 
-def _number(value: str, path: Path, lineno: int, column: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if math.isnan(number) or math.isinf(number):
-        raise DataError(path, f"{value!r} is not a number", line=lineno, column=column,
-                        expected="a finite number")
-    return number
-
-
-def _check_items_known(data: RawDataset, path: Path, lines: list[int],
-                       column: str = "item") -> None:
-    known = set(data.item_ids)
-    if len(known) != len(data.item_ids):
-        raise DataError(path, "the item file lists an item id twice", expected="unique item ids")
-    for position, item in enumerate(data.items):
-        if item not in known:
-            raise DataError(path, f"unknown item id {item!r}", line=lines[position],
-                            column=column, expected="an id listed in the item file")
-
-
-def _read_log(path: Path, sep: str, encoding: str, skip_header: bool,
-              columns: dict[str, int | None], data: RawDataset) -> list[int]:
-    """Append interactions to `data`; `columns` maps user/item/rating/timestamp to field index."""
-    lines: list[int] = []
+def _read_log(path: Path, sep: str, encoding: str, header: bool,
+              columns: dict[str, int | None], width: int) -> pa.Table:
+    """The log's user/item/rating/timestamp columns (`columns`: role -> field index; `width`
+    fields a line) as text, read column-wise; a malformed line is found by the line reader,
+    for its message."""
+    if not path.is_file():
+        raise DataError(path, "file not found")
     need = max(i for i in columns.values() if i is not None) + 1
-    for lineno, fields in _rows(path, sep, need, encoding, skip_header):
-        data.users.append(fields[columns["user"]].strip())
-        data.items.append(fields[columns["item"]].strip())
-        rating_col = columns["rating"]
-        data.ratings.append(math.nan if rating_col is None
-                            else _number(fields[rating_col], path, lineno, "rating"))
-        data.timestamps.append(_number(fields[columns["timestamp"]], path, lineno, "timestamp"))
-        lines.append(lineno)
-    return lines
+    # `::` (MovieLens-1M) is read as `:` with empty fields between.
+    step, delimiter = (2, ":") if sep == "::" else (1, sep)
+    wanted = {role: f"f{index * step}" for role, index in columns.items() if index is not None}
+    try:
+        table = pcsv.read_csv(
+            path, read_options=pcsv.ReadOptions(
+                encoding=encoding, skip_rows=1 if header else 0,
+                column_names=[f"f{i}" for i in range((width - 1) * step + 1)]),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char=False,
+                                            invalid_row_handler=None),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=list(wanted.values()),
+                column_types={c: pa.string() for c in wanted.values()},
+                strings_can_be_null=False))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        for _ in _rows(path, sep, need, encoding, header):  # raises on the first bad line
+            pass
+        raise DataError(path, "unreadable", expected=f"fields separated by {sep!r}") from None
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(path, f"unreadable ({str(err).splitlines()[0]})") from None
+    if table.num_rows == 0:
+        raise DataError(path, "file is empty", expected="at least one data row")
+    return table.rename_columns([{v: k for k, v in wanted.items()}[c]
+                                 for c in table.column_names])
+
+
+def _fill_log(data: RawDataset, table: pa.Table, path: Path, header: bool, encoding: str,
+              item_column: str = "item") -> RawDataset:
+    where = {"header": header, "encoding": encoding}
+    users = as_text(table, "user", path, **where)
+    items = as_text(table, "item", path, **where)
+    data.user_ids, data.users, data.items = log_columns(data.item_ids, users, items, path,
+                                                        item_column, **where)
+    data.ratings = (as_numbers(table, "rating", path, **where).astype(np.float32)
+                    if "rating" in table.column_names
+                    else np.full(table.num_rows, np.nan, np.float32))
+    data.timestamps = as_numbers(table, "timestamp", path, **where)
+    return data
+
+
+def _empty(source: str) -> RawDataset:
+    return RawDataset([], [], [], [], np.zeros(0, np.int64), np.zeros(0, np.int64),
+                      np.zeros(0, np.float32), np.zeros(0, np.float64), source)
 
 
 MOVIELENS_LOG_COLUMNS = {"user": 0, "item": 1, "rating": 2, "timestamp": 3}
@@ -117,17 +165,16 @@ def _ml1m_extra(fields: list[str]) -> str:
 def _read_movielens(directory: Path, source: str, item_file: str, item_sep: str, log_file: str,
                     log_sep: str, log_encoding: str,
                     extra: Callable[[list[str]], str]) -> RawDataset:
-    data = RawDataset([], [], [], [], [], [], [], source)
+    data = _empty(source)
+    data.domain = "movies"
     for _, fields in _rows(directory / item_file, item_sep, 2, encoding="latin-1"):
         data.item_ids.append(fields[0].strip())
         data.titles.append(normalise_title(fields[1]))
         data.raw_titles.append(fields[1].strip())
         data.extras.append(extra(fields))
     log_path = directory / log_file
-    lines = _read_log(log_path, log_sep, log_encoding, False,
-                      MOVIELENS_LOG_COLUMNS, data)
-    _check_items_known(data, log_path, lines)
-    return data
+    table = _read_log(log_path, log_sep, log_encoding, False, MOVIELENS_LOG_COLUMNS, 4)
+    return _fill_log(data, table, log_path, False, log_encoding)
 
 
 def read_movielens_100k(directory: Path) -> RawDataset:
@@ -165,7 +212,7 @@ def read_recbole(directory: Path) -> RawDataset:
     """RecBole atomic files: one `*.inter` (user_id, item_id, timestamp[, rating]) and one
     `*.item` (item_id and a title column)."""
     inter_path, item_path = _single(directory, ".inter"), _single(directory, ".item")
-    data = RawDataset([], [], [], [], [], [], [], "recbole")
+    data = _empty("recbole")
     item_cols = _atomic_header(item_path)
     if "item_id" not in item_cols:
         raise DataError(item_path, "missing column 'item_id'", line=1,
@@ -189,38 +236,9 @@ def read_recbole(directory: Path) -> RawDataset:
         if required not in inter_cols:
             raise DataError(inter_path, f"missing column '{required}'", line=1,
                             expected=f"user_id, item_id, timestamp; found {', '.join(inter_cols)}")
-    lines = _read_log(inter_path, "\t", "utf-8", True,
+    table = _read_log(inter_path, "\t", "utf-8", True,
                       {"user": inter_cols["user_id"], "item": inter_cols["item_id"],
                        "rating": inter_cols.get("rating"), "timestamp": inter_cols["timestamp"]},
-                      data)
-    _check_items_known(data, inter_path, lines, column="item_id")
-    return data
-
-
-READERS: dict[str, Callable[[Path], RawDataset]] = {
-    "movielens-100k": read_movielens_100k,
-    "movielens-1m": read_movielens_1m,
-    "recbole": read_recbole,
-}
-
-
-def detect_format(directory: Path) -> str:
-    """Guess the raw format from the files a directory holds."""
-    if (directory / "u.data").is_file():
-        return "movielens-100k"
-    if (directory / "ratings.dat").is_file():
-        return "movielens-1m"
-    if any(directory.glob("*.inter")):
-        return "recbole"
-    raise DataError(directory, "cannot tell the raw format",
-                    expected="u.data + u.item, ratings.dat + movies.dat, or *.inter + *.item")
-
-
-def read_raw(directory: str | Path, source_format: str = "auto") -> RawDataset:
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise DataError(directory, "directory not found")
-    fmt = detect_format(directory) if source_format == "auto" else source_format
-    if fmt not in READERS:
-        raise DataError(directory, f"unknown format '{fmt}'", expected=", ".join(READERS))
-    return READERS[fmt](directory)
+                      len(inter_cols))
+    data.domain = "movies" if title_col == "movie_title" else None
+    return _fill_log(data, table, inter_path, True, "utf-8", item_column="item_id")

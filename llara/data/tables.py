@@ -73,22 +73,33 @@ class Samples:
             np.concatenate([p.next_rating for p in parts]))
 
 
-def write_samples(path: Path, samples: Samples) -> None:
+def samples_table(samples: Samples) -> pa.Table:
+    """A sample table as `llara data prepare` writes it (SAMPLE_SCHEMA)."""
     width = samples.history.shape[1]
-    table = pa.table({
-        "sample_id": pa.array(samples.sample_id, pa.int64()),
-        "user": pa.array(samples.user, pa.string()),
-        "history": pa.FixedSizeListArray.from_arrays(
-            pa.array(samples.history.reshape(-1), pa.int32()), width),
-        "len_history": pa.array(samples.len_history, pa.int32()),
-        "next": pa.array(samples.next, pa.int32()),
-        "history_ratings": pa.FixedSizeListArray.from_arrays(
+    return pa.Table.from_arrays([
+        pa.array(samples.sample_id, pa.int64()),
+        pa.array(samples.user, pa.string()),
+        pa.FixedSizeListArray.from_arrays(pa.array(samples.history.reshape(-1), pa.int32()),
+                                          width),
+        pa.array(samples.len_history, pa.int32()),
+        pa.array(samples.next, pa.int32()),
+        pa.FixedSizeListArray.from_arrays(
             pa.array(samples.history_ratings.reshape(-1), pa.float32()), width),
-        "next_rating": pa.array(samples.next_rating, pa.float32()),
-    })
+        pa.array(samples.next_rating, pa.float32()),
+    ], names=list(SAMPLE_COLUMNS))
+
+
+def sample_schema(width: int) -> pa.Schema:
+    return pa.schema([("sample_id", pa.int64()), ("user", pa.string()),
+                      ("history", pa.list_(pa.int32(), width)), ("len_history", pa.int32()),
+                      ("next", pa.int32()), ("history_ratings", pa.list_(pa.float32(), width)),
+                      ("next_rating", pa.float32())])
+
+
+def write_samples(path: Path, samples: Samples) -> None:
     with atomic_file(path) as tmp:
         # Row groups let readers (Ray Data) split one file across parallel tasks.
-        pq.write_table(table, tmp, row_group_size=SAMPLE_ROW_GROUP)
+        pq.write_table(samples_table(samples), tmp, row_group_size=SAMPLE_ROW_GROUP)
 
 
 def _unreadable(path: Path, err: Exception) -> DataError:

@@ -36,8 +36,11 @@ def item_facts(raw_title: str, extra: str) -> tuple[str | None, list[str]]:
                 r"[\d\w-]*\d{4}", value)):
             found = _ANY_YEAR.search(value)
             year = year or (found.group(1) if found else None)
-        elif key in ("class", "genre", "genres"):
-            genres += value.replace(",", " ").split()  # RecBole separates by spaces
+        elif key in ("class", "genre", "genres", "category", "categories", "main_category",
+                     "tags"):
+            # Tables list them with commas (or `|`); RecBole separates by spaces.
+            genres += [g.strip() for g in value.split(",") if g.strip()] if "," in value \
+                else value.split()
         elif not key:
             genres += [g.strip() for g in value.split(",") if g.strip()]
     return year, genres

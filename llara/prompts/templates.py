@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 
 from llara.common.errors import ConfigError, DataError
-from llara.config.data import DataConfig
+from llara.config.data import DOMAIN_PATTERN, DataConfig
 from llara.config.prompt import PromptConfig
 
 PLACEHOLDER, HISTORY_SLOT = "[PH]", "[HistoryEmb]"
@@ -65,6 +65,15 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "[CansHere], pick the one this user is most likely to listen to next. Answer:",
     ),
 }
+GENERIC_TEMPLATES = (
+    "This user has chosen [HistoryHere] in the previous.[UserHere] Please predict which of "
+    "the following [CountHere] {domain} this user will choose next: [CansHere]. Answer:",
+    "A user's recent {domain}, oldest first: [HistoryHere].[UserHere] Which one of these "
+    "[CountHere] {domain} will they choose next? [CansHere]. Answer:",
+    "History: [HistoryHere].[UserHere] From the [CountHere] candidate {domain} [CansHere], "
+    "pick the one this user is most likely to choose next. Answer:",
+)
+"""The templates of any other domain (data.domain: products, books...), its word filled in."""
 ANSWER_END = "\n"
 """The answer is the true title followed by this terminator; generation is cut there."""
 
@@ -96,17 +105,19 @@ def load_templates(path: str | Path) -> tuple[str, ...]:
 
 def run_templates(prompt: PromptConfig, data: DataConfig) -> tuple[str, ...]:
     """The templates a run uses: its template file, else its prompt.domain, else its
-    dataset's domain (music for LastFM), else movies."""
+    dataset's domain (datasets prepared before domains were recorded: movies)."""
     return templates_for(prompt.domain or data.domain or "movies", prompt.template_file)
 
 
 def templates_for(domain: str, path: str | Path | None = None) -> tuple[str, ...]:
     if path is not None:
         return load_templates(path)
-    if domain not in TEMPLATES:
-        raise ConfigError(f"invalid 'prompt.domain': '{domain}' is not one of "
-                          f"{', '.join(TEMPLATES)}")
-    return TEMPLATES[domain]
+    if domain in TEMPLATES:
+        return TEMPLATES[domain]
+    if DOMAIN_PATTERN.fullmatch(domain) is None:
+        raise ConfigError(f"invalid 'prompt.domain': '{domain}' is neither one of "
+                          f"{', '.join(TEMPLATES)} nor a plural noun in lower case (products)")
+    return tuple(t.replace("{domain}", domain) for t in GENERIC_TEMPLATES)
 
 
 def slot_layout(template: str, user_token: bool) -> list[str]:

@@ -168,6 +168,7 @@ def test_user_ids_that_only_look_like_numbers_sort_as_text():
 
     # "²" is a digit to str.isdigit() but no number to int(): it sorts after the numbers
     raw = RawDataset(item_ids=["a", "b"], titles=["A", "B"], extras=["", ""],
-                     users=["10", "\u00b2", "2", "10"], items=["a", "b", "a", "b"],
-                     ratings=[5.0] * 4, timestamps=[1.0, 2.0, 3.0, 4.0], source="test")
+                     user_ids=["10", "\u00b2", "2"], users=np.array([0, 1, 2, 0]),
+                     items=np.array([0, 1, 0, 1]), ratings=np.full(4, 5.0, np.float32),
+                     timestamps=np.array([1.0, 2.0, 3.0, 4.0]), source="test")
     assert [log.user for log in build_user_logs(raw)] == ["2", "10", "\u00b2"]

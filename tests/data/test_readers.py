@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from llara.common.errors import DataError
-from llara.data.readers import read_raw
+from llara.data.table_readers import read_raw
 from tests.conftest import synthetic_log, write_ml1m, write_ml100k, write_recbole
 
 ROWS = synthetic_log(num_users=5, num_items=12, length=4)
@@ -16,10 +16,10 @@ def test_each_format_reads_the_same_log(tmp_path, writer, fmt):
     raw = read_raw(writer(tmp_path / fmt, ROWS, 12))
     assert raw.source == fmt
     assert raw.item_ids == [str(i) for i in range(1, 13)]
-    assert raw.users == [str(u) for u, *_ in ROWS]
-    assert raw.items == [str(i) for _, i, *_ in ROWS]
-    assert raw.timestamps == [float(t) for *_, t in ROWS]
-    assert raw.ratings == [float(r) for _, _, r, _ in ROWS]
+    assert [raw.user_ids[u] for u in raw.users] == [str(u) for u, *_ in ROWS]
+    assert [raw.item_ids[i] for i in raw.items] == [str(i) for _, i, *_ in ROWS]
+    assert raw.timestamps.tolist() == [float(t) for *_, t in ROWS]
+    assert raw.ratings.tolist() == [float(r) for _, _, r, _ in ROWS]
 
 
 def test_titles_and_extra_text(tmp_path):

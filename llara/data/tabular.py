@@ -1,0 +1,283 @@
+"""Interaction logs and item files as people download them: CSV, TSV, Parquet and JSON lines,
+plain or gzip, read column-wise (pyarrow), never a Python object per interaction.
+
+A folder holds one interaction log (user, item and time columns) and one item file (item and
+title columns, no user column); each is told by its columns, named as people name them
+(`user_id`/`userId`/`user`, `item_id`/`movieId`/`parent_asin`/`item`, `timestamp`/`time`,
+`rating`, `title`/`name`, text such as `genres`), or by `data.columns` and `data.log_file` /
+`data.item_file`. Times may be epoch seconds, epoch milliseconds or ISO 8601 text; ids may be
+any text. Bad input raises DataError naming the file, the line (the row for Parquet) and
+the column.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
+import pyarrow.parquet as pq
+
+from llara.common.errors import DataError
+
+SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
+            ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+"""File kinds by suffix (a further `.gz` is read through gzip)."""
+ALIASES: dict[str, tuple[str, ...]] = {
+    "user": ("userid", "user", "customerid", "customer", "reviewerid", "visitorid", "userkey"),
+    "item": ("itemid", "movieid", "parentasin", "asin", "item", "productid", "trackid",
+             "artistid", "gameid", "bookid", "appid", "itemkey"),
+    "timestamp": ("timestamp", "time", "datetime", "date", "unixreviewtime", "ts",
+                  "eventtime", "createdat"),
+    "rating": ("rating", "score", "overall", "stars"),
+    "title": ("title", "name", "movietitle", "itemname", "productname", "trackname",
+              "appname"),
+    "text": ("genres", "genre", "categories", "category", "maincategory", "tags", "store",
+             "brand", "artist", "author", "releaseyear", "year"),
+}
+"""Column names each role is found by, compared in lower case without `_`, `-` or spaces;
+the first present wins (parent_asin before asin: Amazon's reviews carry both)."""
+MILLISECONDS_FROM = 1e11
+"""Epoch times above this are milliseconds (in seconds it would be the year 5138)."""
+
+
+def file_kind(path: Path) -> str | None:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return SUFFIXES.get(suffixes[-1]) if suffixes else None
+
+
+def key_of(name: str) -> str:
+    """A column name as aliases are compared: lower case, no `_`, `-` or spaces."""
+    return re.sub(r"[\s_\-]", "", name.lower())
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt", encoding="utf-8", newline="") if path.suffix.lower() == ".gz" \
+        else path.open(encoding="utf-8", newline="")
+
+
+def _first_json(path: Path) -> dict:
+    try:
+        with _open_text(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    value = json.loads(line)
+                    if not isinstance(value, dict):
+                        raise DataError(path, "a line is not a JSON object", line=number,
+                                        expected="one JSON object per line")
+                    return value
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(path, f"unreadable JSON lines ({err})") from None
+    raise DataError(path, "file is empty", expected="at least one data row")
+
+
+def column_names(path: Path) -> list[str]:
+    """A file's column names, from its header, schema or first JSON object."""
+    kind = file_kind(path)
+    try:
+        if kind == "parquet":
+            return list(pq.read_schema(path).names)
+        if kind == "jsonl":
+            return list(_first_json(path))
+        with _open_text(path) as handle:
+            header = handle.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError, pa.ArrowException) as err:
+        raise DataError(path, f"unreadable ({err})") from None
+    if not header.strip():
+        raise DataError(path, "file is empty", expected="a header line naming the columns")
+    return [c.strip().strip('"') for c in header.split("\t" if kind == "tsv" else ",")]
+
+
+def find_column(names: list[str], role: str, mapping: dict[str, str],
+                path: Path) -> str | None:
+    """The column holding `role`: the mapped name (which must exist), else the first alias."""
+    if role in mapping and role != "text":
+        if mapping[role] not in names:
+            raise DataError(path, f"no column '{mapping[role]}' (--column {role}=...)", line=1,
+                            expected=f"one of {', '.join(names)}")
+        return mapping[role]
+    keyed = {key_of(n): n for n in names}
+    return next((keyed[a] for a in ALIASES[role] if a in keyed), None)
+
+
+def _json_type(value) -> pa.DataType | None:
+    if isinstance(value, bool):
+        return pa.bool_()
+    if isinstance(value, (int, float)):
+        return pa.float64()
+    if isinstance(value, str):
+        return pa.string()
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return pa.list_(pa.string())
+    return None  # nested objects are not read
+
+
+def read_columns(path: Path, columns: list[str], text_ids: tuple[str, ...] = ()) -> pa.Table:
+    """Only `columns` of a file; CSV/TSV cells as text (converted and checked by the caller,
+    which names the line of a bad cell); JSON ids (`text_ids`) as text whatever they hold."""
+    kind = file_kind(path)
+    try:
+        if kind == "parquet":
+            return pq.read_table(path, columns=columns)
+        stream = pa.input_stream(str(path), compression="detect")
+        if kind == "jsonl":
+            first = _first_json(path)
+            fields = []
+            for name in columns:
+                kind_of = pa.string() if name in text_ids and not isinstance(
+                    first.get(name), (int, float)) else _json_type(first.get(name))
+                if kind_of is not None:
+                    fields.append(pa.field(name, kind_of))
+            table = pjson.read_json(stream, parse_options=pjson.ParseOptions(
+                explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"))
+            return table.select([f.name for f in fields])
+        return pcsv.read_csv(stream, parse_options=pcsv.ParseOptions(
+            delimiter="\t" if kind == "tsv" else ",", quote_char=False if kind == "tsv" else '"'),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=columns, column_types={c: pa.string() for c in columns},
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(path, f"unreadable ({str(err).splitlines()[0]})") from None
+
+
+def line_of(path: Path, row: int, header: bool = True, encoding: str = "utf-8") -> int | None:
+    """The file line of data row `row` (0-based; blank lines are not rows): None for Parquet
+    (the message says the row)."""
+    if file_kind(path) == "parquet":
+        return None
+    seen = -1 if header else 0
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding=encoding, newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            if seen == -1:
+                seen = 0
+                continue
+            if line.strip():
+                if seen == row:
+                    return number
+                seen += 1
+    return None
+
+
+def bad_cell(path: Path, row: int, column: str, problem: str, expected: str,
+             header: bool | None = None, encoding: str = "utf-8") -> DataError:
+    """A DataError naming the line of data row `row` (the row, for Parquet). `header`: the
+    file starts with a header line (default: CSV/TSV do, JSON lines do not)."""
+    if header is None:
+        header = file_kind(path) in ("csv", "tsv")
+    line = line_of(path, row, header, encoding)
+    if line is None and file_kind(path) == "parquet":
+        problem = f"row {row + 1}: {problem}"
+    return DataError(path, problem, line=line, column=column, expected=expected)
+
+
+def as_text(table: pa.Table, column: str, path: Path, **where) -> pa.Array:
+    """A column of ids as text, every row present."""
+    values = table[column].combine_chunks()
+    if pa.types.is_floating(values.type):  # JSON numbers: 12.0 -> "12"
+        whole = pc.equal(values, pc.floor(values))
+        if not pc.all(whole).as_py():
+            row = int(np.flatnonzero(~whole.to_numpy(zero_copy_only=False))[0])
+            raise bad_cell(path, row, column, f"{values[row].as_py()!r} is not an id", "an id",
+                           **where)
+        values = pc.cast(values, pa.int64())
+    values = pc.cast(values, pa.string())
+    empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(values), ""), True)
+    if pc.any(empty).as_py():
+        row = int(np.flatnonzero(empty.to_numpy(zero_copy_only=False))[0])
+        raise bad_cell(path, row, column, "empty id", "an id in every row", **where)
+    return pc.utf8_trim_whitespace(values)
+
+
+def as_numbers(table: pa.Table, column: str, path: Path, **where) -> np.ndarray:
+    """(N,) float64 of a numeric column; text that is not a finite number names its line."""
+    values = table[column].combine_chunks()
+    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
+        values = pc.cast(values, pa.string())
+        try:
+            values = pc.cast(pc.utf8_trim_whitespace(values), pa.float64())
+        except pa.ArrowInvalid:
+            text = values.to_pylist()
+            row = next(i for i, v in enumerate(text) if not _is_number(v))
+            raise bad_cell(path, row, column, f"{text[row]!r} is not a number",
+                           "a finite number", **where) from None
+    numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+    bad = ~np.isfinite(numbers)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise bad_cell(path, row, column, f"{values[row].as_py()!r} is not a number",
+                       "a finite number", **where)
+    return numbers
+
+
+def _is_number(text) -> bool:
+    try:
+        return text is not None and np.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def as_seconds(table: pa.Table, column: str, path: Path, **where) -> np.ndarray:
+    """(N,) float64 epoch seconds from epoch seconds, epoch milliseconds (told by size) or
+    ISO 8601 text (with an offset, or UTC where it has none)."""
+    values = table[column].combine_chunks()
+    if pa.types.is_timestamp(values.type) or pa.types.is_date(values.type):
+        nanos = pc.cast(pc.cast(values, pa.timestamp("ns")), pa.int64())
+        return _present(nanos, path, column, where) / 1e9
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        trimmed = pc.utf8_trim_whitespace(values)
+        numeric = pc.fill_null(pc.match_substring_regex(
+            trimmed, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"), False)
+        if not pc.all(numeric).as_py():
+            for unit in (pa.timestamp("ns", tz="UTC"), pa.timestamp("ns")):
+                try:
+                    nanos = pc.cast(pc.cast(trimmed, unit), pa.int64())
+                    return _present(nanos, path, column, where) / 1e9
+                except pa.ArrowInvalid:
+                    continue
+            text = trimmed.to_pylist()
+            row = next(i for i, v in enumerate(text) if not _is_time(v))
+            raise bad_cell(path, row, column, f"{text[row]!r} is not a time",
+                           "epoch seconds, epoch milliseconds or ISO 8601 "
+                           "(2024-01-31T12:00:00Z)", **where)
+    seconds = as_numbers(table, column, path, **where)
+    if len(seconds) and float(np.median(seconds)) > MILLISECONDS_FROM:
+        seconds = seconds / 1000.0
+    return seconds
+
+
+def _present(nanos: pa.Array, path: Path, column: str, where: dict) -> np.ndarray:
+    if nanos.null_count:
+        row = int(np.flatnonzero(pc.is_null(nanos).to_numpy(zero_copy_only=False))[0])
+        raise bad_cell(path, row, column, "no time", "a time in every row", **where)
+    return nanos.to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def _is_time(text) -> bool:
+    if text is None:
+        return False
+    for unit in (pa.timestamp("ns", tz="UTC"), pa.timestamp("ns")):
+        try:
+            pc.cast(pa.array([text]), unit)
+            return True
+        except pa.ArrowInvalid:
+            continue
+    return _is_number(text)
+
+
+def as_text_values(table: pa.Table, column: str) -> list[str]:
+    """A text column as one string per row: lists joined by ', ', `|` lists too, nulls ''."""
+    values = table[column].combine_chunks()
+    if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
+        return [", ".join(str(v) for v in row if v) if row else ""
+                for row in values.to_pylist()]
+    text = pc.fill_null(pc.cast(values, pa.string()), "")
+    return [v.replace("|", ", ").strip() for v in text.to_pylist()]
