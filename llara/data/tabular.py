@@ -120,13 +120,39 @@ def _json_type(value) -> pa.DataType | None:
     return None  # nested objects are not read
 
 
-def read_columns(path: Path, columns: list[str], text_ids: tuple[str, ...] = ()) -> pa.Table:
-    """Only `columns` of a file; CSV/TSV cells as text (converted and checked by the caller,
-    which names the line of a bad cell); JSON ids (`text_ids`) as text whatever they hold."""
+def _first_row(path: Path, columns: list[str]) -> dict[str, str]:
+    """The first data row of a CSV/TSV file, by column name (for choosing read types)."""
+    delimiter = "\t" if file_kind(path) == "tsv" else ","
+    with _open_text(path) as handle:
+        header = handle.readline().rstrip("\r\n").split(delimiter)
+        for line in handle:
+            if line.strip():
+                values = line.rstrip("\r\n").split(delimiter)
+                return {n.strip().strip('"'): v.strip().strip('"')
+                        for n, v in zip(header, values) if n.strip().strip('"') in columns}
+    return {}
+
+
+def read_columns(path: Path, columns: list[str], text_ids: tuple[str, ...] = (),
+                 numbers: tuple[str, ...] = ()) -> pa.Table:
+    """Only `columns` of a file. CSV/TSV: ids (`text_ids`) as dictionary-encoded text (one
+    copy of each distinct id), `numbers` as float64 where the first row holds a number (the
+    file read again with them as text when a later one does not, for the caller to name the
+    line), the rest as text. JSON: ids as text whatever they hold."""
     kind = file_kind(path)
+    if kind in ("csv", "tsv") and numbers:
+        first = _first_row(path, columns)
+        numeric = tuple(c for c in numbers if _is_number(first.get(c)))
+        if numeric:
+            try:
+                return _read_csv(path, columns, text_ids, numeric)
+            except DataError:
+                pass  # a later cell is no number: read as text, and named by the caller
     try:
         if kind == "parquet":
             return pq.read_table(path, columns=columns)
+        if kind in ("csv", "tsv"):
+            return _read_csv(path, columns, text_ids, ())
         stream = pa.input_stream(str(path), compression="detect")
         if kind == "jsonl":
             first = _first_json(path)
@@ -139,10 +165,24 @@ def read_columns(path: Path, columns: list[str], text_ids: tuple[str, ...] = ())
             table = pjson.read_json(stream, parse_options=pjson.ParseOptions(
                 explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"))
             return table.select([f.name for f in fields])
-        return pcsv.read_csv(stream, parse_options=pcsv.ParseOptions(
-            delimiter="\t" if kind == "tsv" else ",", quote_char=False if kind == "tsv" else '"'),
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(path, f"unreadable ({str(err).splitlines()[0]})") from None
+    raise DataError(path, "not a table file", expected=", ".join(SUFFIXES))
+
+
+def _read_csv(path: Path, columns: list[str], ids: tuple[str, ...],
+              numbers: tuple[str, ...]) -> pa.Table:
+    kind = file_kind(path)
+    types = {c: pa.float64() if c in numbers else
+             pa.dictionary(pa.int32(), pa.string()) if c in ids else pa.string()
+             for c in columns}
+    try:
+        return pcsv.read_csv(
+            pa.input_stream(str(path), compression="detect"),
+            parse_options=pcsv.ParseOptions(delimiter="\t" if kind == "tsv" else ",",
+                                            quote_char=False if kind == "tsv" else '"'),
             convert_options=pcsv.ConvertOptions(
-                include_columns=columns, column_types={c: pa.string() for c in columns},
+                include_columns=columns, column_types=types,
                 strings_can_be_null=False, quoted_strings_can_be_null=False))
     except (pa.ArrowException, OSError) as err:
         raise DataError(path, f"unreadable ({str(err).splitlines()[0]})") from None
@@ -182,6 +222,8 @@ def bad_cell(path: Path, row: int, column: str, problem: str, expected: str,
 def as_text(table: pa.Table, column: str, path: Path, **where) -> pa.Array:
     """A column of ids as text, every row present."""
     values = table[column].combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = pc.cast(values, pa.string())
     if pa.types.is_floating(values.type):  # JSON numbers: 12.0 -> "12"
         whole = pc.equal(values, pc.floor(values))
         if not pc.all(whole).as_py():
@@ -195,6 +237,28 @@ def as_text(table: pa.Table, column: str, path: Path, **where) -> pa.Array:
         row = int(np.flatnonzero(empty.to_numpy(zero_copy_only=False))[0])
         raise bad_cell(path, row, column, "empty id", "an id in every row", **where)
     return pc.utf8_trim_whitespace(values)
+
+
+def as_ids(table: pa.Table, column: str, path: Path, **where) -> pa.DictionaryArray:
+    """A column of ids as (dictionary of distinct trimmed ids, an index per row): one copy of
+    each id however often the log repeats it. Every row holds a non-empty id."""
+    values = table[column]
+    if pa.types.is_dictionary(values.type):
+        values = values.unify_dictionaries().combine_chunks() if isinstance(
+            values, pa.ChunkedArray) else values
+        if values.null_count:
+            row = int(np.flatnonzero(pc.is_null(values).to_numpy(zero_copy_only=False))[0])
+            raise bad_cell(path, row, column, "empty id", "an id in every row", **where)
+        # Trimming may make two entries one (" a" and "a"): encode the trimmed ones again.
+        trimmed = pc.dictionary_encode(pc.utf8_trim_whitespace(values.dictionary))
+        empty = pc.equal(pc.utf8_trim_whitespace(values.dictionary), "")
+        if pc.any(empty).as_py():
+            bad = np.flatnonzero(empty.to_numpy(zero_copy_only=False))
+            row = int(np.flatnonzero(np.isin(values.indices.to_numpy(), bad))[0])
+            raise bad_cell(path, row, column, "empty id", "an id in every row", **where)
+        indices = pc.take(trimmed.indices, values.indices)
+        return pa.DictionaryArray.from_arrays(indices, trimmed.dictionary)
+    return pc.dictionary_encode(as_text(table, column, path, **where))
 
 
 def as_numbers(table: pa.Table, column: str, path: Path, **where) -> np.ndarray:

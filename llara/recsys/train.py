@@ -39,6 +39,24 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def batch_loss(model: torch.nn.Module, history: torch.Tensor, lengths: torch.Tensor,
+               targets: torch.Tensor, sampled: int, generator: torch.Generator) -> torch.Tensor:
+    """Next-item cross-entropy: over the whole catalogue (sampled 0), or over the batch's
+    targets and `sampled` uniform draws shared by the batch, where a draw (or another row's
+    target) that is the row's own target is masked rather than counted as a negative."""
+    if sampled == 0:
+        return torch.nn.functional.cross_entropy(model(history, lengths), targets)  # (B, N)
+    table = model.items
+    drawn = torch.randint(0, table.num_items, (sampled,), generator=generator)
+    candidates = torch.cat([targets, drawn.to(targets.device)])  # (B + K,)
+    states = model.encode(history, lengths)  # (B, D)
+    logits = states @ table.embedding.weight[candidates].T + table.bias[candidates]  # (B, B+K)
+    rows = torch.arange(len(targets), device=targets.device)
+    hits = candidates[None, :] == targets[:, None]  # (B, B + K)
+    hits[rows, rows] = False  # the row's own target column stays
+    return torch.nn.functional.cross_entropy(logits.masked_fill(hits, float("-inf")), rows)
+
+
 def train_recommender(dataset: PreparedDataset, run: RecRunConfig, output_dir: str | Path,
                       progress: bool = True, log=print) -> TrainResult:
     """Train on the dataset's train table, keep the epoch with the best validation HR@1."""
@@ -69,8 +87,9 @@ def train_recommender(dataset: PreparedDataset, run: RecRunConfig, output_dir: s
         total_loss = 0.0
         for start in range(0, len(order), run.train.batch_size):
             batch = order[start:start + run.train.batch_size]
-            scores = model(history[batch].to(device), lengths[batch].to(device))  # (B, N)
-            loss = torch.nn.functional.cross_entropy(scores, targets[batch].to(device))
+            loss = batch_loss(model, history[batch].to(device), lengths[batch].to(device),
+                              targets[batch].to(device), run.train.sampled_negatives,
+                              shuffler)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

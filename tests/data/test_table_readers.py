@@ -232,3 +232,28 @@ def test_a_domain_is_a_plural_noun():
         DataConfig(domain="Movies!")
     assert "20 books" in templates_for("books")[0].replace("[CountHere]", "20")
     assert templates_for("movies")[0].startswith("This user has watched")
+
+
+def test_the_readme_shop_example_prepares_as_written(tmp_path):
+    """The README's column-mapping command, on files shaped as the README describes them."""
+    from tests.cli.test_cli import _llara
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    command = next(line for line in readme.replace("\\\n", " ").splitlines()
+                   if line.strip().startswith("llara data prepare shop")).split()
+    catalogue, events = shop_log(users=30)
+    write_table(tmp_path / "shop" / "items.csv", ["sku", "name", "category"], catalogue)
+    write_table(tmp_path / "shop" / "events.csv", ["customer", "sku", "ts", "stars"],
+                [(u, i, iso(t), r) for u, i, t, r in events])
+    done = _llara(*command[1:], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert 'prompts call the items "products" (from data.domain)' in done.stdout
+    dataset = PreparedDataset.open(tmp_path / "data" / "shop")
+    assert dataset.num_items == len(catalogue) and dataset.domain == "products"
+
+
+def test_every_source_format_has_a_reader():
+    from llara.config.data import SOURCE_FORMATS
+    from llara.data.table_readers import readers
+
+    assert set(readers(TableLayout())) == set(SOURCE_FORMATS) - {"auto", "llara"}

@@ -83,3 +83,37 @@ def test_an_output_folder_with_foreign_files_is_refused_before_training(sequenti
         train_recommender(sequential_task, RecRunConfig(), out, progress=False,
                           log=logged.append)
     assert logged == [] and [p.name for p in out.iterdir()] == ["results.csv"]
+
+
+def test_a_sampled_softmax_learns_the_task_too(sequential_task, tmp_path):
+    """sampled_negatives: the batch's targets and K uniform draws instead of the catalogue."""
+    run = RecRunConfig(model=RecommenderConfig(embedding_dim=32),
+                       train=RecTrainConfig(epochs=6, batch_size=64, lr=5e-3, patience=6,
+                                            sampled_negatives=8))
+    result = train_recommender(sequential_task, run, tmp_path / "ck", progress=False,
+                               log=lambda *_: None)
+    assert result.val_metrics["HitRatio@1"] > 0.5  # chance is 1/20 = 0.05
+    with pytest.raises(Exception, match="train.sampled_negatives"):
+        RecTrainConfig(sampled_negatives=-1)
+
+
+def test_a_sampled_loss_masks_the_rows_own_target_among_the_negatives():
+    from llara.recsys.models import build_recommender
+    from llara.recsys.train import batch_loss
+
+    torch.manual_seed(0)
+    model = build_recommender(RecommenderConfig(embedding_dim=8), 6, 4).eval()  # no dropout
+    history = torch.tensor([[0, 1, 6, 6], [2, 6, 6, 6]])
+    lengths = torch.tensor([2, 1])
+    targets = torch.tensor([3, 3])  # both rows want item 3: each other's column is a hit
+    generator = torch.Generator().manual_seed(1)
+    loss = batch_loss(model, history, lengths, targets, 5, generator)
+    drawn = torch.randint(0, 6, (5,), generator=torch.Generator().manual_seed(1))
+    states = model.encode(history, lengths)
+    table = model.items
+    manual = []
+    for row in range(2):
+        columns = [targets[row].item()] + [c for c in drawn.tolist() if c != 3]
+        logits = states[row] @ table.embedding.weight[columns].T + table.bias[columns]
+        manual.append(-torch.log_softmax(logits, 0)[0])
+    assert torch.allclose(loss, torch.stack(manual).mean(), atol=1e-6)
