@@ -32,8 +32,8 @@ GENRES = ("Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Thriller"
 
 
 def shape(size: int) -> tuple[int, int]:
-    """(users, items) of a log of `size` interactions: 50 a user, items a twentieth of the
-    users (10^7: 2x10^5 users, 10^5 items)."""
+    """(users, items) of a log of `size` interactions: 50 a user, items half the users
+    (10^7: 2x10^5 users, 10^5 items)."""
     users = max(size // PER_USER, 10)
     return users, max(users // 2, 50)
 

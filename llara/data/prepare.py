@@ -50,8 +50,9 @@ class PrepareReport:
     """Where the domain came from: the option, the source, or nowhere (the generic word)."""
 
 
-TRAINING_CHUNK = 1 << 20
-"""Training rows built and written at a time: memory stays bounded whatever the log's size."""
+TRAINING_CELLS = 1 << 23
+"""History cells (rows x max_history) built and written at a time: memory stays bounded
+whatever the log's size and the history's length."""
 
 
 def _user_mask(logs: Logs, names) -> np.ndarray:
@@ -70,13 +71,13 @@ def _evaluation_samples(logs: Logs, users: np.ndarray, config: DataConfig, paddi
 
 def _write_training(path: Path, logs: Logs, owner: np.ndarray, position: np.ndarray,
                     config: DataConfig, padding_id: int, first_id: int) -> None:
-    """The training table, TRAINING_CHUNK rows at a time, numbered from first_id."""
+    """The training table, a bounded chunk of rows at a time, numbered from first_id."""
+    chunk = max(1024, TRAINING_CELLS // config.max_history)
     with atomic_file(path) as tmp, pq.ParquetWriter(
             tmp, sample_schema(config.max_history)) as writer:
-        for low in range(0, len(owner), TRAINING_CHUNK):
-            part = window_rows(logs, owner[low:low + TRAINING_CHUNK],
-                               position[low:low + TRAINING_CHUNK], config.max_history,
-                               padding_id)
+        for low in range(0, len(owner), chunk):
+            part = window_rows(logs, owner[low:low + chunk], position[low:low + chunk],
+                               config.max_history, padding_id)
             part.sample_id = np.arange(first_id + low, first_id + low + len(part))
             writer.write_table(samples_table(part), row_group_size=SAMPLE_ROW_GROUP)
 

@@ -121,9 +121,11 @@ def _read_log(path: Path, sep: str, encoding: str, header: bool,
                               for role, c in wanted.items()},
                 strings_can_be_null=False))
     except (pa.ArrowInvalid, UnicodeDecodeError):
-        for _ in _rows(path, sep, need, encoding, header):  # raises on the first bad line
-            pass
-        raise DataError(path, "unreadable", expected=f"fields separated by {sep!r}") from None
+        # Lines Arrow refuses but these formats allow (more fields, a line of spaces): read
+        # line by line, which also names the first line that is really wrong.
+        rows = [fields for _, fields in _rows(path, sep, need, encoding, header)]
+        return pa.table({role: pa.array([f[index] for f in rows], pa.string())
+                         for role, index in columns.items() if index is not None})
     except (pa.ArrowException, OSError) as err:
         raise DataError(path, f"unreadable ({str(err).splitlines()[0]})") from None
     if table.num_rows == 0:

@@ -64,8 +64,9 @@ class Logs:
     def without(self, removed: np.ndarray, users: np.ndarray) -> "Logs":
         """The logs of `users` ((U,) bool) with every interaction with a `removed` item
         ((num_items,) bool) left out; the other users' logs unchanged."""
-        keep = ~(removed[self.items] & users[self.owners()])
-        owners = self.owners()[keep]
+        owners = self.owners()
+        keep = ~(removed[self.items] & users[owners])
+        owners = owners[keep]
         length = np.bincount(owners, minlength=len(self.users)).astype(np.int64)
         return Logs(self.users, np.cumsum(length) - length, length, self.items[keep],
                     self.ratings[keep])

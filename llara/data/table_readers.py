@@ -55,7 +55,14 @@ def _choose(directory: Path, layout: TableLayout) -> tuple[Path, Path]:
     if log and items:
         return log, items
     logs, item_files = [], []
-    every = {path: column_names(path) for path in table_files(directory)}
+    every, unreadable = {}, []
+    for path in table_files(directory):
+        try:
+            every[path] = column_names(path)
+        except DataError as err:  # another file beside the tables (a JSON document...)
+            unreadable.append(f"{path.name} ({err})")
+    if unreadable and not every:
+        raise DataError(directory, "no readable table file", expected="; ".join(unreadable))
     for role in ("user", "item", "title"):
         name = layout.columns.get(role)
         if name is not None and not any(name in names for names in every.values()):
@@ -121,7 +128,7 @@ def read_items_table(path: Path, layout: TableLayout):
     text = _text_columns(names, layout, {item, title}, path)
     table = read_columns(path, [item, title, *text], text_ids=(item,))
     ids = as_text(table, item, path).to_pylist()
-    raw_titles = as_text_values(table, title)
+    raw_titles = as_text_values(table, title, lists=False)
     empty = [i for i, t in enumerate(raw_titles) if not t]
     if empty:
         raise bad_cell(path, empty[0], title, "empty title", "a title for every item")
@@ -155,7 +162,7 @@ def read_table_folder(directory: Path, layout: TableLayout | None = None,
     user_ids, user_codes, item_codes = log_columns(item_ids, users, items, log_path,
                                                    roles["item"])
     del users, items
-    ratings = as_numbers(table, rating, log_path).astype(np.float32) if rating \
+    ratings = as_numbers(table, rating, log_path, missing=True).astype(np.float32) if rating \
         else np.full(table.num_rows, np.nan, np.float32)
     seconds = as_seconds(table, roles["timestamp"], log_path)
     del table  # the text is no longer needed: free it before the samples are built

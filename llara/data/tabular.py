@@ -12,6 +12,7 @@ the column.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import re
@@ -64,19 +65,30 @@ def _open_text(path: Path):
         else path.open(encoding="utf-8", newline="")
 
 
-def _first_json(path: Path) -> dict:
+JSON_SAMPLE = 1000
+"""JSON lines read to learn each column's type (the first non-null values decide)."""
+
+
+def _json_sample(path: Path) -> list[tuple[int, dict]]:
+    """(line, object) of the first JSON_SAMPLE objects of a JSON lines file."""
+    sample: list[tuple[int, dict]] = []
     try:
         with _open_text(path) as handle:
             for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    value = json.loads(line)
-                    if not isinstance(value, dict):
-                        raise DataError(path, "a line is not a JSON object", line=number,
-                                        expected="one JSON object per line")
-                    return value
+                if not line.strip():
+                    continue
+                value = json.loads(line)
+                if not isinstance(value, dict):
+                    raise DataError(path, "a line is not a JSON object", line=number,
+                                    expected="one JSON object per line")
+                sample.append((number, value))
+                if len(sample) >= JSON_SAMPLE:
+                    break
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(path, f"unreadable JSON lines ({err})") from None
-    raise DataError(path, "file is empty", expected="at least one data row")
+    if not sample:
+        raise DataError(path, "file is empty", expected="at least one data row")
+    return sample
 
 
 def column_names(path: Path) -> list[str]:
@@ -86,14 +98,17 @@ def column_names(path: Path) -> list[str]:
         if kind == "parquet":
             return list(pq.read_schema(path).names)
         if kind == "jsonl":
-            return list(_first_json(path))
+            return list(dict.fromkeys(k for _, row in _json_sample(path) for k in row))
         with _open_text(path) as handle:
-            header = handle.readline().rstrip("\r\n")
+            empty = not handle.readline().strip()
+        if empty:
+            raise DataError(path, "file is empty", expected="a header line naming the columns")
+        # Arrow's own reading of the header (a BOM dropped, quoted names whole), as the
+        # table itself will be read.
+        return list(pcsv.open_csv(pa.input_stream(str(path), compression="detect"),
+                                  parse_options=_csv_options(path)).schema.names)
     except (OSError, UnicodeDecodeError, pa.ArrowException) as err:
-        raise DataError(path, f"unreadable ({err})") from None
-    if not header.strip():
-        raise DataError(path, "file is empty", expected="a header line naming the columns")
-    return [c.strip().strip('"') for c in header.split("\t" if kind == "tsv" else ",")]
+        raise DataError(path, f"unreadable ({str(err).splitlines()[0]})") from None
 
 
 def find_column(names: list[str], role: str, mapping: dict[str, str],
@@ -108,29 +123,59 @@ def find_column(names: list[str], role: str, mapping: dict[str, str],
     return next((keyed[a] for a in ALIASES[role] if a in keyed), None)
 
 
-def _json_type(value) -> pa.DataType | None:
-    if isinstance(value, bool):
-        return pa.bool_()
-    if isinstance(value, (int, float)):
-        return pa.float64()
-    if isinstance(value, str):
+def _json_type(path: Path, name: str, sample: list[tuple[int, dict]],
+               text_id: bool) -> pa.DataType | None:
+    """A JSON column's type from the sample's non-null values: text, whole numbers (int64,
+    exact for long ids), numbers, booleans or lists of text; None for objects (not read).
+    Text and numbers mixed in one column is an error naming the line; ids that are all
+    numbers are read as whole numbers and become text."""
+    kinds: dict[str, int] = {}
+    for line, row in sample:
+        value = row.get(name)
+        if value is None:
+            continue
+        kind = ("bool" if isinstance(value, bool) else "int" if isinstance(value, int) else
+                "float" if isinstance(value, float) else "text" if isinstance(value, str) else
+                "list" if isinstance(value, list) and all(isinstance(v, str) for v in value)
+                else "other")
+        kinds.setdefault(kind, line)
+    numeric = {"int", "float"} & set(kinds)
+    if "text" in kinds and numeric:
+        line = max(kinds["text"], min(kinds[k] for k in numeric))
+        raise DataError(path, "the column holds text and numbers", line=line, column=name,
+                        expected="one kind of value per column")
+    if "other" in kinds or "bool" in kinds and len(kinds) > 1:
+        return None
+    if not kinds or "text" in kinds:
         return pa.string()
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return pa.list_(pa.string())
-    return None  # nested objects are not read
+    if "list" in kinds:
+        return pa.list_(pa.string()) if len(kinds) == 1 else None
+    if "bool" in kinds:
+        return pa.bool_()
+    return pa.int64() if set(kinds) == {"int"} and text_id else pa.float64()
+
+
+def _csv_options(path: Path) -> pcsv.ParseOptions:
+    tsv = file_kind(path) == "tsv"
+    return pcsv.ParseOptions(delimiter="\t" if tsv else ",", quote_char=False if tsv else '"')
 
 
 def _first_row(path: Path, columns: list[str]) -> dict[str, str]:
     """The first data row of a CSV/TSV file, by column name (for choosing read types)."""
-    delimiter = "\t" if file_kind(path) == "tsv" else ","
     with _open_text(path) as handle:
-        header = handle.readline().rstrip("\r\n").split(delimiter)
-        for line in handle:
-            if line.strip():
-                values = line.rstrip("\r\n").split(delimiter)
-                return {n.strip().strip('"'): v.strip().strip('"')
-                        for n, v in zip(header, values) if n.strip().strip('"') in columns}
+        reader = _records(handle, path)
+        header = [n.lstrip("\ufeff") for n in next(reader, [])]
+        for values in reader:
+            if any(v.strip() for v in values):
+                return {n: v.strip() for n, v in zip(header, values) if n in columns}
     return {}
+
+
+def _records(handle, path: Path):
+    """CSV/TSV records as Arrow reads them (quoted fields may span lines)."""
+    if file_kind(path) == "tsv":
+        return csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+    return csv.reader(handle)
 
 
 def read_columns(path: Path, columns: list[str], text_ids: tuple[str, ...] = (),
@@ -155,11 +200,10 @@ def read_columns(path: Path, columns: list[str], text_ids: tuple[str, ...] = (),
             return _read_csv(path, columns, text_ids, ())
         stream = pa.input_stream(str(path), compression="detect")
         if kind == "jsonl":
-            first = _first_json(path)
+            sample = _json_sample(path)
             fields = []
             for name in columns:
-                kind_of = pa.string() if name in text_ids and not isinstance(
-                    first.get(name), (int, float)) else _json_type(first.get(name))
+                kind_of = _json_type(path, name, sample, name in text_ids)
                 if kind_of is not None:
                     fields.append(pa.field(name, kind_of))
             table = pjson.read_json(stream, parse_options=pjson.ParseOptions(
@@ -178,9 +222,7 @@ def _read_csv(path: Path, columns: list[str], ids: tuple[str, ...],
              for c in columns}
     try:
         return pcsv.read_csv(
-            pa.input_stream(str(path), compression="detect"),
-            parse_options=pcsv.ParseOptions(delimiter="\t" if kind == "tsv" else ",",
-                                            quote_char=False if kind == "tsv" else '"'),
+            pa.input_stream(str(path), compression="detect"), parse_options=_csv_options(path),
             convert_options=pcsv.ConvertOptions(
                 include_columns=columns, column_types=types,
                 strings_can_be_null=False, quoted_strings_can_be_null=False))
@@ -189,13 +231,27 @@ def _read_csv(path: Path, columns: list[str], ids: tuple[str, ...],
 
 
 def line_of(path: Path, row: int, header: bool = True, encoding: str = "utf-8") -> int | None:
-    """The file line of data row `row` (0-based; blank lines are not rows): None for Parquet
-    (the message says the row)."""
-    if file_kind(path) == "parquet":
+    """The file line where data row `row` (0-based; blank lines are not rows) starts: None for
+    Parquet (the message says the row). CSV/TSV records are counted as Arrow reads them (a
+    quoted field may span lines); other files line by line."""
+    kind = file_kind(path)
+    if kind == "parquet":
         return None
-    seen = -1 if header else 0
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rt", encoding=encoding, newline="") as handle:
+        if kind in ("csv", "tsv"):
+            reader, seen, start = _records(handle, path), -1 if header else 0, 1
+            for values in reader:
+                if seen == -1:
+                    seen, start = 0, reader.line_num + 1
+                    continue
+                if any(v.strip() for v in values):
+                    if seen == row:
+                        return start
+                    seen += 1
+                start = reader.line_num + 1
+            return None
+        seen = -1 if header else 0
         for number, line in enumerate(handle, start=1):
             if seen == -1:
                 seen = 0
@@ -261,25 +317,38 @@ def as_ids(table: pa.Table, column: str, path: Path, **where) -> pa.DictionaryAr
     return pc.dictionary_encode(as_text(table, column, path, **where))
 
 
-def as_numbers(table: pa.Table, column: str, path: Path, **where) -> np.ndarray:
-    """(N,) float64 of a numeric column; text that is not a finite number names its line."""
+def as_numbers(table: pa.Table, column: str, path: Path, missing: bool = False,
+               **where) -> np.ndarray:
+    """(N,) float64 of a numeric column; text that is not a finite number names its line.
+    `missing`: an empty or null cell is NaN (an optional value such as a rating)."""
     values = table[column].combine_chunks()
-    if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
-        values = pc.cast(values, pa.string())
+    text = not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type))
+    if text:
+        values = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
+        if missing:
+            values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+    absent = pc.is_null(values).to_numpy(zero_copy_only=False) if missing \
+        else np.zeros(len(values), bool)
+    if text:
         try:
-            values = pc.cast(pc.utf8_trim_whitespace(values), pa.float64())
+            values = pc.cast(values, pa.float64())
         except pa.ArrowInvalid:
-            text = values.to_pylist()
-            row = next(i for i, v in enumerate(text) if not _is_number(v))
-            raise bad_cell(path, row, column, f"{text[row]!r} is not a number",
-                           "a finite number", **where) from None
+            cells = values.to_pylist()
+            row = next((i for i, v in enumerate(cells) if not absent[i] and not _is_number(v)),
+                       None)
+            if row is not None:
+                raise bad_cell(path, row, column, f"{cells[row]!r} is not a number",
+                               "a finite number", **where) from None
+            # each cell reads alone (Python's float is more lenient than Arrow's)
+            values = pa.array([None if a else float(v) for v, a in zip(cells, absent)],
+                              pa.float64())
     numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
-    bad = ~np.isfinite(numbers)
+    bad = ~np.isfinite(numbers) & ~absent
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise bad_cell(path, row, column, f"{values[row].as_py()!r} is not a number",
                        "a finite number", **where)
-    return numbers
+    return np.where(absent, np.nan, numbers)
 
 
 def _is_number(text) -> bool:
@@ -298,17 +367,27 @@ def as_seconds(table: pa.Table, column: str, path: Path, **where) -> np.ndarray:
         return _present(nanos, path, column, where) / 1e9
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         trimmed = pc.utf8_trim_whitespace(values)
+        if trimmed.null_count:
+            row = int(np.flatnonzero(pc.is_null(trimmed).to_numpy(zero_copy_only=False))[0])
+            raise bad_cell(path, row, column, "no time", "a time in every row", **where)
         numeric = pc.fill_null(pc.match_substring_regex(
             trimmed, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"), False)
         if not pc.all(numeric).as_py():
-            for unit in (pa.timestamp("ns", tz="UTC"), pa.timestamp("ns")):
-                try:
-                    nanos = pc.cast(pc.cast(trimmed, unit), pa.int64())
-                    return _present(nanos, path, column, where) / 1e9
-                except pa.ArrowInvalid:
-                    continue
+            # Times with an offset (or Z) and times without (taken as UTC), apart.
+            zoned = pc.fill_null(pc.match_substring_regex(
+                trimmed, r"(Z|z|[+-]\d\d(:?\d\d)?)$"), False).to_numpy(zero_copy_only=False)
+            nanos = np.zeros(len(trimmed), np.float64)
+            try:
+                for part, unit in ((zoned, pa.timestamp("ns", tz="UTC")),
+                                   (~zoned, pa.timestamp("ns"))):
+                    if part.any():
+                        cast = pc.cast(pc.cast(trimmed.filter(pa.array(part)), unit), pa.int64())
+                        nanos[part] = _present(cast, path, column, where)
+                return nanos / 1e9
+            except pa.ArrowInvalid:
+                pass
             text = trimmed.to_pylist()
-            row = next(i for i, v in enumerate(text) if not _is_time(v))
+            row = next((i for i, v in enumerate(text) if not _is_time(v)), 0)
             raise bad_cell(path, row, column, f"{text[row]!r} is not a time",
                            "epoch seconds, epoch milliseconds or ISO 8601 "
                            "(2024-01-31T12:00:00Z)", **where)
@@ -337,11 +416,12 @@ def _is_time(text) -> bool:
     return _is_number(text)
 
 
-def as_text_values(table: pa.Table, column: str) -> list[str]:
-    """A text column as one string per row: lists joined by ', ', `|` lists too, nulls ''."""
+def as_text_values(table: pa.Table, column: str, lists: bool = True) -> list[str]:
+    """A text column as one string per row, nulls ''; with `lists`, list values and `|`
+    separated ones (MovieLens genres) joined by ', '."""
     values = table[column].combine_chunks()
     if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
         return [", ".join(str(v) for v in row if v) if row else ""
                 for row in values.to_pylist()]
     text = pc.fill_null(pc.cast(values, pa.string()), "")
-    return [v.replace("|", ", ").strip() for v in text.to_pylist()]
+    return [(v.replace("|", ", ") if lists else v).strip() for v in text.to_pylist()]

@@ -93,6 +93,16 @@ class LLaRA(nn.Module):
         # Warm items read by their content in every training slot (cold.newest_warm).
         self.register_buffer("stand_ins", None if stand_ins is None else
                              stand_ins.detach().bool().clone(), persistent=False)  # (N,)
+        # Training reads the stand-ins by their content in the user state too (a copy of the
+        # recommender whose stand-in rows hold their content vectors); validation and ranking
+        # read the recommender as it is.
+        self.training_encoder = None
+        if user_encoder is not None and stand_ins is not None and content_vectors is not None:
+            from llara.recsys.content_map import encoder_with_rows  # recsys imports this module
+
+            self.training_encoder = encoder_with_rows(user_encoder, stand_ins,
+                                                      content_vectors[stand_ins])
+            self.training_encoder.requires_grad_(False)
         if user_encoder is not None:
             user_encoder.requires_grad_(False)
         history, candidate, user = tokenizer.convert_tokens_to_ids(
@@ -108,8 +118,9 @@ class LLaRA(nn.Module):
 
     def train(self, mode: bool = True) -> "LLaRA":
         super().train(mode)
-        if self.user_encoder is not None:
-            self.user_encoder.eval()  # frozen: no dropout in the user state
+        for encoder in (self.user_encoder, self.training_encoder):
+            if encoder is not None:
+                encoder.eval()  # frozen: no dropout in the user state
         return self
 
     def history_items(self, input_ids: torch.Tensor, slot_items: torch.Tensor
@@ -136,8 +147,10 @@ class LLaRA(nn.Module):
         through the projector item vectors learn on, would swamp the prompt; its direction is
         what ranks items."""
         history, lengths = self.history_items(input_ids, slot_items)
+        encoder = self.training_encoder if self.training and self.training_encoder is not None \
+            else self.user_encoder
         with torch.no_grad(), torch.autocast(history.device.type, enabled=False):
-            states = self.user_encoder.encode(history, lengths.clamp(min=1)).float()
+            states = encoder.encode(history, lengths.clamp(min=1)).float()
             return states / states.norm(dim=1, keepdim=True).clamp(min=1e-6) * self.user_scale
 
     @property

@@ -127,16 +127,21 @@ def with_content_rows(table: torch.Tensor, path: ColdPath) -> torch.Tensor:
     return torch.where(path.cold[:, None], path.vectors.to(table.dtype), table)
 
 
-def encoder_with_content_rows(encoder: torch.nn.Module, path: ColdPath,
-                              stand_ins: bool = False) -> torch.nn.Module:
-    """A copy of the frozen recommender whose cold items' embedding rows (and, with
-    `stand_ins`, those of the training stand-ins) hold their content vectors, so that the user
-    state it computes for the LLM reads a new item in a history as the slots do (the padding
-    row and every other row unchanged)."""
+def encoder_with_rows(encoder: torch.nn.Module, items: torch.Tensor,
+                      vectors: torch.Tensor) -> torch.nn.Module:
+    """A copy of the frozen recommender whose embedding rows of `items` ((N,) bool) hold
+    `vectors` ((M, E), in the order of the items), the padding row and every other row
+    unchanged."""
     patched = copy.deepcopy(encoder)
     weight = patched.items.embedding.weight  # (N + 1, E)
-    read = path.cold if not stand_ins or path.stand_ins is None else path.cold | path.stand_ins
     with torch.no_grad():
-        rows = read.nonzero()[:, 0]
-        weight[rows.to(weight.device)] = path.vectors[rows].to(weight)
+        rows = items.nonzero()[:, 0]
+        weight[rows.to(weight.device)] = vectors.to(weight)
     return patched
+
+
+def encoder_with_content_rows(encoder: torch.nn.Module, path: ColdPath) -> torch.nn.Module:
+    """A copy of the frozen recommender whose cold items' embedding rows hold their content
+    vectors, so that the user state it computes for the LLM reads a new item in a history
+    as the slots do."""
+    return encoder_with_rows(encoder, path.cold, path.vectors[path.cold])

@@ -144,8 +144,8 @@ def run_inputs(config: FinetuneConfig, device: str, cache_dir, log,
         cold = cold_path(ContentIndex.from_dataset(dataset, config.cold.min_df), table,
                          cold_items, config.cold.ridge, stand_ins(config, dataset, cold_items))
         table = with_content_rows(table, cold)
-        if encoder is not None:  # stand-ins read by content in training's user states only
-            encoder = encoder_with_content_rows(encoder, cold, stand_ins=not inference)
+        if encoder is not None:
+            encoder = encoder_with_content_rows(encoder, cold)
     llm, tokenizer = load_llm(resolve_llm(config.llm, cache_dir, log),
                               base_dtype(config.train.precision, device),
                               extra_text=titles, layers=config.llm_layers)

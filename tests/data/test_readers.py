@@ -77,3 +77,15 @@ def test_short_row_says_what_was_expected(tmp_path):
 
 def test_unrecognised_folder(tmp_path):
     _expect(tmp_path, "cannot tell the raw format")
+
+
+def test_lines_arrow_refuses_but_the_formats_allow_still_read(tmp_path):
+    """A trailing tab or an extra field in u.data, a line of spaces: read as before."""
+    raw = write_ml100k(tmp_path, ROWS, 12)
+    lines = (raw / "u.data").read_text().splitlines()
+    lines[0] += "\t"
+    lines[1] += "\textra"
+    lines.insert(2, "   ")
+    (raw / "u.data").write_text("\n".join(lines) + "\n")
+    data = read_raw(raw)
+    assert [data.item_ids[i] for i in data.items] == [str(i) for _, i, *_ in ROWS]

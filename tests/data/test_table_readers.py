@@ -257,3 +257,67 @@ def test_every_source_format_has_a_reader():
     from llara.data.table_readers import readers
 
     assert set(readers(TableLayout())) == set(SOURCE_FORMATS) - {"auto", "llara"}
+
+
+def test_json_ids_stay_exact_and_a_null_first_value_is_no_problem(tmp_path):
+    """Long numeric ids (Steam's 17 digits) stay distinct; a null in the first row does not
+    decide a column's type; text and numbers mixed in one column name the line."""
+    write_table(tmp_path / "items.jsonl", ["item_id", "title", "store"],
+                [(1, "Game 1", None), (2, "Game 2", "Valve")])
+    rows = [(76561197960287930, 1, START, None), (76561197960287931, 2, START + 1, 4.0),
+            (76561197960287930, 2, START + 2, 5.0)]
+    write_table(tmp_path / "log.jsonl", ["user_id", "item_id", "timestamp", "rating"], rows)
+    raw = read_raw(tmp_path)
+    assert sorted(raw.user_ids) == ["76561197960287930", "76561197960287931"]
+    assert raw.extras == ["", "store: Valve"] and np.isnan(raw.ratings[0])
+    write_table(tmp_path / "log.jsonl", ["user_id", "item_id", "timestamp"],
+                [("a", 1, START), ("b", "2", START + 1)])
+    with pytest.raises(DataError, match="text and numbers") as info:
+        read_raw(tmp_path)
+    assert info.value.line == 2 and info.value.column == "item_id"
+
+
+def test_headers_as_spreadsheets_write_them(tmp_path):
+    """A byte-order mark and spaces after the commas, as Excel and hand edits leave them."""
+    catalogue, events = shop_log()
+    write_table(tmp_path / "items.csv", ["item_id", "title"], [c[:2] for c in catalogue])
+    text = "\ufeffuser_id, item_id, timestamp\n" + "".join(
+        f"{u},{i},{iso(t)}\n" for u, i, t, _ in events)
+    (tmp_path / "log.csv").write_text(text, encoding="utf-8")
+    raw = read_raw(tmp_path)
+    assert [raw.item_ids[i] for i in raw.items] == [e[1] for e in events]
+
+
+def test_a_quoted_field_over_several_lines_keeps_line_numbers_right(tmp_path):
+    catalogue, _ = shop_log()
+    write_table(tmp_path / "items.csv", ["item_id", "title"], [c[:2] for c in catalogue])
+    (tmp_path / "log.csv").write_text(
+        "user_id,item_id,timestamp,review\n"
+        'u1,sku-001,2024-01-01T00:00:00Z,"two\nlines"\n'
+        "u1,sku-002,2024-01-01T01:00:00Z,ok\n"
+        "u1,nope,2024-01-01T02:00:00Z,ok\n")
+    with pytest.raises(DataError, match="unknown item id 'nope'") as info:
+        read_raw(tmp_path)
+    assert info.value.line == 5
+
+
+def test_times_with_and_without_an_offset_mix(tmp_path):
+    _, events = shop_log()
+    forms = [iso, lambda t: iso(t).replace("T", " ").rstrip("Z")]
+    rows = [(u, i, forms[n % 2](t), r) for n, (u, i, t, r) in enumerate(events)]
+    catalogue, _ = shop_log()
+    write_table(tmp_path / "items.csv", ["item_id", "title"], [c[:2] for c in catalogue])
+    write_table(tmp_path / "log.csv", ["user_id", "item_id", "timestamp", "rating"], rows)
+    assert np.array_equal(read_raw(tmp_path).timestamps, [e[2] for e in events])
+
+
+def test_a_folder_with_another_json_document_still_finds_its_tables(tmp_path):
+    folder = write_shop(tmp_path)
+    (folder / "notes.json").write_text('{\n  "about": "a pretty-printed document"\n}\n')
+    assert len(read_raw(folder).items) == len(shop_log()[1])
+
+
+def test_file_options_are_plain_names():
+    for option in ("log_file", "item_file"):
+        with pytest.raises(ConfigError, match=f"data.{option}"):
+            DataConfig(**{option: "../elsewhere.csv"})

@@ -117,3 +117,24 @@ def test_a_sampled_loss_masks_the_rows_own_target_among_the_negatives():
         logits = states[row] @ table.embedding.weight[columns].T + table.bias[columns]
         manual.append(-torch.log_softmax(logits, 0)[0])
     assert torch.allclose(loss, torch.stack(manual).mean(), atol=1e-6)
+
+
+def test_other_rows_targets_are_negatives_in_a_sampled_loss():
+    from llara.recsys.models import build_recommender
+    from llara.recsys.train import batch_loss
+
+    torch.manual_seed(0)
+    model = build_recommender(RecommenderConfig(embedding_dim=8), 6, 4).eval()  # no dropout
+    history = torch.tensor([[0, 1, 6, 6], [2, 6, 6, 6]])
+    lengths = torch.tensor([2, 1])
+    targets = torch.tensor([3, 4])
+    loss = batch_loss(model, history, lengths, targets, 3, torch.Generator().manual_seed(2))
+    drawn = torch.randint(0, 6, (3,), generator=torch.Generator().manual_seed(2)).tolist()
+    states, table = model.encode(history, lengths), model.items
+    manual = []
+    for row in range(2):
+        own = targets[row].item()
+        columns = [own] + [c for c in [*targets.tolist(), *drawn] if c != own]
+        logits = states[row] @ table.embedding.weight[columns].T + table.bias[columns]
+        manual.append(-torch.log_softmax(logits, 0)[0])
+    assert torch.allclose(loss, torch.stack(manual).mean(), atol=1e-6)

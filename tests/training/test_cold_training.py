@@ -205,13 +205,21 @@ def test_newest_warm_items_stand_in_for_new_ones_in_training_only(cold_inputs, t
         model.eval()
         plain = model.embed(ids, torch.tensor([slots]), hybrid=True)
         assert torch.allclose(hybrid, plain) != swapped  # stand-ins: content in training
-    # The training user state reads stand-ins by content; the ranking one by their rows.
-    ranking = run_inputs(config, "cpu", None, lambda *_: None, inference=True)
-    rows = inputs.user_encoder.items.embedding.weight
-    ranked = ranking.user_encoder.items.embedding.weight
+    # Training's user state reads stand-ins by content; validation's and ranking's by their
+    # rows (the run's one recommender copy, as a checkpoint loads it).
+    rows = model.training_encoder.items.embedding.weight
+    ranked = model.user_encoder.items.embedding.weight
     assert torch.allclose(rows[stand_in], inputs.cold.vectors[stand_in])
     assert torch.equal(ranked[stand_in], table[stand_in])
     assert torch.equal(rows[other], ranked[other])
+    ranking = run_inputs(config, "cpu", None, lambda *_: None, inference=True)
+    assert torch.equal(ranking.user_encoder.items.embedding.weight, ranked)
+    states = {}
+    for mode in (True, False):
+        model.train(mode)
+        states[mode] = model.user_states(torch.tensor([[model.history_token] * 2]),
+                                         torch.tensor([[stand_in, other]]))
+    assert not torch.allclose(states[True], states[False])
 
 
 def test_newest_warm_needs_first_interaction_times(cold_inputs, tmp_path):
