@@ -227,10 +227,12 @@ def main() -> None:
                 result = json.loads(done.stdout.strip().splitlines()[-1])
             results.append(result)
             print(json.dumps(result), flush=True)
-    print(f"\n| step | interactions | seconds | peak GiB |\n|---|---|---|---|")
+    print("\n| step | interactions | seconds | peak GiB | figures |\n|---|---|---|---|---|")
+    shown = ("step", "size", "seconds", "peak_gib")
     for r in results:
+        figures = ", ".join(f"{k} {v}" for k, v in r.items() if k not in shown)
         print(f"| {r['step']} | {r['size']:.0e} | {r.get('seconds', 'failed')} | "
-              f"{r.get('peak_gib', '-')} |")
+              f"{r.get('peak_gib', '-')} | {figures} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

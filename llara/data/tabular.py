@@ -216,7 +216,6 @@ def read_columns(path: Path, columns: list[str], text_ids: tuple[str, ...] = (),
 
 def _read_csv(path: Path, columns: list[str], ids: tuple[str, ...],
               numbers: tuple[str, ...]) -> pa.Table:
-    kind = file_kind(path)
     types = {c: pa.float64() if c in numbers else
              pa.dictionary(pa.int32(), pa.string()) if c in ids else pa.string()
              for c in columns}
