@@ -174,7 +174,7 @@ def step_shards(work: Path, size: int) -> dict:
     config = apply_overrides(FinetuneConfig(
         llm="smollm2-135m", data_dir=str(work / f"data-{size}"),
         rec_checkpoint=str(work / f"sasrec-{size}"), output_dir=str(work / f"run-{size}")),
-        ["train.max_train_samples=10000", "shards.splits=[train]"])
+        ["train.max_train_samples=10000", "shards.limit=10000", "shards.splits=[train]"])
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
              configure_logging=False, log_to_driver=False)
     started = time.perf_counter()
