@@ -23,7 +23,8 @@ from llara.config import FinetuneConfig
 from llara.data import PreparedDataset, check_sample_file
 from llara.model import load_tokenizer, resolve_llm
 from llara.training import (ORDER_COLUMN, SHARD_FILES, SHARD_FORMAT, ShardManifest, ShardSpec,
-                            loaded_inputs, order_boundaries, shard_key, tokenize_shard_batch,
+                            loaded_inputs, order_boundaries, order_cutoff, rows_up_to,
+                            shard_key, tokenize_shard_batch,
                             with_training_order, write_shard)
 
 from .session import read_parquet
@@ -103,10 +104,20 @@ def _write_split(config: FinetuneConfig, dataset, llm: str, split: str, epoch: i
         # order first, so any prefix is a random sample (the local loop draws one too).
         stream = stream.map_batches(with_training_order, fn_args=(config.shards.seed, epoch),
                                     batch_format="pyarrow", num_cpus=0.5)
+        upper = 2**63
+        if config.shards.limit:
+            # Only the epoch's first `limit` rows are kept: the rest leave before the sort,
+            # which then costs what the limit does, not the whole table.
+            cutoff = order_cutoff(config.shards.seed, epoch, pq.read_table(
+                source, columns=["sample_id"])["sample_id"].to_numpy(), config.shards.limit)
+            if cutoff is not None:
+                stream = stream.map_batches(rows_up_to, fn_args=(cutoff,),
+                                            batch_format="pyarrow", num_cpus=0.5)
+                upper = cutoff + 1
         # At least 2 ranges: Ray reads no boundaries at all as "sample 200 partitions",
         # which cost a one-row-group table 5 s of tiny tasks.
         stream = stream.sort([ORDER_COLUMN, "sample_id"],
-                             boundaries=order_boundaries(max(2, meta.num_row_groups)))
+                             boundaries=order_boundaries(max(2, meta.num_row_groups), upper))
         stream = stream.drop_columns([ORDER_COLUMN])
     # No more tasks at once than blocks to read. The sort's partitions hold about equal
     # shares of the rows, so a limit reaches at least this many.

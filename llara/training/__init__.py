@@ -18,8 +18,8 @@ from llara.training.progress import MetricsFollower, training_progress
 from llara.training.schedule import TrainingClock, learning_rate_factor
 from llara.training.shard_key import shard_key, changed_keys, tokenizer_fingerprint
 from llara.training.shards import (SHARD_FILES, SHARD_FORMAT, SHARD_SCHEMA, ShardSpec, template_choice,
-                                   ORDER_COLUMN, order_boundaries, training_order,
-                                   with_training_order,
+                                   ORDER_COLUMN, order_boundaries, order_cutoff, rows_up_to,
+                                   training_order, with_training_order,
                                    shard_table, ShardTokenizer, tokenize_shard_batch,
                                    loaded_inputs,
                                    write_shard, prompts_from_rows,
@@ -84,6 +84,8 @@ __all__ = [
     "ORDER_COLUMN",
     "training_order",
     "order_boundaries",
+    "order_cutoff",
+    "rows_up_to",
     "with_training_order",
     "shard_table",
     "ShardTokenizer",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
@@ -120,10 +121,25 @@ def training_order(seed: int, epoch: int, sample_ids: np.ndarray) -> np.ndarray:
     return (x >> np.uint64(1)).astype(np.int64)  # 63 bits: a signed column sorts the same
 
 
-def order_boundaries(parts: int) -> list[int]:
-    """Range boundaries that cut training_order's (uniform) keys into `parts` equal ranges:
-    a sort then needs no sampling pass and no more partitions than the table has blocks."""
-    return [round(i * 2**63 / parts) for i in range(1, parts)]
+def order_boundaries(parts: int, upper: int = 2**63) -> list[int]:
+    """Range boundaries that cut training_order's (uniform) keys below `upper` into `parts`
+    equal ranges: a sort then needs no sampling pass and no more partitions than the table has
+    blocks."""
+    return [round(i * upper / parts) for i in range(1, parts)]
+
+
+def order_cutoff(seed: int, epoch: int, sample_ids: np.ndarray, limit: int) -> int | None:
+    """The `limit`-th smallest training_order key of an epoch (None when every row is kept):
+    rows above it are not in the epoch's first `limit`, so they need not be sorted at all."""
+    if limit >= len(sample_ids):
+        return None
+    keys = training_order(seed, epoch, sample_ids)
+    return int(np.partition(keys, limit - 1)[limit - 1])
+
+
+def rows_up_to(table: pa.Table, cutoff: int) -> pa.Table:
+    """The rows of `table` (with ORDER_COLUMN) whose key is at most `cutoff`."""
+    return table.filter(pc.less_equal(table[ORDER_COLUMN], pa.scalar(cutoff, pa.int64())))
 
 
 def with_training_order(table: pa.Table, seed: int, epoch: int) -> pa.Table:

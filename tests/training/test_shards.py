@@ -85,3 +85,21 @@ def test_a_manifest_names_only_files_inside_its_folder(tmp_path):
         with pytest.raises(DataError, match=problem):
             ShardManifest.read(tmp_path)
         assert ShardManifest.found(tmp_path) is None
+
+
+def test_the_cutoff_keeps_exactly_an_epochs_first_rows():
+    """A limited build drops the rows past the epoch's first `limit` before sorting: what
+    stays is that prefix, whatever the limit."""
+    import pyarrow as pa
+
+    from llara.training.shards import (ORDER_COLUMN, order_cutoff, rows_up_to, training_order,
+                                       with_training_order)
+
+    ids = np.random.default_rng(0).permutation(5000)
+    table = with_training_order(pa.table({"sample_id": ids}), 3, 1)
+    first = ids[np.argsort(training_order(3, 1, ids), kind="stable")]
+    for limit in (1, 17, 4999):
+        kept = rows_up_to(table, order_cutoff(3, 1, ids, limit))
+        kept = kept.sort_by([(ORDER_COLUMN, "ascending")])["sample_id"].to_numpy()
+        assert np.array_equal(kept, first[:limit])
+    assert order_cutoff(3, 1, ids, 5000) is None
