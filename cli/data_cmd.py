@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from llara.common import ConfigError, DataError
-from llara.config import DataConfig
+from llara.config import DataConfig, Override
 from llara.data import (DATASETS, PrepareReport, ReleasedReport, fetch_dataset, holdout_split,
                         import_released, is_released, prepare_dataset)
 
@@ -129,8 +129,6 @@ def prepare(source: str = typer.Argument(..., help="A dataset name from `llara d
 
 def _column_override(text: str):
     """--column ROLE=NAME -> the override of data.columns.ROLE (NAME verbatim)."""
-    from llara.config.io import Override
-
     role, sep, name = text.partition("=")
     if not sep or not role.strip() or not name.strip():
         raise ConfigError(f"invalid '--column {text}': expected ROLE=NAME, e.g. "

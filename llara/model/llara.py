@@ -7,6 +7,7 @@ embedding is replaced by projector(item_embedding(item)), in the order the slots
 from __future__ import annotations
 
 import contextlib
+import copy
 from pathlib import Path
 
 import torch
@@ -58,6 +59,18 @@ def adapter_inputs_uncast(model: nn.Module) -> nn.Module:
     return model
 
 
+def encoder_with_rows(encoder: nn.Module, items: torch.Tensor, vectors: torch.Tensor) -> nn.Module:
+    """A copy of the frozen recommender whose embedding rows of `items` ((N,) bool) hold
+    `vectors` ((M, E), in the order of the items), the padding row and every other row
+    unchanged."""
+    patched = copy.deepcopy(encoder)
+    weight = patched.items.embedding.weight  # (N + 1, E)
+    with torch.no_grad():
+        rows = items.nonzero()[:, 0]
+        weight[rows.to(weight.device)] = vectors.to(weight)
+    return patched
+
+
 class LLaRA(nn.Module):
     """The LLM (with LoRA), the projector, the frozen recommender's item table and, where the
     run reads it, the frozen recommender itself (its user state), and the ranking head."""
@@ -98,7 +111,6 @@ class LLaRA(nn.Module):
         # read the recommender as it is.
         self.training_encoder = None
         if user_encoder is not None and stand_ins is not None and content_vectors is not None:
-            from llara.recsys.content_map import encoder_with_rows  # recsys imports this module
 
             self.training_encoder = encoder_with_rows(user_encoder, stand_ins,
                                                       content_vectors[stand_ins])

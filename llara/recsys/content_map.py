@@ -9,13 +9,13 @@ from the inputs its digests bind it to.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from llara.model.llara import encoder_with_rows
 from llara.recsys.content import ContentIndex, gather_rows
 
 CG_STEPS = 500
@@ -125,19 +125,6 @@ def newest_warm_items(first_seen: np.ndarray, cold: np.ndarray, share: float) ->
 def with_content_rows(table: torch.Tensor, path: ColdPath) -> torch.Tensor:
     """(N, E) the table with every cold item's row replaced by its content vector."""
     return torch.where(path.cold[:, None], path.vectors.to(table.dtype), table)
-
-
-def encoder_with_rows(encoder: torch.nn.Module, items: torch.Tensor,
-                      vectors: torch.Tensor) -> torch.nn.Module:
-    """A copy of the frozen recommender whose embedding rows of `items` ((N,) bool) hold
-    `vectors` ((M, E), in the order of the items), the padding row and every other row
-    unchanged."""
-    patched = copy.deepcopy(encoder)
-    weight = patched.items.embedding.weight  # (N + 1, E)
-    with torch.no_grad():
-        rows = items.nonzero()[:, 0]
-        weight[rows.to(weight.device)] = vectors.to(weight)
-    return patched
 
 
 def encoder_with_content_rows(encoder: torch.nn.Module, path: ColdPath) -> torch.nn.Module:
