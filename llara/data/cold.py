@@ -34,6 +34,13 @@ def first_interactions(items: np.ndarray, timestamps: np.ndarray, num_items: int
     return first
 
 
+def newest(items: np.ndarray, first_seen: np.ndarray, count: int) -> np.ndarray:
+    """The `count` of `items` with the latest first interactions, newest first (ties: the
+    higher id first)."""
+    order = np.lexsort((-items, -first_seen[items]))
+    return items[order[:count]]
+
+
 def choose_cold_items(first_seen: np.ndarray, fraction: float, by: str, seed: int) -> np.ndarray:
     """Sorted ids of round(fraction * catalogue) cold items: the latest first interactions
     (ties broken by id, the higher first) or a seeded random choice. Items no one chose are
@@ -48,8 +55,7 @@ def choose_cold_items(first_seen: np.ndarray, fraction: float, by: str, seed: in
     if count == 0:
         return np.zeros(0, np.int64)
     if by == "newest":
-        order = np.lexsort((-seen, -first_seen[seen]))  # newest first, higher id first on ties
-        chosen = seen[order[:count]]
+        chosen = newest(seen, first_seen, count)
     else:
         chosen = np.random.default_rng(seed).choice(seen, size=count, replace=False)
     return np.sort(chosen).astype(np.int64)

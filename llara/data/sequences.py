@@ -52,14 +52,14 @@ class Logs:
                     np.asarray(raw.items, np.int64)[order],
                     np.asarray(raw.ratings, np.float32)[order])
 
-    def positions(self) -> np.ndarray:
-        """(I,) each interaction's place in its user's log."""
-        owner = np.repeat(np.arange(len(self.users)), self.length)
-        return np.arange(len(self.items)) - self.start[owner]
-
     def owners(self) -> np.ndarray:
         """(I,) each interaction's user index."""
         return np.repeat(np.arange(len(self.users)), self.length)
+
+    def placement(self) -> tuple[np.ndarray, np.ndarray]:
+        """(I,) each interaction's user index and (I,) its place in that user's log."""
+        owners = self.owners()
+        return owners, np.arange(len(self.items)) - self.start[owners]
 
     def without(self, removed: np.ndarray, users: np.ndarray) -> "Logs":
         """The logs of `users` ((U,) bool) with every interaction with a `removed` item
@@ -102,7 +102,7 @@ def training_rows(logs: Logs, users: np.ndarray, min_history: int) -> tuple[np.n
                                                                            np.ndarray]:
     """(owner, position) of every interaction of `users` ((U,) bool) with at least
     min_history items before it, user by user, oldest first."""
-    positions, owners = logs.positions(), logs.owners()
+    owners, positions = logs.placement()
     keep = users[owners] & (positions >= min_history)
     return owners[keep], positions[keep]
 
@@ -113,7 +113,7 @@ def final_rows(logs: Logs, users: np.ndarray, min_history: int, count: int = 1,
     users), each with at least min_history items before it; count 1 is the final interaction
     alone. `also`: (num_items,) bool, items whose every earlier interaction is a target too
     (the cold-item protocol's cold rows). User by user, oldest first."""
-    positions, owners = logs.positions(), logs.owners()
+    owners, positions = logs.placement()
     first = np.maximum(min_history, logs.length - count)[owners]  # (I,)
     keep = users[owners] & (positions >= min_history) & (positions >= first)
     if also is not None:

@@ -77,21 +77,24 @@ def _choose(directory: Path, layout: TableLayout) -> tuple[Path, Path]:
             logs.append(path)
         elif item and (has["title"] or mapped["title"]):
             item_files.append(path)
-    log = log or _one(directory, logs, "interaction log", "user and item columns",
+    log = log or _one(directory, logs, every, "interaction log", "user and item columns",
                       "log_file")
-    items = items or _one(directory, item_files, "item file",
+    items = items or _one(directory, item_files, every, "item file",
                           "item and title columns, no user column", "item_file")
     return log, items
 
 
-def _one(directory: Path, found: list[Path], what: str, columns: str, option: str) -> Path:
+def _one(directory: Path, found: list[Path], every: dict[Path, list[str]], what: str,
+         columns: str, option: str) -> Path:
+    """The one file found, else an error listing the candidates, or every readable table
+    file's columns (`every`, as already read) when there is none."""
     if len(found) == 1:
         return found[0]
     if found:
         seen = ", ".join(p.name for p in found)
     else:
-        seen = "; ".join(f"{p.name}: {', '.join(column_names(p))}"
-                         for p in table_files(directory)) or "no table file"
+        seen = "; ".join(f"{p.name}: {', '.join(names)}"
+                         for p, names in every.items()) or "no table file"
     raise DataError(directory, f"found {len(found)} {what}s ({seen})",
                     expected=f"one table file with {columns}; name the file with --set "
                     f"{option}=NAME, a column with --column ROLE=NAME")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from llara.data.cold import newest
 from llara.model.llara import encoder_with_rows
 from llara.recsys.content import ContentIndex, gather_rows
 
@@ -116,9 +117,7 @@ def newest_warm_items(first_seen: np.ndarray, cold: np.ndarray, share: float) ->
     warm = np.flatnonzero(~cold & np.isfinite(first_seen))
     count = int(round(share * len(warm)))
     chosen = np.zeros(len(cold), bool)
-    if count:
-        order = np.lexsort((-warm, -first_seen[warm]))  # newest first
-        chosen[warm[order[:count]]] = True
+    chosen[newest(warm, first_seen, count)] = True
     return chosen
 
 
