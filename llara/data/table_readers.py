@@ -131,6 +131,11 @@ def read_items_table(path: Path, layout: TableLayout):
     text = _text_columns(names, layout, {item, title}, path)
     table = read_columns(path, [item, title, *text], text_ids=(item,))
     ids = as_text(table, item, path).to_pylist()
+    seen: dict[str, int] = {}
+    for row, value in enumerate(ids):
+        if seen.setdefault(value, row) != row:
+            raise bad_cell(path, row, item, f"item id {value!r} is listed a second time",
+                           "one line per item")
     raw_titles = as_text_values(table, title, lists=False)
     empty = [i for i, t in enumerate(raw_titles) if not t]
     if empty:

@@ -321,3 +321,15 @@ def test_file_options_are_plain_names():
     for option in ("log_file", "item_file"):
         with pytest.raises(ConfigError, match=f"data.{option}"):
             DataConfig(**{option: "../elsewhere.csv"})
+
+
+def test_an_item_listed_twice_names_the_item_file_and_its_line(tmp_path):
+    """Not the log: the item file holds the mistake (two categories once shared a prefix)."""
+    write_table(tmp_path / "items.csv", ["sku", "name"], [("A-1", "Tea"), ("B-1", "Rake"),
+                                                          ("A-1", "Coffee")])
+    write_table(tmp_path / "events.csv", ["customer", "sku", "ts"],
+                [("c", "A-1", 1), ("c", "B-1", 2)])
+    layout = TableLayout(columns={"user": "customer", "item": "sku", "timestamp": "ts"})
+    with pytest.raises(DataError, match=r"items.csv, line 4, column 'sku': item id 'A-1' is "
+                       "listed a second time"):
+        read_raw(tmp_path, "table", layout)
