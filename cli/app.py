@@ -10,7 +10,7 @@ import typer
 
 from llara.common import error_line, find_llara_error
 
-from . import data_cmd, demo_cmd, llara_cmd, models_cmd, rec_cmd, serve_cmd, train_cmd, tune_cmd
+from . import data_cmd, demo_cmd, export_cmd, llara_cmd, models_cmd, rec_cmd, serve_cmd, train_cmd, tune_cmd
 from .common import console
 
 app = typer.Typer(help="LLaRA: LLM-based sequential recommendation.", no_args_is_help=True,
@@ -38,6 +38,7 @@ app.command("tune")(tune_cmd.tune)
 app.command("serve")(serve_cmd.serve)
 app.command("evaluate")(llara_cmd.evaluate)
 app.command("recommend")(llara_cmd.recommend)
+app.command("export")(export_cmd.export)
 app.command("demo")(demo_cmd.demo)
 
 

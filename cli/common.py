@@ -11,8 +11,8 @@ from typing import TypeVar
 from rich.console import Console
 from rich.table import Table
 
-from llara.common import ConfigError
-from llara.config import Override, apply_overrides, load_yaml
+from llara.common import ConfigError, absolute_paths
+from llara.config import MovedInputs, Override, apply_overrides, load_yaml
 
 T = TypeVar("T")
 console = Console()
@@ -288,3 +288,10 @@ def report_json(report: dict) -> dict:
     rest = {k: v for k, v in report.items() if k != "metrics" and v is not None}
     return {"split": report["split"], "protocol": report["protocol"], **report["metrics"],
             **rest}
+
+
+def moved_inputs(data, rec_checkpoint, fusion_rec_checkpoint, llm) -> MovedInputs:
+    """The --data, --rec-checkpoint, --fusion-rec-checkpoint and --llm of evaluate, recommend
+    and serve, as absolute paths (an LLM name stays a name)."""
+    return absolute_paths(MovedInputs(*(None if value is None else str(value) for value in
+                                        (data, rec_checkpoint, fusion_rec_checkpoint, llm))))

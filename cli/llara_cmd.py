@@ -11,20 +11,26 @@ import typer
 
 from llara.common import ConfigError, atomic_file, write_json
 from llara.config import EvalConfig, ServingConfig
+from llara.model import resolve_model
 from llara.inference import (Recommender, checkpoint_version, evaluate_here, evaluation_report,
                              load_trained, resolve_text)
 from llara.model import stored_fusion
 from llara.training import checked_run_config
 
-from .common import console, print_ranking, print_report, refuse_unused, report_json
-from .options import CacheDir, EvaluationMode, NumCpus, Progress, Protocol, RequestMode, Split
+from .common import (console, moved_inputs, print_ranking, print_report, refuse_unused,
+                     report_json)
+from .options import (CacheDir, EvaluationMode, ModelSource, MovedData, MovedFusion, MovedLlm,
+                      MovedRec, NumCpus, Progress, Protocol, RequestMode, Split)
 
 ITEM_REFERENCES = ("Digits that are both an id and another item's title are an error: "
                    "write id:187 or title:187 to say which (llara.data.items).")
 """How --history, --candidates and --pin read digits (the service reads them alike)."""
 
 
-def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara train`."),
+def evaluate(checkpoint: str = typer.Option(..., help="Folder written by `llara train` (best/ "
+                                           "or final/) or `llara export`, or an exported "
+                                           "model's hub id (owner/name, "
+                                           "hf://owner/name@revision)."),
              split: Split = typer.Option("test", help="The rows to evaluate on."),
              mode: EvaluationMode = typer.Option(
                  "score", help="score (candidate likelihood by the checkpoint's ranking "
@@ -60,6 +66,10 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
                                               "whether the choice follows the history (the "
                                               "same lists scored with another user's "
                                               "history); runs in this process."),
+             data: MovedData = None,
+             rec_checkpoint: MovedRec = None,
+             fusion_rec_checkpoint: MovedFusion = None,
+             llm: MovedLlm = None,
              progress: Progress = True) -> None:
     """HitRatio@1/3/5 and NDCG@5 by the checkpoint's ranking head, beside the recommender
     alone and the fused score (with the fusion grid); with --mode generate or both also
@@ -78,7 +88,9 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
     evaluation = EvalConfig(split.value, mode.value, protocol.value, retrieve_n, max_samples,
                             diagnostics, local, actors or 1, bool(gpus), batch_size or 16,
                             device or "auto")
-    run = checked_run_config(checkpoint, log=console.print)
+    checkpoint = resolve_model(checkpoint, log=console.print)
+    run = checked_run_config(checkpoint, console.print,
+                             moved_inputs(data, rec_checkpoint, fusion_rec_checkpoint, llm))
     if evaluation.in_process:
         scored = evaluate_here(checkpoint, evaluation, run, cache_dir, progress, console.print)
     else:
@@ -98,8 +110,7 @@ def evaluate(checkpoint: Path = typer.Option(..., help="Folder written by `llara
         console.print(f"predictions -> {predictions}")
 
 
-def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder written by `llara "
-                                                        "train` (ranks in this process)."),
+def recommend(checkpoint: ModelSource = None,
               url: Optional[str] = typer.Option(None, help="A running `llara serve`, e.g. "
                                                 "http://127.0.0.1:8000 (instead of "
                                                 "--checkpoint)."),
@@ -125,6 +136,10 @@ def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder writt
                   "({\"title\": ..., \"text\": ...} a line) added to the catalogue first, as "
                   "`llara serve --new-items` reads it (a checkpoint trained with "
                   "cold.content=map)."),
+              data: MovedData = None,
+              rec_checkpoint: MovedRec = None,
+              fusion_rec_checkpoint: MovedFusion = None,
+              llm: MovedLlm = None,
               cache_dir: CacheDir = None
               ) -> None:
     """Rank candidates for a history and print them with their scores and where each came
@@ -135,13 +150,18 @@ def recommend(checkpoint: Optional[Path] = typer.Option(None, help="Folder writt
     mode = mode.value
     if url is not None:
         refuse_unused("--url", "the service ranks with its own model",
-                      {"--device": device, "--cache-dir": cache_dir, "--new-items": new_items})
+                      {"--device": device, "--cache-dir": cache_dir, "--new-items": new_items,
+                       "--data": data, "--rec-checkpoint": rec_checkpoint,
+                       "--fusion-rec-checkpoint": fusion_rec_checkpoint, "--llm": llm})
         from .serve_cmd import recommend_remote
 
         recommend_remote(url, history, candidates, pin, k, mode, seed)
         return
     device = device or "auto"
-    trained = load_trained(checkpoint, device, cache_dir, log=console.print)
+    checkpoint = resolve_model(checkpoint, log=console.print)
+    run = checked_run_config(checkpoint, console.print,
+                             moved_inputs(data, rec_checkpoint, fusion_rec_checkpoint, llm))
+    trained = load_trained(checkpoint, device, cache_dir, log=console.print, config=run)
     config = ServingConfig(checkpoint=str(checkpoint), device=device,
                            new_items=None if new_items is None else str(new_items))
     if new_items is not None and trained.cold is None:

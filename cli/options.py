@@ -35,6 +35,20 @@ Requirements = Annotated[bool, typer.Option(help="Install this package's require
                                             "job's runtime_env (off when the cluster image "
                                             "has them).")]
 
+ModelSource = Annotated[Optional[str], typer.Option(
+    "--checkpoint", help="Folder written by `llara train` (best/ or final/) or `llara export`, "
+    "or an exported model's hub id (owner/name, hf://owner/name@revision).")]
+MovedData = Annotated[Optional[Path], typer.Option(
+    "--data", help="Where the checkpoint's prepared dataset is now, if it moved (checked to "
+    "hold the content it trained on).")]
+MovedRec = Annotated[Optional[Path], typer.Option(
+    "--rec-checkpoint", help="Where its recommender is now, if it moved (checked alike).")]
+MovedFusion = Annotated[Optional[Path], typer.Option(
+    "--fusion-rec-checkpoint", help="Where its fusion recommender is now, if it moved.")]
+MovedLlm = Annotated[Optional[str], typer.Option(
+    "--llm", help="Where its base LLM is now: a folder, a .gguf file, a hub id or a packaged "
+    "name (an export warns when it differs from the one it recorded).")]
+
 
 class Choice(str, enum.Enum):
     """A CLI option's fixed set of values; str() is the value, as the user typed it."""

@@ -7,20 +7,20 @@ import signal
 import threading
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from llara.common import LlaraError
+from llara.common import LlaraError, absolute_paths
 from llara.config import ServingConfig
 
 from .common import build_config, console, print_ranking, with_shortcuts
-from .options import SET_TEXT, NumCpus
+from .options import SET_TEXT, ModelSource, MovedData, MovedFusion, MovedLlm, MovedRec, NumCpus
 
 
-def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written by `llara "
-                                                    "train` (final/ or best/)."),
+def serve(checkpoint: ModelSource = None,
           host: Optional[str] = typer.Option(None, help="Bind address (default 127.0.0.1)."),
           port: Optional[int] = typer.Option(None, help="HTTP port (default 8000)."),
           replicas: Optional[int] = typer.Option(None, min=1, help="Replicas (fixed)."),
@@ -43,6 +43,10 @@ def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written b
           config: Optional[Path] = typer.Option(None, help="YAML mirroring ServingConfig."),
           set_: Optional[list[str]] = typer.Option(None, "--set", help="Dotted override, "
                                                    "e.g. --set max_candidates=50. " + SET_TEXT),
+          data: MovedData = None,
+          rec_checkpoint: MovedRec = None,
+          fusion_rec_checkpoint: MovedFusion = None,
+          llm: MovedLlm = None,
           num_cpus: NumCpus = None,
           ) -> None:
     """Serve a checkpoint over HTTP (POST /v1/recommend, GET /v1/items/{id}, POST /v1/items,
@@ -52,12 +56,19 @@ def serve(checkpoint: Optional[Path] = typer.Option(None, help="Folder written b
         "gpus_per_replica": gpus_per_replica, "cpus_per_replica": cpus_per_replica,
         "max_batch_size": max_batch_size, "batch_wait_ms": batch_wait_ms,
         "autoscale": autoscale, "min_replicas": min_replicas, "max_replicas": max_replicas,
-        "new_items": new_items}))
+        "new_items": new_items, "inputs.data_dir": data, "inputs.rec_checkpoint": rec_checkpoint,
+        "inputs.fusion_rec_checkpoint": fusion_rec_checkpoint, "inputs.llm": llm}))
+    from llara.model import resolve_model
     from llara.inference import check_checkpoint
     from llara.ray_jobs.session import connect
     from llara.serve.run import start, stop
+    from llara.training import checked_run_config
 
-    check_checkpoint(settings.checkpoint)  # before Ray starts: missing or damaged files
+    # Before Ray starts: a hub id fetched, missing, moved, damaged or altered files refused.
+    settings = absolute_paths(replace(settings, checkpoint=str(
+        resolve_model(settings.checkpoint, log=console.print))))
+    check_checkpoint(settings.checkpoint, checked_run_config(
+        settings.checkpoint, console.print, settings.inputs))
     connect(num_cpus, log=console.print)
     stopped = threading.Event()  # Ctrl+C, also while replicas are still loading
     signal.signal(signal.SIGINT, lambda *_: stopped.set())

@@ -238,7 +238,7 @@ def deployment_options(config: ServingConfig) -> dict:
 def application(config: ServingConfig):
     """The bound Serve application for `config`, its paths made absolute here."""
     config = absolute_paths(config)
-    run = checked_run_config(config.checkpoint)
+    run = checked_run_config(config.checkpoint, moved=config.inputs)
     options = deployment_options(config)
     model = LlaraModel.options(**options).bind(to_dict(config), to_dict(run))
     # One gateway replica: it only forwards and holds no model, and lets through as many

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from llara.common import LlaraError, absolute_paths, llara_error_in_text
 from llara.config import ServingConfig
+from llara.model import resolve_model
 from llara.inference import check_checkpoint
+from llara.training import checked_run_config
 
 APP_NAME = "llara"
 
@@ -18,8 +21,13 @@ def start(config: ServingConfig, log=print, cancelled=lambda: False) -> str:
 
     from .app import application
 
-    config = absolute_paths(config)  # replicas run in their own working directories
-    check_checkpoint(config.checkpoint)  # a clear error now, not a replica crash loop later
+    # A hub id first (absolute_paths would read it as a folder), then every path absolute:
+    # replicas run in their own working directories.
+    config = absolute_paths(replace(config, checkpoint=str(resolve_model(config.checkpoint,
+                                                                         log))))
+    # A clear error now, not a replica crash loop later: damaged or moved parts.
+    check_checkpoint(config.checkpoint, checked_run_config(config.checkpoint, log,
+                                                           config.inputs))
     started = time.perf_counter()
     serve.start(http_options={"host": config.host, "port": config.port})
     try:

@@ -9,7 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = ("common", "config", "data", "prompts", "model", "evaluation", "recsys", "training",
-          "tune", "inference")
+          "tune", "inference", "export")
 """Lowest first: a module may import its own subpackage and the ones before it."""
 ENTRY_POINTS = ("cli", "ray_jobs", "serve")
 

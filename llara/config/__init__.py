@@ -5,6 +5,7 @@ from llara.config.checks import require
 from llara.config.curriculum import SCHEDULES, CurriculumConfig
 from llara.config.data import COLD_BY, SOURCE_FORMATS, DataConfig
 from llara.config.distributed import ShardConfig, DistributedConfig
+from llara.config.export import MOVED_FLAGS, ExportConfig, MovedInputs
 from llara.config.evaluation import (EVALUATION_MODES, EVALUATION_SPLITS, PROTOCOLS,
                                      EvalConfig)
 from llara.config.io import (NULL_TEXT, Override, from_dict, to_dict, read_mapping, load_yaml,
@@ -22,6 +23,9 @@ from llara.config.serving import ServingConfig, fusion_weight
 from llara.config.training import FinetuneTrainConfig
 
 __all__ = [
+    "MOVED_FLAGS",
+    "ExportConfig",
+    "MovedInputs",
     "EVALUATION_MODES",
     "EVALUATION_SPLITS",
     "PROTOCOLS",

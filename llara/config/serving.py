@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from llara.common.paths import PATH
 from llara.config.candidates import CANDIDATE_SOURCES
 from llara.config.checks import require
+from llara.config.export import MovedInputs
 
 
 @dataclass
@@ -15,7 +16,8 @@ class ServingConfig:
     """`llara serve`: where it listens, how replicas scale, how requests are batched."""
 
     checkpoint: str = field(default="runs/llara/best", metadata=PATH)
-    """Folder written by `llara train` (final/ or best/)."""
+    """Folder written by `llara train` (final/ or best/) or `llara export`, or an exported
+    model's hub id (owner/name, or hf://owner/name[@revision])."""
     host: str = "127.0.0.1"
     """Address the HTTP proxy binds; loopback unless told otherwise."""
     port: int = 8000
@@ -63,6 +65,10 @@ class ServingConfig:
     and again whenever it grows, before a request is answered: POST /v1/items appends to it.
     Every replica reads the same file (on a cluster: a shared file system). Needs a checkpoint
     trained with cold.content=map. None: no new items (POST /v1/items is refused)."""
+    inputs: MovedInputs = field(default_factory=MovedInputs)
+    """Where the checkpoint's dataset, recommenders or base LLM are now, when they moved
+    (`--data`, `--rec-checkpoint`, `--fusion-rec-checkpoint`, `--llm`): checked against the
+    content the checkpoint recorded."""
     max_new_items: int = 10000
     """The most new items the file may hold; adding past it is refused."""
     new_item_candidates: int = 5

@@ -20,8 +20,8 @@ from llara.data.reference import (MatchReport, load_reference_split, match_refer
 from llara.data.cold import choose_cold_items, cold_mask_of, first_interactions
 from llara.data.sequences import Logs, final_rows, training_rows, window_rows
 from llara.data.splits import split_users
-from llara.data.tables import (DATASET_FILES, SAMPLE_ROW_GROUP, Samples, sample_schema,
-                               read_items, read_samples, samples_table, validate_samples,
+from llara.data.tables import (CATALOGUE_KEY, DATASET_FILES, ITEM_STATS_FILE, SAMPLE_ROW_GROUP, Samples, sample_schema,
+                               read_item_stats, read_items, read_samples, samples_table, validate_samples,
                                write_items, write_samples)
 from llara.data.titles import item_text
 
@@ -255,6 +255,11 @@ class PreparedDataset:
     def samples(self, split: str, min_history: int = 1) -> Samples:
         if split not in SPLITS:
             raise DataError(self.directory, f"unknown split '{split}'", expected=", ".join(SPLITS))
+        if self.catalogue_only and not self.has(split):
+            raise DataError(self.directory, f"is an exported model's catalogue: it holds no "
+                            f"{split} rows (`llara export` keeps the items, their statistics "
+                            "and, unless --no-eval-rows, the evaluation rows)",
+                            expected="the prepared dataset itself (--data DIR)")
         if not self.has(split):
             raise DataError(self.directory, f"this dataset has no {split} rows (source "
                             f"{self.meta.get('source', 'unknown')})",
@@ -263,9 +268,21 @@ class PreparedDataset:
         return read_samples(self.directory / f"{split}.parquet", self.num_items, min_history)
 
     def digest(self) -> str:
-        """SHA-256 of its tables and metadata (every file `llara data prepare` writes): what
-        a checkpoint records of the data it learned from."""
-        return folder_digest(self.directory, DATASET_FILES)
+        """SHA-256 of its tables and metadata (every file `llara data prepare` writes, and an
+        export's item statistics): what a checkpoint records of the data it learned from."""
+        return folder_digest(self.directory, (*DATASET_FILES, ITEM_STATS_FILE))
+
+    @property
+    def catalogue_only(self) -> bool:
+        """Whether this is an exported model's catalogue (`llara export`): the items, their
+        training statistics and perhaps evaluation rows, but no training rows."""
+        return CATALOGUE_KEY in self.meta
+
+    def item_stats(self) -> dict[str, np.ndarray]:
+        """An exported catalogue's training statistics: `target_count` (N,) float64, times
+        each item is a training target over the whole training set, and `in_training` (N,)
+        bool, whether its training rows hold the item."""
+        return read_item_stats(self.directory / ITEM_STATS_FILE, self.num_items)
 
     def has(self, split: str) -> bool:
         """Whether the dataset holds rows of `split` (released tables may lack a test)."""
@@ -294,6 +311,8 @@ class PreparedDataset:
         """(num_items,) True for the items this dataset's training table never holds, as
         target or history item: the recommender's rows of these never trained (the
         cold-item protocol's items, and any other item no training user chose)."""
+        if self.catalogue_only:
+            return ~self.item_stats()["in_training"]
         return cold_mask_of(self.samples("train"), self.num_items)
 
     def first_seen(self) -> np.ndarray | None:

@@ -15,6 +15,12 @@ from llara.common.errors import DataError
 DATASET_FILES = ("items.parquet", "train.parquet", "val.parquet", "test.parquet",
                  "dataset.json")
 """What `llara data prepare` writes into its output folder, and all it may replace there."""
+ITEM_STATS_FILE = "item_stats.parquet"
+"""An exported catalogue's training statistics per item (`llara export`), written in place of
+the training table, which an export does not carry."""
+CATALOGUE_KEY = "catalogue"
+"""dataset.json's record that the folder is an exported catalogue (what it was made from)."""
+ITEM_STATS_COLUMNS = ("target_count", "in_training")
 ITEM_COLUMNS = ("item_id", "raw_id", "title", "extra")
 SAMPLE_ROW_GROUP = 8192
 SAMPLE_COLUMNS = ("sample_id", "user", "history", "len_history", "next", "history_ratings",
@@ -234,3 +240,27 @@ def read_items(path: str | Path) -> pa.Table:
         raise DataError(path, "item ids are not 0..N-1 in order", column="item_id",
                         expected="contiguous ids starting at 0")
     return table
+
+
+def write_item_stats(path: Path, target_count: np.ndarray, in_training: np.ndarray) -> None:
+    """item_stats.parquet: per item, its training-target count and whether the training rows
+    hold it (an export's stand-in for the training table)."""
+    table = pa.table({"target_count": pa.array(np.asarray(target_count, np.int64)),
+                      "in_training": pa.array(np.asarray(in_training, bool))})
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_item_stats(path: str | Path, num_items: int) -> dict[str, np.ndarray]:
+    """item_stats.parquet, checked: one row per item of the catalogue, counts >= 0."""
+    path = Path(path)
+    table = _read_parquet(path, ITEM_STATS_COLUMNS)
+    if table.num_rows != num_items:
+        raise DataError(path, f"{table.num_rows} rows for a catalogue of {num_items} items",
+                        expected="one row per item, written by `llara export`")
+    counts = table["target_count"].to_numpy(zero_copy_only=False)
+    flags = table["in_training"].to_numpy(zero_copy_only=False)
+    if counts.dtype.kind not in "iu" or (counts < 0).any() or flags.dtype != bool:
+        raise DataError(path, "counts or flags of another type", column="target_count",
+                        expected="int64 counts >= 0 and bool in_training")
+    return {"target_count": counts.astype(np.float64), "in_training": flags}

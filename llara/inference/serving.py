@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from llara.model.manifest import check_export, read_manifest
 from llara.common.errors import ConfigError, DataError
 from llara.common.paths import absolute_path
 from llara.config.io import to_dict
@@ -69,7 +70,9 @@ def checkpoint_version(directory: str | Path) -> str:
     digest = hashlib.sha256()
     for name in weight_files(run_config_of(read_run_json(directory))):
         digest.update((Path(directory) / name).read_bytes())
-    return f"{Path(directory).resolve().name}@{digest.hexdigest()[:12]}"
+    manifest = read_manifest(directory)  # an export goes by its name, wherever it was copied
+    name = manifest.get("name") if manifest else None
+    return f"{name or Path(directory).resolve().name}@{digest.hexdigest()[:12]}"
 
 
 def _size(path: str) -> int:
@@ -175,11 +178,16 @@ class Recommender:
         A replica checks the inputs' digests again as it starts: autoscaling and restarts
         start replicas long after the driver checked."""
         from llara.inference.trained import load_trained
-        from llara.training.inputs import check_recorded_inputs
+        from llara.training.inputs import check_recorded_inputs, checked_run_config
 
+        if run is None:
+            run = checked_run_config(config.checkpoint, log, config.inputs)
+        else:
+            check_export(config.checkpoint)  # an export's parts, as the replica finds them
         payload = check_checkpoint(config.checkpoint, run)
-        if run is not None and "inputs" in payload:
-            check_recorded_inputs(run, payload["inputs"], Path(config.checkpoint) / "run.json")
+        if "inputs" in payload:
+            check_recorded_inputs(run, payload["inputs"], Path(config.checkpoint) / "run.json",
+                                  payload.get("trained_inputs"))
         trained = load_trained(config.checkpoint, config.device, log=log, config=run)
         trained.recommender()  # fusion and retrieval: a broken recommender fails the start
         return cls(trained, config, checkpoint_version(config.checkpoint), log)

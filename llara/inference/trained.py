@@ -14,7 +14,9 @@ from llara.data.items import ItemIndex
 from llara.data.prepare import PreparedDataset
 from llara.evaluation.fusion import served_weight
 from llara.model.checkpoint import checked_fusion
+from llara.model.manifest import check_base_llm, read_manifest
 from llara.model.llara import LLaRA, load_llara
+from llara.model.llm import resolve_llm
 from llara.prompts.builder import PromptBuilder
 from llara.recsys.content_map import ColdPath
 from llara.prompts.templates import run_templates
@@ -101,6 +103,9 @@ def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
     checkpoint = Path(checkpoint)
     config = config or checked_run_config(checkpoint, log)
     device = resolve_device(device)
+    manifest = read_manifest(checkpoint)  # an export: is its base LLM the one it recorded?
+    if manifest is not None:
+        check_base_llm(manifest, resolve_llm(config.llm, cache_dir, log), log)
     inputs = run_inputs(config, device, cache_dir, log, inference=True)
     model, _, info = load_llara(checkpoint, inputs.llm, inputs.tokenizer, inputs.item_table,
                                 inputs.user_encoder, inputs.cold)

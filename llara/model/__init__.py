@@ -1,9 +1,13 @@
-"""The LLaRA module (LLM + LoRA + projector + frozen item table), LLM loading, checkpoints."""
+"""The LLaRA module (LLM + LoRA + projector + frozen item table), LLM loading, checkpoints and
+exports as they are read (their digests, the hub)."""
 
 from llara.model.batch import PromptBatch, collate_prompts
 from llara.model.checkpoint import (CHECKPOINT_FORMAT, RUN_FILE, run_payload, read_run_json,
                                     run_config_of, read_run_config, stored_fusion_weight,
                                     stored_fusion, checked_fusion)
+from llara.model.hub import HUB_PREFIX, download_export, hub_reference, resolve_model
+from llara.model.manifest import (CARD_FILE, EXPORT_FILE, EXPORT_FORMAT, check_base_llm,
+                                  check_export, is_export, part_digest, read_manifest)
 from llara.model.heads import (fp32_linear, LetterHead, SlotHead, letter_label_ids, HEADS,
                                build_head)
 from llara.model.llara import (PROJECTOR_FILE, HEAD_FILE, MODEL_FILES, weight_files, apply_lora, LLaRA,
@@ -15,6 +19,18 @@ from llara.model.projector import (mlp_projector, linear_projector, deep_mlp_pro
                                    build_projector)
 
 __all__ = [
+    "HUB_PREFIX",
+    "download_export",
+    "hub_reference",
+    "resolve_model",
+    "CARD_FILE",
+    "EXPORT_FILE",
+    "EXPORT_FORMAT",
+    "check_base_llm",
+    "check_export",
+    "is_export",
+    "part_digest",
+    "read_manifest",
     "PromptBatch",
     "collate_prompts",
     "CHECKPOINT_FORMAT",

@@ -53,11 +53,30 @@ def run_config_of(payload: dict) -> FinetuneConfig:
     return from_dict(FinetuneConfig, config)
 
 
+RELATIVE_TO = "relative_to"
+"""run.json's key saying what its relative paths start from: "checkpoint" (an export: its own
+folder); absent, this process's working directory (older runs)."""
+
+
+def paths_base(checkpoint: str | Path, payload: dict) -> Path | None:
+    """Where a run.json's relative paths start: the checkpoint's folder for an export, else
+    None (this process's working directory)."""
+    base = payload.get(RELATIVE_TO)
+    if base is None:
+        return None
+    if base != "checkpoint":
+        raise DataError(Path(checkpoint) / RUN_FILE, f"{RELATIVE_TO} {base!r}",
+                        expected='"checkpoint" (written by `llara export`) or absent')
+    return Path(checkpoint).absolute()
+
+
 def read_run_config(checkpoint: str | Path) -> FinetuneConfig:
     """The configuration a checkpoint was trained with (its run.json), with its paths absolute:
-    runs record absolute paths, and relative ones (older runs) are taken from this process's
-    working directory, so read it where the user works and hand the result to Ray."""
-    return absolute_paths(run_config_of(read_run_json(checkpoint)))
+    runs record absolute paths, exports paths inside their own folder, and relative ones of
+    older runs are taken from this process's working directory, so read it where the user
+    works and hand the result to Ray."""
+    payload = read_run_json(checkpoint)
+    return absolute_paths(run_config_of(payload), paths_base(checkpoint, payload))
 
 
 def stored_fusion_weight(checkpoint: str | Path) -> float:

@@ -22,7 +22,10 @@ def target_counts(train: Samples, num_items: int) -> np.ndarray:
 def dataset_target_counts(dataset: PreparedDataset) -> np.ndarray:
     """(num_items,) training-target counts of a prepared dataset, over its whole training
     table: a holdout part's source, whose rows the part took a few of (popularity and the
-    popularity slices of every comparison count these)."""
+    popularity slices of every comparison count these); an exported catalogue's stored
+    counts."""
+    if dataset.catalogue_only:
+        return dataset.item_stats()["target_count"]
     whole = whole_training_set(dataset)
     return target_counts(whole.samples("train"), whole.num_items)
 

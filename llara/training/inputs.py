@@ -11,14 +11,16 @@ from pathlib import Path
 
 from llara.common.atomic import ensure_replaceable
 from llara.common.digest import short_digest
-from llara.common.paths import absolute_paths
+from llara.common.paths import absolute_paths, is_remote
+from llara.config.export import MOVED_FLAGS, MovedInputs
+from llara.model.manifest import check_export
 from llara.common.device import attention_implementation, base_dtype
 from llara.common.errors import ConfigError, DataError
 from llara.config.run import FinetuneConfig
 from llara.data.holdout import whole_training_set
 from llara.data.prepare import PreparedDataset
 from llara.data.tables import Samples
-from llara.model.checkpoint import read_run_json, run_config_of
+from llara.model.checkpoint import paths_base, read_run_json, run_config_of
 from llara.model.llara import MODEL_FILES
 from llara.recsys.content_map import (ColdPath, cold_path, encoder_with_content_rows,
                                      newest_warm_items, with_content_rows)
@@ -81,44 +83,63 @@ def input_digests(config: FinetuneConfig) -> dict[str, str | None]:
             checkpoint_digest(config.fusion_rec_checkpoint)}
 
 
-def changed_inputs(config: FinetuneConfig, recorded: dict) -> list[str]:
+def changed_inputs(config: FinetuneConfig, recorded: dict, trained: dict | None = None
+                   ) -> list[str]:
     """One phrase per input whose content differs from `recorded` (input_digests of when the
-    run trained), naming where it is and both digests; empty when all are the same."""
+    run trained) and from `trained` (an export's record of what it trained on, where given),
+    naming where it is and both digests; empty when all are the same."""
     current = input_digests(config)
     changes = []
     for key, option in INPUTS.items():
-        if recorded.get(key) != current[key]:
+        if recorded.get(key) != current[key] and (trained or {}).get(key, "") != current[key]:
             changes.append(f"{_INPUT_WORDS[key]} {getattr(config, option)} ({option}: digest "
                            f"{short_digest(recorded.get(key))} then, "
                            f"{short_digest(current[key])} now)")
     return changes
 
 
-def check_recorded_inputs(config: FinetuneConfig, recorded, where: str | Path) -> None:
+def check_recorded_inputs(config: FinetuneConfig, recorded, where: str | Path,
+                          trained=None) -> None:
     """Refuse, naming what changed, to use a checkpoint whose inputs hold other content than
     when it trained (a recommender trained again into the same folder, data prepared again
-    with another split, a holdout part written again)."""
-    if not isinstance(recorded, dict):
+    with another split, a holdout part written again). `trained`: an export's record of the
+    inputs it was trained on, which a moved input may match instead (the whole prepared
+    dataset in place of the export's catalogue)."""
+    if not isinstance(recorded, dict) or not isinstance(trained, (dict, type(None))):
         raise DataError(where, "records its inputs in another shape",
                         expected="a run.json written by `llara train`")
-    changes = changed_inputs(config, recorded)
+    changes = changed_inputs(config, recorded, trained)
     if changes:
         raise DataError(where, "its inputs changed since it was trained: " +
                         "; ".join(changes), expected="the data and recommender it learned "
                         "from (train again to use these)")
 
 
-def checked_run_config(checkpoint: str | Path, log=print) -> FinetuneConfig:
+def checked_run_config(checkpoint: str | Path, log=print,
+                       moved: MovedInputs | None = None) -> FinetuneConfig:
     """A checkpoint's run config (paths absolute, see read_run_config), after checking that
-    its data and recommenders hold what they held when it trained. A checkpoint from before
-    llara recorded digests is used with a warning."""
+    its data and recommenders hold what they held when it trained; an export's parts are
+    checked against their digests first. `moved`: where inputs are now that are no longer
+    where run.json says (absolute paths), checked alike. A checkpoint from before llara
+    recorded digests is used with a warning."""
+    check_export(checkpoint)
     payload = read_run_json(checkpoint)
-    config = absolute_paths(run_config_of(payload))
+    config = absolute_paths(run_config_of(payload), paths_base(checkpoint, payload))
+    if moved is not None:
+        config = moved.applied(config)
+    for key, option in INPUTS.items():
+        where = getattr(config, option)
+        if where is not None and not is_remote(where) and not Path(where).exists():
+            raise DataError(Path(checkpoint) / "run.json", f"{_INPUT_WORDS[key]} it was "
+                            f"trained with is not at {where} ({option})", expected=f"where it "
+                            f"is now, given with {MOVED_FLAGS[option]} DIR (its content is "
+                            "checked against the digest the checkpoint recorded)")
     if "inputs" not in payload:
         log(f"warning: {checkpoint} records no digest of its inputs (written by an older "
             "llara): its data and recommender are not checked")
     else:
-        check_recorded_inputs(config, payload["inputs"], Path(checkpoint) / "run.json")
+        check_recorded_inputs(config, payload["inputs"], Path(checkpoint) / "run.json",
+                              payload.get("trained_inputs"))
     return config
 
 
