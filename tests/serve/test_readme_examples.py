@@ -17,9 +17,16 @@ from tests.conftest import REPO
 from tests.serve.test_service import free_port
 
 
+WALKTHROUGH = "## From a log to a served model"
+"""The README section on its own catalogue (a shop's), which tests/test_walkthrough.py runs."""
+
+
 def readme_commands(program: str) -> list[str]:
-    """Every README line that starts with `program`, continuation lines joined."""
-    text = (REPO / "README.md").read_text().replace("\\\n", " ")
+    """Every README line that starts with `program`, continuation lines joined, outside the
+    walkthrough (whose items are a shop's)."""
+    text = (REPO / "README.md").read_text()
+    start = text.index(WALKTHROUGH)
+    text = (text[:start] + text[text.index("\n## ", start + 1):]).replace("\\\n", " ")
     return [line.split("#")[0].strip() for line in text.splitlines()
             if line.strip().startswith(program)]
 
