@@ -29,23 +29,27 @@ from tests.conftest import saga_titles, toy_config, write_ml100k
 from tests.data.test_cold import staggered_log
 
 QUIET = dict(log=lambda *_: None)
+pytestmark = pytest.mark.slow  # every test here trains a tiny run
 
 
-def train_run(root, llm: str = "tiny"):
+def train_run(root, llm: str = "tiny", **options):
     """A tiny run that reads new items (cold.content=map, the cold-item protocol): its data,
-    recommender and checkpoint under `root`."""
+    recommender and checkpoint under `root`; `options` replace run options."""
     raw = write_ml100k(root / "raw", staggered_log(), 40, saga_titles(40))
     prepare_dataset(raw, root / "data", DataConfig(num_candidates=6, cold_items=0.2))
-    train_recommender(PreparedDataset.open(root / "data"),
-                      RecRunConfig(train=RecTrainConfig(epochs=1, batch_size=64, device="cpu")),
-                      root / "sasrec", progress=False, **QUIET)
+    for seed, name in ((0, "sasrec"), (1, "sasrec-all")):
+        train_recommender(PreparedDataset.open(root / "data"),
+                          RecRunConfig(train=RecTrainConfig(epochs=1, batch_size=64,
+                                                            device="cpu", seed=seed)),
+                          root / name, progress=False, **QUIET)
     config = toy_config((root / "data", root / "sasrec"), root / "run", max_train_samples=8)
     config = dataclasses.replace(
         config, llm=llm, cold=ColdConfig(content="map", id_dropout=0.2),
         prompt=dataclasses.replace(config.prompt, conditioned_candidates=True),
         scoring=dataclasses.replace(config.scoring, head="slot"),
         curriculum=dataclasses.replace(config.curriculum, schedule="direct"))
-    return train_local(config, progress=False, **QUIET).checkpoint_dir
+    return train_local(dataclasses.replace(config, **options), progress=False,
+                       **QUIET).checkpoint_dir
 
 
 def answers(checkpoint) -> list[list[tuple[int, float]]]:
@@ -226,3 +230,27 @@ def test_a_checkpoint_whose_inputs_moved_loads_when_pointed_at_them(tmp_path):
     with pytest.raises(DataError, match="inputs changed since it was trained: the prepared "
                        "dataset"):
         checked_run_config(checkpoint, moved=moved, **QUIET)
+
+
+def test_a_stacking_run_with_its_own_templates_takes_both_along(tmp_path):
+    from llara.config.prompt import PromptConfig
+
+    (tmp_path / "templates.txt").write_text(
+        "Bought: [HistoryHere]. Which of [CansHere] next? Answer:\n")
+    root = tmp_path / "work"
+    prompt = PromptConfig(min_history=2, template_file=str(tmp_path / "templates.txt"),
+                          conditioned_candidates=True)
+    checkpoint = train_run(root, fusion_rec_checkpoint=str(root / "sasrec-all"), prompt=prompt)
+    before = answers(checkpoint)
+    export_model(checkpoint, tmp_path / "model", ExportConfig(), **QUIET)
+    parts = {p["name"]: p["path"] for p in read_manifest(tmp_path / "model")["parts"]}
+    assert parts["fusion recommender"] == "fusion-recommender"
+    assert parts["prompt templates"] == "templates"
+    run = json.loads((tmp_path / "model" / "run.json").read_text())["config"]
+    assert run["prompt"]["template_file"] == "templates/templates.txt"
+    shutil.rmtree(root)
+    (tmp_path / "templates.txt").unlink()
+    after = answers(tmp_path / "model")
+    for old, new in zip(before, after):
+        assert [i for i, _ in old] == [i for i, _ in new]
+        assert [s for _, s in old] == pytest.approx([s for _, s in new], abs=1e-6)

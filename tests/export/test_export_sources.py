@@ -33,6 +33,7 @@ def write_llm(folder, hidden: int = 32) -> str:
     return str(folder)
 
 
+@pytest.mark.slow
 def test_an_export_with_its_llm_loads_with_the_llm_deleted(tmp_path):
     root = tmp_path / "work"
     llm = write_llm(tmp_path / "my-llm")
@@ -52,6 +53,7 @@ def test_an_export_with_its_llm_loads_with_the_llm_deleted(tmp_path):
         answers(tmp_path / "model")
 
 
+@pytest.mark.slow
 def test_a_named_llm_that_differs_from_the_recorded_one_is_reported(tmp_path):
     llm = write_llm(tmp_path / "my-llm")
     checkpoint = train_run(tmp_path / "work", llm=llm)
@@ -102,6 +104,7 @@ def hub_cache(tmp_path_factory):
     return checkpoint, root / "cache"
 
 
+@pytest.mark.slow
 def test_a_hub_id_is_read_from_the_hub_cache_by_every_command(hub_cache, tmp_path):
     checkpoint, cache = hub_cache
     offline = {"HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
@@ -117,6 +120,7 @@ def test_a_hub_id_is_read_from_the_hub_cache_by_every_command(hub_cache, tmp_pat
     assert len(done.stdout.strip().splitlines()) == 2  # the fetch line and the error
 
 
+@pytest.mark.slow
 def test_the_export_command_prints_its_parts_and_refuses_in_one_line(hub_cache, tmp_path):
     checkpoint, _ = hub_cache
     done = _llara("export", checkpoint, "models/sagas", "--no-eval-rows", cwd=tmp_path)
