@@ -43,8 +43,9 @@ def scored_rows(done) -> list[tuple[str, str]]:
 @pytest.mark.slow
 def test_the_readmes_walkthrough_runs_as_written(tmp_path):
     commands = walkthrough()
+    assert len(commands) == len(STEPS)
     assert [shlex.split(c)[:len(s)] for c, s in zip(commands, STEPS)] == STEPS
-    work, port, served, answers = tmp_path / "work", free_port(), None, {}
+    work, port, served, answers = tmp_path / "work", None, None, {}
     work.mkdir()
     try:
         for command in commands:
@@ -60,6 +61,7 @@ def test_the_readmes_walkthrough_runs_as_written(tmp_path):
                     shutil.rmtree(work / name)
                 continue
             elif args[1] == "serve":
+                port = free_port()
                 exe = Path(sys.executable).with_name("llara")
                 launcher = [str(exe)] if exe.exists() else [sys.executable, "-m",
                                                              "llara.cli.app"]
@@ -81,7 +83,7 @@ def test_the_readmes_walkthrough_runs_as_written(tmp_path):
                 if args[1] == "export":  # the trained model's own answer, before the export
                     history = shlex.split(commands[-1])
                     answers["trained"] = scored_rows(_llara(
-                        "recommend", "--checkpoint", args[2],
+                        "recommend", "--checkpoint", args[2], "--device", "cpu",
                         *history[history.index("--history"):], cwd=work))
                 done = _llara(*args[1:], cwd=work)
             assert done.returncode == 0, (command, done.stdout[-3000:], done.stderr[-3000:])

@@ -40,9 +40,13 @@ def write_catalogue(dataset: PreparedDataset, out: Path, eval_rows: bool = True)
     """Write `dataset`'s catalogue into the folder `out` (which exists and is empty): the item
     table as it is, item_stats.parquet, the evaluation rows (pseudonymous users) when
     `eval_rows`, and dataset.json saying so. Returns the rows written per split."""
-    whole = whole_training_set(dataset)  # a holdout part counts its source's targets
-    target_count = np.bincount(whole.samples("train").next, minlength=whole.num_items)
-    in_training = ~cold_mask_of(dataset.samples("train"), dataset.num_items)
+    if dataset.catalogue_only:  # an export exported again: its statistics as they are
+        stats = dataset.item_stats()
+        target_count, in_training = stats["target_count"], stats["in_training"]
+    else:
+        whole = whole_training_set(dataset)  # a holdout part counts its source's targets
+        target_count = np.bincount(whole.samples("train").next, minlength=whole.num_items)
+        in_training = ~cold_mask_of(dataset.samples("train"), dataset.num_items)
     shutil.copyfile(dataset.directory / "items.parquet", out / "items.parquet")
     write_item_stats(out / ITEM_STATS_FILE, target_count, in_training)
     rows = {"train": 0}
@@ -55,7 +59,7 @@ def write_catalogue(dataset: PreparedDataset, out: Path, eval_rows: bool = True)
             rows[split] = len(samples)
     meta = {k: v for k, v in dataset.meta.items() if k != HOLDOUT_KEY}
     meta["samples"] = rows
-    meta[CATALOGUE_KEY] = {"from_digest": dataset.digest(), "eval_rows": eval_rows,
-                           "users": "pseudonymous"}
+    meta[CATALOGUE_KEY] = {"from_digest": dataset.meta.get(CATALOGUE_KEY, {}).get(
+        "from_digest", dataset.digest()), "eval_rows": eval_rows, "users": "pseudonymous"}
     (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
     return rows

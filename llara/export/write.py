@@ -40,6 +40,8 @@ from llara.model.llm import TINY, ModelLoadError, resolve_llm
 from llara.recsys.checkpoint import WEIGHT_FILES, checkpoint_digest
 from llara.training.inputs import checked_run_config
 
+LLM_FILES = ("*.json", "*.safetensors", "*.txt", "*.model", "*.jinja")
+"""What --include-llm takes of a hub model: config, safetensors weights, tokenizer files."""
 RECOMMENDER_DIRS = {"rec_checkpoint": "recommender", "fusion_rec_checkpoint": "fusion-recommender"}
 DATA_DIR, LLM_DIR, TEMPLATES_DIR = "data", "llm", "templates"
 EXPORT_FILES = (*MODEL_FILES, *RECOMMENDER_DIRS.values(), DATA_DIR, LLM_DIR, TEMPLATES_DIR,
@@ -67,10 +69,12 @@ def _hub_snapshot(repo_id: str) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id=repo_id))
+        # The files transformers loads (weights as safetensors only, never pickles).
+        return Path(snapshot_download(repo_id=repo_id, allow_patterns=list(LLM_FILES)))
     except Exception as err:  # noqa: BLE001 - the hub client fails in many ways, offline first
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise ModelLoadError(f"--include-llm: cannot get the files of the base LLM "
-                             f"'{repo_id}' ({str(err).splitlines()[0][:300]})") from None
+                             f"'{repo_id}' ({first[:300]})") from None
 
 
 def _include_llm(source: str, resolved: str, target: Path) -> str:
@@ -119,17 +123,25 @@ def _exported_config(config: FinetuneConfig, llm: str, template: str | None) -> 
                                         deepspeed=deepspeed))
 
 
-def _read_metrics(path: str | None) -> dict | None:
+def _read_metrics(path: str | None, config: FinetuneConfig, log=print) -> dict | None:
+    """A `llara evaluate --json` report of this checkpoint, checked for what the card reads."""
     if path is None:
         return None
+    expected = "a report of `llara evaluate --json` on this checkpoint"
     try:
         report = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as err:
-        raise DataError(path, f"unreadable ({err})", expected="a report of `llara evaluate "
-                        "--json`") from None
-    if not isinstance(report, dict) or not isinstance(report.get("score"), dict):
-        raise DataError(path, "holds no evaluation metrics", expected="a report of `llara "
-                        "evaluate --json`")
+    except (OSError, ValueError, RecursionError) as err:
+        raise DataError(path, f"unreadable ({err})", expected=expected) from None
+    rankings = [report.get(k) for k in ("score", "recommender")] if isinstance(report, dict) \
+        else [None]
+    if not all(isinstance(r, dict) and all(isinstance(r.get(m), (int, float))
+                                           for m in ("HitRatio@1", "NDCG@5"))
+               for r in rankings):
+        raise DataError(path, "holds no evaluation metrics (score and recommender "
+                        "HitRatio@1, NDCG@5)", expected=expected)
+    if report.get("llm_reads") not in (None, config.rec_checkpoint):  # moved, or another run
+        log(f"warning: {path} was measured with the recommender at {report['llm_reads']}, "
+            f"this checkpoint reads {config.rec_checkpoint}: is it this model's report?")
     return report
 
 
@@ -144,12 +156,13 @@ def export_model(checkpoint: str | Path, out: str | Path, export: ExportConfig,
         raise DataError(out, "is the checkpoint or inside it", expected="a folder elsewhere")
     config = checked_run_config(checkpoint, log, moved)
     payload = read_run_json(checkpoint)
-    metrics = _read_metrics(export.metrics)
+    metrics = _read_metrics(export.metrics, config, log)
     dataset = PreparedDataset.open(config.data_dir)
     resolved = resolve_llm(config.llm, cache_dir, log)
-    base_llm = {"source": config.llm if not Path(config.llm).exists() else Path(config.llm).name,
+    local = Path(config.llm).exists()  # a folder or file of the user's, not a name
+    base_llm = {"source": Path(config.llm).name if local else config.llm,
                 "layers": config.llm_layers, "included": export.include_llm,
-                "digest": llm_digest(resolved)}
+                "local": local, "digest": llm_digest(resolved)}
     with atomic_directory(out, EXPORT_FILES) as tmp:
         shutil.copytree(checkpoint / "adapter", tmp / "adapter")
         for name in (PROJECTOR_FILE, HEAD_FILE):
@@ -173,17 +186,19 @@ def export_model(checkpoint: str | Path, out: str | Path, export: ExportConfig,
             name = Path(config.prompt.template_file).name
             shutil.copyfile(config.prompt.template_file, tmp / TEMPLATES_DIR / name)
             template = f"{TEMPLATES_DIR}/{name}"
-        llm = config.llm
+        llm = base_llm["source"]  # a name; a local one is never a path outside the export
         if export.include_llm:
             log(f"copying the base LLM {config.llm}")
             llm = _include_llm(config.llm, resolved, tmp / LLM_DIR)
-        elif Path(config.llm).exists():
+        elif local:
             log(f"warning: the base LLM is a local {'file' if Path(config.llm).is_file() else 'folder'} "
-                f"({config.llm}) and stays out of the export: copy it along and point at it "
-                "with --llm, or export with --include-llm")
+                f"({config.llm}) and stays out of the export: loading it needs --llm PATH "
+                "(copy it along), or export with --include-llm")
         exported = _exported_config(config, llm, template)
         run = {**payload, "config": to_dict(exported), "inputs": inputs,
-               "trained_inputs": payload.get("inputs"), RELATIVE_TO: "checkpoint"}
+               # An export exported again keeps what the model was trained on.
+               "trained_inputs": payload.get("trained_inputs") or payload.get("inputs"),
+               RELATIVE_TO: "checkpoint"}
         (tmp / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
         parts = [{"name": name, "path": path, "digest": part_digest(tmp / path)}
                  for name, path in (("adapter", "adapter"), ("projector", PROJECTOR_FILE),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llara.model.manifest import check_export, read_manifest
+from llara.model.manifest import read_manifest
 from llara.common.errors import ConfigError, DataError
 from llara.common.paths import absolute_path
 from llara.config.io import to_dict
@@ -182,8 +182,6 @@ class Recommender:
 
         if run is None:
             run = checked_run_config(config.checkpoint, log, config.inputs)
-        else:
-            check_export(config.checkpoint)  # an export's parts, as the replica finds them
         payload = check_checkpoint(config.checkpoint, run)
         if "inputs" in payload:
             check_recorded_inputs(run, payload["inputs"], Path(config.checkpoint) / "run.json",

@@ -14,7 +14,7 @@ from llara.data.items import ItemIndex
 from llara.data.prepare import PreparedDataset
 from llara.evaluation.fusion import served_weight
 from llara.model.checkpoint import checked_fusion
-from llara.model.manifest import check_base_llm, read_manifest
+from llara.model.manifest import check_base_llm, check_export, read_manifest
 from llara.model.llara import LLaRA, load_llara
 from llara.model.llm import resolve_llm
 from llara.prompts.builder import PromptBuilder
@@ -101,10 +101,13 @@ def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
     (`checked_run_config`: its inputs checked there), which Ray actors and replicas get
     instead of reading it themselves; without it, it is read and checked here."""
     checkpoint = Path(checkpoint)
-    config = config or checked_run_config(checkpoint, log)
+    if config is None:
+        config = checked_run_config(checkpoint, log)  # an export's parts included
+        manifest = read_manifest(checkpoint)
+    else:  # an actor or a replica, maybe long after the driver checked: its parts again
+        manifest = check_export(checkpoint)
     device = resolve_device(device)
-    manifest = read_manifest(checkpoint)  # an export: is its base LLM the one it recorded?
-    if manifest is not None:
+    if manifest is not None:  # is its base LLM the one it recorded?
         check_base_llm(manifest, resolve_llm(config.llm, cache_dir, log), log)
     inputs = run_inputs(config, device, cache_dir, log, inference=True)
     model, _, info = load_llara(checkpoint, inputs.llm, inputs.tokenizer, inputs.item_table,

@@ -18,11 +18,13 @@ _EXPECTED = ("a folder written by `llara train` or `llara export`, or an exporte
 
 
 def hub_reference(text: str) -> tuple[str, str | None] | None:
-    """(repo id, revision) where `text` names a hub repository (hf://owner/name[@rev], or
-    owner/name that is no local path), else None."""
+    """(repo id, revision) where `text` names a hub repository: hf://owner/name[@rev], or
+    owner/name where no folder `owner` is here (so a mistyped `models/shop` stays a local
+    path and is refused as one, never fetched from the hub); else None."""
     explicit = text.startswith(HUB_PREFIX)
     repo, _, revision = (text[len(HUB_PREFIX):] if explicit else text).partition("@")
-    if not HUB_ID.match(repo) or (not explicit and (revision or Path(text).exists())):
+    if not HUB_ID.match(repo) or (not explicit and (
+            revision or Path(text).exists() or Path(repo.split("/")[0]).exists())):
         if explicit:
             raise DataError(text, "is not a hub reference", expected="hf://owner/name or "
                             "hf://owner/name@revision")
@@ -40,8 +42,9 @@ def download_export(repo_id: str, revision: str | None = None, log=print) -> Pat
         path = Path(snapshot_download(repo_id=repo_id, revision=revision))
     except Exception as err:  # noqa: BLE001 - offline, unknown repo, gated, bad revision...
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise DataError(where, f"cannot be fetched ({first[:300]})",
-                        expected=_EXPECTED + "; offline, the hub's local cache must hold it")
+        raise DataError(where, f"is no local folder, and the hub cannot give it "
+                        f"({first[:300]})", expected=_EXPECTED + "; offline, the hub's local "
+                        "cache must hold it")
     if not is_export(path):
         raise DataError(where, f"holds no {EXPORT_FILE}", expected="a model written by "
                         "`llara export` and uploaded as it is")

@@ -75,6 +75,9 @@ def check_export(directory: str | Path) -> dict | None:
         return None
     for part in manifest["parts"]:
         path = directory / part["path"]
+        if path.is_symlink() or (path.is_dir() and any(p.is_symlink() for p in path.rglob("*"))):
+            raise DataError(directory, f"part '{part['name']}' ({part['path']}) holds a "
+                            "symbolic link", expected=_AGAIN)
         if not path.exists():
             raise DataError(directory, f"part '{part['name']}' ({part['path']}) is missing",
                             expected=_AGAIN)
@@ -84,6 +87,42 @@ def check_export(directory: str | Path) -> dict | None:
                             f"or was altered: digest {short_digest(now)}, export.json records "
                             f"{short_digest(part['digest'])}", expected=_AGAIN)
     return manifest
+
+
+def check_export_config(directory: str | Path, manifest: dict, config, moved: dict) -> None:
+    """An export's run config (`config`: its FinetuneConfig as run.json writes it, paths
+    relative) reads nothing outside the export but what the user moved on purpose (`moved`:
+    option -> path), and every part it reads is a listed, checked part."""
+    directory = Path(directory).resolve()
+    names = {part["name"] for part in manifest["parts"]}
+    base = manifest.get("base_llm") or {}
+    needed = {"adapter", "projector", "run config", "recommender", "catalogue"}
+    for option, part in (("data_dir", None), ("rec_checkpoint", None),
+                         ("fusion_rec_checkpoint", "fusion recommender"),
+                         ("template_file", "prompt templates")):
+        value = getattr(config.prompt if option == "template_file" else config, option)
+        if value is None or option in moved:
+            continue
+        needed |= {part} if part else set()
+        where = (directory / value).resolve()
+        if where != directory and directory not in where.parents:
+            raise DataError(directory / "run.json", f"names {option} {value}, outside the "
+                            "export", expected=_AGAIN)
+    if "llm" not in moved:
+        if base.get("included"):
+            needed.add("base LLM")
+        elif base.get("local"):
+            raise DataError(directory, f"its base LLM ({base.get('source')}) was a local "
+                            "folder or file and is not in the export", expected="where it is "
+                            "on this machine, given with --llm PATH (or an export made with "
+                            "--include-llm)")
+        if Path(config.llm).is_absolute() or ".." in Path(config.llm).parts:
+            raise DataError(directory / "run.json", f"names llm {config.llm}, outside the "
+                            "export", expected=_AGAIN)
+    missing = sorted(needed - names)
+    if missing:
+        raise DataError(directory / EXPORT_FILE, f"lists no part '{missing[0]}', which its run "
+                        "config reads", expected=_AGAIN)
 
 
 def llm_digest(source: str | Path) -> str | None:
@@ -96,8 +135,9 @@ def llm_digest(source: str | Path) -> str | None:
 def check_base_llm(manifest: dict | None, resolved: str, log=print) -> None:
     """Warn when the base LLM found here differs from the one the export recorded (another
     conversion, another revision): the model loads, but its scores may differ."""
-    recorded = ((manifest or {}).get("base_llm") or {}).get("digest")
-    if not recorded:
+    base = (manifest or {}).get("base_llm") or {}
+    recorded = base.get("digest")
+    if not recorded or base.get("included"):  # an included LLM is a part, checked already
         return
     now = llm_digest(resolved)
     if now is not None and now != recorded:

@@ -13,7 +13,7 @@ from llara.common.atomic import ensure_replaceable
 from llara.common.digest import short_digest
 from llara.common.paths import absolute_paths, is_remote
 from llara.config.export import MOVED_FLAGS, MovedInputs
-from llara.model.manifest import check_export
+from llara.model.manifest import check_export, check_export_config
 from llara.common.device import attention_implementation, base_dtype
 from llara.common.errors import ConfigError, DataError
 from llara.config.run import FinetuneConfig
@@ -122,9 +122,12 @@ def checked_run_config(checkpoint: str | Path, log=print,
     checked against their digests first. `moved`: where inputs are now that are no longer
     where run.json says (absolute paths), checked alike. A checkpoint from before llara
     recorded digests is used with a warning."""
-    check_export(checkpoint)
+    manifest = check_export(checkpoint)
     payload = read_run_json(checkpoint)
-    config = absolute_paths(run_config_of(payload), paths_base(checkpoint, payload))
+    recorded = run_config_of(payload)
+    if manifest is not None:
+        check_export_config(checkpoint, manifest, recorded, moved.given() if moved else {})
+    config = absolute_paths(recorded, paths_base(checkpoint, payload))
     if moved is not None:
         config = moved.applied(config)
     for key, option in INPUTS.items():

@@ -254,3 +254,53 @@ def test_a_stacking_run_with_its_own_templates_takes_both_along(tmp_path):
     for old, new in zip(before, after):
         assert [i for i, _ in old] == [i for i, _ in new]
         assert [s for _, s in old] == pytest.approx([s for _, s in new], abs=1e-6)
+
+
+def test_an_export_exported_again_keeps_what_it_was_trained_on(exported, tmp_path):
+    checkpoint, model = exported
+    export_model(model, tmp_path / "again", ExportConfig(), **QUIET)
+    first = json.loads((model / "run.json").read_text())
+    again = json.loads((tmp_path / "again" / "run.json").read_text())
+    assert again["trained_inputs"] == first["trained_inputs"]
+    assert again["inputs"]["data"] == first["inputs"]["data"]  # the same catalogue
+    # Still pointable at the whole prepared dataset it was trained on.
+    config = checked_run_config(tmp_path / "again", moved=MovedInputs(
+        data_dir=str(checkpoint.parents[1] / "data")), **QUIET)
+    assert PreparedDataset.open(config.data_dir).has("train")
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda run: run["config"].update(data_dir="../data"), "names data_dir ../data, outside"),
+    (lambda run: run["config"].update(rec_checkpoint="/etc"), "names rec_checkpoint /etc"),
+    (lambda run: run["config"].update(llm="/opt/models/llm"), "names llm /opt/models/llm"),
+])
+def test_an_exports_run_config_reads_nothing_outside_it(exported, tmp_path, edit, words):
+    """Even with export.json's digests made to match (they are no signature), run.json may
+    not send the loader outside the folder."""
+    from llara.model.manifest import part_digest
+
+    model = tmp_path / "model"
+    shutil.copytree(exported[1], model)
+    run = json.loads((model / "run.json").read_text())
+    edit(run)
+    (model / "run.json").write_text(json.dumps(run))
+    manifest = json.loads((model / "export.json").read_text())
+    for part in manifest["parts"]:
+        part["digest"] = part_digest(model / part["path"])
+    (model / "export.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match=words):
+        checked_run_config(model, **QUIET)
+
+
+def test_a_part_left_off_the_list_or_a_link_is_refused(exported, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(exported[1], model)
+    manifest = json.loads((model / "export.json").read_text())
+    listed = dict(manifest, parts=[p for p in manifest["parts"] if p["name"] != "recommender"])
+    (model / "export.json").write_text(json.dumps(listed))
+    with pytest.raises(DataError, match="lists no part 'recommender'"):
+        checked_run_config(model, **QUIET)
+    (model / "export.json").write_text(json.dumps(manifest))
+    (model / "data" / "elsewhere.parquet").symlink_to(model / "data" / "items.parquet")
+    with pytest.raises(DataError, match="part 'catalogue' \\(data\\) holds a symbolic link"):
+        checked_run_config(model, **QUIET)

@@ -1,6 +1,7 @@
 """Where an exported model comes from and what it needs: the base LLM copied in or named (a
 different copy is reported), the hub's cache by id, and the `llara export` command's lines."""
 
+import json
 import shutil
 
 import pytest
@@ -60,18 +61,23 @@ def test_a_named_llm_that_differs_from_the_recorded_one_is_reported(tmp_path):
     lines = []
     export_model(checkpoint, tmp_path / "model", ExportConfig(), log=lines.append)
     assert any("stays out of the export" in line for line in lines)
+    run = json.loads((tmp_path / "model" / "run.json").read_text())
+    assert run["config"]["llm"] == "my-llm"  # its name, not where it was
     shutil.rmtree(tmp_path / "work" / "data")  # nothing of the run is read
+    from llara.config.export import MovedInputs
     from llara.config.serving import ServingConfig
     from llara.inference.serving import Recommender
 
+    with pytest.raises(DataError, match="base LLM \\(my-llm\\) was a local folder.*--llm PATH"):
+        Recommender.load(ServingConfig(checkpoint=str(tmp_path / "model"), device="cpu"))
+    settings = ServingConfig(checkpoint=str(tmp_path / "model"), device="cpu",
+                             inputs=MovedInputs(llm=llm))
     warned = []
-    Recommender.load(ServingConfig(checkpoint=str(tmp_path / "model"), device="cpu"),
-                     log=warned.append)
+    Recommender.load(settings, log=warned.append)
     assert not any("differs" in line for line in warned)
     write_llm(tmp_path / "my-llm", hidden=16)  # another model where the first one was
-    with pytest.raises(DataError):  # this one does not fit the adapter: refused, named
-        Recommender.load(ServingConfig(checkpoint=str(tmp_path / "model"), device="cpu"),
-                         log=warned.append)
+    with pytest.raises(DataError, match="adapter"):  # it does not fit the adapter
+        Recommender.load(settings, log=warned.append)
     assert any("differs from the one this model was exported with" in line for line in warned)
 
 
@@ -85,11 +91,18 @@ def test_hub_references(text, reference):
     assert hub_reference(text) == reference
 
 
-def test_a_bad_hub_reference_or_missing_folder_is_one_clear_line(tmp_path):
+def test_a_bad_hub_reference_or_missing_folder_is_one_clear_line(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="is not a hub reference"):
         hub_reference("hf://just-a-name")
     with pytest.raises(DataError, match="no such checkpoint folder"):
         resolve_model(tmp_path / "runs" / "a" / "best")
+    # A mistyped folder under one that exists here stays a local path: never fetched.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    assert hub_reference("models/shop") is None
+    with pytest.raises(DataError, match="models/shop: no such checkpoint folder"):
+        resolve_model("models/shop")
+    assert hub_reference("someone/shop") == ("someone/shop", None)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +129,8 @@ def test_a_hub_id_is_read_from_the_hub_cache_by_every_command(hub_cache, tmp_pat
         assert "score by sagas@" in done.stdout  # an export goes by its name
     done = _llara("recommend", "--checkpoint", "someone/other", *args, cwd=tmp_path,
                   env=offline)
-    assert done.returncode == 2 and "hf://someone/other: cannot be fetched" in done.stdout
+    assert done.returncode == 2
+    assert "hf://someone/other: is no local folder, and the hub cannot give it" in done.stdout
     assert len(done.stdout.strip().splitlines()) == 2  # the fetch line and the error
 
 
