@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from llara.model.manifest import read_manifest
 from llara.common.errors import ConfigError, DataError
 from llara.common.paths import absolute_path
 from llara.config.io import to_dict
@@ -31,6 +30,7 @@ from llara.inference.new_items import (NewItemError, add_to_model, append_new_it
 from llara.inference.requests import MODES, Query, RequestError
 from llara.model.checkpoint import read_run_json, run_config_of
 from llara.model.llara import weight_files
+from llara.model.manifest import read_manifest
 from llara.prompts.templates import ANSWER_END
 from llara.recsys.ranking import candidate_scores
 from llara.recsys.retrieval import retrieve

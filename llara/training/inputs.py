@@ -12,16 +12,16 @@ from pathlib import Path
 from llara.common.atomic import ensure_replaceable
 from llara.common.digest import short_digest
 from llara.common.paths import absolute_paths, is_remote
-from llara.config.export import MOVED_FLAGS, MovedInputs
-from llara.model.manifest import check_export, check_export_config
 from llara.common.device import attention_implementation, base_dtype
 from llara.common.errors import ConfigError, DataError
+from llara.config.export import MOVED_FLAGS, MovedInputs
 from llara.config.run import FinetuneConfig
 from llara.data.holdout import whole_training_set
 from llara.data.prepare import PreparedDataset
 from llara.data.tables import Samples
 from llara.model.checkpoint import paths_base, read_run_json, run_config_of
 from llara.model.llara import MODEL_FILES
+from llara.model.manifest import check_export, check_export_config
 from llara.recsys.content_map import (ColdPath, cold_path, encoder_with_content_rows,
                                      newest_warm_items, with_content_rows)
 from llara.model.llm import load_llm, resolve_llm
