@@ -32,20 +32,21 @@ from llara.config.run import FinetuneConfig
 from llara.data.catalogue import write_catalogue
 from llara.data.prepare import PreparedDataset
 from llara.export.card import model_card
-from llara.model.manifest import (CARD_FILE, EXPORT_FILE, EXPORT_FORMAT, llm_digest,
-                                   part_digest)
+from llara.model.manifest import (CARD_FILE, EXPORT_FILE, EXPORT_FORMAT, PART_PATHS,
+                                   llm_digest, part_digest)
 from llara.model.checkpoint import RELATIVE_TO, RUN_FILE, read_run_json
-from llara.model.llara import HEAD_FILE, MODEL_FILES, PROJECTOR_FILE
+from llara.model.llara import HEAD_FILE, PROJECTOR_FILE
 from llara.model.llm import TINY, ModelLoadError, resolve_llm
 from llara.recsys.checkpoint import WEIGHT_FILES, checkpoint_digest
 from llara.training.inputs import checked_run_config
 
 LLM_FILES = ("*.json", "*.safetensors", "*.txt", "*.model", "*.jinja")
 """What --include-llm takes of a hub model: config, safetensors weights, tokenizer files."""
-RECOMMENDER_DIRS = {"rec_checkpoint": "recommender", "fusion_rec_checkpoint": "fusion-recommender"}
-DATA_DIR, LLM_DIR, TEMPLATES_DIR = "data", "llm", "templates"
-EXPORT_FILES = (*MODEL_FILES, *RECOMMENDER_DIRS.values(), DATA_DIR, LLM_DIR, TEMPLATES_DIR,
-                EXPORT_FILE, CARD_FILE)
+RECOMMENDER_DIRS = {"rec_checkpoint": PART_PATHS["recommender"],
+                    "fusion_rec_checkpoint": PART_PATHS["fusion recommender"]}
+DATA_DIR, LLM_DIR = PART_PATHS["catalogue"], PART_PATHS["base LLM"]
+TEMPLATES_DIR = PART_PATHS["prompt templates"]
+EXPORT_FILES = (*PART_PATHS.values(), EXPORT_FILE, CARD_FILE)
 """What an export folder is made of, and all that exporting again may replace there."""
 
 
@@ -201,14 +202,7 @@ def export_model(checkpoint: str | Path, out: str | Path, export: ExportConfig,
                RELATIVE_TO: "checkpoint"}
         (tmp / RUN_FILE).write_text(json.dumps(run, indent=2) + "\n")
         parts = [{"name": name, "path": path, "digest": part_digest(tmp / path)}
-                 for name, path in (("adapter", "adapter"), ("projector", PROJECTOR_FILE),
-                                    ("head", HEAD_FILE), ("run config", RUN_FILE),
-                                    ("recommender", RECOMMENDER_DIRS["rec_checkpoint"]),
-                                    ("fusion recommender",
-                                     RECOMMENDER_DIRS["fusion_rec_checkpoint"]),
-                                    ("catalogue", DATA_DIR), ("prompt templates", TEMPLATES_DIR),
-                                    ("base LLM", LLM_DIR))
-                 if (tmp / path).exists()]
+                 for name, path in PART_PATHS.items() if (tmp / path).exists()]
         manifest = {"format": EXPORT_FORMAT, "llara": package_version("llara"),
                     "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "name": export.name or out.resolve().name, "exported_from": checkpoint.name,

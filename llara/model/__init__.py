@@ -7,8 +7,8 @@ from llara.model.checkpoint import (CHECKPOINT_FORMAT, RUN_FILE, run_payload, re
                                     stored_fusion, checked_fusion)
 from llara.model.hub import HUB_PREFIX, download_export, hub_reference, resolve_model
 from llara.model.manifest import (CARD_FILE, EXPORT_FILE, EXPORT_FORMAT, check_base_llm,
-                                  check_export, check_export_config, is_export, part_digest,
-                                  read_manifest)
+                                  check_export, check_export_config, is_export, PART_PATHS,
+                                  part_digest, read_manifest)
 from llara.model.heads import (fp32_linear, LetterHead, SlotHead, letter_label_ids, HEADS,
                                build_head)
 from llara.model.llara import (PROJECTOR_FILE, HEAD_FILE, MODEL_FILES, weight_files, apply_lora, LLaRA,
@@ -30,6 +30,7 @@ __all__ = [
     "check_base_llm",
     "check_export",
     "check_export_config",
+    "PART_PATHS",
     "is_export",
     "part_digest",
     "read_manifest",

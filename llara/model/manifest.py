@@ -16,10 +16,18 @@ from pathlib import Path, PurePosixPath
 
 from llara.common.digest import file_digest, folder_digest, short_digest
 from llara.common.errors import DataError
+from llara.model.checkpoint import RUN_FILE
+from llara.model.llara import HEAD_FILE, PROJECTOR_FILE
 
 EXPORT_FILE = "export.json"
 EXPORT_FORMAT = "llara-export/1"
 CARD_FILE = "README.md"
+PART_PATHS = {"adapter": "adapter", "projector": PROJECTOR_FILE, "head": HEAD_FILE,
+              "run config": RUN_FILE, "recommender": "recommender",
+              "fusion recommender": "fusion-recommender", "catalogue": "data",
+              "prompt templates": "templates", "base LLM": "llm"}
+"""Every part an export may hold, by name: its path inside the folder (manifest order). The
+writer (llara.export) lays the folder out from it and the reader checks against it."""
 _AGAIN = "the folder as `llara export` wrote it (export the checkpoint again)"
 
 
