@@ -15,10 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from ray import serve
 
-from llara.common import absolute_paths
 from llara.config import FinetuneConfig, ServingConfig, from_dict, to_dict
 from llara.inference import Recommender, RequestError
-from llara.training import checked_run_config
 
 from .api import (ERRORS, AddItemsRequest, AddItemsResponse, Health, Item, RankedItem,
                   RecommendRequest, RecommendResponse,
@@ -235,10 +233,9 @@ def deployment_options(config: ServingConfig) -> dict:
     return options
 
 
-def application(config: ServingConfig):
-    """The bound Serve application for `config`, its paths made absolute here."""
-    config = absolute_paths(config)
-    run = checked_run_config(config.checkpoint, moved=config.inputs)
+def application(config: ServingConfig, run: FinetuneConfig):
+    """The bound Serve application for `config` (paths absolute) and the checkpoint's run
+    config as the driver checked it (`checked_run_config`)."""
     options = deployment_options(config)
     model = LlaraModel.options(**options).bind(to_dict(config), to_dict(run))
     # One gateway replica: it only forwards and holds no model, and lets through as many

@@ -26,12 +26,12 @@ def start(config: ServingConfig, log=print, cancelled=lambda: False) -> str:
     config = absolute_paths(replace(config, checkpoint=str(resolve_model(config.checkpoint,
                                                                          log))))
     # A clear error now, not a replica crash loop later: damaged or moved parts.
-    check_checkpoint(config.checkpoint, checked_run_config(config.checkpoint, log,
-                                                           config.inputs))
+    run = checked_run_config(config.checkpoint, log, config.inputs)
+    check_checkpoint(config.checkpoint, run)
     started = time.perf_counter()
     serve.start(http_options={"host": config.host, "port": config.port})
     try:
-        serve.run(application(config), name=APP_NAME, route_prefix="/", blocking=False)
+        serve.run(application(config, run), name=APP_NAME, route_prefix="/", blocking=False)
     except RuntimeError as err:  # Serve's own wait saw the replicas fail to start
         raise _start_failure(str(err)) from None
     _wait_running(cancelled)
