@@ -3,6 +3,9 @@ when its output is already there (--resume), so that a long CPU study survives a
 
     python bench/cold_items.py --work /tmp/study44 [--arms default,map,map-drop30] \
         [--samples 2048] [--seeds 0] [--resume]
+    python bench/cold_items.py --work /tmp/study44 --source lastfm-log --prepare \
+        "--column timestamp=position --domain music --cold-by random" \
+        --data data/lastfm-cold --rec runs/rec/lastfm --prefix lastfm- --arms text-only
 
 Steps: `llara data prepare` (MovieLens-100K, the cold-item protocol: the newest 20% of items,
 K = 10 rows per held-out user plus every row with a cold target, users 70/10/20), `llara rec
@@ -59,18 +62,28 @@ def main() -> None:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--cold", type=float, default=0.2)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--val", action="store_true",
+                        help="also evaluate the validation rows (pred-val.parquet, for "
+                             "bench/cold_fusion.py --select)")
     parser.add_argument("--data", default="data/ml-cold",
                         help="the prepared dataset's folder under --work")
+    parser.add_argument("--source", default="movielens-100k",
+                        help="what `llara data prepare` reads (a name or a folder under --work)")
+    parser.add_argument("--prepare", default="",
+                        help="more `llara data prepare` options, e.g. '--cold-by random'")
+    parser.add_argument("--rec", default="runs/rec/sasrec", help="SASRec's folder under --work")
+    parser.add_argument("--prefix", default="", help="put before each run's folder name")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    data, rec = args.data, "runs/rec/sasrec"
-    run([LLARA, "data", "prepare", "movielens-100k", "--cold-items", str(args.cold),
-         "--rows-per-user", "10", "--set", "split_ratios=[0.7, 0.1, 0.2]", "--out", data],
+    data, rec = args.data, args.rec
+    run([LLARA, "data", "prepare", args.source, "--cold-items", str(args.cold),
+         "--rows-per-user", "10", "--set", "split_ratios=[0.7, 0.1, 0.2]",
+         *shlex.split(args.prepare), "--out", data],
         work, work / data / "dataset.json", args.resume)
     run([LLARA, "rec", "train", "--data", data, "--out", rec, "--no-progress"], work,
         work / rec / "model.safetensors", args.resume)
-    runs = [(arm, seed, f"runs/{arm}-n{args.samples}-s{seed}")
+    runs = [(arm, seed, f"runs/{args.prefix}{arm}-n{args.samples}-s{seed}")
             for arm in args.arms.split(",") for seed in args.seeds.split(",")]
     for arm, seed, out in runs:  # every training first: evaluation code may still change
         sets = [*ARMS[arm], f"train.seed={seed}", f"train.max_train_samples={args.samples}"]
@@ -82,6 +95,10 @@ def main() -> None:
         run([LLARA, "evaluate", "--checkpoint", f"{out}/best", "--split", "test", "--local",
              "--json", f"{out}/eval-test.json", "--predictions", f"{out}/pred-test.parquet",
              "--no-progress"], work, work / out / "eval-test.json", args.resume)
+    for arm, seed, out in runs if args.val else ():
+        run([LLARA, "evaluate", "--checkpoint", f"{out}/best", "--split", "val", "--local",
+             "--json", f"{out}/eval-val.json", "--predictions", f"{out}/pred-val.parquet",
+             "--no-progress"], work, work / out / "pred-val.parquet", args.resume)
 
 
 if __name__ == "__main__":
