@@ -20,7 +20,9 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from llara.data.prepare import PreparedDataset
-from llara.evaluation.fusion import fused_scores, log_softmax_rows, ranks_of, without_cold
+from llara.config.scoring import ScoringConfig
+from llara.evaluation.fusion import (choose_fusion, fused_scores, fusion_grid, ranks_of,
+                                     served_cold_level, served_weight, without_cold)
 from llara.evaluation.intervals import interval_text, paired_interval, user_groups
 
 GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 4.0)
@@ -30,42 +32,66 @@ LEVELS = ("mean", 0.75, 0.9, 1.0)
 
 
 def cold_level(rec: np.ndarray, candidates: np.ndarray, cold: np.ndarray, level) -> np.ndarray:
-    """(N, C) log-softmax of the recommender with each new candidate at `level` of its row's
-    warm candidates (a row of new items only keeps its scores)."""
-    if level == "mean":
-        return without_cold(rec, candidates, cold)
-    scores = log_softmax_rows(rec)
-    is_cold = cold[candidates]
-    warm = np.where(is_cold, np.nan, scores)
-    value = np.nanquantile(np.where(is_cold.all(1, keepdims=True), scores, warm), float(level),
-                           axis=1, keepdims=True)
-    return np.where(is_cold, value, scores)
+    """(N, C) the recommender's scores with each new candidate at `level` of its row's warm
+    candidates: the product's rule (llara.evaluation.fusion.without_cold, `scoring.cold_levels`
+    in training), "mean" for checkpoints from before the level was chosen."""
+    return without_cold(rec, candidates, cold, None if level == "mean" else float(level))
 
 
 def matrix(column) -> np.ndarray:
     return np.asarray(column.to_pylist(), np.float64)
 
 
-def arm_table(predictions: Path, cold: np.ndarray, level="mean") -> list[dict]:
-    table = pq.read_table(predictions)
-    candidates = matrix(table["candidates"]).astype(np.int64)  # (N, C)
-    targets = table["next"].to_numpy()
-    llm, rec = matrix(table["scores"]), matrix(table["recommender_scores"])
-    groups = user_groups(table["user"].to_pylist(), table["sample_id"].to_numpy())
+def read_predictions(path: Path) -> dict:
+    table = pq.read_table(path)
+    return {"candidates": matrix(table["candidates"]).astype(np.int64),  # (N, C)
+            "targets": table["next"].to_numpy(), "llm": matrix(table["scores"]),
+            "rec": matrix(table["recommender_scores"]),
+            "groups": user_groups(table["user"].to_pylist(), table["sample_id"].to_numpy())}
+
+
+def slices_at(p: dict, cold: np.ndarray, weight: float, level, placed="cold") -> dict:
+    """HR@1 of LLM + w x SASRec (new candidates at `level`) on the rows with a new target,
+    a warm one, and all rows, each with its interval against SASRec alone. `placed`: the
+    items placed at the level (None: none), by default the new ones."""
+    candidates, targets = p["candidates"], p["targets"]
+    sasrec_hit = (ranks_of(p["rec"], candidates, targets) == 0).astype(float)
+    placed = cold if isinstance(placed, str) else placed
+    hit = (ranks_of(fused_scores(p["llm"], cold_level(p["rec"], candidates, placed, level),
+                                 weight), candidates, targets) == 0).astype(float)
     new_target = cold[targets]
-    sasrec_hit = (ranks_of(rec, candidates, targets) == 0).astype(float)
-    rows = []
-    for weight in GRID:
-        hit = (ranks_of(fused_scores(llm, cold_level(rec, candidates, cold, level), weight),
-                        candidates, targets) == 0).astype(float)
-        row = {"weight": weight, "level": level}
-        for name, mask in (("new", new_target), ("warm", ~new_target), ("all", None)):
-            keep = np.ones(len(hit), bool) if mask is None else mask
-            row[name] = float(hit[keep].mean())
-            row[f"{name}_vs_sasrec"] = paired_interval(hit[keep], sasrec_hit[keep],
-                                                       groups[keep])
-        rows.append(row)
-    return rows
+    row = {"weight": weight, "level": level}
+    for name, keep in (("new", new_target), ("warm", ~new_target),
+                       ("all", np.ones(len(hit), bool))):
+        row[name] = float(hit[keep].mean())
+        row[f"{name}_vs_sasrec"] = paired_interval(hit[keep], sasrec_hit[keep],
+                                                   p["groups"][keep])
+    return row
+
+
+def arm_table(predictions: Path, cold: np.ndarray, level="mean") -> list[dict]:
+    p = read_predictions(predictions)
+    return [slices_at(p, cold, weight, level) for weight in GRID]
+
+
+def product_choice(val_predictions: Path, test_predictions: Path, cold: np.ndarray) -> dict:
+    """What `llara train` stores and serves for this model: choose_fusion over the default
+    scoring.fusion_grid x scoring.cold_levels on the validation rows, served only where it
+    beats SASRec there by more than chance (else SASRec's ranking, new items at the warm
+    mean); the test rows' figures at that choice. Only runs with cold.content=map place new
+    items at a level; the others fuse SASRec's untrained rows as they are."""
+    scoring = ScoringConfig()
+    run = json.loads((val_predictions.parent / "best" / "run.json").read_text())
+    placed = cold if run["config"]["cold"]["content"] == "map" else None
+    val = read_predictions(val_predictions)
+    grid = fusion_grid(val["llm"], val["rec"], val["candidates"], val["targets"],
+                       scoring.fusion_grid, placed, scoring.cold_levels)
+    choice = choose_fusion(grid, val["llm"], val["rec"], val["candidates"], val["targets"],
+                           val["groups"], placed)
+    level = served_cold_level(choice)
+    test = slices_at(read_predictions(test_predictions), cold, served_weight(choice),
+                     "mean" if level is None else level, placed)
+    return {"choice": choice, "test": test}
 
 
 def main() -> None:
@@ -90,6 +116,16 @@ def main() -> None:
                              best["level"])
             (chosen,) = [row for row in test if row["weight"] == best["weight"]]
             report[f"{arm} (chosen on val)"] = {"val": val, "test": chosen}
+            product = product_choice(args.work / "runs" / arm / "pred-val.parquet",
+                                     args.work / "runs" / arm / "pred-test.parquet", cold)
+            report[f"{arm} (llara train's choice)"] = product
+            choice, test = product["choice"], product["test"]
+            print(f"\n{arm}: `llara train` chooses level {choice.get('cold_level')}, w "
+                  f"{choice['weight']:g} and serves {choice['serves']} (val gain HR@1 "
+                  f"{interval_text(choice['gain']['HitRatio@1'])}); test: new "
+                  f"{test['new']:.4f} {interval_text(test['new_vs_sasrec'])}, warm "
+                  f"{test['warm']:.4f} {interval_text(test['warm_vs_sasrec'])}, all "
+                  f"{test['all']:.4f} {interval_text(test['all_vs_sasrec'])} (vs SASRec)")
             print(f"\n{arm}: chosen on the validation rows: level {best['level']}, w "
                   f"{best['weight']:g} (val HR@1 {best['all']:.4f}); test: new "
                   f"{chosen['new']:.4f} {interval_text(chosen['new_vs_sasrec'])}, warm "

@@ -202,17 +202,25 @@ def cold_view(report: dict) -> Table:
     return table
 
 
-def fusion_view(grid: list[dict], stored: float) -> Table:
-    """The fusion grid: HitRatio@1/3/5 and NDCG@5 of the fused ranking per weight, the
-    checkpoint's own weight (chosen on the validation rows) marked."""
+def fusion_view(grid: list[dict], fusion: dict) -> Table:
+    """The fusion grid: HitRatio@1/3/5 and NDCG@5 of the fused ranking per weight (and, for
+    models that read new items by content, per cold level: a new candidate's recommender score
+    at that quantile of its list's warm ones'), the checkpoint's own choice (made on the
+    validation rows) marked."""
+    levels = any("cold_level" in row for row in grid)
+    stored = (fusion.get("weight", 0.0), fusion.get("cold_level"))
     table = Table(title="score fusion: LLM log-softmax + w x recommender log-softmax")
-    for column in ("w", "HR@1", "HR@3", "HR@5", "NDCG@5", ""):
+    for column in (*(("new item level",) if levels else ()), "w", "HR@1", "HR@3", "HR@5",
+                   "NDCG@5", ""):
         table.add_column(column, justify="right")
     for row in grid:
-        table.add_row(f"{row['weight']:g}", *(f"{row[k]:.4f}" for k in
-                                            ("HitRatio@1", "HitRatio@3", "HitRatio@5",
-                                             "NDCG@5")),
-                      "stored" if row["weight"] == stored else "")
+        level = row.get("cold_level")
+        mine = (row["weight"], level) == stored if levels else row["weight"] == stored[0]
+        table.add_row(*((("mean" if level is None else f"{level:g}"),) if levels else ()),
+                      f"{row['weight']:g}", *(f"{row[k]:.4f}" for k in
+                                              ("HitRatio@1", "HitRatio@3", "HitRatio@5",
+                                               "NDCG@5")),
+                      "stored" if mine else "")
     return table
 
 
@@ -232,7 +240,11 @@ def fusion_note(fusion: dict) -> str:
     if fusion.get("serves") == "recommender":
         return (f"fused: the recommender's own ranking: {best} did not beat it on {where} by "
                 f"more than chance (gain {figures})")
-    return f"fused: LLM + {weight:g} x recommender, chosen on {where} (gain {figures})"
+    level = fusion.get("cold_level")
+    new_items = "" if level is None else \
+        f", a new item's recommender score at the {level:g} quantile of the warm ones'"
+    return (f"fused: LLM + {weight:g} x recommender{new_items}, chosen on {where} "
+            f"(gain {figures})")
 
 
 def refuse_cluster_conflicts(cluster, address, num_cpus, what: str) -> None:
@@ -252,7 +264,7 @@ def print_report(report: dict) -> None:
     console.print(metrics_view(f"LLaRA on {report['split']} ({report['rows']} samples)",
                                metrics))
     if report["fusion_grid"]:
-        console.print(fusion_view(report["fusion_grid"], report["fusion"].get("weight", 0.0)))
+        console.print(fusion_view(report["fusion_grid"], report["fusion"]))
     if report["fusion"] is not None:
         console.print(fusion_note(report["fusion"]))
     if report["fusion_recommender"] != report["llm_reads"]:

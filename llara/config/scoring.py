@@ -27,6 +27,12 @@ class ScoringConfig:
     """Weights w tried on the validation rows for score fusion (the LLM's log-softmax over the
     candidates + w x the recommender's); the best is served where it beats the recommender's
     own ranking there by more than chance, else the recommender's ranking is."""
+    cold_levels: tuple[float, ...] = (0.5, 0.75, 0.9, 1.0)
+    """Models that read new items by their content (cold.content=map): in the fused ranking a
+    new candidate's recommender score (its row never trained) is replaced by this quantile of
+    its list's warm candidates' scores (1.0: the best warm one's), each level tried on the
+    validation rows with every weight of fusion_grid; the pair chosen is stored with the
+    checkpoint. A higher level lets the LLM put new items first more often."""
 
     def __post_init__(self) -> None:
         require(self.head in SCORING_HEADS, "scoring.head",
@@ -34,3 +40,6 @@ class ScoringConfig:
         self.fusion_grid = tuple(float(w) for w in self.fusion_grid)
         require(len(self.fusion_grid) > 0 and all(w >= 0 for w in self.fusion_grid),
                 "scoring.fusion_grid", "needs one or more weights >= 0")
+        self.cold_levels = tuple(float(level) for level in self.cold_levels)
+        require(len(self.cold_levels) > 0 and all(0 <= x <= 1 for x in self.cold_levels),
+                "scoring.cold_levels", "needs one or more shares in [0, 1]")

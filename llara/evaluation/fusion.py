@@ -2,7 +2,9 @@
 recommender's log-softmax over the same candidates. w = 0 is the LLM alone; w = inf
 (RECOMMENDER_RANKING) is the recommender alone. w is chosen on the validation rows from a grid
 and stored with the checkpoint, and the recommender's own ranking is served instead unless the
-chosen fusion beats it there by more than chance (choose_fusion)."""
+chosen fusion beats it there by more than chance (choose_fusion). Where a model reads new items
+by their content, their untrained recommender scores are replaced by a level of the warm
+candidates' (without_cold), chosen with w."""
 
 from __future__ import annotations
 
@@ -36,13 +38,16 @@ def fused_scores(llm_scores: np.ndarray, rec_scores: np.ndarray, weight: float) 
 
 
 def without_cold(rec_scores: np.ndarray, candidates: np.ndarray,
-                 cold: np.ndarray | None) -> np.ndarray:
+                 cold: np.ndarray | None, level: float | None = None) -> np.ndarray:
     """(N, C) the recommender's scores with each cold candidate's ((num_items,) `cold`: items
-    whose row never trained) replaced by the mean of its row's warm candidates' scores (0
-    where every candidate is cold): an untrained row neither lifts nor sinks a new item, so
-    the fused ranking places cold candidates by the LLM alone. Where a checkpoint serves the
-    recommender's own ranking (w = inf) there is no LLM term: cold candidates then sit at the
-    row's mean, in candidate order. `cold` None: unchanged."""
+    whose row never trained) replaced by a value taken from its row's warm candidates: their
+    mean (`level` None), or their `level` quantile (1.0: the best warm candidate's score).
+    An untrained row then neither lifts nor sinks a new item by chance: the fused ranking
+    places it by the LLM, with the level saying how high a new item starts against the warm
+    ones (chosen on the validation rows with the fusion weight, choose_fusion). A row whose
+    candidates are all cold gets 0 for each. Where a checkpoint serves the recommender's own
+    ranking (w = inf) there is no LLM term: cold candidates then sit at that value, in
+    candidate order. `cold` None: unchanged."""
     if cold is None:
         return rec_scores
     rec_scores = np.asarray(rec_scores, np.float64)
@@ -51,8 +56,25 @@ def without_cold(rec_scores: np.ndarray, candidates: np.ndarray,
     is_cold = np.asarray(cold)[candidates]  # (N, C)
     warm = ~is_cold
     counts = warm.sum(1, keepdims=True)  # (N, 1)
-    mean = np.where(warm, rec_scores, 0.0).sum(1, keepdims=True) / np.maximum(counts, 1)
-    return np.where(is_cold, mean, rec_scores)
+    if level is None:
+        value = np.where(warm, rec_scores, 0.0).sum(1, keepdims=True) / np.maximum(counts, 1)
+    else:
+        check_level(level)
+        # Rows without a warm candidate: any finite stand-in, the value is replaced below.
+        masked = np.where(warm | (counts == 0), rec_scores, np.nan)
+        value = np.nanquantile(masked, level, axis=1, keepdims=True)  # (N, 1)
+    value = np.where(counts > 0, value, 0.0)
+    return np.where(is_cold, value, rec_scores)
+
+
+def check_level(level) -> float | None:
+    """A cold level as stored or configured: None (the warm mean) or a share in [0, 1]."""
+    if level is None:
+        return None
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or \
+            not 0.0 <= level <= 1.0:
+        raise ValueError(f"cold level {level!r} is not a share in [0, 1]")
+    return float(level)
 
 
 def ranks_of(scores: np.ndarray, candidates: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -65,17 +87,32 @@ def ranks_of(scores: np.ndarray, candidates: np.ndarray, targets: np.ndarray) ->
 
 
 def fusion_grid(llm_scores: np.ndarray, rec_scores: np.ndarray, candidates: np.ndarray,
-                targets: np.ndarray, grid: tuple[float, ...]) -> list[dict]:
-    """HitRatio@1/3/5 and NDCG@5 of the fused ranking at every weight of the grid."""
-    return [{"weight": float(w), **ranking_metrics(ranks_of(
-        fused_scores(llm_scores, rec_scores, w), candidates, targets))} for w in grid]
+                targets: np.ndarray, grid: tuple[float, ...], cold: np.ndarray | None = None,
+                levels: tuple[float | None, ...] = (None,)) -> list[dict]:
+    """HitRatio@1/3/5 and NDCG@5 of the fused ranking at every weight of the grid and, where
+    `cold` marks items read by their content, at every cold level (without_cold; the
+    recommender's raw `rec_scores` in); rows carry "weight" and, with `cold`, "cold_level"."""
+    if cold is None:
+        levels = (None,)
+    rows = []
+    for level in levels:
+        rec = without_cold(rec_scores, candidates, cold, level)
+        extra = {} if cold is None else {"cold_level": level}
+        rows.extend({"weight": float(w), **extra, **ranking_metrics(ranks_of(
+            fused_scores(llm_scores, rec, w), candidates, targets))} for w in grid)
+    return rows
 
 
 def choose_weight(table: list[dict]) -> float:
     """The weight with the best HitRatio@1, NDCG@5 breaking ties, the smallest weight (the
     most LLM) breaking the rest."""
-    best = max(table, key=lambda row: (row["HitRatio@1"], row["NDCG@5"], -row["weight"]))
-    return best["weight"]
+    return best_row(table)["weight"]
+
+
+def best_row(table: list[dict]) -> dict:
+    """The grid's row with the best HitRatio@1, NDCG@5 breaking ties, the smallest weight (the
+    most LLM) breaking the rest, then the earliest cold level."""
+    return max(table, key=lambda row: (row["HitRatio@1"], row["NDCG@5"], -row["weight"]))
 
 
 def fusion_label(weight: float) -> str:
@@ -84,22 +121,38 @@ def fusion_label(weight: float) -> str:
 
 
 def choose_fusion(table: list[dict], llm_scores: np.ndarray, rec_scores: np.ndarray,
-                  candidates: np.ndarray, targets: np.ndarray, groups: np.ndarray) -> dict:
-    """What a checkpoint serves: the grid's best weight (choose_weight) only where the fused
-    ranking there beats the recommender's on these rows by more than chance (the lower end of
-    the users-bootstrap interval of its gain above 0, for HR@1 and NDCG@5 alike), else the
-    recommender's own ranking. On a hundred validation rows one row moves HR@1 by 0.01 and
-    the grid's best weight is partly noise; this keeps that noise from serving a ranking worse
-    than the recommender's.
+                  candidates: np.ndarray, targets: np.ndarray, groups: np.ndarray,
+                  cold: np.ndarray | None = None) -> dict:
+    """What a checkpoint serves: the fused ranking at the grid's best row (best_row: weight,
+    and cold level) that beats the recommender's own ranking on these rows by more than chance
+    (the lower end of the users-bootstrap interval of its gain above 0, for HR@1 and NDCG@5
+    alike), rows tried best first; where none does, the recommender's ranking (new candidates
+    at the warm mean). On a hundred validation rows one row moves HR@1 by 0.01 and the grid's
+    best row is partly noise: a row whose HR@1 edges the rest by a row or two but whose
+    NDCG@5 gain is within chance is passed over for the next. `rec_scores`: the
+    recommender's raw scores; `cold` as fusion_grid took it.
 
-    {"weight": the best weight of the grid, "serves": "fused" or "recommender",
-     "gain": {metric: interval of fused at that weight - recommender}}."""
-    weight = choose_weight(table)
-    fused = per_row(ranks_of(fused_scores(llm_scores, rec_scores, weight), candidates, targets))
-    base = per_row(ranks_of(rec_scores, candidates, targets))
-    gain = {m: paired_interval(fused[m], base[m], groups) for m in PER_ROW_METRICS}
-    beats = all(gain[m]["low"] > 0 for m in PER_ROW_METRICS)
-    return {"weight": weight, "serves": "fused" if beats else "recommender", "gain": gain}
+    {"weight": the weight of the row served, or of the grid's best row where the
+     recommender's ranking is served, "cold_level" (with `cold`): that row's level,
+     "serves": "fused" or "recommender",
+     "gain": {metric: interval of that row's fused ranking - recommender}}."""
+    base = per_row(ranks_of(without_cold(rec_scores, candidates, cold), candidates, targets))
+    ordered = sorted(table, key=lambda row: (row["HitRatio@1"], row["NDCG@5"], -row["weight"]),
+                     reverse=True)  # stable: among equals, the earlier cold level first
+    first = None
+    for row in ordered:
+        weight, level = row["weight"], row.get("cold_level")
+        fused = per_row(ranks_of(fused_scores(
+            llm_scores, without_cold(rec_scores, candidates, cold, level), weight),
+            candidates, targets))
+        gain = {m: paired_interval(fused[m], base[m], groups) for m in PER_ROW_METRICS}
+        choice = {"weight": weight, "serves": "fused", "gain": gain}
+        if cold is not None:
+            choice["cold_level"] = level
+        if all(gain[m]["low"] > 0 for m in PER_ROW_METRICS):
+            return choice
+        first = first or {**choice, "serves": "recommender"}
+    return first
 
 
 def served_weight(fusion: dict) -> float:
@@ -113,3 +166,12 @@ def served_weight(fusion: dict) -> float:
             not math.isfinite(weight) or weight < 0:
         raise ValueError(f"stored fusion weight {weight!r} is not a finite number >= 0")
     return float(weight)
+
+
+def served_cold_level(fusion: dict) -> float | None:
+    """The cold level a checkpoint's stored fusion choice ranks with (without_cold): its
+    chosen level where it serves the fused ranking, else None (the warm mean; also for
+    checkpoints from before the level was chosen)."""
+    if fusion.get("serves") == "recommender":
+        return None
+    return check_level(fusion.get("cold_level"))

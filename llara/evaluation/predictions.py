@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 
 from llara.evaluation.cold import cold_only_report, cold_slices
-from llara.evaluation.fusion import fusion_grid, ranks_of, without_cold
+from llara.evaluation.fusion import fusion_grid, ranks_of
 from llara.evaluation.generation import parse_answer
 from llara.evaluation.intervals import comparison_report, user_groups
 from llara.evaluation.metrics import full_metrics, full_protocol_metrics, ranking_metrics
@@ -73,15 +73,15 @@ def metrics_from_predictions(table: pa.Table) -> dict[str, dict[str, float]]:
     return metrics
 
 
-def fusion_table(table: pa.Table, grid: tuple[float, ...],
-                 cold: np.ndarray | None = None) -> list[dict]:
+def fusion_table(table: pa.Table, grid: tuple[float, ...], cold: np.ndarray | None = None,
+                 levels: tuple[float | None, ...] = (None,)) -> list[dict]:
     """The fusion grid's figures on a paper-protocol predictions table (scores of the LLM and
     of the recommender per candidate), as `llara evaluate` prints them; `cold`: the items a
-    model reads by their content, which the fused ranking places by the LLM alone."""
+    model reads by their content, whose recommender scores the fused ranking replaces at each
+    of `levels` (llara.evaluation.fusion.without_cold)."""
     candidates = _matrix(table["candidates"])
-    return fusion_grid(_matrix(table["scores"]),
-                       without_cold(_matrix(table["recommender_scores"]), candidates, cold),
-                       candidates, table["next"].to_numpy(), grid)
+    return fusion_grid(_matrix(table["scores"]), _matrix(table["recommender_scores"]),
+                       candidates, table["next"].to_numpy(), grid, cold, levels)
 
 
 def rankings_from_predictions(table: pa.Table, train_counts: np.ndarray,

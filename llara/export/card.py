@@ -28,7 +28,9 @@ def _validation(run: dict) -> list[str]:
              f"| LLM | {metrics.get('HitRatio@1', float('nan')):.4f} | "
              f"{metrics.get('NDCG@5', float('nan')):.4f} |"]
     if "fused_HitRatio@1" in metrics:
-        lines.append(f"| fused (w = {fusion.get('weight', 0):g}) | "
+        level = fusion.get("cold_level")
+        level = "" if level is None else f", new items at the {level:g} quantile"
+        lines.append(f"| fused (w = {fusion.get('weight', 0):g}{level}) | "
                      f"{metrics['fused_HitRatio@1']:.4f} | {metrics['fused_NDCG@5']:.4f} |")
     lines.append("")
     gain = fusion.get("gain") or {}

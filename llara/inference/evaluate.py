@@ -45,7 +45,8 @@ def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progre
                       protocol: str, retrieve_n: int | None, diagnostics: bool) -> dict:
     data = trained.dataset.config
     device = str(trained.model.item_embeddings.device)
-    result: dict = {"samples": samples, "seconds": {}, "fusion_weight": trained.fusion_weight}
+    result: dict = {"samples": samples, "seconds": {}, "fusion_weight": trained.fusion_weight,
+                    "cold_level": trained.cold_level}
     if protocol == "full":
         started = time.perf_counter()
         retrieval = retrieve(trained.recommender(), samples, retrieve_n or data.num_candidates,
@@ -64,9 +65,12 @@ def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progre
                                    trained.template, progress, hybrid=trained.hybrid)
         result["seconds"]["score"] = time.perf_counter() - started
         result["ranking"] = ranking
-        # The fused ranking places cold candidates by the LLM alone (without_cold).
-        neutral = without_cold(rec_scores, candidates, trained.model.cold_mask())
-        fused = fused_scores(ranking.scores, neutral, trained.fusion_weight)
+        # The fused ranking places cold candidates by the LLM, their untrained recommender
+        # scores replaced at the checkpoint's cold level (without_cold).
+        cold = trained.model.cold_mask()
+        fused = fused_scores(ranking.scores, without_cold(rec_scores, candidates, cold,
+                                                          trained.cold_level),
+                             trained.fusion_weight)
         if protocol == "full":
             ranks = retrieval.target_ranks
             result["full_ranks"] = reranked_ranks(retrieval.items, ranks, ranking.scores,
@@ -81,8 +85,9 @@ def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progre
                                                              samples.next))
             result["fused_ranks"] = ranks_of(fused, candidates, samples.next)
             result["fused"] = ranking_metrics(result["fused_ranks"])
-            result["fusion_grid"] = fusion_grid(ranking.scores, neutral, candidates,
-                                                samples.next, trained.config.scoring.fusion_grid)
+            result["fusion_grid"] = fusion_grid(ranking.scores, rec_scores, candidates,
+                                                samples.next, trained.config.scoring.fusion_grid,
+                                                cold, trained.config.scoring.cold_levels)
             if diagnostics:
                 result.update(history_diagnostics(trained, samples, candidates,
                                                   ranking.scores))
@@ -115,7 +120,8 @@ def score_cold_only(trained: TrainedModel, samples: Samples, progress: bool = Tr
                                    trained.template, progress, hybrid=trained.hybrid)
     rec_scores = candidate_scores(trained.recommender(), chosen, lists, device=device)
     fused = fused_scores(ranking.scores, without_cold(rec_scores, lists,
-                                                      trained.model.cold_mask()),
+                                                      trained.model.cold_mask(),
+                                                      trained.cold_level),
                          trained.fusion_weight)
     return {"samples": chosen, "candidates": lists, "rec_scores": rec_scores,
             "ranking": ranking, "fused_ranks": ranks_of(fused, lists, chosen.next),

@@ -7,6 +7,7 @@ RequestError naming the field before any model work, and only valid queries reac
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import threading
 import zlib
@@ -108,6 +109,10 @@ class Recommender:
         self.trained, self.version = trained, version
         self.titles: list[str] = trained.titles  # grows with new items
         self.fusion_weight = fusion_weight(config.fusion, trained.fusion_weight)
+        # A new candidate's recommender score in the fused ranking (without_cold): the
+        # checkpoint's level wherever an LLM term is fused, the warm mean for the
+        # recommender's own ranking.
+        self.cold_level = trained.cold_level if math.isfinite(self.fusion_weight) else None
         # New items change the model's tables: one request at a time touches them.
         self.lock = threading.RLock()
         self.config, self.read_to, self.log = config, 0, log  # read_to: bytes of the file read
@@ -369,7 +374,7 @@ class Recommender:
                                            batch_size=len(group), hybrid=self.trained.hybrid)
             rec = without_cold(known_item_scores(recommender, samples, candidates,
                                                  self.trained.dataset.num_items, device),
-                               candidates, self.trained.model.cold_mask()) \
+                               candidates, self.trained.model.cold_mask(), self.cold_level) \
                 if self.fusion_weight else None
             scores = fused_scores(ranking.scores, rec, self.fusion_weight)  # (B, C)
             for row, index in enumerate(indices):

@@ -12,7 +12,7 @@ from llara.common.device import autocast_for, resolve_device
 from llara.config.run import FinetuneConfig
 from llara.data.items import ItemIndex
 from llara.data.prepare import PreparedDataset
-from llara.evaluation.fusion import served_weight
+from llara.evaluation.fusion import served_cold_level, served_weight
 from llara.model.checkpoint import checked_fusion
 from llara.model.manifest import check_base_llm, check_export, read_manifest
 from llara.model.llara import LLaRA, load_llara
@@ -78,6 +78,14 @@ class TrainedModel:
         RECOMMENDER_RANKING (inf) the recommender's ranking where fusing did not beat it by
         more than chance (llara.evaluation.fusion.choose_fusion)."""
         return served_weight(checked_fusion(self.info.get("fusion", {}), "run.json"))
+
+    @property
+    def cold_level(self) -> float | None:
+        """The level of its list's warm candidates' recommender scores that a new candidate's
+        takes in the fused ranking, chosen on the validation rows with the weight
+        (llara.evaluation.fusion.without_cold); None: their mean (older checkpoints, and
+        where the recommender's ranking is served)."""
+        return served_cold_level(checked_fusion(self.info.get("fusion", {}), "run.json"))
 
     @property
     def fusion_gain(self) -> dict | None:

@@ -27,7 +27,8 @@ SEARCHABLE_SECTIONS = ("projector", "lora", "curriculum", "train", "candidates",
 """Config sections a space may search, and `llm_layers`, the one top-level option (the LLM's
 depth: fewer layers train and rank faster)."""
 FIXED_PER_SEARCH = ("train.epochs", "train.device", "train.max_eval_samples",
-                    "candidates.validation", "candidates.retrieve", "scoring.fusion_grid")
+                    "candidates.validation", "candidates.retrieve", "scoring.fusion_grid",
+                    "scoring.cold_levels")
 """Options every trial must share: the scheduler's time axis, where trials run, and the
 validation rows and lists the trials are compared on."""
 

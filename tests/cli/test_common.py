@@ -227,3 +227,20 @@ def test_the_paper_column_holds_the_datasets_own_figures_or_is_absent():
     assert "paper HR@1 (MovieLens)" in movielens and "0.3444" in movielens
     other = _rendered(metrics_table("val", {"sasrec": metrics}, paper_benchmark(40, None)))
     assert "paper" not in other and "0.3444" not in other and "0.2500" in other
+
+
+def test_the_fusion_grid_shows_cold_levels_and_marks_the_stored_pair():
+    from llara.cli.common import fusion_note, fusion_view
+
+    grid = [{"weight": w, "cold_level": level, "HitRatio@1": 0.1, "HitRatio@3": 0.2,
+             "HitRatio@5": 0.3, "NDCG@5": 0.2} for level in (0.5, 1.0) for w in (0.0, 4.0)]
+    fusion = {"weight": 4.0, "cold_level": 1.0, "serves": "fused",
+              "gain": {"HitRatio@1": {"mean": 0.03, "low": 0.02, "high": 0.05}}}
+    lines = [line for line in _rendered(fusion_view(grid, fusion)).splitlines()
+             if "0.1000" in line]
+    assert "new item level" in _rendered(fusion_view(grid, fusion))
+    assert [("stored" in line) for line in lines] == [False, False, False, True]
+    assert "1 quantile of the warm ones'" in fusion_note(fusion)
+    plain = [{k: v for k, v in row.items() if k != "cold_level"} for row in grid[:2]]
+    text = _rendered(fusion_view(plain, {"weight": 0.0}))
+    assert "new item level" not in text and text.count("stored") == 1

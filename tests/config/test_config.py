@@ -126,6 +126,15 @@ def test_non_finite_numbers_are_refused_in_files_and_lists_too(tmp_path):
         apply_overrides(ServingConfig(), ["batch_wait_ms=inf"])
 
 
+def test_cold_levels_are_shares():
+    from llara.config.run import FinetuneConfig
+    config = apply_overrides(FinetuneConfig(), ["scoring.cold_levels=[0.9, 1]"])
+    assert config.scoring.cold_levels == (0.9, 1.0)
+    for bad in ("[1.5]", "[]", "[-0.1, 0.5]"):
+        with pytest.raises(ConfigError, match="invalid 'scoring.cold_levels': needs one or more shares"):
+            apply_overrides(FinetuneConfig(), [f"scoring.cold_levels={bad}"])
+
+
 @pytest.mark.parametrize("fusion", ["inf", "Infinity", "nan", "1e999", "-1"])
 def test_the_serving_fusion_weight_is_a_finite_number_at_least_zero(fusion):
     from llara.config.serving import ServingConfig

@@ -7,7 +7,7 @@ from llara.data.tables import Samples
 from llara.evaluation.diagnostics import derangement, history_sensitivity
 from llara.evaluation.fusion import (RECOMMENDER_RANKING, choose_fusion, choose_weight,
                                      fused_scores, fusion_grid, fusion_label, log_softmax_rows,
-                                     ranks_of, served_weight)
+                                     ranks_of, served_cold_level, served_weight, without_cold)
 
 
 def test_fused_is_the_llm_log_softmax_plus_w_times_the_recommenders():
@@ -120,3 +120,79 @@ def test_history_sensitivity_tells_a_reader_from_a_prior():
     found = history_sensitivity(reader, samples, candidates)
     assert found["top1_changed"] == 1.0
     assert found["HitRatio@1_own"] == 1.0 and found["HitRatio@1_other"] == 0.0
+
+
+def test_a_cold_candidate_takes_the_mean_or_a_quantile_of_its_rows_warm_scores():
+    rec = np.array([[3.0, 1.0, 2.0, 9.0], [4.0, 5.0, 6.0, 7.0]])
+    candidates = np.array([[0, 1, 2, 3], [3, 4, 5, 6]])
+    cold = np.zeros(7, bool)
+    cold[[3, 4, 5, 6]] = True  # row 1: every candidate is cold
+    assert without_cold(rec, candidates, None) is rec
+    for level, value in ((None, 2.0), (0.0, 1.0), (0.5, 2.0), (1.0, 3.0)):
+        out = without_cold(rec, candidates, cold, level)
+        assert np.allclose(out[0], [3.0, 1.0, 2.0, value])  # warm scores kept
+        assert np.array_equal(out[1], np.zeros(4))  # no warm candidate: 0 for each
+    for bad in (1.5, -0.1, "high", True):
+        with pytest.raises(ValueError, match="cold level"):
+            without_cold(rec, candidates, cold, bad)
+
+
+def test_the_cold_level_is_chosen_with_the_weight_and_served():
+    """Half the rows have a new (cold) target that the LLM puts first and the recommender's
+    untrained row puts last; the other half a warm target that the recommender puts first and
+    the LLM last. At the warm mean no weight gets both halves; a new candidate as high as the
+    best warm one, with w = 4, gets every row."""
+    n = 200
+    cold = np.zeros(10, bool)
+    cold[5:] = True
+    candidates = np.where(np.arange(n)[:, None] % 2 == 0, [5, 0, 1, 2, 3], [0, 1, 2, 3, 4])
+    targets = candidates[:, 0]
+    ramp = np.array([0.0, 1 / 3, 2 / 3, 1.0])
+    rec = np.where(np.arange(n)[:, None] % 2 == 0, np.r_[-5.0, ramp], np.r_[2.0, ramp])
+    llm = np.where(np.arange(n)[:, None] % 2 == 0, np.r_[1.0, 0, 0, 0, 0], np.r_[-1.0, ramp])
+    grid, levels = (0.0, 1.0, 4.0), (0.5, 1.0)
+    table = fusion_grid(llm, rec, candidates, targets, grid, cold, levels)
+    assert [(row["cold_level"], row["weight"]) for row in table] == \
+        [(level, w) for level in levels for w in grid]
+    assert max(row["HitRatio@1"] for row in table if row["cold_level"] == 0.5) == 0.5
+    choice = choose_fusion(table, llm, rec, candidates, targets, np.arange(n) // 2, cold)
+    assert (choice["cold_level"], choice["weight"], choice["serves"]) == (1.0, 4.0, "fused")
+    assert served_cold_level(choice) == 1.0
+    served = fused_scores(llm, without_cold(rec, candidates, cold, served_cold_level(choice)),
+                          served_weight(choice))
+    assert (ranks_of(served, candidates, targets) == 0).all()
+    # Without cold items there are no levels: the grid and the choice are as before.
+    plain = fusion_grid(llm, rec, candidates, targets, grid, None, levels)
+    assert len(plain) == len(grid) and "cold_level" not in plain[0]
+    assert "cold_level" not in choose_fusion(plain, llm, rec, candidates, targets,
+                                             np.arange(n) // 2)
+
+
+def test_a_stored_cold_level_is_a_share_and_is_dropped_with_the_recommenders_ranking():
+    from llara.common.errors import DataError
+    from llara.model.checkpoint import checked_fusion
+
+    assert served_cold_level({}) is None and served_cold_level({"cold_level": None}) is None
+    assert served_cold_level({"weight": 1, "cold_level": 0.9}) == 0.9
+    assert served_cold_level({"cold_level": 0.9, "serves": "recommender"}) is None
+    assert checked_fusion({"weight": 1.0, "cold_level": 1.0}, "run.json")["cold_level"] == 1.0
+    for bad in (1.5, -1, "0.9", True, float("nan")):
+        with pytest.raises(DataError, match="cold_level"):
+            checked_fusion({"weight": 1.0, "cold_level": bad}, "run.json")
+
+
+def test_a_best_row_within_chance_is_passed_over_for_the_next_that_beats_the_recommender():
+    rng = np.random.default_rng(1)
+    n = 300
+    rec_right = rng.random(n) < 0.4
+    llm, rec, candidates, targets = lists_where(rec_right | (rng.random(n) < 0.5), rec_right)
+    groups = np.arange(n) // 3
+    # w = 4 ranks as the recommender does here (no gain at all); the table says it is best.
+    table = [{"weight": 4.0, "HitRatio@1": 0.9, "NDCG@5": 0.9},
+             {"weight": 0.25, "HitRatio@1": 0.5, "NDCG@5": 0.5}]
+    choice = choose_fusion(table, llm, rec, candidates, targets, groups)
+    assert (choice["weight"], choice["serves"]) == (0.25, "fused")
+    assert choice["gain"]["HitRatio@1"]["low"] > 0 and choice["gain"]["NDCG@5"]["low"] > 0
+    # Where no row beats it, the recommender serves and the best row is what is recorded.
+    alone = choose_fusion(table[:1], llm, rec, candidates, targets, groups)
+    assert (alone["weight"], alone["serves"]) == (4.0, "recommender")

@@ -147,6 +147,33 @@ def test_the_recommender_ranks_new_items_in_candidates_and_history(cold_checkpoi
     assert refused.value.status == 503
 
 
+def test_the_service_fuses_new_candidates_at_the_checkpoints_cold_level(cold_checkpoint,
+                                                                        tmp_path):
+    file = tmp_path / "new.jsonl"
+
+    def service(level, fusion="1"):
+        trained = load_trained(cold_checkpoint, "cpu", log=lambda *_: None)
+        trained.info = {**trained.info,
+                        "fusion": {"weight": 1.0, "serves": "fused", "cold_level": level}}
+        config = ServingConfig(checkpoint=str(cold_checkpoint), device="cpu",
+                               new_items=str(file), num_candidates=6, fusion=fusion)
+        return Recommender(trained, config, "v", lambda *_: None)
+
+    high = service(1.0)
+    assert high.cold_level == 1.0
+    assert service(1.0, "recommender").cold_level is None  # no LLM term: the warm mean
+    (new,) = high.add_items([{"title": "Star Saga 11 (1990)", "text": "Action"}])
+    mean = service(None)
+    assert mean.cold_level is None and mean.num_items == high.num_items
+    scores = {}
+    for name, each in (("high", high), ("mean", mean)):
+        (ranked,) = each.rank([each.parse(["Star Saga 1", "Star Saga 2"],
+                                          candidates=[0, 4, 8, new])])
+        scores[name] = dict(ranked)
+    # As high as the best warm candidate's recommender score is above the warm mean.
+    assert scores["high"][new] > scores["mean"][new]
+
+
 def test_a_checkpoint_without_the_content_map_refuses_new_items(served_checkpoint, tmp_path):
     config = ServingConfig(checkpoint=str(served_checkpoint), device="cpu",
                            new_items=str(tmp_path / "new.jsonl"))

@@ -13,6 +13,7 @@ from llara.config.evaluation import EvalConfig
 from llara.config.recommender import RecRunConfig, RecTrainConfig
 from llara.common.errors import ConfigError
 from llara.data.prepare import PreparedDataset, prepare_dataset
+from llara.evaluation.fusion import fused_scores, ranks_of, without_cold
 from llara.inference.evaluate import evaluate_trained
 from llara.inference.trained import load_trained
 from llara.recsys.retrieval import training_lists
@@ -73,6 +74,20 @@ def test_a_cold_run_trains_saves_and_reloads_to_the_same_scores(cold_inputs, tmp
     again = evaluate_trained(load_trained(result.checkpoint_dir, "cpu", log=lambda *_: None),
                              EvalConfig(split="test", local=True), False)
     assert np.allclose(first["ranking"].scores, again["ranking"].scores, atol=1e-5)
+    # The fusion choice holds a cold level, tried at every level with every weight, and the
+    # fused ranking places new candidates at it.
+    fusion = trained.info["fusion"]
+    assert fusion["cold_level"] in config.scoring.cold_levels
+    assert {(row["cold_level"], row["weight"]) for row in fusion["grid"]} == \
+        {(level, w) for level in config.scoring.cold_levels for w in config.scoring.fusion_grid}
+    level = trained.cold_level
+    assert first["cold_level"] == level == \
+        (None if fusion["serves"] == "recommender" else fusion["cold_level"])
+    fused = fused_scores(first["ranking"].scores,
+                         without_cold(first["rec_scores"], first["candidates"], cold, level),
+                         trained.fusion_weight)
+    assert np.array_equal(ranks_of(fused, first["candidates"], first["samples"].next),
+                          first["fused_ranks"])
 
 
 def test_id_dropout_swaps_warm_slots_in_training_only(cold_inputs, tmp_path):
