@@ -14,6 +14,7 @@ from llara.config import EvalConfig, ServingConfig
 from llara.model import resolve_model
 from llara.inference import (Recommender, checkpoint_version, evaluate_here, evaluation_report,
                              load_trained, resolve_text)
+from llara.evaluation.predictions import cold_only_path
 from llara.model import stored_fusion
 from llara.training import checked_run_config
 
@@ -45,7 +46,10 @@ def evaluate(checkpoint: str = typer.Option(..., help="Folder written by `llara 
                                                       "full: items retrieved (default: the "
                                                       "dataset's num_candidates)."),
              max_samples: Optional[int] = typer.Option(None, min=1, help="Evaluate a prefix."),
-             predictions: Optional[Path] = typer.Option(None, help="Per-sample Parquet."),
+             predictions: Optional[Path] = typer.Option(None, help="Per-sample Parquet "
+                                                        "(with new items, their rows on lists "
+                                                        "of new items only beside it, in "
+                                                        "NAME.cold-only.parquet)."),
              json_out: Optional[Path] = typer.Option(None, "--json", help="Metrics as JSON."),
              local: bool = typer.Option(False, "--local", help="One process, no Ray (so no "
                                         "--actors, --gpus, --batch-size or --num-cpus)."),
@@ -108,6 +112,11 @@ def evaluate(checkpoint: str = typer.Option(..., help="Folder written by `llara 
         with atomic_file(predictions) as tmp:
             pq.write_table(scored.table, tmp)
         console.print(f"predictions -> {predictions}")
+        if scored.cold_only is not None:
+            beside = cold_only_path(predictions)
+            with atomic_file(beside) as tmp:
+                pq.write_table(scored.cold_only, tmp)
+            console.print(f"rows with a new target, on lists of new items only -> {beside}")
 
 
 def recommend(checkpoint: ModelSource = None,

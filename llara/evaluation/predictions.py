@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 
@@ -71,6 +73,13 @@ def metrics_from_predictions(table: pa.Table) -> dict[str, dict[str, float]]:
                                               table["valid"].to_numpy(zero_copy_only=False),
                                               ks=(1,), ndcg_ks=())
     return metrics
+
+
+def cold_only_path(predictions: str | Path) -> Path:
+    """Where `llara evaluate --predictions PATH` puts the rows with a new target scored on
+    lists of new items only: beside PATH, NAME.cold-only.parquet."""
+    predictions = Path(predictions)
+    return predictions.with_name(f"{predictions.stem}.cold-only{predictions.suffix or '.parquet'}")
 
 
 def fusion_table(table: pa.Table, grid: tuple[float, ...], cold: np.ndarray | None = None,

@@ -144,6 +144,20 @@ def test_the_report_holds_the_cold_and_warm_slices_and_cold_only_lists(cold_inpu
     assert cold["cold_only"]["rows"] == only.num_rows
     print_report(report)
     assert "new item" in capsys.readouterr().out
+    # `llara evaluate --predictions` writes those rows beside the paper lists' table.
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from llara.cli.app import app
+    written = CliRunner().invoke(app, [
+        "evaluate", "--checkpoint", str(result.checkpoint_dir), "--local", "--split", "test",
+        "--predictions", str(tmp_path / "pred.parquet"), "--no-progress"])
+    assert written.exit_code == 0, written.output
+    assert pq.read_table(tmp_path / "pred.parquet").num_rows == len(targets)
+    beside = pq.read_table(tmp_path / "pred.cold-only.parquet")
+    assert beside.num_rows == only.num_rows
+    assert np.allclose(np.array(beside["scores"].to_pylist()),
+                       np.array(only["scores"].to_pylist()), atol=1e-5)
 
 
 def test_the_local_loop_and_hard_negatives_draw_warm_items_only(cold_inputs, tmp_path,
