@@ -33,6 +33,8 @@ ARMS = {
     "genres": ["prompt.item_text=genres"],
     "text-only": ["curriculum.schedule=text_only"],
     "text-only-genres": ["curriculum.schedule=text_only", "prompt.item_text=genres"],
+    "map-drop30-genres-mixed": ["cold.content=map", "cold.id_dropout=0.3",
+                                "prompt.item_text=genres", "curriculum.schedule=mixed"],
     "map-drop30-genres-newest20": ["cold.content=map", "cold.id_dropout=0.3",
                                    "prompt.item_text=genres", "cold.newest_warm=0.2"],
 }

@@ -33,15 +33,20 @@ def _cosine(config: CurriculumConfig, progress: float) -> float:
     return (1.0 - math.cos(math.pi * progress)) / 2.0
 
 
+def _mixed(config: CurriculumConfig, progress: float) -> float:
+    return config.hybrid_share
+
+
 SCHEDULE_FUNCTIONS: dict[str, Callable[[CurriculumConfig, float], float]] = {
     "linear": _linear, "direct": _direct, "text_only": _text_only, "two_stage": _two_stage,
-    "step": _step, "cosine": _cosine}
+    "step": _step, "cosine": _cosine, "mixed": _mixed}
 if set(SCHEDULE_FUNCTIONS) != set(SCHEDULES):
     raise RuntimeError("curriculum registry does not match CurriculumConfig schedules")
 
 
 def hybrid_probability(config: CurriculumConfig, step: int, total_steps: int) -> float:
-    """P(hybrid) at 0-based `step` of `total_steps`; text first, hybrid last (the paper)."""
+    """P(hybrid) at 0-based `step` of `total_steps`; text first, hybrid last (the paper), or
+    the same share throughout (mixed)."""
     if total_steps <= 0 or not 0 <= step < total_steps:
         raise ValueError(f"step {step} outside 0..{total_steps - 1}")
     progress = step / total_steps

@@ -28,6 +28,10 @@ def test_schedule_shapes():
     assert sorted(set(probabilities("step", steps=4))) == [0.0, 1 / 3, 2 / 3, 1.0]
     cosine = probabilities("cosine")
     assert cosine[0] == 0.0 and cosine[50] == pytest.approx(0.5)
+    assert set(probabilities("mixed", hybrid_share=0.3)) == {0.3}
+    assert set(probabilities("mixed", warmup=0.2)[20:]) == {0.5}
+    with pytest.raises(ConfigError, match="curriculum.hybrid_share"):
+        CurriculumConfig(schedule="mixed", hybrid_share=1.5)
 
 
 def test_warmup_keeps_text_prompts_then_runs_the_schedule_over_the_rest():

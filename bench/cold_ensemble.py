@@ -1,0 +1,147 @@
+"""Two LLaRA runs and SASRec in one ranking: a hybrid-prompt run (strong where SASRec knows the
+items) plus a text-only run (which reads new items by their text), plus SASRec with each new
+candidate's untrained score at a level of its list's warm ones (llara.evaluation.fusion.
+without_cold):
+
+    score = log_softmax(hybrid) + a x log_softmax(text-only) + w x log_softmax(SASRec at level)
+
+(a, w, level) chosen on the validation rows by HR@1 over all rows (NDCG@5, then the smaller a
+and w, breaking ties), then read on the test rows: new-target and warm-target slices against
+SASRec, the content baselines and each run alone; and the new-target rows on lists of new
+items only (SASRec's term is then the same for every candidate: the two LLMs decide).
+
+    python bench/cold_ensemble.py WORK --hybrid ARM --text ARM --data DATA \
+        [--text-suffix -text] [--baselines content-baselines.json] [--json OUT]
+
+Each run needs runs/<arm>/pred-val<suffix>.parquet, pred-test<suffix>.parquet (`llara evaluate
+--split val|test --predictions`) and pred-test<suffix>.cold-only.parquet (written beside it, or
+by bench/prompt_predictions.py --cold-only). Both must score the same rows on the same lists.
+One model trained on both prompt kinds (curriculum.schedule=mixed) is both runs: its text-only
+prompts' predictions from bench/prompt_predictions.py --prompts text, named with a suffix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from llara.data.prepare import PreparedDataset
+from llara.evaluation.fusion import log_softmax_rows, ranks_of, without_cold
+from llara.evaluation.intervals import interval_text, paired_interval, per_row, user_groups
+from llara.inference.report import content_ranks
+
+TEXT_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+LEVELS = (None, 0.5, 0.75, 0.9, 1.0)
+LLM_EMBEDDINGS = "LLM embeddings decay=0.8"
+
+
+def matrix(column) -> np.ndarray:
+    return np.asarray(column.to_pylist(), np.float64)
+
+
+def pair(work: Path, hybrid: tuple[str, str], text: tuple[str, str], name: str) -> dict:
+    """Both runs' predictions of one table ((arm, suffix) each; `name` with {} where the
+    suffix goes), checked to be the same rows and lists."""
+    h, t = (pq.read_table(work / "runs" / arm / name.format(suffix))
+            for arm, suffix in (hybrid, text))
+    if h["sample_id"].to_pylist() != t["sample_id"].to_pylist() or \
+            h["candidates"].to_pylist() != t["candidates"].to_pylist():
+        raise SystemExit(f"{name}: the two runs scored different rows or lists")
+    return {"table": h, "candidates": matrix(h["candidates"]).astype(np.int64),
+            "targets": h["next"].to_numpy(), "hybrid": matrix(h["scores"]),
+            "text": matrix(t["scores"]), "rec": matrix(h["recommender_scores"]),
+            "groups": user_groups(h["user"].to_pylist(), h["sample_id"].to_numpy())}
+
+
+def ensemble_ranks(p: dict, cold: np.ndarray, a: float, w: float, level) -> np.ndarray:
+    rec = without_cold(p["rec"], p["candidates"], cold, level)
+    scores = log_softmax_rows(p["hybrid"]) + a * log_softmax_rows(p["text"])
+    if w:
+        scores = scores + w * log_softmax_rows(rec)
+    return ranks_of(scores, p["candidates"], p["targets"])
+
+
+def compare(ranks: np.ndarray, others: dict[str, np.ndarray], keep: np.ndarray,
+            groups: np.ndarray) -> dict:
+    rows = per_row(ranks[keep])
+    out = {"rows": int(keep.sum()), "HitRatio@1": float(rows["HitRatio@1"].mean()),
+           "NDCG@5": float(rows["NDCG@5"].mean()), "against": {}}
+    for name, other in others.items():
+        theirs = per_row(other[keep])
+        out["against"][name] = {
+            "HitRatio@1": float(theirs["HitRatio@1"].mean()),
+            "difference": paired_interval(rows["HitRatio@1"], theirs["HitRatio@1"],
+                                          groups[keep])}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("work", type=Path)
+    parser.add_argument("--hybrid", required=True)
+    parser.add_argument("--text", required=True)
+    parser.add_argument("--hybrid-suffix", default="")
+    parser.add_argument("--text-suffix", default="")
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--baselines", type=Path, help="bench/content_baseline.py --json")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    dataset = PreparedDataset.open(args.data)
+    cold = dataset.cold_mask()
+    sides = (args.hybrid, args.hybrid_suffix), (args.text, args.text_suffix)
+    val = pair(args.work, *sides, "pred-val{}.parquet")
+    grid = []
+    for a, w, level in itertools.product(TEXT_WEIGHTS, WEIGHTS, LEVELS):
+        rows = per_row(ensemble_ranks(val, cold, a, w, level))
+        grid.append({"a": a, "w": w, "level": level,
+                     "HitRatio@1": float(rows["HitRatio@1"].mean()),
+                     "NDCG@5": float(rows["NDCG@5"].mean())})
+    best = max(grid, key=lambda r: (r["HitRatio@1"], r["NDCG@5"], -r["a"], -r["w"]))
+    a, w, level = best["a"], best["w"], best["level"]
+    print(f"chosen on the {len(val['targets'])} validation rows: a = {a:g}, w = {w:g}, level "
+          f"{'mean' if level is None else level} (val HR@1 {best['HitRatio@1']:.4f})")
+
+    test = pair(args.work, *sides, "pred-test{}.parquet")
+    mine = ensemble_ranks(test, cold, a, w, level)
+    others = {"SASRec": ranks_of(test["rec"], test["candidates"], test["targets"]),
+              "TF-IDF": content_ranks(test["table"], dataset, "test"),
+              "hybrid LLM": ranks_of(test["hybrid"], test["candidates"], test["targets"]),
+              "text-only LLM": ranks_of(test["text"], test["candidates"], test["targets"])}
+    if args.baselines:
+        baselines = json.loads(args.baselines.read_text())
+        order = {s: i for i, s in enumerate(baselines["sample_id"])}
+        rows = np.array([order[s] for s in test["table"]["sample_id"].to_pylist()])
+        others["LLM embeddings"] = np.asarray(baselines["row_ranks"][LLM_EMBEDDINGS])[rows]
+    new = cold[test["targets"]]
+    report = {"choice": {"a": a, "w": w, "level": level, "val": best}, "grid": grid,
+              "test": {name: compare(mine, others, keep, test["groups"]) for name, keep in
+                       (("new", new), ("warm", ~new), ("all", np.ones(len(new), bool)))}}
+
+    only = pair(args.work, *sides, "pred-test{}.cold-only.parquet")
+    report["cold_only"] = compare(
+        ensemble_ranks(only, cold, a, w, level),
+        {"SASRec": ranks_of(only["rec"], only["candidates"], only["targets"]),
+         "TF-IDF": content_ranks(only["table"], dataset, "test"),
+         "hybrid LLM": ranks_of(only["hybrid"], only["candidates"], only["targets"]),
+         "text-only LLM": ranks_of(only["text"], only["candidates"], only["targets"])},
+        np.ones(len(only["targets"]), bool), only["groups"])
+
+    print("\n| rows | count | ensemble HR@1 | NDCG@5 | against: HR@1, difference [95%] |")
+    print("|---|---|---|---|---|")
+    for name, part in (*report["test"].items(), ("new, cold-only lists", report["cold_only"])):
+        against = "; ".join(f"{k} {v['HitRatio@1']:.4f}, {interval_text(v['difference'])}"
+                            for k, v in part["against"].items())
+        print(f"| {name} | {part['rows']} | {part['HitRatio@1']:.4f} | {part['NDCG@5']:.4f} | "
+              f"{against} |")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
