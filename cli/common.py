@@ -208,15 +208,20 @@ def fusion_view(grid: list[dict], fusion: dict) -> Table:
     at that quantile of its list's warm ones'), the checkpoint's own choice (made on the
     validation rows) marked."""
     levels = any("cold_level" in row for row in grid)
-    stored = (fusion.get("weight", 0.0), fusion.get("cold_level"))
-    table = Table(title="score fusion: LLM log-softmax + w x recommender log-softmax")
-    for column in (*(("new item level",) if levels else ()), "w", "HR@1", "HR@3", "HR@5",
-                   "NDCG@5", ""):
+    texts = any("text_weight" in row for row in grid)
+    stored = (fusion.get("weight", 0.0), fusion.get("cold_level"), fusion.get("text_weight", 0.0))
+    title = "score fusion: LLM log-softmax" + \
+        (" + a x text-only prompts' log-softmax" if texts else "") + \
+        " + w x recommender log-softmax"
+    table = Table(title=title)
+    for column in (*(("new item level",) if levels else ()), *(("a",) if texts else ()), "w",
+                   "HR@1", "HR@3", "HR@5", "NDCG@5", ""):
         table.add_column(column, justify="right")
     for row in grid:
-        level = row.get("cold_level")
-        mine = (row["weight"], level) == stored if levels else row["weight"] == stored[0]
+        level, a = row.get("cold_level"), row.get("text_weight", 0.0)
+        mine = (row["weight"], level if levels else stored[1], a) == stored
         table.add_row(*((("mean" if level is None else f"{level:g}"),) if levels else ()),
+                      *((f"{a:g}",) if texts else ()),
                       f"{row['weight']:g}", *(f"{row[k]:.4f}" for k in
                                               ("HitRatio@1", "HitRatio@3", "HitRatio@5",
                                                "NDCG@5")),
@@ -240,10 +245,11 @@ def fusion_note(fusion: dict) -> str:
     if fusion.get("serves") == "recommender":
         return (f"fused: the recommender's own ranking: {best} did not beat it on {where} by "
                 f"more than chance (gain {figures})")
-    level = fusion.get("cold_level")
+    level, a = fusion.get("cold_level"), fusion.get("text_weight", 0.0)
     new_items = "" if level is None else \
         f", a new item's recommender score at the {level:g} quantile of the warm ones'"
-    return (f"fused: LLM + {weight:g} x recommender{new_items}, chosen on {where} "
+    text = f" + {a:g} x LLM on text-only prompts" if a else ""
+    return (f"fused: LLM{text} + {weight:g} x recommender{new_items}, chosen on {where} "
             f"(gain {figures})")
 
 

@@ -62,6 +62,11 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         require(self.llm_layers >= 0, "llm_layers", "must be 0 (every layer) or a positive "
                 "number of decoder layers to keep")
+        require(not self.scoring.scores_text() or
+                self.curriculum.schedule not in ("text_only", "direct"), "scoring.text_weights",
+                f"adds text-only prompts' scores to the hybrid ones, so the model must train on "
+                f"both kinds (curriculum.schedule=mixed, linear, ...), not "
+                f"{self.curriculum.schedule}")
 
     def uses_user_state(self) -> bool:
         """Whether the model reads the recommender's user state (token or conditioning)."""

@@ -33,6 +33,12 @@ class ScoringConfig:
     its list's warm candidates' scores (1.0: the best warm one's), each level tried on the
     validation rows with every weight of fusion_grid; the pair chosen is stored with the
     checkpoint. A higher level lets the LLM put new items first more often."""
+    text_weights: tuple[float, ...] = (0.0,)
+    """Models trained on both prompt kinds (curriculum.schedule=mixed): each candidate list is
+    scored a second time with the text-only prompt (titles alone, as a new item reads best),
+    and a x its log-softmax joins the fused ranking; each a tried on the validation rows with
+    the weights and cold levels, the one chosen stored with the checkpoint. [0.0]: hybrid
+    prompts only (one pass per list)."""
 
     def __post_init__(self) -> None:
         require(self.head in SCORING_HEADS, "scoring.head",
@@ -43,3 +49,10 @@ class ScoringConfig:
         self.cold_levels = tuple(float(level) for level in self.cold_levels)
         require(len(self.cold_levels) > 0 and all(0 <= x <= 1 for x in self.cold_levels),
                 "scoring.cold_levels", "needs one or more shares in [0, 1]")
+        self.text_weights = tuple(float(a) for a in self.text_weights)
+        require(len(self.text_weights) > 0 and all(a >= 0 for a in self.text_weights),
+                "scoring.text_weights", "needs one or more weights >= 0")
+
+    def scores_text(self) -> bool:
+        """Whether candidate lists are also scored with text-only prompts."""
+        return any(a > 0 for a in self.text_weights)

@@ -26,12 +26,18 @@ def log_softmax_rows(scores: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def fused_scores(llm_scores: np.ndarray, rec_scores: np.ndarray, weight: float) -> np.ndarray:
-    """log_softmax(LLM) + w * log_softmax(recommender), both over the same candidates;
-    w = inf: log_softmax(recommender) (its ranking, finite scores)."""
+def fused_scores(llm_scores: np.ndarray, rec_scores: np.ndarray, weight: float,
+                 text_scores: np.ndarray | None = None, text_weight: float = 0.0) -> np.ndarray:
+    """log_softmax(LLM) + a * log_softmax(LLM on text-only prompts) + w * log_softmax(
+    recommender), all over the same candidates (a = text_weight: models trained on both
+    prompt kinds); w = inf: log_softmax(recommender) (its ranking, finite scores)."""
     if math.isinf(weight):
         return log_softmax_rows(rec_scores)
     fused = log_softmax_rows(llm_scores)
+    if text_weight:
+        if text_scores is None:
+            raise ValueError(f"text weight {text_weight:g} without text-only prompt scores")
+        fused = fused + text_weight * log_softmax_rows(text_scores)
     if weight:
         fused = fused + weight * log_softmax_rows(rec_scores)
     return fused
@@ -88,18 +94,26 @@ def ranks_of(scores: np.ndarray, candidates: np.ndarray, targets: np.ndarray) ->
 
 def fusion_grid(llm_scores: np.ndarray, rec_scores: np.ndarray, candidates: np.ndarray,
                 targets: np.ndarray, grid: tuple[float, ...], cold: np.ndarray | None = None,
-                levels: tuple[float | None, ...] = (None,)) -> list[dict]:
-    """HitRatio@1/3/5 and NDCG@5 of the fused ranking at every weight of the grid and, where
+                levels: tuple[float | None, ...] = (None,), text_scores: np.ndarray | None = None,
+                text_weights: tuple[float, ...] = (0.0,)) -> list[dict]:
+    """HitRatio@1/3/5 and NDCG@5 of the fused ranking at every weight of the grid; where
     `cold` marks items read by their content, at every cold level (without_cold; the
-    recommender's raw `rec_scores` in); rows carry "weight" and, with `cold`, "cold_level"."""
+    recommender's raw `rec_scores` in); with `text_scores` (the same lists scored with
+    text-only prompts), at every text weight. Rows carry "weight", with `cold` "cold_level",
+    with `text_scores` "text_weight"."""
     if cold is None:
         levels = (None,)
+    if text_scores is None:
+        text_weights = (0.0,)
     rows = []
     for level in levels:
         rec = without_cold(rec_scores, candidates, cold, level)
-        extra = {} if cold is None else {"cold_level": level}
-        rows.extend({"weight": float(w), **extra, **ranking_metrics(ranks_of(
-            fused_scores(llm_scores, rec, w), candidates, targets))} for w in grid)
+        for a in text_weights:
+            extra = {**({} if cold is None else {"cold_level": level}),
+                     **({} if text_scores is None else {"text_weight": float(a)})}
+            rows.extend({"weight": float(w), **extra, **ranking_metrics(ranks_of(
+                fused_scores(llm_scores, rec, w, text_scores, a), candidates, targets))}
+                for w in grid)
     return rows
 
 
@@ -109,10 +123,17 @@ def choose_weight(table: list[dict]) -> float:
     return best_row(table)["weight"]
 
 
+def _merit(row: dict) -> tuple:
+    """HitRatio@1, NDCG@5 breaking ties, then the smallest text weight (one prompt is half the
+    cost of two), then the smallest weight (the most LLM)."""
+    return (row["HitRatio@1"], row["NDCG@5"], -row.get("text_weight", 0.0), -row["weight"])
+
+
 def best_row(table: list[dict]) -> dict:
-    """The grid's row with the best HitRatio@1, NDCG@5 breaking ties, the smallest weight (the
-    most LLM) breaking the rest, then the earliest cold level."""
-    return max(table, key=lambda row: (row["HitRatio@1"], row["NDCG@5"], -row["weight"]))
+    """The grid's row with the best HitRatio@1, NDCG@5 breaking ties, the smallest text weight
+    and then the smallest weight (the most LLM) breaking the rest, then the earliest cold
+    level."""
+    return max(table, key=_merit)
 
 
 def fusion_label(weight: float) -> str:
@@ -122,7 +143,8 @@ def fusion_label(weight: float) -> str:
 
 def choose_fusion(table: list[dict], llm_scores: np.ndarray, rec_scores: np.ndarray,
                   candidates: np.ndarray, targets: np.ndarray, groups: np.ndarray,
-                  cold: np.ndarray | None = None) -> dict:
+                  cold: np.ndarray | None = None, text_scores: np.ndarray | None = None
+                  ) -> dict:
     """What a checkpoint serves: the fused ranking at the grid's best row (best_row: weight,
     and cold level) that beats the recommender's own ranking on these rows by more than chance
     (the lower end of the users-bootstrap interval of its gain above 0, for HR@1 and NDCG@5
@@ -130,25 +152,28 @@ def choose_fusion(table: list[dict], llm_scores: np.ndarray, rec_scores: np.ndar
     at the warm mean). On a hundred validation rows one row moves HR@1 by 0.01 and the grid's
     best row is partly noise: a row whose HR@1 edges the rest by a row or two but whose
     NDCG@5 gain is within chance is passed over for the next. `rec_scores`: the
-    recommender's raw scores; `cold` as fusion_grid took it.
+    recommender's raw scores; `cold` and `text_scores` as fusion_grid took them.
 
     {"weight": the weight of the row served, or of the grid's best row where the
      recommender's ranking is served, "cold_level" (with `cold`): that row's level,
+     "text_weight" (with `text_scores`): that row's,
      "serves": "fused" or "recommender",
      "gain": {metric: interval of that row's fused ranking - recommender}}."""
     base = per_row(ranks_of(without_cold(rec_scores, candidates, cold), candidates, targets))
-    ordered = sorted(table, key=lambda row: (row["HitRatio@1"], row["NDCG@5"], -row["weight"]),
-                     reverse=True)  # stable: among equals, the earlier cold level first
+    # Stable: among equals, the earlier cold level first.
+    ordered = sorted(table, key=_merit, reverse=True)
     first = None
     for row in ordered:
-        weight, level = row["weight"], row.get("cold_level")
+        weight, level, a = row["weight"], row.get("cold_level"), row.get("text_weight", 0.0)
         fused = per_row(ranks_of(fused_scores(
-            llm_scores, without_cold(rec_scores, candidates, cold, level), weight),
-            candidates, targets))
+            llm_scores, without_cold(rec_scores, candidates, cold, level), weight,
+            text_scores, a), candidates, targets))
         gain = {m: paired_interval(fused[m], base[m], groups) for m in PER_ROW_METRICS}
         choice = {"weight": weight, "serves": "fused", "gain": gain}
         if cold is not None:
             choice["cold_level"] = level
+        if text_scores is not None:
+            choice["text_weight"] = a
         if all(gain[m]["low"] > 0 for m in PER_ROW_METRICS):
             return choice
         first = first or {**choice, "serves": "recommender"}
@@ -175,3 +200,16 @@ def served_cold_level(fusion: dict) -> float | None:
     if fusion.get("serves") == "recommender":
         return None
     return check_level(fusion.get("cold_level"))
+
+
+def served_text_weight(fusion: dict) -> float:
+    """The weight a checkpoint's stored fusion choice gives its text-only prompts' scores
+    (fused_scores): its chosen text weight where it serves the fused ranking, else 0 (also
+    for checkpoints that score one prompt kind)."""
+    if fusion.get("serves") == "recommender":
+        return 0.0
+    weight = fusion.get("text_weight", 0.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or \
+            not math.isfinite(weight) or weight < 0:
+        raise ValueError(f"stored text weight {weight!r} is not a finite number >= 0")
+    return float(weight)

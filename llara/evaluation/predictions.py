@@ -36,6 +36,9 @@ def predictions_table(result: dict, titles: list[str], letters: bool = False) ->
         columns["scores"] = pa.array(result["ranking"].scores.tolist(), pa.list_(pa.float32()))
         columns["rank"] = pa.array(result["ranking"].ranks, pa.int64())
         columns["fused_rank"] = pa.array(result["fused_ranks"], pa.int64())
+    if result.get("text_scores") is not None:  # the same lists, text-only prompts
+        columns["text_scores"] = pa.array(np.asarray(result["text_scores"]).tolist(),
+                                          pa.list_(pa.float32()))
     if "retrieved" in result:  # the full protocol: ranks over the whole catalogue
         columns["recommender_rank"] = pa.array(result["retrieved"].target_ranks, pa.int64())
         if "full_ranks" in result:
@@ -83,14 +86,18 @@ def cold_only_path(predictions: str | Path) -> Path:
 
 
 def fusion_table(table: pa.Table, grid: tuple[float, ...], cold: np.ndarray | None = None,
-                 levels: tuple[float | None, ...] = (None,)) -> list[dict]:
+                 levels: tuple[float | None, ...] = (None,),
+                 text_weights: tuple[float, ...] = (0.0,)) -> list[dict]:
     """The fusion grid's figures on a paper-protocol predictions table (scores of the LLM and
     of the recommender per candidate), as `llara evaluate` prints them; `cold`: the items a
     model reads by their content, whose recommender scores the fused ranking replaces at each
-    of `levels` (llara.evaluation.fusion.without_cold)."""
+    of `levels` (llara.evaluation.fusion.without_cold); with a text_scores column (text-only
+    prompts), at each of `text_weights` too."""
     candidates = _matrix(table["candidates"])
+    text = _matrix(table["text_scores"]) if "text_scores" in table.column_names else None
     return fusion_grid(_matrix(table["scores"]), _matrix(table["recommender_scores"]),
-                       candidates, table["next"].to_numpy(), grid, cold, levels)
+                       candidates, table["next"].to_numpy(), grid, cold, levels, text,
+                       text_weights)
 
 
 def rankings_from_predictions(table: pa.Table, train_counts: np.ndarray,

@@ -30,7 +30,9 @@ def _validation(run: dict) -> list[str]:
     if "fused_HitRatio@1" in metrics:
         level = fusion.get("cold_level")
         level = "" if level is None else f", new items at the {level:g} quantile"
-        lines.append(f"| fused (w = {fusion.get('weight', 0):g}{level}) | "
+        text = fusion.get("text_weight", 0.0)
+        text = f", text-only prompts a = {text:g}" if text else ""
+        lines.append(f"| fused (w = {fusion.get('weight', 0):g}{level}{text}) | "
                      f"{metrics['fused_HitRatio@1']:.4f} | {metrics['fused_NDCG@5']:.4f} |")
     lines.append("")
     gain = fusion.get("gain") or {}

@@ -46,7 +46,7 @@ def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progre
     data = trained.dataset.config
     device = str(trained.model.item_embeddings.device)
     result: dict = {"samples": samples, "seconds": {}, "fusion_weight": trained.fusion_weight,
-                    "cold_level": trained.cold_level}
+                    "cold_level": trained.cold_level, "text_weight": trained.text_weight}
     if protocol == "full":
         started = time.perf_counter()
         retrieval = retrieve(trained.recommender(), samples, retrieve_n or data.num_candidates,
@@ -65,12 +65,17 @@ def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progre
                                    trained.template, progress, hybrid=trained.hybrid)
         result["seconds"]["score"] = time.perf_counter() - started
         result["ranking"] = ranking
+        text = text_scores(trained, samples, candidates, progress)
+        if text is not None:
+            result["seconds"]["score text-only prompts"] = time.perf_counter() - started - \
+                result["seconds"]["score"]
+        result["text_scores"] = text
         # The fused ranking places cold candidates by the LLM, their untrained recommender
         # scores replaced at the checkpoint's cold level (without_cold).
         cold = trained.model.cold_mask()
         fused = fused_scores(ranking.scores, without_cold(rec_scores, candidates, cold,
                                                           trained.cold_level),
-                             trained.fusion_weight)
+                             trained.fusion_weight, text, trained.text_weight)
         if protocol == "full":
             ranks = retrieval.target_ranks
             result["full_ranks"] = reranked_ranks(retrieval.items, ranks, ranking.scores,
@@ -85,9 +90,10 @@ def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progre
                                                              samples.next))
             result["fused_ranks"] = ranks_of(fused, candidates, samples.next)
             result["fused"] = ranking_metrics(result["fused_ranks"])
+            scoring = trained.config.scoring
             result["fusion_grid"] = fusion_grid(ranking.scores, rec_scores, candidates,
-                                                samples.next, trained.config.scoring.fusion_grid,
-                                                cold, trained.config.scoring.cold_levels)
+                                                samples.next, scoring.fusion_grid, cold,
+                                                scoring.cold_levels, text, scoring.text_weights)
             if diagnostics:
                 result.update(history_diagnostics(trained, samples, candidates,
                                                   ranking.scores))
@@ -100,6 +106,16 @@ def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progre
                                                 trained.letters)
         result["answers"] = answers
     return result
+
+
+def text_scores(trained: TrainedModel, samples: Samples, candidates: np.ndarray,
+                progress: bool = False) -> np.ndarray | None:
+    """(N, C) the candidates scored with text-only prompts (titles alone) by a model whose
+    fused ranking adds them (scoring.text_weights), else None."""
+    if not trained.config.scoring.scores_text():
+        return None
+    return score_candidates(trained.model, trained.builder, samples, candidates,
+                            trained.template, progress, hybrid=False).scores
 
 
 def score_cold_only(trained: TrainedModel, samples: Samples, progress: bool = True) -> dict | None:
@@ -118,12 +134,14 @@ def score_cold_only(trained: TrainedModel, samples: Samples, progress: bool = Tr
     with trained.autocast():
         ranking = score_candidates(trained.model, trained.builder, chosen, lists,
                                    trained.template, progress, hybrid=trained.hybrid)
+        text = text_scores(trained, chosen, lists, progress)
     rec_scores = candidate_scores(trained.recommender(), chosen, lists, device=device)
     fused = fused_scores(ranking.scores, without_cold(rec_scores, lists,
                                                       trained.model.cold_mask(),
                                                       trained.cold_level),
-                         trained.fusion_weight)
+                         trained.fusion_weight, text, trained.text_weight)
     return {"samples": chosen, "candidates": lists, "rec_scores": rec_scores,
+            "text_scores": text,
             "ranking": ranking, "fused_ranks": ranks_of(fused, lists, chosen.next),
             "seconds": time.perf_counter() - started}
 

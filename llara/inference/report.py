@@ -102,7 +102,8 @@ def evaluation_report(scored: Scored, run: FinetuneConfig, fusion: dict,
         metrics["content"] = ranking_metrics(content)
     cold = dataset.cold_mask()
     grid = fusion_table(table, run.scoring.fusion_grid,
-                        cold if run.cold.content == "map" else None, run.scoring.cold_levels) \
+                        cold if run.cold.content == "map" else None, run.scoring.cold_levels,
+                        run.scoring.text_weights) \
         if evaluation.protocol == "paper" and "fused_rank" in table.column_names else None
     counts = dataset_target_counts(dataset)
     comparison = comparison_from_predictions(table, counts, content_ranks=content)

@@ -113,6 +113,9 @@ class Recommender:
         # checkpoint's level wherever an LLM term is fused, the warm mean for the
         # recommender's own ranking.
         self.cold_level = trained.cold_level if math.isfinite(self.fusion_weight) else None
+        # Models trained on both prompt kinds add their text-only prompts' scores (a second
+        # pass per list) wherever the LLM ranks.
+        self.text_weight = trained.text_weight if math.isfinite(self.fusion_weight) else 0.0
         # New items change the model's tables: one request at a time touches them.
         self.lock = threading.RLock()
         self.config, self.read_to, self.log = config, 0, log  # read_to: bytes of the file read
@@ -372,11 +375,16 @@ class Recommender:
                 ranking = score_candidates(self.trained.model, self.trained.builder,
                                            samples, candidates, self.trained.template,
                                            batch_size=len(group), hybrid=self.trained.hybrid)
+                text = score_candidates(self.trained.model, self.trained.builder, samples,
+                                        candidates, self.trained.template,
+                                        batch_size=len(group), hybrid=False).scores \
+                    if self.text_weight else None  # (B, C)
             rec = without_cold(known_item_scores(recommender, samples, candidates,
                                                  self.trained.dataset.num_items, device),
                                candidates, self.trained.model.cold_mask(), self.cold_level) \
                 if self.fusion_weight else None
-            scores = fused_scores(ranking.scores, rec, self.fusion_weight)  # (B, C)
+            scores = fused_scores(ranking.scores, rec, self.fusion_weight, text,
+                                  self.text_weight)  # (B, C)
             for row, index in enumerate(indices):
                 order = np.argsort(-scores[row], kind="stable")[:group[row].k]
                 results[index] = [(int(candidates[row, i]), float(scores[row, i]))

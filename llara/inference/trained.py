@@ -12,7 +12,7 @@ from llara.common.device import autocast_for, resolve_device
 from llara.config.run import FinetuneConfig
 from llara.data.items import ItemIndex
 from llara.data.prepare import PreparedDataset
-from llara.evaluation.fusion import served_cold_level, served_weight
+from llara.evaluation.fusion import served_cold_level, served_text_weight, served_weight
 from llara.model.checkpoint import checked_fusion
 from llara.model.manifest import check_base_llm, check_export, read_manifest
 from llara.model.llara import LLaRA, load_llara
@@ -86,6 +86,12 @@ class TrainedModel:
         (llara.evaluation.fusion.without_cold); None: their mean (older checkpoints, and
         where the recommender's ranking is served)."""
         return served_cold_level(checked_fusion(self.info.get("fusion", {}), "run.json"))
+
+    @property
+    def text_weight(self) -> float:
+        """The weight of its text-only prompts' scores in the fused ranking, chosen on the
+        validation rows (scoring.text_weights; 0: hybrid prompts alone, one pass per list)."""
+        return served_text_weight(checked_fusion(self.info.get("fusion", {}), "run.json"))
 
     @property
     def fusion_gain(self) -> dict | None:

@@ -101,7 +101,8 @@ def _number(value, low: float = -math.inf) -> bool:
 def checked_fusion(fusion, where: str | Path) -> dict:
     """A stored fusion choice, checked to be what `llara train` writes: a finite weight >= 0,
     serves fused or recommender (absent in older checkpoints), a cold level in [0, 1] (absent
-    or null: the warm mean), gain intervals of finite numbers."""
+    or null: the warm mean), a text weight >= 0 (absent: 0), gain intervals of finite
+    numbers."""
     problem = None
     if not isinstance(fusion, dict):
         problem = "is not a mapping"
@@ -109,6 +110,8 @@ def checked_fusion(fusion, where: str | Path) -> dict:
         problem = f"weight {fusion.get('weight')!r} is not a finite number >= 0"
     elif fusion.get("serves", "fused") not in ("fused", "recommender"):
         problem = f"serves {fusion.get('serves')!r} is neither fused nor recommender"
+    elif not _number(fusion.get("text_weight", 0.0), 0.0):
+        problem = f"text_weight {fusion.get('text_weight')!r} is not a finite number >= 0"
     elif fusion.get("cold_level") is not None and not (
             _number(fusion["cold_level"], 0.0) and fusion["cold_level"] <= 1.0):
         problem = f"cold_level {fusion['cold_level']!r} is not a share in [0, 1]"

@@ -16,10 +16,12 @@ from llara.common.device import autocast_for
 from llara.config.data import DataConfig
 from llara.config.io import to_dict
 from llara.config.run import FinetuneConfig
+from llara.config.scoring import ScoringConfig
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
 from llara.evaluation.fusion import (choose_fusion, fused_scores, fusion_grid, ranks_of,
-                                     served_cold_level, served_weight, without_cold)
+                                     served_cold_level, served_text_weight, served_weight,
+                                     without_cold)
 from llara.evaluation.intervals import user_groups
 from llara.evaluation.metrics import full_protocol_metrics, ranking_metrics, reranked_ranks
 from llara.evaluation.scoring import score_candidates, scoring_metrics
@@ -72,36 +74,49 @@ def validation_set(val: Samples, config: FinetuneConfig, data: DataConfig, num_i
 
 
 def validation_metrics(model: LLaRA, builder: PromptBuilder, validation: ValidationSet,
-                       template: str, hybrid: bool, grid: tuple[float, ...] = (0.0,),
-                       levels: tuple[float | None, ...] = (None,)
+                       template: str, hybrid: bool, scoring: ScoringConfig | None = None
                        ) -> tuple[dict[str, float], list[dict], dict | None]:
     """val_HitRatio@1/3/5, val_NDCG@5 (paper lists); the ranking the checkpoint serves
     (val_fused_HitRatio@1, val_fused_NDCG@5: the fused one at the grid's best weight
     val_fusion_weight, and for models that read new items by content at the cold level
     val_fusion_cold_level, where it beats the recommender's by more than chance,
-    val_fusion_fused 1, else the recommender's, 0; see choose_fusion); with full validation also
+    val_fusion_fused 1, else the recommender's, 0; see choose_fusion); where `scoring` adds
+    text-only prompts' scores (scoring.text_weights), val_text_HitRatio@1 and val_text_NDCG@5
+    of that ranking alone and val_fusion_text_weight; with full validation also
     val_full_HitRatio@1/5/10, val_full_NDCG@5/10 (reranked) and val_full_Recall@N. Also
     returns the fusion grid's table and the fusion choice (None without a recommender)."""
+    scoring = scoring or ScoringConfig(fusion_grid=(0.0,))
     val = validation.samples
     ranking = score_candidates(model, builder, val, validation.lists, template, hybrid=hybrid)
     metrics = {f"val_{k}": v for k, v in scoring_metrics(ranking).items()}
+    text = None
+    if scoring.scores_text():  # the same lists read from their titles alone
+        text = score_candidates(model, builder, val, validation.lists, template,
+                                hybrid=False).scores  # (N, C)
+        metrics.update({f"val_text_{k}": v for k, v in ranking_metrics(
+            ranks_of(text, validation.lists, val.next)).items()
+            if k in ("HitRatio@1", "NDCG@5")})
     table, choice = [], None
     if validation.rec_scores is not None:
         cold = model.cold_mask()
         table = fusion_grid(ranking.scores, validation.rec_scores, validation.lists, val.next,
-                            grid, cold, levels)
+                            scoring.fusion_grid, cold, scoring.cold_levels, text,
+                            scoring.text_weights)
         choice = choose_fusion(table, ranking.scores, validation.rec_scores, validation.lists,
-                               val.next, user_groups(val.user, val.sample_id), cold)
+                               val.next, user_groups(val.user, val.sample_id), cold, text)
         rec = without_cold(validation.rec_scores, validation.lists, cold,
                            served_cold_level(choice))
         served = ranking_metrics(ranks_of(fused_scores(
-            ranking.scores, rec, served_weight(choice)), validation.lists, val.next))
+            ranking.scores, rec, served_weight(choice), text, served_text_weight(choice)),
+            validation.lists, val.next))
         metrics.update({"val_fused_HitRatio@1": served["HitRatio@1"],
                         "val_fused_NDCG@5": served["NDCG@5"],
                         "val_fusion_weight": choice["weight"],
                         "val_fusion_fused": float(choice["serves"] == "fused")})
         if choice.get("cold_level") is not None:
             metrics["val_fusion_cold_level"] = choice["cold_level"]
+        if text is not None:
+            metrics["val_fusion_text_weight"] = choice["text_weight"]
     if validation.retrieval is not None:
         items = validation.retrieval.items
         ranking = score_candidates(model, builder, val, items, template, hybrid=hybrid)
@@ -145,8 +160,7 @@ class EpochValidator:
         with torch.no_grad(), autocast_for(self.config.train.precision, self.device):
             reported, table, choice = validation_metrics(
                 model, self.builder, self.validation, self.template,
-                evaluates_hybrid(self.config.curriculum), self.config.scoring.fusion_grid,
-                self.config.scoring.cold_levels)
+                evaluates_hybrid(self.config.curriculum), self.config.scoring)
         metrics = {k.removeprefix("val_"): v for k, v in reported.items()}
         self.fusion = {**(choice or {"weight": 0.0}), "grid": table,
                        "rows": len(self.validation.samples)}

@@ -131,7 +131,8 @@ def test_cold_levels_are_shares():
     config = apply_overrides(FinetuneConfig(), ["scoring.cold_levels=[0.9, 1]"])
     assert config.scoring.cold_levels == (0.9, 1.0)
     for bad in ("[1.5]", "[]", "[-0.1, 0.5]"):
-        with pytest.raises(ConfigError, match="invalid 'scoring.cold_levels': needs one or more shares"):
+        with pytest.raises(ConfigError,
+                           match="invalid 'scoring.cold_levels': needs one or more shares"):
             apply_overrides(FinetuneConfig(), [f"scoring.cold_levels={bad}"])
 
 

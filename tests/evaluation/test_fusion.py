@@ -7,7 +7,8 @@ from llara.data.tables import Samples
 from llara.evaluation.diagnostics import derangement, history_sensitivity
 from llara.evaluation.fusion import (RECOMMENDER_RANKING, choose_fusion, choose_weight,
                                      fused_scores, fusion_grid, fusion_label, log_softmax_rows,
-                                     ranks_of, served_cold_level, served_weight, without_cold)
+                                     ranks_of, served_cold_level, served_text_weight,
+                                     served_weight, without_cold)
 
 
 def test_fused_is_the_llm_log_softmax_plus_w_times_the_recommenders():
@@ -179,6 +180,10 @@ def test_a_stored_cold_level_is_a_share_and_is_dropped_with_the_recommenders_ran
     for bad in (1.5, -1, "0.9", True, float("nan")):
         with pytest.raises(DataError, match="cold_level"):
             checked_fusion({"weight": 1.0, "cold_level": bad}, "run.json")
+    assert checked_fusion({"text_weight": 2.0}, "run.json")["text_weight"] == 2.0
+    for bad in (-1, "2", float("inf")):
+        with pytest.raises(DataError, match="text_weight"):
+            checked_fusion({"weight": 1.0, "text_weight": bad}, "run.json")
 
 
 def test_a_best_row_within_chance_is_passed_over_for_the_next_that_beats_the_recommender():
@@ -196,3 +201,32 @@ def test_a_best_row_within_chance_is_passed_over_for_the_next_that_beats_the_rec
     # Where no row beats it, the recommender serves and the best row is what is recorded.
     alone = choose_fusion(table[:1], llm, rec, candidates, targets, groups)
     assert (alone["weight"], alone["serves"]) == (4.0, "recommender")
+
+
+def test_text_only_prompts_scores_join_the_fusion_with_their_own_weight():
+    rng = np.random.default_rng(2)
+    llm, text, rec = (rng.normal(size=(4, 5)) for _ in range(3))
+    expected = log_softmax_rows(llm) + 2.0 * log_softmax_rows(text) + 0.5 * log_softmax_rows(rec)
+    assert np.allclose(fused_scores(llm, rec, 0.5, text, 2.0), expected)
+    assert np.allclose(fused_scores(llm, rec, 0.5, text, 0.0), fused_scores(llm, rec, 0.5))
+    with pytest.raises(ValueError, match="without text-only prompt scores"):
+        fused_scores(llm, rec, 0.5, None, 1.0)
+    # The hybrid reading is right on the first half of the rows, the text reading on the
+    # second half (where the hybrid one puts the true item last), the recommender nowhere.
+    n = 200
+    first = np.arange(n) < n // 2
+    llm, rec, candidates, targets = lists_where(first, np.zeros(n, bool))
+    text = np.tile(np.linspace(0.0, 1.0, 5), (n, 1))
+    text[:, 0] = np.where(first, 0.5, 5.0)
+    table = fusion_grid(llm, rec, candidates, targets, (0.0, 1.0), None, (None,), text,
+                        (0.0, 1.0))
+    assert {(row["text_weight"], row["weight"]) for row in table} == \
+        {(a, w) for a in (0.0, 1.0) for w in (0.0, 1.0)}
+    choice = choose_fusion(table, llm, rec, candidates, targets, np.arange(n) // 2, None, text)
+    assert (choice["text_weight"], choice["weight"], choice["serves"]) == (1.0, 0.0, "fused")
+    assert served_text_weight(choice) == 1.0
+    assert served_text_weight({"text_weight": 1.0, "serves": "recommender"}) == 0.0
+    assert served_text_weight({}) == 0.0
+    for bad in (-1.0, float("inf"), "1", True):
+        with pytest.raises(ValueError, match="text weight"):
+            served_text_weight({"text_weight": bad})

@@ -172,6 +172,14 @@ def test_the_service_fuses_new_candidates_at_the_checkpoints_cold_level(cold_che
         scores[name] = dict(ranked)
     # As high as the best warm candidate's recommender score is above the warm mean.
     assert scores["high"][new] > scores["mean"][new]
+    # A stored text weight adds the text-only prompts' reading (a second pass) to the ranking.
+    both = service(1.0)
+    both.trained.info["fusion"]["text_weight"] = 1.0
+    both = Recommender(both.trained, both.config, "v", lambda *_: None)
+    assert both.text_weight == 1.0 and high.text_weight == 0.0
+    (ranked,) = both.rank([both.parse(["Star Saga 1", "Star Saga 2"], candidates=[0, 4, 8, new])])
+    assert all(np.isfinite(s) for _, s in ranked)
+    assert not np.allclose(sorted(dict(ranked).values()), sorted(scores["high"].values()))
 
 
 def test_a_checkpoint_without_the_content_map_refuses_new_items(served_checkpoint, tmp_path):

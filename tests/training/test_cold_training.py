@@ -264,3 +264,41 @@ def test_newest_warm_needs_first_interaction_times(cold_inputs, tmp_path):
     from llara.training.inputs import run_inputs
     with pytest.raises(ConfigError, match="no first-interaction times"):
         run_inputs(config, "cpu", None, lambda *_: None)
+
+
+def test_a_mixed_run_fuses_its_text_only_reading_as_chosen(cold_inputs, tmp_path):
+    from llara.evaluation.predictions import predictions_table
+
+    config = toy_config((cold_inputs / "data", cold_inputs / "sasrec"), tmp_path / "run",
+                        max_train_samples=16)
+    config = dataclasses.replace(
+        config, cold=ColdConfig(content="map"),
+        curriculum=dataclasses.replace(config.curriculum, schedule="mixed"),
+        scoring=dataclasses.replace(config.scoring, text_weights=(0.0, 1.0)))
+    with pytest.raises(ConfigError, match="scoring.text_weights"):
+        dataclasses.replace(config, curriculum=dataclasses.replace(config.curriculum,
+                                                                   schedule="direct"))
+    torch.manual_seed(0)
+    result = train_local(config, progress=False, log=lambda *_: None)
+    trained = load_trained(result.checkpoint_dir, "cpu", log=lambda *_: None)
+    fusion = trained.info["fusion"]
+    assert {row["text_weight"] for row in fusion["grid"]} == {0.0, 1.0}
+    assert fusion["text_weight"] in (0.0, 1.0) and "text_HitRatio@1" in trained.info["val_metrics"]
+    cold = PreparedDataset.open(cold_inputs / "data").cold_mask()
+    first = evaluate_trained(trained, EvalConfig(split="test", local=True), False)
+    text, candidates = first["text_scores"], first["candidates"]
+    assert text.shape == candidates.shape
+    assert not np.allclose(text, first["ranking"].scores)  # the other prompt kind
+    fused = fused_scores(first["ranking"].scores,
+                         without_cold(first["rec_scores"], candidates, cold, trained.cold_level),
+                         trained.fusion_weight, text, trained.text_weight)
+    assert np.array_equal(ranks_of(fused, candidates, first["samples"].next),
+                          first["fused_ranks"])
+    # A stored choice that gives the text reading weight ranks by both readings.
+    trained.info = {**trained.info, "fusion": {"weight": 0.0, "serves": "fused",
+                                               "text_weight": 1.0}}
+    both = evaluate_trained(trained, EvalConfig(split="test", local=True), False)
+    assert np.array_equal(both["fused_ranks"], ranks_of(
+        fused_scores(both["ranking"].scores, None, 0.0, both["text_scores"], 1.0),
+        candidates, both["samples"].next))
+    assert "text_scores" in predictions_table(both, trained.titles).column_names
