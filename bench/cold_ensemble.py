@@ -30,8 +30,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from llara.config.scoring import ScoringConfig
 from llara.data.prepare import PreparedDataset
-from llara.evaluation.fusion import log_softmax_rows, ranks_of, without_cold
+from llara.evaluation.fusion import (choose_fusion, fusion_grid, log_softmax_rows, ranks_of,
+                                     served_cold_level, served_text_weight, served_weight,
+                                     without_cold)
 from llara.evaluation.intervals import interval_text, paired_interval, per_row, user_groups
 from llara.inference.report import content_ranks
 
@@ -60,7 +63,11 @@ def pair(work: Path, hybrid: tuple[str, str], text: tuple[str, str], name: str) 
 
 
 def ensemble_ranks(p: dict, cold: np.ndarray, a: float, w: float, level) -> np.ndarray:
-    rec = without_cold(p["rec"], p["candidates"], cold, level)
+    """`level` "untrained": new candidates keep SASRec's scores (runs without cold.content)."""
+    rec = p["rec"] if level == "untrained" else without_cold(p["rec"], p["candidates"], cold,
+                                                              level)
+    if np.isinf(w):  # the recommender's own ranking
+        return ranks_of(rec, p["candidates"], p["targets"])
     scores = log_softmax_rows(p["hybrid"]) + a * log_softmax_rows(p["text"])
     if w:
         scores = scores + w * log_softmax_rows(rec)
@@ -91,6 +98,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--baselines", type=Path, help="bench/content_baseline.py --json")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--product", action="store_true",
+                        help="read the test rows at what `llara train` would store for a model "
+                        "trained on both prompt kinds (choose_fusion over scoring's default "
+                        "grids with these text weights, the chance gate, levels only for "
+                        "cold.content=map), not at the best validation HR@1")
     args = parser.parse_args()
     dataset = PreparedDataset.open(args.data)
     cold = dataset.cold_mask()
@@ -103,9 +115,31 @@ def main() -> None:
                      "HitRatio@1": float(rows["HitRatio@1"].mean()),
                      "NDCG@5": float(rows["NDCG@5"].mean())})
     best = max(grid, key=lambda r: (r["HitRatio@1"], r["NDCG@5"], -r["a"], -r["w"]))
+    if args.product:  # what `llara train` stores: its grids, the chance gate, cold.content
+        scoring = ScoringConfig(text_weights=TEXT_WEIGHTS)
+        run = json.loads((args.work / "runs" / args.hybrid / "best" / "run.json").read_text())
+        placed = cold if run["config"]["cold"]["content"] == "map" else None
+        table = fusion_grid(val["hybrid"], val["rec"], val["candidates"], val["targets"],
+                            scoring.fusion_grid, placed, scoring.cold_levels, val["text"],
+                            scoring.text_weights)
+        choice = choose_fusion(table, val["hybrid"], val["rec"], val["candidates"],
+                               val["targets"], val["groups"], placed, val["text"])
+        print(f"llara train's choice: serves {choice['serves']}, a = "
+              f"{choice.get('text_weight', 0):g}, w = {choice['weight']:g}, level "
+              f"{choice.get('cold_level')} (val gain HR@1 "
+              f"{interval_text(choice['gain']['HitRatio@1'])}, NDCG@5 "
+              f"{interval_text(choice['gain']['NDCG@5'])})")
+        level = served_cold_level(choice)
+        best = {"a": served_text_weight(choice), "w": served_weight(choice),
+                "level": 1.0 if level is None and placed is None else level,
+                "HitRatio@1": None, "served": choice["serves"]}
+        if placed is None:  # no level: SASRec's own scores for new items
+            best["level"] = "untrained"
     a, w, level = best["a"], best["w"], best["level"]
-    print(f"chosen on the {len(val['targets'])} validation rows: a = {a:g}, w = {w:g}, level "
-          f"{'mean' if level is None else level} (val HR@1 {best['HitRatio@1']:.4f})")
+    if not args.product:
+        print(f"chosen on the {len(val['targets'])} validation rows: a = {a:g}, w = {w:g}, "
+              f"level {'mean' if level is None else level} (val HR@1 "
+              f"{best['HitRatio@1']:.4f})")
 
     test = pair(args.work, *sides, "pred-test{}.parquet")
     mine = ensemble_ranks(test, cold, a, w, level)
