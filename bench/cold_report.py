@@ -6,7 +6,7 @@ with the two-level bootstrap (seeds and users); and the cold rows on cold-only l
 from each run's `llara evaluate --json`.
 
     python bench/cold_report.py WORK [--baselines WORK/content-baselines.json]
-        [--markdown OUT.md] [--json OUT.json]
+        [--markdown OUT.md] [--json OUT.json] [--data data/lastfm-cold --prefix lastfm-]
 """
 
 from __future__ import annotations
@@ -126,10 +126,16 @@ def main() -> None:
     parser.add_argument("--baselines", type=Path)
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--data", default="data/ml-cold",
+                        help="the prepared dataset the runs read, under WORK")
+    parser.add_argument("--prefix", default="",
+                        help="only the runs whose name starts so (e.g. lastfm-)")
     args = parser.parse_args()
-    dataset = PreparedDataset.open(args.work / "data" / "ml-cold")
+    dataset = PreparedDataset.open(args.work / args.data)
     baselines = json.loads(args.baselines.read_text()) if args.baselines else None
-    results = {arm: pooled(seeds, dataset, baselines) for arm, seeds in runs_of(args.work).items()}
+    results = {arm: pooled(seeds, dataset, baselines) for arm, seeds in runs_of(args.work).items()
+               if arm.startswith(args.prefix) and
+               (args.prefix or not arm.startswith("lastfm-"))}
     lines = markdown(results)
     print("\n".join(lines))
     if args.markdown:
