@@ -14,7 +14,7 @@ from llara.config import EvalConfig, ServingConfig
 from llara.model import resolve_model
 from llara.inference import (Recommender, checkpoint_version, evaluate_here, evaluation_report,
                              load_trained, resolve_text)
-from llara.evaluation.predictions import cold_only_path
+from llara.evaluation import cold_only_path
 from llara.model import stored_fusion
 from llara.training import checked_run_config
 

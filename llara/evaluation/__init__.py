@@ -13,7 +13,8 @@ from llara.evaluation.intervals import (interval_text, per_row, user_groups, pai
                                         compare, popularity_slices, history_slices,
                                         comparison_report)
 from llara.evaluation.predictions import (predictions_table, metrics_from_predictions,
-                                          fusion_table, comparison_from_predictions)
+                                          fusion_table, comparison_from_predictions,
+                                          cold_only_path)
 from llara.evaluation.report import read_metrics_log, write_report
 from llara.evaluation.scoring import (LLMRanking, ranking_of, packed_scoring_exact,
                                       score_candidates, scoring_metrics)
@@ -53,6 +54,7 @@ __all__ = [
     "history_slices",
     "comparison_report",
     "predictions_table",
+    "cold_only_path",
     "comparison_from_predictions",
     "metrics_from_predictions",
     "fusion_table",
