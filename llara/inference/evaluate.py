@@ -111,8 +111,8 @@ def _evaluate_samples(trained: TrainedModel, samples: Samples, mode: str, progre
 def text_scores(trained: TrainedModel, samples: Samples, candidates: np.ndarray,
                 progress: bool = False) -> np.ndarray | None:
     """(N, C) the candidates scored with text-only prompts (titles alone) by a model whose
-    fused ranking adds them (scoring.text_weights), else None."""
-    if not trained.config.scoring.scores_text():
+    fused ranking adds them (scoring.text_weights, or its stored text weight), else None."""
+    if not (trained.config.scoring.scores_text() or trained.text_weight):
         return None
     return score_candidates(trained.model, trained.builder, samples, candidates,
                             trained.template, progress, hybrid=False).scores
