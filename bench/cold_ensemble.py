@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from cold_fusion import placed_items
 from llara.config.scoring import ScoringConfig
 from llara.data.prepare import PreparedDataset
 from llara.evaluation.fusion import (choose_fusion, fusion_grid, log_softmax_rows, ranks_of,
@@ -117,8 +118,7 @@ def main() -> None:
     best = max(grid, key=lambda r: (r["HitRatio@1"], r["NDCG@5"], -r["a"], -r["w"]))
     if args.product:  # what `llara train` stores: its grids, the chance gate, cold.content
         scoring = ScoringConfig(text_weights=TEXT_WEIGHTS)
-        run = json.loads((args.work / "runs" / args.hybrid / "best" / "run.json").read_text())
-        placed = cold if run["config"]["cold"]["content"] == "map" else None
+        placed = placed_items(args.work / "runs" / args.hybrid, cold)
         table = fusion_grid(val["hybrid"], val["rec"], val["candidates"], val["targets"],
                             scoring.fusion_grid, placed, scoring.cold_levels, val["text"],
                             scoring.text_weights)

@@ -74,6 +74,13 @@ def arm_table(predictions: Path, cold: np.ndarray, level="mean") -> list[dict]:
     return [slices_at(p, cold, weight, level) for weight in GRID]
 
 
+def placed_items(run: Path, cold: np.ndarray) -> np.ndarray | None:
+    """The items a run's fused ranking places at a cold level: its new items where it reads
+    them by content (cold.content=map, runs/<arm>/best/run.json), else None."""
+    config = json.loads((run / "best" / "run.json").read_text())["config"]
+    return cold if config["cold"]["content"] == "map" else None
+
+
 def product_choice(val_predictions: Path, test_predictions: Path, cold: np.ndarray) -> dict:
     """What `llara train` stores and serves for this model: choose_fusion over the default
     scoring.fusion_grid x scoring.cold_levels on the validation rows, served only where it
@@ -81,8 +88,7 @@ def product_choice(val_predictions: Path, test_predictions: Path, cold: np.ndarr
     mean); the test rows' figures at that choice. Only runs with cold.content=map place new
     items at a level; the others fuse SASRec's untrained rows as they are."""
     scoring = ScoringConfig()
-    run = json.loads((val_predictions.parent / "best" / "run.json").read_text())
-    placed = cold if run["config"]["cold"]["content"] == "map" else None
+    placed = placed_items(val_predictions.parent, cold)
     val = read_predictions(val_predictions)
     grid = fusion_grid(val["llm"], val["rec"], val["candidates"], val["targets"],
                        scoring.fusion_grid, placed, scoring.cold_levels)

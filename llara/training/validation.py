@@ -74,7 +74,7 @@ def validation_set(val: Samples, config: FinetuneConfig, data: DataConfig, num_i
 
 
 def validation_metrics(model: LLaRA, builder: PromptBuilder, validation: ValidationSet,
-                       template: str, hybrid: bool, scoring: ScoringConfig | None = None
+                       template: str, hybrid: bool, scoring: ScoringConfig
                        ) -> tuple[dict[str, float], list[dict], dict | None]:
     """val_HitRatio@1/3/5, val_NDCG@5 (paper lists); the ranking the checkpoint serves
     (val_fused_HitRatio@1, val_fused_NDCG@5: the fused one at the grid's best weight
@@ -85,7 +85,6 @@ def validation_metrics(model: LLaRA, builder: PromptBuilder, validation: Validat
     of that ranking alone and val_fusion_text_weight; with full validation also
     val_full_HitRatio@1/5/10, val_full_NDCG@5/10 (reranked) and val_full_Recall@N. Also
     returns the fusion grid's table and the fusion choice (None without a recommender)."""
-    scoring = scoring or ScoringConfig(fusion_grid=(0.0,))
     val = validation.samples
     ranking = score_candidates(model, builder, val, validation.lists, template, hybrid=hybrid)
     metrics = {f"val_{k}": v for k, v in scoring_metrics(ranking).items()}
