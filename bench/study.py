@@ -151,7 +151,7 @@ def untrained(config: FinetuneConfig, device: str, cache_dir) -> TrainedModel:
     torch.manual_seed(config.train.seed)  # the same start train_local draws
     inputs = run_inputs(config, device, cache_dir, print, inference=True)
     model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
-                        inputs.user_encoder, inputs.cold).to(device)
+                        inputs.user_encoder, inputs.cold, inputs.untrained).to(device)
     return TrainedModel(model, config, inputs.dataset, inputs.titles,
                         PromptBuilder.for_run(inputs.tokenizer, inputs.titles, config),
                         run_templates(config.prompt, inputs.dataset.config)[0], {})

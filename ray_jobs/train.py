@@ -113,7 +113,7 @@ def train_loop(loop_config: dict) -> None:
     inputs = run_inputs(config, device, loop_config["cache_dir"], log=lambda *_: None)
     dataset = inputs.dataset
     model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
-                        inputs.user_encoder, inputs.cold).to(device)
+                        inputs.user_encoder, inputs.cold, inputs.untrained).to(device)
     state, restored = TrainState(), None
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:

@@ -28,11 +28,11 @@ class ScoringConfig:
     candidates + w x the recommender's); the best is served where it beats the recommender's
     own ranking there by more than chance, else the recommender's ranking is."""
     cold_levels: tuple[float, ...] = (0.5, 0.75, 0.9, 1.0)
-    """Models that read new items by their content (cold.content=map): in the fused ranking a
-    new candidate's recommender score (its row never trained) is replaced by this quantile of
-    its list's warm candidates' scores (1.0: the best warm one's), each level tried on the
-    validation rows with every weight of fusion_grid; the pair chosen is stored with the
-    checkpoint. A higher level lets the LLM put new items first more often."""
+    """In the fused ranking a new candidate's recommender score (its row never trained: no
+    training row holds the item) is replaced by this quantile of its list's warm candidates'
+    scores (1.0: the best warm one's), each level tried on the validation rows with every
+    weight of fusion_grid; the pair chosen is stored with the checkpoint. A higher level lets
+    the LLM put new items first more often."""
     text_weights: tuple[float, ...] = (0.0,)
     """Models trained on both prompt kinds (curriculum.schedule=mixed): each candidate list is
     scored a second time with the text-only prompt (titles alone, as a new item reads best),

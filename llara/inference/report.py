@@ -14,7 +14,7 @@ from llara.common.errors import DataError
 from llara.config.evaluation import EvalConfig
 from llara.config.run import FinetuneConfig
 from llara.data.prepare import PreparedDataset
-from llara.evaluation.fusion import ranks_of
+from llara.evaluation.fusion import places_new_items, ranks_of
 from llara.evaluation.metrics import ranking_metrics
 from llara.evaluation.predictions import (cold_from_predictions, comparison_from_predictions,
                                           fusion_table, metrics_from_predictions,
@@ -102,7 +102,8 @@ def evaluation_report(scored: Scored, run: FinetuneConfig, fusion: dict,
         metrics["content"] = ranking_metrics(content)
     cold = dataset.cold_mask()
     grid = fusion_table(table, run.scoring.fusion_grid,
-                        cold if run.cold.content == "map" else None, run.scoring.cold_levels,
+                        cold if places_new_items(run.cold.content, fusion or {}) else None,
+                        run.scoring.cold_levels,
                         run.scoring.text_weights) \
         if evaluation.protocol == "paper" and "fused_rank" in table.column_names else None
     counts = dataset_target_counts(dataset)

@@ -99,8 +99,9 @@ class LLaRA(nn.Module):
         self.id_dropout = id_dropout
         self.register_buffer("content_vectors", None if content_vectors is None else
                              content_vectors.detach().float().clone(), persistent=False)  # (N, E)
-        # The items read by their content (no trained row): the fused ranking uses the LLM
-        # alone for them (llara.evaluation.fusion.without_cold).
+        # The items whose recommender row never trained (read by their content where the
+        # run has a content map): the fused ranking places them by the LLM
+        # (llara.evaluation.fusion.without_cold).
         self.register_buffer("cold_items", None if cold_items is None else
                              cold_items.detach().bool().clone(), persistent=False)  # (N,)
         # Warm items read by their content in every training slot (cold.newest_warm).
@@ -124,8 +125,9 @@ class LLaRA(nn.Module):
                              persistent=False)
 
     def cold_mask(self):
-        """(N,) numpy bool of the items read by their content (cold.content=map), or None:
-        what `llara.evaluation.fusion.without_cold` takes."""
+        """(N,) numpy bool of the items whose recommender row never trained, or None (older
+        checkpoints without a content map): what `llara.evaluation.fusion.without_cold`
+        takes."""
         return None if self.cold_items is None else self.cold_items.cpu().numpy()
 
     def train(self, mode: bool = True) -> "LLaRA":
@@ -309,7 +311,7 @@ def compile_decoder_layers(model: LLaRA) -> None:
 
 
 def _assemble(config: FinetuneConfig, llm: nn.Module, tokenizer, item_embeddings: torch.Tensor,
-              user_encoder: nn.Module | None, cold=None) -> LLaRA:
+              user_encoder: nn.Module | None, cold=None, new_items=None) -> LLaRA:
     hidden = llm.get_input_embeddings().embedding_dim
     width = item_embeddings.shape[1] * (2 if config.prompt.conditioned_candidates else 1)
     if config.uses_user_state() and user_encoder is None:
@@ -319,26 +321,30 @@ def _assemble(config: FinetuneConfig, llm: nn.Module, tokenizer, item_embeddings
                  build_head(config.scoring.head, llm, tokenizer),
                  user_encoder if config.uses_user_state() else None,
                  config.prompt.conditioned_candidates,
-                 None if cold is None else cold.vectors, None if cold is None else cold.cold,
+                 None if cold is None else cold.vectors,
+                 cold.cold if cold is not None else
+                 None if new_items is None else torch.as_tensor(new_items),
                  config.cold.id_dropout, None if cold is None else cold.stand_ins)
 
 
 def build_llara(config: FinetuneConfig, llm: nn.Module, tokenizer,
                 item_embeddings: torch.Tensor, user_encoder: nn.Module | None = None,
-                cold=None) -> LLaRA:
+                cold=None, new_items=None) -> LLaRA:
     """Freeze the LLM, add LoRA adapters, a fresh projector and (slot) a fresh head.
     `cold` (cold.content=map; llara.recsys.content_map.ColdPath): the content vectors ID
-    dropout takes, and the cold items."""
+    dropout takes, and the cold items; without it, `new_items` ((N,) bool): the items whose
+    recommender row never trained, for the fused ranking."""
     for parameter in llm.parameters():
         parameter.requires_grad_(False)
     return _assemble(config, apply_lora(llm, config.lora), tokenizer, item_embeddings,
-                     user_encoder, cold)
+                     user_encoder, cold, new_items)
 
 
 def load_llara(directory: str | Path, llm: nn.Module, tokenizer, item_embeddings: torch.Tensor,
-               user_encoder: nn.Module | None = None, cold=None
+               user_encoder: nn.Module | None = None, cold=None, new_items=None
                ) -> tuple[LLaRA, FinetuneConfig, dict]:
-    """Rebuild from run.json, then load the adapter (peft format), projector and head."""
+    """Rebuild from run.json, then load the adapter (peft format), projector and head;
+    `cold` and `new_items` as build_llara takes them."""
     from peft import PeftModel
 
     directory = Path(directory)
@@ -348,7 +354,8 @@ def load_llara(directory: str | Path, llm: nn.Module, tokenizer, item_embeddings
         parameter.requires_grad_(False)
     with _damaged(directory / ADAPTER_FILE):
         adapted = adapter_inputs_uncast(PeftModel.from_pretrained(llm, directory / "adapter"))
-    model = _assemble(config, adapted, tokenizer, item_embeddings, user_encoder, cold)
+    model = _assemble(config, adapted, tokenizer, item_embeddings, user_encoder, cold,
+                      new_items)
     with _damaged(directory / PROJECTOR_FILE):
         model.projector.load_state_dict(load_file(str(directory / PROJECTOR_FILE)))
     if isinstance(model.head, SlotHead):

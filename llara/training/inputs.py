@@ -43,6 +43,10 @@ class RunInputs:
     cold: ColdPath | None = None
     """cold.content=map: the content index and map, every item's content vector, the cold
     items (whose rows in item_table and user_encoder hold their content vectors)."""
+    untrained: np.ndarray | None = None
+    """(N,) bool: the items no training row holds, whose recommender rows never trained. The
+    fused ranking places them by the LLM (llara.evaluation.fusion.without_cold), whether or
+    not the run reads them by their content."""
 
 
 def check_inputs(config: FinetuneConfig) -> PreparedDataset:
@@ -162,9 +166,8 @@ def run_inputs(config: FinetuneConfig, device: str, cache_dir, log,
     table = load_item_embeddings(config.rec_checkpoint)  # (N, E)
     encoder = load_checkpoint(config.rec_checkpoint, device).model \
         if config.uses_user_state() else None
-    cold = None
+    cold, cold_items = None, dataset.cold_mask()
     if config.cold.content == "map":
-        cold_items = dataset.cold_mask()
         cold = cold_path(ContentIndex.from_dataset(dataset, config.cold.min_df), table,
                          cold_items, config.cold.ridge, stand_ins(config, dataset, cold_items))
         table = with_content_rows(table, cold)
@@ -175,7 +178,7 @@ def run_inputs(config: FinetuneConfig, device: str, cache_dir, log,
                               extra_text=titles, layers=config.llm_layers)
     if not inference:
         llm.set_attn_implementation(attention_implementation(config.train.attention, device))
-    return RunInputs(dataset, titles, llm, tokenizer, table, encoder, cold)
+    return RunInputs(dataset, titles, llm, tokenizer, table, encoder, cold, cold_items)
 
 
 def stand_ins(config: FinetuneConfig, dataset: PreparedDataset,

@@ -54,7 +54,7 @@ def train_local(config: FinetuneConfig, cache_dir=None, progress: bool = True,
     device = resolve_device(config.train.device)
     inputs = run_inputs(config, device, cache_dir, log)
     model = build_llara(config, inputs.llm, inputs.tokenizer, inputs.item_table,
-                        inputs.user_encoder, inputs.cold).to(device)
+                        inputs.user_encoder, inputs.cold, inputs.untrained).to(device)
     dataset = inputs.dataset
     recommender = load_recommender(config, device)
     result = finetune(model, inputs.titles, dataset.samples("train"), dataset.samples("val"),

@@ -302,3 +302,45 @@ def test_a_mixed_run_fuses_its_text_only_reading_as_chosen(cold_inputs, tmp_path
         fused_scores(both["ranking"].scores, None, 0.0, both["text_scores"], 1.0),
         candidates, both["samples"].next))
     assert "text_scores" in predictions_table(both, trained.titles).column_names
+
+
+def test_a_run_without_a_content_map_places_new_items_by_the_llm(cold_inputs, tmp_path):
+    """A text-only run (no content map) still fuses its new candidates at a chosen level, not
+    at their untrained recommender scores; a checkpoint whose choice was made on the raw
+    scores (no cold level stored) keeps them."""
+    import json
+
+    config = toy_config((cold_inputs / "data", cold_inputs / "sasrec"), tmp_path / "run",
+                        max_train_samples=16)
+    config = dataclasses.replace(
+        config, curriculum=dataclasses.replace(config.curriculum, schedule="text_only"))
+    assert config.cold.content == "none"
+    torch.manual_seed(0)
+    result = train_local(config, progress=False, log=lambda *_: None)
+    trained = load_trained(result.checkpoint_dir, "cpu", log=lambda *_: None)
+    cold = PreparedDataset.open(cold_inputs / "data").cold_mask()
+    assert cold.any() and np.array_equal(trained.model.cold_mask(), cold)
+    assert trained.model.content_vectors is None  # nothing read by content
+    fusion = trained.info["fusion"]
+    assert "cold_level" in fusion
+    assert {row["cold_level"] for row in fusion["grid"]} == set(config.scoring.cold_levels)
+    first = evaluate_trained(trained, EvalConfig(split="test", local=True), False)
+    candidates, targets = first["candidates"], first["samples"].next
+    assert cold[candidates].any()
+    fused = fused_scores(first["ranking"].scores,
+                         without_cold(first["rec_scores"], candidates, cold, trained.cold_level),
+                         trained.fusion_weight)
+    assert np.array_equal(ranks_of(fused, candidates, targets), first["fused_ranks"])
+    # An older checkpoint: its stored choice has no cold level, so the raw scores stay.
+    run_json = result.checkpoint_dir / "run.json"
+    payload = json.loads(run_json.read_text())
+    payload["fusion"] = {"weight": 1.0, "serves": "fused"}
+    run_json.write_text(json.dumps(payload))
+    older = load_trained(result.checkpoint_dir, "cpu", log=lambda *_: None)
+    assert older.model.cold_mask() is None
+    again = evaluate_trained(older, EvalConfig(split="test", local=True), False)
+    raw = fused_scores(again["ranking"].scores, again["rec_scores"], 1.0)
+    assert np.array_equal(ranks_of(raw, candidates, targets), again["fused_ranks"])
+    placed = fused_scores(again["ranking"].scores,
+                          without_cold(again["rec_scores"], candidates, cold), 1.0)
+    assert not np.array_equal(raw, placed)  # the two readings of the scores differ here
