@@ -30,12 +30,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from cold_fusion import placed_items
 from llara.config.scoring import ScoringConfig
 from llara.data.prepare import PreparedDataset
-from llara.evaluation.fusion import (choose_fusion, fusion_grid, log_softmax_rows, ranks_of,
-                                     served_cold_level, served_text_weight, served_weight,
-                                     without_cold)
+from llara.evaluation.fusion import (choose_fusion, fusion_grid, log_softmax_rows,
+                                     new_target_weights, ranks_of, served_cold_level,
+                                     served_text_weight, served_weight, without_cold)
 from llara.evaluation.intervals import interval_text, paired_interval, per_row, user_groups
 from llara.inference.report import content_ranks
 
@@ -64,9 +63,9 @@ def pair(work: Path, hybrid: tuple[str, str], text: tuple[str, str], name: str) 
 
 
 def ensemble_ranks(p: dict, cold: np.ndarray, a: float, w: float, level) -> np.ndarray:
-    """`level` "untrained": new candidates keep SASRec's scores (runs without cold.content)."""
-    rec = p["rec"] if level == "untrained" else without_cold(p["rec"], p["candidates"], cold,
-                                                              level)
+    """Ranks of log_softmax(hybrid) + a x log_softmax(text) + w x log_softmax(SASRec, new
+    candidates at `level`)."""
+    rec = without_cold(p["rec"], p["candidates"], cold, level)
     if np.isinf(w):  # the recommender's own ranking
         return ranks_of(rec, p["candidates"], p["targets"])
     scores = log_softmax_rows(p["hybrid"]) + a * log_softmax_rows(p["text"])
@@ -102,8 +101,11 @@ def main() -> None:
     parser.add_argument("--product", action="store_true",
                         help="read the test rows at what `llara train` would store for a model "
                         "trained on both prompt kinds (choose_fusion over scoring's default "
-                        "grids with these text weights, the chance gate, levels only for "
-                        "cold.content=map), not at the best validation HR@1")
+                        "grids with these text weights, the chance gate, new items at a "
+                        "level), not at the best validation HR@1")
+    parser.add_argument("--new-share", type=float,
+                        help="with --product: the choice for this share of rows with a new "
+                        "target (scoring.new_target_share)")
     args = parser.parse_args()
     dataset = PreparedDataset.open(args.data)
     cold = dataset.cold_mask()
@@ -116,25 +118,22 @@ def main() -> None:
                      "HitRatio@1": float(rows["HitRatio@1"].mean()),
                      "NDCG@5": float(rows["NDCG@5"].mean())})
     best = max(grid, key=lambda r: (r["HitRatio@1"], r["NDCG@5"], -r["a"], -r["w"]))
-    if args.product:  # what `llara train` stores: its grids, the chance gate, cold.content
-        scoring = ScoringConfig(text_weights=TEXT_WEIGHTS)
-        placed = placed_items(args.work / "runs" / args.hybrid, cold)
+    if args.product:  # what `llara train` stores: its grids, the chance gate, the share
+        scoring = ScoringConfig(text_weights=TEXT_WEIGHTS, new_target_share=args.new_share)
+        weights = new_target_weights(cold[val["targets"]], scoring.new_target_share)
         table = fusion_grid(val["hybrid"], val["rec"], val["candidates"], val["targets"],
-                            scoring.fusion_grid, placed, scoring.cold_levels, val["text"],
-                            scoring.text_weights)
+                            scoring.fusion_grid, cold, scoring.cold_levels, val["text"],
+                            scoring.text_weights, weights)
         choice = choose_fusion(table, val["hybrid"], val["rec"], val["candidates"],
-                               val["targets"], val["groups"], placed, val["text"])
+                               val["targets"], val["groups"], cold, val["text"], weights)
         print(f"llara train's choice: serves {choice['serves']}, a = "
               f"{choice.get('text_weight', 0):g}, w = {choice['weight']:g}, level "
               f"{choice.get('cold_level')} (val gain HR@1 "
               f"{interval_text(choice['gain']['HitRatio@1'])}, NDCG@5 "
               f"{interval_text(choice['gain']['NDCG@5'])})")
         level = served_cold_level(choice)
-        best = {"a": served_text_weight(choice), "w": served_weight(choice),
-                "level": 1.0 if level is None and placed is None else level,
+        best = {"a": served_text_weight(choice), "w": served_weight(choice), "level": level,
                 "HitRatio@1": None, "served": choice["serves"]}
-        if placed is None:  # no level: SASRec's own scores for new items
-            best["level"] = "untrained"
     a, w, level = best["a"], best["w"], best["level"]
     if not args.product:
         print(f"chosen on the {len(val['targets'])} validation rows: a = {a:g}, w = {w:g}, "

@@ -21,8 +21,9 @@ import pyarrow.parquet as pq
 
 from llara.data.prepare import PreparedDataset
 from llara.config.scoring import ScoringConfig
-from llara.evaluation.fusion import (choose_fusion, fused_scores, fusion_grid, ranks_of,
-                                     served_cold_level, served_weight, without_cold)
+from llara.evaluation.fusion import (choose_fusion, fused_scores, fusion_grid,
+                                     new_target_weights, ranks_of, served_cold_level,
+                                     served_weight, without_cold)
 from llara.evaluation.intervals import interval_text, paired_interval, user_groups
 
 GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 4.0)
@@ -50,14 +51,12 @@ def read_predictions(path: Path) -> dict:
             "groups": user_groups(table["user"].to_pylist(), table["sample_id"].to_numpy())}
 
 
-def slices_at(p: dict, cold: np.ndarray, weight: float, level, placed="cold") -> dict:
+def slices_at(p: dict, cold: np.ndarray, weight: float, level) -> dict:
     """HR@1 of LLM + w x SASRec (new candidates at `level`) on the rows with a new target,
-    a warm one, and all rows, each with its interval against SASRec alone. `placed`: the
-    items placed at the level (None: none), by default the new ones."""
+    a warm one, and all rows, each with its interval against SASRec alone."""
     candidates, targets = p["candidates"], p["targets"]
     sasrec_hit = (ranks_of(p["rec"], candidates, targets) == 0).astype(float)
-    placed = cold if isinstance(placed, str) else placed
-    hit = (ranks_of(fused_scores(p["llm"], cold_level(p["rec"], candidates, placed, level),
+    hit = (ranks_of(fused_scores(p["llm"], cold_level(p["rec"], candidates, cold, level),
                                  weight), candidates, targets) == 0).astype(float)
     new_target = cold[targets]
     row = {"weight": weight, "level": level}
@@ -74,29 +73,24 @@ def arm_table(predictions: Path, cold: np.ndarray, level="mean") -> list[dict]:
     return [slices_at(p, cold, weight, level) for weight in GRID]
 
 
-def placed_items(run: Path, cold: np.ndarray) -> np.ndarray | None:
-    """The items a run's fused ranking places at a cold level: its new items where it reads
-    them by content (cold.content=map, runs/<arm>/best/run.json), else None."""
-    config = json.loads((run / "best" / "run.json").read_text())["config"]
-    return cold if config["cold"]["content"] == "map" else None
-
-
-def product_choice(val_predictions: Path, test_predictions: Path, cold: np.ndarray) -> dict:
+def product_choice(val_predictions: Path, test_predictions: Path, cold: np.ndarray,
+                   share: float | None = None) -> dict:
     """What `llara train` stores and serves for this model: choose_fusion over the default
-    scoring.fusion_grid x scoring.cold_levels on the validation rows, served only where it
-    beats SASRec there by more than chance (else SASRec's ranking, new items at the warm
-    mean); the test rows' figures at that choice. Only runs with cold.content=map place new
-    items at a level; the others fuse SASRec's untrained rows as they are."""
-    scoring = ScoringConfig()
-    placed = placed_items(val_predictions.parent, cold)
+    scoring.fusion_grid x scoring.cold_levels on the validation rows (weighted to `share` of
+    rows with a new target: scoring.new_target_share), served only where it beats SASRec there
+    by more than chance (else SASRec's ranking, new items at the warm mean); the test rows'
+    figures at that choice. Every run's new items are placed at a level, as the product now
+    does for every run (before, only runs with cold.content=map)."""
+    scoring = ScoringConfig(new_target_share=share)
     val = read_predictions(val_predictions)
+    weights = new_target_weights(cold[val["targets"]], scoring.new_target_share)
     grid = fusion_grid(val["llm"], val["rec"], val["candidates"], val["targets"],
-                       scoring.fusion_grid, placed, scoring.cold_levels)
+                       scoring.fusion_grid, cold, scoring.cold_levels, weights=weights)
     choice = choose_fusion(grid, val["llm"], val["rec"], val["candidates"], val["targets"],
-                           val["groups"], placed)
+                           val["groups"], cold, weights=weights)
     level = served_cold_level(choice)
     test = slices_at(read_predictions(test_predictions), cold, served_weight(choice),
-                     "mean" if level is None else level, placed)
+                     "mean" if level is None else level)
     return {"choice": choice, "test": test}
 
 
@@ -110,6 +104,9 @@ def main() -> None:
                         help="also choose (level, w) on the validation rows "
                         "(runs/<arm>/pred-val.parquet, `llara evaluate --split val "
                         "--predictions`) by HR@1 over all rows, and report the test rows at it")
+    parser.add_argument("--new-share", type=float,
+                        help="the product's choice for this share of rows with a new target "
+                        "(scoring.new_target_share); default: the validation rows as they are")
     args = parser.parse_args()
     cold = PreparedDataset.open(args.data).cold_mask()
     report = {}
@@ -123,7 +120,8 @@ def main() -> None:
             (chosen,) = [row for row in test if row["weight"] == best["weight"]]
             report[f"{arm} (chosen on val)"] = {"val": val, "test": chosen}
             product = product_choice(args.work / "runs" / arm / "pred-val.parquet",
-                                     args.work / "runs" / arm / "pred-test.parquet", cold)
+                                     args.work / "runs" / arm / "pred-test.parquet", cold,
+                                     args.new_share)
             report[f"{arm} (llara train's choice)"] = product
             choice, test = product["choice"], product["test"]
             print(f"\n{arm}: `llara train` chooses level {choice.get('cold_level')}, w "

@@ -240,6 +240,8 @@ def fusion_note(fusion: dict) -> str:
     figures = ", ".join(f"{m} {interval_text(gain[m])}" for m in ("HitRatio@1", "NDCG@5")
                         if m in gain)
     where = f"the {rows} validation rows" if rows else "the validation rows"
+    if fusion.get("new_target_share") is not None:
+        where += f", weighted to {fusion['new_target_share']:g} of rows with a new target"
     best = "the LLM alone, the grid's best," if weight == 0 else \
         f"fusing at the grid's best weight w={weight:g}"
     if fusion.get("serves") == "recommender":

@@ -40,6 +40,14 @@ class ScoringConfig:
     the weights and cold levels, the one chosen stored with the checkpoint. [0.0]: hybrid
     prompts only (one pass per list)."""
 
+    new_target_share: float | None = None
+    """The share of rows whose target is a new item (no training row holds it) that the
+    fusion choice is made for: the validation rows are weighted so that rows with a new
+    target hold this share (their figures and the gain over the recommender become weighted
+    means) when the weight, cold level and text weight are chosen. Set it to the traffic the
+    model will serve (0.05: one request in twenty ends on a new item); a validation split cut
+    by the cold-item protocol holds far more. null: the validation rows count as they are."""
+
     def __post_init__(self) -> None:
         require(self.head in SCORING_HEADS, "scoring.head",
                 f"'{self.head}' is not one of {', '.join(SCORING_HEADS)}")
@@ -52,6 +60,13 @@ class ScoringConfig:
         self.text_weights = tuple(float(a) for a in self.text_weights)
         require(len(self.text_weights) > 0 and all(a >= 0 for a in self.text_weights),
                 "scoring.text_weights", "needs one or more weights >= 0")
+
+        if self.new_target_share is not None:
+            require(not isinstance(self.new_target_share, bool) and
+                    isinstance(self.new_target_share, (int, float)) and
+                    0.0 <= self.new_target_share <= 1.0, "scoring.new_target_share",
+                    f"{self.new_target_share!r} is not a share in [0, 1] (or null)")
+            self.new_target_share = float(self.new_target_share)
 
     def scores_text(self) -> bool:
         """Whether candidate lists are also scored with text-only prompts."""

@@ -101,15 +101,31 @@ def ranks_of(scores: np.ndarray, candidates: np.ndarray, targets: np.ndarray) ->
     return np.where(is_true.any(1), ranks, candidates.shape[1])
 
 
+def new_target_weights(new_target: np.ndarray, share: float | None) -> np.ndarray | None:
+    """(N,) row weights under which the rows whose target is new (`new_target`, (N,) bool)
+    hold `share` of the total, each kind weighing alike within itself (mean weight 1); None
+    where `share` is None or the rows are all of one kind (no weighting reaches the share:
+    they count as they are)."""
+    if share is None:
+        return None
+    new_target = np.asarray(new_target, bool)
+    present = float(new_target.mean()) if new_target.size else 0.0
+    if present in (0.0, 1.0):
+        return None
+    return np.where(new_target, share / present, (1.0 - share) / (1.0 - present))
+
+
 def fusion_grid(llm_scores: np.ndarray, rec_scores: np.ndarray, candidates: np.ndarray,
                 targets: np.ndarray, grid: tuple[float, ...], cold: np.ndarray | None = None,
                 levels: tuple[float | None, ...] = (None,), text_scores: np.ndarray | None = None,
-                text_weights: tuple[float, ...] = (0.0,)) -> list[dict]:
+                text_weights: tuple[float, ...] = (0.0,), weights: np.ndarray | None = None
+                ) -> list[dict]:
     """HitRatio@1/3/5 and NDCG@5 of the fused ranking at every weight of the grid; where
-    `cold` marks items read by their content, at every cold level (without_cold; the
-    recommender's raw `rec_scores` in); with `text_scores` (the same lists scored with
-    text-only prompts), at every text weight. Rows carry "weight", with `cold` "cold_level",
-    with `text_scores` "text_weight"."""
+    `cold` marks the new items (their recommender rows never trained), at every cold level
+    (without_cold; the recommender's raw `rec_scores` in); with `text_scores` (the same lists
+    scored with text-only prompts), at every text weight. `weights` ((N,), new_target_weights):
+    weighted means. Rows carry "weight", with `cold` "cold_level", with `text_scores`
+    "text_weight"."""
     if cold is None:
         levels = (None,)
     if text_scores is None:
@@ -121,8 +137,8 @@ def fusion_grid(llm_scores: np.ndarray, rec_scores: np.ndarray, candidates: np.n
             extra = {**({} if cold is None else {"cold_level": level}),
                      **({} if text_scores is None else {"text_weight": float(a)})}
             rows.extend({"weight": float(w), **extra, **ranking_metrics(ranks_of(
-                fused_scores(llm_scores, rec, w, text_scores, a), candidates, targets))}
-                for w in grid)
+                fused_scores(llm_scores, rec, w, text_scores, a), candidates, targets),
+                weights=weights)} for w in grid)
     return rows
 
 
@@ -152,8 +168,8 @@ def fusion_label(weight: float) -> str:
 
 def choose_fusion(table: list[dict], llm_scores: np.ndarray, rec_scores: np.ndarray,
                   candidates: np.ndarray, targets: np.ndarray, groups: np.ndarray,
-                  cold: np.ndarray | None = None, text_scores: np.ndarray | None = None
-                  ) -> dict:
+                  cold: np.ndarray | None = None, text_scores: np.ndarray | None = None,
+                  weights: np.ndarray | None = None) -> dict:
     """What a checkpoint serves: the fused ranking at the grid's best row (best_row: weight,
     and cold level) that beats the recommender's own ranking on these rows by more than chance
     (the lower end of the users-bootstrap interval of its gain above 0, for HR@1 and NDCG@5
@@ -161,7 +177,8 @@ def choose_fusion(table: list[dict], llm_scores: np.ndarray, rec_scores: np.ndar
     at the warm mean). On a hundred validation rows one row moves HR@1 by 0.01 and the grid's
     best row is partly noise: a row whose HR@1 edges the rest by a row or two but whose
     NDCG@5 gain is within chance is passed over for the next. `rec_scores`: the
-    recommender's raw scores; `cold` and `text_scores` as fusion_grid took them.
+    recommender's raw scores; `cold`, `text_scores` and `weights` (the gains' weighted means)
+    as fusion_grid took them.
 
     {"weight": the weight of the row served, or of the grid's best row where the
      recommender's ranking is served, "cold_level" (with `cold`): that row's level,
@@ -177,7 +194,8 @@ def choose_fusion(table: list[dict], llm_scores: np.ndarray, rec_scores: np.ndar
         fused = per_row(ranks_of(fused_scores(
             llm_scores, without_cold(rec_scores, candidates, cold, level), weight,
             text_scores, a), candidates, targets))
-        gain = {m: paired_interval(fused[m], base[m], groups) for m in PER_ROW_METRICS}
+        gain = {m: paired_interval(fused[m], base[m], groups, weights=weights)
+                for m in PER_ROW_METRICS}
         choice = {"weight": weight, "serves": "fused", "gain": gain}
         if cold is not None:
             choice["cold_level"] = level

@@ -44,24 +44,31 @@ def user_groups(users: list, sample_ids: np.ndarray) -> np.ndarray:
 
 def paired_interval(a: np.ndarray, b: np.ndarray, groups: np.ndarray,
                     resamples: int = RESAMPLES, seed: int = 0,
-                    level: float = 0.95) -> dict[str, float]:
+                    level: float = 0.95, weights: np.ndarray | None = None
+                    ) -> dict[str, float]:
     """Mean of a - b over rows, with the percentile interval of a bootstrap that draws
-    groups (users) with replacement and keeps each drawn group's rows together."""
+    groups (users) with replacement and keeps each drawn group's rows together. `weights`
+    ((N,) >= 0): weighted means, each row counting by its weight (a resample whose rows all
+    weigh 0 is skipped); None: every row once."""
     diff = np.asarray(a, np.float64) - np.asarray(b, np.float64)  # (N,)
     if diff.size == 0:
         raise ValueError("no rows to compare")
+    weights = np.ones(diff.size) if weights is None else np.asarray(weights, np.float64)
+    if weights.shape != diff.shape or weights.sum() <= 0:
+        raise ValueError(f"{weights.shape} weights for {diff.size} rows (they must sum above 0)")
     groups = np.asarray(groups)
     _, groups = np.unique(groups, return_inverse=True)
     count = int(groups.max()) + 1
-    sums = np.bincount(groups, weights=diff, minlength=count)  # (G,)
-    sizes = np.bincount(groups, minlength=count).astype(np.float64)  # (G,)
+    sums = np.bincount(groups, weights=weights * diff, minlength=count)  # (G,)
+    sizes = np.bincount(groups, weights=weights, minlength=count)  # (G,)
     rng = np.random.default_rng(seed)
     drawn = rng.integers(0, count, size=(resamples, count))  # (R, G)
-    means = sums[drawn].sum(1) / sizes[drawn].sum(1)  # (R,)
+    totals = sizes[drawn].sum(1)  # (R,)
+    means = sums[drawn].sum(1)[totals > 0] / totals[totals > 0]  # (R',)
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
-    return {"mean": float(diff.mean()), "low": float(low), "high": float(high),
-            "rows": int(diff.size), "users": count}
+    return {"mean": float((weights * diff).sum() / weights.sum()), "low": float(low),
+            "high": float(high), "rows": int(diff.size), "users": count}
 
 
 def _seed_matrix(diffs, groups) -> tuple[np.ndarray, np.ndarray]:

@@ -8,24 +8,29 @@ import numpy as np
 
 
 def ranking_metrics(ranks: np.ndarray, valid: np.ndarray | None = None,
-                    ks: tuple[int, ...] = (1, 3, 5), ndcg_ks: tuple[int, ...] = (5,)
-                    ) -> dict[str, float]:
+                    ks: tuple[int, ...] = (1, 3, 5), ndcg_ks: tuple[int, ...] = (5,),
+                    weights: np.ndarray | None = None) -> dict[str, float]:
     """ranks: (N,) 0-based position of the true item (any value for invalid rows).
 
     HitRatio@k = hits / all samples, so an invalid answer counts as a miss (the paper's
-    `hr * valid_ratio`). ValidRatio = valid / all.
+    `hr * valid_ratio`). ValidRatio = valid / all. `weights` ((N,) >= 0): each row counts
+    by its weight (weighted means); None: once.
     """
     ranks = np.asarray(ranks)
     n = len(ranks)
     if n == 0:
         raise ValueError("no samples to score")
     valid = np.ones(n, bool) if valid is None else np.asarray(valid, bool)
-    result = {"ValidRatio": float(valid.mean())}
+    weights = np.ones(n) if weights is None else np.asarray(weights, np.float64)
+    total = weights.sum()
+    if weights.shape != (n,) or total <= 0:
+        raise ValueError(f"{weights.shape} weights for {n} rows (they must sum above 0)")
+    result = {"ValidRatio": float((weights * valid).sum() / total)}
     for k in ks:
-        result[f"HitRatio@{k}"] = float(((ranks < k) & valid).sum() / n)
+        result[f"HitRatio@{k}"] = float((weights * ((ranks < k) & valid)).sum() / total)
     for k in ndcg_ks:
         gains = np.where((ranks < k) & valid, 1.0 / np.log2(np.maximum(ranks, 0) + 2.0), 0.0)
-        result[f"NDCG@{k}"] = float(gains.sum() / n)
+        result[f"NDCG@{k}"] = float((weights * gains).sum() / total)
     return result
 
 

@@ -37,9 +37,12 @@ def _validation(run: dict) -> list[str]:
     lines.append("")
     gain = fusion.get("gain") or {}
     if gain:
-        lines.append("Fused minus the recommender alone (mean [95% interval], users "
-                     "resampled): " + ", ".join(f"{name} {interval_text(value)}"
-                                               for name, value in gain.items()) + ".")
+        share = fusion.get("new_target_share")
+        weighted = "" if share is None else \
+            f", rows weighted so that {share:g} of them have a new target"
+        lines.append(f"Fused minus the recommender alone (mean [95% interval], users "
+                     f"resampled{weighted}): " + ", ".join(f"{name} {interval_text(value)}"
+                                                            for name, value in gain.items()) + ".")
     what = ("the recommender's own ranking (fusing did not beat it by more than chance)"
             if fusion.get("serves", "fused") == "recommender" else "the fused ranking")
     lines.append(f"It serves {what} unless told otherwise (`--set fusion=...` when serving).")

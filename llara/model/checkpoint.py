@@ -101,8 +101,8 @@ def _number(value, low: float = -math.inf) -> bool:
 def checked_fusion(fusion, where: str | Path) -> dict:
     """A stored fusion choice, checked to be what `llara train` writes: a finite weight >= 0,
     serves fused or recommender (absent in older checkpoints), a cold level in [0, 1] (absent
-    or null: the warm mean), a text weight >= 0 (absent: 0), gain intervals of finite
-    numbers."""
+    or null: the warm mean), a text weight >= 0 (absent: 0), a new-target share in [0, 1]
+    (absent: the validation rows as they were), gain intervals of finite numbers."""
     problem = None
     if not isinstance(fusion, dict):
         problem = "is not a mapping"
@@ -115,6 +115,9 @@ def checked_fusion(fusion, where: str | Path) -> dict:
     elif fusion.get("cold_level") is not None and not (
             _number(fusion["cold_level"], 0.0) and fusion["cold_level"] <= 1.0):
         problem = f"cold_level {fusion['cold_level']!r} is not a share in [0, 1]"
+    elif fusion.get("new_target_share") is not None and not (
+            _number(fusion["new_target_share"], 0.0) and fusion["new_target_share"] <= 1.0):
+        problem = f"new_target_share {fusion['new_target_share']!r} is not a share in [0, 1]"
     elif "gain" in fusion and not (isinstance(fusion["gain"], dict) and all(
             isinstance(v, dict) and all(_number(v.get(k)) for k in ("mean", "low", "high"))
             for v in fusion["gain"].values())):

@@ -19,9 +19,9 @@ from llara.config.run import FinetuneConfig
 from llara.config.scoring import ScoringConfig
 from llara.data.candidates import sample_candidates
 from llara.data.tables import Samples
-from llara.evaluation.fusion import (choose_fusion, fused_scores, fusion_grid, ranks_of,
-                                     served_cold_level, served_text_weight, served_weight,
-                                     without_cold)
+from llara.evaluation.fusion import (choose_fusion, fused_scores, fusion_grid,
+                                     new_target_weights, ranks_of, served_cold_level,
+                                     served_text_weight, served_weight, without_cold)
 from llara.evaluation.intervals import user_groups
 from llara.evaluation.metrics import full_protocol_metrics, ranking_metrics, reranked_ranks
 from llara.evaluation.scoring import score_candidates, scoring_metrics
@@ -98,11 +98,16 @@ def validation_metrics(model: LLaRA, builder: PromptBuilder, validation: Validat
     table, choice = [], None
     if validation.rec_scores is not None:
         cold = model.cold_mask()
+        weights = None if cold is None else \
+            new_target_weights(cold[val.next], scoring.new_target_share)  # (N,)
         table = fusion_grid(ranking.scores, validation.rec_scores, validation.lists, val.next,
                             scoring.fusion_grid, cold, scoring.cold_levels, text,
-                            scoring.text_weights)
+                            scoring.text_weights, weights)
         choice = choose_fusion(table, ranking.scores, validation.rec_scores, validation.lists,
-                               val.next, user_groups(val.user, val.sample_id), cold, text)
+                               val.next, user_groups(val.user, val.sample_id), cold, text,
+                               weights)
+        if weights is not None:
+            choice["new_target_share"] = scoring.new_target_share
         rec = without_cold(validation.rec_scores, validation.lists, cold,
                            served_cold_level(choice))
         served = ranking_metrics(ranks_of(fused_scores(

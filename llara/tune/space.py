@@ -28,7 +28,7 @@ SEARCHABLE_SECTIONS = ("projector", "lora", "curriculum", "train", "candidates",
 depth: fewer layers train and rank faster)."""
 FIXED_PER_SEARCH = ("train.epochs", "train.device", "train.max_eval_samples",
                     "candidates.validation", "candidates.retrieve", "scoring.fusion_grid",
-                    "scoring.cold_levels", "scoring.text_weights")
+                    "scoring.cold_levels", "scoring.text_weights", "scoring.new_target_share")
 """Options every trial must share: the scheduler's time axis, where trials run, and the
 validation rows and lists the trials are compared on."""
 

@@ -136,6 +136,16 @@ def test_cold_levels_are_shares():
             apply_overrides(FinetuneConfig(), [f"scoring.cold_levels={bad}"])
 
 
+def test_the_new_target_share_is_a_share_or_null():
+    from llara.config.run import FinetuneConfig
+    config = apply_overrides(FinetuneConfig(), ["scoring.new_target_share=0.05"])
+    assert config.scoring.new_target_share == 0.05
+    assert FinetuneConfig().scoring.new_target_share is None
+    for bad in ("1.5", "-0.1", "true", "often"):
+        with pytest.raises(ConfigError, match="'scoring.new_target_share'"):
+            apply_overrides(FinetuneConfig(), [f"scoring.new_target_share={bad}"])
+
+
 @pytest.mark.parametrize("fusion", ["inf", "Infinity", "nan", "1e999", "-1"])
 def test_the_serving_fusion_weight_is_a_finite_number_at_least_zero(fusion):
     from llara.config.serving import ServingConfig

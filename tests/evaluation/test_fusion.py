@@ -184,6 +184,10 @@ def test_a_stored_cold_level_is_a_share_and_is_dropped_with_the_recommenders_ran
     for bad in (-1, "2", float("inf")):
         with pytest.raises(DataError, match="text_weight"):
             checked_fusion({"weight": 1.0, "text_weight": bad}, "run.json")
+    assert checked_fusion({"new_target_share": 0.1}, "run.json")["new_target_share"] == 0.1
+    for bad in (1.5, "0.1", True):
+        with pytest.raises(DataError, match="new_target_share"):
+            checked_fusion({"weight": 1.0, "new_target_share": bad}, "run.json")
 
 
 def test_a_best_row_within_chance_is_passed_over_for_the_next_that_beats_the_recommender():
@@ -230,3 +234,32 @@ def test_text_only_prompts_scores_join_the_fusion_with_their_own_weight():
     for bad in (-1.0, float("inf"), "1", True):
         with pytest.raises(ValueError, match="text weight"):
             served_text_weight({"text_weight": bad})
+
+
+def test_new_target_weights_hold_the_share_and_the_choice_follows_them():
+    """Four rows in five have a new target that only the LLM gets right (the recommender's
+    new rows never trained); the rest a warm target only the recommender gets right. As the
+    rows are, the LLM alone wins; weighted to the traffic of a catalogue where one row in
+    twenty ends on a new item, the recommender's ranking is served."""
+    from llara.evaluation.fusion import new_target_weights
+
+    new_target = np.arange(10) % 5 != 0
+    weights = new_target_weights(new_target, 0.05)
+    assert weights.mean() == pytest.approx(1.0)
+    assert weights[new_target].sum() / weights.sum() == pytest.approx(0.05)
+    assert new_target_weights(new_target, None) is None
+    assert new_target_weights(np.zeros(4, bool), 0.3) is None  # no new target: nothing to weigh
+    n = 500
+    new_target = np.arange(n) % 5 != 0
+    llm, rec, candidates, targets = lists_where(new_target, ~new_target)
+    groups, grid = np.arange(n) // 5, (0.0, 1.0, 4.0)
+    plain = choose_fusion(fusion_grid(llm, rec, candidates, targets, grid), llm, rec,
+                          candidates, targets, groups)
+    assert (plain["serves"], plain["weight"]) == ("fused", 0.0)
+    weights = new_target_weights(new_target, 0.05)
+    table = fusion_grid(llm, rec, candidates, targets, grid, weights=weights)
+    assert table[0]["HitRatio@1"] == pytest.approx(0.05)  # the LLM alone: the new rows only
+    weighted = choose_fusion(table, llm, rec, candidates, targets, groups, weights=weights)
+    # The best weighted row ranks as the recommender does (w = 4): no gain, so no fusion.
+    assert weighted["serves"] == "recommender" and weighted["weight"] == 4.0
+    assert weighted["gain"]["HitRatio@1"]["mean"] == pytest.approx(0.0, abs=1e-12)

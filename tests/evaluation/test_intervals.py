@@ -147,3 +147,17 @@ def test_the_seeded_interval_names_a_wrong_shape():
         seeded_paired_interval(np.zeros((0, 4)), groups)
     with pytest.raises(ValueError, match="no rows"):
         seeded_paired_interval(np.zeros((2, 0)), np.array([], np.int64))
+
+
+def test_weighted_differences_are_the_rows_counted_by_their_weights():
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 2, 60).astype(float), rng.integers(0, 2, 60).astype(float)
+    groups, weights = np.arange(60) // 3, np.where(np.arange(60) % 2 == 0, 3.0, 0.5)
+    interval = paired_interval(a, b, groups, weights=weights)
+    assert interval["mean"] == pytest.approx(np.average(a - b, weights=weights))
+    assert interval["low"] <= interval["mean"] <= interval["high"]
+    assert interval["rows"] == 60 and interval["users"] == 20
+    # Weights of one are the plain interval, to the bit.
+    assert paired_interval(a, b, groups, weights=np.ones(60)) == paired_interval(a, b, groups)
+    with pytest.raises(ValueError, match="weights"):
+        paired_interval(a, b, groups, weights=np.ones(3))

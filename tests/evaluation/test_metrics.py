@@ -24,3 +24,13 @@ def test_invalid_answers_count_as_misses_over_all_samples():
 def test_empty_input_is_an_error():
     with pytest.raises(ValueError):
         ranking_metrics(np.array([]))
+
+
+def test_integer_weights_count_a_row_as_often_as_its_weight():
+    ranks, valid = np.array([0, 3, 1, 7, 0]), np.array([True, True, False, True, True])
+    weights = np.array([2, 0, 1, 3, 1])
+    weighted = ranking_metrics(ranks, valid, weights=weights)
+    repeated = ranking_metrics(np.repeat(ranks, weights), np.repeat(valid, weights))
+    assert weighted == pytest.approx(repeated)
+    with pytest.raises(ValueError, match="weights"):
+        ranking_metrics(ranks, weights=np.zeros(5))

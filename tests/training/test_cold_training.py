@@ -344,3 +344,22 @@ def test_a_run_without_a_content_map_places_new_items_by_the_llm(cold_inputs, tm
     placed = fused_scores(again["ranking"].scores,
                           without_cold(again["rec_scores"], candidates, cold), 1.0)
     assert not np.array_equal(raw, placed)  # the two readings of the scores differ here
+
+
+def test_the_fusion_choice_is_made_for_the_stated_share_of_new_targets(cold_inputs, tmp_path):
+    from cli.common import fusion_note
+    from llara.evaluation.fusion import new_target_weights
+
+    config = toy_config((cold_inputs / "data", cold_inputs / "sasrec"), tmp_path / "run",
+                        max_train_samples=8)
+    config = dataclasses.replace(config, scoring=dataclasses.replace(config.scoring,
+                                                                     new_target_share=0.1))
+    torch.manual_seed(0)
+    result = train_local(config, progress=False, log=lambda *_: None)
+    trained = load_trained(result.checkpoint_dir, "cpu", log=lambda *_: None)
+    fusion = trained.info["fusion"]
+    val = PreparedDataset.open(cold_inputs / "data").samples("val")
+    new_target = trained.model.cold_mask()[val.next]
+    assert 0 < new_target.mean() < 1 and new_target_weights(new_target, 0.1) is not None
+    assert fusion["new_target_share"] == 0.1
+    assert "weighted to 0.1 of rows with a new target" in fusion_note(fusion)
