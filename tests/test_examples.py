@@ -15,6 +15,7 @@ CONFIGS = {"data.yaml": (DataConfig, "llara data prepare"),
            "run.yaml": (FinetuneConfig, "llara train"),
            "paper.yaml": (FinetuneConfig, "llara train"),
            "gpu.yaml": (FinetuneConfig, "llara train"),
+           "new_items.yaml": (FinetuneConfig, "llara train"),
            "serve.yaml": (ServingConfig, "llara serve")}
 
 
