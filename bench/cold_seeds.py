@@ -1,0 +1,69 @@
+"""One arm's fused ranking at a fixed (level, w) over several training seeds: HR@1 on the
+test rows with a new target, a warm one and all rows, and on the cold-only lists, each
+against SASRec and TF-IDF with a two-level bootstrap (seeds and users resampled).
+
+    python bench/cold_seeds.py WORK --arm map-drop30-genres-n2048 --seeds 0,1 \
+        --data WORK/data/ml-cold --level 1.0 --weight 4
+
+Each seed needs runs/<arm>-s<seed>/pred-test.parquet and pred-test.cold-only.parquet
+(`llara evaluate --split test --predictions`). Use it where every seed stores the same choice
+(bench/cold_fusion.py --select shows each seed's)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from cold_fusion import read_predictions
+from llara.data.prepare import PreparedDataset
+from llara.evaluation.fusion import fused_scores, ranks_of, without_cold
+from llara.evaluation.intervals import interval_text, seeded_paired_interval
+from llara.inference.report import content_ranks
+
+
+def hits_of(ranks: np.ndarray) -> np.ndarray:
+    return (np.asarray(ranks) == 0).astype(float)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("work", type=Path)
+    parser.add_argument("--arm", required=True, help="the run name without -s<seed>")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--level", type=float, default=1.0)
+    parser.add_argument("--weight", type=float, default=4.0)
+    args = parser.parse_args()
+    data = PreparedDataset.open(args.data)
+    cold = data.cold_mask()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    print("| lists | rows | count | HR@1 (per seed) | - SASRec | - TF-IDF |")
+    print("|---|---|---|---|---|---|")
+    for lists, suffix in (("random", ""), ("cold-only", ".cold-only")):
+        hits = []
+        for seed in seeds:
+            path = args.work / "runs" / f"{args.arm}-s{seed}" / f"pred-test{suffix}.parquet"
+            p = read_predictions(path)
+            rec = without_cold(p["rec"], p["candidates"], cold, args.level)
+            hits.append(hits_of(ranks_of(fused_scores(p["llm"], rec, args.weight),
+                                         p["candidates"], p["targets"])))
+            if seed == seeds[0]:  # the rows, lists, SASRec and TF-IDF are every seed's
+                sasrec = hits_of(ranks_of(p["rec"], p["candidates"], p["targets"]))
+                tfidf = hits_of(content_ranks(pq.read_table(path), data, "test"))
+                groups, new = p["groups"], cold[p["targets"]]
+        hits = np.stack(hits)  # (S, N)
+        slices = (("new", new), ("warm", ~new), ("all", np.ones(len(new), bool))) \
+            if lists == "random" else (("new", new),)
+        for name, keep in slices:
+            h = hits[:, keep]
+            per_seed = " / ".join(f"{row.mean():.4f}" for row in h)
+            print(f"| {lists} | {name} | {int(keep.sum())} | {h.mean():.4f} ({per_seed}) | "
+                  f"{interval_text(seeded_paired_interval(h - sasrec[keep], groups[keep]))} | "
+                  f"{interval_text(seeded_paired_interval(h - tfidf[keep], groups[keep]))} |")
+
+
+if __name__ == "__main__":
+    main()
