@@ -202,24 +202,41 @@ def cold_view(report: dict) -> Table:
     return table
 
 
-def fusion_view(grid: list[dict], fusion: dict) -> Table:
-    """The fusion grid: HitRatio@1/3/5 and NDCG@5 of the fused ranking per weight (and, for
-    models that read new items by content, per cold level: a new candidate's recommender score
-    at that quantile of its list's warm ones'), the checkpoint's own choice (made on the
-    validation rows) marked."""
+FUSION_ROWS_SHOWN = 24
+"""A longer fusion grid (cold levels x text weights x weights) shows its best rows by HR@1."""
+
+
+def fusion_view(grid: list[dict], fusion: dict, limit: int = FUSION_ROWS_SHOWN) -> Table:
+    """The fusion grid: HitRatio@1/3/5 and NDCG@5 of the fused ranking per weight (and per
+    cold level: a new candidate's recommender score at that quantile of its list's warm
+    ones'; per text weight for models trained on both prompt kinds), the checkpoint's own
+    choice (made on the validation rows) marked. A grid of more than `limit` rows shows the
+    `limit` best by HR@1 (NDCG@5 breaking ties) and the stored one, in grid order."""
     levels = any("cold_level" in row for row in grid)
     texts = any("text_weight" in row for row in grid)
     stored = (fusion.get("weight", 0.0), fusion.get("cold_level"), fusion.get("text_weight", 0.0))
+
+    def is_stored(row: dict) -> bool:
+        return (row["weight"], row.get("cold_level") if levels else stored[1],
+                row.get("text_weight", 0.0)) == stored
+
     title = "score fusion: LLM log-softmax" + \
         (" + a x text-only prompts' log-softmax" if texts else "") + \
         " + w x recommender log-softmax"
-    table = Table(title=title)
+    caption = None
+    if len(grid) > limit:
+        best = sorted(range(len(grid)), key=lambda i: (-grid[i]["HitRatio@1"],
+                                                       -grid[i]["NDCG@5"], i))[:limit]
+        kept = set(best) | {i for i, row in enumerate(grid) if is_stored(row)}
+        caption = f"the {limit} best of {len(grid)} rows by HR@1 (--json holds them all)"
+        grid = [row for i, row in enumerate(grid) if i in kept]
+    table = Table(title=title, caption=caption)
     for column in (*(("new item level",) if levels else ()), *(("a",) if texts else ()), "w",
                    "HR@1", "HR@3", "HR@5", "NDCG@5", ""):
         table.add_column(column, justify="right")
     for row in grid:
         level, a = row.get("cold_level"), row.get("text_weight", 0.0)
-        mine = (row["weight"], level if levels else stored[1], a) == stored
+        mine = is_stored(row)
         table.add_row(*((("mean" if level is None else f"{level:g}"),) if levels else ()),
                       *((f"{a:g}",) if texts else ()),
                       f"{row['weight']:g}", *(f"{row[k]:.4f}" for k in

@@ -244,3 +244,18 @@ def test_the_fusion_grid_shows_cold_levels_and_marks_the_stored_pair():
     plain = [{k: v for k, v in row.items() if k != "cold_level"} for row in grid[:2]]
     text = _rendered(fusion_view(plain, {"weight": 0.0}))
     assert "new item level" not in text and text.count("stored") == 1
+
+
+def test_a_long_fusion_grid_shows_its_best_rows_and_the_stored_one():
+    from llara.cli.common import fusion_view
+
+    grid = [{"weight": float(w), "cold_level": level, "text_weight": a,
+             "HitRatio@1": 0.01 * w + 0.001 * a, "HitRatio@3": 0.2, "HitRatio@5": 0.3,
+             "NDCG@5": 0.2} for level in (0.5, 1.0) for a in (0.0, 1.0) for w in range(10)]
+    fusion = {"weight": 0.0, "cold_level": 0.5, "text_weight": 0.0, "serves": "recommender"}
+    text = _rendered(fusion_view(grid, fusion, limit=4))
+    rows = [line for line in text.splitlines() if "0.2000" in line]
+    assert len(rows) == 5 and sum("stored" in line for line in rows) == 1
+    assert "0.0910" in text and "0.0000" in text  # the best row and the stored (worst) one
+    assert "the 4 best of 40 rows" in text
+    assert "best of" not in _rendered(fusion_view(grid, fusion, limit=40))
