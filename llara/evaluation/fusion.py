@@ -73,15 +73,6 @@ def without_cold(rec_scores: np.ndarray, candidates: np.ndarray,
     return np.where(is_cold, value, rec_scores)
 
 
-def places_new_items(content: str, fusion: dict) -> bool:
-    """Whether a checkpoint's fused ranking places its new items (those whose recommender row
-    never trained) by the LLM, their recommender scores replaced (without_cold): runs that
-    read new items by their content (cold.content=map), and every run whose stored fusion
-    choice records a cold level. Older checkpoints without a content map chose their weight
-    on the raw scores and keep them."""
-    return content == "map" or "cold_level" in fusion
-
-
 def check_level(level) -> float | None:
     """A cold level as stored or configured: None (the warm mean) or a share in [0, 1]."""
     if level is None:

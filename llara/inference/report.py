@@ -14,13 +14,14 @@ from llara.common.errors import DataError
 from llara.config.evaluation import EvalConfig
 from llara.config.run import FinetuneConfig
 from llara.data.prepare import PreparedDataset
-from llara.evaluation.fusion import places_new_items, ranks_of
+from llara.evaluation.fusion import ranks_of
 from llara.evaluation.metrics import ranking_metrics
 from llara.evaluation.predictions import (cold_from_predictions, comparison_from_predictions,
                                           fusion_table, metrics_from_predictions,
                                           predictions_table)
 from llara.inference.evaluate import evaluate_trained, score_cold_only
 from llara.inference.trained import load_trained
+from llara.model.checkpoint import places_new_items
 from llara.recsys.content import ContentIndex, content_scores
 from llara.recsys.popularity import dataset_target_counts
 

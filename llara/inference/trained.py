@@ -12,9 +12,8 @@ from llara.common.device import autocast_for, resolve_device
 from llara.config.run import FinetuneConfig
 from llara.data.items import ItemIndex
 from llara.data.prepare import PreparedDataset
-from llara.evaluation.fusion import (places_new_items, served_cold_level, served_text_weight,
-                                     served_weight)
-from llara.model.checkpoint import checked_fusion, stored_fusion
+from llara.evaluation.fusion import served_cold_level, served_text_weight, served_weight
+from llara.model.checkpoint import checked_fusion
 from llara.model.manifest import check_base_llm, check_export, read_manifest
 from llara.model.llara import LLaRA, load_llara
 from llara.model.llm import resolve_llm
@@ -125,12 +124,8 @@ def load_trained(checkpoint: str | Path, device: str = "auto", cache_dir=None,
     if manifest is not None:  # is its base LLM the one it recorded?
         check_base_llm(manifest, resolve_llm(config.llm, cache_dir, log), log)
     inputs = run_inputs(config, device, cache_dir, log, inference=True)
-    # Checkpoints whose fusion was chosen on the raw recommender scores keep them.
-    fusion = stored_fusion(checkpoint)
     model, _, info = load_llara(checkpoint, inputs.llm, inputs.tokenizer, inputs.item_table,
-                                inputs.user_encoder, inputs.cold,
-                                inputs.untrained if places_new_items(config.cold.content, fusion)
-                                else None)
+                                inputs.user_encoder, inputs.cold, inputs.untrained)
     model.to(device)
     template = run_templates(config.prompt, inputs.dataset.config)[0]
     return TrainedModel(model, config, inputs.dataset, inputs.titles,

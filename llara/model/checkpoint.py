@@ -93,6 +93,15 @@ def stored_fusion(checkpoint: str | Path) -> dict:
                           Path(checkpoint) / RUN_FILE)
 
 
+def places_new_items(content: str, fusion: dict) -> bool:
+    """Whether a checkpoint's fused ranking places its new items (those whose recommender row
+    never trained) by the LLM, their recommender scores replaced
+    (llara.evaluation.fusion.without_cold): runs that read new items by their content
+    (cold.content=map), and every run whose stored fusion choice records a cold level. Older
+    checkpoints without a content map chose their weight on the raw scores and keep them."""
+    return content == "map" or "cold_level" in fusion
+
+
 def _number(value, low: float = -math.inf) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and \
         math.isfinite(value) and value >= low

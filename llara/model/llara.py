@@ -19,7 +19,8 @@ from llara.common.errors import ConfigError, DataError
 from llara.config.lora import LoRAConfig
 from llara.config.run import FinetuneConfig
 from llara.model.batch import PromptBatch
-from llara.model.checkpoint import RUN_FILE, read_run_json, run_config_of, run_payload
+from llara.model.checkpoint import (RUN_FILE, checked_fusion, places_new_items, read_run_json,
+                                    run_config_of, run_payload)
 from llara.model.heads import SlotHead, build_head, fp32_linear
 from llara.model.projector import build_projector
 from llara.prompts.templates import CANDIDATE_SLOT, HISTORY_SLOT, USER_SLOT
@@ -344,12 +345,16 @@ def load_llara(directory: str | Path, llm: nn.Module, tokenizer, item_embeddings
                user_encoder: nn.Module | None = None, cold=None, new_items=None
                ) -> tuple[LLaRA, FinetuneConfig, dict]:
     """Rebuild from run.json, then load the adapter (peft format), projector and head;
-    `cold` and `new_items` as build_llara takes them."""
+    `cold` and `new_items` as build_llara takes them, `new_items` used only where the stored
+    fusion choice places new items (places_new_items)."""
     from peft import PeftModel
 
     directory = Path(directory)
     payload = read_run_json(directory)
     config = run_config_of(payload)
+    if not places_new_items(config.cold.content,
+                            checked_fusion(payload.get("fusion", {}), directory / RUN_FILE)):
+        new_items = None  # its weight was chosen on the raw recommender scores: keep them
     for parameter in llm.parameters():
         parameter.requires_grad_(False)
     with _damaged(directory / ADAPTER_FILE):
