@@ -11,7 +11,12 @@ SASRec, the content baselines and each run alone; and the new-target rows on lis
 items only (SASRec's term is then the same for every candidate: the two LLMs decide).
 
     python bench/cold_ensemble.py WORK --hybrid ARM --text ARM --data DATA \
-        [--text-suffix -text] [--baselines content-baselines.json] [--json OUT]
+        [--text-suffix -text] [--baselines content-baselines.json] [--json OUT] \
+        [--content-weights 0,1,2,4,8,16,32]
+
+--content-weights adds a study arm that is not in the product: c x the content baseline's
+cosine (llara.recsys.content, TF-IDF of the history against each candidate) as a fourth term,
+c chosen on the validation rows with (a, w, level).
 
 Each run needs runs/<arm>/pred-val<suffix>.parquet, pred-test<suffix>.parquet (`llara evaluate
 --split val|test --predictions`) and pred-test<suffix>.cold-only.parquet (written beside it, or
@@ -37,6 +42,7 @@ from llara.evaluation.fusion import (choose_fusion, fusion_grid, log_softmax_row
                                      served_text_weight, served_weight, without_cold)
 from llara.evaluation.intervals import interval_text, paired_interval, per_row, user_groups
 from llara.inference.report import content_ranks
+from llara.recsys.content import ContentIndex, content_scores
 
 TEXT_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -62,13 +68,27 @@ def pair(work: Path, hybrid: tuple[str, str], text: tuple[str, str], name: str) 
             "groups": user_groups(h["user"].to_pylist(), h["sample_id"].to_numpy())}
 
 
-def ensemble_ranks(p: dict, cold: np.ndarray, a: float, w: float, level) -> np.ndarray:
+def with_content(p: dict, dataset: PreparedDataset, index: ContentIndex, split: str) -> dict:
+    """`p` with "content": (N, C) the content baseline's cosine of each row's history (read
+    from `dataset`'s `split` by sample id) and each candidate."""
+    samples = dataset.samples(split)
+    position = {int(s): i for i, s in enumerate(samples.sample_id.tolist())}
+    rows = np.array([position[s] for s in p["table"]["sample_id"].to_pylist()], np.int64)
+    p["content"] = content_scores(index, samples.history[rows], samples.len_history[rows],
+                                  p["candidates"])  # (N, C)
+    return p
+
+
+def ensemble_ranks(p: dict, cold: np.ndarray, a: float, w: float, level,
+                   c: float = 0.0) -> np.ndarray:
     """Ranks of log_softmax(hybrid) + a x log_softmax(text) + w x log_softmax(SASRec, new
-    candidates at `level`)."""
+    candidates at `level`) [+ c x content cosine]."""
     rec = without_cold(p["rec"], p["candidates"], cold, level)
     if np.isinf(w):  # the recommender's own ranking
         return ranks_of(rec, p["candidates"], p["targets"])
     scores = log_softmax_rows(p["hybrid"]) + a * log_softmax_rows(p["text"])
+    if c:  # a cosine's scale is fixed, so c x cosine is rank-equivalent to c x its log_softmax
+        scores = scores + c * p["content"]
     if w:
         scores = scores + w * log_softmax_rows(rec)
     return ranks_of(scores, p["candidates"], p["targets"])
@@ -106,18 +126,31 @@ def main() -> None:
     parser.add_argument("--new-share", type=float,
                         help="with --product: the choice for this share of rows with a new "
                         "target (scoring.new_target_share)")
+    parser.add_argument("--content-weights", default="0",
+                        help="comma-separated c: a study arm adding c x the content baseline's "
+                        "cosine to the ensemble (not in the product; not with --product)")
     args = parser.parse_args()
+    contents = tuple(float(c) for c in args.content_weights.split(","))
+    if args.product and contents != (0.0,):
+        parser.error("--content-weights is a study arm that `llara train` does not store; "
+                     "drop --product to read it")
     dataset = PreparedDataset.open(args.data)
     cold = dataset.cold_mask()
+    index = ContentIndex.from_dataset(dataset) if any(contents) else None
     sides = (args.hybrid, args.hybrid_suffix), (args.text, args.text_suffix)
-    val = pair(args.work, *sides, "pred-val{}.parquet")
+
+    def read(name: str, split: str) -> dict:
+        p = pair(args.work, *sides, name)
+        return with_content(p, dataset, index, split) if index is not None else p
+
+    val = read("pred-val{}.parquet", "val")
     grid = []
-    for a, w, level in itertools.product(TEXT_WEIGHTS, WEIGHTS, LEVELS):
-        rows = per_row(ensemble_ranks(val, cold, a, w, level))
-        grid.append({"a": a, "w": w, "level": level,
+    for a, w, level, c in itertools.product(TEXT_WEIGHTS, WEIGHTS, LEVELS, contents):
+        rows = per_row(ensemble_ranks(val, cold, a, w, level, c))
+        grid.append({"a": a, "w": w, "level": level, "c": c,
                      "HitRatio@1": float(rows["HitRatio@1"].mean()),
                      "NDCG@5": float(rows["NDCG@5"].mean())})
-    best = max(grid, key=lambda r: (r["HitRatio@1"], r["NDCG@5"], -r["a"], -r["w"]))
+    best = max(grid, key=lambda r: (r["HitRatio@1"], r["NDCG@5"], -r["a"], -r["w"], -r["c"]))
     if args.product:  # what `llara train` stores: its grids, the chance gate, the share
         scoring = ScoringConfig(text_weights=TEXT_WEIGHTS, new_target_share=args.new_share)
         weights = new_target_weights(cold[val["targets"]], scoring.new_target_share)
@@ -133,15 +166,16 @@ def main() -> None:
               f"{interval_text(choice['gain']['NDCG@5'])})")
         level = served_cold_level(choice)
         best = {"a": served_text_weight(choice), "w": served_weight(choice), "level": level,
-                "HitRatio@1": None, "served": choice["serves"]}
-    a, w, level = best["a"], best["w"], best["level"]
+                "c": 0.0, "HitRatio@1": None, "served": choice["serves"]}
+    a, w, level, c = best["a"], best["w"], best["level"], best["c"]
     if not args.product:
         print(f"chosen on the {len(val['targets'])} validation rows: a = {a:g}, w = {w:g}, "
-              f"level {'mean' if level is None else level} (val HR@1 "
+              f"level {'mean' if level is None else level}"
+              f"{f', c = {c:g}' if index is not None else ''} (val HR@1 "
               f"{best['HitRatio@1']:.4f})")
 
-    test = pair(args.work, *sides, "pred-test{}.parquet")
-    mine = ensemble_ranks(test, cold, a, w, level)
+    test = read("pred-test{}.parquet", "test")
+    mine = ensemble_ranks(test, cold, a, w, level, c)
     others = {"SASRec": ranks_of(test["rec"], test["candidates"], test["targets"]),
               "TF-IDF": content_ranks(test["table"], dataset, "test"),
               "hybrid LLM": ranks_of(test["hybrid"], test["candidates"], test["targets"]),
@@ -152,13 +186,13 @@ def main() -> None:
         rows = np.array([order[s] for s in test["table"]["sample_id"].to_pylist()])
         others["LLM embeddings"] = np.asarray(baselines["row_ranks"][LLM_EMBEDDINGS])[rows]
     new = cold[test["targets"]]
-    report = {"choice": {"a": a, "w": w, "level": level, "val": best}, "grid": grid,
+    report = {"choice": {"a": a, "w": w, "level": level, "c": c, "val": best}, "grid": grid,
               "test": {name: compare(mine, others, keep, test["groups"]) for name, keep in
                        (("new", new), ("warm", ~new), ("all", np.ones(len(new), bool)))}}
 
-    only = pair(args.work, *sides, "pred-test{}.cold-only.parquet")
+    only = read("pred-test{}.cold-only.parquet", "test")
     report["cold_only"] = compare(
-        ensemble_ranks(only, cold, a, w, level),
+        ensemble_ranks(only, cold, a, w, level, c),
         {"SASRec": ranks_of(only["rec"], only["candidates"], only["targets"]),
          "TF-IDF": content_ranks(only["table"], dataset, "test"),
          "hybrid LLM": ranks_of(only["hybrid"], only["candidates"], only["targets"]),
