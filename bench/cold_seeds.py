@@ -3,11 +3,15 @@ test rows with a new target, a warm one and all rows, and on the cold-only lists
 against SASRec and TF-IDF with a two-level bootstrap (seeds and users resampled).
 
     python bench/cold_seeds.py WORK --arm map-drop30-genres-n2048 --seeds 0,1 \
-        --data WORK/data/ml-cold --level 1.0 --weight 4
+        --data WORK/data/ml-cold --level 1.0 --weight 4 [--text-suffix -text --text-weight 2]
 
 Each seed needs runs/<arm>-s<seed>/pred-test.parquet and pred-test.cold-only.parquet
-(`llara evaluate --split test --predictions`). Use it where every seed stores the same choice
-(bench/cold_fusion.py --select shows each seed's)."""
+(`llara evaluate --split test --predictions`). With --text-suffix, a model trained on both
+prompt kinds is read as bench/cold_ensemble.py reads it: its text-only predictions
+(pred-test<suffix>.parquet and pred-test<suffix>.cold-only.parquet, from
+bench/prompt_predictions.py --prompts text) join at --text-weight. Use it where every seed
+stores the same choice (bench/cold_fusion.py --select or bench/cold_ensemble.py --product show
+each seed's)."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from cold_ensemble import ensemble_ranks, pair
 from cold_fusion import read_predictions
 from llara.data.prepare import PreparedDataset
 from llara.evaluation.fusion import fused_scores, ranks_of, without_cold
@@ -36,7 +41,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--level", type=float, default=1.0)
     parser.add_argument("--weight", type=float, default=4.0)
+    parser.add_argument("--text-suffix", help="read each seed's text-only predictions too "
+                        "(a model trained with curriculum.schedule=mixed)")
+    parser.add_argument("--text-weight", type=float, default=0.0,
+                        help="with --text-suffix: the text-only reading's weight")
     args = parser.parse_args()
+    if args.text_weight and not args.text_suffix:
+        parser.error("--text-weight needs --text-suffix (the text-only predictions)")
     data = PreparedDataset.open(args.data)
     cold = data.cold_mask()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -47,9 +58,16 @@ def main() -> None:
         for seed in seeds:
             path = args.work / "runs" / f"{args.arm}-s{seed}" / f"pred-test{suffix}.parquet"
             p = read_predictions(path)
-            rec = without_cold(p["rec"], p["candidates"], cold, args.level)
-            hits.append(hits_of(ranks_of(fused_scores(p["llm"], rec, args.weight),
-                                         p["candidates"], p["targets"])))
+            if args.text_suffix:  # the one model's two readings and SASRec
+                run = f"{args.arm}-s{seed}"
+                both = pair(args.work, (run, ""), (run, args.text_suffix),
+                            f"pred-test{{}}{suffix}.parquet")
+                hits.append(hits_of(ensemble_ranks(both, cold, args.text_weight, args.weight,
+                                                   args.level)))
+            else:
+                rec = without_cold(p["rec"], p["candidates"], cold, args.level)
+                hits.append(hits_of(ranks_of(fused_scores(p["llm"], rec, args.weight),
+                                             p["candidates"], p["targets"])))
             if seed == seeds[0]:  # the rows, lists, SASRec and TF-IDF are every seed's
                 sasrec = hits_of(ranks_of(p["rec"], p["candidates"], p["targets"]))
                 tfidf = hits_of(content_ranks(pq.read_table(path), data, "test"))
