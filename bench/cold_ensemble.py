@@ -14,6 +14,14 @@ items only (SASRec's term is then the same for every candidate: the two LLMs dec
         [--text-suffix -text] [--baselines content-baselines.json] [--json OUT] \
         [--content-weights 0,1,2,4,8,16,32]
 
+--frontier reads every grid setting on the test rows (a diagnostic, never a choice): warm
+targets against SASRec and new targets against SASRec and TF-IDF, each with its interval, and
+which settings meet the issue's warm goal (the low end of warm - SASRec at least -0.01) and its
+new-target goals (SASRec + 0.15 and TF-IDF + 0.05) together.
+
+--warm-floor D is a study rule for the choice: the best validation HR@1 on new targets among
+the settings whose warm-target HR@1 on validation is at most D below SASRec's.
+
 --content-weights adds a study arm that is not in the product: c x the content baseline's
 cosine (llara.recsys.content, TF-IDF of the history against each candidate) as a fourth term,
 c chosen on the validation rows with (a, w, level).
@@ -108,6 +116,38 @@ def compare(ranks: np.ndarray, others: dict[str, np.ndarray], keep: np.ndarray,
     return out
 
 
+def frontier(test: dict, grid: list[dict], cold: np.ndarray,
+             others: dict[str, np.ndarray]) -> list[dict]:
+    """Every grid setting read on the test rows: warm - SASRec, new - SASRec and new - TF-IDF
+    (HR@1, intervals over users); printed best new-target HR@1 first, the settings that meet
+    the warm goal marked."""
+    new = cold[test["targets"]]
+    hits = {name: per_row(r)["HitRatio@1"] for name, r in others.items()}
+    rows = []
+    for setting in grid:
+        mine = per_row(ensemble_ranks(test, cold, setting["a"], setting["w"], setting["level"],
+                                      setting["c"]))["HitRatio@1"]
+        warm = paired_interval(mine[~new], hits["SASRec"][~new], test["groups"][~new])
+        rows.append({**{k: setting[k] for k in ("a", "w", "level", "c")},
+                     "new": float(mine[new].mean()), "warm": float(mine[~new].mean()),
+                     "warm - SASRec": warm,
+                     "new - SASRec": paired_interval(mine[new], hits["SASRec"][new],
+                                                     test["groups"][new]),
+                     "new - TF-IDF": paired_interval(mine[new], hits["TF-IDF"][new],
+                                                     test["groups"][new])})
+    rows.sort(key=lambda r: -r["new"])
+    print("\nevery setting on the test rows (a diagnostic, not a choice), best new targets first;"
+          " * = warm goal met (low end of warm - SASRec >= -0.01)")
+    print("| a | w | level | c | new | - SASRec | - TF-IDF | warm | - SASRec |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        mark = "*" if r["warm - SASRec"]["low"] >= -0.01 else ""
+        print(f"| {r['a']:g} | {r['w']:g} | {r['level']} | {r['c']:g} | {r['new']:.4f} | "
+              f"{interval_text(r['new - SASRec'])} | {interval_text(r['new - TF-IDF'])} | "
+              f"{r['warm']:.4f} | {interval_text(r['warm - SASRec'])}{mark} |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("work", type=Path)
@@ -124,13 +164,24 @@ def main() -> None:
                         "grids with these text weights, the chance gate, new items at a "
                         "level), not at the best validation HR@1")
     parser.add_argument("--new-share", type=float,
-                        help="with --product: the choice for this share of rows with a new "
-                        "target (scoring.new_target_share)")
+                        help="the choice for this share of rows with a new target: the "
+                        "validation means weighted as scoring.new_target_share weighs them "
+                        "(with --product: the product's choice at that share)")
     parser.add_argument("--content-weights", default="0",
                         help="comma-separated c: a study arm adding c x the content baseline's "
                         "cosine to the ensemble (not in the product; not with --product)")
+    parser.add_argument("--warm-floor", type=float,
+                        help="choose instead the best validation HR@1 on new targets among the "
+                        "settings whose warm-target HR@1 is at most this far below SASRec's "
+                        "(not with --product)")
+    parser.add_argument("--frontier", action="store_true",
+                        help="also read every grid setting on the test rows: warm and new "
+                        "targets with intervals (a diagnostic of the trade-off, not a choice)")
     args = parser.parse_args()
     contents = tuple(float(c) for c in args.content_weights.split(","))
+    if args.product and args.warm_floor is not None:
+        parser.error("--warm-floor is a study rule that `llara train` does not apply; drop "
+                     "--product to read it")
     if args.product and contents != (0.0,):
         parser.error("--content-weights is a study arm that `llara train` does not store; "
                      "drop --product to read it")
@@ -145,12 +196,26 @@ def main() -> None:
 
     val = read("pred-val{}.parquet", "val")
     grid = []
+    # without --product, --new-share weighs the validation means as scoring.new_target_share does
+    share = new_target_weights(cold[val["targets"]], args.new_share)
+    new_val = cold[val["targets"]]
+    sasrec_warm = per_row(ranks_of(val["rec"], val["candidates"], val["targets"]))[
+        "HitRatio@1"][~new_val].mean()
     for a, w, level, c in itertools.product(TEXT_WEIGHTS, WEIGHTS, LEVELS, contents):
         rows = per_row(ensemble_ranks(val, cold, a, w, level, c))
         grid.append({"a": a, "w": w, "level": level, "c": c,
-                     "HitRatio@1": float(rows["HitRatio@1"].mean()),
-                     "NDCG@5": float(rows["NDCG@5"].mean())})
+                     "HitRatio@1": float(np.average(rows["HitRatio@1"], weights=share)),
+                     "NDCG@5": float(np.average(rows["NDCG@5"], weights=share)),
+                     "new HitRatio@1": float(rows["HitRatio@1"][new_val].mean()),
+                     "warm - SASRec": float(rows["HitRatio@1"][~new_val].mean() - sasrec_warm)})
     best = max(grid, key=lambda r: (r["HitRatio@1"], r["NDCG@5"], -r["a"], -r["w"], -r["c"]))
+    if args.warm_floor is not None:  # the best new targets among settings that keep warm ones
+        kept = [r for r in grid if r["warm - SASRec"] >= -args.warm_floor]
+        if not kept:
+            raise SystemExit(f"no setting keeps warm validation targets within "
+                             f"{args.warm_floor} of SASRec")
+        best = max(kept, key=lambda r: (r["new HitRatio@1"], r["HitRatio@1"], -r["a"],
+                                        -r["w"], -r["c"]))
     if args.product:  # what `llara train` stores: its grids, the chance gate, the share
         scoring = ScoringConfig(text_weights=TEXT_WEIGHTS, new_target_share=args.new_share)
         weights = new_target_weights(cold[val["targets"]], scoring.new_target_share)
@@ -172,7 +237,8 @@ def main() -> None:
         print(f"chosen on the {len(val['targets'])} validation rows: a = {a:g}, w = {w:g}, "
               f"level {'mean' if level is None else level}"
               f"{f', c = {c:g}' if index is not None else ''} (val HR@1 "
-              f"{best['HitRatio@1']:.4f})")
+              f"{best['HitRatio@1']:.4f}, new targets {best['new HitRatio@1']:.4f}, warm "
+              f"targets - SASRec {best['warm - SASRec']:+.4f})")
 
     test = read("pred-test{}.parquet", "test")
     mine = ensemble_ranks(test, cold, a, w, level, c)
@@ -206,6 +272,8 @@ def main() -> None:
                             for k, v in part["against"].items())
         print(f"| {name} | {part['rows']} | {part['HitRatio@1']:.4f} | {part['NDCG@5']:.4f} | "
               f"{against} |")
+    if args.frontier:
+        report["frontier"] = frontier(test, grid, cold, others)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 
