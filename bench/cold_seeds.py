@@ -1,4 +1,5 @@
-"""One arm's fused ranking at a fixed (level, w) over several training seeds: HR@1 on the
+"""One arm's fused ranking at a fixed (level, w), or at each seed's own, over several training
+seeds: HR@1 on the
 test rows with a new target, a warm one and all rows, and on the cold-only lists, each
 against SASRec and TF-IDF with a two-level bootstrap (seeds and users resampled).
 
@@ -9,9 +10,10 @@ Each seed needs runs/<arm>-s<seed>/pred-test.parquet and pred-test.cold-only.par
 (`llara evaluate --split test --predictions`). With --text-suffix, a model trained on both
 prompt kinds is read as bench/cold_ensemble.py reads it: its text-only predictions
 (pred-test<suffix>.parquet and pred-test<suffix>.cold-only.parquet, from
-bench/prompt_predictions.py --prompts text) join at --text-weight. Use it where every seed
-stores the same choice (bench/cold_fusion.py --select or bench/cold_ensemble.py --product show
-each seed's)."""
+bench/prompt_predictions.py --prompts text) join at --text-weight. --level, --weight and
+--text-weight take one value for every seed, or one per seed (comma-separated, in --seeds'
+order): each seed's stored choice, which bench/cold_fusion.py --select or
+bench/cold_ensemble.py --product show."""
 
 from __future__ import annotations
 
@@ -39,18 +41,31 @@ def main() -> None:
     parser.add_argument("--arm", required=True, help="the run name without -s<seed>")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--level", type=float, default=1.0)
-    parser.add_argument("--weight", type=float, default=4.0)
+    parser.add_argument("--level", default="1.0",
+                        help="the cold level: one for every seed, or one per seed (comma-separated)")
+    parser.add_argument("--weight", default="4",
+                        help="SASRec's weight: one for every seed, or one per seed")
     parser.add_argument("--text-suffix", help="read each seed's text-only predictions too "
                         "(a model trained with curriculum.schedule=mixed)")
-    parser.add_argument("--text-weight", type=float, default=0.0,
-                        help="with --text-suffix: the text-only reading's weight")
+    parser.add_argument("--text-weight", default="0",
+                        help="with --text-suffix: the text-only reading's weight, one for every "
+                        "seed or one per seed")
     args = parser.parse_args()
-    if args.text_weight and not args.text_suffix:
+    seeds = [int(s) for s in args.seeds.split(",")]
+
+    def per_seed(option: str, text: str) -> dict[int, float]:
+        values = [float(v) for v in text.split(",")]
+        if len(values) not in (1, len(seeds)):
+            parser.error(f"--{option} needs one value, or one per seed ({len(seeds)}); got "
+                         f"{len(values)}")
+        return dict(zip(seeds, values * len(seeds) if len(values) == 1 else values))
+
+    level, weight = per_seed("level", args.level), per_seed("weight", args.weight)
+    text_weight = per_seed("text-weight", args.text_weight)
+    if any(text_weight.values()) and not args.text_suffix:
         parser.error("--text-weight needs --text-suffix (the text-only predictions)")
     data = PreparedDataset.open(args.data)
     cold = data.cold_mask()
-    seeds = [int(s) for s in args.seeds.split(",")]
     print("| lists | rows | count | HR@1 (per seed) | - SASRec | - TF-IDF |")
     print("|---|---|---|---|---|---|")
     for lists, suffix in (("random", ""), ("cold-only", ".cold-only")):
@@ -62,11 +77,11 @@ def main() -> None:
                 run = f"{args.arm}-s{seed}"
                 both = pair(args.work, (run, ""), (run, args.text_suffix),
                             f"pred-test{{}}{suffix}.parquet")
-                hits.append(hits_of(ensemble_ranks(both, cold, args.text_weight, args.weight,
-                                                   args.level)))
+                hits.append(hits_of(ensemble_ranks(both, cold, text_weight[seed],
+                                                   weight[seed], level[seed])))
             else:
-                rec = without_cold(p["rec"], p["candidates"], cold, args.level)
-                hits.append(hits_of(ranks_of(fused_scores(p["llm"], rec, args.weight),
+                rec = without_cold(p["rec"], p["candidates"], cold, level[seed])
+                hits.append(hits_of(ranks_of(fused_scores(p["llm"], rec, weight[seed]),
                                              p["candidates"], p["targets"])))
             if seed == seeds[0]:  # the rows, lists, SASRec and TF-IDF are every seed's
                 sasrec = hits_of(ranks_of(p["rec"], p["candidates"], p["targets"]))
