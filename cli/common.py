@@ -177,6 +177,21 @@ MIN_COLD_ROWS = 20
 """Fewer rows with a new-item target are not shown as a slice (the JSON report has them)."""
 
 
+def print_cold(cold: dict, where: str, cold_only_note: str) -> None:
+    """The new-item slices of an evaluation report (its `cold` entry): the table, or a line
+    where too few rows have a new target (`where` says where the figures are);
+    `cold_only_note` says how the cold rows get scored on cold-only lists where they were
+    not."""
+    rows = sum(row["rows"] for row in cold["slices"] if row["slice"] == "cold")
+    if rows < MIN_COLD_ROWS:
+        console.print(f"new items: {rows} row(s) have a target the training rows never hold, "
+                      f"too few for a slice ({where})")
+        return
+    console.print(cold_view(cold))
+    if cold.get("cold_only") is None:
+        console.print(cold_only_note)
+
+
 def cold_view(report: dict) -> Table:
     """New items (llara.evaluation.cold): each ranking on the cold-target and warm-target
     rows, and the cold rows on cold-only lists, against the recommender and the content
@@ -297,17 +312,9 @@ def print_report(report: dict) -> None:
                       f"LLM reads {report['llm_reads']}")
     for view in comparison_views(report["comparison"]) if report["comparison"] else ():
         console.print(view)
-    cold = report.get("cold")
-    if cold:
-        rows = sum(row["rows"] for row in cold["slices"] if row["slice"] == "cold")
-        if rows < MIN_COLD_ROWS:
-            console.print(f"new items: {rows} row(s) have a target the training rows never "
-                          f"hold, too few for a slice (--json has them)")
-        else:
-            console.print(cold_view(cold))
-            if cold.get("cold_only") is None:
-                console.print("the cold rows on cold-only lists are scored in this process "
-                              "(--local)")
+    if report.get("cold"):
+        print_cold(report["cold"], "--json has them", "the cold rows on cold-only lists are "
+                   "scored in this process (--local)")
     if report["caveat"]:
         console.print(f"[yellow]note[/yellow]: {report['caveat']}")
     history = report["history"]

@@ -24,7 +24,7 @@ from llara.model import checked_fusion, resolve_llm
 from llara.recsys import train_recommender
 from llara.training import discard_run
 
-from .common import comparison_views, console, fusion_note
+from .common import comparison_views, console, fusion_note, print_cold
 from .data_cmd import print_prepare_report, print_released_report
 from .options import DEMO_DATASETS, CacheDir, DemoDataset, Progress
 
@@ -95,6 +95,11 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
                                            "held-out user gives (data.rows_per_user; 1 is the "
                                            "paper's protocol). 3: three times the rows, for "
                                            "narrower intervals in the demo's comparison."),
+         cold_items: float = typer.Option(0.0, min=0.0, max=0.5, help="MovieLens: this "
+                                          "share of the films, the newest by first rating, "
+                                          "leaves every training row (data.cold_items; 0: "
+                                          "off). The results then show the rows whose target "
+                                          "is such a new film beside the others."),
          rec_epochs: int = typer.Option(8, min=1, help="Upper bound on SASRec epochs."),
          compile_layers: bool = typer.Option(False, "--compile/--no-compile", help="Compile "
                                              "the LLM's decoder layers (train.compile): "
@@ -117,6 +122,11 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     started = time.perf_counter()
     data_dir = workdir / "data"
     if dataset_name == "lastfm":
+        if cold_items:  # said before anything is downloaded
+            raise ConfigError("invalid '--cold-items': the released LastFM tables are the "
+                              "paper's split already, with no log to choose new items from; "
+                              "it applies to --dataset movielens (or to a raw log: `llara data "
+                              "prepare LOG --cold-items F`)")
         if source is None and not allow_pickle:  # said before anything is downloaded
             raise ConfigError("invalid '--dataset lastfm': the authors' release is pandas "
                               "pickles; pass --allow-pickle to read them with the restricted "
@@ -132,7 +142,8 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
         resolve_llm(llm, cache_dir, console.print)
         console.rule("2/7 prepare")
         print_prepare_report(prepare_dataset(raw_dir, data_dir,
-                                             DataConfig(rows_per_user=rows_per_user),
+                                             DataConfig(rows_per_user=rows_per_user,
+                                                        cold_items=cold_items),
                                              reference_dir=reference_split))
     dataset = PreparedDataset.open(data_dir)
     console.rule("3/7 train SASRec (the frozen recommender)")
@@ -199,6 +210,10 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
     comparison = report["comparison"]
     if comparison:  # the slices go to the report
         console.print(comparison_views(comparison)[0])
+    if report["cold"]:  # rows whose target is a new film (--cold-items)
+        print_cold(report["cold"], f"{workdir / 'report' / 'README.md'} has them",
+                   f"the cold rows on cold-only lists: llara evaluate --checkpoint "
+                   f"{result.checkpoint_dir} --local")
     elapsed = (time.perf_counter() - started) / 60
     notes = [f"LLaRA ({config.scoring.head} head, curriculum {config.curriculum.schedule}"
              f"{', user token' if config.prompt.user_token else ''}) trained on a slice of "
@@ -212,5 +227,5 @@ def demo(workdir: Path = typer.Option(Path("runs/demo"), help="Where data and ch
              f"Checkpoint: {result.checkpoint_dir}; Ray results: {result.storage}"]
     report = write_report(workdir / "report", f"LLaRA demo: {DEMO_DATASETS[dataset_name]}",
                           results, paper_rows, steps_log, notes,
-                          TRAINING_LOSSES[config.scoring.head], comparison)
+                          TRAINING_LOSSES[config.scoring.head], comparison, report["cold"])
     console.print(f"report -> {report / 'README.md'} ({elapsed:.1f} min)")

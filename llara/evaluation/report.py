@@ -97,12 +97,36 @@ def comparison_markdown(report: dict) -> list[str]:
     return lines + [""]
 
 
+def cold_markdown(report: dict) -> list[str]:
+    """New items (llara.evaluation.cold, the `cold` entry of an evaluation report) as
+    Markdown: each ranking on the rows whose target is a new item and on the others, and the
+    new-target rows on lists of new items only where they were scored, each against the
+    recommender and the content baseline."""
+    lines = ["## New items", "",
+             f"Rows whose target the training rows never hold ({report['items']} such items), "
+             "and the others; mean difference and 95% interval of a bootstrap over users.", "",
+             "| slice | rows | ranking | HR@1 | NDCG@5 | HR@1 - recommender | HR@1 - content |",
+             "|---|---|---|---|---|---|---|"]
+    slices = report["slices"] + ([report["cold_only"]] if report.get("cold_only") else [])
+    for row in slices:
+        for name, values in row["metrics"].items():
+            against = [row["against"].get(base, {}).get(name)
+                       for base in ("recommender", "content")]
+            lines.append(f"| {row['slice']} | {row['rows']} | {name} | "
+                         f"{values['HitRatio@1']:.4f} | {values['NDCG@5']:.4f} | " + " | ".join(
+                             interval_text(a["HitRatio@1"]) if a else "-" for a in against)
+                         + " |")
+    return lines + [""]
+
+
 def write_report(directory: str | Path, title: str, results: dict[str, float],
                  paper: dict[str, float], metrics_log: list[dict], notes: list[str],
-                 loss_name: str = "training loss", comparison: dict | None = None) -> Path:
+                 loss_name: str = "training loss", comparison: dict | None = None,
+                 cold: dict | None = None) -> Path:
     """README.md + PNGs in `directory` (replaced atomically); `loss_name` labels the loss
     plot with the loss the run trained (`loss_description` of its head); `comparison` adds
-    the paired intervals against the recommender."""
+    the paired intervals against the recommender, `cold` (an evaluation report's new-item
+    slices) the rows whose target is a new item."""
     directory = Path(directory)
     steps = [r for r in metrics_log if "loss" in r]
     with atomic_directory(directory, REPORT_FILES) as tmp:
@@ -117,6 +141,8 @@ def write_report(directory: str | Path, title: str, results: dict[str, float],
         lines += [""] + [f"- {note}" for note in notes] + [""]
         if comparison:
             lines += comparison_markdown(comparison)
+        if cold:
+            lines += cold_markdown(cold)
         lines += [f"![{name}]({name})" for name in images] + [""]
         (tmp / "README.md").write_text("\n".join(lines))
     return directory

@@ -73,3 +73,34 @@ def test_lastfm_demo_on_released_tables_without_a_test_split(tmp_path):
     run = json.loads((tmp_path / "runs" / "demo" / "llara" / "final" / "run.json").read_text())
     assert run["config"]["train"]["compile"] is True
     assert "Traceback" not in output
+
+
+@pytest.mark.network
+def test_demo_with_new_films_shows_their_rows(tmp_path):
+    # --cold-items: the newest films leave training; the results show the rows ending on one.
+    cache = os.environ.get("LLARA_CACHE_DIR") or REPO / ".pytest_cache" / "llara-data"
+    done = _llara("demo", "--workdir", "runs/demo", "--llm", "tiny", "--layers", "1",
+                  "--max-samples", "16", "--rec-epochs", "1", "--eval-samples", "200",
+                  "--cold-items", "0.2", "--cache-dir", os.path.relpath(cache, tmp_path),
+                  "--no-progress", cwd=tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    workdir = tmp_path / "runs" / "demo"
+    prepared = json.loads((workdir / "data" / "dataset.json").read_text())
+    assert prepared["data"]["cold_items"] == 0.2
+    flat = " ".join(done.stdout.split())  # rich wraps long lines
+    assert "new items: rows whose target the training rows never hold" in flat
+    assert "the cold rows on cold-only lists: llara evaluate --checkpoint" in flat
+    report = (workdir / "report" / "README.md").read_text()
+    assert "## New items" in report and "| cold | " in report and "| warm | " in report
+    assert "Traceback" not in output
+
+
+def test_demo_refuses_new_items_on_the_released_lastfm_tables(tmp_path):
+    done = _llara("demo", "--dataset", "lastfm", "--cold-items", "0.2", "--workdir", "runs/demo",
+                  cwd=tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2
+    assert "invalid '--cold-items'" in output and "--dataset movielens" in output
+    assert not (tmp_path / "runs").exists()  # said before anything is fetched or written
+    assert "Traceback" not in output

@@ -54,3 +54,36 @@ def test_the_report_gives_the_intervals_against_the_recommender(tmp_path):
     assert f"{llm['mean']:+.4f} [{llm['low']:+.4f}, {llm['high']:+.4f}]" in text
     assert "30 rows of 10 users" in text
     assert "| tail |" in text and "| 10+ | 30 |" in text
+
+
+def test_the_report_gives_the_new_item_slices(tmp_path):
+    import numpy as np
+
+    from llara.evaluation.cold import cold_only_report, cold_slices
+
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 40, 30)
+    cold = np.zeros(40, bool)
+    cold[30:] = True
+    ranks = {"LLM": rng.integers(0, 20, 30), "recommender": rng.integers(0, 20, 30),
+             "content": rng.integers(0, 20, 30)}
+    groups = np.arange(30) % 10
+    inside = cold[targets]
+    report = {"items": 10, "slices": cold_slices(ranks, groups, targets, cold),
+              "cold_only": cold_only_report({m: r[inside] for m, r in ranks.items()},
+                                            groups[inside])}
+    out = write_report(tmp_path / "report", "Demo", {"SASRec": 0.4}, {}, [], [], cold=report)
+    text = (out / "README.md").read_text()
+    assert "## New items" in text and "(10 such items)" in text
+    warm = next(row for row in report["slices"] if row["slice"] == "warm")
+    llm = warm["against"]["recommender"]["LLM"]["HitRatio@1"]
+    content = warm["against"]["content"]["LLM"]["HitRatio@1"]
+    line = next(line for line in text.splitlines() if line.startswith(
+        f"| warm | {int((~inside).sum())} | LLM |"))
+    assert f"{llm['mean']:+.4f} [{llm['low']:+.4f}, {llm['high']:+.4f}]" in line
+    assert f"{content['mean']:+.4f} [{content['low']:+.4f}, {content['high']:+.4f}]" in line
+    assert f"| cold, cold-only negatives | {int(inside.sum())} | recommender |" in text
+    assert "| cold | " in text
+    # No new items: no section.
+    plain = write_report(tmp_path / "plain", "Demo", {"SASRec": 0.4}, {}, [], [])
+    assert "New items" not in (plain / "README.md").read_text()
