@@ -23,12 +23,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from cold_ensemble import ensemble_ranks, pair
+from cold_ensemble import ensemble_ranks, pair, with_content
 from cold_fusion import read_predictions
 from llara.data.prepare import PreparedDataset
 from llara.evaluation.fusion import fused_scores, ranks_of, without_cold
 from llara.evaluation.intervals import interval_text, seeded_paired_interval
 from llara.inference.report import content_ranks
+from llara.recsys.content import ContentIndex
 
 
 def hits_of(ranks: np.ndarray) -> np.ndarray:
@@ -50,6 +51,10 @@ def main() -> None:
     parser.add_argument("--text-weight", default="0",
                         help="with --text-suffix: the text-only reading's weight, one for every "
                         "seed or one per seed")
+    parser.add_argument("--content-weight", default="0",
+                        help="with --text-suffix: c x the content baseline's cosine joins the "
+                        "ensemble (bench/cold_ensemble.py --content-weights, a study arm), one "
+                        "for every seed or one per seed")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
@@ -62,10 +67,13 @@ def main() -> None:
 
     level, weight = per_seed("level", args.level), per_seed("weight", args.weight)
     text_weight = per_seed("text-weight", args.text_weight)
-    if any(text_weight.values()) and not args.text_suffix:
-        parser.error("--text-weight needs --text-suffix (the text-only predictions)")
+    content_weight = per_seed("content-weight", args.content_weight)
+    if (any(text_weight.values()) or any(content_weight.values())) and not args.text_suffix:
+        parser.error("--text-weight and --content-weight need --text-suffix (the text-only "
+                     "predictions)")
     data = PreparedDataset.open(args.data)
     cold = data.cold_mask()
+    index = ContentIndex.from_dataset(data) if any(content_weight.values()) else None
     print("| lists | rows | count | HR@1 (per seed) | - SASRec | - TF-IDF |")
     print("|---|---|---|---|---|---|")
     for lists, suffix in (("random", ""), ("cold-only", ".cold-only")):
@@ -77,8 +85,11 @@ def main() -> None:
                 run = f"{args.arm}-s{seed}"
                 both = pair(args.work, (run, ""), (run, args.text_suffix),
                             f"pred-test{{}}{suffix}.parquet")
+                if index is not None:
+                    both = with_content(both, data, index, "test")
                 hits.append(hits_of(ensemble_ranks(both, cold, text_weight[seed],
-                                                   weight[seed], level[seed])))
+                                                   weight[seed], level[seed],
+                                                   content_weight[seed])))
             else:
                 rec = without_cold(p["rec"], p["candidates"], cold, level[seed])
                 hits.append(hits_of(ranks_of(fused_scores(p["llm"], rec, weight[seed]),
@@ -92,8 +103,8 @@ def main() -> None:
             if lists == "random" else (("new", new),)
         for name, keep in slices:
             h = hits[:, keep]
-            per_seed = " / ".join(f"{row.mean():.4f}" for row in h)
-            print(f"| {lists} | {name} | {int(keep.sum())} | {h.mean():.4f} ({per_seed}) | "
+            each = " / ".join(f"{row.mean():.4f}" for row in h)
+            print(f"| {lists} | {name} | {int(keep.sum())} | {h.mean():.4f} ({each}) | "
                   f"{interval_text(seeded_paired_interval(h - sasrec[keep], groups[keep]))} | "
                   f"{interval_text(seeded_paired_interval(h - tfidf[keep], groups[keep]))} |")
 
