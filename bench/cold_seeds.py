@@ -10,20 +10,24 @@ Each seed needs runs/<arm>-s<seed>/pred-test.parquet and pred-test.cold-only.par
 (`llara evaluate --split test --predictions`). With --text-suffix, a model trained on both
 prompt kinds is read as bench/cold_ensemble.py reads it: its text-only predictions
 (pred-test<suffix>.parquet and pred-test<suffix>.cold-only.parquet, from
-bench/prompt_predictions.py --prompts text) join at --text-weight. --level, --weight and
---text-weight take one value for every seed, or one per seed (comma-separated, in --seeds'
-order): each seed's stored choice, which bench/cold_fusion.py --select or
-bench/cold_ensemble.py --product show."""
+bench/prompt_predictions.py --prompts text) join at --text-weight, and with --content-weight
+c x the content baseline's cosine (bench/cold_ensemble.py --content-weights, a study arm).
+--level (a quantile, or `mean`), --weight, --text-weight and --content-weight take one value
+for every seed, or one per seed (comma-separated, in --seeds' order): each seed's stored
+choice, which bench/cold_fusion.py --select or bench/cold_ensemble.py --product show.
+--baselines (bench/content_baseline.py --json) adds the LLM-embedding content baseline on the
+random lists."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from cold_ensemble import ensemble_ranks, pair, with_content
+from cold_ensemble import LLM_EMBEDDINGS, ensemble_ranks, pair, with_content
 from cold_fusion import read_predictions
 from llara.data.prepare import PreparedDataset
 from llara.evaluation.fusion import fused_scores, ranks_of, without_cold
@@ -51,6 +55,8 @@ def main() -> None:
     parser.add_argument("--text-weight", default="0",
                         help="with --text-suffix: the text-only reading's weight, one for every "
                         "seed or one per seed")
+    parser.add_argument("--baselines", type=Path, help="bench/content_baseline.py --json: "
+                        "compare with its LLM-embedding baseline too")
     parser.add_argument("--content-weight", default="0",
                         help="with --text-suffix: c x the content baseline's cosine joins the "
                         "ensemble (bench/cold_ensemble.py --content-weights, a study arm), one "
@@ -58,8 +64,13 @@ def main() -> None:
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
-    def per_seed(option: str, text: str) -> dict[int, float]:
-        values = [float(v) for v in text.split(",")]
+    def per_seed(option: str, text: str) -> dict[int, float | None]:
+        try:
+            values = [None if v == "mean" and option == "level" else float(v)
+                      for v in text.split(",")]
+        except ValueError:
+            parser.error(f"--{option} takes numbers{' or mean' if option == 'level' else ''}; "
+                         f"got {text!r}")
         if len(values) not in (1, len(seeds)):
             parser.error(f"--{option} needs one value, or one per seed ({len(seeds)}); got "
                          f"{len(values)}")
@@ -74,8 +85,10 @@ def main() -> None:
     data = PreparedDataset.open(args.data)
     cold = data.cold_mask()
     index = ContentIndex.from_dataset(data) if any(content_weight.values()) else None
-    print("| lists | rows | count | HR@1 (per seed) | - SASRec | - TF-IDF |")
-    print("|---|---|---|---|---|---|")
+    embeddings = json.loads(args.baselines.read_text()) if args.baselines else None
+    print("| lists | rows | count | HR@1 (per seed) | - SASRec | - TF-IDF |"
+          + (" - LLM embeddings |" if embeddings else ""))
+    print("|---|---|---|---|---|---|" + ("---|" if embeddings else ""))
     for lists, suffix in (("random", ""), ("cold-only", ".cold-only")):
         hits = []
         for seed in seeds:
@@ -98,6 +111,13 @@ def main() -> None:
                 sasrec = hits_of(ranks_of(p["rec"], p["candidates"], p["targets"]))
                 tfidf = hits_of(content_ranks(pq.read_table(path), data, "test"))
                 groups, new = p["groups"], cold[p["targets"]]
+                llm_embeddings = None
+                if embeddings and lists == "random":
+                    order = {s: i for i, s in enumerate(embeddings["sample_id"])}
+                    rows = np.array([order[s] for s in
+                                     pq.read_table(path)["sample_id"].to_pylist()])
+                    llm_embeddings = hits_of(np.asarray(
+                        embeddings["row_ranks"][LLM_EMBEDDINGS])[rows])
         hits = np.stack(hits)  # (S, N)
         slices = (("new", new), ("warm", ~new), ("all", np.ones(len(new), bool))) \
             if lists == "random" else (("new", new),)
@@ -106,7 +126,9 @@ def main() -> None:
             each = " / ".join(f"{row.mean():.4f}" for row in h)
             print(f"| {lists} | {name} | {int(keep.sum())} | {h.mean():.4f} ({each}) | "
                   f"{interval_text(seeded_paired_interval(h - sasrec[keep], groups[keep]))} | "
-                  f"{interval_text(seeded_paired_interval(h - tfidf[keep], groups[keep]))} |")
+                  f"{interval_text(seeded_paired_interval(h - tfidf[keep], groups[keep]))} |"
+                  + (f" {interval_text(seeded_paired_interval(h - llm_embeddings[keep], groups[keep]))} |"
+                     if llm_embeddings is not None else (" - |" if embeddings else "")))
 
 
 if __name__ == "__main__":

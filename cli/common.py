@@ -173,15 +173,13 @@ def comparison_views(report: dict) -> list[Table]:
     return tables
 
 
-MIN_COLD_ROWS = 20
-"""Fewer rows with a new-item target are not shown as a slice (the JSON report has them)."""
-
-
 def print_cold(cold: dict, where: str, cold_only_note: str) -> None:
     """The new-item slices of an evaluation report (its `cold` entry): the table, or a line
     where too few rows have a new target (`where` says where the figures are);
     `cold_only_note` says how the cold rows get scored on cold-only lists where they were
     not."""
+    from llara.evaluation.cold import MIN_COLD_ROWS  # numpy: not at start-up
+
     rows = sum(row["rows"] for row in cold["slices"] if row["slice"] == "cold")
     if rows < MIN_COLD_ROWS:
         console.print(f"new items: {rows} row(s) have a target the training rows never hold, "

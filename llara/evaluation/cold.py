@@ -16,6 +16,8 @@ from llara.evaluation.intervals import compare, per_row
 COLD_SLICES = ("cold", "warm")
 BASELINES = ("recommender", "content")
 """What each ranking is compared against on the slices, where the ranking is there."""
+MIN_COLD_ROWS = 20
+"""Fewer rows with a new-item target are not shown as a slice (the JSON report has them)."""
 
 
 def cold_labels(targets: np.ndarray, cold: np.ndarray) -> np.ndarray:

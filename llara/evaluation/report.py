@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from llara.common.atomic import atomic_directory
+from llara.evaluation.cold import MIN_COLD_ROWS
 from llara.evaluation.intervals import interval_text
 
 REPORT_FILES = ("README.md", "*.png")
@@ -101,7 +102,12 @@ def cold_markdown(report: dict) -> list[str]:
     """New items (llara.evaluation.cold, the `cold` entry of an evaluation report) as
     Markdown: each ranking on the rows whose target is a new item and on the others, and the
     new-target rows on lists of new items only where they were scored, each against the
-    recommender and the content baseline."""
+    recommender and the content baseline; fewer than MIN_COLD_ROWS such rows, a line that
+    says so."""
+    rows = sum(row["rows"] for row in report["slices"] if row["slice"] == "cold")
+    if rows < MIN_COLD_ROWS:
+        return ["## New items", "", f"{rows} row(s) have a target the training rows never hold "
+                f"({report['items']} such items): too few for a slice.", ""]
     lines = ["## New items", "",
              f"Rows whose target the training rows never hold ({report['items']} such items), "
              "and the others; mean difference and 95% interval of a bootstrap over users.", "",

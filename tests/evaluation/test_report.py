@@ -62,13 +62,14 @@ def test_the_report_gives_the_new_item_slices(tmp_path):
     from llara.evaluation.cold import cold_only_report, cold_slices
 
     rng = np.random.default_rng(0)
-    targets = rng.integers(0, 40, 30)
+    targets = rng.integers(0, 40, 120)
     cold = np.zeros(40, bool)
     cold[30:] = True
-    ranks = {"LLM": rng.integers(0, 20, 30), "recommender": rng.integers(0, 20, 30),
-             "content": rng.integers(0, 20, 30)}
-    groups = np.arange(30) % 10
+    ranks = {"LLM": rng.integers(0, 20, 120), "recommender": rng.integers(0, 20, 120),
+             "content": rng.integers(0, 20, 120)}
+    groups = np.arange(120) % 20
     inside = cold[targets]
+    assert inside.sum() >= 20  # enough rows for a slice
     report = {"items": 10, "slices": cold_slices(ranks, groups, targets, cold),
               "cold_only": cold_only_report({m: r[inside] for m, r in ranks.items()},
                                             groups[inside])}
@@ -80,10 +81,18 @@ def test_the_report_gives_the_new_item_slices(tmp_path):
     content = warm["against"]["content"]["LLM"]["HitRatio@1"]
     line = next(line for line in text.splitlines() if line.startswith(
         f"| warm | {int((~inside).sum())} | LLM |"))
-    assert f"{llm['mean']:+.4f} [{llm['low']:+.4f}, {llm['high']:+.4f}]" in line
-    assert f"{content['mean']:+.4f} [{content['low']:+.4f}, {content['high']:+.4f}]" in line
+    assert line.endswith(f"| {llm['mean']:+.4f} [{llm['low']:+.4f}, {llm['high']:+.4f}] | "
+                         f"{content['mean']:+.4f} [{content['low']:+.4f}, "
+                         f"{content['high']:+.4f}] |")  # recommender, then content
     assert f"| cold, cold-only negatives | {int(inside.sum())} | recommender |" in text
     assert "| cold | " in text
-    # No new items: no section.
+    # No new items: no section; too few rows with a new target: a line, not a table.
     plain = write_report(tmp_path / "plain", "Demo", {"SASRec": 0.4}, {}, [], [])
     assert "New items" not in (plain / "README.md").read_text()
+    few = np.isin(np.arange(120), np.flatnonzero(inside)[:3]) | ~inside  # 3 new-target rows
+    sparse = {"items": 10, "slices": cold_slices({m: r[few] for m, r in ranks.items()},
+                                                 groups[few], targets[few], cold)}
+    text = (write_report(tmp_path / "sparse", "Demo", {"SASRec": 0.4}, {}, [], [],
+                         cold=sparse) / "README.md").read_text()
+    assert "3 row(s) have a target the training rows never hold (10 such items): too few" in text
+    assert "| cold | " not in text
