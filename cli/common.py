@@ -178,7 +178,7 @@ def print_cold(cold: dict, where: str, cold_only_note: str) -> None:
     where too few rows have a new target (`where` says where the figures are);
     `cold_only_note` says how the cold rows get scored on cold-only lists where they were
     not."""
-    from llara.evaluation.cold import MIN_COLD_ROWS  # numpy: not at start-up
+    from llara.evaluation import MIN_COLD_ROWS  # numpy and torch: not at start-up
 
     rows = sum(row["rows"] for row in cold["slices"] if row["slice"] == "cold")
     if rows < MIN_COLD_ROWS:
