@@ -51,8 +51,8 @@ from llara.evaluation.fusion import (choose_fusion, fusion_grid, log_softmax_row
                                      new_target_weights, ranks_of, served_cold_level,
                                      served_text_weight, served_weight, without_cold)
 from llara.evaluation.intervals import interval_text, paired_interval, per_row, user_groups
-from llara.inference.report import content_ranks
-from llara.recsys.content import ContentIndex, content_scores
+from llara.inference.report import content_ranks, content_scores_of
+from llara.recsys.content import ContentIndex
 
 TEXT_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -81,12 +81,16 @@ def pair(work: Path, hybrid: tuple[str, str], text: tuple[str, str], name: str) 
 def with_content(p: dict, dataset: PreparedDataset, index: ContentIndex, split: str) -> dict:
     """`p` with "content": (N, C) the content baseline's cosine of each row's history (read
     from `dataset`'s `split` by sample id) and each candidate."""
-    samples = dataset.samples(split)
-    position = {int(s): i for i, s in enumerate(samples.sample_id.tolist())}
-    rows = np.array([position[s] for s in p["table"]["sample_id"].to_pylist()], np.int64)
-    p["content"] = content_scores(index, samples.history[rows], samples.len_history[rows],
-                                  p["candidates"])  # (N, C)
+    p["content"] = content_scores_of(p["table"], dataset, split, index)  # (N, C)
     return p
+
+
+def embedding_ranks(baselines: dict, table) -> np.ndarray:
+    """(N,) the LLM-embedding content baseline's ranks (bench/content_baseline.py --json) on
+    `table`'s rows, by sample id."""
+    order = {s: i for i, s in enumerate(baselines["sample_id"])}
+    rows = np.array([order[s] for s in table["sample_id"].to_pylist()])
+    return np.asarray(baselines["row_ranks"][LLM_EMBEDDINGS])[rows]
 
 
 def ensemble_ranks(p: dict, cold: np.ndarray, a: float, w: float, level,
@@ -208,8 +212,8 @@ def main() -> None:
     val = read("pred-val{}.parquet", "val")
     grid = []
     # without --product, --new-share weighs the validation means as scoring.new_target_share does
-    share = new_target_weights(cold[val["targets"]], args.new_share)
     new_val = cold[val["targets"]]
+    share = new_target_weights(new_val, args.new_share)
     sasrec_warm = per_row(ranks_of(val["rec"], val["candidates"], val["targets"]))[
         "HitRatio@1"][~new_val].mean()
     for a, w, level, c in itertools.product(TEXT_WEIGHTS, WEIGHTS, LEVELS, contents):
@@ -258,10 +262,8 @@ def main() -> None:
               "hybrid LLM": ranks_of(test["hybrid"], test["candidates"], test["targets"]),
               "text-only LLM": ranks_of(test["text"], test["candidates"], test["targets"])}
     if args.baselines:
-        baselines = json.loads(args.baselines.read_text())
-        order = {s: i for i, s in enumerate(baselines["sample_id"])}
-        rows = np.array([order[s] for s in test["table"]["sample_id"].to_pylist()])
-        others["LLM embeddings"] = np.asarray(baselines["row_ranks"][LLM_EMBEDDINGS])[rows]
+        others["LLM embeddings"] = embedding_ranks(json.loads(args.baselines.read_text()),
+                                                   test["table"])
     new = cold[test["targets"]]
     report = {"choice": {"a": a, "w": w, "level": level, "c": c, "val": best}, "grid": grid,
               "test": {name: compare(mine, others, keep, test["groups"]) for name, keep in

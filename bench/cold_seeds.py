@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from cold_ensemble import LLM_EMBEDDINGS, ensemble_ranks, pair, with_content
+from cold_ensemble import embedding_ranks, ensemble_ranks, pair, with_content
 from cold_fusion import read_predictions
 from llara.data.prepare import PreparedDataset
 from llara.evaluation.fusion import fused_scores, ranks_of, without_cold
@@ -108,16 +108,12 @@ def main() -> None:
                 hits.append(hits_of(ranks_of(fused_scores(p["llm"], rec, weight[seed]),
                                              p["candidates"], p["targets"])))
             if seed == seeds[0]:  # the rows, lists, SASRec and TF-IDF are every seed's
+                table = pq.read_table(path)
                 sasrec = hits_of(ranks_of(p["rec"], p["candidates"], p["targets"]))
-                tfidf = hits_of(content_ranks(pq.read_table(path), data, "test"))
+                tfidf = hits_of(content_ranks(table, data, "test"))
                 groups, new = p["groups"], cold[p["targets"]]
-                llm_embeddings = None
-                if embeddings and lists == "random":
-                    order = {s: i for i, s in enumerate(embeddings["sample_id"])}
-                    rows = np.array([order[s] for s in
-                                     pq.read_table(path)["sample_id"].to_pylist()])
-                    llm_embeddings = hits_of(np.asarray(
-                        embeddings["row_ranks"][LLM_EMBEDDINGS])[rows])
+                llm_embeddings = hits_of(embedding_ranks(embeddings, table)) \
+                    if embeddings and lists == "random" else None
         hits = np.stack(hits)  # (S, N)
         slices = (("new", new), ("warm", ~new), ("all", np.ones(len(new), bool))) \
             if lists == "random" else (("new", new),)

@@ -178,9 +178,9 @@ def print_cold(cold: dict, where: str, cold_only_note: str) -> None:
     where too few rows have a new target (`where` says where the figures are);
     `cold_only_note` says how the cold rows get scored on cold-only lists where they were
     not."""
-    from llara.evaluation import MIN_COLD_ROWS  # numpy and torch: not at start-up
+    from llara.evaluation import MIN_COLD_ROWS, cold_target_rows  # numpy: not at start-up
 
-    rows = sum(row["rows"] for row in cold["slices"] if row["slice"] == "cold")
+    rows = cold_target_rows(cold)
     if rows < MIN_COLD_ROWS:
         console.print(f"new items: {rows} row(s) have a target the training rows never hold, "
                       f"too few for a slice ({where})")
@@ -194,7 +194,7 @@ def cold_view(report: dict) -> Table:
     """New items (llara.evaluation.cold): each ranking on the cold-target and warm-target
     rows, and the cold rows on cold-only lists, against the recommender and the content
     baseline."""
-    from llara.evaluation import interval_text  # numpy and torch: not at start-up
+    from llara.evaluation import cold_table_rows, interval_text  # numpy, torch: not at start-up
 
     table = Table(title=f"new items: rows whose target the training rows never hold "
                   f"({report['items']} such items), HR@1 and the 95% interval of its "
@@ -202,16 +202,13 @@ def cold_view(report: dict) -> Table:
     for column in ("slice", "rows", "ranking", "HR@1", "NDCG@5", "HR@1 - recommender",
                    "HR@1 - content"):
         table.add_column(column, justify="right")
-    slices = report["slices"] + ([report["cold_only"]] if report.get("cold_only") else [])
-    for row in slices:
-        for number, (name, values) in enumerate(row["metrics"].items()):
-            against = [row["against"].get(base, {}).get(name) for base in
-                       ("recommender", "content")]
-            table.add_row(row["slice"] if number == 0 else "",
-                          str(row["rows"]) if number == 0 else "", name,
-                          f"{values['HitRatio@1']:.4f}", f"{values['NDCG@5']:.4f}",
-                          *(interval_text(a["HitRatio@1"]) if a else "-" for a in against),
-                          end_section=number == len(row["metrics"]) - 1)
+    lines = cold_table_rows(report)
+    for number, (part, count, name, values, against) in enumerate(lines):
+        first = number == 0 or lines[number - 1][0] != part  # a slice's name on its first line
+        last = number == len(lines) - 1 or lines[number + 1][0] != part
+        table.add_row(part if first else "", str(count) if first else "", name,
+                      f"{values['HitRatio@1']:.4f}", f"{values['NDCG@5']:.4f}",
+                      *(interval_text(a) if a else "-" for a in against), end_section=last)
     return table
 
 

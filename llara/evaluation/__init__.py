@@ -1,6 +1,6 @@
 """Ranking metrics, packed candidate scoring, generation, prediction tables, reports."""
 
-from llara.evaluation.cold import MIN_COLD_ROWS
+from llara.evaluation.cold import MIN_COLD_ROWS, cold_table_rows, cold_target_rows
 from llara.evaluation.diagnostics import derangement, with_histories_of, history_sensitivity
 from llara.evaluation.fusion import (log_softmax_rows, fused_scores, ranks_of, fusion_grid,
                                      choose_weight, choose_fusion, served_weight, fusion_label,
@@ -22,6 +22,8 @@ from llara.evaluation.scoring import (LLMRanking, ranking_of, packed_scoring_exa
 
 __all__ = [
     "MIN_COLD_ROWS",
+    "cold_table_rows",
+    "cold_target_rows",
     "derangement",
     "with_histories_of",
     "history_sensitivity",

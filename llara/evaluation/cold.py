@@ -49,3 +49,19 @@ def cold_only_report(ranks: dict[str, np.ndarray], groups: np.ndarray, seed: int
     """The cold rows scored on cold-only lists: the same figures as one slice."""
     return {"slice": "cold, cold-only negatives",
             **_part(ranks, groups, np.ones(len(groups), bool), seed)}
+
+
+def cold_target_rows(report: dict) -> int:
+    """The rows whose target is new in a cold report (cold_from_predictions)."""
+    return sum(row["rows"] for row in report["slices"] if row["slice"] == "cold")
+
+
+def cold_table_rows(report: dict) -> list[tuple[str, int, str, dict, list]]:
+    """A cold report's lines as the terminal and the Markdown report show them: (slice, rows,
+    ranking, its metrics, [its HR@1 interval against each of BASELINES, None where absent]),
+    the slices and then the cold-only lists where they were scored."""
+    slices = report["slices"] + ([report["cold_only"]] if report.get("cold_only") else [])
+    return [(row["slice"], row["rows"], name, values,
+             [row["against"].get(base, {}).get(name, {}).get("HitRatio@1")
+              for base in BASELINES])
+            for row in slices for name, values in row["metrics"].items()]

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from llara.common.atomic import atomic_directory
-from llara.evaluation.cold import MIN_COLD_ROWS
+from llara.evaluation.cold import MIN_COLD_ROWS, cold_table_rows, cold_target_rows
 from llara.evaluation.intervals import interval_text
 
 REPORT_FILES = ("README.md", "*.png")
@@ -104,7 +104,7 @@ def cold_markdown(report: dict) -> list[str]:
     new-target rows on lists of new items only where they were scored, each against the
     recommender and the content baseline; fewer than MIN_COLD_ROWS such rows, a line that
     says so."""
-    rows = sum(row["rows"] for row in report["slices"] if row["slice"] == "cold")
+    rows = cold_target_rows(report)
     if rows < MIN_COLD_ROWS:
         return ["## New items", "", f"{rows} row(s) have a target the training rows never hold "
                 f"({report['items']} such items): too few for a slice.", ""]
@@ -113,15 +113,10 @@ def cold_markdown(report: dict) -> list[str]:
              "and the others; mean difference and 95% interval of a bootstrap over users.", "",
              "| slice | rows | ranking | HR@1 | NDCG@5 | HR@1 - recommender | HR@1 - content |",
              "|---|---|---|---|---|---|---|"]
-    slices = report["slices"] + ([report["cold_only"]] if report.get("cold_only") else [])
-    for row in slices:
-        for name, values in row["metrics"].items():
-            against = [row["against"].get(base, {}).get(name)
-                       for base in ("recommender", "content")]
-            lines.append(f"| {row['slice']} | {row['rows']} | {name} | "
-                         f"{values['HitRatio@1']:.4f} | {values['NDCG@5']:.4f} | " + " | ".join(
-                             interval_text(a["HitRatio@1"]) if a else "-" for a in against)
-                         + " |")
+    for part, count, name, values, against in cold_table_rows(report):
+        lines.append(f"| {part} | {count} | {name} | {values['HitRatio@1']:.4f} | "
+                     f"{values['NDCG@5']:.4f} | " +
+                     " | ".join(interval_text(a) if a else "-" for a in against) + " |")
     return lines + [""]
 
 

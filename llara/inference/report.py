@@ -70,6 +70,16 @@ def content_ranks(table: pa.Table, dataset: PreparedDataset, split: str) -> np.n
     `split` by sample id; None for the full protocol (no candidate lists) or no rows."""
     if "recommender_rank" in table.column_names or table.num_rows == 0:
         return None
+    candidates = np.array(table["candidates"].to_pylist(), np.int64)  # (N, C)
+    return ranks_of(content_scores_of(table, dataset, split), candidates,
+                    table["next"].to_numpy())
+
+
+def content_scores_of(table: pa.Table, dataset: PreparedDataset, split: str,
+                      index: ContentIndex | None = None) -> np.ndarray:
+    """(N, C) the content baseline's cosine of each row's history (read from `dataset`'s
+    `split` by sample id, checked to be that row) and each of its candidates; `index`: the
+    dataset's ContentIndex where the caller holds it (else built here)."""
     samples = dataset.samples(split)
     position = {int(s): i for i, s in enumerate(samples.sample_id.tolist())}
     missing = [s for s in table["sample_id"].to_pylist() if s not in position]
@@ -82,9 +92,8 @@ def content_ranks(table: pa.Table, dataset: PreparedDataset, split: str) -> np.n
         raise DataError(dataset.directory, f"the evaluated rows' true items differ from its "
                         f"{split} rows'", expected="the predictions of its rows")
     candidates = np.array(table["candidates"].to_pylist(), np.int64)  # (N, C)
-    scores = content_scores(ContentIndex.from_dataset(dataset), samples.history[rows],
-                            samples.len_history[rows], candidates)
-    return ranks_of(scores, candidates, targets)
+    return content_scores(index or ContentIndex.from_dataset(dataset), samples.history[rows],
+                          samples.len_history[rows], candidates)
 
 
 def evaluation_report(scored: Scored, run: FinetuneConfig, fusion: dict,
