@@ -24,8 +24,10 @@ def connect(num_cpus: int | None = None, log=print) -> str | None:
     if not ray.is_initialized():
         # Workers' own output stays in Ray's log folder (printed below) and the dashboard;
         # errors reach the driver as exceptions and progress through our own bars.
-        if os.environ.get("RAY_ADDRESS"):
-            context = ray.init(configure_logging=False, log_to_driver=False)
+        address = os.environ.get("RAY_ADDRESS")
+        if address:
+            context = ray.init(configure_logging=False, log_to_driver=False,
+                               runtime_env=workers_know(address))
         else:
             context = start_local(num_cpus)
         url = f"http://{context.dashboard_url}" if context.dashboard_url else None
@@ -38,10 +40,38 @@ def connect(num_cpus: int | None = None, log=print) -> str | None:
     return url
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+RAY_FIXED_PORTS = frozenset({6379, 8265, 10001, 52365})
+"""Ports a local Ray takes by default (GCS, dashboard, client server, dashboard agent HTTP).
+52365 lies in Linux's ephemeral range, so a port the OS hands out can be one of them; Ray then
+refuses to start ("trying to use a port number 52365 that is used by other components")."""
+
+
+def free_port(probe=None, tries: int = 50) -> int:
+    """A free loopback port that is none of Ray's default ones. `probe` (a function returning a
+    port the OS deems free) is there for tests; by default the OS picks."""
+    probe = probe or _os_free_port
+    for _ in range(tries):
+        port = probe()
+        if port not in RAY_FIXED_PORTS:
+            return port
+    raise RuntimeError(f"no free port outside Ray's defaults after {tries} tries")
+
+
+def _os_free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def workers_know(address: str) -> dict | None:
+    """The job-level runtime env that hands a GCS address (host:port, as a Ray Job's driver
+    gets it) to every worker: Ray Train's cleaner inside a worker asks the State API without an
+    address and, beside another Ray instance on the machine, would find two and fail. Any other
+    form of RAY_ADDRESS ("auto", a URL) is left to Ray."""
+    host, _, port = address.rpartition(":")
+    if not host or "/" in host or not port.isdigit():
+        return None
+    return {"env_vars": {"RAY_ADDRESS": address}}
 
 
 def start_local(num_cpus: int | None = None, **options):
@@ -59,7 +89,7 @@ def start_local(num_cpus: int | None = None, **options):
         return ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
                         _node_ip_address="127.0.0.1", configure_logging=False,
                         log_to_driver=False,
-                        runtime_env={"env_vars": {"RAY_ADDRESS": f"127.0.0.1:{port}"}},
+                        runtime_env=workers_know(f"127.0.0.1:{port}"),
                         **options)
     finally:
         os.environ.pop(GCS_PORT_ENV, None)

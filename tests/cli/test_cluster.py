@@ -4,7 +4,6 @@ head command, a Ray Job submitted through the Jobs SDK, and the checkpoint it wr
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,16 +13,11 @@ import pytest
 import yaml
 
 from llara.config.io import dump_yaml, to_dict
+from llara.ray_jobs.session import free_port
 from tests.cli.test_cli import _llara
 from tests.conftest import toy_config
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +78,12 @@ def test_submitted_job_trains_on_the_cluster(head, toy_inputs, tmp_path):
     assert (final / "run.json").is_file()
 
 
-def test_submitted_search_runs_on_the_cluster_from_relative_paths(head, toy_inputs, tmp_path):
+def test_submitted_search_runs_on_the_cluster_from_relative_paths(head, toy_inputs, tmp_path,
+                                                                  ray_local):
     """`llara tune --cluster`: the search's driver runs as a Ray Job; the search file and its
-    paths are relative to the user's folder, which is not the job's working directory."""
+    paths are relative to the user's folder, which is not the job's working directory. Another
+    Ray instance runs on the same machine (`ray_local`): the job's workers, whose State API
+    checks look for their cluster without an address, must still find theirs."""
     project = tmp_path / "project"
     shutil.copytree(toy_inputs[0], project / "data")
     shutil.copytree(toy_inputs[1], project / "rec")

@@ -3,7 +3,6 @@ the happy path, every bad input, a schema-driven fuzz run, and a replica killed 
 
 import os
 import signal
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from llara.config.serving import ServingConfig
+from llara.ray_jobs.session import free_port
 from llara.serve.app import LlaraModel, deployment_options
 from llara.serve.run import start, stop
 from tests.cli.test_cli import _llara
@@ -27,12 +27,6 @@ class Service:
     url: str
     config: ServingConfig
     pids: set
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
