@@ -20,19 +20,32 @@ from tests.conftest import toy_config
 BIN = Path(sys.executable).parent
 
 
+def distinct_ports(count: int) -> list[int]:
+    """`count` free loopback ports, no two alike (each draw is free on its own, not of the
+    others)."""
+    ports: list[int] = []
+    for _ in range(50 * count):
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError(f"could not draw {count} distinct free ports")
+
+
 @pytest.fixture(scope="module")
 def head(tmp_path_factory):
     """Cluster YAML whose head_start_ray_commands start a 2-CPU head on loopback; one head
     serves this module's jobs one after another, as a user's cluster would."""
-    gcs, dashboard = free_port(), free_port()
+    gcs, dashboard, agent_http, agent_grpc, runtime_env, metrics = distinct_ports(6)
     temp = Path(f"/tmp/llara-ray-{gcs}")
     # Every port of its own: a Ray that another test just stopped may still hold the default
     # agent ports, and a head whose agent cannot bind accepts no job.
     command = (f"{BIN / 'ray'} start --head --port={gcs} --node-ip-address=127.0.0.1 "
                f"--dashboard-host=127.0.0.1 --dashboard-port={dashboard} --num-cpus=2 "
-               f"--dashboard-agent-listen-port={free_port()} "
-               f"--dashboard-agent-grpc-port={free_port()} "
-               f"--runtime-env-agent-port={free_port()} --metrics-export-port={free_port()} "
+               f"--dashboard-agent-listen-port={agent_http} "
+               f"--dashboard-agent-grpc-port={agent_grpc} "
+               f"--runtime-env-agent-port={runtime_env} --metrics-export-port={metrics} "
                f"--include-dashboard=true --disable-usage-stats --temp-dir={temp}")
     cluster = {"cluster_name": "loopback",
                "provider": {"type": "local", "head_ip": "127.0.0.1", "worker_ips": []},
