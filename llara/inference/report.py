@@ -82,11 +82,12 @@ def content_scores_of(table: pa.Table, dataset: PreparedDataset, split: str,
     dataset's ContentIndex where the caller holds it (else built here)."""
     samples = dataset.samples(split)
     position = {int(s): i for i, s in enumerate(samples.sample_id.tolist())}
-    missing = [s for s in table["sample_id"].to_pylist() if s not in position]
+    ids = table["sample_id"].to_pylist()
+    missing = [s for s in ids if s not in position]
     if missing:
         raise DataError(dataset.directory, f"the evaluated sample {missing[0]} is not a "
                         f"{split} row of this dataset", expected="the predictions of its rows")
-    rows = np.array([position[s] for s in table["sample_id"].to_pylist()], np.int64)  # (N,)
+    rows = np.array([position[s] for s in ids], np.int64)  # (N,)
     targets = table["next"].to_numpy()
     if not np.array_equal(samples.next[rows], targets):
         raise DataError(dataset.directory, f"the evaluated rows' true items differ from its "
