@@ -211,7 +211,8 @@ def main() -> None:
 
     val = read("pred-val{}.parquet", "val")
     grid = []
-    # without --product, --new-share weighs the validation means as scoring.new_target_share does
+    # --new-share weighs the validation means as scoring.new_target_share does (the product's
+    # choice below takes the same weights)
     new_val = cold[val["targets"]]
     share = new_target_weights(new_val, args.new_share)
     sasrec_warm = per_row(ranks_of(val["rec"], val["candidates"], val["targets"]))[
@@ -233,12 +234,11 @@ def main() -> None:
                                         -r["w"], -r["c"]))
     if args.product:  # what `llara train` stores: its grids, the chance gate, the share
         scoring = ScoringConfig(text_weights=TEXT_WEIGHTS, new_target_share=args.new_share)
-        weights = new_target_weights(cold[val["targets"]], scoring.new_target_share)
         table = fusion_grid(val["hybrid"], val["rec"], val["candidates"], val["targets"],
                             scoring.fusion_grid, cold, scoring.cold_levels, val["text"],
-                            scoring.text_weights, weights)
+                            scoring.text_weights, share)
         choice = choose_fusion(table, val["hybrid"], val["rec"], val["candidates"],
-                               val["targets"], val["groups"], cold, val["text"], weights)
+                               val["targets"], val["groups"], cold, val["text"], share)
         print(f"llara train's choice: serves {choice['serves']}, a = "
               f"{choice.get('text_weight', 0):g}, w = {choice['weight']:g}, level "
               f"{choice.get('cold_level')} (val gain HR@1 "
