@@ -1,7 +1,7 @@
 """One arm's fused ranking at a fixed (level, w), or at each seed's own, over several training
-seeds: HR@1 on the
-test rows with a new target, a warm one and all rows, and on the cold-only lists, each
-against SASRec and TF-IDF with a two-level bootstrap (seeds and users resampled).
+seeds: HR@1 on the test rows with a new target, a warm one and all rows, and on the
+cold-only lists, each against SASRec and TF-IDF with a two-level bootstrap (seeds and users
+resampled).
 
     python bench/cold_seeds.py WORK --arm map-drop30-genres-n2048 --seeds 0,1 \
         --data WORK/data/ml-cold --level 1.0 --weight 4 [--text-suffix -text --text-weight 2]
